@@ -1,0 +1,1 @@
+"""Stores, guides, binding and the guide mobile pages (SPEC §6)."""

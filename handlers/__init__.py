@@ -1,0 +1,1 @@
+"""Webhook endpoints and the dispatch of MP and WeCom messages and events (SPEC §3)."""

@@ -1,0 +1,1 @@
+"""Alembic migrations; `scrm migrate` runs them."""

@@ -1,0 +1,53 @@
+"""The Flask app factory, made of named steps. It connects to nothing and migrates nothing."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from scrm.config import Config, load_config
+from scrm.runtime import Runtime, install
+
+MAX_CONTENT_LENGTH = 1024 * 1024  # API bodies; the webhooks enforce their own 64 KiB
+
+
+def create_app(config: Config | None = None, *, runtime: Runtime | None = None) -> Flask:
+    runtime = runtime or Runtime(config or load_config())
+    install(runtime)
+    app = Flask(__name__)
+    configure_app(app, runtime)
+    configure_errors(app)
+    configure_blueprints(app, runtime)
+    return app
+
+
+def configure_app(app: Flask, runtime: Runtime) -> None:
+    app.config.update(
+        SECRET_KEY=runtime.config.secret_key,
+        MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=runtime.config.server.public_base_url.startswith("https://"),
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["scrm"] = runtime
+
+
+def configure_errors(app: Flask) -> None:
+    from scrm.web import errors
+
+    errors.init_app(app)
+
+
+def configure_blueprints(app: Flask, runtime: Runtime) -> None:
+    from scrm.web import health, pages
+    from scrm.users import routes as user_routes
+
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(pages.blueprint)
+    app.register_blueprint(user_routes.blueprint)
+    if runtime.config.wechat.sandbox:
+        from scrm.sandbox import routes as sandbox_routes
+
+        app.register_blueprint(sandbox_routes.wechat_api, url_prefix="/sandbox/wechat")
+        app.register_blueprint(sandbox_routes.control_api, url_prefix="/api/sandbox")

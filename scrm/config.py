@@ -1,0 +1,321 @@
+"""Configuration: a TOML file plus ``SCRM_…`` environment overrides (SPEC §1).
+
+``wechat.mp.token`` is overridden by ``SCRM_WECHAT__MP__TOKEN``. Every key is declared
+below and documented in ``config.example.toml``; an unknown key, a value of the wrong type
+or a missing secret outside sandbox mode stops start-up with a :class:`ConfigError` that
+names the key and where it came from (the file, or the variable).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "SCRM_"
+CONFIG_FILE_VARIABLE = "SCRM_CONFIG"
+DEFAULT_CONFIG_FILE = "config.toml"
+SANDBOX_SECRET_KEY = "sandbox-only-secret-key-never-use-in-production"
+REAL_WECHAT_HOSTS = ("weixin.qq.com", "qq.com")
+
+
+class ConfigError(Exception):
+    """Start-up refused: names the key and where its value came from."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite:///var/scrm.db"
+    echo: bool = False
+
+
+class RedisConfig(_Section):
+    url: str = "memory://"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://", "memory://")):
+            raise ValueError("must start with redis://, rediss://, unix:// or memory://")
+        return value
+
+
+class ServerConfig(_Section):
+    public_base_url: str = "http://127.0.0.1:5000"
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, ge=1, le=65535)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class SecurityConfig(_Section):
+    secret_key: str | None = None
+
+
+class MPConfig(_Section):
+    app_id: str = "wxsandbox0000000001"
+    app_secret: str = "sandbox-mp-app-secret"
+    token: str = "sandboxtoken"
+    encoding_aes_key: str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+    previous_encoding_aes_key: str | None = None
+    original_id: str = "gh_sandbox000001"
+    api_base_url: str | None = None
+
+
+class WorkConfig(_Section):
+    corp_id: str = "wwsandbox00000001"
+    secret: str = "sandbox-work-contact-secret"
+    agent_id: int = 1000001
+    token: str = "sandboxworktoken"
+    encoding_aes_key: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefg"
+    previous_encoding_aes_key: str | None = None
+    api_base_url: str | None = None
+
+
+class WeChatConfig(_Section):
+    sandbox: bool = True
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    # API name (e.g. "message/custom/send") → most calls a minute; merged over the
+    # built-in quotas in scrm/wechat/quotas.py.
+    rate_limits: dict[str, int] = Field(default_factory=dict)
+    mp: MPConfig = MPConfig()
+    work: WorkConfig = WorkConfig()
+
+
+class BindingConfig(_Section):
+    policy: Literal["first_touch", "last_touch"] = "first_touch"
+    protect_days: int = Field(default=30, ge=0)
+
+
+class OutreachConfig(_Section):
+    weekly_cap: int = Field(default=2, ge=0)
+    quiet_hours: str = "22-8"
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _hour_range(cls, value: str) -> str:
+        parts = value.split("-")
+        if value and (len(parts) != 2 or not all(p.isdigit() and 0 <= int(p) <= 23 for p in parts)):
+            raise ValueError('must be "START-END" with hours 0-23, e.g. "22-8", or ""')
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class QueueConfig(_Section):
+    max_retries: int = Field(default=5, ge=0)
+    # Seconds before each retry; the last one repeats.
+    backoff_seconds: list[int] = Field(default_factory=lambda: [10, 30, 120, 600, 1800])
+    job_timeout_seconds: int = Field(default=300, gt=0)
+
+
+class SchedulerConfig(_Section):
+    lock_ttl_seconds: int = Field(default=30, ge=3)
+    heartbeat_seconds: int = Field(default=10, ge=1)
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "text"] = "json"
+
+
+class Config(_Section):
+    database: DatabaseConfig = DatabaseConfig()
+    redis: RedisConfig = RedisConfig()
+    server: ServerConfig = ServerConfig()
+    security: SecurityConfig = SecurityConfig()
+    wechat: WeChatConfig = WeChatConfig()
+    binding: BindingConfig = BindingConfig()
+    outreach: OutreachConfig = OutreachConfig()
+    queue: QueueConfig = QueueConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @property
+    def secret_key(self) -> str:
+        return self.security.secret_key or SANDBOX_SECRET_KEY
+
+    @property
+    def mp_api_base_url(self) -> str:
+        return self.wechat.mp.api_base_url or self._default_base("mp", "https://api.weixin.qq.com/cgi-bin/")
+
+    @property
+    def work_api_base_url(self) -> str:
+        return self.wechat.work.api_base_url or self._default_base("work", "https://qyapi.weixin.qq.com/cgi-bin/")
+
+    def _default_base(self, channel: str, real: str) -> str:
+        if self.wechat.sandbox:
+            return f"{self.server.public_base_url}/sandbox/wechat/{channel}/cgi-bin/"
+        return real
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    environ: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Config:
+    """Read the file (``path``, else ``$SCRM_CONFIG``, else ``./config.toml`` if present),
+    apply ``SCRM_…`` variables, then ``overrides`` (dotted keys, used by tests and the CLI)."""
+    environ = dict(os.environ if environ is None else environ)
+    sources: dict[str, str] = {}
+    data: dict[str, Any] = {}
+
+    file_path = _config_path(path, environ)
+    if file_path is not None:
+        try:
+            with open(file_path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {file_path} not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {file_path} is not valid TOML: {exc}") from None
+        for key in _dotted_keys(data):
+            sources[key] = f"file {file_path}"
+
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_FILE_VARIABLE:
+            continue
+        dotted = name[len(ENV_PREFIX):].lower().replace("__", ".")
+        _check_known(dotted, f"variable {name}")
+        _set_dotted(data, dotted, _env_value(dotted, raw))
+        sources[dotted] = f"variable {name}"
+
+    for dotted, value in (overrides or {}).items():
+        _check_known(dotted, "override")
+        _set_dotted(data, dotted, value)
+        sources[dotted] = "override"
+
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, sources)) from None
+    _check_production_safety(config, sources)
+    return config
+
+
+def _config_path(path: str | os.PathLike[str] | None, environ: dict[str, str]) -> Path | None:
+    if path is not None:
+        return Path(path)
+    if environ.get(CONFIG_FILE_VARIABLE):
+        return Path(environ[CONFIG_FILE_VARIABLE])
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.exists() else None
+
+
+def _dotted_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and _is_section(dotted):
+            keys.extend(_dotted_keys(value, dotted + "."))
+        else:
+            keys.append(dotted)
+    return keys
+
+
+def _model_at(dotted: str) -> type[BaseModel] | None:
+    """The section model a dotted key names, or None when it names a leaf or nothing."""
+    model: type[BaseModel] = Config
+    for part in dotted.split("."):
+        field = model.model_fields.get(part)
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        model = field.annotation
+    return model
+
+
+def _is_section(dotted: str) -> bool:
+    return _model_at(dotted) is not None
+
+
+def _check_known(dotted: str, source: str) -> None:
+    head, _, leaf = dotted.rpartition(".")
+    model = _model_at(head) if head else Config
+    if model is None or leaf not in model.model_fields or _is_section(dotted):
+        raise ConfigError(f"unknown key {dotted!r} (from {source})")
+
+
+def _env_value(dotted: str, raw: str) -> Any:
+    """Variables are strings: lists and tables are written as TOML values."""
+    head, _, leaf = dotted.rpartition(".")
+    annotation = str(_model_at(head).model_fields[leaf].annotation)  # type: ignore[union-attr]
+    if annotation.startswith(("list", "dict")):
+        try:
+            return tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            return raw  # let validation name the key
+    return raw
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def _describe(exc: ValidationError, sources: dict[str, str]) -> str:
+    lines = []
+    for error in exc.errors():
+        dotted = ".".join(str(p) for p in error["loc"])
+        if error["type"] == "extra_forbidden":
+            lines.append(f"unknown key {dotted!r} (from {sources.get(dotted, _source_of_parent(dotted, sources))})")
+            continue
+        source = sources.get(dotted) or _source_of_parent(dotted, sources)
+        lines.append(f"{dotted}: {error['msg']} (from {source})")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def _source_of_parent(dotted: str, sources: dict[str, str]) -> str:
+    for key, source in sources.items():
+        if dotted.startswith(key + "."):
+            return source
+    return "defaults"
+
+
+def _check_production_safety(config: Config, sources: dict[str, str]) -> None:
+    if config.wechat.sandbox:
+        for key in ("wechat.mp.api_base_url", "wechat.work.api_base_url"):
+            channel = key.split(".")[1]
+            url = getattr(getattr(config.wechat, channel), "api_base_url")
+            host = urlsplit(url).hostname or "" if url else ""
+            if host.endswith(REAL_WECHAT_HOSTS):
+                raise ConfigError(
+                    f"{key} points at a real WeChat host while wechat.sandbox is true "
+                    f"(from {sources.get(key, 'defaults')})"
+                )
+        return
+    secret = config.security.secret_key
+    if not secret or secret in (SANDBOX_SECRET_KEY, "change-me"):
+        where = sources.get("security.secret_key", "nowhere: it is not set")
+        raise ConfigError(
+            "security.secret_key is missing or a default value; it is required when "
+            f"wechat.sandbox is false (from {where})"
+        )
+    if len(secret) < 32:
+        raise ConfigError(
+            f"security.secret_key must be at least 32 characters (from {sources['security.secret_key']})"
+        )

@@ -1,0 +1,1 @@
+"""Customers: one record per person across channels, their identities and timeline (SPEC §4)."""

@@ -1,0 +1,1 @@
+"""The sandbox: a fake WeChat API served by the app when ``wechat.sandbox = true`` (SPEC §10)."""

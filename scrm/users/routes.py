@@ -1,0 +1,27 @@
+"""User API: who am I (any role), list users (admin)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify
+
+from scrm.web.auth import current_caller, require_role
+
+blueprint = Blueprint("users", __name__)
+
+
+@blueprint.get("/api/me")
+@require_role()
+def me():  # noqa: ANN201
+    return jsonify(current_caller().__dict__)
+
+
+@blueprint.get("/api/users")
+@require_role("admin")
+def list_users():  # noqa: ANN201
+    from scrm.users import service
+
+    with current_app.extensions["scrm"].transaction() as db_session:
+        users = service.list_users(db_session=db_session)
+        return jsonify(
+            users=[{"id": u.id, "name": u.name, "role": u.role, "guide_code": u.guide_code, "active": u.active} for u in users]
+        )

@@ -1,0 +1,80 @@
+"""Users and API tokens: create, authenticate, revoke. Callers own the transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scrm.users.models import ROLES, ApiToken, User
+
+TOKEN_PREFIX = "scrm_"
+
+
+class UserError(Exception):
+    """Bad input for a user: the message says what."""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(*, db_session: Session, name: str, role: str, guide_code: str | None = None) -> tuple[User, str]:
+    """Create a user and their first token; the token is returned once and stored hashed."""
+    name = (name or "").strip()
+    if not name or len(name) > 64:
+        raise UserError("name must be 1-64 characters")
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if role == "guide" and not guide_code:
+        raise UserError("a guide user needs --guide CODE")
+    if role != "guide" and guide_code:
+        raise UserError("only a guide user has a guide code")
+    if db_session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise UserError(f"a user named {name!r} exists already")
+    user = User(name=name, role=role, guide_code=guide_code)
+    db_session.add(user)
+    db_session.flush()
+    return user, issue_token(db_session=db_session, user=user)
+
+
+def issue_token(*, db_session: Session, user: User) -> str:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    db_session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=token[:12]))
+    db_session.flush()
+    return token
+
+
+def authenticate(*, db_session: Session, token: str, now: datetime) -> User | None:
+    """The active user a token belongs to, or None. Looks the token up by its digest."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = db_session.execute(
+        select(ApiToken, User)
+        .join(User, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None), User.active.is_(True))
+    ).first()
+    if row is None:
+        return None
+    api_token, user = row
+    api_token.last_used_at = now
+    return user
+
+
+def list_users(*, db_session: Session) -> list[User]:
+    return list(db_session.scalars(select(User).order_by(User.id)))
+
+
+def revoke_tokens(*, db_session: Session, name: str, now: datetime) -> int:
+    user = db_session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise UserError(f"no user named {name!r}")
+    count = 0
+    for token in user.tokens:
+        if token.revoked_at is None:
+            token.revoked_at = now
+            count += 1
+    return count

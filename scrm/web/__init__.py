@@ -1,0 +1,1 @@
+"""Web plumbing shared by every blueprint: errors, auth, health, the console's shell pages."""

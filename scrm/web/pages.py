@@ -1,0 +1,35 @@
+"""The console's shell: home, log in with a token, log out."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+
+from scrm.web.auth import authenticate_token, current_caller, log_in, log_out
+
+blueprint = Blueprint("pages", __name__, template_folder="../templates")
+
+
+@blueprint.get("/")
+def home():  # noqa: ANN201
+    runtime = current_app.extensions["scrm"]
+    return render_template("home.html", caller=current_caller(), sandbox=runtime.config.wechat.sandbox)
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login():  # noqa: ANN201
+    error = None
+    if request.method == "POST":
+        caller = authenticate_token(request.form.get("token", "").strip())
+        if caller is not None:
+            log_in(caller)
+            target = request.args.get("next", "")
+            # Only a path on this site: never an open redirect.
+            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("pages.home"))
+        error = "That token is not valid. Ask an admin for one (scrm users create NAME --role ROLE)."
+    return render_template("login.html", error=error), 401 if error else 200
+
+
+@blueprint.post("/logout")
+def logout():  # noqa: ANN201
+    log_out()
+    return redirect(url_for("pages.home"))

@@ -1,0 +1,1 @@
+"""Tag rules, keyword extraction and computed tags (SPEC §5)."""
