@@ -1,5 +1,134 @@
-"""Placeholder; replaced below."""
+"""``scrm scheduler``: APScheduler (SQLAlchemy job store) behind a Redis lock.
+
+Only the lock holder runs APScheduler; another scheduler, on this machine or any other, waits
+and takes over when the holder stops renewing (it died, or lost Redis). The holder writes a
+heartbeat every ``scheduler.heartbeat_seconds``; ``/healthz`` reports its age.
+
+Scheduled work is data: :data:`SCHEDULE` lists each job's id, function and trigger. The
+functions run in the scheduler process and should only find due work and enqueue ids.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import LockError
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from scrm.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = "scrm:scheduler:lock"
+BEAT_KEY = "scrm:scheduler:heartbeat"
 
 
-def last_beat(runtime):  # noqa: ANN001, ANN201
-    return {}
+@dataclass(frozen=True)
+class ScheduledJob:
+    id: str
+    func: str  # "module:function", importable by APScheduler
+    trigger: str  # "interval" or "cron"
+    trigger_args: dict[str, Any] = field(default_factory=dict)
+
+
+# Later issues add coupon expiry, computed tags and campaign firing here.
+SCHEDULE: tuple[ScheduledJob, ...] = ()
+
+
+class SchedulerService:
+    """Waits for the lock, runs APScheduler while it holds it, beats, lets go on stop."""
+
+    def __init__(self, runtime: Runtime, *, name: str | None = None, schedule: tuple[ScheduledJob, ...] = SCHEDULE):
+        self.runtime = runtime
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.schedule = schedule
+        settings = runtime.config.scheduler
+        self._lock = runtime.redis.lock(LOCK_KEY, timeout=settings.lock_ttl_seconds, thread_local=False)
+        self._stop = threading.Event()
+        self._scheduler: BackgroundScheduler | None = None
+
+    @property
+    def active(self) -> bool:
+        return self._scheduler is not None
+
+    def run(self) -> None:
+        """Block until :meth:`stop`: hold the lock when it is free, wait when it is not."""
+        beat = self.runtime.config.scheduler.heartbeat_seconds
+        while not self._stop.is_set():
+            if self.active:
+                if not self._renew():
+                    log.warning("scheduler %s lost the lock; pausing", self.name)
+                    self._shutdown()
+                    continue
+            elif self._lock.acquire(blocking=False, token=self.name.encode()):
+                log.info("scheduler %s holds the lock; starting", self.name)
+                self._start()
+            if self.active:
+                self._write_beat()
+            self._stop.wait(beat)
+        self._shutdown()
+        self._release()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _renew(self) -> bool:
+        try:
+            self._lock.reacquire()
+            return True
+        except LockError:
+            return False
+
+    def _release(self) -> None:
+        try:
+            self._lock.release()
+        except LockError:
+            pass  # not ours any more
+
+    def _start(self) -> None:
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=self.runtime.engine)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+            timezone=self.runtime.config.outreach.timezone,
+        )
+        for job in self.schedule:
+            scheduler.add_job(job.func, job.trigger, id=job.id, replace_existing=True, **job.trigger_args)
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def _shutdown(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+
+    def _write_beat(self) -> None:
+        settings = self.runtime.config.scheduler
+        beat = {"holder": self.name, "at": self.runtime.clock.now().isoformat()}
+        self.runtime.redis.set(BEAT_KEY, json.dumps(beat), ex=settings.heartbeat_seconds * 10)
+
+
+def last_beat(runtime: Runtime) -> dict[str, Any]:
+    raw = runtime.redis.get(BEAT_KEY)
+    if raw is None:
+        return {"running": False, "last_beat": None}
+    beat = json.loads(raw)
+    age = (runtime.clock.now() - datetime.fromisoformat(beat["at"])).total_seconds()
+    return {
+        "running": age <= 3 * runtime.config.scheduler.heartbeat_seconds,
+        "last_beat": beat["at"],
+        "age_seconds": round(age, 1),
+        "holder": beat["holder"],
+    }
