@@ -2,14 +2,8 @@
 
 from alembic import context
 
+from scrm.migrate import include_object
 from scrm.models import Base
-
-# Owned by APScheduler's job store; created by our migrations so every table has one owner.
-FOREIGN_TABLES = {"apscheduler_jobs"}
-
-
-def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001 - Alembic hook
-    return not (type_ == "table" and name in FOREIGN_TABLES)
 
 
 def run_migrations() -> None:

@@ -12,7 +12,8 @@ blueprint = Blueprint("users", __name__)
 @blueprint.get("/api/me")
 @require_role()
 def me():  # noqa: ANN201
-    return jsonify(current_caller().__dict__)
+    caller = current_caller()
+    return jsonify(id=caller.user_id, name=caller.name, role=caller.role, guide_code=caller.guide_code)
 
 
 @blueprint.get("/api/users")

@@ -48,20 +48,27 @@ def issue_token(*, db_session: Session, user: User) -> str:
     return token
 
 
-def authenticate(*, db_session: Session, token: str, now: datetime) -> User | None:
-    """The active user a token belongs to, or None. Looks the token up by its digest."""
+def authenticate(*, db_session: Session, token: str, now: datetime) -> ApiToken | None:
+    """The live token (with its active user), or None. Looks the token up by its digest."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = db_session.execute(
-        select(ApiToken, User)
+    api_token = _live_token(db_session, ApiToken.token_hash == hash_token(token))
+    if api_token is not None:
+        api_token.last_used_at = now
+    return api_token
+
+
+def live_token(*, db_session: Session, token_id: int) -> ApiToken | None:
+    """The token a login session was opened with, if it is still unrevoked and its user active."""
+    return _live_token(db_session, ApiToken.id == token_id)
+
+
+def _live_token(db_session: Session, condition) -> ApiToken | None:  # noqa: ANN001 - a SQL expression
+    return db_session.scalar(
+        select(ApiToken)
         .join(User, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None), User.active.is_(True))
-    ).first()
-    if row is None:
-        return None
-    api_token, user = row
-    api_token.last_used_at = now
-    return user
+        .where(condition, ApiToken.revoked_at.is_(None), User.active.is_(True))
+    )
 
 
 def list_users(*, db_session: Session) -> list[User]:

@@ -22,10 +22,18 @@ class Caller:
     name: str
     role: str
     guide_code: str | None
+    token_id: int
 
 
 def _runtime():  # noqa: ANN202
     return current_app.extensions["scrm"]
+
+
+def _caller(api_token) -> Caller | None:  # noqa: ANN001
+    if api_token is None:
+        return None
+    user = api_token.user
+    return Caller(user.id, user.name, user.role, user.guide_code, api_token.id)
 
 
 def authenticate_token(token: str) -> Caller | None:
@@ -33,10 +41,15 @@ def authenticate_token(token: str) -> Caller | None:
 
     runtime = _runtime()
     with runtime.transaction() as db_session:
-        user = service.authenticate(db_session=db_session, token=token, now=runtime.clock.now())
-        if user is None:
-            return None
-        return Caller(user.id, user.name, user.role, user.guide_code)
+        return _caller(service.authenticate(db_session=db_session, token=token, now=runtime.clock.now()))
+
+
+def _session_caller(token_id: int) -> Caller | None:
+    """A login session lasts only while its token is unrevoked and its user active."""
+    from scrm.users import service
+
+    with _runtime().transaction() as db_session:
+        return _caller(service.live_token(db_session=db_session, token_id=token_id))
 
 
 def current_caller() -> Caller | None:
@@ -46,8 +59,8 @@ def current_caller() -> Caller | None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         caller = authenticate_token(header[len("Bearer "):].strip())
-    elif session.get("caller"):
-        caller = Caller(**session["caller"])
+    elif session.get("token_id"):
+        caller = _session_caller(session["token_id"])
     g.caller = caller
     return caller
 
@@ -72,7 +85,7 @@ def require_role(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., An
 
 def log_in(caller: Caller) -> None:
     session.clear()
-    session["caller"] = caller.__dict__.copy()
+    session["token_id"] = caller.token_id
 
 
 def log_out() -> None:

@@ -1,0 +1,31 @@
+# Two commands from a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## Migrate and run the app on the embedded defaults (SQLite under var/, memory:// Redis,
+## the WeChat sandbox), printing the URLs to open.
+demo: $(INSTALLED)
+	$(BIN)/scrm demo
+
+## Run the whole suite (the real PostgreSQL/Redis parts too, when they answer; CI=true
+## makes them required).
+test: $(INSTALLED)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(INSTALLED)
+	$(BIN)/python bench/startup.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,221 @@
+"""``scrm`` command line (SPEC §2, §10, §11).
+
+Only click and the standard library are imported here; each command imports what it needs
+when it runs, so ``scrm --help`` answers at once (measured in bench/startup.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from scrm.config import Config
+    from scrm.runtime import Runtime
+
+
+def _load(ctx: click.Context) -> Config:
+    from scrm.config import ConfigError, load_config
+    from scrm.logs import configure_logging
+
+    if "config" not in ctx.obj:
+        try:
+            ctx.obj["config"] = load_config(ctx.obj.get("config_path"))
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        configure_logging(ctx.obj["config"])
+    return ctx.obj["config"]
+
+
+def _runtime(ctx: click.Context) -> Runtime:
+    from scrm.runtime import Runtime, install
+
+    if "runtime" not in ctx.obj:
+        ctx.obj["runtime"] = install(Runtime(_load(ctx)))
+    return ctx.obj["runtime"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file (default: $SCRM_CONFIG or ./config.toml).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """SCRM: a social CRM for a WeChat Official Account and WeCom."""
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_path
+
+
+@main.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Bring the database schema up to date."""
+    from scrm.migrate import upgrade
+
+    config = _load(ctx)
+    upgrade(config.database.url)
+    click.echo(f"database at {_safe_url(config.database.url)} is up to date")
+
+
+@main.command()
+@click.option("--host", default=None, help="Default: server.host.")
+@click.option("--port", type=int, default=None, help="Default: server.port.")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the web app (development server; use gunicorn 'scrm.wsgi:app' in production).
+
+    With redis.url = memory:// the worker and the scheduler run inside this process."""
+    from scrm.serving import serve_forever
+
+    runtime = _runtime(ctx)
+    serve_forever(runtime, host or runtime.config.server.host, port or runtime.config.server.port)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Work what is queued, then exit.")
+@click.pass_context
+def worker(ctx: click.Context, burst: bool) -> None:
+    """Run an RQ worker for every queue (urgent first)."""
+    runtime = _runtime(ctx)
+    _needs_real_redis(runtime, "worker")
+    runtime.queue.make_worker().work(burst=burst, with_scheduler=True)
+
+
+@main.command()
+@click.pass_context
+def scheduler(ctx: click.Context) -> None:
+    """Run the scheduler; a second one waits for the first's lock."""
+    import signal
+
+    from scrm.scheduler import SchedulerService
+
+    runtime = _runtime(ctx)
+    _needs_real_redis(runtime, "scheduler")
+    service = SchedulerService(runtime)
+    signal.signal(signal.SIGTERM, lambda *_: service.stop())
+    click.echo(f"scheduler {service.name}: waiting for the lock")
+    try:
+        service.run()
+    except KeyboardInterrupt:
+        service.stop()
+
+
+@main.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Migrate and serve on the embedded defaults, printing where to look."""
+    ctx.invoke(migrate)
+    ctx.invoke(serve)
+
+
+@main.group()
+def users() -> None:
+    """Console and API users."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["admin", "manager", "guide"]), required=True)
+@click.option("--guide", "guide_code", default=None, help="The guide's code (role guide).")
+@click.pass_context
+def users_create(ctx: click.Context, name: str, role: str, guide_code: str | None) -> None:
+    """Create a user; the token is the last line printed (shown once, stored hashed)."""
+    from scrm.users.service import UserError, create_user
+
+    runtime = _runtime(ctx)
+    try:
+        with runtime.transaction() as db_session:
+            user, token = create_user(db_session=db_session, name=name, role=role, guide_code=guide_code)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {user.role} {user.name} (id {user.id}); their token, shown once:")
+    click.echo(token)
+
+
+@users.command("list")
+@click.pass_context
+def users_list(ctx: click.Context) -> None:
+    """List users."""
+    from scrm.users.service import list_users
+
+    with _runtime(ctx).transaction() as db_session:
+        for user in list_users(db_session=db_session):
+            state = "" if user.active else "  (inactive)"
+            click.echo(f"{user.id:>5}  {user.name:<24} {user.role:<8} {user.guide_code or '':<12}{state}")
+
+
+@users.command("revoke")
+@click.argument("name")
+@click.pass_context
+def users_revoke(ctx: click.Context, name: str) -> None:
+    """Revoke every token of a user."""
+    from scrm.users.service import UserError, revoke_tokens
+
+    runtime = _runtime(ctx)
+    try:
+        with runtime.transaction() as db_session:
+            count = revoke_tokens(db_session=db_session, name=name, now=runtime.clock.now())
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"revoked {count} token(s) of {name}")
+
+
+@main.group()
+def jobs() -> None:
+    """Queued jobs."""
+
+
+@jobs.command("failed")
+@click.pass_context
+def jobs_failed(ctx: click.Context) -> None:
+    """List jobs that failed after their last retry."""
+    failed = _runtime(ctx).queue.failed()
+    for job in failed:
+        last_line = job.error.splitlines()[-1] if job.error else ""
+        click.echo(f"{job.id}  {job.queue:<8} {job.func}{job.args}  {last_line}")
+    click.echo(f"{len(failed)} failed job(s)")
+
+
+@jobs.command("retry")
+@click.argument("job_id")
+@click.pass_context
+def jobs_retry(ctx: click.Context, job_id: str) -> None:
+    """Put a failed job back on its queue with fresh retries."""
+    try:
+        _runtime(ctx).queue.requeue_failed(job_id)
+    except KeyError:
+        raise click.ClickException(f"no failed job {job_id}") from None
+    click.echo(f"requeued {job_id}")
+
+
+@main.command("config")
+@click.pass_context
+def show_config(ctx: click.Context) -> None:
+    """Check the configuration and print it, secrets masked."""
+    import json
+
+    from scrm.logs import Redactor
+
+    config = _load(ctx)
+    text = json.dumps(config.model_dump(), indent=2, ensure_ascii=False)
+    click.echo(Redactor.from_config(config)(text))
+
+
+def _needs_real_redis(runtime: Runtime, what: str) -> None:
+    from scrm.redis_store import is_memory_url
+
+    if is_memory_url(runtime.config.redis.url):
+        raise click.ClickException(
+            f"redis.url is memory://, which lives inside one process: 'scrm serve' runs the {what} "
+            "itself. Set redis.url to a redis:// URL to run it as a separate process."
+        )
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

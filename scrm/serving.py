@@ -1,0 +1,64 @@
+"""``scrm serve``/``scrm demo``: the development server, and with ``memory://`` the worker
+and the scheduler as threads of the same process (the only process that can see its Redis)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from urllib.parse import urlsplit
+
+import click
+
+from scrm.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def serve_forever(runtime: Runtime, host: str, port: int) -> None:
+    from werkzeug.serving import run_simple
+
+    from scrm.app import create_app
+    from scrm.redis_store import is_memory_url
+
+    app = create_app(runtime=runtime)
+    stoppers = []
+    if is_memory_url(runtime.config.redis.url):
+        stoppers = _start_embedded_processes(runtime)
+    _print_where_to_look(runtime, host, port)
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        for stop in stoppers:
+            stop()
+
+
+def _start_embedded_processes(runtime: Runtime) -> list:
+    from scrm.scheduler import SchedulerService
+
+    worker = runtime.queue.start_in_process_worker()
+    scheduler = SchedulerService(runtime)
+    threading.Thread(target=scheduler.run, name="scrm-scheduler", daemon=True).start()
+    return [worker.stop, scheduler.stop]
+
+
+def _print_where_to_look(runtime: Runtime, host: str, port: int) -> None:
+    base = runtime.config.server.public_base_url
+    served = urlsplit(base)
+    if served.port not in (port, None) or (served.port is None and port not in (80, 443)):
+        click.secho(
+            f"note: server.public_base_url is {base} but this server listens on port {port}; "
+            "links, QR codes and sandbox calls use public_base_url.",
+            fg="yellow",
+        )
+    lines = [
+        ("console", f"{base}/"),
+        ("health", f"{base}/healthz"),
+    ]
+    if runtime.config.wechat.sandbox:
+        lines.append(("WeChat sandbox API", f"{base}/sandbox/wechat/mp/cgi-bin/ and /work/cgi-bin/"))
+    click.echo("")
+    click.secho("SCRM is running:", bold=True)
+    for label, url in lines:
+        click.echo(f"  {label:<20} {url}")
+    click.echo("  a login token:        scrm users create NAME --role admin   (last line printed)")
+    click.echo("")

@@ -1,0 +1,16 @@
+"""The WSGI entry point for production: ``gunicorn 'scrm.wsgi:app'``.
+
+Building the app here, at import, is this module's whole purpose; nothing else imports it.
+"""
+
+from scrm.app import create_app
+from scrm.config import load_config
+from scrm.redis_store import is_memory_url
+
+_config = load_config()
+if is_memory_url(_config.redis.url):
+    raise SystemExit(
+        "redis.url is memory://, which lives inside one process; under gunicorn use a redis:// URL "
+        "(or run 'scrm serve' for a single-process setup)."
+    )
+app = create_app(_config)

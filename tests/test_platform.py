@@ -1,0 +1,134 @@
+"""Migrations, health, logs, CLI start-up."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import text
+
+from scrm.config import load_config
+from scrm.customers.models import Customer, Interaction, TimelineIsAppendOnly
+from scrm.logs import configure_logging
+
+
+def test_models_and_migrations_agree(runtime):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from scrm.migrate import include_object
+    from scrm.models import Base
+
+    with runtime.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_schema_is_at_head(runtime):
+    from alembic.script import ScriptDirectory
+
+    from scrm.migrate import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config(runtime.config.database.url)).get_current_head()
+    with runtime.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
+
+
+def test_identity_is_unique_per_channel(runtime):
+    from sqlalchemy.exc import IntegrityError
+
+    from scrm.customers.models import CustomerIdentity
+
+    with pytest.raises(IntegrityError):
+        with runtime.transaction() as db_session:
+            a, b = Customer(), Customer()
+            db_session.add_all([a, b])
+            db_session.flush()
+            db_session.add(CustomerIdentity(customer_id=a.id, channel="mp", external_id="oX"))
+            db_session.add(CustomerIdentity(customer_id=b.id, channel="mp", external_id="oX"))
+
+
+def test_timeline_is_append_only(runtime):
+    with runtime.transaction() as db_session:
+        customer = Customer()
+        db_session.add(customer)
+        db_session.flush()
+        entry = Interaction(customer_id=customer.id, kind="message", occurred_at=runtime.clock.now(), payload={"t": 1})
+        db_session.add(entry)
+    with pytest.raises(TimelineIsAppendOnly):
+        with runtime.transaction() as db_session:
+            db_session.get(Interaction, entry.id).payload = {"t": 2}
+    with pytest.raises(TimelineIsAppendOnly):
+        with runtime.transaction() as db_session:
+            db_session.delete(db_session.get(Interaction, entry.id))
+    with runtime.transaction() as db_session:
+        assert db_session.get(Interaction, entry.id).payload == {"t": 1}
+
+
+def test_healthz_reports_every_part(client, runtime):
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "ok"
+    assert body["database"] == {"ok": True, "backend": runtime.engine.dialect.name, "revision": "0001"}
+    assert body["redis"]["ok"] is True
+    assert body["queue"] == {"depth": 0, "scheduled": 0, "failed": 0}
+
+
+def test_healthz_says_unavailable_when_redis_is_down(backend, sqlite_url):
+    from scrm.app import create_app
+
+    config = load_config(environ={}, overrides={"database.url": sqlite_url, "redis.url": "redis://127.0.0.1:1/0"})
+    response = create_app(config).test_client().get("/healthz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "unavailable" and body["redis"]["ok"] is False and body["database"]["ok"] is True
+
+
+def test_logs_are_json_and_never_carry_secrets_or_tokens():
+    config = load_config(environ={}, overrides={"wechat.mp.app_secret": "super-secret-app-secret"})
+    stream = io.StringIO()
+    handler = configure_logging(config, stream)
+    try:
+        log = logging.getLogger("scrm.test")
+        log.warning(
+            "GET https://api.example/cgi-bin/token?appid=wx1&secret=super-secret-app-secret&access_token=ACCESS123 "
+            "Authorization: Bearer scrm_abcdefghijklmnop",
+            extra={"body": {"access_token": "ACCESS456", "openid": "o1"}},
+        )
+    finally:
+        logging.getLogger().removeHandler(handler)
+    line = stream.getvalue().strip()
+    entry = json.loads(line)
+    for secret in ("super-secret-app-secret", "ACCESS123", "ACCESS456", "abcdefghijklmnop"):
+        assert secret not in line
+    assert entry["level"] == "WARNING" and "appid=wx1" in entry["msg"] and entry["body"]["openid"] == "o1"
+
+
+def test_help_imports_nothing_heavy():
+    code = (
+        "import sys; from scrm.cli import main\n"
+        "try: main(['--help'])\n"
+        "except SystemExit: pass\n"
+        "heavy = [m for m in ('flask', 'wechatpy', 'jieba', 'sqlalchemy', 'rq', 'scrm.app') if m in sys.modules]\n"
+        "print('HEAVY:' + ','.join(heavy))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip().splitlines()[-1] == "HEAVY:"
+
+
+def test_nothing_connects_at_import():
+    """Importing every module with unreachable services configured must not fail or hang."""
+    code = (
+        "import importlib, pkgutil, scrm\n"
+        "for m in pkgutil.walk_packages(scrm.__path__, 'scrm.'):\n"
+        "    if m.name != 'scrm.wsgi': importlib.import_module(m.name)\n"
+        "print('ok')"
+    )
+    env = {"SCRM_DATABASE__URL": "postgresql+psycopg://nobody@127.0.0.1:1/none", "SCRM_REDIS__URL": "redis://127.0.0.1:1/0"}
+    import os
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}, timeout=60)
+    assert result.stdout.strip() == "ok", result.stderr

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from scrm.cli import main
+from scrm.users.models import ApiToken
+
+
+@pytest.fixture
+def cli(runtime, monkeypatch):
+    """Run ``scrm`` against the test runtime's database and Redis."""
+    monkeypatch.setenv("SCRM_DATABASE__URL", runtime.config.database.url)
+    monkeypatch.setenv("SCRM_REDIS__URL", runtime.config.redis.url)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
+
+
+def test_users_create_prints_the_token_last_and_stores_only_its_hash(cli, runtime, client):
+    result = cli("users", "create", "amy", "--role", "manager")
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    assert token.startswith("scrm_")
+    with runtime.transaction() as db_session:
+        stored = db_session.scalars(select(ApiToken.token_hash)).all()
+    assert token not in stored and len(stored) == 1
+    response = client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.get_json() == {"id": 1, "name": "amy", "role": "manager", "guide_code": None}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["users", "create", "g", "--role", "guide"], "needs --guide"),
+        (["users", "create", "m", "--role", "manager", "--guide", "G1"], "only a guide"),
+        (["users", "create", "x", "--role", "owner"], "Invalid value for '--role'"),
+    ],
+)
+def test_users_create_refuses_bad_input(cli, runtime, args, message):
+    result = cli(*args)
+    assert result.exit_code != 0 and message in result.output
+    with runtime.transaction() as db_session:
+        assert db_session.scalars(select(ApiToken)).all() == []
+
+
+def test_duplicate_user_is_refused(cli):
+    assert cli("users", "create", "amy", "--role", "admin").exit_code == 0
+    result = cli("users", "create", "amy", "--role", "admin")
+    assert result.exit_code == 1 and "exists already" in result.output
+
+
+def test_revoked_token_gets_401(cli, client):
+    token = cli("users", "create", "bob", "--role", "admin").output.strip().splitlines()[-1]
+    assert client.get("/api/users", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert "revoked 1 token" in cli("users", "revoke", "bob").output
+    response = client.get("/api/users", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "unauthorized"
+
+
+@pytest.mark.parametrize("header", ["", "Bearer ", "Bearer nonsense", "Bearer scrm_forged_token_value", "Basic abc"])
+def test_missing_or_bad_token_is_401(client, header):
+    response = client.get("/api/users", headers={"Authorization": header} if header else {})
+    assert response.status_code == 401
+
+
+def test_wrong_role_is_403_with_a_reason(client, auth):
+    response = client.get("/api/users", headers=auth("guide", "G001"))
+    assert response.status_code == 403
+    assert "admin" in response.get_json()["message"]
+
+
+def test_login_session_for_pages_ends_when_the_token_is_revoked(cli, client):
+    token = cli("users", "create", "carol", "--role", "admin").output.strip().splitlines()[-1]
+    assert client.post("/login", data={"token": "scrm_wrong"}).status_code == 401
+    response = client.post("/login?next=/api/users", data={"token": token})
+    assert response.status_code == 302 and response.headers["Location"] == "/api/users"
+    assert client.get("/api/users").status_code == 200
+    cli("users", "revoke", "carol")
+    assert client.get("/api/users").status_code == 401
+
+
+def test_login_never_redirects_off_site(cli, client):
+    token = cli("users", "create", "dan", "--role", "admin").output.strip().splitlines()[-1]
+    response = client.post("/login?next=//evil.example/x", data={"token": token})
+    assert response.headers["Location"] == "/"
+
+
+def test_jobs_cli_lists_failed_jobs(cli, runtime):
+    import sample_jobs
+
+    runtime.queue.enqueue(sample_jobs.always_fails, 7)
+    runtime.queue.run_pending()
+    result = cli("jobs", "failed")
+    assert "sample_jobs.always_fails(7,)" in result.output and "1 failed job(s)" in result.output
