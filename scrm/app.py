@@ -16,6 +16,7 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None) 
     app = Flask(__name__)
     configure_app(app, runtime)
     configure_errors(app)
+    configure_request_log(app)
     configure_blueprints(app, runtime)
     return app
 
@@ -37,6 +38,32 @@ def configure_errors(app: Flask) -> None:
     from scrm.web import errors
 
     errors.init_app(app)
+
+
+def configure_request_log(app: Flask) -> None:
+    """One line per request: method, path (never the query: it carries signatures), status, ms."""
+    import logging
+    import time
+
+    from flask import g, request
+
+    log = logging.getLogger("scrm.request")
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _log_request(response):  # noqa: ANN001, ANN202
+        elapsed = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
+        log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={"status": response.status_code, "ms": round(elapsed, 1)},
+        )
+        return response
 
 
 def configure_blueprints(app: Flask, runtime: Runtime) -> None:

@@ -132,3 +132,38 @@ def test_unknown_queue_is_refused(runtime):
         with pytest.raises(ValueError, match="unknown queue"):
             enqueue_after_commit(db_session, sample_jobs.note_on_timeline, 1, queue="nope")
         assert db_session.scalar(select(func.count(Customer.id))) == 0
+
+
+@pytest.mark.parametrize("backend", ["real"], indirect=True)
+def test_scrm_worker_process_runs_jobs_with_real_redis(runtime):
+    """The production worker (forking, RQ's own scheduler for retries) runs our jobs."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    customer_id = _customer(runtime)
+    runtime.queue.enqueue(sample_jobs.note_on_timeline, customer_id)
+    tests_dir = Path(__file__).parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tests_dir),
+        "SCRM_DATABASE__URL": runtime.config.database.url,
+        "SCRM_REDIS__URL": runtime.config.redis.url,
+    }
+    scrm = Path(sys.executable).with_name("scrm")
+    result = subprocess.run([str(scrm), "worker", "--burst"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert _timeline(runtime, customer_id) == ["job_ran"]
+
+
+def test_scrm_worker_refuses_memory_redis(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    scrm = Path(sys.executable).with_name("scrm")
+    env = {**os.environ, "SCRM_REDIS__URL": "memory://", "SCRM_DATABASE__URL": f"sqlite:///{tmp_path}/x.db"}
+    result = subprocess.run([str(scrm), "worker", "--burst"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "memory://" in result.stderr
