@@ -1,7 +1,9 @@
 """Every domain's models, imported so ``Base.metadata`` is complete (Alembic, tests)."""
 
+from handlers.models import CallbackRecord
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.db import Base
+from scrm.replies.models import ReplyRule
 from scrm.users.models import ApiToken, User
 
-__all__ = ["ApiToken", "Base", "Customer", "CustomerIdentity", "Interaction", "User"]
+__all__ = ["ApiToken", "Base", "CallbackRecord", "Customer", "CustomerIdentity", "Interaction", "ReplyRule", "User"]

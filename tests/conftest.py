@@ -13,6 +13,7 @@ import itertools
 import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -200,3 +201,46 @@ def auth(make_token):  # noqa: ANN001, ANN201
         return {"Authorization": f"Bearer {make_token(role, guide_code)}"}
 
     return headers
+
+
+def reconfigure(runtime, overrides: dict[str, Any]) -> None:  # noqa: ANN001
+    """Change a running test runtime's configuration (dotted keys), as a restart would."""
+    from scrm.config import Config
+
+    data = runtime.config.model_dump()
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    runtime.config = Config.model_validate(data)
+
+
+# shared/ lies beside the clone, here and in CI.
+SAMPLES_DIR = Path(os.environ.get("SCRM_SAMPLES_DIR", Path(__file__).resolve().parents[2] / "shared" / "wechat-samples"))
+
+
+@pytest.fixture
+def wechat(runtime, client):  # noqa: ANN001, ANN201
+    """Send callbacks the way WeChat does: ``wechat.mp(xml)`` / ``wechat.work(xml)``."""
+    from handlers.sender import CallbackSender
+
+    class Phone:
+        def sender(self, channel: str, encrypt: bool = True) -> CallbackSender:
+            return CallbackSender.from_config(runtime.config, channel, encrypt=encrypt)
+
+        def post(self, channel: str, xml: str, *, encrypt: bool = True):  # noqa: ANN202
+            signed = self.sender(channel, encrypt).sign(xml)
+            return client.post(signed.path, data=signed.body, content_type="text/xml")
+
+        def mp(self, xml: str, *, encrypt: bool = False):  # noqa: ANN202
+            return self.post("mp", xml, encrypt=encrypt)
+
+        def work(self, xml: str):  # noqa: ANN202
+            return self.post("work", xml)
+
+        def reply_text(self, channel: str, response, *, encrypt: bool = True) -> str:  # noqa: ANN001
+            return self.sender(channel, encrypt).open_reply(response.data)
+
+    return Phone()

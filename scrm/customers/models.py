@@ -23,6 +23,8 @@ class Customer(Base):
     nickname: Mapped[str | None] = mapped_column(String(128))
     unionid: Mapped[str | None] = mapped_column(String(64), unique=True)
     phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    # Set when this customer turned out to be another one (same unionid): the survivor.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

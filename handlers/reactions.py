@@ -1,0 +1,92 @@
+"""What each callback does to our data, and the reply it gets. No HTTP, no WeChat calls:
+those are queued after the commit (``enqueue_after_commit``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from handlers import events as ev
+from scrm.customers import service as customers
+from scrm.queue import enqueue_after_commit
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from scrm.customers.models import CustomerIdentity
+    from scrm.runtime import Runtime
+
+# WeCom contact changes that start or end a relationship with one of our members.
+_CONTACT_ADDED = {"add_external_contact", "add_half_external_contact"}
+_CONTACT_REMOVED = {"del_external_contact", "del_follow_user"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    customer_id: int | None
+    reply: dict[str, Any] | None
+
+
+def react(runtime: Runtime, db_session: Session, callback: ev.Callback) -> Outcome:
+    external_id = callback.customer_external_id
+    if not external_id:
+        # Group and tag changes, send reports, member messages: kept in the ledger for
+        # the domains that own them.
+        return Outcome(None, None)
+    identity, first_contact = customers.contact(
+        db_session=db_session, channel=callback.channel, external_id=external_id
+    )
+    customers.record_interaction(
+        db_session=db_session,
+        identity=identity,
+        kind=_timeline_kind(callback),
+        occurred_at=runtime.clock.now(),
+        payload=_timeline_payload(callback),
+    )
+    reply = _react_as_customer(runtime, db_session, callback, identity)
+    if first_contact and callback.channel == "mp":
+        from scrm.customers.jobs import fetch_mp_profile
+
+        enqueue_after_commit(db_session, fetch_mp_profile, identity.id)
+    return Outcome(identity.customer_id, None if reply is None else _as_dict(reply))
+
+
+def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callback, identity: CustomerIdentity):  # noqa: ANN202
+    from scrm.replies import service as replies
+
+    now = runtime.clock.now()
+    if isinstance(callback, ev.Subscribe):
+        customers.set_following(identity=identity, following=True, at=now)
+        return replies.follow_greeting(runtime)
+    if isinstance(callback, ev.Unsubscribe):
+        customers.set_following(identity=identity, following=False, at=now)
+        return None
+    if isinstance(callback, ev.ExternalContactChange):
+        if callback.change_type in _CONTACT_ADDED:
+            customers.set_following(identity=identity, following=True, at=now)
+        elif callback.change_type in _CONTACT_REMOVED:
+            customers.set_following(identity=identity, following=False, at=now)
+        return None  # WeCom welcomes with send_welcome_msg, not a passive reply
+    if isinstance(callback, ev.TextMessage):
+        return replies.reply_for_text(runtime, callback.content)
+    if isinstance(callback, ev.Message):
+        return replies.default_reply(runtime)
+    return None  # menu clicks, views and scans: tagging and binding react to these
+
+
+def _timeline_kind(callback: ev.Callback) -> str:
+    if isinstance(callback, ev.ExternalContactChange):
+        return callback.change_type or callback.kind
+    return callback.kind
+
+
+def _timeline_payload(callback: ev.Callback) -> dict[str, Any]:
+    """The callback's own fields, minus what every callback has."""
+    payload = {k: v for k, v in asdict(callback).items() if k not in ("channel", "to_user", "from_user", "raw")}
+    if isinstance(callback, ev.UnknownEvent | ev.UnknownMessage):
+        payload["raw"] = dict(callback.raw)
+    return payload
+
+
+def _as_dict(reply: Any) -> dict[str, Any]:
+    return asdict(reply)

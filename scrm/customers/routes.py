@@ -1,0 +1,68 @@
+"""Customer API (SPEC §4, §11): lookup by WeChat id, profile with its timeline (paginated)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from scrm.customers import service
+from scrm.customers.views import customer_json, interaction_json
+from scrm.web.auth import Caller, current_caller, require_role
+from scrm.web.errors import ApiError, Forbidden, NotFound
+
+blueprint = Blueprint("customers", __name__)
+MAX_PAGE = 200
+
+
+def _can_see(caller: Caller) -> bool:
+    # Guides see only customers bound to them; bindings arrive with guides (issue 5), so
+    # until then a guide sees none.
+    return caller.role in ("admin", "manager")
+
+
+@blueprint.get("/api/customers/lookup")
+@require_role("admin", "manager", "guide")
+def lookup():  # noqa: ANN201
+    given = {k: v for k, v in (("mp", request.args.get("openid")), ("work", request.args.get("external_userid"))) if v}
+    if len(given) != 1:
+        raise ApiError("give exactly one of openid or external_userid", code="bad_query")
+    (channel, external_id), = given.items()
+    with current_app.extensions["scrm"].transaction() as db_session:
+        customer = service.lookup(db_session=db_session, channel=channel, external_id=external_id)
+        if customer is None:
+            raise NotFound(f"no customer with that {'openid' if channel == 'mp' else 'external_userid'}")
+        if not _can_see(current_caller()):
+            raise Forbidden("this customer is not yours")
+        identities = service.identities_of(db_session=db_session, customer_id=customer.id)
+        return jsonify(customer_json(customer, identities, current_caller()))
+
+
+@blueprint.get("/api/customers/<int:customer_id>")
+@require_role("admin", "manager", "guide")
+def profile(customer_id: int):  # noqa: ANN201
+    limit = _int_arg("limit", 50, 1, MAX_PAGE)
+    before = _int_arg("before", None, 1, None)
+    with current_app.extensions["scrm"].transaction() as db_session:
+        customer = service.resolve(db_session=db_session, customer_id=customer_id)
+        if customer is None:
+            raise NotFound(f"no customer {customer_id}")
+        if not _can_see(current_caller()):
+            raise Forbidden("this customer is not yours")
+        identities = service.identities_of(db_session=db_session, customer_id=customer.id)
+        page = service.timeline(db_session=db_session, customer_id=customer.id, before_id=before, limit=limit)
+        body = customer_json(customer, identities, current_caller())
+        body["timeline"] = [interaction_json(entry) for entry in page.entries]
+        body["next_before"] = page.next_before_id
+        return jsonify(body)
+
+
+def _int_arg(name: str, default: int | None, low: int, high: int | None) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(f"{name} must be a whole number", code="bad_query") from None
+    if value < low or (high is not None and value > high):
+        raise ApiError(f"{name} must be between {low} and {high or 'any'}", code="bad_query")
+    return value

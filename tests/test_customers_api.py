@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from handlers.sender import mp_text_xml
+
+
+def _message(runtime, wechat, openid: str, msg_id: str, content: str = "hi") -> None:
+    xml = mp_text_xml(
+        to=runtime.config.wechat.mp.original_id, openid=openid, content=content, msg_id=msg_id, create_time=int(time.time())
+    )
+    assert wechat.mp(xml).status_code == 200
+
+
+def test_lookup_by_openid_and_profile_with_paginated_timeline(runtime, client, wechat, auth):
+    for i in range(5):
+        _message(runtime, wechat, "oTimeline", f"50{i}", content=f"message {i}")
+    headers = auth("manager")
+    found = client.get("/api/customers/lookup?openid=oTimeline", headers=headers).get_json()
+    assert found["identities"][0] == {
+        "channel": "mp",
+        "external_id": "oTimeline",
+        "following": False,
+        "followed_at": None,
+        "unfollowed_at": None,
+    }
+    first = client.get(f"/api/customers/{found['id']}?limit=2", headers=headers).get_json()
+    assert [e["payload"]["content"] for e in first["timeline"]] == ["message 4", "message 3"]
+    second = client.get(f"/api/customers/{found['id']}?limit=2&before={first['next_before']}", headers=headers).get_json()
+    assert [e["payload"]["content"] for e in second["timeline"]] == ["message 2", "message 1"]
+    last = client.get(f"/api/customers/{found['id']}?limit=2&before={second['next_before']}", headers=headers).get_json()
+    assert [e["payload"]["content"] for e in last["timeline"]] == ["message 0"] and last["next_before"] is None
+
+
+@pytest.mark.parametrize(
+    "query, status",
+    [
+        ("", 400),
+        ("?openid=a&external_userid=b", 400),
+        ("?openid=oNobody", 404),
+        ("?external_userid=wmNobody", 404),
+    ],
+)
+def test_lookup_errors(client, auth, query, status):
+    response = client.get(f"/api/customers/lookup{query}", headers=auth("manager"))
+    assert response.status_code == status
+    assert response.get_json()["error"] in ("bad_query", "not_found")
+
+
+@pytest.mark.parametrize("query", ["?limit=0", "?limit=201", "?limit=x", "?before=-1"])
+def test_profile_rejects_bad_paging(runtime, client, wechat, auth, query):
+    _message(runtime, wechat, "oPaging", "601")
+    customer_id = client.get("/api/customers/lookup?openid=oPaging", headers=auth("admin")).get_json()["id"]
+    assert client.get(f"/api/customers/{customer_id}{query}", headers=auth("admin")).status_code == 400
+
+
+def test_unknown_customer_is_404(client, auth):
+    assert client.get("/api/customers/999999", headers=auth("admin")).status_code == 404
+
+
+def test_customers_need_a_token_and_guides_see_only_their_own(runtime, client, wechat, auth):
+    _message(runtime, wechat, "oPrivate", "701")
+    customer_id = client.get("/api/customers/lookup?openid=oPrivate", headers=auth("admin")).get_json()["id"]
+    assert client.get(f"/api/customers/{customer_id}").status_code == 401
+    assert client.get(f"/api/customers/{customer_id}", headers=auth("guide", "G001")).status_code == 403
+
+
+def test_merged_customer_id_resolves_to_the_survivor(runtime, client, auth):
+    from scrm.customers import service
+    from scrm.customers.models import Customer
+
+    with runtime.transaction() as db_session:
+        keep, drop = Customer(unionid="uX"), Customer(nickname="old")
+        db_session.add_all([keep, drop])
+        db_session.flush()
+        identity, _ = service.contact(db_session=db_session, channel="mp", external_id="oMerge")
+        identity.customer_id = drop.id
+        db_session.flush()
+        service.attach_profile(db_session=db_session, identity_id=identity.id, unionid="uX")
+        keep_id, drop_id = keep.id, drop.id
+    body = client.get(f"/api/customers/{drop_id}", headers=auth("admin")).get_json()
+    assert body["id"] == keep_id and body["nickname"] == "old"
+    assert [i["external_id"] for i in body["identities"]] == ["oMerge"]
+
+
+def test_phone_is_masked_for_guides():
+    from scrm.customers.views import mask_phone
+
+    assert mask_phone("13812345678") == "138****5678"
+    assert mask_phone(None) is None
