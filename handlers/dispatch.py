@@ -10,7 +10,8 @@ still being handled, and to whichever process its load balancer picks. For each 
    unique index, not Python, decides) and gets the reply stored on it;
 4. slow work (WeChat API calls) is only enqueued, after the commit.
 
-A delivery that fails releases its claim and answers 500, so WeChat's next try does the work.
+A delivery that fails releases its claim and answers 500; a delivery waiting on it then tries
+itself, and otherwise WeChat's next try does the work.
 """
 
 from __future__ import annotations
@@ -47,17 +48,21 @@ def handle_callback(runtime: Runtime, callback: Callback) -> Reply:
     """React to ``callback`` once, however often it is delivered; return its reply."""
     key = callback.dedupe_key
     redis = runtime.redis
-    done = redis.get(f"wh:done:{key}")
-    if done is not None:
-        return json.loads(done)["reply"]
-    if not redis.set(f"wh:claim:{key}", b"1", nx=True, ex=CLAIM_SECONDS):
-        return _reply_of_other_delivery(runtime, key)
-    try:
-        reply = _record_and_react(runtime, callback)
-    finally:
-        redis.delete(f"wh:claim:{key}")
-    redis.set(f"wh:done:{key}", json.dumps({"reply": reply}), ex=DONE_SECONDS)
-    return reply
+    for _ in range(2):  # a second round when the delivery we waited for gave up
+        done = redis.get(f"wh:done:{key}")
+        if done is not None:
+            return json.loads(done)["reply"]
+        if redis.set(f"wh:claim:{key}", b"1", nx=True, ex=CLAIM_SECONDS):
+            try:
+                reply = _record_and_react(runtime, callback)
+            finally:
+                redis.delete(f"wh:claim:{key}")
+            redis.set(f"wh:done:{key}", json.dumps({"reply": reply}), ex=DONE_SECONDS)
+            return reply
+        settled, reply = _reply_of_other_delivery(runtime, key)
+        if settled:
+            return reply
+    raise StillProcessing(key)
 
 
 def _record_and_react(runtime: Runtime, callback: Callback) -> Reply:
@@ -83,19 +88,23 @@ def _record_and_react(runtime: Runtime, callback: Callback) -> Reply:
         return outcome.reply
 
 
-def _reply_of_other_delivery(runtime: Runtime, key: str) -> Reply:
+def _reply_of_other_delivery(runtime: Runtime, key: str) -> tuple[bool, Reply]:
+    """Wait for the delivery holding the claim: (True, its reply), or (False, None) when it
+    let go without recording the callback (it failed), so this delivery may try."""
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
         done = runtime.redis.get(f"wh:done:{key}")
         if done is not None:
-            return json.loads(done)["reply"]
+            return True, json.loads(done)["reply"]
         if not runtime.redis.exists(f"wh:claim:{key}"):
-            break  # the other delivery finished (or failed): the ledger says which
+            break
         time.sleep(POLL_SECONDS)
     with runtime.transaction() as db_session:
         if db_session.scalar(select(CallbackRecord.id).where(CallbackRecord.dedupe_key == key)) is not None:
-            return _stored_reply(db_session, key)
-    raise StillProcessing(key)
+            return True, _stored_reply(db_session, key)
+    if runtime.redis.exists(f"wh:claim:{key}"):
+        raise StillProcessing(key)
+    return False, None
 
 
 def _stored_reply(db_session: Any, key: str) -> Reply:

@@ -164,3 +164,29 @@ def test_profile_job_merges_customers_sharing_a_unionid(runtime, wechat):
         survivor = db_session.get(Customer, other.id)
         assert survivor.nickname == "小李"
         assert db_session.scalar(select(func.count()).select_from(Interaction).where(Interaction.customer_id == other.id)) == 1
+
+
+def test_a_delivery_waiting_on_a_failed_one_does_the_work_itself(runtime, wechat):
+    """The first delivery dies mid-way (its claim is released, nothing recorded): a retry
+    that was waiting on it processes the callback instead of answering 503."""
+    from handlers.events import parse_callback
+    from handlers.wire import parse_xml
+
+    xml = _text(runtime, "hello", "9501")
+    callback = parse_callback("mp", parse_xml(xml))
+    runtime.redis.set(f"wh:claim:{callback.dedupe_key}", b"1", ex=10)  # a delivery in flight…
+    threading.Timer(0.2, runtime.redis.delete, args=(f"wh:claim:{callback.dedupe_key}",)).start()  # …that fails
+    assert wechat.mp(xml).status_code == 200
+    assert _count(runtime, Interaction) == 1 and _count(runtime, CallbackRecord) == 1
+
+
+def test_a_delivery_still_claimed_elsewhere_answers_503_so_wechat_retries(runtime, wechat, monkeypatch):
+    from handlers import dispatch
+    from handlers.events import parse_callback
+    from handlers.wire import parse_xml
+
+    monkeypatch.setattr(dispatch, "WAIT_SECONDS", 0.2)
+    xml = _text(runtime, "hello", "9502")
+    runtime.redis.set(f"wh:claim:{parse_callback('mp', parse_xml(xml)).dedupe_key}", b"1", ex=10)
+    assert wechat.mp(xml).status_code == 503
+    assert _count(runtime, CallbackRecord) == 0
