@@ -153,7 +153,7 @@ def stack(backend: Backend, config_overrides: dict[str, Any]):  # noqa: ANN201
     app = create_app(runtime=runtime)
     app.testing = True
     dispatch.app = app
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield Stack(runtime, app, url)
     server.shutdown()
