@@ -1,6 +1,125 @@
-"""Placeholder until the sandbox lands: the two blueprints the app registers."""
+"""The sandbox's two blueprints (SPEC §10), registered only when ``wechat.sandbox = true``.
 
-from flask import Blueprint
+``wechat_api`` (at ``/sandbox/wechat``) is the fake WeChat: ``<mp|work>/cgi-bin/<api>`` (see
+:mod:`scrm.sandbox.dispatch`), and ``work/contact_way/<config_id>.png``, the image a
+``add_contact_way`` ``qr_code`` points at.
+
+``control_api`` (at ``/api/sandbox``, admin or manager) drives it: ``GET|DELETE /calls``
+(``?channel=mp|work&api=…``) and ``GET|POST|DELETE /faults``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from flask import Blueprint, current_app, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from scrm.sandbox import dispatch, state, world
+from scrm.web.auth import require_role
+from scrm.web.errors import ApiError
 
 wechat_api = Blueprint("sandbox_wechat", __name__)
 control_api = Blueprint("sandbox_control", __name__)
+
+CONTROL_ROLES = ("admin", "manager")
+
+
+def _redis():  # noqa: ANN202
+    return current_app.extensions["scrm"].redis
+
+
+@wechat_api.route("/<channel>/cgi-bin/<path:name>", methods=["GET", "POST"])
+def wechat_call(channel: str, name: str):  # noqa: ANN201
+    if channel not in ("mp", "work"):
+        return jsonify(errcode=404, errmsg=f"no channel {channel!r} in sandbox; use mp or work"), 404
+    return dispatch.serve(
+        runtime=current_app.extensions["scrm"],
+        channel=channel,
+        name=name,
+        method=request.method,
+        query=request.args.to_dict(),
+        raw_body=request.get_data(),
+    )
+
+
+@wechat_api.get("/work/contact_way/<config_id>.png")
+def contact_way_image(config_id: str):  # noqa: ANN201
+    way = world.find_contact_way(_redis(), config_id)
+    if way is None or "qr_code" not in way:
+        return jsonify(errcode=404, errmsg="unknown contact way"), 404
+    return dispatch.png(way["qr_code"].removesuffix(".png"))
+
+
+class FaultIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal["mp", "work"]
+    api: str = Field(min_length=1, max_length=200)
+    errcode: int | None = Field(default=None, strict=True)
+    times: int = Field(default=1, ge=1, le=100_000, strict=True)
+    delay_ms: int = Field(default=0, ge=0, le=60_000, strict=True)
+    http_status: int | None = Field(default=None, ge=400, le=599, strict=True)
+
+    @model_validator(mode="after")
+    def _meaningful(self) -> FaultIn:
+        if self.errcode == 0:
+            raise ValueError("errcode 0 is success; leave errcode out for a delay-only fault")
+        if self.errcode is not None and self.http_status is not None:
+            raise ValueError("give errcode or http_status, not both")
+        if self.errcode is None and self.http_status is None and self.delay_ms == 0:
+            raise ValueError("a fault needs errcode, http_status or delay_ms")
+        if self.api != "*" and self.api not in dispatch.known_apis(self.channel):
+            raise ValueError(f"the sandbox does not play {self.channel} api {self.api!r}; use one it plays or '*'")
+        return self
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+@control_api.get("/calls")
+@require_role(*CONTROL_ROLES)
+def list_calls():  # noqa: ANN201
+    channel = request.args.get("channel")
+    if channel not in (None, "mp", "work"):
+        raise ApiError("channel must be mp or work", code="invalid_channel")
+    return jsonify(calls=state.list_calls(_redis(), channel=channel, api=request.args.get("api")))
+
+
+@control_api.delete("/calls")
+@require_role(*CONTROL_ROLES)
+def clear_calls():  # noqa: ANN201
+    state.clear_calls(_redis())
+    return "", 204
+
+
+@control_api.post("/faults")
+@require_role(*CONTROL_ROLES)
+def add_fault():  # noqa: ANN201
+    body: Any = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError("the body must be a JSON object", code="invalid_fault")
+    try:
+        fault = FaultIn.model_validate(body)
+    except ValidationError as exc:
+        raise ApiError(_describe(exc), code="invalid_fault") from None
+    return jsonify(state.add_fault(_redis(), **fault.model_dump())), 201
+
+
+@control_api.get("/faults")
+@require_role(*CONTROL_ROLES)
+def list_faults():  # noqa: ANN201
+    return jsonify(faults=state.list_faults(_redis()))
+
+
+@control_api.delete("/faults")
+@require_role(*CONTROL_ROLES)
+def clear_faults():  # noqa: ANN201
+    state.clear_faults(_redis())
+    return "", 204

@@ -1,0 +1,163 @@
+"""How the sandbox answers one WeChat API call: a registry of api → handler, and the steps
+every call goes through, in order:
+
+1. record the call (secrets masked);
+2. an api the sandbox does not play → HTTP 404, errcode 404;
+3. a fault for it → sleep ``delay_ms``, then answer its ``http_status`` (no JSON) or its
+   ``errcode``, or carry on;
+4. the method (43001/43002), the body (47001: not a JSON object), the ``access_token``
+   (41001 missing; MP 40001 invalid, WeCom 40014; 42001 expired);
+5. the handler, which returns WeChat's JSON or raises :class:`WeChatError`;
+6. note on the call the errcode it got.
+
+Handlers take a :class:`Call`. WeCom answers are given ``{"errcode": 0, "errmsg": "ok"}``
+here; MP handlers return their whole answer, since MP's success shapes differ by api.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import redis as redis_lib
+from flask import Response, jsonify
+
+from scrm.config import Config
+from scrm.sandbox import state
+from scrm.sandbox.errors import WeChatError
+
+MAX_RECORDED_RAW_BODY = 4096
+
+
+@dataclass(frozen=True)
+class Call:
+    channel: str
+    api: str
+    redis: redis_lib.Redis
+    config: Config
+    now: datetime
+    query: dict[str, str]
+    body: dict[str, Any]
+
+    @property
+    def now_ms(self) -> int:
+        return state.ms(self.now)
+
+    def public_url(self, path: str) -> str:
+        return f"{self.config.server.public_base_url}/sandbox/wechat/{path}"
+
+
+Handler = Callable[[Call], "dict[str, Any] | Response"]
+
+
+@dataclass(frozen=True)
+class Api:
+    channel: str
+    name: str
+    method: str
+    handler: Handler
+    needs_token: bool
+
+
+REGISTRY: dict[tuple[str, str], Api] = {}
+
+
+def api(channel: str, name: str, *, method: str = "POST", needs_token: bool = True) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        REGISTRY[(channel, name)] = Api(channel, name, method, handler, needs_token)
+        return handler
+
+    return register
+
+
+def registry() -> dict[tuple[str, str], Api]:
+    """Every api played, loading the handler modules on first use."""
+    from scrm.sandbox import mp_api, work_api  # noqa: F401 - they register on import
+
+    return REGISTRY
+
+
+def known_apis(channel: str) -> list[str]:
+    return sorted(name for ch, name in registry() if ch == channel)
+
+
+def _parse_body(raw: bytes) -> tuple[dict[str, Any] | None, Any]:
+    """(the JSON object or None, what to record)."""
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None, raw.decode("utf-8", "replace")[:MAX_RECORDED_RAW_BODY] if raw else None
+    return (body, body) if isinstance(body, dict) else (None, body)
+
+
+def _check_token(call: Call) -> None:
+    token = call.query.get("access_token")
+    if not token:
+        raise WeChatError(41001)
+    status = state.token_status(call.redis, call.channel, token, now=call.now)
+    if status == "expired":
+        raise WeChatError(42001)
+    if status == "invalid":
+        raise WeChatError(40001 if call.channel == "mp" else 40014)
+
+
+def serve(*, runtime: Any, channel: str, name: str, method: str, query: dict[str, str], raw_body: bytes) -> Response:
+    redis, now = runtime.redis, runtime.clock.now()
+    state.ensure_seeded(redis)
+    body, recorded_body = _parse_body(raw_body) if method == "POST" else ({}, None)
+    call_id = state.record_call(
+        redis, channel=channel, api=name, method=method, query=query, body=recorded_body, at=now
+    )["id"]
+
+    def answer(payload: dict[str, Any], status: int = 200) -> Response:
+        state.finish_call(redis, call_id, errcode=int(payload.get("errcode", 0)), http_status=status)
+        response = jsonify(payload)
+        response.status_code = status
+        return response
+
+    spec = registry().get((channel, name))
+    if spec is None:
+        return answer(WeChatError(404, f"{channel}/cgi-bin/{name}").payload(), 404)
+
+    fault = state.take_fault(redis, channel, name)
+    if fault is not None:
+        if fault["delay_ms"]:
+            time.sleep(fault["delay_ms"] / 1000)
+        if fault["http_status"] is not None:
+            state.finish_call(redis, call_id, errcode=None, http_status=fault["http_status"])
+            return Response("sandbox fault: upstream unavailable\n", fault["http_status"], mimetype="text/html")
+        if fault["errcode"] is not None:
+            return answer(WeChatError(fault["errcode"], "sandbox fault").payload())
+
+    call = Call(channel, name, redis, runtime.config, now, query, body or {})
+    try:
+        if method != spec.method:
+            raise WeChatError(43001 if spec.method == "GET" else 43002)
+        if method == "POST" and body is None:
+            raise WeChatError(47001, "the body must be a JSON object")
+        if spec.needs_token:
+            _check_token(call)
+        result = spec.handler(call)
+    except WeChatError as exc:
+        return answer(exc.payload(), exc.http_status)
+    if isinstance(result, Response):
+        state.finish_call(redis, call_id, errcode=0, http_status=result.status_code)
+        return result
+    if channel == "work":
+        result = {"errcode": 0, "errmsg": "ok", **result}
+    return answer(result)
+
+
+def png(content: str) -> Response:
+    """A QR code of ``content`` as PNG."""
+    import io
+
+    import segno
+
+    buffer = io.BytesIO()
+    segno.make(content, error="m").save(buffer, kind="png", scale=6, border=2)
+    return Response(buffer.getvalue(), mimetype="image/png")
