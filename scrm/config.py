@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
 ENV_PREFIX = "SCRM_"
 CONFIG_FILE_VARIABLE = "SCRM_CONFIG"
@@ -89,7 +89,7 @@ class WeChatConfig(_Section):
     timeout_seconds: float = Field(default=5.0, gt=0)
     # API name (e.g. "message/custom/send") → most calls a minute; merged over the
     # built-in quotas in scrm/wechat/quotas.py.
-    rate_limits: dict[str, int] = Field(default_factory=dict)
+    rate_limits: dict[str, PositiveInt] = Field(default_factory=dict)
     mp: MPConfig = MPConfig()
     work: WorkConfig = WorkConfig()
 

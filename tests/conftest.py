@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
-PG_URL = os.environ.get("SCRM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("SCRM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 _memory_ids = itertools.count()
@@ -218,7 +218,7 @@ def reconfigure(runtime, overrides: dict[str, Any]) -> None:  # noqa: ANN001
 
 
 # shared/ lies beside the clone, here and in CI.
-SAMPLES_DIR = Path(os.environ.get("SCRM_SAMPLES_DIR", Path(__file__).resolve().parents[2] / "shared" / "wechat-samples"))
+SAMPLES_DIR = Path(os.environ.get("WECHAT_SAMPLES_DIR", Path(__file__).resolve().parents[2] / "shared" / "wechat-samples"))
 
 
 @pytest.fixture

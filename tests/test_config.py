@@ -129,3 +129,8 @@ def test_example_config_documents_every_key():
         if f"{name} =" not in block and f"# {name} =" not in block:
             missing.append(section + name)
     assert missing == []
+
+
+def test_a_rate_limit_must_be_positive():
+    with pytest.raises(ConfigError, match=r"wechat.rate_limits.message/custom/send"):
+        load_config(environ={"SCRM_WECHAT__RATE_LIMITS": '{ "message/custom/send" = 0 }'})

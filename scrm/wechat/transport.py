@@ -1,0 +1,211 @@
+"""The one road every outbound WeChat call takes: quota → token → HTTP → bounded retry.
+
+``Transport.call(method, api, params=, body=)`` posts to ``{base_url}{api}`` and returns
+WeChat's JSON, or raises:
+
+- errcode 40001/40014/42001 (token refused): the token is invalidated (compare-and-delete),
+  refreshed once under the lock, and the call retried once. A second refusal raises
+  :class:`WeChatError`; it never loops.
+- a network error, a timeout, an HTTP 5xx or a body that is not JSON, or errcode -1 (system
+  busy): retried with exponential backoff, ``attempts`` tries in all, then
+  :class:`WeChatUnavailable` (or the -1 :class:`WeChatError`).
+- 45009/45011/45033: :class:`RateLimited` at once, and the API is paused for every worker for
+  ``retry_after`` seconds so they back off too.
+- any other errcode: :class:`WeChatError`.
+
+The token call itself (``token``/``gettoken``) takes the same road minus the quota and the
+token. Every call is logged with its API, errcode and duration; never the URL (which holds
+the token or the secret), nor the body. Exceptions are raised outside ``except`` blocks so
+no requests exception, whose message holds the URL, rides along as ``__context__``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import requests
+
+from scrm.wechat.errors import (
+    BUSY_ERRCODES,
+    RATE_LIMIT_ERRCODES,
+    TOKEN_ERRCODES,
+    RateLimited,
+    WeChatError,
+    WeChatUnavailable,
+    redact,
+)
+from scrm.wechat.ratelimit import RateLimiter
+from scrm.wechat.tokens import TokenCache
+
+log = logging.getLogger("scrm.wechat")
+
+CONNECT_TIMEOUT = 3.05
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """A try that got no WeChat answer; ``reason`` is safe to log (no URL)."""
+
+    reason: str
+    transient: bool = True
+
+
+class Transport:
+    def __init__(
+        self,
+        *,
+        channel: str,
+        app: str,
+        base_url: str,
+        redis_client: redis.Redis,
+        token_api: str,
+        token_params: Mapping[str, str],
+        secrets: tuple[str, ...],
+        timeout: float = 5.0,
+        rate_limits: Mapping[str, int] | None = None,
+        attempts: int = 3,
+        backoff_seconds: float = 0.5,
+        sleep: Callable[[float], None] | None = None,
+        http: requests.Session | None = None,
+    ) -> None:
+        self.channel = channel
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self._token_api = token_api
+        self._token_params = dict(token_params)
+        self._secrets = secrets
+        self._timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
+        self._attempts = max(1, attempts)
+        self._backoff = backoff_seconds
+        self._sleep = sleep or time.sleep
+        self._http = http or requests.Session()
+        self.limiter = RateLimiter(redis_client, channel=channel, app=app, overrides=rate_limits, sleep=self._sleep)
+        refresh_seconds = self._attempts * (CONNECT_TIMEOUT + timeout) + 4 * backoff_seconds * self._attempts + 5
+        self.tokens = TokenCache(
+            redis_client,
+            key=f"scrm:wechat:token:{channel}:{app}",
+            api=token_api,
+            fetch=self._fetch_token,
+            lock_seconds=refresh_seconds,
+            wait_seconds=refresh_seconds + 5,
+        )
+
+    def call(self, method: str, api: str, *, params: Mapping[str, Any] | None = None, body: Any = None) -> dict:
+        """WeChat's answer to ``api`` (a path under the base URL), errcode 0 or absent."""
+        api = api.strip("/")
+        token = self.tokens.get()
+        payload = self._send(method, api, params, body, token=token)
+        if _errcode(payload) in TOKEN_ERRCODES:
+            self.tokens.invalidate(token)
+            token = self.tokens.get()
+            payload = self._send(method, api, params, body, token=token)
+        return self._checked(api, payload, token)
+
+    def _fetch_token(self) -> tuple[str, int]:
+        payload = self._send("GET", self._token_api, self._token_params, None, token=None)
+        payload = self._checked(self._token_api, payload, None)
+        if not payload.get("access_token"):
+            raise WeChatUnavailable("the token answer holds no access_token", self._token_api)
+        return str(payload["access_token"]), int(payload.get("expires_in") or 7200)
+
+    def _checked(self, api: str, payload: dict, token: str | None) -> dict:
+        errcode = _errcode(payload)
+        if not errcode:
+            return payload
+        errmsg = redact(str(payload.get("errmsg", "")), token, *self._secrets)
+        if errcode in RATE_LIMIT_ERRCODES:
+            retry_after = RATE_LIMIT_ERRCODES[errcode]
+            self.limiter.pause(api, retry_after)
+            raise RateLimited(api, retry_after=retry_after, errcode=errcode)
+        data = {k: v for k, v in payload.items() if k not in ("errcode", "errmsg")}
+        raise WeChatError(errcode, errmsg, api, data=data)
+
+    def _send(self, method: str, api: str, params: Mapping[str, Any] | None, body: Any, *, token: str | None) -> dict:
+        """One logical request: up to ``attempts`` tries while the failure is transient."""
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        outcome: dict | _Failure = _Failure("not sent")
+        for attempt in range(self._attempts):
+            if attempt:
+                self._sleep(self._backoff * 2 ** (attempt - 1) * (1 + random.random() / 2))
+            if token is not None:
+                self.limiter.acquire(api)
+            outcome = self._try_once(method, api, params, body, token)
+            if isinstance(outcome, dict) or not outcome.transient:
+                break
+        if isinstance(outcome, dict):
+            return outcome
+        if outcome is BUSY:
+            return {"errcode": -1, "errmsg": "system busy"}
+        reason = outcome.reason + (f" after {self._attempts} attempts" if outcome.transient else "")
+        raise WeChatUnavailable(reason, api)
+
+    def _try_once(
+        self, method: str, api: str, params: Mapping[str, Any] | None, body: bytes | None, token: str | None
+    ) -> dict | _Failure:
+        query = {k: v for k, v in (params or {}).items() if k != "access_token"}
+        if token is not None:
+            query["access_token"] = token
+        headers = {"Content-Type": "application/json; charset=utf-8"} if body is not None else {}
+        started = time.monotonic()
+        status = None
+        try:
+            response = self._http.request(
+                method.upper(), self.base_url + api, params=query, data=body, headers=headers, timeout=self._timeout
+            )
+        except requests.Timeout:
+            outcome: dict | _Failure = _Failure("timed out")
+        except requests.ConnectionError:
+            outcome = _Failure("connection failed")
+        except requests.RequestException as exc:
+            outcome = _Failure(f"request not sent ({type(exc).__name__})", transient=False)
+        else:
+            status = response.status_code
+            outcome = _classify(response)
+        self._log(api, outcome, status, started)
+        return outcome
+
+    def _log(self, api: str, outcome: dict | _Failure, status: int | None, started: float) -> None:
+        millis = (time.monotonic() - started) * 1000
+        if isinstance(outcome, _Failure):
+            log.info(
+                "wechat %s %s failed: %s (HTTP %s) in %.0f ms", self.channel, api, outcome.reason, status, millis
+            )
+            return
+        errcode = _errcode(outcome)
+        level = logging.INFO if errcode else logging.DEBUG
+        log.log(level, "wechat %s %s errcode=%s in %.0f ms", self.channel, api, errcode, millis)
+
+
+BUSY = _Failure("system busy (errcode -1)")
+
+
+def _classify(response: requests.Response) -> dict | _Failure:
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and ("errcode" in payload or response.status_code < 400):
+        return BUSY if _errcode(payload) in BUSY_ERRCODES else payload
+    if response.status_code >= 500 or response.status_code < 400 or response.status_code == 429:
+        return _Failure(f"HTTP {response.status_code} without a WeChat answer")
+    return _Failure(f"HTTP {response.status_code} without a WeChat answer", transient=False)
+
+
+def _errcode(payload: dict) -> int:
+    try:
+        return int(payload.get("errcode") or 0)
+    except (TypeError, ValueError):
+        return -1
+
+
+def secret_fingerprint(secret: str) -> str:
+    """A short, one-way name for a secret, for Redis keys (two WeCom secrets, two tokens)."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]

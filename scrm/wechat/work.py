@@ -1,0 +1,273 @@
+"""The WeCom (企业微信, "work") adapter: customer contact (客户联系) calls the product makes,
+made with the corp's customer-contact secret.
+
+Payloads come from wechatpy 1.8.18's ``wechatpy.enterprise`` API objects where they post what
+WeChat wants; ``transfer_customer`` (missing from wechatpy) is posted here. Messages take
+WeCom's current ``attachments`` list: ``{"msgtype": "image", "image": {"media_id": …}}``,
+``{"msgtype": "link", "link": {"title": …, "url": …}}``, ``miniprogram``, ``video``, ``file``.
+All of it goes through :class:`scrm.wechat.transport.Transport`. Nothing is sent before the
+first method call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import redis
+import requests
+
+from scrm.wechat.transport import Transport, secret_fingerprint
+from scrm.wechat.values import (
+    ContactWay,
+    CorpTag,
+    CorpTagGroup,
+    GroupChat,
+    GroupChatPage,
+    GroupChatRef,
+    GroupMember,
+    Member,
+    MsgTemplate,
+    TransferResult,
+    frozen_raw,
+)
+from scrm.wechat.wx import WorkWeChatPy
+
+if TYPE_CHECKING:
+    from scrm.runtime import Runtime
+
+ATTACHMENT_TYPES = frozenset({"image", "link", "miniprogram", "video", "file"})
+MAX_ATTACHMENTS = 9
+MAX_STATE_LENGTH = 30
+TRANSFER_BATCH = 100  # customers per transfer_customer call
+
+
+class WorkClient:
+    def __init__(
+        self,
+        *,
+        redis_client: redis.Redis,
+        corp_id: str,
+        secret: str,
+        base_url: str,
+        timeout: float = 5.0,
+        rate_limits: Mapping[str, int] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        http: requests.Session | None = None,
+    ) -> None:
+        self.corp_id = corp_id
+        self.transport = Transport(
+            channel="work",
+            # Each secret of a corp has its own token; the key names the secret by a hash.
+            app=f"{corp_id}:{secret_fingerprint(secret)}",
+            base_url=base_url,
+            redis_client=redis_client,
+            token_api="gettoken",
+            token_params={"corpid": corp_id, "corpsecret": secret},
+            secrets=(secret,),
+            timeout=timeout,
+            rate_limits=rate_limits,
+            sleep=sleep,
+            http=http,
+        )
+        self._wx = WorkWeChatPy(corp_id, self.transport)
+
+    @classmethod
+    def from_runtime(
+        cls,
+        runtime: Runtime,
+        *,
+        sleep: Callable[[float], None] | None = None,
+        http: requests.Session | None = None,
+    ) -> WorkClient:
+        config = runtime.config
+        return cls(
+            redis_client=runtime.redis,
+            corp_id=config.wechat.work.corp_id,
+            secret=config.wechat.work.secret,
+            base_url=config.work_api_base_url,
+            timeout=config.wechat.timeout_seconds,
+            rate_limits=config.wechat.rate_limits,
+            sleep=sleep,
+            http=http,
+        )
+
+    # --- 联系我 and welcome messages ---------------------------------------------------------
+
+    def add_contact_way(
+        self,
+        state: str,
+        userids: Sequence[str],
+        *,
+        remark: str | None = None,
+        skip_verify: bool = True,
+    ) -> ContactWay:
+        """A 「联系我」 QR code for one member (single) or several (multi); ``state`` comes back
+        in the add-contact event and names the channel code."""
+        if not 1 <= len(state) <= MAX_STATE_LENGTH:
+            raise ValueError(f"state must be 1-{MAX_STATE_LENGTH} characters")
+        if not userids:
+            raise ValueError("a contact way needs at least one member")
+        result = self._wx.external_contact.add_contact_way(
+            type=1 if len(userids) == 1 else 2,
+            scene=2,
+            remark=remark,
+            skip_verify=skip_verify,
+            state=state,
+            user=list(userids),
+        )
+        return ContactWay(config_id=result["config_id"], qr_code=result.get("qr_code", ""))
+
+    def send_welcome_msg(self, welcome_code: str, text: str, attachments: Sequence[Mapping[str, Any]] = ()) -> None:
+        """The welcome message (欢迎语) for a new customer. The code is valid for 20 s and once:
+        errcode 41051 means already welcomed, 41096 that another app is sending it."""
+        self._wx.external_contact.send_welcome_msg({"welcome_code": welcome_code, **_content(text, attachments)})
+
+    # --- Corp tags (企业客户标签) --------------------------------------------------------------
+
+    def mark_tag(
+        self, userid: str, external_userid: str, add: Iterable[str] = (), remove: Iterable[str] = ()
+    ) -> None:
+        """Add/remove corp tags on the member–customer pair (WeCom tags hang on the pair)."""
+        add, remove = list(add), list(remove)
+        if not add and not remove:
+            return
+        self._wx.external_contact.mark_tag(userid, external_userid, add_tag=add, remove_tag=remove)
+
+    def corp_tags(self) -> list[CorpTagGroup]:
+        result = self._wx.external_contact.get_corp_tag_list()
+        return [_tag_group(g) for g in result.get("tag_group") or ()]
+
+    def add_corp_tag(self, group_name: str, names: Iterable[str]) -> CorpTagGroup:
+        """Add tags to the group named ``group_name`` (WeCom creates it if it does not exist)."""
+        tags = [{"name": n} for n in names]
+        if not tags:
+            raise ValueError("add_corp_tag needs at least one tag name")
+        result = self._wx.external_contact.add_corp_tag(group_id=None, group_name=group_name, order=None, tags=tags)
+        return _tag_group(result.get("tag_group") or {})
+
+    # --- Mass messages, hand-over ---------------------------------------------------------
+
+    def add_msg_template(
+        self,
+        chat_type: str,
+        sender: str,
+        external_userids: Sequence[str],
+        text: str,
+        attachments: Sequence[Mapping[str, Any]] = (),
+    ) -> MsgTemplate:
+        """A mass message (群发) the member ``sender`` confirms in WeCom: ``single`` to the
+        customers, ``group`` to the sender's customer groups."""
+        if chat_type not in ("single", "group"):
+            raise ValueError('chat_type must be "single" or "group"')
+        template: dict[str, Any] = {"chat_type": chat_type, "sender": sender, **_content(text, attachments)}
+        if chat_type == "single":
+            if not external_userids:
+                raise ValueError("a single-chat mass message needs customers")
+            template["external_userid"] = list(external_userids)
+        result = self._wx.external_contact.add_msg_template(template)
+        failed = tuple(result.get("fail_list") or ())
+        return MsgTemplate(msgid=str(result.get("msgid", "")), failed_external_userids=failed)
+
+    def transfer_customer(
+        self,
+        handover: str,
+        takeover: str,
+        external_userids: Iterable[str],
+        *,
+        transfer_success_msg: str | None = None,
+    ) -> list[TransferResult]:
+        """Hand customers from one member to another (在职继承), 100 a call; WeCom answers per
+        customer (e.g. 40128: moved twice in 90 days). It takes effect after 24 h."""
+        results: list[TransferResult] = []
+        ids = list(dict.fromkeys(external_userids))
+        for start in range(0, len(ids), TRANSFER_BATCH):
+            batch = ids[start : start + TRANSFER_BATCH]
+            data: dict[str, Any] = {
+                "handover_userid": handover,
+                "takeover_userid": takeover,
+                "external_userid": batch,
+            }
+            if transfer_success_msg:
+                data["transfer_success_msg"] = transfer_success_msg
+            answer = self._wx.post("externalcontact/transfer_customer", data=data)
+            by_id = {c.get("external_userid"): int(c.get("errcode") or 0) for c in answer.get("customer") or ()}
+            # A customer WeCom did not answer for is reported as -1 (unknown: try again).
+            results.extend(TransferResult(external_userid=e, errcode=by_id.get(e, -1)) for e in batch)
+        return results
+
+    # --- Customer groups (客户群), members -----------------------------------------------------
+
+    def group_chats(self, cursor: str | None = None, limit: int = 100) -> GroupChatPage:
+        if not 1 <= limit <= 1000:
+            raise ValueError("limit must be 1-1000")
+        result = self._wx.external_contact_group_chat.list(cursor=cursor or None, limit=limit)
+        chats = tuple(
+            GroupChatRef(chat_id=c["chat_id"], status=int(c.get("status") or 0))
+            for c in result.get("group_chat_list") or ()
+        )
+        return GroupChatPage(chats=chats, next_cursor=result.get("next_cursor") or None)
+
+    def group_chat(self, chat_id: str) -> GroupChat:
+        data = self._wx.external_contact_group_chat.get(chat_id).get("group_chat") or {}
+        members = tuple(
+            GroupMember(
+                userid=m["userid"],
+                type=int(m.get("type") or 0),
+                join_time=m.get("join_time"),
+                join_scene=m.get("join_scene"),
+                invitor=(m.get("invitor") or {}).get("userid"),
+                name=m.get("name") or m.get("group_nickname") or "",
+                unionid=m.get("unionid"),
+            )
+            for m in data.get("member_list") or ()
+        )
+        return GroupChat(
+            chat_id=data.get("chat_id", chat_id),
+            name=data.get("name") or "",
+            owner=data.get("owner") or "",
+            create_time=data.get("create_time"),
+            notice=data.get("notice") or "",
+            members=members,
+            admins=tuple(a["userid"] for a in data.get("admin_list") or ()),
+            raw=frozen_raw(data),
+        )
+
+    def get_user(self, userid: str) -> Member:
+        data = self._wx.user.get(userid)
+        return Member(
+            userid=data.get("userid", userid),
+            name=data.get("name") or "",
+            department=tuple(int(d) for d in data.get("department") or ()),
+            position=data.get("position") or "",
+            status=data.get("status"),
+            raw=frozen_raw(data),
+        )
+
+
+def _content(text: str, attachments: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``text`` and ``attachments`` as WeCom's message body; at least one of them."""
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise ValueError(f"at most {MAX_ATTACHMENTS} attachments")
+    for attachment in attachments:
+        kind = attachment.get("msgtype")
+        if kind not in ATTACHMENT_TYPES or not isinstance(attachment.get(kind), Mapping):
+            raise ValueError(f"an attachment is {{'msgtype': one of {sorted(ATTACHMENT_TYPES)}, <msgtype>: {{…}}}}")
+    if not text and not attachments:
+        raise ValueError("a message needs text or attachments")
+    content: dict[str, Any] = {}
+    if text:
+        content["text"] = {"content": text}
+    if attachments:
+        content["attachments"] = [
+            {k: dict(v) if isinstance(v, Mapping) else v for k, v in a.items()} for a in attachments
+        ]
+    return content
+
+
+def _tag_group(group: Mapping[str, Any]) -> CorpTagGroup:
+    group_id, group_name = group.get("group_id", ""), group.get("group_name", "")
+    tags = tuple(
+        CorpTag(id=t["id"], name=t["name"], group_id=group_id, group_name=group_name) for t in group.get("tag") or ()
+    )
+    return CorpTagGroup(group_id=group_id, group_name=group_name, tags=tags)
