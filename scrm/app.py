@@ -67,12 +67,18 @@ def configure_request_log(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask, runtime: Runtime) -> None:
-    from scrm.web import health, pages
+    from handlers import routes as webhook_routes
+    from scrm.customers import routes as customer_routes
+    from scrm.replies import routes as reply_routes
     from scrm.users import routes as user_routes
+    from scrm.web import health, pages
 
+    app.register_blueprint(webhook_routes.blueprint)
+    app.register_blueprint(customer_routes.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(user_routes.blueprint)
+    app.register_blueprint(reply_routes.blueprint)
     if runtime.config.wechat.sandbox:
         from scrm.sandbox import routes as sandbox_routes
 
