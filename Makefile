@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The browser test drives Debian's chromium through Playwright (never `playwright install`:
+# it downloads a browser build of its own).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test bench clean
 
@@ -21,8 +25,12 @@ demo: $(INSTALLED)
 
 ## Run the whole suite (the real PostgreSQL/Redis parts too, when they answer; CI=true
 ## makes them required).
-test: $(INSTALLED)
+test: $(INSTALLED) $(CHROMIUM)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/startup.py

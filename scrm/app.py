@@ -80,7 +80,9 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(user_routes.blueprint)
     app.register_blueprint(reply_routes.blueprint)
     if runtime.config.wechat.sandbox:
+        from scrm.sandbox import phone
         from scrm.sandbox import routes as sandbox_routes
 
         app.register_blueprint(sandbox_routes.wechat_api, url_prefix="/sandbox/wechat")
         app.register_blueprint(sandbox_routes.control_api, url_prefix="/api/sandbox")
+        app.register_blueprint(phone.phone_pages, url_prefix="/sandbox/phone")

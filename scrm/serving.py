@@ -41,6 +41,11 @@ def _start_embedded_processes(runtime: Runtime) -> list:
     return [worker.stop, scheduler.stop]
 
 
+def phone_url(runtime: Runtime) -> str:
+    """The phone sandbox's page (SPEC §10), where a newcomer starts."""
+    return f"{runtime.config.server.public_base_url}/sandbox/phone"
+
+
 def _print_where_to_look(runtime: Runtime, host: str, port: int) -> None:
     base = runtime.config.server.public_base_url
     served = urlsplit(base)
@@ -50,7 +55,10 @@ def _print_where_to_look(runtime: Runtime, host: str, port: int) -> None:
             "links, QR codes and sandbox calls use public_base_url.",
             fg="yellow",
         )
-    lines = [
+    lines = []
+    if runtime.config.wechat.sandbox:
+        lines.append(("phone sandbox", f"{phone_url(runtime)}   <- open this first: play a customer"))
+    lines += [
         ("console", f"{base}/"),
         ("health", f"{base}/healthz"),
     ]

@@ -1,0 +1,416 @@
+"""The phone sandbox (SPEC §10): a page at ``/sandbox/phone`` that plays a customer's WeChat.
+
+Choose or create a customer, follow or unfollow, scan a code by its scene, send text, tap the
+menu, and see the account's replies. Every action goes through the real webhook exactly as
+WeChat's would: the callback XML is built, sealed in safe mode (AES), signed, and POSTed over
+HTTP to ``{server.public_base_url}/wechat/mp``; the passive reply is opened and shown.
+
+The fake WeChat API learns of the customer too (``add_follower`` on a follow, ``unfollow``,
+``touch_follower`` on what opens WeChat's 48-hour window), so later API calls such as
+``user/info`` or ``message/custom/send`` know them.
+
+What the phone shows is kept in Redis, not read back from the customer timeline: the timeline
+records what the customer did but not the passive replies they saw. Keys, beside the fake
+WeChat's own under ``sandbox:``: ``sandbox:phone:customers`` (openid → JSON, the customers
+made here), ``sandbox:phone:chat:<openid>`` (JSON list, oldest first) and
+``sandbox:phone:time:<openid>`` (the last ``CreateTime`` sent). Messages the account sent later
+through the API (customer-service, template and mass messages) are read from the fake WeChat's
+inbox and merged in by time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import requests
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+
+from handlers import wire
+from handlers.sender import CallbackSender, mp_event_xml, mp_text_xml
+from scrm.sandbox import world
+from scrm.web.errors import error_body
+
+if TYPE_CHECKING:
+    import redis as redis_lib
+
+    from scrm.runtime import Runtime
+
+phone_pages = Blueprint(
+    "phone_pages", __name__, template_folder="../templates", static_folder="../static", static_url_path="/static"
+)
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    kind: str  # "click" sends a CLICK event with ``value`` as its key; "view" a VIEW event with ``value`` as its url
+    label: str
+    value: str
+
+
+# The account's custom menu (自定义菜单) as the phone shows it. Tag rules can react to these keys.
+MENU = (
+    MenuItem("click", "新品 New in", "MENU_NEW_ARRIVALS"),
+    MenuItem("click", "会员 Members", "MENU_MEMBER_CENTER"),
+    MenuItem("view", "商城 Shop", "https://shop.example.com/"),
+)
+
+ACTIONS = ("text", "follow", "unfollow", "scan", "click", "view")
+NEEDS_FOLLOWING = ("text", "unfollow", "click", "view")  # WeChat offers these to followers only
+OPENS_WINDOW = ("text", "click", "scan", "follow")  # what opens WeChat's 48 h customer-service window
+NICKNAMES = ("小美", "阿杰", "王女士", "陈先生", "Lily", "小雨", "李阿姨", "Kevin", "张小姐", "老周")
+
+OPENID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+TEXT_MAX_CHARS = 600
+SCENE_MAX_CHARS = 64  # WeChat's scene_str
+KEY_MAX_BYTES = 128  # WeChat's menu key
+URL_MAX_CHARS = 1024
+NICKNAME_MAX_CHARS = 32
+CHAT_LIMIT = 200
+LIST_LIMIT = 200
+WEBHOOK_TIMEOUT_SECONDS = 10
+CUSTOMERS = "sandbox:phone:customers"
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")  # XML cannot carry them
+
+# Two taps within one second would carry the same CreateTime, and the webhook would rightly
+# take the second for WeChat's retry of the first (FromUserName + CreateTime + event). Each tap
+# is a new delivery, so each gets a CreateTime after the customer's last one.
+_NEXT_CREATE_TIME = """
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local now = math.max(tonumber(ARGV[1]), last + 1)
+redis.call('SET', KEYS[1], now, 'EX', 86400)
+return now
+"""
+
+
+class InvalidAction(Exception):
+    """Input the phone refuses before anything is sent or stored."""
+
+
+class FollowConflict(Exception):
+    """An action WeChat offers only to followers (``not_following``) or only to others."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class WebhookFailed(Exception):
+    """The webhook could not be reached or did not answer 200."""
+
+
+@dataclass(frozen=True)
+class PhoneAction:
+    openid: str
+    action: str
+    value: str
+
+
+# ---- input -------------------------------------------------------------------------------
+
+
+def _check_openid(openid: Any) -> str:
+    if not isinstance(openid, str) or not OPENID_PATTERN.fullmatch(openid):
+        raise InvalidAction("openid must be 1-64 letters, digits, '_' or '-'")
+    return openid
+
+
+def _printable(value: str, what: str) -> str:
+    if _CONTROL_CHARS.search(value):
+        raise InvalidAction(f"{what} must not contain control characters")
+    return value
+
+
+def parse_action(body: Any) -> PhoneAction:
+    """``{openid, action, value}`` checked as WeChat would bound it, or :class:`InvalidAction`."""
+    if not isinstance(body, dict):
+        raise InvalidAction("the body must be a JSON object {openid, action, value}")
+    openid = _check_openid(body.get("openid"))
+    action = body.get("action")
+    if action not in ACTIONS:
+        raise InvalidAction(f"action must be one of {', '.join(ACTIONS)}")
+    value = body.get("value", "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidAction("value must be a string")
+    value = _printable(value.strip(), "value")
+    if action == "text" and not 1 <= len(value) <= TEXT_MAX_CHARS:
+        raise InvalidAction(f"a text message needs 1-{TEXT_MAX_CHARS} characters")
+    if action == "scan" and (not 1 <= len(value) <= SCENE_MAX_CHARS or any(c.isspace() for c in value)):
+        raise InvalidAction(f"a scan needs the code's scene: 1-{SCENE_MAX_CHARS} characters, no spaces")
+    if action == "click" and not 1 <= len(value.encode()) <= KEY_MAX_BYTES:
+        raise InvalidAction(f"a menu click needs the item's key: 1-{KEY_MAX_BYTES} bytes")
+    if action == "view":
+        parts = urlsplit(value)
+        if len(value) > URL_MAX_CHARS or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidAction("a menu link needs an http:// or https:// URL")
+    if action in ("follow", "unfollow"):
+        value = ""
+    return PhoneAction(openid, action, value)
+
+
+# ---- customers ---------------------------------------------------------------------------
+
+
+def new_customer(redis: redis_lib.Redis, *, nickname: Any, now: datetime) -> dict[str, Any]:
+    """A customer who has not contacted the account yet: a fresh openid and a nickname."""
+    if nickname is None or (isinstance(nickname, str) and not nickname.strip()):
+        nickname = secrets.choice(NICKNAMES)
+    if not isinstance(nickname, str) or len(nickname.strip()) > NICKNAME_MAX_CHARS:
+        raise InvalidAction(f"nickname must be at most {NICKNAME_MAX_CHARS} characters")
+    alphabet = string.ascii_letters + string.digits + "_-"
+    openid = "oSandbox" + "".join(secrets.choice(alphabet) for _ in range(20))  # 28, like WeChat's
+    made = {"nickname": _printable(nickname.strip(), "nickname"), "created_at": now.isoformat()}
+    redis.hset(CUSTOMERS, openid, json.dumps(made, ensure_ascii=False))
+    return customer_state(redis, openid)
+
+
+def customer_state(redis: redis_lib.Redis, openid: str) -> dict[str, Any]:
+    follower = world.get_follower(redis, openid) or {}
+    raw = redis.hget(CUSTOMERS, openid)
+    made = json.loads(raw) if raw else {}
+    nickname = follower.get("nickname") or made.get("nickname") or ""
+    return {"openid": openid, "nickname": nickname, "following": follower.get("subscribe") == "1"}
+
+
+def list_customers(redis: redis_lib.Redis) -> list[dict[str, Any]]:
+    """Customers made here (newest first), then the fake WeChat's other followers."""
+    made = {k.decode(): json.loads(v) for k, v in redis.hgetall(CUSTOMERS).items()}
+    ordered = sorted(made, key=lambda openid: made[openid]["created_at"], reverse=True)
+    # The fake WeChat's follower index (see scrm.sandbox.world): openids seeded or followed.
+    others = sorted(o.decode() for o in redis.smembers("sandbox:mp:followers") if o.decode() not in made)
+    return [customer_state(redis, openid) for openid in (ordered + others)[:LIST_LIMIT]]
+
+
+# ---- the conversation --------------------------------------------------------------------
+
+
+def _chat_key(openid: str) -> str:
+    return f"sandbox:phone:chat:{openid}"
+
+
+def _entry(side: str, kind: str, at: datetime, *, text: str = "", articles: list | None = None) -> dict[str, Any]:
+    return {"from": side, "kind": kind, "text": text, "articles": articles or [], "at": at.isoformat()}
+
+
+def _remember(redis: redis_lib.Redis, openid: str, entries: list[dict[str, Any]]) -> None:
+    pipe = redis.pipeline()
+    pipe.rpush(_chat_key(openid), *(json.dumps(e, ensure_ascii=False) for e in entries))
+    pipe.ltrim(_chat_key(openid), -CHAT_LIMIT, -1)
+    pipe.execute()
+
+
+def _from_inbox(message: dict[str, Any]) -> dict[str, Any]:
+    """What the account sent through the API, as the phone shows it."""
+    content, msgtype = message.get("content") or {}, message.get("msgtype", "")
+    at = datetime.fromisoformat(message["at"])
+    if msgtype == "text":
+        return _entry("account", "text", at, text=str(content.get("content", "")))
+    if msgtype == "news":
+        return _entry("account", "news", at, articles=list(content.get("articles", [])))
+    if msgtype == "template":
+        values = [str(v.get("value", "")) for v in (content.get("data") or {}).values() if isinstance(v, dict)]
+        return _entry("account", "text", at, text="[模板消息 template] " + " · ".join(values))
+    return _entry("account", "text", at, text=f"[{msgtype or message.get('kind', 'message')}]")
+
+
+def conversation(redis: redis_lib.Redis, openid: str) -> list[dict[str, Any]]:
+    """What the phone saw, oldest first: its own log merged with what arrived later by API."""
+    own = [json.loads(raw) for raw in redis.lrange(_chat_key(openid), 0, -1)]
+    arrived = [_from_inbox(m) for m in world.list_messages(redis, openid)]
+    return sorted(own + arrived, key=lambda e: datetime.fromisoformat(e["at"]))  # stable: own first on a tie
+
+
+# ---- playing WeChat ----------------------------------------------------------------------
+
+
+def _note(action: PhoneAction, following: bool) -> str:
+    if action.action == "follow":
+        return "你关注了公众号 You followed the account"
+    if action.action == "unfollow":
+        return "你取消了关注 You unfollowed the account"
+    if action.action == "scan":
+        joined = "" if following else ", 并关注 and followed"
+        return f"扫描二维码 Scanned code「{action.value}」{joined}"
+    if action.action == "click":
+        label = next((m.label for m in MENU if m.kind == "click" and m.value == action.value), action.value)
+        return f"点击菜单 Tapped「{label}」"
+    return f"打开链接 Opened {action.value}"
+
+
+def _callback_xml(runtime: Runtime, action: PhoneAction, *, following: bool, create_time: int) -> str:
+    to = runtime.config.wechat.mp.original_id
+    common = {"to": to, "openid": action.openid, "create_time": create_time}
+    if action.action == "text":
+        msg_id = str(secrets.randbits(62))  # WeChat's MsgIds are 64-bit numbers
+        return mp_text_xml(**common, content=action.value, msg_id=msg_id)
+    if action.action == "scan":
+        # A non-follower who scans a parametric code follows with it (subscribe + qrscene_).
+        if following:
+            return mp_event_xml(**common, event="SCAN", key=action.value)
+        return mp_event_xml(**common, event="subscribe", key=f"qrscene_{action.value}")
+    event = {"follow": "subscribe", "unfollow": "unsubscribe", "click": "CLICK", "view": "VIEW"}[action.action]
+    return mp_event_xml(**common, event=event, key=action.value or None)
+
+
+def post_callback(runtime: Runtime, xml: str) -> dict[str, Any] | None:
+    """POST ``xml`` to the webhook sealed and signed as WeChat does; the reply it gave."""
+    sender = CallbackSender.from_config(runtime.config, "mp", encrypt=True)
+    signed = sender.sign(xml, timestamp=int(runtime.clock.timestamp()))
+    url = runtime.config.server.public_base_url + signed.path
+    try:
+        response = requests.post(
+            url, data=signed.body, headers={"Content-Type": "text/xml"}, timeout=WEBHOOK_TIMEOUT_SECONDS
+        )
+    except requests.RequestException as exc:
+        raise WebhookFailed(f"could not reach the webhook at {url.split('?')[0]}: {exc}") from None
+    if response.status_code != 200:
+        raise WebhookFailed(f"the webhook answered {response.status_code}: {response.text[:200]}")
+    try:
+        return parse_reply(sender.open_reply(response.content))
+    except (ValueError, wire.Rejected) as exc:
+        raise WebhookFailed(f"the webhook's reply could not be opened: {exc}") from None
+
+
+def parse_reply(xml: str) -> dict[str, Any] | None:
+    """A passive reply as ``{kind, text, articles}``; None for ``success`` (no reply)."""
+    if xml.strip() in ("", "success"):
+        return None
+    fields = wire.parse_xml(xml)
+    kind = fields.get("MsgType") or ""
+    if kind == "text":
+        return {"kind": "text", "text": fields.get("Content") or "", "articles": []}
+    if kind == "news":
+        items = (fields.get("Articles") or {}).get("item") or []
+        items = [items] if isinstance(items, dict) else items
+        articles = [
+            {
+                "title": item.get("Title") or "",
+                "description": item.get("Description") or "",
+                "url": item.get("Url") or "",
+                "picurl": item.get("PicUrl") or "",
+            }
+            for item in items
+        ]
+        return {"kind": "news", "text": "", "articles": articles}
+    return {"kind": kind, "text": f"[{kind}]", "articles": []}
+
+
+def _register_with_fake_wechat(redis: redis_lib.Redis, action: PhoneAction, *, following: bool, now: datetime) -> None:
+    """Tell the fake WeChat API what the customer did, before the webhook hears of it (its
+    jobs call ``user/info`` and may answer within the 48 h window)."""
+    if action.action == "unfollow":
+        world.unfollow(redis, action.openid)
+    elif not following and action.action in ("follow", "scan"):
+        nickname = customer_state(redis, action.openid)["nickname"] or None
+        world.add_follower(redis, action.openid, nickname=nickname, last_message_at=now, at=now)
+    elif action.action in OPENS_WINDOW:
+        world.touch_follower(redis, action.openid, at=now)
+
+
+def _undo_follow_change(redis: redis_lib.Redis, action: PhoneAction, *, following: bool, now: datetime) -> None:
+    """The webhook never heard of it, so the customer may try again from where they were."""
+    if action.action == "unfollow":
+        world.add_follower(redis, action.openid, nickname=customer_state(redis, action.openid)["nickname"] or None, at=now)
+    elif not following and action.action in ("follow", "scan"):
+        world.unfollow(redis, action.openid)
+
+
+def play(runtime: Runtime, action: PhoneAction) -> dict[str, Any]:
+    """Do ``action`` as the customer: the fake WeChat, then the webhook, then the phone's log."""
+    redis, now = runtime.redis, runtime.clock.now()
+    following = customer_state(redis, action.openid)["following"]
+    if action.action in NEEDS_FOLLOWING and not following:
+        raise FollowConflict("not_following", "follow the account first: WeChat offers this to followers only")
+    if action.action == "follow" and following:
+        raise FollowConflict("already_following", "this customer already follows the account")
+    create_time = int(redis.eval(_NEXT_CREATE_TIME, 1, f"sandbox:phone:time:{action.openid}", int(now.timestamp())))
+    xml = _callback_xml(runtime, action, following=following, create_time=create_time)
+    _register_with_fake_wechat(redis, action, following=following, now=now)
+    try:
+        reply = post_callback(runtime, xml)
+    except WebhookFailed:
+        _undo_follow_change(redis, action, following=following, now=now)
+        raise
+    sent = (
+        _entry("me", "text", now, text=action.value)
+        if action.action == "text"
+        else _entry("note", "note", now, text=_note(action, following))
+    )
+    entries = [sent]
+    if reply is not None:
+        entries.append(_entry("account", reply["kind"], now, text=reply["text"], articles=reply["articles"]))
+    _remember(redis, action.openid, entries)
+    return {"reply": reply, "messages": entries, "customer": customer_state(redis, action.openid)}
+
+
+# ---- routes ------------------------------------------------------------------------------
+
+
+def _runtime() -> Runtime:
+    return current_app.extensions["scrm"]
+
+
+def _json_body() -> Any:
+    # get_json without force: only application/json, which a cross-site form cannot send.
+    return request.get_json(silent=True)
+
+
+@phone_pages.errorhandler(InvalidAction)
+@phone_pages.errorhandler(FollowConflict)
+@phone_pages.errorhandler(WebhookFailed)
+def _refused(exc: Exception):  # noqa: ANN202
+    if isinstance(exc, FollowConflict):
+        return jsonify(error_body(exc.code, str(exc))), 409
+    code, status = ("invalid_action", 400) if isinstance(exc, InvalidAction) else ("webhook_failed", 502)
+    return jsonify(error_body(code, str(exc))), status
+
+
+@phone_pages.get("/")
+@phone_pages.get("")  # registered first, so url_for gives /sandbox/phone
+def page():  # noqa: ANN201
+    runtime = _runtime()
+    boot = {
+        "customers": list_customers(runtime.redis),
+        "menu": [{"kind": m.kind, "label": m.label, "value": m.value} for m in MENU],
+        "urls": {
+            "send": url_for(".send"),
+            "customers": url_for(".customers"),
+            "conversation": url_for(".show_conversation"),
+        },
+    }
+    return render_template("phone.html", boot=boot, account=runtime.config.wechat.mp.original_id)
+
+
+@phone_pages.get("/api/customers")
+def customers():  # noqa: ANN201
+    return jsonify(customers=list_customers(_runtime().redis))
+
+
+@phone_pages.post("/api/customers")
+def create_customer():  # noqa: ANN201
+    body = _json_body()
+    if body is not None and not isinstance(body, dict):
+        raise InvalidAction("the body must be a JSON object {nickname}")
+    runtime = _runtime()
+    made = new_customer(runtime.redis, nickname=(body or {}).get("nickname"), now=runtime.clock.now())
+    return jsonify(made), 201
+
+
+@phone_pages.get("/api/conversation")
+def show_conversation():  # noqa: ANN201
+    openid = _check_openid(request.args.get("openid"))
+    redis = _runtime().redis
+    return jsonify(customer=customer_state(redis, openid), messages=conversation(redis, openid))
+
+
+@phone_pages.post("/api/send")
+def send():  # noqa: ANN201
+    return jsonify(play(_runtime(), parse_action(_json_body())))

@@ -1,0 +1,306 @@
+// The phone sandbox's page: a customer's WeChat chat with the Official Account.
+// Every action is posted to /sandbox/phone/api/send, which sends a signed callback to the
+// real webhook and answers with the reply; the page only draws.
+(function () {
+  "use strict";
+
+  var boot = JSON.parse(document.getElementById("phone-boot").textContent);
+  var urls = boot.urls;
+  var $ = function (id) { return document.getElementById(id); };
+  var el = {
+    customer: $("customer"), newCustomer: $("new-customer"), actions: $("actions"), status: $("status"),
+    scan: $("scan"), follow: $("follow"), scanForm: $("scan-form"), scene: $("scene"), chat: $("chat"),
+    welcome: $("welcome"), composer: $("composer"), text: $("text"), send: $("send"), menu: $("menu")
+  };
+  var state = { customers: boot.customers, customer: null, messages: [], busy: false, pollTimers: [] };
+  var TIME_GAP_MS = 5 * 60 * 1000;
+  var POLL_AFTER_MS = [1500, 4000, 9000]; // replies the account sends later, through the API
+
+  function api(method, url, body) {
+    var options = { method: method, headers: { "Accept": "application/json" } };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    return fetch(url, options).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        if (!response.ok) throw new Error(data.message || ("HTTP " + response.status));
+        return data;
+      });
+    });
+  }
+
+  function make(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  // ---- customers ----------------------------------------------------------------------
+
+  function optionLabel(c) {
+    var openid = c.openid.length > 16 ? c.openid.slice(0, 14) + "…" : c.openid;
+    return (c.nickname || "—") + " · " + openid + (c.following ? " · 已关注" : "");
+  }
+
+  function renderOptions() {
+    var select = el.customer;
+    while (select.options.length > 1) select.remove(1);
+    state.customers.forEach(function (c) {
+      var option = new Option(optionLabel(c), c.openid);
+      option.title = c.openid;
+      select.add(option);
+    });
+    if (state.customer) select.value = state.customer.openid;
+  }
+
+  function rememberCustomer(customer) {
+    var known = state.customers.filter(function (c) { return c.openid === customer.openid; })[0];
+    if (known) { known.nickname = customer.nickname; known.following = customer.following; }
+    else state.customers.unshift(customer);
+    state.customer = customer;
+    renderOptions();
+  }
+
+  function renderCustomer() {
+    var c = state.customer;
+    el.actions.hidden = !c;
+    el.welcome.hidden = !!c;
+    var following = !!(c && c.following);
+    var idle = !state.busy;
+    if (c) {
+      el.status.textContent = "";
+      el.status.appendChild(make("b", "", c.nickname || c.openid));
+      el.status.appendChild(document.createTextNode(" "));
+      el.status.appendChild(make("span", following ? "on" : "", following ? "已关注 following" : "未关注 not following"));
+      el.status.title = c.openid;
+      el.follow.textContent = following ? "取消关注 Unfollow" : "关注 Follow";
+      el.follow.className = following ? "btn" : "btn primary";
+    }
+    el.follow.disabled = !c || !idle;
+    el.scan.disabled = !c || !idle;
+    el.text.disabled = !following;
+    el.send.disabled = !following || !idle;
+    el.text.placeholder = !c ? "先选择顾客 Pick a customer" : following ? "发消息 Message" : "关注后发消息 Follow first";
+    Array.prototype.forEach.call(el.menu.querySelectorAll("button"), function (b) { b.disabled = !following || !idle; });
+  }
+
+  function select(openid) {
+    clearPolls();
+    el.scanForm.hidden = true;
+    if (!openid) {
+      state.customer = null;
+      state.messages = [];
+      history.replaceState(null, "", location.pathname);
+      renderMessages();
+      renderCustomer();
+      return Promise.resolve();
+    }
+    return api("GET", urls.conversation + "?openid=" + encodeURIComponent(openid)).then(function (data) {
+      rememberCustomer(data.customer);
+      state.messages = data.messages;
+      history.replaceState(null, "", location.pathname + "?openid=" + encodeURIComponent(openid));
+      try { localStorage.setItem("scrm.phone.openid", openid); } catch (e) { /* private mode */ }
+      renderMessages();
+      renderCustomer();
+    }).catch(function (error) { showError(error.message); });
+  }
+
+  function newCustomer() {
+    el.newCustomer.disabled = true;
+    return api("POST", urls.customers, {}).then(function (customer) {
+      rememberCustomer(customer);
+      return select(customer.openid);
+    }).catch(function (error) { showError(error.message); })
+      .then(function () { el.newCustomer.disabled = false; });
+  }
+
+  // ---- the chat -----------------------------------------------------------------------
+
+  function articleNode(article) {
+    var safe = /^https?:\/\//i.test(article.url || "");
+    var node = make(safe ? "a" : "div", "article");
+    if (safe) { node.href = article.url; node.target = "_blank"; node.rel = "noopener noreferrer"; }
+    node.appendChild(make("strong", "", article.title || ""));
+    if (article.description) node.appendChild(make("span", "", article.description));
+    if (safe) node.appendChild(make("em", "", "阅读全文 Read ›"));
+    return node;
+  }
+
+  function messageNode(m) {
+    if (m.from === "note") {
+      var note = make("div", "note");
+      note.appendChild(make("span", "", m.text));
+      return note;
+    }
+    var row = make("div", "msg " + (m.from === "me" ? "me" : "account"));
+    var c = state.customer;
+    var initial = m.from === "me" ? ((c && c.nickname) || "我").charAt(0) : "号";
+    row.appendChild(make("div", "avatar", initial));
+    var bubble;
+    if (m.kind === "news") {
+      bubble = make("div", "bubble news");
+      (m.articles || []).forEach(function (a) { bubble.appendChild(articleNode(a)); });
+    } else {
+      bubble = make("div", "bubble", m.text);
+    }
+    row.appendChild(bubble);
+    return row;
+  }
+
+  function timeNode(at) {
+    var when = new Date(at);
+    var text = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    if (when.toDateString() !== new Date().toDateString()) text = when.toLocaleDateString() + " " + text;
+    var node = make("div", "note time");
+    node.appendChild(make("span", "", text));
+    return node;
+  }
+
+  function appendMessages(messages, previous) {
+    Array.prototype.forEach.call(el.chat.querySelectorAll(".hint"), function (hint) { hint.remove(); });
+    var last = previous ? Date.parse(previous.at) : 0;
+    messages.forEach(function (m) {
+      var at = Date.parse(m.at);
+      if (!last || at - last > TIME_GAP_MS) el.chat.appendChild(timeNode(m.at));
+      last = at;
+      el.chat.appendChild(messageNode(m));
+    });
+    scrollDown();
+  }
+
+  function renderMessages() {
+    Array.prototype.slice.call(el.chat.children).forEach(function (child) {
+      if (child !== el.welcome) el.chat.removeChild(child);
+    });
+    appendMessages(state.messages, null);
+    if (state.customer && !state.messages.length) {
+      var hint = make("div", "note hint");
+      hint.appendChild(make("span", "", "点「关注 Follow」或「扫码 Scan」开始 · Follow or scan a code to start"));
+      el.chat.appendChild(hint);
+    }
+  }
+
+  function scrollDown() { el.chat.scrollTop = el.chat.scrollHeight; }
+
+  function showError(message) {
+    var note = make("div", "note error");
+    note.appendChild(make("span", "", "⚠ " + message));
+    el.chat.appendChild(note);
+    scrollDown();
+  }
+
+  function clearPolls() {
+    state.pollTimers.forEach(clearTimeout);
+    state.pollTimers = [];
+  }
+
+  // Customer-service messages, coupons and the like arrive after the passive reply.
+  function pollForLaterMessages(openid) {
+    clearPolls();
+    state.pollTimers = POLL_AFTER_MS.map(function (delay) {
+      return setTimeout(function () {
+        if (state.busy || !state.customer || state.customer.openid !== openid) return;
+        api("GET", urls.conversation + "?openid=" + encodeURIComponent(openid)).then(function (data) {
+          if (state.busy || !state.customer || state.customer.openid !== openid) return;
+          if (data.messages.length !== state.messages.length) {
+            state.messages = data.messages;
+            renderMessages();
+          }
+        }).catch(function () { /* the next action shows any error */ });
+      }, delay);
+    });
+  }
+
+  // ---- actions ------------------------------------------------------------------------
+
+  function act(action, value) {
+    var c = state.customer;
+    if (!c || state.busy) return Promise.resolve(false);
+    state.busy = true;
+    clearPolls();
+    renderCustomer();
+    var pending = null;
+    if (action === "text") {
+      pending = messageNode({ from: "me", kind: "text", text: value });
+      pending.classList.add("pending");
+      el.chat.appendChild(pending);
+    }
+    var typing = make("div", "msg account typing");
+    typing.appendChild(make("div", "avatar", "号"));
+    typing.appendChild(make("div", "bubble", "…"));
+    el.chat.appendChild(typing);
+    scrollDown();
+    return api("POST", urls.send, { openid: c.openid, action: action, value: value }).then(function (result) {
+      if (pending) pending.remove();
+      typing.remove();
+      var previous = state.messages[state.messages.length - 1] || null;
+      state.messages = state.messages.concat(result.messages);
+      appendMessages(result.messages, previous);
+      rememberCustomer(result.customer);
+      pollForLaterMessages(c.openid);
+      return true;
+    }).catch(function (error) {
+      if (pending) pending.remove();
+      typing.remove();
+      showError(error.message);
+      return false;
+    }).then(function (ok) {
+      state.busy = false;
+      renderCustomer();
+      return ok;
+    });
+  }
+
+  function renderMenu() {
+    boot.menu.forEach(function (item) {
+      var button = make("button", "", item.label + (item.kind === "view" ? " ↗" : ""));
+      button.type = "button";
+      button.dataset.kind = item.kind;
+      button.dataset.value = item.value;
+      button.addEventListener("click", function () { act(item.kind, item.value); });
+      el.menu.appendChild(button);
+    });
+  }
+
+  el.customer.addEventListener("change", function () { select(el.customer.value); });
+  el.newCustomer.addEventListener("click", newCustomer);
+  el.follow.addEventListener("click", function () {
+    act(state.customer && state.customer.following ? "unfollow" : "follow", "");
+  });
+  el.scan.addEventListener("click", function () {
+    el.scanForm.hidden = !el.scanForm.hidden;
+    if (!el.scanForm.hidden) el.scene.focus();
+  });
+  el.scanForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var scene = el.scene.value.trim();
+    if (!scene) { el.scene.focus(); return; }
+    act("scan", scene).then(function (ok) {
+      if (ok) { el.scene.value = ""; el.scanForm.hidden = true; }
+    });
+  });
+  el.composer.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var text = el.text.value.trim();
+    if (!text) { el.text.focus(); return; }
+    el.text.value = "";
+    act("text", text).then(function (ok) {
+      if (!ok && !el.text.value) el.text.value = text;
+      el.text.focus();
+    });
+  });
+
+  renderMenu();
+  renderOptions();
+  renderCustomer();
+  var wanted = new URLSearchParams(location.search).get("openid");
+  if (!wanted) {
+    var last = null;
+    try { last = localStorage.getItem("scrm.phone.openid"); } catch (e) { /* private mode */ }
+    // Only someone still in the sandbox: a memory:// restart forgets everyone.
+    if (state.customers.some(function (c) { return c.openid === last; })) wanted = last;
+  }
+  if (wanted) select(wanted);
+})();
