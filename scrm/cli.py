@@ -101,6 +101,29 @@ def scheduler(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.option("--host", default=None, help="Default: server.host.")
+@click.option("--port", type=int, default=None, help="Default: server.port.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the phone page in a browser too.")
+@click.pass_context
+def sandbox(ctx: click.Context, host: str | None, port: int | None, open_browser: bool) -> None:
+    """Serve the app with the phone sandbox: a page that plays a customer's WeChat.
+
+    Needs wechat.sandbox = true and a migrated database (scrm migrate; scrm demo does both)."""
+    from scrm.serving import phone_url, serve_forever
+
+    runtime = _runtime(ctx)
+    if not runtime.config.wechat.sandbox:
+        raise click.ClickException("wechat.sandbox is false: the phone sandbox plays a customer of the fake WeChat only")
+    url = phone_url(runtime)
+    click.secho(f"Phone sandbox: {url}", bold=True)
+    if open_browser:
+        import threading
+
+        threading.Timer(1.0, click.launch, args=(url,)).start()  # once the server listens
+    serve_forever(runtime, host or runtime.config.server.host, port or runtime.config.server.port)
+
+
+@main.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:
     """Migrate and serve on the embedded defaults, printing where to look."""
@@ -199,6 +222,50 @@ def show_config(ctx: click.Context) -> None:
     config = _load(ctx)
     text = json.dumps(config.model_dump(), indent=2, ensure_ascii=False)
     click.echo(Redactor.from_config(config)(text))
+
+
+@main.command()
+@click.option("--url", default=None, help="The server to load. Default: server.public_base_url.")
+@click.option("--customers", type=click.IntRange(1, 1_000_000), default=50, show_default=True)
+@click.option("--days", type=click.IntRange(1, 3650), default=7, show_default=True,
+              help="Days of behaviour the customers' activity is spread over (sent now, in that order).")
+@click.option("--rate", type=click.FloatRange(min=0), default=20.0, show_default=True,
+              help="Deliveries a second, retries included; 0: as fast as the server answers.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=4, show_default=True)
+@click.option("--encrypt/--plain", default=True, show_default=True, help="MP safe mode (WeCom is always encrypted).")
+@click.option("--retry-fraction", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Share of callbacks delivered again, as WeChat's retries are.")
+@click.option("--work-fraction", type=click.FloatRange(0, 0.9), default=0.2, show_default=True,
+              help="Share of callbacks that are WeCom change_external_contact events.")
+@click.option("--seed", type=int, default=None, help="Same seed, same plan. Default: random, printed.")
+@click.pass_context
+def simulate(ctx: click.Context, url: str | None, customers: int, days: int, rate: float, concurrency: int,
+             encrypt: bool, retry_fraction: float, work_fraction: float, seed: int | None) -> None:
+    """Load a running server with customers' WeChat callbacks, signed as WeChat signs them.
+
+    Prints the plan, a progress bar (stderr), then what the server answered; exits 1 when no
+    server answers at --url or when any delivery was not accepted."""
+    import random
+
+    from scrm.simulator import LoadOptions, ServerUnreachable, Simulator, check_server, make_plan
+
+    config = _load(ctx)
+    url = (url or config.server.public_base_url).rstrip("/")
+    try:
+        check_server(url)
+    except ServerUnreachable as exc:
+        raise click.ClickException(str(exc)) from None
+    seed = random.SystemRandom().randrange(1_000_000) if seed is None else seed
+    plan = make_plan(customers=customers, days=days, seed=seed, retry_fraction=retry_fraction, work_fraction=work_fraction)
+    click.echo(plan.describe())
+    click.echo(f"sending to {url} ({'safe mode' if encrypt else 'plaintext'} MP), concurrency {concurrency}")
+    simulator = Simulator(config, url, LoadOptions(encrypt=encrypt, concurrency=concurrency, rate=rate))
+    with click.progressbar(length=plan.deliveries, label="callbacks", file=sys.stderr) as bar:
+        summary = simulator.run(plan, on_progress=bar.update)
+    for line in summary.lines():
+        click.echo(line)
+    if not summary.all_accepted:
+        raise click.ClickException(f"{summary.sent - summary.accepted} of {summary.sent} deliveries were not accepted")
 
 
 def _needs_real_redis(runtime: Runtime, what: str) -> None:

@@ -1,0 +1,188 @@
+"""One run of :class:`scrm.simulator.Simulator`: the delivery schedule, each callback's XML,
+the worker threads and what they observed. Used only through ``Simulator.run``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from handlers.sender import mp_event_xml, mp_message_xml, mp_text_xml, work_contact_xml
+from handlers.wire import Rejected
+from scrm.simulator import PlannedCallback, Plan, Summary, new_msg_id_base
+
+if TYPE_CHECKING:
+    from scrm.simulator import Simulator
+
+NO_REPLY = ("", "success")
+
+
+def schedule(plan: Plan, spread: int) -> list[tuple[int, int]]:
+    """(callback index, attempt) in sending order. A retry goes ``spread`` places after the
+    delivery before it: with several threads, often while that one is still being answered,
+    which is when WeChat's retries are hardest to handle."""
+    slots = []
+    for cb in plan.callbacks:
+        slots.append((float(cb.index), cb.index, 0))
+        slots.extend((cb.index + attempt * spread + 0.5, cb.index, attempt) for attempt in range(1, cb.retries + 1))
+    slots.sort()
+    return [(index, attempt) for _, index, attempt in slots]
+
+
+class Delivery:
+    def __init__(self, simulator: Simulator, plan: Plan) -> None:
+        self.simulator = simulator
+        self.plan = plan
+        self.options = simulator.options
+        self.slots = schedule(plan, spread=2 * self.options.concurrency + 1)
+        self.stop = threading.Event()
+        self.done = 0
+        self._lock = threading.Lock()
+        self._next = 0
+        self._started = time.monotonic()
+        self._finished = self._started
+        self._xml: dict[int, str] = {}  # kept for callbacks that will be delivered again
+        self._last_create_time: dict[tuple[str, str], int] = {}
+        self._msg_id_base = new_msg_id_base()
+        self._first_sent: set[int] = set()
+        self._replies: dict[int, set[str]] = {}  # retried callback → the replies it got
+        self._summary = Summary(rate_asked=self.options.rate)
+
+    # -- threads ---------------------------------------------------------------------------
+
+    def work(self) -> None:
+        import requests
+
+        with requests.Session() as session:
+            while (slot := self._take()) is not None:
+                self._deliver(session, *slot)
+
+    def _take(self) -> tuple[int, int] | None:
+        with self._lock:
+            k = self._next
+            if k >= len(self.slots) or self.stop.is_set():
+                return None
+            self._next += 1
+        now = time.monotonic()
+        if self.options.max_seconds is not None and now - self._started >= self.options.max_seconds:
+            self.stop.set()
+            return None
+        if self.options.rate > 0:
+            delay = self._started + k / self.options.rate - now
+            if delay > 0 and self.stop.wait(delay):
+                return None
+        return self.slots[k]
+
+    def _deliver(self, session, index: int, attempt: int) -> None:  # noqa: ANN001
+        import requests
+
+        cb = self.plan.callbacks[index]
+        sender = self.simulator.senders[cb.channel]
+        signed = sender.sign(self.xml_of(cb))  # every delivery is signed afresh, as WeChat does
+        url = self.simulator.url + signed.path
+        started = time.perf_counter()
+        try:
+            response = session.post(
+                url, data=signed.body, headers={"Content-Type": "text/xml"}, timeout=self.options.timeout
+            )
+        except requests.RequestException as exc:
+            self._record(cb, attempt, status=None, error=type(exc).__name__)
+            return
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        reply = response.content.decode("utf-8", "replace") if response.ok else ""
+        if response.ok and cb.retries and reply not in NO_REPLY:
+            try:
+                reply = sender.open_reply(reply)  # sealed replies differ byte for byte; compare plaintext
+            except (ValueError, KeyError, Rejected) as exc:  # counted as a reply unlike any other
+                reply = f"unreadable reply: {exc}"
+        self._record(cb, attempt, status=response.status_code, latency_ms=elapsed_ms, reply=reply)
+
+    def _record(self, cb: PlannedCallback, attempt: int, *, status: int | None, latency_ms: float = 0.0,
+                error: str = "", reply: str = "") -> None:
+        s = self._summary
+        with self._lock:
+            s.sent += 1
+            self.done += 1
+            self._finished = time.monotonic()
+            if cb.index not in self._first_sent:
+                self._first_sent.add(cb.index)
+                s.callbacks += 1
+            if attempt:
+                s.retries_sent += 1
+            if status is None:
+                s.errors[error] += 1
+                return
+            s.latencies_ms.append(latency_ms)
+            if not 200 <= status < 300:
+                s.rejected[status] += 1
+                return
+            s.accepted += 1
+            s.retries_accepted += bool(attempt)
+            s.replies_with_content += reply not in NO_REPLY
+            if cb.retries:
+                self._replies.setdefault(cb.index, set()).add(reply)
+
+    # -- the callbacks ---------------------------------------------------------------------
+
+    def xml_of(self, cb: PlannedCallback) -> str:
+        """The callback's XML, made when first needed; its retries get the very same."""
+        with self._lock:
+            xml = self._xml.get(cb.index)
+            if xml is not None:
+                return xml
+            who = (cb.channel, cb.user)
+            create_time = max(int(time.time()), self._last_create_time.get(who, 0) + 1)
+            self._last_create_time[who] = create_time
+            xml = callback_xml(cb, to=self.simulator.addressees[cb.channel], create_time=create_time,
+                               msg_id=str(self._msg_id_base + cb.index))
+            if cb.retries:
+                self._xml[cb.index] = xml
+            return xml
+
+    def summary(self) -> Summary:
+        with self._lock:
+            s = self._summary
+            s.elapsed = self._finished - self._started
+            s.retried_callbacks = len(self._replies)
+            s.retried_answered_alike = sum(1 for replies in self._replies.values() if len(replies) == 1)
+            return s
+
+
+def callback_xml(cb: PlannedCallback, *, to: str, create_time: int, msg_id: str) -> str:
+    """The XML WeChat would send for ``cb``."""
+    if cb.channel == "work":
+        return work_contact_xml(
+            corp_id=to, change_type=cb.kind, userid=cb.get("userid"), external_userid=cb.user, create_time=create_time,
+            state=cb.get("state") or None, welcome_code=cb.get("welcome_code") or None,
+        )
+    common = {"to": to, "openid": cb.user, "create_time": create_time}
+    kind = cb.kind
+    if kind == "text":
+        return mp_text_xml(**common, content=cb.get("content"), msg_id=msg_id)
+    if kind == "image":
+        fields = {"PicUrl": cb.get("pic_url"), "MediaId": cb.get("media_id"), "MsgId": msg_id}
+        return mp_message_xml(**common, msg_type="image", fields=fields)
+    if kind == "location":
+        fields = {"Location_X": cb.get("x"), "Location_Y": cb.get("y"), "Scale": "15", "Label": cb.get("label"),
+                  "MsgId": msg_id}
+        return mp_message_xml(**common, msg_type="location", fields=fields)
+    if kind == "follow":
+        scene = cb.get("scene")
+        if not scene:
+            return mp_event_xml(**common, event="subscribe", key="")
+        return mp_event_xml(**common, event="subscribe", key=f"qrscene_{scene}", Ticket=_ticket(scene))
+    if kind == "unfollow":
+        return mp_event_xml(**common, event="unsubscribe", key="")
+    if kind == "scan":
+        return mp_event_xml(**common, event="SCAN", key=cb.get("scene"), Ticket=_ticket(cb.get("scene")))
+    if kind == "click":
+        return mp_event_xml(**common, event="CLICK", key=cb.get("key"))
+    if kind == "view":
+        return mp_event_xml(**common, event="VIEW", key=cb.get("url"), MenuId="401")
+    raise ValueError(f"unknown planned kind {kind!r}")
+
+
+def _ticket(scene: str) -> str:
+    import hashlib
+
+    return "gQ" + hashlib.sha1(scene.encode()).hexdigest()
