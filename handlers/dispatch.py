@@ -1,16 +1,18 @@
 """Exactly-once effects under WeChat's retries (SPEC §3).
 
 WeChat delivers an unanswered callback up to three more times, sometimes while the first is
-still being handled, and to whichever process its load balancer picks. For each callback:
+still being handled, and to whichever process its load balancer picks. For each callback
+one Redis key ``wh:<dedupe key>`` is both the claim and, afterwards, the reply given:
 
-1. a reply already given (Redis ``wh:done:<key>``) is given again, with no other work;
-2. otherwise one delivery claims the key in Redis (``SET NX``); the others wait for its reply;
-3. the claimant records the callback in the ledger (unique ``dedupe_key``) and reacts to it,
-   all in one transaction; a retry that arrives after Redis forgot finds the ledger row (the
-   unique index, not Python, decides) and gets the reply stored on it;
-4. slow work (WeChat API calls) is only enqueued, after the commit.
+1. a delivery claims the key (``SET NX``, value ``pending``); one that finds the key holding
+   a reply answers with it, one that finds it pending waits for it;
+2. the claimant reacts to the callback and, last in the same transaction, records it in the
+   ledger with its reply (``INSERT … ON CONFLICT DO NOTHING``). If the ledger has the key
+   already (Redis forgot: restart, eviction) the unique index says so, the reaction is rolled
+   back and the stored reply given: the database, not Python, decides;
+3. the reply replaces ``pending``; slow work (WeChat API calls) was enqueued after the commit.
 
-A delivery that fails releases its claim and answers 500; a delivery waiting on it then tries
+A delivery that fails releases the claim and answers 500; a delivery waiting on it then tries
 itself, and otherwise WeChat's next try does the work.
 """
 
@@ -22,7 +24,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from handlers.events import Callback
 from handlers.models import CallbackRecord
@@ -36,6 +37,7 @@ CLAIM_SECONDS = 10  # short: a claimant that died must not block WeChat's next t
 DONE_SECONDS = 3600
 WAIT_SECONDS = 3.0  # inside WeChat's 5 s
 POLL_SECONDS = 0.02
+PENDING = b"pending"
 
 Reply = dict[str, Any] | None
 
@@ -46,64 +48,79 @@ class StillProcessing(Exception):
 
 def handle_callback(runtime: Runtime, callback: Callback) -> Reply:
     """React to ``callback`` once, however often it is delivered; return its reply."""
-    key = callback.dedupe_key
+    key = f"wh:{callback.dedupe_key}"
     redis = runtime.redis
     for _ in range(2):  # a second round when the delivery we waited for gave up
-        done = redis.get(f"wh:done:{key}")
-        if done is not None:
-            return json.loads(done)["reply"]
-        if redis.set(f"wh:claim:{key}", b"1", nx=True, ex=CLAIM_SECONDS):
+        if redis.set(key, PENDING, nx=True, ex=CLAIM_SECONDS):
             try:
                 reply = _record_and_react(runtime, callback)
-            finally:
-                redis.delete(f"wh:claim:{key}")
-            redis.set(f"wh:done:{key}", json.dumps({"reply": reply}), ex=DONE_SECONDS)
+            except BaseException:
+                redis.delete(key)
+                raise
+            redis.set(key, json.dumps({"reply": reply}), ex=DONE_SECONDS)
             return reply
-        settled, reply = _reply_of_other_delivery(runtime, key)
+        settled, reply = _reply_of_other_delivery(runtime, key, callback.dedupe_key)
         if settled:
             return reply
-    raise StillProcessing(key)
+    raise StillProcessing(callback.dedupe_key)
 
 
 def _record_and_react(runtime: Runtime, callback: Callback) -> Reply:
     from handlers.reactions import react
 
     with runtime.transaction() as db_session:
-        record = CallbackRecord(
-            channel=callback.channel,
-            dedupe_key=callback.dedupe_key,
-            kind=callback.kind,
-            payload=dict(callback.raw),
-            received_at=runtime.clock.now(),
-        )
-        try:
-            with db_session.begin_nested():
-                db_session.add(record)
-        except IntegrityError:
-            log.info("callback %s was handled before; answering as then", callback.dedupe_key)
-            return _stored_reply(db_session, callback.dedupe_key)
         outcome = react(runtime, db_session, callback)
-        record.customer_id = outcome.customer_id
-        record.reply = outcome.reply
+        recorded = db_session.connection().execute(
+            _ledger_insert(db_session),
+            {
+                "channel": callback.channel,
+                "dedupe_key": callback.dedupe_key,
+                "kind": callback.kind,
+                "customer_id": outcome.customer_id,
+                "payload": dict(callback.raw),
+                "reply": outcome.reply,
+                "received_at": runtime.clock.now(),
+            },
+        ).scalar()
+        if recorded is None:
+            log.info("callback %s was handled before; answering as then", callback.dedupe_key)
+            db_session.rollback()  # undo this delivery's reaction, and the jobs it queued
+            return _stored_reply(db_session, callback.dedupe_key)
         return outcome.reply
 
 
-def _reply_of_other_delivery(runtime: Runtime, key: str) -> tuple[bool, Reply]:
+_LEDGER_INSERTS: dict[str, Any] = {}
+
+
+def _ledger_insert(db_session: Any) -> Any:
+    """``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id``, built once per dialect."""
+    from scrm.customers.service import dialect_insert
+
+    dialect = db_session.get_bind().dialect.name
+    if dialect not in _LEDGER_INSERTS:
+        table = CallbackRecord.__table__
+        _LEDGER_INSERTS[dialect] = (
+            dialect_insert(db_session, table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+        )
+    return _LEDGER_INSERTS[dialect]
+
+
+def _reply_of_other_delivery(runtime: Runtime, key: str, dedupe_key: str) -> tuple[bool, Reply]:
     """Wait for the delivery holding the claim: (True, its reply), or (False, None) when it
     let go without recording the callback (it failed), so this delivery may try."""
     deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        done = runtime.redis.get(f"wh:done:{key}")
-        if done is not None:
-            return True, json.loads(done)["reply"]
-        if not runtime.redis.exists(f"wh:claim:{key}"):
+    while True:
+        value = runtime.redis.get(key)
+        if value is None or time.monotonic() >= deadline:
             break
+        if value != PENDING:
+            return True, json.loads(value)["reply"]
         time.sleep(POLL_SECONDS)
     with runtime.transaction() as db_session:
-        if db_session.scalar(select(CallbackRecord.id).where(CallbackRecord.dedupe_key == key)) is not None:
-            return True, _stored_reply(db_session, key)
-    if runtime.redis.exists(f"wh:claim:{key}"):
-        raise StillProcessing(key)
+        if db_session.scalar(select(CallbackRecord.id).where(CallbackRecord.dedupe_key == dedupe_key)) is not None:
+            return True, _stored_reply(db_session, dedupe_key)
+    if value is not None:
+        raise StillProcessing(dedupe_key)
     return False, None
 
 

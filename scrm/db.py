@@ -32,7 +32,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No pre-ping: it is a round trip on every checkout. A connection the server dropped fails
+    # one transaction (a webhook then answers 500 and WeChat retries) and is replaced;
+    # pool_recycle retires connections before typical idle timeouts.
+    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
 def _ensure_sqlite_dir(url: str) -> None:

@@ -5,9 +5,11 @@ Building the app here, at import, is this module's whole purpose; nothing else i
 
 from scrm.app import create_app
 from scrm.config import load_config
+from scrm.logs import configure_logging
 from scrm.redis_store import is_memory_url
 
 _config = load_config()
+configure_logging(_config)
 if is_memory_url(_config.redis.url):
     raise SystemExit(
         "redis.url is memory://, which lives inside one process; under gunicorn use a redis:// URL "

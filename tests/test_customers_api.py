@@ -72,14 +72,14 @@ def test_merged_customer_id_resolves_to_the_survivor(runtime, client, auth):
     from scrm.customers.models import Customer
 
     with runtime.transaction() as db_session:
-        keep, drop = Customer(unionid="uX"), Customer(nickname="old")
-        db_session.add_all([keep, drop])
+        keep = Customer(unionid="uX")
+        db_session.add(keep)
         db_session.flush()
-        identity, _ = service.contact(db_session=db_session, channel="mp", external_id="oMerge")
-        identity.customer_id = drop.id
-        db_session.flush()
+        identity, first = service.contact(db_session=db_session, channel="mp", external_id="oMerge")
+        assert first
+        db_session.get(Customer, identity.customer_id).nickname = "old"
         service.attach_profile(db_session=db_session, identity_id=identity.id, unionid="uX")
-        keep_id, drop_id = keep.id, drop.id
+        keep_id, drop_id = keep.id, identity.customer_id
     body = client.get(f"/api/customers/{drop_id}", headers=auth("admin")).get_json()
     assert body["id"] == keep_id and body["nickname"] == "old"
     assert [i["external_id"] for i in body["identities"]] == ["oMerge"]

@@ -174,8 +174,8 @@ def test_a_delivery_waiting_on_a_failed_one_does_the_work_itself(runtime, wechat
 
     xml = _text(runtime, "hello", "9501")
     callback = parse_callback("mp", parse_xml(xml))
-    runtime.redis.set(f"wh:claim:{callback.dedupe_key}", b"1", ex=10)  # a delivery in flight…
-    threading.Timer(0.2, runtime.redis.delete, args=(f"wh:claim:{callback.dedupe_key}",)).start()  # …that fails
+    runtime.redis.set(f"wh:{callback.dedupe_key}", b"pending", ex=10)  # a delivery in flight…
+    threading.Timer(0.2, runtime.redis.delete, args=(f"wh:{callback.dedupe_key}",)).start()  # …that fails
     assert wechat.mp(xml).status_code == 200
     assert _count(runtime, Interaction) == 1 and _count(runtime, CallbackRecord) == 1
 
@@ -187,6 +187,6 @@ def test_a_delivery_still_claimed_elsewhere_answers_503_so_wechat_retries(runtim
 
     monkeypatch.setattr(dispatch, "WAIT_SECONDS", 0.2)
     xml = _text(runtime, "hello", "9502")
-    runtime.redis.set(f"wh:claim:{parse_callback('mp', parse_xml(xml)).dedupe_key}", b"1", ex=10)
+    runtime.redis.set(f"wh:{parse_callback('mp', parse_xml(xml)).dedupe_key}", b"pending", ex=10)
     assert wechat.mp(xml).status_code == 503
     assert _count(runtime, CallbackRecord) == 0

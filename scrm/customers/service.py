@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from scrm.customers.models import CHANNELS, Customer, CustomerIdentity, Interaction
@@ -26,28 +25,60 @@ class TimelinePage:
     next_before_id: int | None
 
 
-def contact(*, db_session: Session, channel: str, external_id: str) -> tuple[CustomerIdentity, bool]:
+@dataclass(frozen=True)
+class IdentityRef:
+    """An identity as the webhook path needs it: ids, no ORM object."""
+
+    id: int
+    customer_id: int
+    channel: str
+    following: bool
+
+
+_identities = CustomerIdentity.__table__
+_customers = Customer.__table__
+# Built once: the webhook runs these for every callback.
+_SELECT_IDENTITY = select(_identities.c.id, _identities.c.customer_id, _identities.c.following).where(
+    _identities.c.channel == bindparam("channel"), _identities.c.external_id == bindparam("external_id")
+)
+_INSERT_CUSTOMER = insert(_customers).returning(_customers.c.id)
+_INSERT_INTERACTION = insert(Interaction.__table__)
+
+
+def contact(*, db_session: Session, channel: str, external_id: str) -> tuple[IdentityRef, bool]:
     """The identity for ``channel``/``external_id`` and whether this is the first contact
     (identity and customer created now). Two processes meeting a new customer at once end
-    with one identity."""
+    with one identity. Core statements: this runs for every callback."""
     if channel not in CHANNELS:
         raise UnknownChannel(channel)
-    identity = find_identity(db_session=db_session, channel=channel, external_id=external_id)
-    if identity is not None:
-        return identity, False
-    try:
-        with db_session.begin_nested():
-            customer = Customer()
-            db_session.add(customer)
-            db_session.flush()
-            identity = CustomerIdentity(customer_id=customer.id, channel=channel, external_id=external_id)
-            db_session.add(identity)
-            db_session.flush()
-        return identity, True
-    except IntegrityError:
-        found = find_identity(db_session=db_session, channel=channel, external_id=external_id)
-        assert found is not None, "the unique constraint fired, so the other row exists"
-        return found, False
+    connection = db_session.connection()
+    key = {"channel": channel, "external_id": external_id}
+    row = connection.execute(_SELECT_IDENTITY, key).first()
+    if row is not None:
+        return IdentityRef(row.id, row.customer_id, channel, row.following), False
+    customer_id = connection.execute(_INSERT_CUSTOMER, {}).scalar_one()
+    identity_id = connection.execute(
+        dialect_insert(db_session, _identities)
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        .returning(_identities.c.id),
+        {**key, "customer_id": customer_id},
+    ).scalar()
+    if identity_id is None:  # another process created it a moment ago: use theirs
+        connection.execute(delete(_customers).where(_customers.c.id == customer_id))
+        row = connection.execute(_SELECT_IDENTITY, key).one()
+        return IdentityRef(row.id, row.customer_id, channel, row.following), False
+    return IdentityRef(identity_id, customer_id, channel, False), True
+
+
+def dialect_insert(db_session: Session, table: Any) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` for the session's database (PostgreSQL or SQLite)."""
+    if db_session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def find_identity(*, db_session: Session, channel: str, external_id: str) -> CustomerIdentity | None:
@@ -56,35 +87,34 @@ def find_identity(*, db_session: Session, channel: str, external_id: str) -> Cus
     )
 
 
-def set_following(*, identity: CustomerIdentity, following: bool, at: datetime) -> None:
-    identity.following = following
-    if following:
-        identity.followed_at = at
-    else:
-        identity.unfollowed_at = at
+def set_following(*, db_session: Session, identity: IdentityRef, following: bool, at: datetime) -> None:
+    moment = {"followed_at": at} if following else {"unfollowed_at": at}
+    db_session.connection().execute(
+        update(_identities).where(_identities.c.id == identity.id).values(following=following, **moment)
+    )
 
 
 def record_interaction(
     *,
     db_session: Session,
-    identity: CustomerIdentity,
+    identity: IdentityRef,
     kind: str,
     occurred_at: datetime,
     payload: dict[str, Any],
     dedupe_key: str | None = None,
-) -> Interaction:
-    entry = Interaction(
-        customer_id=identity.customer_id,
-        identity_id=identity.id,
-        kind=kind,
-        channel=identity.channel,
-        occurred_at=occurred_at,
-        payload=payload,
-        dedupe_key=dedupe_key,
+) -> None:
+    db_session.connection().execute(
+        _INSERT_INTERACTION,
+        {
+            "customer_id": identity.customer_id,
+            "identity_id": identity.id,
+            "kind": kind,
+            "channel": identity.channel,
+            "occurred_at": occurred_at,
+            "payload": payload,
+            "dedupe_key": dedupe_key,
+        },
     )
-    db_session.add(entry)
-    db_session.flush()
-    return entry
 
 
 def attach_profile(
