@@ -13,7 +13,7 @@ from scrm.queue import enqueue_after_commit
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from scrm.customers.models import CustomerIdentity
+    from scrm.customers.service import IdentityRef
     from scrm.runtime import Runtime
 
 # WeCom contact changes that start or end a relationship with one of our members.
@@ -44,28 +44,28 @@ def react(runtime: Runtime, db_session: Session, callback: ev.Callback) -> Outco
         payload=_timeline_payload(callback),
     )
     reply = _react_as_customer(runtime, db_session, callback, identity)
-    if first_contact and callback.channel == "mp":
-        from scrm.customers.jobs import fetch_mp_profile
+    if first_contact:
+        from scrm.customers.jobs import fetch_profile
 
-        enqueue_after_commit(db_session, fetch_mp_profile, identity.id)
+        enqueue_after_commit(db_session, fetch_profile, identity.id)
     return Outcome(identity.customer_id, None if reply is None else _as_dict(reply))
 
 
-def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callback, identity: CustomerIdentity):  # noqa: ANN202
+def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callback, identity: IdentityRef):  # noqa: ANN202
     from scrm.replies import service as replies
 
     now = runtime.clock.now()
     if isinstance(callback, ev.Subscribe):
-        customers.set_following(identity=identity, following=True, at=now)
+        customers.set_following(db_session=db_session, identity=identity, following=True, at=now)
         return replies.follow_greeting(runtime)
     if isinstance(callback, ev.Unsubscribe):
-        customers.set_following(identity=identity, following=False, at=now)
+        customers.set_following(db_session=db_session, identity=identity, following=False, at=now)
         return None
     if isinstance(callback, ev.ExternalContactChange):
         if callback.change_type in _CONTACT_ADDED:
-            customers.set_following(identity=identity, following=True, at=now)
+            customers.set_following(db_session=db_session, identity=identity, following=True, at=now)
         elif callback.change_type in _CONTACT_REMOVED:
-            customers.set_following(identity=identity, following=False, at=now)
+            customers.set_following(db_session=db_session, identity=identity, following=False, at=now)
         return None  # WeCom welcomes with send_welcome_msg, not a passive reply
     if isinstance(callback, ev.TextMessage):
         return replies.reply_for_text(runtime, callback.content)

@@ -190,3 +190,42 @@ def test_a_delivery_still_claimed_elsewhere_answers_503_so_wechat_retries(runtim
     runtime.redis.set(f"wh:{parse_callback('mp', parse_xml(xml)).dedupe_key}", b"pending", ex=10)
     assert wechat.mp(xml).status_code == 503
     assert _count(runtime, CallbackRecord) == 0
+
+
+def test_wecom_and_mp_identities_with_one_unionid_become_one_customer(runtime, wechat):
+    to = runtime.config.wechat.mp.original_id
+    sandbox.add_follower(runtime.redis, "oAcross", nickname="王芳", unionid="uWangFang")
+    sandbox.add_external_contact(runtime.redis, "wmAcross", userid="zhangsan", name="王芳", unionid="uWangFang")
+    wechat.mp(_text(runtime, "hi", "9601", openid="oAcross"))
+    wechat.work(
+        work_contact_xml(
+            corp_id=runtime.config.wechat.work.corp_id,
+            change_type="add_external_contact",
+            userid="zhangsan",
+            external_userid="wmAcross",
+            create_time=int(time.time()),
+        )
+    )
+    assert _count(runtime, Customer, Customer.merged_into_id.is_(None)) == 2
+    assert runtime.queue.run_pending() == 2
+    with runtime.transaction() as db_session:
+        survivors = db_session.scalars(select(Customer).where(Customer.merged_into_id.is_(None))).all()
+        assert [(c.unionid, c.nickname) for c in survivors] == [("uWangFang", "王芳")]
+        identities = db_session.scalars(select(CustomerIdentity)).all()
+        assert {(i.channel, i.customer_id) for i in identities} == {("mp", survivors[0].id), ("work", survivors[0].id)}
+    assert _count(runtime, Interaction, Interaction.customer_id == survivors[0].id) == 2
+
+
+def test_a_customer_wechat_does_not_know_is_not_retried_forever(runtime, wechat):
+    wechat.work(
+        work_contact_xml(
+            corp_id=runtime.config.wechat.work.corp_id,
+            change_type="add_external_contact",
+            userid="zhangsan",
+            external_userid="wmUnknownToWeChat",
+            create_time=int(time.time()),
+        )
+    )
+    assert runtime.queue.run_pending() == 1  # one try: 40096 is an answer, not a failure
+    assert runtime.queue.stats()["failed"] == 0
+    assert [c["errcode"] for c in sandbox.list_calls(runtime.redis, api="externalcontact/get")] == [40096]

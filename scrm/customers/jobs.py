@@ -2,24 +2,42 @@
 
 from __future__ import annotations
 
+import logging
+
 from scrm.customers import service
 from scrm.customers.models import CustomerIdentity
 from scrm.runtime import current
+from scrm.wechat.errors import WeChatError
+
+log = logging.getLogger(__name__)
+
+# WeChat does not know this customer (any more): asking again will not change that.
+UNKNOWN_CUSTOMER_ERRCODES = {40003, 40096, 61014}
 
 
-def fetch_mp_profile(identity_id: int) -> None:
-    """Ask WeChat who an MP follower is (``user/info``); a ``unionid`` shared with another
-    customer merges the two."""
+def fetch_profile(identity_id: int) -> None:
+    """Ask WeChat who a customer is: ``user/info`` (MP) or ``externalcontact/get`` (WeCom).
+    A ``unionid`` shared with another customer merges the two."""
     runtime = current()
     with runtime.transaction() as db_session:
         identity = db_session.get(CustomerIdentity, identity_id)
-        if identity is None or identity.channel != "mp":
+        if identity is None:
             return
-        openid = identity.external_id
-    follower = runtime.mp.user_info(openid)  # outside the transaction: no lock held on a slow call
-    if not follower.subscribed:
-        return  # WeChat tells nothing but the openid of someone who has unfollowed
+        channel, external_id = identity.channel, identity.external_id
+    # Outside any transaction: no database lock is held during a slow WeChat call.
+    try:
+        if channel == "mp":
+            follower = runtime.mp.user_info(external_id)
+            if not follower.subscribed:
+                return  # WeChat tells nothing but the openid of someone who has unfollowed
+            unionid, nickname = follower.unionid, follower.nickname
+        else:
+            contact = runtime.work.external_contact(external_id)
+            unionid, nickname = contact.unionid, contact.name
+    except WeChatError as exc:
+        if exc.errcode not in UNKNOWN_CUSTOMER_ERRCODES:
+            raise  # retried by the queue
+        log.info("no profile for identity %s: WeChat answered %s", identity_id, exc.errcode)
+        return
     with runtime.transaction() as db_session:
-        service.attach_profile(
-            db_session=db_session, identity_id=identity_id, unionid=follower.unionid, nickname=follower.nickname or None
-        )
+        service.attach_profile(db_session=db_session, identity_id=identity_id, unionid=unionid, nickname=nickname or None)

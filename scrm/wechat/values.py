@@ -150,3 +150,14 @@ class Member:
     position: str = ""
     status: int | None = None  # 1 active, 2 disabled, 4 not activated, 5 left
     raw: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ExternalContact:
+    """A WeCom customer (外部联系人) as ``externalcontact/get`` tells it."""
+
+    external_userid: str
+    name: str = ""
+    unionid: str | None = None  # given when the corp has a bound Official Account or mini program
+    follow_userids: tuple[str, ...] = ()  # the members who have this customer as a contact
+    raw: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False, repr=False)

@@ -22,6 +22,7 @@ from scrm.wechat.values import (
     ContactWay,
     CorpTag,
     CorpTagGroup,
+    ExternalContact,
     GroupChat,
     GroupChatPage,
     GroupChatRef,
@@ -230,6 +231,18 @@ class WorkClient:
             notice=data.get("notice") or "",
             members=members,
             admins=tuple(a["userid"] for a in data.get("admin_list") or ()),
+            raw=frozen_raw(data),
+        )
+
+    def external_contact(self, external_userid: str) -> ExternalContact:
+        """``externalcontact/get``: who a customer is, with the ``unionid`` when WeCom gives it."""
+        data = self.transport.call("GET", "externalcontact/get", params={"external_userid": external_userid})
+        contact = data.get("external_contact") or {}
+        return ExternalContact(
+            external_userid=contact.get("external_userid", external_userid),
+            name=contact.get("name") or "",
+            unionid=contact.get("unionid") or None,
+            follow_userids=tuple(f["userid"] for f in data.get("follow_user") or () if f.get("userid")),
             raw=frozen_raw(data),
         )
 
