@@ -5,5 +5,20 @@ from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.db import Base
 from scrm.replies.models import ReplyRule
 from scrm.users.models import ApiToken, User
+from tagging.models import CustomerTag, Order, Tag, TagGroup, TagRule
 
-__all__ = ["ApiToken", "Base", "CallbackRecord", "Customer", "CustomerIdentity", "Interaction", "ReplyRule", "User"]
+__all__ = [
+    "ApiToken",
+    "Base",
+    "CallbackRecord",
+    "Customer",
+    "CustomerIdentity",
+    "Interaction",
+    "CustomerTag",
+    "Order",
+    "ReplyRule",
+    "Tag",
+    "TagGroup",
+    "TagRule",
+    "User",
+]
