@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from handlers import events as ev
 from scrm.customers import service as customers
 from scrm.queue import enqueue_after_commit
+from tagging.apply import apply_rules
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -43,6 +44,7 @@ def react(runtime: Runtime, db_session: Session, callback: ev.Callback) -> Outco
         occurred_at=runtime.clock.now(),
         payload=_timeline_payload(callback),
     )
+    apply_rules(runtime, db_session, callback, identity.customer_id)  # from memory; SQL only on a match
     reply = _react_as_customer(runtime, db_session, callback, identity)
     if first_contact:
         from scrm.customers.jobs import fetch_profile

@@ -72,6 +72,9 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     from scrm.replies import routes as reply_routes
     from scrm.users import routes as user_routes
     from scrm.web import health, pages
+    from tagging import links as tracked_links
+    from tagging import rule_routes as tag_rule_routes
+    from tagging import routes as tag_routes
 
     app.register_blueprint(webhook_routes.blueprint)
     app.register_blueprint(customer_routes.blueprint)
@@ -79,6 +82,9 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(user_routes.blueprint)
     app.register_blueprint(reply_routes.blueprint)
+    app.register_blueprint(tag_rule_routes.blueprint)
+    app.register_blueprint(tracked_links.blueprint)
+    app.register_blueprint(tag_routes.blueprint)
     if runtime.config.wechat.sandbox:
         from scrm.sandbox import phone
         from scrm.sandbox import routes as sandbox_routes

@@ -2,7 +2,7 @@
 
 Applying a rule adds its weight to the customer's score for the tag, after decaying the old
 score by the group's half-life: ``score · 0.5^(Δt / half_life)``. The customer carries the tag
-while the decayed score is at or over the group's threshold; that holds until
+while the decayed score is over the group's threshold (SPEC §5): until
 ``scored_at + half_life · log2(score / threshold)``, stored as ``active_until`` so that SQL
 asks only ``active_until > now``. A manager's tag and a computed tag never decay (HELD).
 
@@ -134,6 +134,7 @@ def carried_tags(*, db_session: Session, customer_id: int, now: datetime) -> lis
     ).all()
     return [
         {
+            "tag_id": tag.id,
             "group": group.name,
             "tag": tag.name,
             "score": round(decayed(row.score, row.scored_at, now, group.half_life_days), 3),
@@ -185,3 +186,20 @@ def _note(
 def _aware(moment: datetime) -> datetime:
     """SQLite hands datetimes back without their zone; every one we store is UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def merge_customer_tags(*, db_session: Session, keep_id: int, drop_id: int) -> None:
+    """Move ``drop``'s tags to ``keep`` (two customers found to be one person). Where both
+    have a tag, the row that holds longer wins; a manual or computed mark is kept."""
+    kept = {row.tag_id: row for row in db_session.scalars(select(CustomerTag).where(CustomerTag.customer_id == keep_id))}
+    for row in db_session.scalars(select(CustomerTag).where(CustomerTag.customer_id == drop_id)).all():
+        mine = kept.get(row.tag_id)
+        if mine is None:
+            row.customer_id = keep_id
+            continue
+        if _aware(row.active_until) > _aware(mine.active_until):
+            mine.score, mine.scored_at, mine.active_until = row.score, row.scored_at, row.active_until
+        mine.manual = mine.manual or row.manual
+        mine.computed = mine.computed or row.computed
+        db_session.delete(row)
+    db_session.flush()

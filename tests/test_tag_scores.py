@@ -155,3 +155,31 @@ def test_a_computed_group_holds_one_tag_at_a_time(runtime, world):
     compute(None)
     assert _carried(runtime, world) == {}
     assert [k for k, _, c in _timeline(runtime)] == ["tag_added", "tag_removed", "tag_added", "tag_removed"]
+
+
+def test_merging_customers_carries_their_tags_and_orders_over(runtime, world):
+    from decimal import Decimal
+
+    from scrm.customers import service
+    from tagging.models import CustomerTag, Order
+
+    _add(runtime, world, "奶粉", 1.5)  # the first customer's
+    with runtime.transaction() as db_session:
+        twin = Customer(nickname="王先生")
+        db_session.add(twin)
+        db_session.flush()
+        for name, weight in (("奶粉", 3.0), ("门店", 2.0)):
+            t = db_session.get(Tag, world["tags"][name])
+            scores.add_score(
+                db_session=db_session, customer_id=twin.id, tag=t, group=db_session.get(TagGroup, t.group_id),
+                weight=weight, now=runtime.clock.now(), cause=scores.Cause("rule", "2"),
+            )
+        db_session.add(Order(order_no="A1", customer_id=twin.id, amount=Decimal("99.00"), ordered_at=runtime.clock.now()))
+        db_session.flush()
+        service.merge_customers(db_session=db_session, keep=db_session.get(Customer, world["customer"]), drop=twin)
+        twin_id = twin.id
+    runtime.clock.advance(days=12)  # 1.5 would have lapsed; the twin's 3.0 holds longer and wins
+    assert _carried(runtime, world) == {"奶粉": "rule", "门店": "rule"}
+    with runtime.transaction() as db_session:
+        assert db_session.scalars(select(CustomerTag).where(CustomerTag.customer_id == twin_id)).all() == []
+        assert db_session.scalars(select(Order.customer_id)).all() == [world["customer"]]

@@ -23,9 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scrm.replies.cache import VersionedCache
 from scrm.replies.models import ReplyRule
 from scrm.replies.schemas import SINGLE_MATCHES, RuleIn, match_form, parse_rule
+from scrm.versioned_cache import VersionedCache
 
 if TYPE_CHECKING:
     from redis import Redis

@@ -9,6 +9,11 @@ lands while it loads is caught on its next use.
 Two safety nets: a snapshot older than ``max_age`` is reloaded anyway (a writer that died
 between its commit and its bump is healed), and when Redis does not answer the current
 snapshot is used rather than failing the webhook.
+
+Used by keyword replies (:mod:`scrm.replies.service`) and the tag rule book
+(:mod:`tagging.rules`). A value that is slow to build (the tag rule book's jieba dictionary)
+passes ``stale_while_loading=True``: while one thread reloads, the others answer from the
+snapshot they have instead of queueing behind the load (a first load is always waited for).
 """
 
 from __future__ import annotations
@@ -52,9 +57,12 @@ class _Slot(Generic[T]):
 class VersionedCache(Generic[T]):
     """``get(runtime)`` → the value ``load(runtime)`` made, reloaded when ``key`` changes."""
 
-    def __init__(self, key: str, load: Callable[[Runtime], T], *, max_age: float = 300.0) -> None:
+    def __init__(
+        self, key: str, load: Callable[[Runtime], T], *, max_age: float = 300.0, stale_while_loading: bool = False
+    ) -> None:
         self.key = key
         self.max_age = max_age
+        self.stale_while_loading = stale_while_loading
         self._load = load
         # Per runtime (a process normally has one; tests make several), dropped with it.
         self._slots: weakref.WeakKeyDictionary[Runtime, _Slot[T]] = weakref.WeakKeyDictionary()
@@ -66,13 +74,18 @@ class VersionedCache(Generic[T]):
         snapshot = slot.snapshot
         if snapshot is not None and self._current(snapshot, version):
             return snapshot.value
-        with slot.lock:
+        waits = snapshot is None or not self.stale_while_loading
+        if not slot.lock.acquire(blocking=waits):
+            return snapshot.value  # another thread is loading the new one
+        try:
             snapshot = slot.snapshot
             if snapshot is not None and self._current(snapshot, version):
                 return snapshot.value
             snapshot = _Snapshot(version, time.monotonic(), self._load(runtime))
             slot.snapshot = snapshot
             return snapshot.value
+        finally:
+            slot.lock.release()
 
     def bump_after_commit(self, db_session: Session, client: redis.Redis) -> None:
         """Bump the version once ``db_session``'s transaction commits; nothing if it rolls back."""
