@@ -11,8 +11,9 @@ from datetime import datetime, timezone
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
+from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import current_caller, require_role
 from scrm.web.errors import ApiError, Conflict, NotFound, Unprocessable
 from tagging import service
@@ -47,7 +48,7 @@ def _maps_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
 @blueprint.get("/api/tags")
 @require_role(*MANAGERS, "guide")
 def list_tags():  # noqa: ANN201
-    runtime = _runtime()
+    runtime = current_runtime()
     with runtime.transaction() as db_session:
         groups = service.list_groups(db_session=db_session, now=runtime.clock.now())
         return jsonify(groups=[_group_json(entry.group, entry.tags) for entry in groups])
@@ -57,8 +58,8 @@ def list_tags():  # noqa: ANN201
 @require_role(*MANAGERS)
 @_maps_domain_errors
 def create_group():  # noqa: ANN201
-    group_in = parse(GroupIn, _json_object())
-    with _runtime().transaction() as db_session:
+    group_in = parse(GroupIn, json_object())
+    with current_runtime().transaction() as db_session:
         group = service.create_group(db_session=db_session, group_in=group_in)
         return jsonify(_group_json(group, ())), 201
 
@@ -67,8 +68,8 @@ def create_group():  # noqa: ANN201
 @require_role(*MANAGERS)
 @_maps_domain_errors
 def update_group(group_id: int):  # noqa: ANN201
-    changes = parse(GroupChanges, _json_object())
-    runtime = _runtime()
+    changes = parse(GroupChanges, json_object())
+    runtime = current_runtime()
     with runtime.transaction() as db_session:
         group = service.update_group(db_session=db_session, group_id=group_id, changes=changes, now=runtime.clock.now())
         return jsonify(_group_json(group, None))
@@ -78,8 +79,8 @@ def update_group(group_id: int):  # noqa: ANN201
 @require_role(*MANAGERS)
 @_maps_domain_errors
 def create_tag():  # noqa: ANN201
-    tag_in = parse(TagIn, _json_object())
-    with _runtime().transaction() as db_session:
+    tag_in = parse(TagIn, json_object())
+    with current_runtime().transaction() as db_session:
         tag, group = service.create_tag(db_session=db_session, tag_in=tag_in)
         return jsonify({**_tag_json(tag, 0), "group": group.name}), 201
 
@@ -88,7 +89,7 @@ def create_tag():  # noqa: ANN201
 @require_role(*MANAGERS)
 @_maps_domain_errors
 def delete_tag(tag_id: int):  # noqa: ANN201
-    runtime = _runtime()
+    runtime = current_runtime()
     with runtime.transaction() as db_session:
         service.delete_tag(db_session=db_session, redis=runtime.redis, tag_id=tag_id)
     return "", 204
@@ -101,7 +102,7 @@ def audience():  # noqa: ANN201
     text = request.args.get("expr")
     if text is None:
         raise ApiError("give the audience expression as ?expr=", code="bad_query")
-    runtime = _runtime()
+    runtime = current_runtime()
     with runtime.transaction() as db_session:
         preview = service.preview_audience(db_session=db_session, text=text, now=runtime.clock.now(), limit=SAMPLE_SIZE)
     sample = [{"id": customer_id, "nickname": nickname} for customer_id, nickname in preview.sample]
@@ -112,7 +113,7 @@ def audience():  # noqa: ANN201
 @require_role(*MANAGERS)
 @_maps_domain_errors
 def customer_tags(customer_id: int):  # noqa: ANN201
-    runtime = _runtime()
+    runtime = current_runtime()
     with runtime.transaction() as db_session:
         holder, tags = service.customer_tags(db_session=db_session, customer_id=customer_id, now=runtime.clock.now())
     return jsonify(customer_id=holder, tags=tags)
@@ -122,7 +123,7 @@ def customer_tags(customer_id: int):  # noqa: ANN201
 @require_role(*MANAGERS)
 @_maps_domain_errors
 def add_customer_tag(customer_id: int):  # noqa: ANN201
-    tag_in = parse(ManualTagIn, _json_object())
+    tag_in = parse(ManualTagIn, json_object())
     return _set_manual(customer_id, tag_in.tag_id, on=True)
 
 
@@ -134,7 +135,7 @@ def remove_customer_tag(customer_id: int, tag_id: int):  # noqa: ANN201
 
 
 def _set_manual(customer_id: int, tag_id: int, *, on: bool):  # noqa: ANN202
-    runtime = _runtime()
+    runtime = current_runtime()
     now, manager = runtime.clock.now(), current_caller().name
     with runtime.transaction() as db_session:
         change = service.tag_customer(
@@ -143,15 +144,6 @@ def _set_manual(customer_id: int, tag_id: int, *, on: bool):  # noqa: ANN202
     return jsonify(customer_id=change.customer_id, changed=change.changed, tags=change.tags)
 
 
-def _runtime():  # noqa: ANN202
-    return current_app.extensions["scrm"]
-
-
-def _json_object() -> dict[str, Any]:
-    body = request.get_json(force=True, silent=True)
-    if not isinstance(body, dict):
-        raise ApiError("the body must be a JSON object", code="bad_json")
-    return body
 
 
 def _group_json(group: TagGroup, tags: tuple[tuple[Tag, int], ...] | None) -> dict[str, Any]:

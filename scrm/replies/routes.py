@@ -7,13 +7,14 @@ from datetime import datetime, timezone
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify
 
 from scrm.replies import service
 from scrm.replies.models import ReplyRule
 from scrm.replies.schemas import InvalidRule, parse_changes, parse_rule
+from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import require_role
-from scrm.web.errors import ApiError, Conflict, NotFound, Unprocessable
+from scrm.web.errors import Conflict, NotFound, Unprocessable
 
 blueprint = Blueprint("replies", __name__)
 
@@ -38,7 +39,7 @@ def _maps_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
 @blueprint.get("/api/reply-rules")
 @require_role(*MANAGERS)
 def list_rules():  # noqa: ANN201
-    with _runtime().transaction() as db_session:
+    with current_runtime().transaction() as db_session:
         return jsonify(rules=[_as_json(rule) for rule in service.list_rules(db_session=db_session)])
 
 
@@ -46,8 +47,8 @@ def list_rules():  # noqa: ANN201
 @require_role(*MANAGERS)
 @_maps_domain_errors
 def create_rule():  # noqa: ANN201
-    rule_in = parse_rule(_json_object())
-    runtime = _runtime()
+    rule_in = parse_rule(json_object())
+    runtime = current_runtime()
     with runtime.transaction() as db_session:
         rule = service.create_rule(db_session=db_session, redis=runtime.redis, rule_in=rule_in)
         return jsonify(_as_json(rule)), 201
@@ -57,7 +58,7 @@ def create_rule():  # noqa: ANN201
 @require_role(*MANAGERS)
 @_maps_domain_errors
 def get_rule(rule_id: int):  # noqa: ANN201
-    with _runtime().transaction() as db_session:
+    with current_runtime().transaction() as db_session:
         return jsonify(_as_json(service.get_rule(db_session=db_session, rule_id=rule_id)))
 
 
@@ -65,8 +66,8 @@ def get_rule(rule_id: int):  # noqa: ANN201
 @require_role(*MANAGERS)
 @_maps_domain_errors
 def update_rule(rule_id: int):  # noqa: ANN201
-    changes = parse_changes(_json_object())
-    runtime = _runtime()
+    changes = parse_changes(json_object())
+    runtime = current_runtime()
     with runtime.transaction() as db_session:
         rule = service.update_rule(db_session=db_session, redis=runtime.redis, rule_id=rule_id, changes=changes)
         return jsonify(_as_json(rule))
@@ -76,21 +77,12 @@ def update_rule(rule_id: int):  # noqa: ANN201
 @require_role(*MANAGERS)
 @_maps_domain_errors
 def delete_rule(rule_id: int):  # noqa: ANN201
-    runtime = _runtime()
+    runtime = current_runtime()
     with runtime.transaction() as db_session:
         service.delete_rule(db_session=db_session, redis=runtime.redis, rule_id=rule_id)
     return "", 204
 
 
-def _runtime():  # noqa: ANN202
-    return current_app.extensions["scrm"]
-
-
-def _json_object() -> dict[str, Any]:
-    body = request.get_json(force=True, silent=True)
-    if not isinstance(body, dict):
-        raise ApiError("the body must be a JSON object", code="bad_json")
-    return body
 
 
 def _as_json(rule: ReplyRule) -> dict[str, Any]:
