@@ -73,6 +73,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     from scrm.users import routes as user_routes
     from scrm.web import health, pages
     from tagging import links as tracked_links
+    from tagging import order_routes
     from tagging import rule_routes as tag_rule_routes
     from tagging import routes as tag_routes
 
@@ -85,6 +86,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(tag_rule_routes.blueprint)
     app.register_blueprint(tracked_links.blueprint)
     app.register_blueprint(tag_routes.blueprint)
+    app.register_blueprint(order_routes.blueprint)
     if runtime.config.wechat.sandbox:
         from scrm.sandbox import phone
         from scrm.sandbox import routes as sandbox_routes

@@ -268,6 +268,40 @@ def simulate(ctx: click.Context, url: str | None, customers: int, days: int, rat
         raise click.ClickException(f"{summary.sent - summary.accepted} of {summary.sent} deliveries were not accepted")
 
 
+@main.group()
+def tags() -> None:
+    """Tags (RFM and lifecycle are computed; rules and manual tags are in the console/API)."""
+
+
+@tags.command("recompute")
+@click.option("--batch-size", type=click.IntRange(1_000, 10_000_000), default=100_000, show_default=True,
+              help="Customer ids per transaction.")
+@click.pass_context
+def tags_recompute(ctx: click.Context, batch_size: int) -> None:
+    """Recompute every customer's computed tags (RFM class, lifecycle stage) now.
+
+    The scheduler does this every night; only customers whose class changed are written."""
+    from contextlib import ExitStack
+
+    from tagging.computed import recompute_all
+    from tagging.computed_bulk import RecomputeRunning
+
+    runtime = _runtime(ctx)
+    with ExitStack() as stack:
+        bars: list = []
+
+        def progress(done: int, total: int) -> None:
+            if not bars:
+                bars.append(stack.enter_context(click.progressbar(length=total, label="batches", file=sys.stderr)))
+            bars[0].update(done - bars[0].pos)
+
+        try:
+            summary = recompute_all(runtime, progress, batch_size=batch_size)
+        except RecomputeRunning as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(summary.describe())
+
+
 def _needs_real_redis(runtime: Runtime, what: str) -> None:
     from scrm.redis_store import is_memory_url
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "SCRM_"
 CONFIG_FILE_VARIABLE = "SCRM_CONFIG"
@@ -124,6 +124,28 @@ class OutreachConfig(_Section):
         return value
 
 
+class TaggingConfig(_Section):
+    """Computed tags (tagging/computed.py): RFM thresholds and lifecycle stages, in days."""
+
+    rfm_recency_days: PositiveInt = 30
+    rfm_frequency: PositiveInt = 2
+    rfm_monetary: float = Field(default=500.0, gt=0, allow_inf_nan=False)
+    rfm_window_days: PositiveInt = 365
+    lifecycle_new_days: PositiveInt = 30
+    lifecycle_active_days: PositiveInt = 90
+    lifecycle_dormant_days: PositiveInt = 180
+
+    @model_validator(mode="after")
+    def _stages_in_order(self) -> TaggingConfig:
+        new, active, dormant = self.lifecycle_new_days, self.lifecycle_active_days, self.lifecycle_dormant_days
+        if not new <= active <= dormant:
+            raise ValueError(
+                "tagging.lifecycle_new_days <= tagging.lifecycle_active_days <= tagging.lifecycle_dormant_days "
+                f"must hold; they are {new}, {active}, {dormant}"
+            )
+        return self
+
+
 class QueueConfig(_Section):
     max_retries: int = Field(default=5, ge=0)
     # Seconds before each retry; the last one repeats.
@@ -149,6 +171,7 @@ class Config(_Section):
     wechat: WeChatConfig = WeChatConfig()
     binding: BindingConfig = BindingConfig()
     outreach: OutreachConfig = OutreachConfig()
+    tagging: TaggingConfig = TaggingConfig()
     queue: QueueConfig = QueueConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     logging: LoggingConfig = LoggingConfig()
@@ -285,7 +308,7 @@ def _describe(exc: ValidationError, sources: dict[str, str]) -> str:
             lines.append(f"unknown key {dotted!r} (from {sources.get(dotted, _source_of_parent(dotted, sources))})")
             continue
         source = sources.get(dotted) or _source_of_parent(dotted, sources)
-        lines.append(f"{dotted}: {error['msg']} (from {source})")
+        lines.append(f"{dotted}: {str(error['msg']).removeprefix('Value error, ')} (from {source})")
     return "invalid configuration: " + "; ".join(lines)
 
 
@@ -293,7 +316,9 @@ def _source_of_parent(dotted: str, sources: dict[str, str]) -> str:
     for key, source in sources.items():
         if dotted.startswith(key + "."):
             return source
-    return "defaults"
+    # A section's own check (keys that must agree): where its keys came from.
+    within = sorted({f"{key}: {source}" for key, source in sources.items() if key.startswith(dotted + ".")})
+    return "; ".join(within) or "defaults"
 
 
 def _check_production_safety(config: Config, sources: dict[str, str]) -> None:

@@ -41,8 +41,12 @@ class ScheduledJob:
     trigger_args: dict[str, Any] = field(default_factory=dict)
 
 
-# Later issues add coupon expiry, computed tags and campaign firing here.
-SCHEDULE: tuple[ScheduledJob, ...] = ()
+# Later issues add coupon expiry and campaign firing here. Cron times are in
+# outreach.timezone (the scheduler's zone).
+SCHEDULE: tuple[ScheduledJob, ...] = (
+    # RFM classes and lifecycle stages move with time, not only with orders: every night.
+    ScheduledJob("computed-tags-nightly", "tagging.jobs:enqueue_recompute", "cron", {"hour": 3, "minute": 30}),
+)
 
 
 class SchedulerService:
