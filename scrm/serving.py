@@ -20,7 +20,10 @@ def serve_forever(runtime: Runtime, host: str, port: int) -> None:
     from scrm.app import create_app
     from scrm.redis_store import is_memory_url
 
+    from scrm.warmup import warm_up_in_background
+
     app = create_app(runtime=runtime)
+    warm_up_in_background(runtime)
     stoppers = []
     if is_memory_url(runtime.config.redis.url):
         stoppers = _start_embedded_processes(runtime)

@@ -87,6 +87,11 @@ class VersionedCache(Generic[T]):
         finally:
             slot.lock.release()
 
+    def loaded(self, runtime: Runtime) -> bool:
+        """Whether a value is in memory for ``runtime`` (current or not)."""
+        slot = self._slots.get(runtime)
+        return slot is not None and slot.snapshot is not None
+
     def bump_after_commit(self, db_session: Session, client: redis.Redis) -> None:
         """Bump the version once ``db_session``'s transaction commits; nothing if it rolls back."""
         db_session.info.setdefault(_PENDING_BUMPS, {})[self.key] = (self, client)

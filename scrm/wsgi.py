@@ -16,3 +16,7 @@ if is_memory_url(_config.redis.url):
         "(or run 'scrm serve' for a single-process setup)."
     )
 app = create_app(_config)
+
+from scrm.warmup import warm_up_in_background  # noqa: E402 - after the app, as its first user
+
+warm_up_in_background(app.extensions["scrm"])

@@ -269,3 +269,15 @@ def test_purchase_rules_apply_when_the_orders_domain_says_so(runtime, client, cl
         changes = apply_event_rules(runtime, db_session, customer_id=customer.id, event="purchase")
     assert [(c.tag_id, c.added) for c in changes] == [(buyer, True)]
     assert carried(runtime) == {"已购"}
+
+
+def test_warm_up_loads_the_rule_books_before_the_first_callback(runtime):
+    """jieba's dictionary takes 1-2 s to load: serving processes load it at start, not when
+    the first customer's message is waiting for its reply."""
+    from scrm.replies import service as replies
+    from scrm.warmup import warm_up
+    from tagging import rules
+
+    assert not rules._rulebook.loaded(runtime) and not replies._rulebook.loaded(runtime)
+    warm_up(runtime)
+    assert rules._rulebook.loaded(runtime) and replies._rulebook.loaded(runtime)
