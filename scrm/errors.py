@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class RetryLater(Exception):
     """Transient refusal: try again after ``retry_after`` seconds (the queue backs off by it
@@ -10,3 +16,43 @@ class RetryLater(Exception):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class InvalidInput(Exception):
+    """Input that fails validation, naming the field (``errors`` lists every bad field).
+    The web layer answers 422 with them; each domain raises a subclass of its own name."""
+
+    def __init__(self, field: str, message: str, *, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        self.errors = errors or [{"field": field, "message": message}]
+
+    @classmethod
+    def from_validation(
+        cls,
+        exc: ValidationError,
+        *,
+        what: str,
+        special: Callable[[Mapping[str, Any]], str | None] = lambda error: None,
+    ) -> InvalidInput:
+        """From pydantic's errors: each names its field ("articles.0.url"), the first leads.
+        ``special`` may word an error its own way (None: the usual wording)."""
+        errors = [
+            {"field": _field_of(error) or "body", "message": special(error) or _wording(error, what)}
+            for error in exc.errors()
+        ]
+        return cls(errors[0]["field"], errors[0]["message"], errors=errors)
+
+
+def _field_of(error: Mapping[str, Any]) -> str:
+    # pydantic names the branch of a union it tried ("half_life_days.float"): the field is enough
+    return ".".join(str(part) for part in error["loc"] if part not in ("float", "int", "str", "none"))
+
+
+def _wording(error: Mapping[str, Any], what: str) -> str:
+    if error["type"] == "extra_forbidden":
+        return f"is not a field of {what}"
+    if error["type"] == "missing":
+        return "is required"
+    return str(error["msg"]).removeprefix("Value error, ")

@@ -14,7 +14,7 @@ from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import require_role
 from scrm.web.errors import Conflict, Unprocessable
 from tagging import orders
-from tagging.order_schemas import InvalidOrder, parse_order
+from tagging.order_schemas import parse_order
 
 blueprint = Blueprint("orders", __name__)
 
@@ -26,8 +26,6 @@ def _maps_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
             return view(*args, **kwargs)
-        except InvalidOrder as exc:
-            raise Unprocessable(f"{exc.field}: {exc.message}", field=exc.field, errors=exc.errors) from exc
         except orders.UnknownCustomer as exc:
             raise Unprocessable(f"{exc.field}: {exc.message}", code="unknown_customer", field=exc.field) from exc
         except orders.OrderConflict as exc:

@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, field_validator, model_validator
+from scrm.errors import InvalidInput
 
 ORDER_NO_MAX_CHARS = 64
 CODE_MAX_CHARS = 32  # stores' and guides' codes (orders.store_code, orders.guide_code)
@@ -34,14 +35,8 @@ _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 _PHONE_DIGITS = re.compile(r"[0-9]{5,20}")
 
 
-class InvalidOrder(Exception):
+class InvalidOrder(InvalidInput):
     """Bad input for an order; ``field`` names the first offending field ("customer.phone")."""
-
-    def __init__(self, field: str, message: str, *, errors: list[dict[str, str]] | None = None) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.errors = errors or [{"field": field, "message": message}]
 
 
 def normalise_phone(raw: str) -> str:
@@ -168,11 +163,7 @@ def parse_order(data: Mapping[str, Any], *, now: datetime) -> OrderIn:
     try:
         fields = _OrderFields.model_validate(dict(data))
     except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(part) for part in error["loc"]) or "body", "message": _message(error)}
-            for error in exc.errors()
-        ]
-        raise InvalidOrder(errors[0]["field"], errors[0]["message"], errors=errors) from None
+        raise InvalidOrder.from_validation(exc, what="an order") from None
     ordered_at = _parse_moment(fields.ordered_at)
     if ordered_at > now + FUTURE_TOLERANCE:
         raise InvalidOrder("ordered_at", f"is in the future (our clock says {now.isoformat(timespec='seconds')})")
@@ -201,10 +192,3 @@ def _parse_moment(value: str) -> datetime:
         raise ValueError("is before 1970")
     return moment
 
-
-def _message(error: Mapping[str, Any]) -> str:
-    if error["type"] == "extra_forbidden":
-        return "is not a field of an order"
-    if error["type"] == "missing":
-        return "is required"
-    return str(error["msg"]).removeprefix("Value error, ")

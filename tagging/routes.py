@@ -19,7 +19,7 @@ from scrm.web.errors import ApiError, Conflict, NotFound, Unprocessable
 from tagging import service
 from tagging.audience import AudienceError
 from tagging.models import Tag, TagGroup
-from tagging.schemas import GroupChanges, GroupIn, InvalidInput, ManualTagIn, TagIn, parse
+from tagging.schemas import GroupChanges, GroupIn, ManualTagIn, TagIn, parse
 
 blueprint = Blueprint("tags", __name__)
 
@@ -32,8 +32,6 @@ def _maps_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
             return view(*args, **kwargs)
-        except InvalidInput as exc:
-            raise Unprocessable(f"{exc.field}: {exc.message}", field=exc.field, errors=exc.errors) from exc
         except AudienceError as exc:
             raise Unprocessable(exc.message, code="bad_expression", position=exc.position) from exc
         except service.NotFoundError as exc:

@@ -11,10 +11,10 @@ from flask import Blueprint, jsonify, request
 
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import require_role
-from scrm.web.errors import NotFound, Unprocessable
+from scrm.web.errors import NotFound
 from tagging import rules as service
 from tagging.models import TagRule
-from tagging.rule_schemas import InvalidTagRule, parse_changes, parse_rule
+from tagging.rule_schemas import parse_changes, parse_rule
 
 blueprint = Blueprint("tag_rules", __name__)
 
@@ -26,8 +26,6 @@ def _maps_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
             return view(*args, **kwargs)
-        except InvalidTagRule as exc:
-            raise Unprocessable(f"{exc.field}: {exc.message}", field=exc.field, errors=exc.errors) from exc
         except service.TagRuleError as exc:  # TagRuleNotFound, TagNotFound
             raise NotFound(str(exc)) from exc
 

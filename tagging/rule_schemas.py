@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from pydantic import field_validator, model_validator
 
 from tagging.keywords import normal_form, segmentable
+from scrm.errors import InvalidInput
 
 EVENTS = ("follow", "unfollow", "purchase")
 KEYWORD_MAX_CHARS = 32
@@ -29,14 +30,8 @@ MAX_WEIGHT = 100.0
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class InvalidTagRule(Exception):
+class InvalidTagRule(InvalidInput):
     """Bad input for a tag rule; ``field`` names the first offending field ("synonyms.1")."""
-
-    def __init__(self, field: str, message: str, *, errors: list[dict[str, str]] | None = None) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.errors = errors or [{"field": field, "message": message}]
 
 
 class TagRuleIn(BaseModel):
@@ -132,11 +127,7 @@ def parse_rule(data: Mapping[str, Any]) -> TagRuleIn:
     try:
         return TagRuleIn.model_validate(dict(data))
     except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(part) for part in error["loc"]) or "body", "message": _message(error)}
-            for error in exc.errors()
-        ]
-        raise InvalidTagRule(errors[0]["field"], errors[0]["message"], errors=errors) from None
+        raise InvalidTagRule.from_validation(exc, what="a tag rule") from None
 
 
 def parse_changes(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,8 +137,3 @@ def parse_changes(data: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidTagRule(unknown[0], "is not a field of a tag rule")
     return dict(data)
 
-
-def _message(error: Mapping[str, Any]) -> str:
-    if error["type"] == "extra_forbidden":
-        return "is not a field of a tag rule"
-    return str(error["msg"]).removeprefix("Value error, ")

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from scrm.errors import InvalidInput as BaseInvalidInput
 
 NAME_MAX_CHARS = 30  # WeChat's limit for a tag name (MP and WeCom); groups share it
 HALF_LIFE_MAX_DAYS = 36_500
@@ -22,14 +23,8 @@ THRESHOLD_MAX = 1_000_000.0
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\ufffe\uffff]")
 
 
-class InvalidInput(Exception):
+class InvalidInput(BaseInvalidInput):
     """Bad input; ``field`` names the first offending field ("half_life_days")."""
-
-    def __init__(self, field: str, message: str, *, errors: list[dict[str, str]] | None = None) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.errors = errors or [{"field": field, "message": message}]
 
 
 def clean_name(value: str) -> str:
@@ -113,26 +108,18 @@ def parse(model: type[_Input], data: Mapping[str, Any]) -> Any:
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(part) for part in error["loc"] if not _is_union_branch(part)) or "body",
-             "message": _message(error)}
-            for error in exc.errors()
-        ]
-        raise InvalidInput(errors[0]["field"], errors[0]["message"], errors=errors) from None
+        raise InvalidInput.from_validation(exc, what="this", special=_special) from None
 
 
-def _is_union_branch(part: object) -> bool:
-    # pydantic names the branch of a union it tried ("half_life_days.float"); the field is enough
-    return part in ("float", "int", "str", "none")
 
-
-def _message(error: Mapping[str, Any]) -> str:
+def _special(error: Mapping[str, Any]) -> str | None:
+    """Tag input's own wording; None: the common wording (scrm.errors)."""
     if error["type"] == "extra_forbidden":
         return "is not a field here"
-    if error["type"] == "missing":
-        return "is required"
     if error["type"] == "literal_error" and error["loc"] == ("computed",):
         return "computed groups are created by the recompute job, not the API"
     if error["type"] in ("float_type", "int_type", "finite_number"):
         return "must be a number" if error["type"] != "int_type" else "must be a whole number"
-    return str(error["msg"]).removeprefix("Value error, ").replace("Input should be", "must be", 1)
+    if error["type"] != "missing":
+        return str(error["msg"]).removeprefix("Value error, ").replace("Input should be", "must be", 1)
+    return None

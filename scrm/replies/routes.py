@@ -11,10 +11,10 @@ from flask import Blueprint, jsonify
 
 from scrm.replies import service
 from scrm.replies.models import ReplyRule
-from scrm.replies.schemas import InvalidRule, parse_changes, parse_rule
+from scrm.replies.schemas import parse_changes, parse_rule
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import require_role
-from scrm.web.errors import Conflict, NotFound, Unprocessable
+from scrm.web.errors import Conflict, NotFound
 
 blueprint = Blueprint("replies", __name__)
 
@@ -26,8 +26,6 @@ def _maps_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
             return view(*args, **kwargs)
-        except InvalidRule as exc:
-            raise Unprocessable(f"{exc.field}: {exc.message}", field=exc.field, errors=exc.errors) from exc
         except service.RuleNotFound as exc:
             raise NotFound(str(exc)) from exc
         except service.RuleConflict as exc:

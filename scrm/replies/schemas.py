@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 from pydantic import field_validator, model_validator
+from scrm.errors import InvalidInput
 
 MATCHES = ("exact", "contains", "follow", "default")
 KEYWORD_MATCHES = ("exact", "contains")
@@ -36,14 +37,8 @@ PRIORITY_LIMIT = 1_000_000
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 
-class InvalidRule(Exception):
+class InvalidRule(InvalidInput):
     """Bad input for a reply rule; ``field`` names the first offending field ("articles.0.url")."""
-
-    def __init__(self, field: str, message: str, *, errors: list[dict[str, str]] | None = None) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.errors = errors or [{"field": field, "message": message}]
 
 
 def match_form(text: str) -> str:
@@ -164,11 +159,7 @@ def parse_rule(data: Mapping[str, Any]) -> RuleIn:
     try:
         return RuleIn.model_validate(dict(data))
     except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(part) for part in error["loc"]) or "body", "message": _message(error)}
-            for error in exc.errors()
-        ]
-        raise InvalidRule(errors[0]["field"], errors[0]["message"], errors=errors) from None
+        raise InvalidRule.from_validation(exc, what="a reply rule") from None
 
 
 def parse_changes(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,8 +169,3 @@ def parse_changes(data: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidRule(unknown[0], "is not a field of a reply rule")
     return dict(data)
 
-
-def _message(error: Mapping[str, Any]) -> str:
-    if error["type"] == "extra_forbidden":
-        return "is not a field of a reply rule"
-    return str(error["msg"]).removeprefix("Value error, ")

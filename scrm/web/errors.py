@@ -48,6 +48,13 @@ def error_body(code: str, message: str, **details: object) -> dict[str, object]:
 
 
 def init_app(app: Flask) -> None:
+    from scrm.errors import InvalidInput
+
+    @app.errorhandler(InvalidInput)
+    def _invalid_input(exc: InvalidInput):  # noqa: ANN202
+        body = error_body("unprocessable", f"{exc.field}: {exc.message}", field=exc.field, errors=exc.errors)
+        return jsonify(body), 422
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):  # noqa: ANN202
         return jsonify(error_body(exc.code, exc.message, **exc.details)), exc.status
