@@ -1,6 +1,9 @@
 """The WSGI entry point for production: ``gunicorn 'scrm.wsgi:app'``.
 
 Building the app here, at import, is this module's whole purpose; nothing else imports it.
+Each gunicorn worker imports it and warms its rule books in a thread. Do not use
+``--preload``: the master would open database and Redis connections its forked workers
+would then share.
 """
 
 from scrm.app import create_app
