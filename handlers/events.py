@@ -187,6 +187,16 @@ class ExternalContactChange(Event):
     def customer_external_id(self) -> str | None:
         return self.external_userid or None
 
+    @property
+    def starts_contact(self) -> bool:
+        """The customer and one of our members became contacts (a follow, for WeCom)."""
+        return self.change_type in ("add_external_contact", "add_half_external_contact")
+
+    @property
+    def ends_contact(self) -> bool:
+        """Either side deleted the other (an unfollow, for WeCom)."""
+        return self.change_type in ("del_external_contact", "del_follow_user")
+
 
 @dataclass(frozen=True)
 class ExternalChatChange(Event):

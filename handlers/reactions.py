@@ -17,10 +17,6 @@ if TYPE_CHECKING:
     from scrm.customers.service import IdentityRef
     from scrm.runtime import Runtime
 
-# WeCom contact changes that start or end a relationship with one of our members.
-_CONTACT_ADDED = {"add_external_contact", "add_half_external_contact"}
-_CONTACT_REMOVED = {"del_external_contact", "del_follow_user"}
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -64,9 +60,9 @@ def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callb
         customers.set_following(db_session=db_session, identity=identity, following=False, at=now)
         return None
     if isinstance(callback, ev.ExternalContactChange):
-        if callback.change_type in _CONTACT_ADDED:
+        if callback.starts_contact:
             customers.set_following(db_session=db_session, identity=identity, following=True, at=now)
-        elif callback.change_type in _CONTACT_REMOVED:
+        elif callback.ends_contact:
             customers.set_following(db_session=db_session, identity=identity, following=False, at=now)
         return None  # WeCom welcomes with send_welcome_msg, not a passive reply
     if isinstance(callback, ev.TextMessage):

@@ -32,10 +32,6 @@ if TYPE_CHECKING:
 
     from scrm.runtime import Runtime
 
-# As handlers.reactions has them: WeCom changes that start or end a relationship.
-_CONTACT_ADDED = {"add_external_contact", "add_half_external_contact"}
-_CONTACT_REMOVED = {"del_external_contact", "del_follow_user"}
-
 
 def apply_rules(runtime: Runtime, db_session: Session, callback: ev.Callback, customer_id: int) -> list[TagChange]:
     """Score the tags of the rules ``callback`` matches; the changes in carried tags."""
@@ -78,9 +74,9 @@ def facts(callback: ev.Callback) -> tuple[tuple[str, str], ...]:
     if isinstance(callback, ev.Unsubscribe):
         return (("event", "unfollow"),)
     if isinstance(callback, ev.ExternalContactChange):
-        if callback.change_type in _CONTACT_ADDED:
+        if callback.starts_contact:
             return (("event", "follow"), *((("scene", callback.state),) if callback.state else ()))
-        if callback.change_type in _CONTACT_REMOVED:
+        if callback.ends_contact:
             return (("event", "unfollow"),)
     return ()
 
