@@ -127,9 +127,10 @@ def test_help_imports_nothing_heavy():
 def test_nothing_connects_at_import():
     """Importing every module with unreachable services configured must not fail or hang."""
     code = (
-        "import importlib, pkgutil, scrm\n"
-        "for m in pkgutil.walk_packages(scrm.__path__, 'scrm.'):\n"
-        "    if m.name != 'scrm.wsgi': importlib.import_module(m.name)\n"
+        "import importlib, pkgutil, scrm, handlers, tagging, guides, qrcodes\n"
+        "for package in (scrm, handlers, tagging, guides, qrcodes):\n"
+        "    for m in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
+        "        if m.name != 'scrm.wsgi': importlib.import_module(m.name)\n"
         "print('ok')"
     )
     env = {"SCRM_DATABASE__URL": "postgresql+psycopg://nobody@127.0.0.1:1/none", "SCRM_REDIS__URL": "redis://127.0.0.1:1/0"}
