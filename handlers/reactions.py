@@ -42,6 +42,9 @@ def react(runtime: Runtime, db_session: Session, callback: ev.Callback) -> Outco
     )
     apply_rules(runtime, db_session, callback, identity.customer_id)  # from memory; SQL only on a match
     reply = _react_as_customer(runtime, db_session, callback, identity)
+    binding = _touch_code(runtime, db_session, callback, identity)
+    if binding is not None and binding.guide_id is not None:
+        reply = _welcome(runtime, db_session, callback, identity, binding) or reply
     if first_contact:
         from scrm.customers.jobs import fetch_profile
 
@@ -60,7 +63,12 @@ def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callb
         customers.set_following(db_session=db_session, identity=identity, following=False, at=now)
         return None
     if isinstance(callback, ev.ExternalContactChange):
-        if callback.starts_contact:
+        if callback.change_type == "transfer_fail":
+            from guides.leaving import transfer_failed
+
+            transfer_failed(db_session=db_session, external_userid=callback.external_userid,
+                            takeover_userid=callback.userid, reason=callback.fail_reason)
+        elif callback.starts_contact:
             customers.set_following(db_session=db_session, identity=identity, following=True, at=now)
         elif callback.ends_contact:
             customers.set_following(db_session=db_session, identity=identity, following=False, at=now)
@@ -70,6 +78,34 @@ def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callb
     if isinstance(callback, ev.Message):
         return replies.default_reply(runtime)
     return None  # menu clicks, views and scans: tagging and binding react to these
+
+
+def _touch_code(runtime: Runtime, db_session: Session, callback: ev.Callback, identity: IdentityRef):  # noqa: ANN202
+    """A scan of one of our codes (follow with a scene, SCAN, WeCom add with a state) binds."""
+    from guides.binding import Touch, touch_code
+
+    if isinstance(callback, ev.Subscribe | ev.Scan) and callback.scene:
+        scene, new_follow, member = callback.scene, isinstance(callback, ev.Subscribe), None
+    elif isinstance(callback, ev.ExternalContactChange) and callback.starts_contact and callback.state:
+        scene, new_follow, member = callback.state, True, callback.userid or None
+    else:
+        return None
+    touch = Touch(identity.customer_id, callback.channel, scene, new_follow, runtime.clock.now(), member)
+    return touch_code(runtime=runtime, db_session=db_session, touch=touch)
+
+
+def _welcome(runtime: Runtime, db_session: Session, callback: ev.Callback, identity: IdentityRef, binding):  # noqa: ANN001, ANN202
+    """MP: the guide's card as the passive reply. WeCom: the welcome message, queued first in
+    line, from the member the customer added."""
+    from guides import welcome
+
+    if callback.channel == "mp":
+        return welcome.mp_card(runtime=runtime, db_session=db_session, guide_id=binding.guide_id,
+                               customer_id=identity.customer_id)
+    if getattr(callback, "welcome_code", None) and binding.touched_guide_id is not None:
+        enqueue_after_commit(db_session, welcome.send_welcome, callback.welcome_code, binding.touched_guide_id,
+                             identity.customer_id, runtime.clock.now().isoformat(), queue="urgent")
+    return None
 
 
 def _timeline_kind(callback: ev.Callback) -> str:

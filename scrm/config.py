@@ -94,9 +94,26 @@ class WeChatConfig(_Section):
     work: WorkConfig = WorkConfig()
 
 
+# Placeholders: #nickname#, #guide#, #store# (guides/welcome.py).
+DEFAULT_WELCOME = "#nickname#您好！我是#store#的导购#guide#，有任何问题随时找我。"
+
+
 class BindingConfig(_Section):
     policy: Literal["first_touch", "last_touch"] = "first_touch"
     protect_days: int = Field(default=30, ge=0)
+    welcome_text: str = Field(default=DEFAULT_WELCOME, min_length=1, max_length=600)
+
+
+class GuidesConfig(_Section):
+    login_link_hours: int = Field(default=72, ge=1, le=24 * 30)
+    # WeCom OAuth sign-in on the guide pages (opened inside WeCom); off: login links only.
+    wecom_oauth: bool = False
+
+
+class QRCodesConfig(_Section):
+    # Signs the scenes printed in QR codes; empty: derived from security.secret_key. Set it
+    # before rotating secret_key, or printed codes stop being recognised.
+    scene_key: str | None = Field(default=None, min_length=16)
 
 
 class OutreachConfig(_Section):
@@ -170,6 +187,8 @@ class Config(_Section):
     security: SecurityConfig = SecurityConfig()
     wechat: WeChatConfig = WeChatConfig()
     binding: BindingConfig = BindingConfig()
+    guides: GuidesConfig = GuidesConfig()
+    qrcodes: QRCodesConfig = QRCodesConfig()
     outreach: OutreachConfig = OutreachConfig()
     tagging: TaggingConfig = TaggingConfig()
     queue: QueueConfig = QueueConfig()

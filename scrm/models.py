@@ -1,6 +1,8 @@
 """Every domain's models, imported so ``Base.metadata`` is complete (Alembic, tests)."""
 
+from guides.models import Binding, Guide, GuideTransfer, Store
 from handlers.models import CallbackRecord
+from qrcodes.models import ChannelCode, CodeDayStats
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.db import Base
 from scrm.replies.models import ReplyRule
@@ -10,13 +12,19 @@ from tagging.models import CustomerTag, Order, Tag, TagGroup, TagRule
 __all__ = [
     "ApiToken",
     "Base",
+    "Binding",
     "CallbackRecord",
+    "ChannelCode",
+    "CodeDayStats",
     "Customer",
     "CustomerIdentity",
     "Interaction",
     "CustomerTag",
+    "Guide",
+    "GuideTransfer",
     "Order",
     "ReplyRule",
+    "Store",
     "Tag",
     "TagGroup",
     "TagRule",

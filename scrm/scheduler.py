@@ -46,6 +46,8 @@ class ScheduledJob:
 SCHEDULE: tuple[ScheduledJob, ...] = (
     # RFM classes and lifecycle stages move with time, not only with orders: every night.
     ScheduledJob("computed-tags-nightly", "tagging.jobs:enqueue_recompute", "cron", {"hour": 3, "minute": 30}),
+    # WeCom hand-overs it answered "not now" for (guides/leaving.py).
+    ScheduledJob("guide-transfers-retry", "guides.leaving:retry_waiting_transfers", "interval", {"minutes": 10}),
 )
 
 

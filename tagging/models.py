@@ -109,4 +109,6 @@ class Order(Base):
     ordered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     store_code: Mapped[str | None] = mapped_column(String(32))
     guide_code: Mapped[str | None] = mapped_column(String(32))
+    # The guide the order is credited to: the one it names, else the customer's bound guide.
+    credited_guide_id: Mapped[int | None] = mapped_column(ForeignKey("guides.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

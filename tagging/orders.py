@@ -98,7 +98,16 @@ def record_order(*, runtime: Runtime, db_session: Session, order_in: OrderIn) ->
     db_session.flush()
     recompute_customer(runtime, db_session, found.customer_id)
     on_purchase(runtime, db_session, found.customer_id)
-    return db_session.get(Order, order_id), True
+    order = db_session.get(Order, order_id)
+    order.credited_guide_id = _credit_guide(runtime, db_session, order)
+    return order, True
+
+
+def _credit_guide(runtime: Runtime, db_session: Session, order: Order) -> int | None:
+    from guides.credit import credit_guide
+
+    return credit_guide(runtime=runtime, db_session=db_session, customer_id=order.customer_id,
+                        guide_code=order.guide_code, at=order.ordered_at, kind="order", amount=order.amount)
 
 
 def on_purchase(runtime: Runtime, db_session: Session, customer_id: int) -> None:
@@ -139,6 +148,7 @@ def order_json(order: Order) -> dict[str, Any]:
         "ordered_at": _utc(order.ordered_at).isoformat(),
         "store_code": order.store_code,
         "guide_code": order.guide_code,
+        "credited_guide_id": order.credited_guide_id,
         "created_at": _utc(order.created_at).isoformat(),
     }
 

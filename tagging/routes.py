@@ -1,7 +1,7 @@
 """Tag API (SPEC §5, §8, §11): groups and tags, a manager's tags on customers, audiences.
 
-Admins and managers write; a guide may read the tag list. A customer's tags are for admins
-and managers until guides have customers of their own (bindings, issue 5).
+Admins and managers write; a guide may read the tag list and the tags of their own customers
+(those bound to them now).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from flask import Blueprint, jsonify, request
 
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import current_caller, require_role
-from scrm.web.errors import ApiError, Conflict, NotFound, Unprocessable
+from scrm.web.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from tagging import service
 from tagging.audience import AudienceError
 from tagging.models import Tag, TagGroup
@@ -108,12 +108,16 @@ def audience():  # noqa: ANN201
 
 
 @blueprint.get("/api/customers/<int:customer_id>/tags")
-@require_role(*MANAGERS)
+@require_role(*MANAGERS, "guide")
 @_maps_domain_errors
 def customer_tags(customer_id: int):  # noqa: ANN201
+    from guides.roster import may_see
+
     runtime = current_runtime()
     with runtime.transaction() as db_session:
         holder, tags = service.customer_tags(db_session=db_session, customer_id=customer_id, now=runtime.clock.now())
+        if not may_see(db_session=db_session, caller=current_caller(), customer_id=holder):
+            raise Forbidden("this customer is not yours")
     return jsonify(customer_id=holder, tags=tags)
 
 

@@ -73,6 +73,7 @@ def test_a_new_order_is_created_and_on_the_timeline(client, auth, frozen, amy):
         "ordered_at": "2026-11-01T10:30:00+00:00",
         "store_code": "S001",
         "guide_code": "G001",
+        "credited_guide_id": None,  # no guide G001 exists: nobody is credited
         "created_at": NOW.isoformat(),
     }
     profile = client.get(f"/api/customers/{amy}", headers=auth("admin")).get_json()

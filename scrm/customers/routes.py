@@ -13,10 +13,11 @@ blueprint = Blueprint("customers", __name__)
 MAX_PAGE = 200
 
 
-def _can_see(caller: Caller) -> bool:
-    # Guides see only customers bound to them; bindings arrive with guides (issue 5), so
-    # until then a guide sees none.
-    return caller.role in ("admin", "manager")
+def _can_see(db_session, caller: Caller, customer_id: int) -> bool:  # noqa: ANN001
+    """Admins and managers see everyone; a guide only the customers bound to them now."""
+    from guides.roster import may_see
+
+    return may_see(db_session=db_session, caller=caller, customer_id=customer_id)
 
 
 @blueprint.get("/api/customers/lookup")
@@ -30,7 +31,7 @@ def lookup():  # noqa: ANN201
         customer = service.lookup(db_session=db_session, channel=channel, external_id=external_id)
         if customer is None:
             raise NotFound(f"no customer with that {'openid' if channel == 'mp' else 'external_userid'}")
-        if not _can_see(current_caller()):
+        if not _can_see(db_session, current_caller(), customer.id):
             raise Forbidden("this customer is not yours")
         identities = service.identities_of(db_session=db_session, customer_id=customer.id)
         return jsonify(customer_json(customer, identities, current_caller()))
@@ -45,7 +46,7 @@ def profile(customer_id: int):  # noqa: ANN201
         customer = service.resolve(db_session=db_session, customer_id=customer_id)
         if customer is None:
             raise NotFound(f"no customer {customer_id}")
-        if not _can_see(current_caller()):
+        if not _can_see(db_session, current_caller(), customer.id):
             raise Forbidden("this customer is not yours")
         identities = service.identities_of(db_session=db_session, customer_id=customer.id)
         page = service.timeline(db_session=db_session, customer_id=customer.id, before_id=before, limit=limit)

@@ -311,6 +311,9 @@ def transfer_customer(call: Call) -> dict[str, Any]:
 def _transfer_one(call: Call, external_userid: str, handover: str, takeover: str) -> int:
     if world.get_customer(call.redis, external_userid) is None:
         return 40096
+    busy = world.take_busy_answer(call.redis, external_userid)
+    if busy is not None:
+        return busy
     if handover not in world.followers_of(call.redis, external_userid):
         return 40131
     recent = [t for t in world.transfer_times(call.redis, external_userid) if call.now_ms - t < NINETY_DAYS_MS]

@@ -213,6 +213,19 @@ def transfer_times(redis: redis_lib.Redis, external_userid: str) -> list[int]:
     return [int(t) for t in redis.lrange(customer_key(external_userid) + ":transfers", 0, -1)]
 
 
+def busy_transfer(redis: redis_lib.Redis, external_userid: str, *, errcode: int = -1, times: int = 1) -> None:
+    """WeCom answers ``errcode`` for this customer in the next ``times`` hand-overs, as it
+    does for one customer of a batch when busy (the batch's others go through)."""
+    key = customer_key(external_userid) + ":busy"
+    redis.delete(key)
+    redis.rpush(key, *([errcode] * times))
+
+
+def take_busy_answer(redis: redis_lib.Redis, external_userid: str) -> int | None:
+    answer = redis.lpop(customer_key(external_userid) + ":busy")
+    return None if answer is None else int(answer)
+
+
 # ---- group chats -------------------------------------------------------------------------
 
 

@@ -1,0 +1,200 @@
+"""Binding customers to guides (绑定) when they scan a guide's or a store's code (SPEC §6).
+
+A customer has at most one current guide. Whether another guide's code takes them:
+
+- while the binding is **protected** (``binding.protect_days`` after binding, renewed by a
+  purchase from or a redemption by the bound guide) it never does: the refusal is written to
+  the timeline;
+- once protection lapsed, the next guide's code takes the customer, under either policy;
+- ``protect_days = 0`` is where the policies differ most: under ``first_touch`` the first
+  guide keeps the customer for ever, under ``last_touch`` the latest guide's code always wins;
+- scanning one's own guide's code again renews protection under ``last_touch`` (a touch is a
+  touch) and changes nothing under ``first_touch``.
+
+A store code only gives a guide to a customer who has none; it never takes a customer from a
+guide. A retired code (its guide left) works as its store's code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from guides.models import Binding, Guide
+from qrcodes import stats
+from qrcodes.service import CodeRef, find_code
+from scrm.customers.models import Interaction
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from scrm.runtime import Runtime
+
+RESULTS = ("bound", "rebound", "kept", "renewed", "refused", "unrouted", "counted")
+
+
+@dataclass(frozen=True)
+class Touch:
+    """A customer reached one of our codes (a callback's scene)."""
+
+    customer_id: int
+    channel: str
+    scene: str | None
+    new_follow: bool  # subscribe / add_external_contact, not a SCAN by a follower
+    at: datetime
+    member_userid: str | None = None  # WeCom: the member the customer added
+
+
+@dataclass(frozen=True)
+class BindingOutcome:
+    result: str
+    code: CodeRef
+    guide_id: int | None  # the customer's guide after the touch
+    touched_guide_id: int | None  # the guide whose code (or WeCom member) the customer reached
+
+
+def touch_code(*, runtime: Runtime, db_session: Session, touch: Touch) -> BindingOutcome | None:
+    """Count the scan and bind under the policy; ``None`` when the scene is not one of ours."""
+    code = find_code(runtime=runtime, db_session=db_session, scene=touch.scene, channel=touch.channel)
+    if code is None:
+        return None
+    day = stats.local_day(runtime.config, touch.at)
+    stats.count(db_session=db_session, code_id=code.id, day=day, scans=1, follows=int(touch.new_follow))
+    if code.kind not in ("guide", "store"):
+        return BindingOutcome("counted", code, None, None)
+    current = current_binding(db_session=db_session, customer_id=touch.customer_id, lock=True)
+    touched = _touched_guide(db_session, code, touch)
+    if touched is None:  # a store code, or a retired guide code: the store's routing
+        if current is not None:
+            return BindingOutcome("kept", code, current.guide_id, current.guide_id)
+        from guides.routing import route
+
+        store_id = code.store_id if code.kind == "store" else _store_of(db_session, code.guide_id)
+        touched = route(db_session=db_session, config=runtime.config, store_id=store_id, at=touch.at)
+        if touched is None:
+            _note(db_session, touch, "guide_unrouted", {"code_id": code.id, "reason": "no guide on duty under the cap"})
+            return BindingOutcome("unrouted", code, None, None)
+    result = _decide(runtime, current, touched, touch.at)
+    if result == "refused":
+        _note(db_session, touch, "guide_binding_refused", {
+            "code_id": code.id, "guide": _guide_code(db_session, touched),
+            "bound_guide": _guide_code(db_session, current.guide_id), "protected_until": _iso(current.protected_until),
+        })
+        return BindingOutcome(result, code, current.guide_id, touched)
+    if result == "renewed":
+        current.protected_until = _protect_from(runtime, touch.at, current.protected_until)
+    if result in ("kept", "renewed"):
+        return BindingOutcome(result, code, touched, touched)
+    previous = None
+    if current is not None:
+        previous = current.guide_id
+        current.ended_at, current.end_reason = touch.at, "taken"
+        db_session.flush()  # the old binding ends before the new one starts (one current each)
+    bind(runtime=runtime, db_session=db_session, customer_id=touch.customer_id, guide_id=touched,
+         code_id=code.id, channel=touch.channel, at=touch.at, previous_guide_id=previous)
+    stats.count(db_session=db_session, code_id=code.id, day=day, bindings=1)
+    from guides.channel_tags import tag_channel
+
+    tag_channel(runtime=runtime, db_session=db_session, customer_id=touch.customer_id, kind=code.kind,
+                channel=touch.channel, at=touch.at)
+    return BindingOutcome(result, code, touched, touched)
+
+
+def bind(
+    *, runtime: Runtime, db_session: Session, customer_id: int, guide_id: int, code_id: int | None,
+    channel: str | None, at: datetime, previous_guide_id: int | None, via: str = "code",
+) -> Binding:
+    """Start a binding (the caller ended any current one) and write it to the timeline."""
+    binding = Binding(customer_id=customer_id, guide_id=guide_id, code_id=code_id, channel=channel, bound_at=at,
+                      protected_until=_protect_from(runtime, at, None))
+    db_session.add(binding)
+    db_session.flush()
+    guide = db_session.get(Guide, guide_id)
+    db_session.add(Interaction(customer_id=customer_id, kind="guide_bound", channel=channel, occurred_at=at, payload={
+        "guide": guide.code, "guide_name": guide.name, "store": guide.store.code, "via": via, "code_id": code_id,
+        "previous_guide": _guide_code(db_session, previous_guide_id), "protected_until": _iso(binding.protected_until),
+    }))
+    return binding
+
+
+def current_binding(*, db_session: Session, customer_id: int, lock: bool = False) -> Binding | None:
+    query = select(Binding).where(Binding.customer_id == customer_id, Binding.ended_at.is_(None))
+    if lock:
+        query = query.with_for_update()
+    return db_session.scalar(query)
+
+
+def is_protected(runtime: Runtime, binding: Binding, at: datetime) -> bool:
+    if runtime.config.binding.protect_days == 0:
+        return runtime.config.binding.policy == "first_touch"
+    return binding.protected_until is not None and aware(binding.protected_until) > at
+
+
+def renew_protection(*, runtime: Runtime, binding: Binding, at: datetime) -> None:
+    """A purchase from, or a redemption by, the bound guide."""
+    binding.protected_until = _protect_from(runtime, at, binding.protected_until)
+
+
+def merge_bindings(*, db_session: Session, keep_id: int, drop_id: int, at: datetime) -> None:
+    """Two customers turned out to be one: the survivor keeps its own guide if it has one
+    (the other's binding ends, reason ``merged``), else takes the other's; history moves."""
+    mine = current_binding(db_session=db_session, customer_id=keep_id, lock=True)
+    theirs = current_binding(db_session=db_session, customer_id=drop_id, lock=True)
+    if mine is not None and theirs is not None:
+        theirs.ended_at, theirs.end_reason = at, "merged"
+        db_session.flush()
+    db_session.execute(update(Binding).where(Binding.customer_id == drop_id).values(customer_id=keep_id))
+
+
+def _decide(runtime: Runtime, current: Binding | None, touched: int, at: datetime) -> str:
+    if current is None:
+        return "bound"
+    if current.guide_id == touched:
+        return "renewed" if runtime.config.binding.policy == "last_touch" else "kept"
+    return "refused" if is_protected(runtime, current, at) else "rebound"
+
+
+def _touched_guide(db_session: Session, code: CodeRef, touch: Touch) -> int | None:
+    """The guide a code names, or None when the store must route (store code, retired code)."""
+    if code.kind == "guide" and not code.retired:
+        active = db_session.scalar(select(Guide.status).where(Guide.id == code.guide_id)) == "active"
+        return code.guide_id if active else None
+    if code.kind == "store" and touch.member_userid:
+        # A WeCom store contact way: WeCom already chose the member the customer added.
+        return db_session.scalar(select(Guide.id).where(
+            Guide.wecom_userid == touch.member_userid, Guide.store_id == code.store_id, Guide.status == "active"))
+    return None
+
+
+def _store_of(db_session: Session, guide_id: int | None) -> int | None:
+    return db_session.scalar(select(Guide.store_id).where(Guide.id == guide_id))
+
+
+def _guide_code(db_session: Session, guide_id: int | None) -> str | None:
+    return None if guide_id is None else db_session.scalar(select(Guide.code).where(Guide.id == guide_id))
+
+
+def _protect_from(runtime: Runtime, at: datetime, until: datetime | None) -> datetime | None:
+    days = runtime.config.binding.protect_days
+    if not days:
+        return None
+    renewed = aware(at) + timedelta(days=days)
+    return renewed if until is None or aware(until) < renewed else until
+
+
+def _note(db_session: Session, touch: Touch, kind: str, payload: dict[str, Any]) -> None:
+    db_session.add(Interaction(customer_id=touch.customer_id, kind=kind, channel=touch.channel, occurred_at=touch.at,
+                               payload=payload))
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; every one we store is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else aware(moment).isoformat()
+

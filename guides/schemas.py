@@ -1,0 +1,119 @@
+"""What the store and guide API (and the CSV import, and the CLI) accept, validated once here.
+
+Codes are what people type on posters and in orders: 1-32 of ``A-Z a-z 0-9 _ -``. A guide's
+``wecom_userid`` is their WeCom member id (1-64 characters, WeCom's own limit). A schedule
+maps weekdays (``mon`` … ``sun``) to hour ranges (``"10-22"``, wrapping midnight allowed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from guides.routing import WEEKDAYS, parse_hours
+from scrm.errors import InvalidInput as BaseInvalidInput
+
+CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+USERID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+class InvalidInput(BaseInvalidInput):
+    """Bad store or guide input; ``field`` names the first offending field."""
+
+
+def _code(value: str) -> str:
+    value = value.strip()
+    if not CODE.match(value):
+        raise ValueError("must be 1-32 letters, digits, _ or -")
+    return value
+
+
+def _text(value: str, most: int) -> str:
+    value = value.strip()
+    if not 1 <= len(value) <= most:
+        raise ValueError(f"must be 1-{most} characters, not only spaces")
+    if _CONTROL_CHARS.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _schedule(value: dict[str, list[str]]) -> dict[str, list[str]]:
+    for day, ranges in value.items():
+        if day not in WEEKDAYS:
+            raise ValueError(f"{day!r} is not a weekday; use {', '.join(WEEKDAYS)}")
+        for text in ranges:
+            parse_hours(text)
+    return {day: [r.strip() for r in ranges] for day, ranges in value.items()}
+
+
+def _url(value: str) -> str:
+    if not re.match(r"^https?://[^\s]{1,490}$", value):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+def _userid(value: str) -> str:
+    if not USERID.match(value):
+        raise ValueError("must be a WeCom userid: 1-64 letters, digits, _ . @ or -")
+    return value
+
+
+Code = Annotated[str, AfterValidator(_code)]
+Name = Annotated[str, AfterValidator(lambda v: _text(v, 64))]
+Address = Annotated[str, AfterValidator(lambda v: _text(v, 200))]
+WelcomeText = Annotated[str, AfterValidator(lambda v: _text(v, 600))]
+Url = Annotated[str, AfterValidator(_url)]
+Schedule = Annotated[dict[str, list[str]], AfterValidator(_schedule)]
+UserId = Annotated[str, AfterValidator(_userid)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class StoreIn(_Input):
+    code: Code
+    name: Name
+    address: Address | None = None
+
+
+class GuideFields(_Input):
+    """What may change on a guide (PATCH): only the fields given."""
+
+    name: Name | None = None
+    photo_url: Url | None = None
+    welcome_text: WelcomeText | None = None
+    schedule: Schedule | None = None
+    daily_cap: int | None = Field(None, ge=1, le=10_000)
+    backup: bool | None = None
+
+
+class GuideIn(GuideFields):
+    code: Code
+    name: Name
+    store: Code
+    wecom_userid: UserId
+
+
+class LeaveIn(_Input):
+    to: Code
+
+
+def parse(model: type[_Input], data: Mapping[str, Any]) -> Any:
+    """A valid ``model`` from JSON-like data, or :class:`InvalidInput` naming the field."""
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InvalidInput.from_validation(exc, what="this", special=_special) from None
+
+
+def _special(error: Mapping[str, Any]) -> str | None:
+    if error["type"] == "extra_forbidden":
+        return "is not a field here"
+    if error["type"] != "missing":
+        return str(error["msg"]).removeprefix("Value error, ").replace("Input should be", "must be", 1)
+    return None
