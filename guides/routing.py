@@ -41,10 +41,15 @@ def parse_hours(text: str) -> tuple[int, int]:
 def on_duty(schedule: dict[str, Any] | None, local: datetime) -> bool:
     if not schedule:
         return True
-    hour = local.hour
-    for text in schedule.get(WEEKDAYS[local.weekday()], ()):
+    hour, today = local.hour, local.weekday()
+    for text in schedule.get(WEEKDAYS[today], ()):
         start, end = parse_hours(text)
-        if (start <= hour < end) if start < end else (hour >= start or hour < end):
+        if start <= hour < end or (start > end and hour >= start):
+            return True
+    # Yesterday's shift that wraps midnight ("fri": ["22-2"] covers Saturday until 2:00).
+    for text in schedule.get(WEEKDAYS[(today - 1) % 7], ()):
+        start, end = parse_hours(text)
+        if start > end and hour < end:
             return True
     return False
 

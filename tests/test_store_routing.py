@@ -1,0 +1,115 @@
+"""Store codes route a new customer to a guide on duty, under daily caps, backups last
+(guides/routing.py), through the webhook."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from guide_world import create_guide, create_store, mp_scan, openid, reply_of, store_scene, work_add
+from guides.models import Binding
+from guides.routing import on_duty, parse_hours
+from scrm.clock import FrozenClock
+from scrm.customers.models import CustomerIdentity, Interaction
+
+MONDAY_10 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
+MONDAY_20 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)  # Monday 20:00
+
+
+def guide_of(runtime, external_id: str) -> int | None:  # noqa: ANN001
+    with runtime.transaction() as db_session:
+        return db_session.scalar(
+            select(Binding.guide_id).join(CustomerIdentity, CustomerIdentity.customer_id == Binding.customer_id)
+            .where(CustomerIdentity.external_id == external_id, Binding.ended_at.is_(None))
+        )
+
+
+@pytest.fixture
+def store(runtime):  # noqa: ANN001, ANN201
+    runtime.clock = FrozenClock(MONDAY_10)
+    create_store(runtime)
+    day = create_guide(runtime, "DAY", schedule={"mon": ["9-18"]}, daily_cap=2)
+    night = create_guide(runtime, "NIGHT", schedule={"mon": ["18-23"]}, daily_cap=2)
+    spare = create_guide(runtime, "SPARE", backup=True, daily_cap=1)
+    return day, night, spare, store_scene(runtime, "S1")
+
+
+def test_the_guide_on_duty_gets_the_customer_until_their_cap_then_the_backup_then_nobody(runtime, client, store):
+    day, night, spare, scene = store
+    customers = [openid() for _ in range(5)]
+    for who in customers:
+        mp_scan(runtime, client, who, scene)
+    assert [guide_of(runtime, who) for who in customers] == [day.id, day.id, spare.id, None, None]
+    with runtime.transaction() as db_session:
+        unrouted = db_session.scalars(select(Interaction.payload).where(Interaction.kind == "guide_unrouted")).all()
+    assert len(unrouted) == 2
+
+
+def test_in_the_evening_the_evening_guide_and_the_next_day_caps_start_again(runtime, client, store):
+    day, night, spare, scene = store
+    runtime.clock.set(MONDAY_20)
+    evening = openid()
+    mp_scan(runtime, client, evening, scene)
+    assert guide_of(runtime, evening) == night.id
+    runtime.clock.set(MONDAY_10)
+    for _ in range(2):
+        mp_scan(runtime, client, openid(), scene)
+    runtime.clock.set(datetime(2026, 11, 9, 2, 0, tzinfo=UTC))  # next Monday 10:00: a new day
+    fresh = openid()
+    mp_scan(runtime, client, fresh, scene)
+    assert guide_of(runtime, fresh) == day.id
+
+
+def test_guides_on_duty_share_customers_evenly(runtime, client):
+    runtime.clock = FrozenClock(MONDAY_10)
+    create_store(runtime)
+    first, second = create_guide(runtime, "X1"), create_guide(runtime, "X2")  # no schedule: always on duty
+    scene = store_scene(runtime, "S1")
+    given = []
+    for _ in range(4):
+        who = openid()
+        mp_scan(runtime, client, who, scene)
+        given.append(guide_of(runtime, who))
+    assert given == [first.id, second.id, first.id, second.id]
+
+
+def test_a_store_code_never_takes_a_customer_from_their_guide(runtime, client, store):
+    day, night, spare, scene = store
+    who = openid()
+    mp_scan(runtime, client, who, night.mp_scene)
+    reply = reply_of(runtime, "mp", mp_scan(runtime, client, who, scene, event="SCAN"))
+    assert guide_of(runtime, who) == night.id
+    assert night.name in reply  # welcomed by the guide they have
+
+
+def test_a_wecom_store_contact_way_binds_the_member_the_customer_added(runtime, client, store):
+    day, night, spare, _scene = store
+    from guides import service
+    from qrcodes.service import codes_of
+
+    with runtime.transaction() as db_session:
+        work_scene = codes_of(db_session=db_session, store_id=service.get_store(db_session=db_session, code="S1").id)["work"].scene
+    work_add(runtime, client, "wm-store-1", night.wecom_userid, work_scene, welcome=False)
+    assert guide_of(runtime, "wm-store-1") == night.id  # WeCom chose the member; we follow it
+
+
+@pytest.mark.parametrize(("schedule", "local", "expected"), [
+    ({}, datetime(2026, 11, 2, 3), True),
+    ({"mon": ["9-18"]}, datetime(2026, 11, 2, 9), True),
+    ({"mon": ["9-18"]}, datetime(2026, 11, 2, 18), False),
+    ({"mon": ["9-18"]}, datetime(2026, 11, 3, 10), False),  # Tuesday: not on the schedule
+    ({"fri": ["22-2"]}, datetime(2026, 11, 6, 23), True),  # wraps midnight
+    ({"fri": ["22-2"]}, datetime(2026, 11, 7, 1), True),  # Saturday 1:00: Friday's shift
+    ({"fri": ["22-2"]}, datetime(2026, 11, 7, 2), False),
+    ({"fri": ["22-2"]}, datetime(2026, 11, 6, 1), False),  # Friday 1:00 is Thursday night's
+])
+def test_on_duty(schedule, local, expected):
+    assert on_duty(schedule, local) is expected
+
+
+@pytest.mark.parametrize("bad", ["9", "9-9", "25-3", "a-b", "-1-3", "9-18-20"])
+def test_bad_hour_ranges_are_refused(bad):
+    with pytest.raises(ValueError):
+        parse_hours(bad)
