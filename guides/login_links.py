@@ -13,10 +13,11 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from guides.models import Guide
+from scrm.signing import age_seconds, clock_serializer
 from scrm.users.models import ApiToken, User
 from scrm.users.service import hash_token, issue_token
 
@@ -34,7 +35,7 @@ class LoginLinkRefused(Exception):
 
 
 def _serializer(runtime: Runtime) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(runtime.config.secret_key, salt=SALT)
+    return clock_serializer(runtime, salt=SALT)
 
 
 def make_link(*, runtime: Runtime, db_session: Session, guide_code: str) -> str:
@@ -51,11 +52,13 @@ def use_link(*, runtime: Runtime, db_session: Session, token: str) -> ApiToken:
     """The API token the guide is signed in with; :class:`LoginLinkRefused` otherwise."""
     max_age = runtime.config.guides.login_link_hours * 3600
     try:
-        data = _serializer(runtime).loads(token, max_age=max_age)
-    except SignatureExpired:
-        raise LoginLinkRefused("this login link has expired; ask for a new one") from None
-    except BadSignature:
+        data, signed_at = _serializer(runtime).loads(token, return_timestamp=True)
+    except (BadSignature, ValueError, TypeError):
         raise LoginLinkRefused("this is not a valid login link") from None
+    if age_seconds(runtime, signed_at) > max_age:
+        raise LoginLinkRefused("this login link has expired; ask for a new one")
+    if not isinstance(data, dict) or not isinstance(data.get("guide"), str) or not isinstance(data.get("nonce"), str):
+        raise LoginLinkRefused("this is not a valid login link")
     guide = db_session.scalar(select(Guide).where(Guide.code == data.get("guide")))
     if guide is None or not guide.active:
         raise LoginLinkRefused("this guide no longer works here")

@@ -67,6 +67,10 @@ def configure_request_log(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask, runtime: Runtime) -> None:
+    from guides import roster_routes as guide_roster_routes
+    from guides import routes as guide_routes
+    from guides.mobile import guide_pages
+    from guides.pages import guide_console
     from handlers import routes as webhook_routes
     from scrm.customers import routes as customer_routes
     from scrm.replies import routes as reply_routes
@@ -87,6 +91,10 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(tracked_links.blueprint)
     app.register_blueprint(tag_routes.blueprint)
     app.register_blueprint(order_routes.blueprint)
+    app.register_blueprint(guide_routes.blueprint)
+    app.register_blueprint(guide_roster_routes.blueprint)
+    app.register_blueprint(guide_pages)
+    app.register_blueprint(guide_console)
     if runtime.config.wechat.sandbox:
         from scrm.sandbox import phone
         from scrm.sandbox import routes as sandbox_routes

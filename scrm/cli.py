@@ -318,5 +318,14 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _add_domain_commands() -> None:
+    from guides.cli import guides, stores
+
+    main.add_command(stores)
+    main.add_command(guides)
+
+
+_add_domain_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, redirect
-from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from scrm.customers import service as customers
 from scrm.customers.service import IdentityRef
+from scrm.signing import clock_serializer
 from scrm.web.api import current_runtime
 from tagging.apply import apply_view_rules
 
@@ -90,21 +91,8 @@ def record_link_open(runtime: Runtime, db_session: Session, link: TrackedLink) -
     return apply_view_rules(runtime, db_session, customer_id=ref.customer_id, url=link.url)
 
 
-class _ClockSigner(TimestampSigner):
-    """Stamps tokens with the runtime's clock (frozen in tests), not ``time.time()``."""
-
-    def __init__(self, *args: Any, clock: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.clock = clock
-
-    def get_timestamp(self) -> int:
-        return int(self.clock.timestamp())
-
-
 def _serializer(runtime: Runtime) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(
-        runtime.config.secret_key, salt=SALT, signer=_ClockSigner, signer_kwargs={"clock": runtime.clock}
-    )
+    return clock_serializer(runtime, salt=SALT)
 
 
 def _fields(payload: Any) -> tuple[str, str | None]:

@@ -2,7 +2,8 @@
 
 ``wechat_api`` (at ``/sandbox/wechat``) is the fake WeChat: ``<mp|work>/cgi-bin/<api>`` (see
 :mod:`scrm.sandbox.dispatch`), and ``work/contact_way/<config_id>.png``, the image a
-``add_contact_way`` ``qr_code`` points at.
+``add_contact_way`` ``qr_code`` points at, and ``work/connect/oauth2/authorize``, WeCom's
+sign-in page for the guide pages' OAuth.
 
 ``control_api`` (at ``/api/sandbox``, admin or manager) drives it: ``GET|DELETE /calls``
 (``?channel=mp|work&api=…``) and ``GET|POST|DELETE /faults``.
@@ -11,8 +12,9 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scrm.sandbox import dispatch, state, world
@@ -49,6 +51,31 @@ def contact_way_image(config_id: str):  # noqa: ANN201
     if way is None or "qr_code" not in way:
         return jsonify(errcode=404, errmsg="unknown contact way"), 404
     return dispatch.png(way["qr_code"].removesuffix(".png"))
+
+
+@wechat_api.route("/work/connect/oauth2/authorize", methods=["GET", "POST"])
+def work_oauth_authorize():  # noqa: ANN201
+    """WeCom's authorize page (open.weixin.qq.com/connect/oauth2/authorize) as the sandbox
+    plays it: say which member you are, and go back to ``redirect_uri`` with a code and the
+    ``state``. Like WeCom, it only sends codes to this site (WeCom: the app's trusted domain)."""
+    from scrm.sandbox.work_api import issue_oauth_code
+
+    runtime = current_app.extensions["scrm"]
+    args = request.args
+    site = runtime.config.server.public_base_url + "/"
+    if args.get("appid") != runtime.config.wechat.work.corp_id or not args.get("redirect_uri", "").startswith(site):
+        return jsonify(errcode=40029, errmsg="appid is not this corp, or redirect_uri is not on this site"), 400
+    error = None
+    if request.method == "POST":
+        userid = request.form.get("userid", "").strip()
+        if world.get_member(_redis(), userid) is not None:
+            code = issue_oauth_code(_redis(), userid=userid, now=runtime.clock.now())
+            target = args["redirect_uri"]
+            query = urlencode({"code": code, "state": args.get("state", "")})
+            return redirect(f"{target}{'&' if '?' in target else '?'}{query}")
+        error = f"no member {userid!r} in the sandbox's WeCom"
+    members = [userid for userid, _ in world.DEFAULT_MEMBERS]
+    return render_template("sandbox_authorize.html", error=error, members=members), 400 if error else 200
 
 
 class FaultIn(BaseModel):

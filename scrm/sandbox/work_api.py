@@ -2,8 +2,9 @@
 
 ``gettoken``, ``user/get``, ``externalcontact/{get,add_contact_way,send_welcome_msg,mark_tag,
 get_corp_tag_list,add_corp_tag,add_msg_template,transfer_customer}``,
-``externalcontact/groupchat/{list,get}``. Every answer carries ``errcode``/``errmsg``.
-Error codes: see :mod:`scrm.sandbox.errors`.
+``externalcontact/groupchat/{list,get}``, ``auth/getuserinfo`` (the code comes from the
+authorize page, ``/sandbox/wechat/work/connect/oauth2/authorize``). Every answer carries
+``errcode``/``errmsg``. Error codes: see :mod:`scrm.sandbox.errors`.
 
 As on WeCom, ``gettoken`` hands back the same token until it expires. Corp tags hang on the
 member–customer pair. ``add_msg_template`` puts customers with no relation to the sender (or
@@ -18,12 +19,13 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+from datetime import datetime
 from typing import Any
 
 from scrm.sandbox import world
 from scrm.sandbox.dispatch import Call, api
 from scrm.sandbox.errors import WeChatError, invalid
-from scrm.sandbox.state import issue_token
+from scrm.sandbox.state import issue_token, ms
 
 MAX_STATE = 30
 MAX_TAG_NAME = 30
@@ -104,6 +106,34 @@ def get_user(call: Call) -> dict[str, Any]:
         "enable": 1,
         "alias": "",
     }
+
+
+# ---- OAuth (网页授权) ----------------------------------------------------------------------
+
+OAUTH_CODE_SECONDS = 300
+
+
+def _oauth_key(code: str) -> str:
+    return f"sandbox:work:oauth:{code}"
+
+
+def issue_oauth_code(redis: Any, *, userid: str, now: datetime) -> str:
+    """The ``code`` the authorize page hands to ``redirect_uri``: good for 5 minutes, once."""
+    code = secrets.token_urlsafe(24)
+    redis.hset(_oauth_key(code), mapping={"userid": userid, "expires_at": ms(now) + OAUTH_CODE_SECONDS * 1000})
+    redis.expire(_oauth_key(code), 86400)  # only to keep Redis tidy
+    return code
+
+
+@api("work", "auth/getuserinfo", method="GET")
+def get_oauth_user(call: Call) -> dict[str, Any]:
+    code = call.query.get("code")
+    if not code:
+        raise WeChatError(41008, errmsg="missing code")
+    raw = call.redis.hgetall(_oauth_key(code))
+    if not raw or int(raw[b"expires_at"]) <= call.now_ms or not call.redis.hsetnx(_oauth_key(code), "used", 1):
+        raise WeChatError(40029, errmsg="invalid code")
+    return {"userid": raw[b"userid"].decode()}
 
 
 # ---- customers -------------------------------------------------------------------------

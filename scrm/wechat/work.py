@@ -257,6 +257,18 @@ class WorkClient:
             raw=frozen_raw(data),
         )
 
+    # --- OAuth (网页授权) ----------------------------------------------------------------------
+
+    def user_by_oauth_code(self, code: str) -> str:
+        """``auth/getuserinfo``: the member who signed in on WeCom's authorize page (the code is
+        good once, for 5 minutes). Someone who is not a member of the corp gets an openid or
+        external_userid instead of a userid: :class:`ValueError`."""
+        data = self.transport.call("GET", "auth/getuserinfo", params={"code": code})
+        userid = data.get("userid") or data.get("UserId")
+        if not userid:
+            raise ValueError("this WeCom user is not a member of the corp")
+        return str(userid)
+
 
 def _content(text: str, attachments: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """``text`` and ``attachments`` as WeCom's message body; at least one of them."""

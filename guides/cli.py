@@ -1,0 +1,158 @@
+"""``scrm stores …`` and ``scrm guides …``: bulk work on stores and guides from a terminal.
+
+Only click is imported here; commands import what they need when they run. With
+``redis.url = memory://`` the queue lives in this process, so jobs the command queued (asking
+WeChat for codes, WeCom hand-overs) are run before it exits.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+
+def _runtime(ctx: click.Context):  # noqa: ANN202
+    from scrm.cli import _runtime as load
+
+    return load(ctx)
+
+
+def _in_transaction(ctx: click.Context, work: Callable[[Any, Any], Any]) -> Any:
+    """Run ``work(runtime, db_session)``; domain errors become a clean message, exit 1."""
+    from guides.schemas import InvalidInput
+    from guides.service import GuidesError
+    from scrm.redis_store import is_memory_url
+
+    runtime = _runtime(ctx)
+    try:
+        with runtime.transaction() as db_session:
+            result = work(runtime, db_session)
+    except (GuidesError, InvalidInput, LookupError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if is_memory_url(runtime.config.redis.url):
+        runtime.queue.run_pending()
+    return result
+
+
+@click.group()
+def stores() -> None:
+    """Stores (门店)."""
+
+
+@stores.command("add")
+@click.argument("code")
+@click.argument("name")
+@click.option("--address", default=None)
+@click.pass_context
+def stores_add(ctx: click.Context, code: str, name: str, address: str | None) -> None:
+    """Add a store; its MP store code is asked of WeChat through the queue."""
+    from guides.schemas import StoreIn, parse
+    from guides.service import create_store
+
+    store_in = _parse(parse, StoreIn, {"code": code, "name": name, **({"address": address} if address else {})})
+    _in_transaction(ctx, lambda runtime, s: create_store(runtime=runtime, db_session=s, store_in=store_in))
+    click.echo(f"store {code} added")
+
+
+@click.group()
+def guides() -> None:
+    """Shopping guides (导购): add, list, import, leave, login links."""
+
+
+@guides.command("add")
+@click.argument("code")
+@click.option("--name", required=True)
+@click.option("--store", required=True, help="The store's code.")
+@click.option("--wecom-userid", required=True, help="The guide's WeCom member id.")
+@click.pass_context
+def guides_add(ctx: click.Context, code: str, name: str, store: str, wecom_userid: str) -> None:
+    """Add a guide; their MP code and WeCom contact way are asked of WeChat through the queue."""
+    from guides.schemas import GuideIn, parse
+    from guides.service import create_guide
+
+    guide_in = _parse(parse, GuideIn, {"code": code, "name": name, "store": store, "wecom_userid": wecom_userid})
+    _in_transaction(ctx, lambda runtime, s: create_guide(runtime=runtime, db_session=s, guide_in=guide_in))
+    click.echo(f"guide {code} added to store {store}")
+
+
+@guides.command("list")
+@click.option("--store", default=None, help="Only this store's guides.")
+@click.option("--all", "include_left", is_flag=True, help="Include guides who left.")
+@click.pass_context
+def guides_list(ctx: click.Context, store: str | None, include_left: bool) -> None:
+    """Guides with their store, WeCom member, status and current customers."""
+    from guides.service import list_guides
+
+    rows = _in_transaction(ctx, lambda runtime, s: [
+        (g.code, g.name, g.store.code, g.wecom_userid, g.status, n)
+        for g, n in list_guides(db_session=s, store_code=store, include_left=include_left)
+    ])
+    for code, name, store_code, userid, status, customers in rows:
+        click.echo(f"{code:<12} {name:<12} {store_code:<10} {userid:<20} {status:<7} {customers:>6} customers")
+    click.echo(f"{len(rows)} guide(s)", err=True)
+
+
+@guides.command("import")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+@click.pass_context
+def guides_import(ctx: click.Context, csv_file: Any) -> None:
+    """Import guides from CSV (code,name,store,wecom_userid[,photo_url,daily_cap,backup]).
+    All or nothing: a bad row prints every problem and imports none."""
+    from guides.importing import import_guides
+
+    report = _in_transaction(ctx, lambda runtime, s: _import_or_roll_back(runtime, s, import_guides, csv_file.read()))
+    if report.errors:
+        for error in report.errors:
+            click.echo(f"line {error.row}: {error.code or '-'}: {error.field}: {error.message}", err=True)
+        raise click.ClickException(f"{len(report.errors)} problem(s); nothing was imported")
+    click.echo(f"{len(report.created)} guide(s) created, {len(report.unchanged)} unchanged")
+
+
+def _import_or_roll_back(runtime: Any, db_session: Any, import_guides: Callable[..., Any], text: str) -> Any:
+    report = import_guides(runtime=runtime, db_session=db_session, text=text)
+    if report.errors:
+        db_session.rollback()
+    return report
+
+
+@guides.command("leave")
+@click.argument("code")
+@click.option("--to", "to", required=True, help="The guide of the same store who takes the customers.")
+@click.pass_context
+def guides_leave(ctx: click.Context, code: str, to: str) -> None:
+    """A guide leaves: customers move to --to (WeCom contacts by transfer_customer), codes retire."""
+    from guides.leaving import leave
+
+    result = _in_transaction(ctx, lambda runtime, s: leave(runtime=runtime, db_session=s, code=code, to=to))
+    click.echo(f"guide {result.guide} left: {result.moved} customer(s) moved to {result.to}, "
+               f"{result.wecom_transfers} queued for WeCom's hand-over")
+
+
+@guides.command("login-link")
+@click.argument("code")
+@click.pass_context
+def guides_login_link(ctx: click.Context, code: str) -> None:
+    """Print a login link for a guide's phone pages (works once, for guides.login_link_hours)."""
+    from guides.login_links import LoginLinkRefused, make_link
+
+    try:
+        link = _in_transaction(ctx, lambda runtime, s: make_link(runtime=runtime, db_session=s, guide_code=code))
+    except LoginLinkRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(link)
+
+
+def _parse(parse: Callable[..., Any], model: Any, data: dict[str, Any]) -> Any:
+    from guides.schemas import InvalidInput
+
+    try:
+        return parse(model, data)
+    except InvalidInput as exc:
+        raise click.ClickException("; ".join(f"{e['field']}: {e['message']}" for e in exc.errors)) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(guides())

@@ -1,0 +1,182 @@
+"""What the store and guide console pages show (guides/pages.py), read in one place.
+
+Pages render after their transaction has closed, so each function here returns a frozen
+object holding everything a template touches, relationships included: a template never
+loads anything lazily. The scan chart is drawn on the server (inline SVG, no script), so
+its geometry is computed here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from guides import service
+from guides.models import Guide, GuideTransfer, Store
+from guides.routing import WEEKDAYS
+from qrcodes import stats
+from qrcodes.service import codes_of
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy.orm import Session
+
+    from qrcodes.models import ChannelCode
+    from scrm.runtime import Runtime
+
+STATS_DAYS = 30
+TRANSFER_ROWS = 200  # a hand-over of thousands is summed by status; the rows shown are the latest
+
+
+@dataclass(frozen=True)
+class StorePage:
+    store: Store
+    guides: list[tuple[Guide, int]]  # with their current customers, the ones who left too
+    codes: dict[str, ChannelCode]
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    series: str  # "scans" | "bindings": the CSS class that colours it
+    label: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    x: float
+    text: str
+    anchor: str  # SVG text-anchor: today's label ends at the right edge instead of overflowing it
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    left: int
+    baseline: float
+    top_y: float
+    top: int  # the value at the top of the scale
+    bars: tuple[Bar, ...]
+    ticks: tuple[Tick, ...]
+
+
+@dataclass(frozen=True)
+class TransferRow:
+    customer_id: int
+    external_userid: str
+    to_guide: str
+    status: str
+    errcode: int | None
+    reason: str | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class GuidePage:
+    guide: Guide
+    store: Store
+    codes: dict[str, ChannelCode]
+    days: list[stats.DayStats]  # oldest first, days without scans included
+    totals: dict[str, Any]
+    chart: Chart
+    heirs: list[tuple[Guide, int]]  # the store's other active guides, who may take over
+    transfers: list[TransferRow]
+    transfer_counts: dict[str, int]
+    schedule: dict[str, str]  # weekday → "10-14,18-22", as the form shows it
+
+
+def store_page(*, db_session: Session, code: str) -> StorePage:
+    store = service.get_store(db_session=db_session, code=code)
+    return StorePage(
+        store=store,
+        guides=service.list_guides(db_session=db_session, store_code=code, include_left=True),
+        codes=codes_of(db_session=db_session, store_id=store.id),
+    )
+
+
+def guide_page(*, runtime: Runtime, db_session: Session, code: str) -> GuidePage:
+    guide = service.get_guide(db_session=db_session, code=code)
+    store = guide.store
+    end = stats.local_day(runtime.config, runtime.clock.now())
+    days = stats.per_day(db_session=db_session, code_ids=stats.code_ids_of(db_session=db_session, guide_id=guide.id),
+                         start=end - timedelta(days=STATS_DAYS - 1), end=end)
+    heirs = [(g, n) for g, n in service.list_guides(db_session=db_session, store_code=store.code) if g.id != guide.id]
+    return GuidePage(
+        guide=guide,
+        store=store,
+        codes=codes_of(db_session=db_session, guide_id=guide.id),
+        days=days,
+        totals=stats.totals(days),
+        chart=bar_chart(days),
+        heirs=heirs,
+        transfers=_transfers_from(db_session, guide.id),
+        transfer_counts=_transfer_counts(db_session, guide.id),
+        schedule=schedule_text(guide.schedule),
+    )
+
+
+def _transfers_from(db_session: Session, guide_id: int) -> list[TransferRow]:
+    rows = db_session.execute(
+        select(GuideTransfer, Guide.code)
+        .join(Guide, Guide.id == GuideTransfer.to_guide_id)
+        .where(GuideTransfer.from_guide_id == guide_id)
+        .order_by(GuideTransfer.id.desc())
+        .limit(TRANSFER_ROWS)
+    )
+    return [TransferRow(t.customer_id, t.external_userid, to, t.status, t.errcode, t.reason, t.attempts) for t, to in rows]
+
+
+def _transfer_counts(db_session: Session, guide_id: int) -> dict[str, int]:
+    rows = db_session.execute(
+        select(GuideTransfer.status, func.count()).where(GuideTransfer.from_guide_id == guide_id).group_by(GuideTransfer.status)
+    )
+    return {status: n for status, n in rows}
+
+
+def schedule_text(schedule: dict[str, list[str]] | None) -> dict[str, str]:
+    return {day: ",".join((schedule or {}).get(day, [])) for day in WEEKDAYS}
+
+
+def schedule_from_text(texts: dict[str, str]) -> dict[str, list[str]]:
+    """``{"mon": "10-14, 18-22"}`` → ``{"mon": ["10-14", "18-22"]}``; a blank day is off duty
+    (all days blank: always on duty). Validation is the schema's, so the API and the form
+    refuse the same ranges."""
+    schedule = {}
+    for day in WEEKDAYS:
+        ranges = [r.strip() for r in texts.get(day, "").replace("，", ",").split(",") if r.strip()]
+        if ranges:
+            schedule[day] = ranges
+    return schedule
+
+
+def bar_chart(days: Sequence[stats.DayStats], *, width: int = 420, height: int = 150) -> Chart:
+    """Scans and bindings per day as paired bars, on one scale from 0 to the busiest day."""
+    left, right, top_pad, bottom_pad = 26, 4, 10, 20
+    plot_w, plot_h = width - left - right, height - top_pad - bottom_pad
+    top = max([1] + [d.scans for d in days] + [d.bindings for d in days])
+    slot = plot_w / max(len(days), 1)
+    bar_w = slot * 0.4
+    baseline = top_pad + plot_h
+    bars, ticks = [], []
+    for i, day in enumerate(days):
+        x = left + i * slot + slot * 0.1
+        for j, (series, word, value) in enumerate((("scans", "扫码 scans", day.scans),
+                                                    ("bindings", "绑定 bindings", day.bindings))):
+            if value:
+                h = plot_h * value / top
+                bars.append(Bar(round(x + j * bar_w, 1), round(baseline - h, 1), round(bar_w, 1), round(h, 1), series,
+                                f"{day.day:%m-%d} {word}: {value}"))
+        # A label a week apart, counted back from today so today is always labelled.
+        if i == len(days) - 1:
+            ticks.append(Tick(round(left + (i + 1) * slot, 1), f"{day.day:%m-%d}", "end"))
+        elif (len(days) - 1 - i) % 7 == 0:
+            ticks.append(Tick(round(left + (i + 0.5) * slot, 1), f"{day.day:%m-%d}", "middle"))
+    return Chart(width, height, left, baseline, top_pad, top, tuple(bars), tuple(ticks))

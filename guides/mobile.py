@@ -1,0 +1,247 @@
+"""The shopping guide's phone pages (导购手机端): sign in by link, my numbers this week, my
+codes, my customers and their timelines; and the public guide card (名片) a customer opens
+from the welcome message.
+
+Server-rendered HTML with a little inline CSS and no framework: guides open these on cheap
+phones over shop Wi-Fi. Every page works without JavaScript; only "share" needs it.
+The /m/ pages are a guide's own: an admin or manager gets 403 (they have the console). A guide
+signs in with a login link (guides/login_links.py) or, with ``guides.wecom_oauth`` on, through
+WeCom's OAuth (guides/oauth.py).
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+import secrets
+from zoneinfo import ZoneInfo
+
+import segno
+from flask import Blueprint, redirect, render_template, request, session, url_for
+
+from guides import mobile_views as views
+from guides import oauth, roster, service
+from guides.login_links import LoginLinkRefused, use_link
+from guides.models import Guide
+from qrcodes.service import codes_of
+from scrm.customers import service as customers
+from scrm.web.api import current_runtime
+from scrm.web.auth import Caller, current_caller, log_in, require_role
+from scrm.web.errors import Forbidden, NotFound
+from tagging.scores import carried_tags
+
+guide_pages = Blueprint("guide_pages", __name__, template_folder="templates")
+
+PAGE = 30  # customers per page
+MAX_PAGE = 100_000  # keeps OFFSET well inside a bigint
+TIMELINE_PAGE = 30
+QUERY_MAX_CHARS = 64
+OAUTH_STATE = "guide_oauth_state"
+SIGN_IN_ENDPOINTS = ("guide_pages.login", "guide_pages.oauth_start", "guide_pages.oauth_callback")
+
+
+@guide_pages.errorhandler(Forbidden)
+def _forbidden(exc: Forbidden):  # noqa: ANN202
+    return _message("打不开 Not for you", "这些页面是导购自己的 These pages are a guide's own.", exc.message, 403)
+
+
+@guide_pages.errorhandler(NotFound)
+def _not_found(exc: NotFound):  # noqa: ANN202
+    return _message("找不到 Not found", "没有这个页面 There is nothing here.", exc.message, 404)
+
+
+@guide_pages.after_request
+def _private(response):  # noqa: ANN001, ANN202
+    """A shop phone is shared: no customer page stays in its cache, and the login link's
+    token never leaves in a Referer."""
+    if not request.path.startswith("/card/"):
+        response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+@guide_pages.before_request
+def _sign_in_through_wecom():  # noqa: ANN202
+    """Inside WeCom a guide without a session signs in by OAuth, not the console's token form."""
+    if (request.path.startswith("/m/") and request.endpoint not in SIGN_IN_ENDPOINTS
+            and current_runtime().config.guides.wecom_oauth and current_caller() is None):
+        return redirect(url_for("guide_pages.oauth_start"))
+    return None
+
+
+@guide_pages.get("/m/login")
+def login():  # noqa: ANN201
+    runtime = current_runtime()
+    try:
+        with runtime.transaction() as db_session:
+            caller = _caller_of(use_link(runtime=runtime, db_session=db_session, token=request.args.get("t", "")))
+    except LoginLinkRefused as exc:
+        return _message("登录链接无效 Link refused", str(exc), "请向店长要一个新的登录链接 Ask your manager for a new link.", 403)
+    log_in(caller)
+    return redirect(url_for("guide_pages.home"))
+
+
+@guide_pages.get("/m/oauth")
+def oauth_start():  # noqa: ANN201
+    runtime = _oauth_runtime()
+    session[OAUTH_STATE] = state = secrets.token_urlsafe(16)  # this browser started it: no forged callback
+    return redirect(oauth.authorize_url(runtime, state=state))
+
+
+@guide_pages.get("/m/oauth/callback")
+def oauth_callback():  # noqa: ANN201
+    runtime = _oauth_runtime()
+    expected, given = session.pop(OAUTH_STATE, None), request.args.get("state", "")
+    try:
+        if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+            raise oauth.OAuthRefused("this sign-in was not started on this phone; open the page again")
+        if not request.args.get("code"):
+            raise oauth.OAuthRefused("WeCom did not sign you in")
+        userid = oauth.member_of(runtime, code=request.args["code"])
+        with runtime.transaction() as db_session:
+            caller = _caller_of(oauth.sign_in_member(db_session=db_session, userid=userid))
+    except oauth.OAuthRefused as exc:
+        return _message("企业微信登录失败 Sign-in refused", str(exc), "", 403)
+    log_in(caller)
+    return redirect(url_for("guide_pages.home"))
+
+
+@guide_pages.get("/m/")
+@require_role("guide")
+def home():  # noqa: ANN201
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        guide = _my_guide(db_session)
+        numbers = roster.week_numbers(runtime=runtime, db_session=db_session, guide_id=guide.id)
+        me = views.guide_card(guide)
+    return render_template("guide/home.html", me=me, numbers=numbers, nav="home")
+
+
+@guide_pages.get("/m/code")
+@require_role("guide")
+def my_code():  # noqa: ANN201
+    with current_runtime().transaction() as db_session:
+        guide = _my_guide(db_session)
+        codes = views.code_views(guide.code, codes_of(db_session=db_session, guide_id=guide.id))
+        me = views.guide_card(guide)
+    return render_template("guide/code.html", me=me, codes=codes, nav="code")
+
+
+@guide_pages.get("/m/customers")
+@require_role("guide")
+def my_customers():  # noqa: ANN201
+    runtime = current_runtime()
+    query = request.args.get("q", "").strip()[:QUERY_MAX_CHARS]
+    page = _positive_int(request.args.get("page"), default=1, most=MAX_PAGE)
+    now = runtime.clock.now()
+    with runtime.transaction() as db_session:
+        guide = _my_guide(db_session)
+        entries, total = roster.customers_of(db_session=db_session, guide_id=guide.id, now=now, query=query or None,
+                                             limit=PAGE, offset=(page - 1) * PAGE)
+    rows = views.customer_rows(entries, now)
+    pages = max(1, -(-total // PAGE))
+    return render_template("guide/customers.html", rows=rows, total=total, query=query, page=page, pages=pages,
+                           nav="customers")
+
+
+@guide_pages.get("/m/customers/<int:customer_id>")
+@require_role("guide")
+def customer(customer_id: int):  # noqa: ANN201
+    runtime = current_runtime()
+    before = _positive_int(request.args.get("before"), default=None, most=2**62)
+    with runtime.transaction() as db_session:
+        _my_guide(db_session)
+        shown = _profile(runtime, db_session, current_caller(), customer_id, before)
+    return render_template("guide/customer.html", profile=shown, nav="customers")
+
+
+@guide_pages.get("/card/<guide_code>")
+def card(guide_code: str):  # noqa: ANN201
+    with current_runtime().transaction() as db_session:
+        guide = _public_guide(db_session, guide_code)
+        shown = views.guide_card(guide)
+        ready = _mp_content(db_session, guide) is not None
+    return render_template("guide/card.html", card=shown, code_ready=ready)
+
+
+@guide_pages.get("/card/<guide_code>/code.png")
+def card_code(guide_code: str):  # noqa: ANN201
+    """The guide's MP code, public: the card is opened by customers, who have no session, and
+    WeChat's "识别图中二维码" (long press) needs a real image."""
+    with current_runtime().transaction() as db_session:
+        content = _mp_content(db_session, _public_guide(db_session, guide_code))
+    if content is None:
+        raise NotFound("this guide's code is not ready yet")
+    buffer = io.BytesIO()
+    # make_qr: segno.make may pick a Micro QR, which WeChat cannot scan.
+    segno.make_qr(content, error="m").save(buffer, kind="png", scale=8, border=4)
+    return buffer.getvalue(), 200, {"Content-Type": "image/png", "Cache-Control": "public, max-age=3600"}
+
+
+# ---- helpers: look-ups the routes share ---------------------------------------------------
+
+
+def _caller_of(api_token) -> Caller:  # noqa: ANN001
+    user = api_token.user
+    return Caller(user.id, user.name, user.role, user.guide_code, api_token.id)
+
+
+def _oauth_runtime():  # noqa: ANN202
+    runtime = current_runtime()
+    if not runtime.config.guides.wecom_oauth:
+        raise NotFound("WeCom sign-in is off (guides.wecom_oauth); use a login link")
+    return runtime
+
+
+def _my_guide(db_session) -> Guide:  # noqa: ANN001
+    """The signed-in guide; a guide who has left opens nothing, even with a live session."""
+    code = current_caller().guide_code
+    try:
+        guide = service.get_guide(db_session=db_session, code=code or "")
+    except service.NotFoundError:
+        raise Forbidden("your user is not linked to a guide") from None
+    if not guide.active:
+        raise Forbidden("this guide no longer works here")
+    return guide
+
+
+def _public_guide(db_session, code: str) -> Guide:  # noqa: ANN001
+    try:
+        guide = service.get_guide(db_session=db_session, code=code)
+    except service.NotFoundError:
+        raise NotFound(f"no guide {code}") from None
+    if not guide.active:
+        raise NotFound(f"guide {code} no longer works here")
+    return guide
+
+
+def _mp_content(db_session, guide: Guide) -> str | None:  # noqa: ANN001
+    code = codes_of(db_session=db_session, guide_id=guide.id).get("mp")
+    return code.content if code is not None and code.status == "ready" and code.content else None
+
+
+def _profile(runtime, db_session, caller: Caller, customer_id: int, before: int | None) -> views.Profile:  # noqa: ANN001
+    """A customer's profile and a page of their timeline, if the caller may see them."""
+    found = customers.resolve(db_session=db_session, customer_id=customer_id)
+    if found is None:
+        raise NotFound(f"no customer {customer_id}")
+    if not roster.may_see(db_session=db_session, caller=caller, customer_id=found.id):
+        raise Forbidden("this customer is not yours")
+    page = customers.timeline(db_session=db_session, customer_id=found.id, before_id=before, limit=TIMELINE_PAGE)
+    return views.profile(
+        found,
+        customers.identities_of(db_session=db_session, customer_id=found.id),
+        carried_tags(db_session=db_session, customer_id=found.id, now=runtime.clock.now()),
+        page.entries,
+        page.next_before_id,
+        ZoneInfo(runtime.config.outreach.timezone),
+    )
+
+
+def _positive_int(raw: str | None, *, default: int | None, most: int) -> int | None:
+    """A hand-edited ?page= is a page that does not exist, never an error."""
+    return int(raw) if raw and raw.isascii() and raw.isdigit() and 0 < int(raw) <= most else default
+
+
+def _message(title: str, message: str, hint: str, status: int):  # noqa: ANN202
+    return render_template("guide/message.html", title=title, message=message, hint=hint), status

@@ -1,0 +1,188 @@
+"""What the guide's phone pages show, as small frozen values built from the domain's rows.
+
+The pages are rendered from these and never from ORM rows, so a template cannot lazy-load
+(a query per row on a weak shop connection) and an unmasked phone number never reaches one:
+a guide sees ``138****5678`` (SPEC §12), masked here with :func:`mask_phone`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from guides.models import Guide
+from guides.roster import RosterEntry
+from qrcodes.models import ChannelCode
+from scrm.customers.models import Customer, CustomerIdentity, Interaction
+from scrm.customers.views import mask_phone
+
+CHANNEL_WORDS = {"mp": "公众号 Official Account", "work": "企业微信 WeCom"}
+CODE_STATUS_WORDS = {
+    "pending": "生成中 being created",
+    "failed": "生成失败 could not be created",
+    "retired": "已停用 retired",
+}
+# Timeline kinds in words; a kind not listed here is shown as it is.
+KIND_WORDS = {
+    "follow": "关注 Follow",
+    "unfollow": "取消关注 Unfollow",
+    "scan": "扫码 Scan",
+    "guide_bound": "绑定导购 Bound to a guide",
+    "purchase": "购买 Purchase",
+    "order": "购买 Purchase",
+    "text": "消息 Message",
+    "media": "图片/语音 Media",
+    "location": "位置 Location",
+    "link": "链接 Link",
+    "click": "点菜单 Menu",
+    "view": "打开菜单链接 Menu link",
+    "link_open": "打开文章 Opened an article",
+    "tag_added": "加标签 Tag added",
+    "tag_removed": "去标签 Tag removed",
+    "add_external_contact": "加企业微信 Added on WeCom",
+    "add_half_external_contact": "加企业微信 Added on WeCom",
+    "del_external_contact": "删除好友 Removed on WeCom",
+    "del_follow_user": "删除导购 Removed the guide",
+    "redeemed": "核销 Redeemed",
+}
+
+
+@dataclass(frozen=True)
+class GuideCard:
+    """A guide as their pages and their public card show them."""
+
+    code: str
+    name: str
+    store_name: str
+    store_address: str | None
+    photo_url: str | None
+
+
+@dataclass(frozen=True)
+class CodeView:
+    channel: str
+    label: str
+    ready: bool
+    note: str | None  # why there is no image yet
+    png: str  # the API's PNG, which answers the login session
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    customer_id: int
+    name: str
+    phone: str | None  # masked
+    channel: str | None
+    last_seen: str | None  # "3 小时前"
+    last_kind: str | None
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TimelineLine:
+    at: str
+    kind: str  # in words
+    detail: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    customer_id: int
+    name: str
+    phone: str | None  # masked
+    identities: tuple[tuple[str, bool], ...]  # (channel in words, following)
+    tags: tuple[str, ...]
+    timeline: tuple[TimelineLine, ...]
+    older_than: int | None  # the next page's before_id
+
+
+def guide_card(guide: Guide) -> GuideCard:
+    photo = guide.photo_url if guide.photo_url and guide.photo_url.startswith(("https://", "http://", "/")) else None
+    return GuideCard(guide.code, guide.name, guide.store.name, guide.store.address, photo)
+
+
+def code_views(guide_code: str, codes: dict[str, ChannelCode]) -> list[CodeView]:
+    views = []
+    for channel in ("mp", "work"):
+        code = codes.get(channel)
+        status = code.status if code is not None else "pending"
+        note = None if status == "ready" else CODE_STATUS_WORDS.get(status, status)
+        if status == "failed" and code is not None and code.error:
+            note = f"{note}: {code.error}"
+        views.append(CodeView(channel, CHANNEL_WORDS[channel], status == "ready", note,
+                              f"/api/guides/{guide_code}/qrcode.png?channel={channel}"))
+    return views
+
+
+def customer_rows(entries: list[RosterEntry], now: datetime) -> list[CustomerRow]:
+    return [
+        CustomerRow(e.customer_id, e.nickname or f"顾客 #{e.customer_id}", mask_phone(e.phone),
+                    CHANNEL_WORDS.get(e.channel or "", e.channel), ago(e.last_seen_at, now),
+                    kind_words(e.last_kind) if e.last_kind else None, e.tags)
+        for e in entries
+    ]
+
+
+def profile(
+    customer: Customer, identities: list[CustomerIdentity], tags: list[dict[str, Any]],
+    entries: list[Interaction], older_than: int | None, zone: ZoneInfo,
+) -> Profile:
+    return Profile(
+        customer.id,
+        customer.nickname or f"顾客 #{customer.id}",
+        mask_phone(customer.phone),
+        tuple((CHANNEL_WORDS.get(i.channel, i.channel), i.following) for i in identities),
+        tuple(t["tag"] for t in tags),
+        tuple(TimelineLine(_local(e.occurred_at, zone), kind_words(e.kind), _detail(e)) for e in entries),
+        older_than,
+    )
+
+
+def kind_words(kind: str) -> str:
+    return KIND_WORDS.get(kind, kind)
+
+
+def ago(at: datetime | None, now: datetime) -> str | None:
+    """How long ago, in the words a guide glances at: 刚刚, 5 分钟前, 3 小时前, 2 天前."""
+    if at is None:
+        return None
+    seconds = max(0, int((_aware(now) - _aware(at)).total_seconds()))
+    if seconds < 60:
+        return "刚刚 just now"
+    for unit, size, word in (("天", 86400, "d"), ("小时", 3600, "h"), ("分钟", 60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit}前 {seconds // size}{word} ago"
+    return None  # not reached
+
+
+def _detail(entry: Interaction) -> str:
+    """The one thing worth reading about an entry; empty when its kind says it all."""
+    payload = entry.payload if isinstance(entry.payload, dict) else {}
+    if entry.kind == "text":
+        return str(payload.get("content") or "")
+    if entry.kind == "guide_bound":
+        name, code = payload.get("guide_name"), payload.get("guide")
+        return f"{name} ({code})" if name else str(code or "")
+    if entry.kind in ("purchase", "order"):
+        amount = payload.get("amount")
+        return f"¥{amount}" + (f" · {payload['order_no']}" if payload.get("order_no") else "") if amount else ""
+    if entry.kind in ("tag_added", "tag_removed"):
+        return str(payload.get("tag") or "")
+    if entry.kind in ("link_open", "view", "link"):
+        return str(payload.get("title") or payload.get("url") or "")
+    if entry.kind == "media":
+        return str(payload.get("recognition") or payload.get("media_type") or "")
+    if entry.kind == "location":
+        return str(payload.get("label") or "")
+    return ""
+
+
+def _local(at: datetime, zone: ZoneInfo) -> str:
+    return _aware(at).astimezone(zone).strftime("%m-%d %H:%M")
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything is stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,239 @@
+"""Console pages for stores, guides and their codes (门店与导购), for admins and managers.
+
+Server-rendered forms, usable on a phone: GET shows; POST acts, then redirects with a
+one-line message (post/redirect/get, so a reload never acts twice). Input the domain refuses
+re-renders the same page with the errors and what was typed: 422 for invalid input, 409 for a
+conflict (a code taken, a guide who left already), and nothing is changed. What a page shows
+is read by guides/console.py.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import wraps
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from guides import console, importing, leaving, service
+from guides.routing import WEEKDAYS
+from guides.schemas import GuideFields, GuideIn, LeaveIn, StoreIn, parse
+from scrm.errors import InvalidInput
+from scrm.web.api import current_runtime
+from scrm.web.auth import current_caller, require_role
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from werkzeug.datastructures import FileStorage, MultiDict
+
+guide_console = Blueprint("guide_console", __name__, template_folder="templates", url_prefix="/console")
+
+MANAGERS = ("admin", "manager")
+
+
+class _Rejected(Exception):
+    """An import with bad rows: raised inside the transaction so it rolls back whole."""
+
+    def __init__(self, report: importing.ImportReport) -> None:
+        super().__init__("import rejected")
+        self.report = report
+
+
+def _404_when_missing(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except service.NotFoundError:
+            abort(404)
+
+    return wrapped
+
+
+def _errors(exc: Exception) -> list[dict[str, str]]:
+    return exc.errors if isinstance(exc, InvalidInput) else [{"field": "", "message": str(exc)}]
+
+
+def _status(exc: Exception) -> int:
+    return 409 if isinstance(exc, service.ConflictError) else 422
+
+
+# ---- stores ---------------------------------------------------------------------------------
+
+@guide_console.get("/stores")
+@require_role(*MANAGERS)
+def stores():  # noqa: ANN201
+    return _render_stores()
+
+
+@guide_console.post("/stores")
+@require_role(*MANAGERS)
+def create_store():  # noqa: ANN201
+    form = _fields(request.form, "code", "name", "address")
+    runtime = current_runtime()
+    try:
+        store_in = parse(StoreIn, {k: v for k, v in form.items() if v or k != "address"})
+        with runtime.transaction() as db_session:
+            service.create_store(runtime=runtime, db_session=db_session, store_in=store_in)
+    except (InvalidInput, service.ConflictError) as exc:
+        return _render_stores(status=_status(exc), form=form, errors=_errors(exc))
+    flash(f"门店 {store_in.code} 已创建 · store created; its 公众号 code is being made.")
+    return redirect(url_for(".store", code=store_in.code))
+
+
+@guide_console.get("/stores/<code>")
+@require_role(*MANAGERS)
+@_404_when_missing
+def store(code: str):  # noqa: ANN201
+    return _render_store(code)
+
+
+@guide_console.post("/stores/<code>/guides")
+@require_role(*MANAGERS)
+@_404_when_missing
+def create_guide(code: str):  # noqa: ANN201
+    form = _fields(request.form, "code", "name", "wecom_userid")
+    runtime = current_runtime()
+    try:
+        guide_in = parse(GuideIn, {**form, "store": code})
+        with runtime.transaction() as db_session:
+            service.create_guide(runtime=runtime, db_session=db_session, guide_in=guide_in)
+    except (InvalidInput, service.ConflictError) as exc:
+        return _render_store(code, status=_status(exc), guide_form=form, guide_errors=_errors(exc))
+    flash(f"导购 {guide_in.code} 已添加 · guide added; their codes are being made.")
+    return redirect(url_for(".guide", code=guide_in.code))
+
+
+@guide_console.post("/stores/<code>/import")
+@require_role(*MANAGERS)
+@_404_when_missing
+def import_guides(code: str):  # noqa: ANN201
+    runtime = current_runtime()
+    try:
+        text = _uploaded_text(request.files.get("file"))
+        with runtime.transaction() as db_session:
+            report = importing.import_guides(runtime=runtime, db_session=db_session, text=text)
+            if report.errors:
+                raise _Rejected(report)
+    except _Rejected as exc:
+        return _render_store(code, status=422, import_report=exc.report)
+    except (InvalidInput, service.ConflictError) as exc:
+        return _render_store(code, status=_status(exc), import_errors=_errors(exc))
+    flash(f"导入完成 · imported: {len(report.created)} created, {len(report.unchanged)} unchanged.")
+    return redirect(url_for(".store", code=code))
+
+
+def _render_stores(*, status: int = 200, **state: Any):  # noqa: ANN202
+    with current_runtime().transaction() as db_session:
+        rows = service.list_stores(db_session=db_session)
+    return render_template("console/stores.html", caller=current_caller(), stores=rows, **state), status
+
+
+def _render_store(code: str, *, status: int = 200, **state: Any):  # noqa: ANN202
+    with current_runtime().transaction() as db_session:
+        page = console.store_page(db_session=db_session, code=code)
+    return render_template("console/store.html", caller=current_caller(), page=page, **state), status
+
+
+# ---- guides ---------------------------------------------------------------------------------
+
+@guide_console.get("/guides/<code>")
+@require_role(*MANAGERS)
+@_404_when_missing
+def guide(code: str):  # noqa: ANN201
+    return _render_guide(code)
+
+
+@guide_console.post("/guides/<code>")
+@require_role(*MANAGERS)
+@_404_when_missing
+def update_guide(code: str):  # noqa: ANN201
+    try:
+        changes = parse(GuideFields, _guide_changes(request.form))
+        with current_runtime().transaction() as db_session:
+            service.update_guide(db_session=db_session, code=code, changes=changes)
+    except InvalidInput as exc:
+        edit = {**request.form.to_dict(), "backup": "1" in request.form.getlist("backup")}
+        return _render_guide(code, status=422, edit=edit, edit_errors=_errors(exc))
+    flash("已保存 · saved.")
+    return redirect(url_for(".guide", code=code))
+
+
+@guide_console.post("/guides/<code>/leave")
+@require_role(*MANAGERS)
+@_404_when_missing
+def leave(code: str):  # noqa: ANN201
+    runtime = current_runtime()
+    to = request.form.get("to", "").strip()
+    try:
+        if not to:
+            raise InvalidInput("to", "选择接手导购 · choose the guide who takes over")
+        leave_in = parse(LeaveIn, {"to": to})
+        with runtime.transaction() as db_session:
+            result = leaving.leave(runtime=runtime, db_session=db_session, code=code, to=leave_in.to)
+    except (InvalidInput, service.ConflictError, service.NotFoundError) as exc:
+        # A missing heir is bad input here; a missing leaver 404s when the page is rendered.
+        return _render_guide(code, status=_status(exc), leave_errors=_errors(exc))
+    flash(f"{result.guide} 已离职 · left: {result.moved} 位顾客转给 customers moved to {result.to}; "
+          f"{result.wecom_transfers} 个企业微信交接 WeCom hand-overs queued.")
+    return redirect(url_for(".guide", code=code))
+
+
+def _render_guide(code: str, *, status: int = 200, **state: Any):  # noqa: ANN202
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        page = console.guide_page(runtime=runtime, db_session=db_session, code=code)
+    state.setdefault("edit", _edit_values(page))
+    return render_template("console/guide.html", caller=current_caller(), page=page, weekdays=WEEKDAYS,
+                           **state), status
+
+
+def _edit_values(page: console.GuidePage) -> dict[str, Any]:
+    g = page.guide
+    return {
+        "name": g.name, "photo_url": g.photo_url or "", "welcome_text": g.welcome_text or "",
+        "daily_cap": "" if g.daily_cap is None else str(g.daily_cap), "backup": g.backup,
+        **{f"schedule_{day}": text for day, text in page.schedule.items()},
+    }
+
+
+# ---- form input -----------------------------------------------------------------------------
+
+def _fields(form: MultiDict[str, str], *names: str) -> dict[str, str]:
+    return {name: form.get(name, "").strip() for name in names}
+
+
+def _guide_changes(form: MultiDict[str, str]) -> dict[str, Any]:
+    """The fields the form sent, typed for GuideFields. A blank photo or welcome text clears
+    it (the default card and text apply), a blank cap means no cap. A checkbox sends nothing
+    when unticked, so the form sends a hidden ``backup=0`` before it."""
+    data: dict[str, Any] = {}
+    if "name" in form:
+        data["name"] = form["name"]
+    for name in ("photo_url", "welcome_text"):
+        if name in form:
+            data[name] = form[name].strip() or None
+    if "daily_cap" in form:
+        raw = form["daily_cap"].strip()
+        # Not a number stays text, so validation names the field.
+        data["daily_cap"] = None if not raw else int(raw) if re.fullmatch(r"-?\d{1,9}", raw) else raw
+    if "backup" in form:
+        data["backup"] = "1" in form.getlist("backup")
+    if any(f"schedule_{day}" in form for day in WEEKDAYS):
+        data["schedule"] = console.schedule_from_text({day: form.get(f"schedule_{day}", "") for day in WEEKDAYS})
+    return data
+
+
+def _uploaded_text(upload: FileStorage | None) -> str:
+    """The CSV as text. Excel on a Chinese Windows saves "CSV" as GBK, so that is accepted
+    beside UTF-8 (with or without Excel's BOM)."""
+    if upload is None or not upload.filename:
+        raise InvalidInput("file", "选择 CSV 文件 · choose a CSV file")
+    raw = upload.read()
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise InvalidInput("file", "is neither UTF-8 nor GBK text; save it as CSV (UTF-8)")

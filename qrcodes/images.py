@@ -1,0 +1,38 @@
+"""A code's printable image: the card for one code, the poster sheet for a store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qrcodes.models import ChannelCode
+    from qrcodes.render import CodeCard
+
+CAPTIONS = {"mp": "微信扫码关注", "work": "企业微信扫码添加"}
+
+
+class CodeNotReady(Exception):
+    """WeChat has not made the code yet (or refused to): the message says which."""
+
+
+def code_card(code: ChannelCode, *, title: str, subtitle: str) -> CodeCard:
+    from qrcodes.render import CodeCard
+
+    if code.status not in ("ready", "retired"):
+        detail = f": {code.error}" if code.error else ""
+        raise CodeNotReady(f"the {code.channel} code is {code.status}{detail}")
+    if code.channel == "mp":
+        return CodeCard(title=title, subtitle=subtitle, caption=CAPTIONS["mp"], content=code.content)
+    return CodeCard(title=title, subtitle=subtitle, caption=CAPTIONS["work"], image=code.image)
+
+
+def card_png(code: ChannelCode, *, title: str, subtitle: str) -> bytes:
+    from qrcodes.render import render_card_png
+
+    return render_card_png(code_card(code, title=title, subtitle=subtitle))
+
+
+def sheet(cards: list[CodeCard], *, title: str, fmt: str) -> bytes:
+    from qrcodes.poster import render_sheet
+
+    return render_sheet(cards, title=title, fmt=fmt)
