@@ -96,6 +96,11 @@ def touch_code(*, runtime: Runtime, db_session: Session, touch: Touch) -> Bindin
     bind(runtime=runtime, db_session=db_session, customer_id=touch.customer_id, guide_id=touched,
          code_id=code.id, channel=touch.channel, at=touch.at, previous_guide_id=previous)
     stats.count(db_session=db_session, code_id=code.id, day=day, bindings=1)
+    if code.kind == "store" or code.retired:  # a daily cap may have been reached
+        from guides.store_duty import refresh_store_contact_way
+        from scrm.queue import enqueue_after_commit
+
+        enqueue_after_commit(db_session, refresh_store_contact_way, _store_of(db_session, touched))
     from guides.channel_tags import tag_channel
 
     tag_channel(runtime=runtime, db_session=db_session, customer_id=touch.customer_id, kind=code.kind,

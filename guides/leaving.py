@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 
 from guides.binding import bind
 from guides.models import Binding, Guide, GuideTransfer
-from guides.service import ConflictError, get_guide
+from guides.service import ConflictError, get_guide, refresh_store_way_after_commit
 from qrcodes.service import retire_guide_codes
 from scrm.customers.models import CustomerIdentity
 from scrm.queue import enqueue_after_commit
@@ -85,6 +85,7 @@ def leave(*, runtime: Runtime, db_session: Session, code: str, to: str) -> Leave
         bind(runtime=runtime, db_session=db_session, customer_id=binding.customer_id, guide_id=heir.id, code_id=None,
              channel=binding.channel, at=now, previous_guide_id=guide.id, via="transfer")
     transfers = _queue_wecom_transfers(db_session, [b.customer_id for b in bindings], guide, heir, now)
+    refresh_store_way_after_commit(db_session=db_session, store_id=guide.store_id)
     return LeaveResult(guide.code, heir.code, len(bindings), transfers)
 
 

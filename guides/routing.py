@@ -56,6 +56,13 @@ def on_duty(schedule: dict[str, Any] | None, local: datetime) -> bool:
 
 def route(*, db_session: Session, config: Config, store_id: int, at: datetime) -> int | None:
     """The id of the guide a store code gives a new customer at ``at``, or None."""
+    pool = on_duty_pool(db_session=db_session, config=config, store_id=store_id, at=at)
+    return pool[0] if pool else None
+
+
+def on_duty_pool(*, db_session: Session, config: Config, store_id: int, at: datetime) -> list[int]:
+    """The guides a store code may give a customer to at ``at``, best first: the regular
+    guides on duty under their cap, else the backups under theirs."""
     zone = ZoneInfo(config.outreach.timezone)
     local = at.astimezone(zone)
     guides = db_session.execute(
@@ -64,15 +71,12 @@ def route(*, db_session: Session, config: Config, store_id: int, at: datetime) -
         .order_by(Guide.id)
     ).all()
     if not guides:
-        return None
+        return []
     given = _given_today(db_session, store_id, datetime.combine(local.date(), time(0), zone))
     under_cap = [g for g in guides if g.daily_cap is None or given.get(g.id, 0) < g.daily_cap]
     regular = [g for g in under_cap if not g.backup and on_duty(g.schedule, local)]
-    backups = [g for g in under_cap if g.backup]
-    for pool in (regular, backups):
-        if pool:
-            return min(pool, key=lambda g: (given.get(g.id, 0), g.id)).id
-    return None
+    pool = regular or [g for g in under_cap if g.backup]
+    return [g.id for g in sorted(pool, key=lambda g: (given.get(g.id, 0), g.id))]
 
 
 def _given_today(db_session: Session, store_id: int, midnight: datetime) -> dict[int, int]:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from guides.models import Binding, Guide, Store
 from guides.schemas import GuideFields, GuideIn, StoreIn
 from qrcodes.service import request_codes
+from scrm.queue import enqueue_after_commit
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -77,7 +78,15 @@ def create_guide(*, runtime: Runtime, db_session: Session, guide_in: GuideIn) ->
     # The store's WeCom contact way needs a member: the first guide makes it possible.
     request_codes(runtime=runtime, db_session=db_session, kind="store", owner_id=store.id, channels=("work",),
                   store_id=store.id)
+    refresh_store_way_after_commit(db_session=db_session, store_id=store.id)
     return guide
+
+
+def refresh_store_way_after_commit(*, db_session: Session, store_id: int) -> None:
+    """The store's WeCom contact way follows its guides on duty (guides/store_duty.py)."""
+    from guides.store_duty import refresh_store_contact_way
+
+    enqueue_after_commit(db_session, refresh_store_contact_way, store_id)
 
 
 def get_guide(*, db_session: Session, code: str) -> Guide:

@@ -48,6 +48,8 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
     ScheduledJob("computed-tags-nightly", "tagging.jobs:enqueue_recompute", "cron", {"hour": 3, "minute": 30}),
     # WeCom hand-overs it answered "not now" for (guides/leaving.py).
     ScheduledJob("guide-transfers-retry", "guides.leaving:retry_waiting_transfers", "interval", {"minutes": 10}),
+    # Store contact ways follow the guides on duty (guides/store_duty.py).
+    ScheduledJob("store-contact-ways", "guides.store_duty:refresh_store_contact_ways", "interval", {"minutes": 5}),
 )
 
 

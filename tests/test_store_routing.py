@@ -113,3 +113,41 @@ def test_on_duty(schedule, local, expected):
 def test_bad_hour_ranges_are_refused(bad):
     with pytest.raises(ValueError):
         parse_hours(bad)
+
+
+def _store_way(runtime) -> dict:  # noqa: ANN001
+    from guides import service
+    from qrcodes.service import codes_of
+    from scrm.sandbox import world
+
+    with runtime.transaction() as db_session:
+        code = codes_of(db_session=db_session, store_id=service.get_store(db_session=db_session, code="S1").id)["work"]
+        way = world.find_contact_way(runtime.redis, code.config_id)
+    assert way["state"] == code.scene
+    return way
+
+
+def test_the_wecom_store_contact_way_follows_the_guides_on_duty_and_their_caps(runtime, client, store):
+    from guides.store_duty import refresh_store_contact_ways
+    from scrm.sandbox import state
+
+    day, night, spare, _scene = store
+    runtime.queue.run_pending()
+    assert _store_way(runtime)["user"] == [day.wecom_userid]  # Monday 10:00
+    updates = len(state.list_calls(runtime.redis, channel="work", api="externalcontact/update_contact_way"))
+    assert refresh_store_contact_ways() == 1
+    runtime.queue.run_pending()  # nothing changed: WeChat is not called again
+    assert len(state.list_calls(runtime.redis, channel="work", api="externalcontact/update_contact_way")) == updates
+
+    runtime.clock.set(MONDAY_20)
+    refresh_store_contact_ways()
+    runtime.queue.run_pending()
+    assert _store_way(runtime)["user"] == [night.wecom_userid]
+
+    runtime.clock.set(MONDAY_10)
+    scene = _store_way(runtime)["state"]
+    for n in range(2):  # WeCom hands both to the day guide; the second reaches her cap
+        work_add(runtime, client, f"wm-day-{n}", day.wecom_userid, scene, welcome=False)
+        runtime.queue.run_pending()
+    assert guide_of(runtime, "wm-day-1") == day.id
+    assert _store_way(runtime)["user"] == [spare.wecom_userid]  # capped: the backup takes over

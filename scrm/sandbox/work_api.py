@@ -1,7 +1,7 @@
 """The WeCom (企业微信) api the sandbox plays, under ``/sandbox/wechat/work/cgi-bin/``.
 
-``gettoken``, ``user/get``, ``externalcontact/{get,add_contact_way,send_welcome_msg,mark_tag,
-get_corp_tag_list,add_corp_tag,add_msg_template,transfer_customer}``,
+``gettoken``, ``user/get``, ``externalcontact/{get,add_contact_way,update_contact_way,
+send_welcome_msg,mark_tag,get_corp_tag_list,add_corp_tag,add_msg_template,transfer_customer}``,
 ``externalcontact/groupchat/{list,get}``, ``auth/getuserinfo`` (the code comes from the
 authorize page, ``/sandbox/wechat/work/connect/oauth2/authorize``). Every answer carries
 ``errcode``/``errmsg``. Error codes: see :mod:`scrm.sandbox.errors`.
@@ -189,6 +189,23 @@ def add_contact_way(call: Call) -> dict[str, Any]:
         way["qr_code"] = call.public_url(f"work/contact_way/{config_id}.png")
     world.save_contact_way(call.redis, way)
     return {"config_id": config_id, **({"qr_code": way["qr_code"]} if "qr_code" in way else {})}
+
+
+@api("work", "externalcontact/update_contact_way")
+def update_contact_way(call: Call) -> dict[str, Any]:
+    config_id = _str(call.body, "config_id")
+    way = world.find_contact_way(call.redis, config_id)
+    if way is None:
+        raise invalid("config_id", "no such contact way")
+    if "user" in call.body:
+        users = _str_list(call.body, "user", most=1 if way["type"] == 1 else 100, least=1 if way["type"] == 1 else 0)
+        for userid in users:
+            _member(call, userid)
+        way["user"] = users
+    if isinstance(call.body.get("remark"), str):
+        way["remark"] = call.body["remark"]
+    world.save_contact_way(call.redis, way)
+    return {}
 
 
 @api("work", "externalcontact/send_welcome_msg")

@@ -119,6 +119,13 @@ class WorkClient:
         )
         return ContactWay(config_id=result["config_id"], qr_code=result.get("qr_code", ""))
 
+    def update_contact_way(self, config_id: str, userids: Sequence[str], *, remark: str | None = None) -> None:
+        """Replace the members a multi-person contact way hands customers to (store codes
+        follow the guides on duty)."""
+        if not userids:
+            raise ValueError("a contact way needs at least one member")
+        self._wx.external_contact.update_contact_way(config_id, remark, user=list(userids))
+
     def send_welcome_msg(self, welcome_code: str, text: str, attachments: Sequence[Mapping[str, Any]] = ()) -> None:
         """The welcome message (欢迎语) for a new customer. The code is valid for 20 s and once:
         errcode 41051 means already welcomed, 41096 that another app is sending it."""
