@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from guides import service
-from guides.schemas import GuideFields, GuideIn, LeaveIn, StoreIn, parse
+from guides.schemas import GuideFields, GuideIn, StoreIn, parse
 from guides.views import guide_json, store_json
 from qrcodes.images import CodeNotReady, card_png, code_card, sheet
 from qrcodes.service import codes_of

@@ -24,7 +24,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from scrm.customers.models import BigId
 from scrm.db import Base
 
 CODE_KINDS = ("guide", "store", "campaign", "group")
