@@ -8,7 +8,6 @@ import io
 
 import pytest
 from PIL import Image
-from sqlalchemy import select
 
 from conftest import reconfigure
 from guides import service
