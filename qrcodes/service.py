@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from qrcodes.models import ChannelCode
 from qrcodes.scenes import SceneCodec
@@ -94,3 +94,18 @@ def retire_guide_codes(*, db_session: Session, guide_id: int, at: datetime) -> i
         .values(status="retired", retired_at=at)
     )
     return result.rowcount or 0
+
+
+def scannable_codes(*, db_session: Session, channel: str = "mp") -> list[tuple[str, str]]:
+    """(label, scene) of every ready code on ``channel``, stores first: what a customer could
+    find printed in a store (the phone sandbox offers them to scan)."""
+    from guides.models import Guide, Store
+
+    rows = db_session.execute(
+        select(ChannelCode.kind, ChannelCode.scene, Store.name, Guide.name)
+        .outerjoin(Guide, Guide.id == ChannelCode.guide_id)
+        .outerjoin(Store, Store.id == func.coalesce(ChannelCode.store_id, Guide.store_id))
+        .where(ChannelCode.channel == channel, ChannelCode.status == "ready")
+        .order_by(ChannelCode.kind.desc(), ChannelCode.id)
+    ).all()
+    return [(f"{store} 门店码" if kind == "store" else f"{guide} · {store}", scene) for kind, scene, store, guide in rows]

@@ -126,8 +126,16 @@ def sandbox(ctx: click.Context, host: str | None, port: int | None, open_browser
 @main.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:
-    """Migrate and serve on the embedded defaults, printing where to look."""
+    """Migrate, seed a demo brand (stores, guides) and serve, printing where to look."""
     ctx.invoke(migrate)
+    runtime = _runtime(ctx)
+    if runtime.config.wechat.sandbox:
+        from scrm.demo import seed_demo_brand
+
+        brand = seed_demo_brand(runtime)
+        click.echo("demo brand ready: stores S001, S002; guides G001-G003 (console: log in as demo-admin)")
+        click.echo(f"  guide G001's phone pages (works once): {brand.guide_link}")
+        click.echo(f"  demo-admin's token: {brand.admin_token}")
     ctx.invoke(serve)
 
 

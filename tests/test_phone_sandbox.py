@@ -289,3 +289,13 @@ def test_an_unreachable_webhook_is_a_502_and_the_customer_can_try_again(client, 
 
     reconfigure(runtime, {"server.public_base_url": served})
     assert ok(client, customer["openid"], "follow")["customer"]["following"]
+
+
+def test_the_phone_offers_the_ready_guide_and_store_codes_to_scan(runtime, client):
+    from guide_world import create_guide, create_store, store_scene
+
+    create_store(runtime)
+    guide = create_guide(runtime, "G1", name="王小美")
+    page = client.get("/sandbox/phone").get_data(as_text=True)
+    assert f'<option value="{guide.mp_scene}">王小美 · 上海静安店</option>' in page
+    assert f'<option value="{store_scene(runtime, "S1")}">上海静安店 门店码</option>' in page

@@ -386,7 +386,11 @@ def page():  # noqa: ANN201
             "conversation": url_for(".show_conversation"),
         },
     }
-    return render_template("phone.html", boot=boot, account=runtime.config.wechat.mp.original_id)
+    from qrcodes.service import scannable_codes
+
+    with runtime.transaction() as db_session:
+        codes = scannable_codes(db_session=db_session)
+    return render_template("phone.html", boot=boot, account=runtime.config.wechat.mp.original_id, codes=codes)
 
 
 @phone_pages.get("/api/customers")

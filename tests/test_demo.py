@@ -1,0 +1,87 @@
+"""``scrm demo`` from nothing: a new SQLite file, memory:// Redis, the sandbox WeChat. It
+migrates, seeds the demo brand, serves, and the guides' codes become ready through the
+in-process worker calling the sandbox over HTTP, as on a newcomer's machine."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from scrm.demo import GUIDES, seed_demo_brand
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_seeding_twice_makes_the_brand_once(runtime, client):
+    from sqlalchemy import func, select
+
+    from guides.models import Guide, Store
+
+    first = seed_demo_brand(runtime)
+    second = seed_demo_brand(runtime)
+    with runtime.transaction() as db_session:
+        assert db_session.scalar(select(func.count()).select_from(Store)) == 2
+        assert db_session.scalar(select(func.count()).select_from(Guide)) == len(GUIDES)
+    assert first.admin_token != second.admin_token  # a fresh token each start; both work
+    runtime.queue.run_pending()
+    headers = {"Authorization": f"Bearer {first.admin_token}"}
+    body = client.get("/api/guides/G001", headers=headers).get_json()
+    assert {c["status"] for c in body["codes"].values()} == {"ready"}
+    path = "/" + second.guide_link.split("/", 3)[3]  # /m/login?t=…
+    assert client.get(path).headers["Location"].endswith("/m/")
+
+
+@pytest.mark.slow
+def test_scrm_demo_serves_a_seeded_brand_from_an_empty_directory(tmp_path: Path):
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SCRM_")},
+        "SCRM_DATABASE__URL": f"sqlite:///{tmp_path}/demo.db",
+        "SCRM_SERVER__PORT": str(port),
+        "SCRM_SERVER__PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    scrm = Path(sys.executable).with_name("scrm")
+    process = subprocess.Popen([str(scrm), "demo"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        output, token = "", None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "SCRM is running" not in output:
+            line = process.stdout.readline()
+            if not line:
+                break
+            output += line
+            found = re.search(r"demo-admin's token: (\S+)", line)
+            token = found.group(1) if found else token
+        assert "SCRM is running" in output and token, output
+        headers = {"Authorization": f"Bearer {token}"}
+        base = f"http://127.0.0.1:{port}"
+        codes = {}
+        while time.monotonic() < deadline:  # the server starts; the worker asks the sandbox for the codes
+            try:
+                codes = requests.get(f"{base}/api/guides/G001", headers=headers, timeout=5).json()["codes"]
+            except requests.ConnectionError:
+                codes = {}
+            if codes and {c["status"] for c in codes.values()} == {"ready"}:
+                break
+            time.sleep(0.3)
+        assert {c["status"] for c in codes.values()} == {"ready"}
+        card = requests.get(f"{base}/api/guides/G001/qrcode.png?channel=mp", headers=headers, timeout=10)
+        assert card.status_code == 200 and card.content.startswith(b"\x89PNG")
+        assert codes["mp"]["scene"] in requests.get(f"{base}/sandbox/phone", timeout=5).text
+    finally:
+        process.terminate()
+        process.wait(10)
