@@ -1,8 +1,9 @@
 """Keyword matching for tag rules: jieba segmentation with the rules' words in the dictionary.
 
 A message matches a whole-word keyword when one of its jieba tokens *is* the keyword (or a
-synonym): 奶粉 matches 我想买奶粉 (我/想/买/奶粉) but not 奶粉罐, which the dictionary knows as
-one word. Every rule's keyword and synonyms are added to the dictionary, so they come out as
+synonym) and the next token does not make the phrase name another thing: 奶粉 matches
+我想买奶粉 (我/想/买/奶粉) and 奶粉价格, but not 奶粉罐, which the dictionary knows as one
+word, nor 奶粉盒子 (奶粉/盒子: a box), by :data:`OBJECT_HEADS`. Every rule's keyword and synonyms are added to the dictionary, so they come out as
 units wherever the text does not make a likelier word of their characters; a ``substring``
 keyword also matches inside longer words (a scan of the text itself, not of the tokens).
 
@@ -38,6 +39,14 @@ SEGMENTABLE = re.compile(r"[\u4E00-\u9FD5a-zA-Z0-9+#&._%\-]+")
 # jieba keeps a run of letters and digits together by itself (vipshop, iphone15); put in the
 # dictionary, vip would be cut out of vipshop.
 _LATIN_RUN = re.compile(r"[a-z0-9]+")
+
+
+# Nouns that, right after a keyword, make the phrase name another thing: a container, a tool,
+# a shop (奶粉盒子 is a box, 奶瓶刷 a brush, 奶粉店 a shop). jieba cuts such compounds in two
+# (奶粉 + 盒子) unless its dictionary knows them, so a whole-word keyword would fire on them.
+OBJECT_HEADS = frozenset(
+    "盒 盒子 罐子 袋 袋子 瓶子 桶 勺 勺子 盖 盖子 刷 刷子 架 架子 机 柜 箱 箱子 包装 包装盒 店 专卖店 模型 图片 广告".split()
+)
 
 
 def normal_form(text: str) -> str:
@@ -99,9 +108,10 @@ class KeywordMatcher:
         found: set[int] = set()
         words = self._words
         if self._tokenizer is not None:
-            for token in self._tokenizer.lcut(text, HMM=False):
+            tokens = self._tokenizer.lcut(text, HMM=False)
+            for index, token in enumerate(tokens):
                 ids = words.get(token)
-                if ids is not None:
+                if ids is not None and (index + 1 == len(tokens) or tokens[index + 1] not in OBJECT_HEADS):
                     found.update(ids)
         if self._substrings:
             found.update(self._substring_ids(text))

@@ -37,6 +37,17 @@ def test_whole_words_are_jieba_tokens():
     assert m.match("") == frozenset()
 
 
+def test_a_keyword_naming_part_of_another_thing_does_not_fire():
+    m = matcher("奶粉", "奶瓶")
+    assert m.tokens("想买个奶粉盒子") == ["想", "买", "个", "奶粉", "盒子"]  # jieba cuts the compound
+    assert m.match("想买个奶粉盒子") == frozenset()  # …but it names a box
+    assert m.match("奶瓶刷怎么卖") == frozenset()
+    assert m.match("附近有奶粉店吗") == frozenset()
+    assert m.match("奶粉价格多少") == {1}  # a price of milk powder is about milk powder
+    assert m.match("奶粉盒子和奶粉") == {1}  # the second one counts
+    assert matcher(("奶粉", True)).match("想买个奶粉盒子") == {1}  # unless asked: substring
+
+
 def test_a_longer_keyword_in_the_dictionary_takes_its_characters():
     m = matcher("奶粉", "奶粉盒子")
     assert m.tokens("想买个奶粉盒子") == ["想", "买", "个", "奶粉盒子"]
