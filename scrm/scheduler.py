@@ -46,6 +46,8 @@ class ScheduledJob:
 SCHEDULE: tuple[ScheduledJob, ...] = (
     # RFM classes and lifecycle stages move with time, not only with orders: every night.
     ScheduledJob("computed-tags-nightly", "tagging.jobs:enqueue_recompute", "cron", {"hour": 3, "minute": 30}),
+    # Tags that decayed below their threshold, written to the timeline (tagging/lapses.py).
+    ScheduledJob("tag-lapses-hourly", "tagging.lapses:record_lapsed_tags", "cron", {"minute": 5}),
     # WeCom hand-overs it answered "not now" for (guides/leaving.py).
     ScheduledJob("guide-transfers-retry", "guides.leaving:retry_waiting_transfers", "interval", {"minutes": 10}),
     # Store contact ways follow the guides on duty (guides/store_duty.py).
