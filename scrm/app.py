@@ -80,6 +80,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     from tagging import order_routes
     from tagging import rule_routes as tag_rule_routes
     from tagging import routes as tag_routes
+    from tagging.pages import tag_console
 
     app.register_blueprint(webhook_routes.blueprint)
     app.register_blueprint(customer_routes.blueprint)
@@ -95,6 +96,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(guide_roster_routes.blueprint)
     app.register_blueprint(guide_pages)
     app.register_blueprint(guide_console)
+    app.register_blueprint(tag_console)
     if runtime.config.wechat.sandbox:
         from scrm.sandbox import phone
         from scrm.sandbox import routes as sandbox_routes

@@ -1,0 +1,300 @@
+"""Console pages for tags, tag rules and audiences (标签、打标签规则、人群), for admins and managers.
+
+Server-rendered forms, usable on a phone, as guides/pages.py does them: GET shows; POST acts
+through the same service functions as the JSON API, then redirects with a one-line message
+(post/redirect/get). Input the domain refuses re-renders the page with the errors and what
+was typed, and changes nothing: 422 for invalid input, 409 for a conflict (a name taken, a
+computed group, which only the recompute job writes). An id in the path that does not exist
+is a 404; one chosen in a form is bad input (422). What a page shows is read by
+tagging/console.py.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from scrm.errors import InvalidInput
+from scrm.web.api import current_runtime
+from scrm.web.auth import current_caller, require_role
+from tagging import console, rules, service
+from tagging.models import RULE_KINDS
+from tagging.rule_schemas import parse_rule
+from tagging.schemas import GroupChanges, GroupIn, TagIn, parse
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from werkzeug.datastructures import MultiDict
+
+tag_console = Blueprint("tag_console", __name__, template_folder="templates", url_prefix="/console")
+
+MANAGERS = ("admin", "manager")
+_SYNONYM_SEPARATORS = (",", "，", "、", ";", "；", "\n")
+
+
+def _404_when_missing(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except (service.NotFoundError, rules.TagRuleNotFound):
+            abort(404)
+
+    return wrapped
+
+
+def _errors(exc: Exception) -> list[dict[str, str]]:
+    return exc.errors if isinstance(exc, InvalidInput) else [{"field": "", "message": str(exc)}]
+
+
+def _status(exc: Exception) -> int:
+    return 409 if isinstance(exc, service.ConflictError) else 422
+
+
+# ---- tag groups and tags --------------------------------------------------------------------
+
+@tag_console.get("/tags")
+@require_role(*MANAGERS)
+def tags():  # noqa: ANN201
+    return _render_tags()
+
+
+@tag_console.post("/tag-groups")
+@require_role(*MANAGERS)
+def create_group():  # noqa: ANN201
+    form = _fields(request.form, "name", "half_life_days", "threshold")
+    try:
+        group_in = parse(GroupIn, _decay(form, name=form["name"]))
+        with current_runtime().transaction() as db_session:
+            service.create_group(db_session=db_session, group_in=group_in)
+    except (InvalidInput, service.ConflictError) as exc:
+        return _render_tags(status=_status(exc), group_form=form, group_errors=_errors(exc))
+    flash(f"分组 {group_in.name} 已创建 · tag group created.")
+    return redirect(url_for(".tags"))
+
+
+@tag_console.post("/tag-groups/<int:group_id>")
+@require_role(*MANAGERS)
+@_404_when_missing
+def update_group(group_id: int):  # noqa: ANN201
+    form = _fields(request.form, "half_life_days", "threshold")
+    runtime = current_runtime()
+    try:
+        changes = parse(GroupChanges, _decay(form, change=True))
+        with runtime.transaction() as db_session:
+            group = service.update_group(db_session=db_session, group_id=group_id, changes=changes,
+                                         now=runtime.clock.now())
+    except (InvalidInput, service.ConflictError) as exc:
+        return _render_tags(status=_status(exc), edit_group=group_id, edit_form=form, edit_errors=_errors(exc))
+    flash(f"分组 {group.name} 已保存 · saved; customers' scores are being recomputed.")
+    return redirect(url_for(".tags", _anchor=f"group-{group_id}"))
+
+
+@tag_console.post("/tags")
+@require_role(*MANAGERS)
+def create_tag():  # noqa: ANN201
+    form = _fields(request.form, "group", "name")
+    try:
+        group_id = _id(form["group"])
+        if group_id is None:
+            raise InvalidInput("group", "选择分组 · choose a group")
+        tag_in = parse(TagIn, {"group": group_id, "name": form["name"]})
+        with current_runtime().transaction() as db_session:
+            _, group = service.create_tag(db_session=db_session, tag_in=tag_in)
+    except (InvalidInput, service.ConflictError, service.NotFoundError) as exc:
+        # A group missing from the form's choices is bad input here, not a missing page.
+        return _render_tags(status=_status(exc), tag_form=form, tag_errors=_errors(exc))
+    flash(f"标签 {group.name}:{tag_in.name} 已创建 · tag created.")
+    return redirect(url_for(".tags", _anchor=f"group-{group.id}"))
+
+
+@tag_console.post("/tags/<int:tag_id>/delete")
+@require_role(*MANAGERS)
+@_404_when_missing
+def delete_tag(tag_id: int):  # noqa: ANN201
+    runtime = current_runtime()
+    try:
+        _confirmed(request.form)
+        with runtime.transaction() as db_session:
+            service.delete_tag(db_session=db_session, redis=runtime.redis, tag_id=tag_id)
+    except (InvalidInput, service.ConflictError) as exc:
+        return _render_tags(status=_status(exc), delete_tag=tag_id, delete_errors=_errors(exc))
+    flash("标签已删除 · tag deleted, with its rules and every customer's score for it.")
+    return redirect(url_for(".tags"))
+
+
+def _render_tags(*, status: int = 200, **state: Any):  # noqa: ANN202
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        page = console.tags_page(db_session=db_session, now=runtime.clock.now())
+    # A tag or group named in the path that does not exist: 404 rather than a page about nothing.
+    if "delete_tag" in state and not any(t.id == state["delete_tag"] for g in page.groups for t in g.tags):
+        abort(404)
+    if "edit_group" in state and not any(g.id == state["edit_group"] for g in page.groups):
+        abort(404)
+    return render_template("console/tags.html", caller=current_caller(), page=page, **state), status
+
+
+# ---- tag rules ------------------------------------------------------------------------------
+
+@tag_console.get("/tag-rules")
+@require_role(*MANAGERS)
+def tag_rules():  # noqa: ANN201
+    text = request.args.get("text")
+    if text is None:
+        return _render_rules()
+    text = text.strip()
+    if not text:
+        return _render_rules(status=422, try_errors=_errors(InvalidInput("text", "输入一条消息 · type a message")))
+    if len(text) > console.TRY_MAX_CHARS:
+        return _render_rules(status=422, try_text=text, try_errors=_errors(
+            InvalidInput("text", f"at most {console.TRY_MAX_CHARS} characters, as a WeChat message")))
+    runtime = current_runtime()
+    book = rules.rulebook(runtime)
+    with runtime.transaction() as db_session:
+        trial = console.try_message(db_session=db_session, book=book, text=text)
+    return _render_rules(try_text=text, trial=trial)
+
+
+@tag_console.post("/tag-rules")
+@require_role(*MANAGERS)
+def create_rule():  # noqa: ANN201
+    form = _fields(request.form, "kind", "pattern", "synonyms", "tag_id", "weight")
+    form["substring"] = "1" in request.form.getlist("substring")
+    runtime = current_runtime()
+    try:
+        rule_in = parse_rule(_rule_input(form))
+        with runtime.transaction() as db_session:
+            rule = rules.create_rule(db_session=db_session, redis=runtime.redis, rule_in=rule_in)
+    except (InvalidInput, rules.TagNotFound) as exc:
+        errors = [{"field": "tag_id", "message": str(exc)}] if isinstance(exc, rules.TagNotFound) else _errors(exc)
+        return _render_rules(status=422, rule_form=form, rule_errors=errors)
+    flash(f"规则 #{rule.id} 已创建 · rule created: {rule.kind} {rule.pattern}.")
+    return redirect(url_for(".tag_rules", **_carried_filters(), _anchor=f"rule-{rule.id}"))
+
+
+@tag_console.post("/tag-rules/<int:rule_id>/enabled")
+@require_role(*MANAGERS)
+@_404_when_missing
+def set_rule_enabled(rule_id: int):  # noqa: ANN201
+    enabled = request.form.get("enabled") == "1"
+    runtime = current_runtime()
+    try:
+        with runtime.transaction() as db_session:
+            rules.update_rule(db_session=db_session, redis=runtime.redis, rule_id=rule_id,
+                              changes={"enabled": enabled})
+    except InvalidInput as exc:  # a rule stored before today's validation; the API reports the same
+        return _render_rules(status=422, rule_action=rule_id, action_errors=_errors(exc))
+    flash(f"规则 #{rule_id} 已{'启用' if enabled else '停用'} · rule {'enabled' if enabled else 'disabled'}.")
+    return redirect(url_for(".tag_rules", **_carried_filters(), _anchor=f"rule-{rule_id}"))
+
+
+@tag_console.post("/tag-rules/<int:rule_id>/delete")
+@require_role(*MANAGERS)
+@_404_when_missing
+def delete_rule(rule_id: int):  # noqa: ANN201
+    runtime = current_runtime()
+    try:
+        _confirmed(request.form)
+        with runtime.transaction() as db_session:
+            rules.delete_rule(db_session=db_session, redis=runtime.redis, rule_id=rule_id)
+    except InvalidInput as exc:
+        return _render_rules(status=422, rule_action=rule_id, action_errors=_errors(exc))
+    flash(f"规则 #{rule_id} 已删除 · rule deleted.")
+    return redirect(url_for(".tag_rules", **_carried_filters()))
+
+
+def _render_rules(*, status: int = 200, **state: Any):  # noqa: ANN202
+    filters = _filters(request.args.get("kind"), request.args.get("tag_id"))
+    with current_runtime().transaction() as db_session:
+        page = console.rules_page(db_session=db_session, kind=filters.get("kind"), tag_id=filters.get("tag_id"))
+    # A rule named in the path that does not exist: 404 rather than a page about nothing.
+    if "rule_action" in state and not any(r.id == state["rule_action"] for r in page.rules):
+        abort(404)
+    return render_template("console/tag_rules.html", caller=current_caller(), page=page, filters=filters,
+                           **state), status
+
+
+# ---- audiences ------------------------------------------------------------------------------
+
+@tag_console.get("/audience")
+@require_role(*MANAGERS)
+def audience():  # noqa: ANN201
+    """The builder; with ``?expr=`` (the form submitted without script) the count is rendered
+    here, and a bad expression answers 422 with the character it points at marked."""
+    text = request.args.get("expr")
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        page = console.audience_page(db_session=db_session, now=runtime.clock.now(), text=text)
+    status = 422 if page.result is not None and page.result.error else 200
+    return render_template("console/audience.html", caller=current_caller(), page=page), status
+
+
+# ---- form input -----------------------------------------------------------------------------
+
+def _fields(form: MultiDict[str, str], *names: str) -> dict[str, Any]:
+    return {name: form.get(name, "").strip() for name in names}
+
+
+def _number(raw: str) -> float | str:
+    """A number, or the text as typed so validation names the field ("must be a number")."""
+    try:
+        return float(raw)
+    except ValueError:
+        return raw
+
+
+def _decay(form: dict[str, Any], *, change: bool = False, **data: Any) -> dict[str, Any]:
+    """Half-life and threshold, typed for GroupIn or (``change``) GroupChanges. A blank
+    half-life means scores never decay; a blank threshold takes the default (1) on a new
+    group and is refused on a change (GroupChanges says it must be a number)."""
+    for name in ("half_life_days", "threshold"):
+        if form[name] or change:
+            data[name] = _number(form[name]) if form[name] else None
+    return data
+
+
+def _id(raw: str | None) -> int | None:
+    """A row id typed in a form or a query; None when it is not one."""
+    return int(raw) if raw and raw.isdecimal() and len(raw) < 12 else None
+
+
+def _rule_input(form: dict[str, Any]) -> dict[str, Any]:
+    """The form as TagRuleIn takes it: synonyms split on commas (either width), 、, ; or new
+    lines; a blank weight takes the default (1)."""
+    synonyms = form["synonyms"]
+    for separator in _SYNONYM_SEPARATORS:
+        synonyms = synonyms.replace(separator, "\n")
+    data: dict[str, Any] = {
+        "kind": form["kind"],
+        "pattern": form["pattern"],
+        "tag_id": form["tag_id"] if _id(form["tag_id"]) is None else _id(form["tag_id"]),
+        "synonyms": [s.strip() for s in synonyms.split("\n") if s.strip()],
+        "substring": form["substring"],
+    }
+    if form["weight"]:
+        data["weight"] = _number(form["weight"])
+    return data
+
+
+def _filters(kind: str | None, tag_id: str | None) -> dict[str, Any]:
+    """The rule list's filters (from the query, or carried through a form as ``filter_*``);
+    unknown values are dropped rather than refused: a filter never makes a page fail."""
+    filters: dict[str, Any] = {}
+    if kind in RULE_KINDS:
+        filters["kind"] = kind
+    if _id(tag_id) is not None:
+        filters["tag_id"] = _id(tag_id)
+    return filters
+
+
+def _carried_filters() -> dict[str, Any]:
+    return _filters(request.form.get("filter_kind"), request.form.get("filter_tag_id"))
+
+
+def _confirmed(form: MultiDict[str, str]) -> None:
+    if form.get("confirm") != "1":
+        raise InvalidInput("confirm", "勾选确认 · tick the box to confirm")
