@@ -75,7 +75,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     from scrm.customers import routes as customer_routes
     from scrm.replies import routes as reply_routes
     from scrm.users import routes as user_routes
-    from scrm.web import health, pages
+    from scrm.web import health, openapi, pages
     from tagging import links as tracked_links
     from tagging import order_routes
     from tagging import rule_routes as tag_rule_routes
@@ -85,6 +85,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(webhook_routes.blueprint)
     app.register_blueprint(customer_routes.blueprint)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(openapi.blueprint)
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(user_routes.blueprint)
     app.register_blueprint(reply_routes.blueprint)
