@@ -29,6 +29,10 @@ def react(runtime: Runtime, db_session: Session, callback: ev.Callback) -> Outco
     if not external_id:
         # Group and tag changes, send reports, member messages: kept in the ledger for
         # the domains that own them.
+        if isinstance(callback, ev.ExternalTagChange):
+            from tagging.mirror import corp_tags_changed
+
+            corp_tags_changed(db_session, callback)  # WeCom's corp tags, re-read by a job
         return Outcome(None, None)
     identity, first_contact = customers.contact(
         db_session=db_session, channel=callback.channel, external_id=external_id
@@ -63,6 +67,8 @@ def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callb
         customers.set_following(db_session=db_session, identity=identity, following=False, at=now)
         return None
     if isinstance(callback, ev.ExternalContactChange):
+        from tagging import mirror
+
         if callback.change_type == "transfer_fail":
             from guides.leaving import transfer_failed
 
@@ -70,8 +76,11 @@ def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callb
                             takeover_userid=callback.userid, reason=callback.fail_reason)
         elif callback.starts_contact:
             customers.set_following(db_session=db_session, identity=identity, following=True, at=now)
+            mirror.contact_added(db_session, identity.customer_id, now)  # their tags go on the new pair
         elif callback.ends_contact:
             customers.set_following(db_session=db_session, identity=identity, following=False, at=now)
+        elif callback.change_type == "edit_external_contact":
+            mirror.customers_changed(db_session, [identity.customer_id])  # tags a member edited, read back
         return None  # WeCom welcomes with send_welcome_msg, not a passive reply
     if isinstance(callback, ev.TextMessage):
         return replies.reply_for_text(runtime, callback.content)

@@ -7,7 +7,7 @@ from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.db import Base
 from scrm.replies.models import ReplyRule
 from scrm.users.models import ApiToken, User
-from tagging.models import CustomerTag, Order, Tag, TagGroup, TagRule
+from tagging.models import CustomerTag, Order, Tag, TagGroup, TagRule, WeComPairTags
 
 __all__ = [
     "ApiToken",
@@ -29,4 +29,5 @@ __all__ = [
     "TagGroup",
     "TagRule",
     "User",
+    "WeComPairTags",
 ]

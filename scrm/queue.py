@@ -4,7 +4,8 @@ Jobs are plain module-level functions that take ids and own their DB session
 (``with current().transaction() as db_session``). Code that creates rows inside a
 transaction calls :func:`enqueue_after_commit`: the job is enqueued only when that
 transaction commits, and forgotten if it (or the savepoint it was added in) rolls back, so a
-worker never looks for a row that is not there.
+worker never looks for a row that is not there. :func:`gather_after_commit` makes ONE job of
+the ids that many changes of one transaction name (a tag sync per transaction, not per tag).
 
 A job that raises is retried with the configured backoff (``queue.backoff_seconds``) and,
 after the last try, stays in RQ's failed registry with its error (``scrm jobs failed``,
@@ -20,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -233,6 +234,36 @@ def enqueue_after_commit(
     db_session.info.setdefault(_PENDING, []).append((transaction, func, args, kwargs, queue))
 
 
+@dataclass
+class _Gathered:
+    """What :func:`gather_after_commit` collected for one function in one transaction."""
+
+    items: dict[Any, None]  # an ordered set
+    chunk: int
+
+
+def gather_after_commit(
+    db_session: Session, func: Callable[..., Any], items: Iterable[Any], *, chunk: int = 500, queue: str = "default"
+) -> None:
+    """Like :func:`enqueue_after_commit`, but every call in one transaction adds ``items`` to
+    ONE job, ``func(list_of_items)`` (split in jobs of ``chunk`` items): many small changes in a
+    transaction make one job, not one each. Forgotten if the transaction rolls back; items
+    added in a savepoint that rolls back, to a job begun outside it, stay: for idempotent work
+    (bringing something in line with the database), which a spare item does not harm."""
+    for _transaction, pending_func, args, _kwargs, pending_queue in db_session.info.get(_PENDING, ()):
+        if pending_func is func and pending_queue == queue and args and isinstance(args[0], _Gathered):
+            args[0].items.update(dict.fromkeys(items))
+            return
+    enqueue_after_commit(db_session, func, _Gathered(dict.fromkeys(items), chunk), queue=queue)
+
+
+def _job_args(args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    if not (args and isinstance(args[0], _Gathered)):
+        return [args]
+    items, chunk = list(args[0].items), args[0].chunk
+    return [(items[start : start + chunk], *args[1:]) for start in range(0, len(items), chunk)]
+
+
 def _within(transaction: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
     while transaction is not None:
         if transaction is ancestor:
@@ -256,10 +287,11 @@ def _enqueue_committed(session: Session) -> None:
     from scrm.runtime import current
 
     job_queue = current().queue
-    for _transaction, func, args, kwargs, queue in pending:
-        try:
-            job_queue.enqueue(func, *args, queue=queue, **kwargs)
-        except Exception:
-            # The rows are committed; say loudly which job is missing so it can be re-run.
-            log.exception("committed, but could not enqueue %s%r", getattr(func, "__name__", func), args)
-            raise
+    for _transaction, func, gathered, kwargs, queue in pending:
+        for args in _job_args(gathered):
+            try:
+                job_queue.enqueue(func, *args, queue=queue, **kwargs)
+            except Exception:
+                # The rows are committed; say loudly which job is missing so it can be re-run.
+                log.exception("committed, but could not enqueue %s%r", getattr(func, "__name__", func), args)
+                raise

@@ -12,7 +12,8 @@ On one connection, with temporary tables that live as long as it:
    the ``tag_added``/``tag_removed`` timeline entries (cause: computation rfm/lifecycle), an
    UPDATE of the removed rows, an UPDATE of added rows that exist (not computed), and an
    INSERT of the new ones (ON CONFLICT DO UPDATE when a row appeared meanwhile). Rows whose
-   class did not change are not touched.
+   class did not change are not touched. Once the batch commits, its changed customers that
+   WeChat knows are queued for the tag mirror (tagging/mirror.py), in jobs of 200.
 3. **Catch-up**: a customer who ordered after the snapshot is left alone by the batches (the
    snapshot is stale for them) and recomputed one by one afterwards.
 
@@ -65,6 +66,7 @@ from tagging.computed import (
     recompute_customer,
     targets_query,
 )
+from tagging.mirror import enqueue_sync
 from tagging.models import Order
 from tagging.scores import HELD
 
@@ -176,6 +178,14 @@ _UPSERT_NEW = text(
 )
 _INSERT_NEW = text(_INSERT_NEW)
 _COUNT = text("SELECT group_id, count(DISTINCT customer_id) FROM computed_changes GROUP BY group_id")
+# The changed customers WeChat knows, for the tag mirror (tagging/mirror.py).
+_MIRRORED = text(
+    """
+SELECT DISTINCT ch.customer_id FROM computed_changes ch
+WHERE EXISTS (SELECT 1 FROM customer_identities i WHERE i.customer_id = ch.customer_id)
+ORDER BY ch.customer_id
+"""
+)
 _CLEAR = {"postgresql": text("TRUNCATE computed_changes"), "sqlite": text("DELETE FROM computed_changes")}
 
 _TAG_LISTS = (bindparam("rfm_tags", expanding=True), bindparam("lifecycle_tags", expanding=True))
@@ -200,6 +210,7 @@ def recompute_everyone(runtime: Runtime, *, progress: Progress | None, batch_siz
                     progress(0, len(batches))
                 for done, (lo, hi) in enumerate(batches, 1):
                     changed.update(run.apply(conn, lo, hi))
+                    enqueue_sync(runtime, run.to_mirror)  # committed: WeChat follows
                     lock.reacquire()
                     if progress:
                         progress(done, len(batches))
@@ -229,6 +240,7 @@ class _Run:
         self.now = now
         self.max_order_id = 0
         self.created = False  # the temporary tables exist (committed)
+        self.to_mirror: list[int] = []  # the last batch's changed customers that WeChat knows
 
     def snapshot(self, conn: Connection, batch_size: int) -> tuple[int, list[tuple[int, int]]]:
         """Fill ``computed_targets``; the number of customers and the id ranges to work."""
@@ -267,6 +279,7 @@ class _Run:
             conn.execute(_FIND_CHANGES.bindparams(_MOMENTS[0], *_TAG_LISTS), params)
             self._analyze(conn, "computed_changes")
             counts = Counter({self.tags.group_of(g): n for g, n in conn.execute(_COUNT)})
+            self.to_mirror = list(conn.scalars(_MIRRORED)) if counts else []
             if counts:
                 conn.execute(_NOTE_CHANGES.bindparams(_MOMENTS[0]), params)
                 conn.execute(_REMOVE.bindparams(_MOMENTS[0]), params)

@@ -65,8 +65,15 @@ def record_lapses(*, db_session: Session, since: datetime, until: datetime) -> i
             }
             for customer_id, lapsed_at in rows
         ]
+        lapsed = []
         for value in values:  # one by one: a skipped duplicate returns no id
-            written += db_session.connection().execute(insert, value).scalar() is not None
+            if db_session.connection().execute(insert, value).scalar() is not None:
+                lapsed.append(value["customer_id"])
+        written += len(lapsed)
+        if lapsed:
+            from tagging.mirror import customers_changed
+
+            customers_changed(db_session, lapsed)  # WeChat drops the tag too, after the commit
     return written
 
 

@@ -58,9 +58,13 @@ class Tag(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("tag_groups.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(30))
-    # WeChat's ids once mirrored: the MP user tag and the WeCom corp tag.
+    # WeChat's ids once mirrored: the MP user tag and the WeCom corp tag (tagging/mirror.py).
     mp_tag_id: Mapped[int | None] = mapped_column()
     work_tag_id: Mapped[str | None] = mapped_column(String(64))
+    # Why WeChat refused to make the MP tag (the account's 100 tags are used), and when: shown
+    # with the tag, tried again a day later rather than by every sync.
+    mp_error: Mapped[str | None] = mapped_column(String(200))
+    mp_failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -76,6 +80,18 @@ class CustomerTag(Base):
     active_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     manual: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     computed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+
+class WeComPairTags(Base):
+    """The corp tags one member–customer pair carried in WeCom when the mirror last read or
+    wrote them: what tells a member's own edit in WeCom (to take back) from ours."""
+
+    __tablename__ = "wecom_pair_tags"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    userid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tag_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class TagRule(Base):

@@ -75,7 +75,8 @@ def rescore_batch(
     tag_ids = list(db_session.scalars(select(Tag.id).where(Tag.group_id == group_id)))
     changed_at, now = _utc(changed_at), max(_utc(now), _utc(changed_at))
     rows = db_session.execute(
-        select(CustomerTag.customer_id, CustomerTag.tag_id, CustomerTag.score, CustomerTag.scored_at)
+        select(CustomerTag.customer_id, CustomerTag.tag_id, CustomerTag.score, CustomerTag.scored_at,
+               CustomerTag.active_until)
         .where(
             tuple_(CustomerTag.customer_id, CustomerTag.tag_id) > tuple_(*after),
             CustomerTag.tag_id.in_(tag_ids),
@@ -91,12 +92,18 @@ def rescore_batch(
     ).all()
     if not rows:
         return None
-    batch = []
-    for customer_id, tag_id, score, scored_at in rows:
+    batch, flipped = [], set()
+    for customer_id, tag_id, score, scored_at, old_until in rows:
         score = decayed(decayed(score, scored_at, changed_at, old_half_life), changed_at, now, group.half_life_days)
         until = active_until(score, now, group.half_life_days, group.threshold)
         batch.append({"c": customer_id, "t": tag_id, "new_score": score, "new_scored_at": now, "until": until})
+        if (_utc(old_until) > now) != (until > now):
+            flipped.add(customer_id)
     db_session.connection().execute(_WRITE, batch)
+    if flipped:
+        from tagging.mirror import customers_changed
+
+        customers_changed(db_session, flipped)  # carried or not now: WeChat follows
     return (rows[-1].customer_id, rows[-1].tag_id) if len(rows) == limit else None
 
 

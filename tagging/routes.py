@@ -163,7 +163,9 @@ def _group_json(group: TagGroup, tags: tuple[tuple[Tag, int], ...] | None) -> di
 
 
 def _tag_json(tag: Tag, carried: int) -> dict[str, Any]:
-    return {"id": tag.id, "group_id": tag.group_id, "name": tag.name, "customers": carried}
+    # How the tag is mirrored to WeChat (tagging/mirror.py); mp_error: why WeChat refused it.
+    wechat = {"mp_tag_id": tag.mp_tag_id, "work_tag_id": tag.work_tag_id, "mp_error": tag.mp_error}
+    return {"id": tag.id, "group_id": tag.group_id, "name": tag.name, "customers": carried, "wechat": wechat}
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -7,7 +7,8 @@ while the decayed score is over the group's threshold (SPEC §5): until
 asks only ``active_until > now``. A manager's tag and a computed tag never decay (HELD).
 
 Every time a customer starts or stops carrying a tag because of a change here, the timeline
-gets a ``tag_added``/``tag_removed`` entry naming the cause. A tag that lapses by decay alone
+gets a ``tag_added``/``tag_removed`` entry naming the cause, and the customer's tags are
+synced to WeChat after the commit (tagging/mirror.py). A tag that lapses by decay alone
 has no moment of change to record; :func:`carried_tags` simply stops listing it.
 """
 
@@ -180,6 +181,9 @@ def _note(
             payload={"tag": tag.name, "group": group.name, "tag_id": tag.id, "cause": cause.as_dict()},
         )
     )
+    from tagging.mirror import customers_changed  # imported here: the mirror's jobs use this module
+
+    customers_changed(db_session, [row.customer_id])
     return TagChange(row.customer_id, tag.id, now_carried)
 
 
@@ -192,7 +196,12 @@ def merge_customer_tags(*, db_session: Session, keep_id: int, drop_id: int) -> N
     """Move ``drop``'s tags to ``keep`` (two customers found to be one person). Where both
     have a tag, the row that holds longer wins; a manual or computed mark is kept."""
     kept = {row.tag_id: row for row in db_session.scalars(select(CustomerTag).where(CustomerTag.customer_id == keep_id))}
-    for row in db_session.scalars(select(CustomerTag).where(CustomerTag.customer_id == drop_id)).all():
+    dropped = db_session.scalars(select(CustomerTag).where(CustomerTag.customer_id == drop_id)).all()
+    if dropped or kept:
+        from tagging.mirror import customers_changed
+
+        customers_changed(db_session, [keep_id])  # each identity in WeChat gets the merged tags
+    for row in dropped:
         mine = kept.get(row.tag_id)
         if mine is None:
             row.customer_id = keep_id

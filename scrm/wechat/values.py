@@ -153,6 +153,31 @@ class Member:
 
 
 @dataclass(frozen=True)
+class PairTag:
+    """A tag on a member–customer pair. ``type`` 1: a corp tag (企业标签, with its ``id``);
+    2: the member's personal tag (no id); 3: a rule-group tag."""
+
+    id: str
+    name: str
+    group_name: str = ""
+    type: int = 1
+
+
+@dataclass(frozen=True)
+class FollowUser:
+    """One member who has the customer as a contact, and the tags on that pair."""
+
+    userid: str
+    createtime: int | None = None
+    state: str = ""
+    tags: tuple[PairTag, ...] = ()
+
+    @property
+    def corp_tag_ids(self) -> frozenset[str]:
+        return frozenset(t.id for t in self.tags if t.type == 1 and t.id)
+
+
+@dataclass(frozen=True)
 class ExternalContact:
     """A WeCom customer (外部联系人) as ``externalcontact/get`` tells it."""
 
@@ -160,4 +185,5 @@ class ExternalContact:
     name: str = ""
     unionid: str | None = None  # given when the corp has a bound Official Account or mini program
     follow_userids: tuple[str, ...] = ()  # the members who have this customer as a contact
+    follow_users: tuple[FollowUser, ...] = ()  # the same, with each pair's tags
     raw: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False, repr=False)

@@ -23,12 +23,14 @@ from scrm.wechat.values import (
     CorpTag,
     CorpTagGroup,
     ExternalContact,
+    FollowUser,
     GroupChat,
     GroupChatPage,
     GroupChatRef,
     GroupMember,
     Member,
     MsgTemplate,
+    PairTag,
     TransferResult,
     frozen_raw,
 )
@@ -245,11 +247,13 @@ class WorkClient:
         """``externalcontact/get``: who a customer is, with the ``unionid`` when WeCom gives it."""
         data = self.transport.call("GET", "externalcontact/get", params={"external_userid": external_userid})
         contact = data.get("external_contact") or {}
+        follow_users = tuple(_follow_user(f) for f in data.get("follow_user") or () if f.get("userid"))
         return ExternalContact(
             external_userid=contact.get("external_userid", external_userid),
             name=contact.get("name") or "",
             unionid=contact.get("unionid") or None,
-            follow_userids=tuple(f["userid"] for f in data.get("follow_user") or () if f.get("userid")),
+            follow_userids=tuple(f.userid for f in follow_users),
+            follow_users=follow_users,
             raw=frozen_raw(data),
         )
 
@@ -295,6 +299,17 @@ def _content(text: str, attachments: Sequence[Mapping[str, Any]]) -> dict[str, A
             {k: dict(v) if isinstance(v, Mapping) else v for k, v in a.items()} for a in attachments
         ]
     return content
+
+
+def _follow_user(data: Mapping[str, Any]) -> FollowUser:
+    tags = tuple(
+        PairTag(id=t.get("tag_id") or "", name=t.get("tag_name") or "", group_name=t.get("group_name") or "",
+                type=int(t.get("type") or 1))
+        for t in data.get("tags") or ()
+    )
+    created = data.get("createtime")
+    return FollowUser(userid=data["userid"], createtime=int(created) if created else None,
+                      state=data.get("state") or "", tags=tags)
 
 
 def _tag_group(group: Mapping[str, Any]) -> CorpTagGroup:
