@@ -10,10 +10,9 @@ is read by guides/console.py.
 from __future__ import annotations
 
 import re
-from functools import wraps
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from guides import console, importing, leaving, service
 from guides.routing import WEEKDAYS
@@ -21,10 +20,9 @@ from guides.schemas import GuideFields, GuideIn, LeaveIn, StoreIn, parse
 from scrm.errors import InvalidInput
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
+from scrm.web.forms import form_errors, form_fields, form_status, not_found_as_404
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from werkzeug.datastructures import FileStorage, MultiDict
 
 guide_console = Blueprint("guide_console", __name__, template_folder="templates", url_prefix="/console")
@@ -40,23 +38,7 @@ class _Rejected(Exception):
         self.report = report
 
 
-def _404_when_missing(view: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except service.NotFoundError:
-            abort(404)
-
-    return wrapped
-
-
-def _errors(exc: Exception) -> list[dict[str, str]]:
-    return exc.errors if isinstance(exc, InvalidInput) else [{"field": "", "message": str(exc)}]
-
-
-def _status(exc: Exception) -> int:
-    return 409 if isinstance(exc, service.ConflictError) else 422
+_404_when_missing = not_found_as_404(service.NotFoundError)
 
 
 # ---- stores ---------------------------------------------------------------------------------
@@ -70,14 +52,14 @@ def stores():  # noqa: ANN201
 @guide_console.post("/stores")
 @require_role(*MANAGERS)
 def create_store():  # noqa: ANN201
-    form = _fields(request.form, "code", "name", "address")
+    form = form_fields(request.form, "code", "name", "address")
     runtime = current_runtime()
     try:
         store_in = parse(StoreIn, {k: v for k, v in form.items() if v or k != "address"})
         with runtime.transaction() as db_session:
             service.create_store(runtime=runtime, db_session=db_session, store_in=store_in)
     except (InvalidInput, service.ConflictError) as exc:
-        return _render_stores(status=_status(exc), form=form, errors=_errors(exc))
+        return _render_stores(status=form_status(exc, service.ConflictError), form=form, errors=form_errors(exc))
     flash(f"门店 {store_in.code} 已创建 · store created; its 公众号 code is being made.")
     return redirect(url_for(".store", code=store_in.code))
 
@@ -93,14 +75,14 @@ def store(code: str):  # noqa: ANN201
 @require_role(*MANAGERS)
 @_404_when_missing
 def create_guide(code: str):  # noqa: ANN201
-    form = _fields(request.form, "code", "name", "wecom_userid")
+    form = form_fields(request.form, "code", "name", "wecom_userid")
     runtime = current_runtime()
     try:
         guide_in = parse(GuideIn, {**form, "store": code})
         with runtime.transaction() as db_session:
             service.create_guide(runtime=runtime, db_session=db_session, guide_in=guide_in)
     except (InvalidInput, service.ConflictError) as exc:
-        return _render_store(code, status=_status(exc), guide_form=form, guide_errors=_errors(exc))
+        return _render_store(code, status=form_status(exc, service.ConflictError), guide_form=form, guide_errors=form_errors(exc))
     flash(f"导购 {guide_in.code} 已添加 · guide added; their codes are being made.")
     return redirect(url_for(".guide", code=guide_in.code))
 
@@ -119,7 +101,7 @@ def import_guides(code: str):  # noqa: ANN201
     except _Rejected as exc:
         return _render_store(code, status=422, import_report=exc.report)
     except (InvalidInput, service.ConflictError) as exc:
-        return _render_store(code, status=_status(exc), import_errors=_errors(exc))
+        return _render_store(code, status=form_status(exc, service.ConflictError), import_errors=form_errors(exc))
     flash(f"导入完成 · imported: {len(report.created)} created, {len(report.unchanged)} unchanged.")
     return redirect(url_for(".store", code=code))
 
@@ -155,7 +137,7 @@ def update_guide(code: str):  # noqa: ANN201
             service.update_guide(db_session=db_session, code=code, changes=changes)
     except InvalidInput as exc:
         edit = {**request.form.to_dict(), "backup": "1" in request.form.getlist("backup")}
-        return _render_guide(code, status=422, edit=edit, edit_errors=_errors(exc))
+        return _render_guide(code, status=422, edit=edit, edit_errors=form_errors(exc))
     flash("已保存 · saved.")
     return redirect(url_for(".guide", code=code))
 
@@ -174,7 +156,7 @@ def leave(code: str):  # noqa: ANN201
             result = leaving.leave(runtime=runtime, db_session=db_session, code=code, to=leave_in.to)
     except (InvalidInput, service.ConflictError, service.NotFoundError) as exc:
         # A missing heir is bad input here; a missing leaver 404s when the page is rendered.
-        return _render_guide(code, status=_status(exc), leave_errors=_errors(exc))
+        return _render_guide(code, status=form_status(exc, service.ConflictError), leave_errors=form_errors(exc))
     flash(f"{result.guide} 已离职 · left: {result.moved} 位顾客转给 customers moved to {result.to}; "
           f"{result.wecom_transfers} 个企业微信交接 WeCom hand-overs queued.")
     return redirect(url_for(".guide", code=code))
@@ -199,10 +181,6 @@ def _edit_values(page: console.GuidePage) -> dict[str, Any]:
 
 
 # ---- form input -----------------------------------------------------------------------------
-
-def _fields(form: MultiDict[str, str], *names: str) -> dict[str, str]:
-    return {name: form.get(name, "").strip() for name in names}
-
 
 def _guide_changes(form: MultiDict[str, str]) -> dict[str, Any]:
     """The fields the form sent, typed for GuideFields. A blank photo or welcome text clears

@@ -11,7 +11,6 @@ tagging/console.py.
 
 from __future__ import annotations
 
-from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -19,14 +18,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from scrm.errors import InvalidInput
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
+from scrm.web.forms import form_errors, form_fields, form_status, not_found_as_404
 from tagging import console, rules, service
 from tagging.models import RULE_KINDS
 from tagging.rule_schemas import parse_rule
 from tagging.schemas import GroupChanges, GroupIn, TagIn, parse
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from werkzeug.datastructures import MultiDict
 
 tag_console = Blueprint("tag_console", __name__, template_folder="templates", url_prefix="/console")
@@ -35,23 +33,7 @@ MANAGERS = ("admin", "manager")
 _SYNONYM_SEPARATORS = (",", "，", "、", ";", "；", "\n")
 
 
-def _404_when_missing(view: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except (service.NotFoundError, rules.TagRuleNotFound):
-            abort(404)
-
-    return wrapped
-
-
-def _errors(exc: Exception) -> list[dict[str, str]]:
-    return exc.errors if isinstance(exc, InvalidInput) else [{"field": "", "message": str(exc)}]
-
-
-def _status(exc: Exception) -> int:
-    return 409 if isinstance(exc, service.ConflictError) else 422
+_404_when_missing = not_found_as_404(service.NotFoundError, rules.TagRuleNotFound)
 
 
 # ---- tag groups and tags --------------------------------------------------------------------
@@ -65,13 +47,13 @@ def tags():  # noqa: ANN201
 @tag_console.post("/tag-groups")
 @require_role(*MANAGERS)
 def create_group():  # noqa: ANN201
-    form = _fields(request.form, "name", "half_life_days", "threshold")
+    form = form_fields(request.form, "name", "half_life_days", "threshold")
     try:
         group_in = parse(GroupIn, _decay(form, name=form["name"]))
         with current_runtime().transaction() as db_session:
             service.create_group(db_session=db_session, group_in=group_in)
     except (InvalidInput, service.ConflictError) as exc:
-        return _render_tags(status=_status(exc), group_form=form, group_errors=_errors(exc))
+        return _render_tags(status=form_status(exc, service.ConflictError), group_form=form, group_errors=form_errors(exc))
     flash(f"分组 {group_in.name} 已创建 · tag group created.")
     return redirect(url_for(".tags"))
 
@@ -80,7 +62,7 @@ def create_group():  # noqa: ANN201
 @require_role(*MANAGERS)
 @_404_when_missing
 def update_group(group_id: int):  # noqa: ANN201
-    form = _fields(request.form, "half_life_days", "threshold")
+    form = form_fields(request.form, "half_life_days", "threshold")
     runtime = current_runtime()
     try:
         changes = parse(GroupChanges, _decay(form, change=True))
@@ -88,7 +70,7 @@ def update_group(group_id: int):  # noqa: ANN201
             group = service.update_group(db_session=db_session, group_id=group_id, changes=changes,
                                          now=runtime.clock.now())
     except (InvalidInput, service.ConflictError) as exc:
-        return _render_tags(status=_status(exc), edit_group=group_id, edit_form=form, edit_errors=_errors(exc))
+        return _render_tags(status=form_status(exc, service.ConflictError), edit_group=group_id, edit_form=form, edit_errors=form_errors(exc))
     flash(f"分组 {group.name} 已保存 · saved; customers' scores are being recomputed.")
     return redirect(url_for(".tags", _anchor=f"group-{group_id}"))
 
@@ -96,7 +78,7 @@ def update_group(group_id: int):  # noqa: ANN201
 @tag_console.post("/tags")
 @require_role(*MANAGERS)
 def create_tag():  # noqa: ANN201
-    form = _fields(request.form, "group", "name")
+    form = form_fields(request.form, "group", "name")
     try:
         group_id = _id(form["group"])
         if group_id is None:
@@ -106,7 +88,7 @@ def create_tag():  # noqa: ANN201
             _, group = service.create_tag(db_session=db_session, tag_in=tag_in)
     except (InvalidInput, service.ConflictError, service.NotFoundError) as exc:
         # A group missing from the form's choices is bad input here, not a missing page.
-        return _render_tags(status=_status(exc), tag_form=form, tag_errors=_errors(exc))
+        return _render_tags(status=form_status(exc, service.ConflictError), tag_form=form, tag_errors=form_errors(exc))
     flash(f"标签 {group.name}:{tag_in.name} 已创建 · tag created.")
     return redirect(url_for(".tags", _anchor=f"group-{group.id}"))
 
@@ -121,7 +103,7 @@ def delete_tag(tag_id: int):  # noqa: ANN201
         with runtime.transaction() as db_session:
             service.delete_tag(db_session=db_session, redis=runtime.redis, tag_id=tag_id)
     except (InvalidInput, service.ConflictError) as exc:
-        return _render_tags(status=_status(exc), delete_tag=tag_id, delete_errors=_errors(exc))
+        return _render_tags(status=form_status(exc, service.ConflictError), delete_tag=tag_id, delete_errors=form_errors(exc))
     flash("标签已删除 · tag deleted, with its rules and every customer's score for it.")
     return redirect(url_for(".tags"))
 
@@ -148,9 +130,9 @@ def tag_rules():  # noqa: ANN201
         return _render_rules()
     text = text.strip()
     if not text:
-        return _render_rules(status=422, try_errors=_errors(InvalidInput("text", "输入一条消息 · type a message")))
+        return _render_rules(status=422, try_errors=form_errors(InvalidInput("text", "输入一条消息 · type a message")))
     if len(text) > console.TRY_MAX_CHARS:
-        return _render_rules(status=422, try_text=text, try_errors=_errors(
+        return _render_rules(status=422, try_text=text, try_errors=form_errors(
             InvalidInput("text", f"at most {console.TRY_MAX_CHARS} characters, as a WeChat message")))
     runtime = current_runtime()
     book = rules.rulebook(runtime)
@@ -162,7 +144,7 @@ def tag_rules():  # noqa: ANN201
 @tag_console.post("/tag-rules")
 @require_role(*MANAGERS)
 def create_rule():  # noqa: ANN201
-    form = _fields(request.form, "kind", "pattern", "synonyms", "tag_id", "weight")
+    form = form_fields(request.form, "kind", "pattern", "synonyms", "tag_id", "weight")
     form["substring"] = "1" in request.form.getlist("substring")
     runtime = current_runtime()
     try:
@@ -170,7 +152,7 @@ def create_rule():  # noqa: ANN201
         with runtime.transaction() as db_session:
             rule = rules.create_rule(db_session=db_session, redis=runtime.redis, rule_in=rule_in)
     except (InvalidInput, rules.TagNotFound) as exc:
-        errors = [{"field": "tag_id", "message": str(exc)}] if isinstance(exc, rules.TagNotFound) else _errors(exc)
+        errors = [{"field": "tag_id", "message": str(exc)}] if isinstance(exc, rules.TagNotFound) else form_errors(exc)
         return _render_rules(status=422, rule_form=form, rule_errors=errors)
     flash(f"规则 #{rule.id} 已创建 · rule created: {rule.kind} {rule.pattern}.")
     return redirect(url_for(".tag_rules", **_carried_filters(), _anchor=f"rule-{rule.id}"))
@@ -187,7 +169,7 @@ def set_rule_enabled(rule_id: int):  # noqa: ANN201
             rules.update_rule(db_session=db_session, redis=runtime.redis, rule_id=rule_id,
                               changes={"enabled": enabled})
     except InvalidInput as exc:  # a rule stored before today's validation; the API reports the same
-        return _render_rules(status=422, rule_action=rule_id, action_errors=_errors(exc))
+        return _render_rules(status=422, rule_action=rule_id, action_errors=form_errors(exc))
     flash(f"规则 #{rule_id} 已{'启用' if enabled else '停用'} · rule {'enabled' if enabled else 'disabled'}.")
     return redirect(url_for(".tag_rules", **_carried_filters(), _anchor=f"rule-{rule_id}"))
 
@@ -202,7 +184,7 @@ def delete_rule(rule_id: int):  # noqa: ANN201
         with runtime.transaction() as db_session:
             rules.delete_rule(db_session=db_session, redis=runtime.redis, rule_id=rule_id)
     except InvalidInput as exc:
-        return _render_rules(status=422, rule_action=rule_id, action_errors=_errors(exc))
+        return _render_rules(status=422, rule_action=rule_id, action_errors=form_errors(exc))
     flash(f"规则 #{rule_id} 已删除 · rule deleted.")
     return redirect(url_for(".tag_rules", **_carried_filters()))
 
@@ -234,10 +216,6 @@ def audience():  # noqa: ANN201
 
 
 # ---- form input -----------------------------------------------------------------------------
-
-def _fields(form: MultiDict[str, str], *names: str) -> dict[str, Any]:
-    return {name: form.get(name, "").strip() for name in names}
-
 
 def _number(raw: str) -> float | str:
     """A number, or the text as typed so validation names the field ("must be a number")."""
