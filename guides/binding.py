@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from guides.models import Binding, Guide
+from guides.models import Binding, Guide, Store
 from qrcodes import stats
 from qrcodes.service import CodeRef, find_code
 from scrm.customers.models import Interaction
@@ -46,6 +46,20 @@ class Touch:
     new_follow: bool  # subscribe / add_external_contact, not a SCAN by a follower
     at: datetime
     member_userid: str | None = None  # WeCom: the member the customer added
+    first_contact: bool = False  # the customer was created by this callback: no binding yet
+
+
+@dataclass(frozen=True)
+class GuideCard:
+    """What a welcome shows of a guide, read in one query."""
+
+    id: int
+    code: str
+    name: str
+    store_code: str
+    store_name: str
+    photo_url: str | None
+    welcome_text: str | None
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,7 @@ class BindingOutcome:
     code: CodeRef
     guide_id: int | None  # the customer's guide after the touch
     touched_guide_id: int | None  # the guide whose code (or WeCom member) the customer reached
+    card: GuideCard | None = None  # the card of ``guide_id``
 
 
 def touch_code(*, runtime: Runtime, db_session: Session, touch: Touch) -> BindingOutcome | None:
@@ -61,19 +76,24 @@ def touch_code(*, runtime: Runtime, db_session: Session, touch: Touch) -> Bindin
     code = find_code(runtime=runtime, db_session=db_session, scene=touch.scene, channel=touch.channel)
     if code is None:
         return None
-    day = stats.local_day(runtime.config, touch.at)
-    stats.count(db_session=db_session, code_id=code.id, day=day, scans=1, follows=int(touch.new_follow))
+    outcome = _bind_by_code(runtime, db_session, code, touch)
+    stats.count(db_session=db_session, code_id=code.id, day=stats.local_day(runtime.config, touch.at), scans=1,
+                follows=int(touch.new_follow), bindings=int(outcome.result in ("bound", "rebound")))
+    return outcome
+
+
+def _bind_by_code(runtime: Runtime, db_session: Session, code: CodeRef, touch: Touch) -> BindingOutcome:
     if code.kind not in ("guide", "store"):
         return BindingOutcome("counted", code, None, None)
-    current = current_binding(db_session=db_session, customer_id=touch.customer_id, lock=True)
+    current = None if touch.first_contact else current_binding(db_session=db_session, customer_id=touch.customer_id,
+                                                                 lock=True)
     touched = _touched_guide(db_session, code, touch)
     if touched is None:  # a store code, or a retired guide code: the store's routing
         if current is not None:
-            return BindingOutcome("kept", code, current.guide_id, current.guide_id)
+            return _outcome(db_session, "kept", code, current.guide_id, current.guide_id)
         from guides.routing import route
 
-        store_id = code.store_id if code.kind == "store" else _store_of(db_session, code.guide_id)
-        touched = route(db_session=db_session, config=runtime.config, store_id=store_id, at=touch.at)
+        touched = route(db_session=db_session, config=runtime.config, store_id=code.owner_store_id, at=touch.at)
         if touched is None:
             _note(db_session, touch, "guide_unrouted", {"code_id": code.id, "reason": "no guide on duty under the cap"})
             return BindingOutcome("unrouted", code, None, None)
@@ -83,45 +103,56 @@ def touch_code(*, runtime: Runtime, db_session: Session, touch: Touch) -> Bindin
             "code_id": code.id, "guide": _guide_code(db_session, touched),
             "bound_guide": _guide_code(db_session, current.guide_id), "protected_until": _iso(current.protected_until),
         })
-        return BindingOutcome(result, code, current.guide_id, touched)
+        return _outcome(db_session, result, code, current.guide_id, touched)
     if result == "renewed":
         current.protected_until = _protect_from(runtime, touch.at, current.protected_until)
     if result in ("kept", "renewed"):
-        return BindingOutcome(result, code, touched, touched)
+        return _outcome(db_session, result, code, touched, touched)
     previous = None
     if current is not None:
         previous = current.guide_id
         current.ended_at, current.end_reason = touch.at, "taken"
         db_session.flush()  # the old binding ends before the new one starts (one current each)
-    bind(runtime=runtime, db_session=db_session, customer_id=touch.customer_id, guide_id=touched,
-         code_id=code.id, channel=touch.channel, at=touch.at, previous_guide_id=previous)
-    stats.count(db_session=db_session, code_id=code.id, day=day, bindings=1)
+    card = guide_card(db_session=db_session, guide_id=touched)
+    bind(runtime=runtime, db_session=db_session, customer_id=touch.customer_id, guide=card, code_id=code.id,
+         channel=touch.channel, at=touch.at, previous_guide_id=previous)
     if code.kind == "store" or code.retired:  # a daily cap may have been reached
         from guides.store_duty import refresh_store_contact_way
         from scrm.queue import enqueue_after_commit
 
-        enqueue_after_commit(db_session, refresh_store_contact_way, _store_of(db_session, touched))
+        enqueue_after_commit(db_session, refresh_store_contact_way, code.owner_store_id)
     from guides.channel_tags import tag_channel
 
     tag_channel(runtime=runtime, db_session=db_session, customer_id=touch.customer_id, kind=code.kind,
                 channel=touch.channel, at=touch.at)
-    return BindingOutcome(result, code, touched, touched)
+    return BindingOutcome(result, code, touched, touched, card)
+
+
+def _outcome(db_session: Session, result: str, code: CodeRef, guide_id: int, touched: int) -> BindingOutcome:
+    return BindingOutcome(result, code, guide_id, touched, guide_card(db_session=db_session, guide_id=guide_id))
+
+
+def guide_card(*, db_session: Session, guide_id: int) -> GuideCard:
+    row = db_session.execute(
+        select(Guide.id, Guide.code, Guide.name, Store.code, Store.name, Guide.photo_url, Guide.welcome_text)
+        .join(Store, Store.id == Guide.store_id).where(Guide.id == guide_id)
+    ).one()
+    return GuideCard(*row)
 
 
 def bind(
-    *, runtime: Runtime, db_session: Session, customer_id: int, guide_id: int, code_id: int | None,
+    *, runtime: Runtime, db_session: Session, customer_id: int, guide: GuideCard, code_id: int | None,
     channel: str | None, at: datetime, previous_guide_id: int | None, via: str = "code",
 ) -> Binding:
     """Start a binding (the caller ended any current one) and write it to the timeline."""
-    binding = Binding(customer_id=customer_id, guide_id=guide_id, code_id=code_id, channel=channel, bound_at=at,
+    binding = Binding(customer_id=customer_id, guide_id=guide.id, code_id=code_id, channel=channel, bound_at=at,
                       protected_until=_protect_from(runtime, at, None))
     db_session.add(binding)
-    db_session.flush()
-    guide = db_session.get(Guide, guide_id)
     db_session.add(Interaction(customer_id=customer_id, kind="guide_bound", channel=channel, occurred_at=at, payload={
-        "guide": guide.code, "guide_name": guide.name, "store": guide.store.code, "via": via, "code_id": code_id,
+        "guide": guide.code, "guide_name": guide.name, "store": guide.store_code, "via": via, "code_id": code_id,
         "previous_guide": _guide_code(db_session, previous_guide_id), "protected_until": _iso(binding.protected_until),
     }))
+    db_session.flush()
     return binding
 
 
@@ -164,18 +195,13 @@ def _decide(runtime: Runtime, current: Binding | None, touched: int, at: datetim
 
 def _touched_guide(db_session: Session, code: CodeRef, touch: Touch) -> int | None:
     """The guide a code names, or None when the store must route (store code, retired code)."""
-    if code.kind == "guide" and not code.retired:
-        active = db_session.scalar(select(Guide.status).where(Guide.id == code.guide_id)) == "active"
-        return code.guide_id if active else None
-    if code.kind == "store" and touch.member_userid:
+    if code.kind == "guide":
+        return code.guide_id if code.guide_active and not code.retired else None
+    if touch.member_userid:
         # A WeCom store contact way: WeCom already chose the member the customer added.
         return db_session.scalar(select(Guide.id).where(
             Guide.wecom_userid == touch.member_userid, Guide.store_id == code.store_id, Guide.status == "active"))
     return None
-
-
-def _store_of(db_session: Session, guide_id: int | None) -> int | None:
-    return db_session.scalar(select(Guide.store_id).where(Guide.id == guide_id))
 
 
 def _guide_code(db_session: Session, guide_id: int | None) -> str | None:

@@ -35,6 +35,12 @@ def tag_channel(*, runtime: Runtime, db_session: Session, customer_id: int, kind
 
 
 def _group_and_tag(db_session: Session, name: str) -> tuple[TagGroup, Tag]:
+    """One SELECT once they exist (every binding); made on first use, whoever is first."""
+    found = db_session.execute(
+        select(TagGroup, Tag).join(Tag, Tag.group_id == TagGroup.id).where(TagGroup.name == GROUP, Tag.name == name)
+    ).first()
+    if found is not None:
+        return found[0], found[1]
     connection = db_session.connection()
     connection.execute(
         dialect_insert(db_session, TagGroup.__table__).values(name=GROUP).on_conflict_do_nothing(index_elements=["name"])

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
-from guides.binding import bind
+from guides.binding import bind, guide_card
 from guides.models import Binding, Guide, GuideTransfer
 from guides.service import ConflictError, get_guide, refresh_store_way_after_commit
 from qrcodes.service import retire_guide_codes
@@ -81,8 +81,9 @@ def leave(*, runtime: Runtime, db_session: Session, code: str, to: str) -> Leave
     for binding in bindings:
         binding.ended_at, binding.end_reason = now, "transferred"
     db_session.flush()
+    card = guide_card(db_session=db_session, guide_id=heir.id)
     for binding in bindings:
-        bind(runtime=runtime, db_session=db_session, customer_id=binding.customer_id, guide_id=heir.id, code_id=None,
+        bind(runtime=runtime, db_session=db_session, customer_id=binding.customer_id, guide=card, code_id=None,
              channel=binding.channel, at=now, previous_guide_id=guide.id, via="transfer")
     transfers = _queue_wecom_transfers(db_session, [b.customer_id for b in bindings], guide, heir, now)
     refresh_store_way_after_commit(db_session=db_session, store_id=guide.store_id)

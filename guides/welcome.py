@@ -17,6 +17,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from guides.binding import GuideCard
 from guides.models import Guide
 from scrm.customers.models import Customer, Interaction
 from scrm.errors import RetryLater
@@ -25,8 +26,6 @@ from scrm.runtime import current
 from scrm.wechat.errors import WeChatError
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from scrm.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -39,29 +38,27 @@ SETTLED_ERRCODES = {
 }
 
 
-def welcome_text(runtime: Runtime, guide: Guide, nickname: str | None) -> str:
+def welcome_text(runtime: Runtime, guide: Guide | GuideCard, nickname: str | None) -> str:
     template = guide.welcome_text or runtime.config.binding.welcome_text
-    return (
-        template.replace("#nickname#", nickname or "")
-        .replace("#guide#", guide.name)
-        .replace("#store#", guide.store.name)
-        .strip()
-    )
+    store_name = guide.store_name if isinstance(guide, GuideCard) else guide.store.name
+    return template.replace("#nickname#", nickname or "").replace("#guide#", guide.name).replace("#store#", store_name).strip()
 
 
-def card_url(runtime: Runtime, guide: Guide) -> str:
+def card_url(runtime: Runtime, guide: Guide | GuideCard) -> str:
     return f"{runtime.config.server.public_base_url}/card/{guide.code}"
 
 
-def mp_card(*, runtime: Runtime, db_session: Session, guide_id: int, customer_id: int) -> Reply:
+def needs_nickname(runtime: Runtime, card: GuideCard) -> bool:
+    return "#nickname#" in (card.welcome_text or runtime.config.binding.welcome_text)
+
+
+def mp_card(*, runtime: Runtime, card: GuideCard, nickname: str | None) -> Reply:
     """The passive reply that introduces the customer's guide."""
-    guide = db_session.get(Guide, guide_id)
-    nickname = db_session.get(Customer, customer_id).nickname
     article = Article(
-        title=f"您的专属导购：{guide.name}（{guide.store.name}）",
-        description=welcome_text(runtime, guide, nickname),
-        url=card_url(runtime, guide),
-        picurl=guide.photo_url or "",
+        title=f"您的专属导购：{card.name}（{card.store_name}）",
+        description=welcome_text(runtime, card, nickname),
+        url=card_url(runtime, card),
+        picurl=card.photo_url or "",
     )
     return Reply(kind="news", articles=(article,))
 

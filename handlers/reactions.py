@@ -46,9 +46,9 @@ def react(runtime: Runtime, db_session: Session, callback: ev.Callback) -> Outco
     )
     apply_rules(runtime, db_session, callback, identity.customer_id)  # from memory; SQL only on a match
     reply = _react_as_customer(runtime, db_session, callback, identity)
-    binding = _touch_code(runtime, db_session, callback, identity)
+    binding = _touch_code(runtime, db_session, callback, identity, first_contact)
     if binding is not None and binding.guide_id is not None:
-        reply = _welcome(runtime, db_session, callback, identity, binding) or reply
+        reply = _welcome(runtime, db_session, callback, identity, binding, first_contact) or reply
     if first_contact:
         from scrm.customers.jobs import fetch_profile
 
@@ -89,7 +89,8 @@ def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callb
     return None  # menu clicks, views and scans: tagging and binding react to these
 
 
-def _touch_code(runtime: Runtime, db_session: Session, callback: ev.Callback, identity: IdentityRef):  # noqa: ANN202
+def _touch_code(runtime: Runtime, db_session: Session, callback: ev.Callback, identity: IdentityRef,  # noqa: ANN202
+                first_contact: bool):
     """A scan of one of our codes (follow with a scene, SCAN, WeCom add with a state) binds."""
     from guides.binding import Touch, touch_code
 
@@ -99,18 +100,21 @@ def _touch_code(runtime: Runtime, db_session: Session, callback: ev.Callback, id
         scene, new_follow, member = callback.state, True, callback.userid or None
     else:
         return None
-    touch = Touch(identity.customer_id, callback.channel, scene, new_follow, runtime.clock.now(), member)
+    touch = Touch(identity.customer_id, callback.channel, scene, new_follow, runtime.clock.now(), member, first_contact)
     return touch_code(runtime=runtime, db_session=db_session, touch=touch)
 
 
-def _welcome(runtime: Runtime, db_session: Session, callback: ev.Callback, identity: IdentityRef, binding):  # noqa: ANN001, ANN202
+def _welcome(runtime: Runtime, db_session: Session, callback: ev.Callback, identity: IdentityRef, binding,  # noqa: ANN001, ANN202
+             first_contact: bool):
     """MP: the guide's card as the passive reply. WeCom: the welcome message, queued first in
     line, from the member the customer added."""
     from guides import welcome
 
     if callback.channel == "mp":
-        return welcome.mp_card(runtime=runtime, db_session=db_session, guide_id=binding.guide_id,
-                               customer_id=identity.customer_id)
+        nickname = None  # WeChat tells a new customer's name later (fetch_profile)
+        if not first_contact and welcome.needs_nickname(runtime, binding.card):
+            nickname = customers.nickname_of(db_session=db_session, customer_id=identity.customer_id)
+        return welcome.mp_card(runtime=runtime, card=binding.card, nickname=nickname)
     if getattr(callback, "welcome_code", None) and binding.touched_guide_id is not None:
         enqueue_after_commit(db_session, welcome.send_welcome, callback.welcome_code, binding.touched_guide_id,
                              identity.customer_id, runtime.clock.now().isoformat(), queue="urgent")

@@ -30,6 +30,8 @@ class CodeRef:
     guide_id: int | None
     store_id: int | None
     retired: bool
+    guide_active: bool = False  # a guide code's guide still works here
+    owner_store_id: int | None = None  # the store of the code, or of its guide
 
 
 def codec(runtime: Runtime) -> SceneCodec:
@@ -65,15 +67,20 @@ def find_code(*, runtime: Runtime, db_session: Session, scene: str | None, chann
     of ours (or was tampered with, or names a code that does not exist)."""
     if codec(runtime).decode(scene) is None:
         return None
+    from guides.models import Guide
+
     row = db_session.execute(
         select(
             ChannelCode.id, ChannelCode.kind, ChannelCode.channel, ChannelCode.guide_id, ChannelCode.store_id,
-            ChannelCode.status,
-        ).where(ChannelCode.scene == scene, ChannelCode.channel == channel)
+            ChannelCode.status, Guide.status.label("guide_status"), Guide.store_id.label("guide_store_id"),
+        )
+        .outerjoin(Guide, Guide.id == ChannelCode.guide_id)
+        .where(ChannelCode.scene == scene, ChannelCode.channel == channel)
     ).first()
     if row is None:
         return None
-    return CodeRef(row.id, row.kind, row.channel, row.guide_id, row.store_id, row.status == "retired")
+    return CodeRef(row.id, row.kind, row.channel, row.guide_id, row.store_id, row.status == "retired",
+                   row.guide_status == "active", row.store_id if row.store_id is not None else row.guide_store_id)
 
 
 def codes_of(*, db_session: Session, guide_id: int | None = None, store_id: int | None = None) -> dict[str, ChannelCode]:

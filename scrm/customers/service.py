@@ -171,6 +171,10 @@ def _move_domain_data(db_session: Session, keep_id: int, drop_id: int) -> None:
     db_session.execute(update(Order).where(Order.customer_id == drop_id).values(customer_id=keep_id))
 
 
+def nickname_of(*, db_session: Session, customer_id: int) -> str | None:
+    return db_session.scalar(select(Customer.nickname).where(Customer.id == customer_id))
+
+
 def resolve(*, db_session: Session, customer_id: int) -> Customer | None:
     """The customer, following merges to the one that now holds the history."""
     customer = db_session.get(Customer, customer_id)
