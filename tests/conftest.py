@@ -244,3 +244,49 @@ def wechat(runtime, client):  # noqa: ANN001, ANN201
             return self.sender(channel, encrypt).open_reply(response.data)
 
     return Phone()
+
+
+# ---- a real browser (Debian's chromium, driven by Playwright) --------------------------------
+
+CHROMIUM = os.environ.get("SCRM_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _require_browser() -> None:
+    """``make test`` installs both; with ``CI=true`` a missing one fails the test."""
+    import shutil
+
+    missing = []
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package (pip install -e '.[dev]')")
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        missing.append(f"{CHROMIUM} (apt-get install chromium)")
+    if missing:
+        message = f"the browser test needs {' and '.join(missing)}; `make test` installs them"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: it must run)")
+        pytest.skip(message)
+
+
+@pytest.fixture
+def browser():  # noqa: ANN201
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

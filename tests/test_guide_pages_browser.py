@@ -8,23 +8,9 @@ import pytest
 
 from guide_world import create_guide, create_store
 from guides.login_links import make_link
-from test_phone_browser import CHROMIUM, CHROMIUM_ARGS, _require_browser
 
 PHONE = {"width": 390, "height": 844}
 IMAGE_LOADED = "sel => { const i = document.querySelector(sel); return !!i && i.complete && i.naturalWidth > 0; }"
-
-
-@pytest.fixture
-def browser():
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)

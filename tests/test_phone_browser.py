@@ -4,56 +4,13 @@ reply. ``make test`` installs both; with ``CI=true`` a missing one fails the tes
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 from sqlalchemy import select
 
 from handlers.models import CallbackRecord
 
-CHROMIUM = os.environ.get("SCRM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 GREETING = "欢迎关注!回复 奶粉 看看有什么"
 REPLY = "奶粉在这里: 1 段 2 段 3 段"
-
-
-def _require_browser() -> None:
-    missing = []
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright package (pip install -e '.[dev]')")
-    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-        missing.append(f"{CHROMIUM} (apt-get install chromium)")
-    if missing:
-        message = f"the browser test needs {' and '.join(missing)}; `make test` installs them"
-        if IN_CI:
-            pytest.fail(message + " (CI=true: it must run)")
-        pytest.skip(message)
-
-
-@pytest.fixture
-def browser():
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)

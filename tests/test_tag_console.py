@@ -348,21 +348,6 @@ def test_a_tag_in_two_groups_is_offered_as_group_and_tag(runtime, manager):
 
 # ---- the live count, in a real browser -----------------------------------------------------
 
-@pytest.fixture
-def browser():  # noqa: ANN201
-    from test_phone_browser import CHROMIUM, CHROMIUM_ARGS, _require_browser
-
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
 @pytest.mark.slow
 @embedded_only
 def test_the_audience_count_follows_the_typing_in_a_browser(browser, stack, make_token):
