@@ -18,7 +18,7 @@ guide. A retired code (its guide left) works as its store's code.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
@@ -27,6 +27,7 @@ from guides.models import Binding, Guide, Store
 from qrcodes import stats
 from qrcodes.service import CodeRef, find_code
 from scrm.customers.models import Interaction
+from scrm.db import as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -166,7 +167,7 @@ def current_binding(*, db_session: Session, customer_id: int, lock: bool = False
 def is_protected(runtime: Runtime, binding: Binding, at: datetime) -> bool:
     if runtime.config.binding.protect_days == 0:
         return runtime.config.binding.policy == "first_touch"
-    return binding.protected_until is not None and aware(binding.protected_until) > at
+    return binding.protected_until is not None and as_utc(binding.protected_until) > at
 
 
 def renew_protection(*, runtime: Runtime, binding: Binding, at: datetime) -> None:
@@ -212,8 +213,8 @@ def _protect_from(runtime: Runtime, at: datetime, until: datetime | None) -> dat
     days = runtime.config.binding.protect_days
     if not days:
         return None
-    renewed = aware(at) + timedelta(days=days)
-    return renewed if until is None or aware(until) < renewed else until
+    renewed = as_utc(at) + timedelta(days=days)
+    return renewed if until is None or as_utc(until) < renewed else until
 
 
 def _note(db_session: Session, touch: Touch, kind: str, payload: dict[str, Any]) -> None:
@@ -221,11 +222,6 @@ def _note(db_session: Session, touch: Touch, kind: str, payload: dict[str, Any])
                                payload=payload))
 
 
-def aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; every one we store is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else aware(moment).isoformat()
+    return None if moment is None else as_utc(moment).isoformat()
 

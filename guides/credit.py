@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from guides.binding import aware, current_binding, renew_protection
+from guides.binding import current_binding, renew_protection
 from guides.models import Guide
 from qrcodes import stats
+from scrm.db import as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -29,7 +30,7 @@ def credit_guide(
     kind: str, amount: Decimal = Decimal(0),
 ) -> int | None:
     """The id of the guide credited with the customer's ``kind`` ("order" or "redemption")."""
-    at = aware(at)
+    at = as_utc(at)
     binding = current_binding(db_session=db_session, customer_id=customer_id, lock=True)
     if guide_code:
         credited = db_session.scalar(select(Guide.id).where(Guide.code == guide_code))

@@ -8,7 +8,7 @@ a guide sees ``138****5678`` (SPEC §12), masked here with :func:`mask_phone`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ from guides.roster import RosterEntry
 from qrcodes.models import ChannelCode
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.customers.views import mask_phone
+from scrm.db import as_utc
 
 CHANNEL_WORDS = {"mp": "公众号 Official Account", "work": "企业微信 WeCom"}
 CODE_STATUS_WORDS = {
@@ -148,7 +149,7 @@ def ago(at: datetime | None, now: datetime) -> str | None:
     """How long ago, in the words a guide glances at: 刚刚, 5 分钟前, 3 小时前, 2 天前."""
     if at is None:
         return None
-    seconds = max(0, int((_aware(now) - _aware(at)).total_seconds()))
+    seconds = max(0, int((as_utc(now) - as_utc(at)).total_seconds()))
     if seconds < 60:
         return "刚刚 just now"
     for unit, size, word in (("天", 86400, "d"), ("小时", 3600, "h"), ("分钟", 60, "min")):
@@ -180,9 +181,4 @@ def _detail(entry: Interaction) -> str:
 
 
 def _local(at: datetime, zone: ZoneInfo) -> str:
-    return _aware(at).astimezone(zone).strftime("%m-%d %H:%M")
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything is stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return as_utc(at).astimezone(zone).strftime("%m-%d %H:%M")

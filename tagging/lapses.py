@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from scrm.customers.models import Interaction
 from scrm.customers.service import dialect_insert
+from scrm.db import as_utc
 from scrm.runtime import current
 from tagging.models import CustomerTag, Tag, TagGroup
 
@@ -78,6 +79,4 @@ def record_lapses(*, db_session: Session, since: datetime, until: datetime) -> i
 
 
 def _epoch(moment: datetime) -> float:
-    from tagging.scores import _aware
-
-    return _aware(moment).timestamp()
+    return as_utc(moment).timestamp()
