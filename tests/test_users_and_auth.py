@@ -94,3 +94,26 @@ def test_jobs_cli_lists_failed_jobs(cli, runtime):
     runtime.queue.run_pending()
     result = cli("jobs", "failed")
     assert "sample_jobs.always_fails(7,)" in result.output and "1 failed job(s)" in result.output
+
+
+def test_last_used_is_kept_to_the_minute_not_written_on_every_request(runtime, client, make_token):
+    from datetime import UTC, datetime
+
+    from scrm.clock import FrozenClock
+
+    runtime.clock = FrozenClock(datetime(2026, 11, 1, 4, 0, tzinfo=UTC))
+    headers = {"Authorization": f"Bearer {make_token('manager')}"}
+
+    def last_used() -> datetime:
+        with runtime.transaction() as db_session:
+            return db_session.scalar(select(ApiToken.last_used_at)).replace(tzinfo=UTC)
+
+    assert client.get("/api/me", headers=headers).status_code == 200
+    first = last_used()
+    assert first == runtime.clock.now()
+    runtime.clock.advance(seconds=59)
+    client.get("/api/me", headers=headers)
+    assert last_used() == first
+    runtime.clock.advance(seconds=1)
+    client.get("/api/me", headers=headers)
+    assert last_used() == runtime.clock.now()

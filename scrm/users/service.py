@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
+from scrm.db import as_utc
 from scrm.users.models import ROLES, ApiToken, User
 
 TOKEN_PREFIX = "scrm_"
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 class UserError(Exception):
@@ -49,11 +51,16 @@ def issue_token(*, db_session: Session, user: User) -> str:
 
 
 def authenticate(*, db_session: Session, token: str, now: datetime) -> ApiToken | None:
-    """The live token (with its active user), or None. Looks the token up by its digest."""
+    """The live token (with its active user), or None. Looks the token up by its digest.
+
+    ``last_used_at`` is written when it is older than :data:`LAST_USED_PRECISION`, not on every
+    request: a token used by many requests at once (a shop's till, an order system) would
+    otherwise make each of them wait for the others' row lock."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     api_token = _live_token(db_session, ApiToken.token_hash == hash_token(token))
-    if api_token is not None:
+    if api_token is not None and (api_token.last_used_at is None
+                                  or now - as_utc(api_token.last_used_at) >= LAST_USED_PRECISION):
         api_token.last_used_at = now
     return api_token
 
@@ -67,6 +74,7 @@ def _live_token(db_session: Session, condition) -> ApiToken | None:  # noqa: ANN
     return db_session.scalar(
         select(ApiToken)
         .join(User, ApiToken.user_id == User.id)
+        .options(contains_eager(ApiToken.user))
         .where(condition, ApiToken.revoked_at.is_(None), User.active.is_(True))
     )
 
