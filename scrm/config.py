@@ -34,6 +34,9 @@ class _Section(BaseModel):
 class DatabaseConfig(_Section):
     url: str = "sqlite:///var/scrm.db"
     echo: bool = False
+    # Connections each process keeps (PostgreSQL), and how many more it may open at a peak.
+    pool_size: int = Field(default=10, ge=1, le=500)
+    max_overflow: int = Field(default=20, ge=0, le=500)
 
 
 class RedisConfig(_Section):

@@ -27,7 +27,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 20) -> Engine:
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
@@ -36,7 +36,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     # No pre-ping: it is a round trip on every checkout. A connection the server dropped fails
     # one transaction (a webhook then answers 500 and WeChat retries) and is replaced;
     # pool_recycle retires connections before typical idle timeouts.
-    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_recycle=1800)
+    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
 
 
 def _ensure_sqlite_dir(url: str) -> None:

@@ -33,7 +33,9 @@ class Runtime:
     def engine(self) -> Engine:
         from scrm.db import make_engine
 
-        return make_engine(self.config.database.url, echo=self.config.database.echo)
+        settings = self.config.database
+        return make_engine(settings.url, echo=settings.echo, pool_size=settings.pool_size,
+                           max_overflow=settings.max_overflow)
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:
