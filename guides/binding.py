@@ -123,9 +123,12 @@ def _bind_by_code(runtime: Runtime, db_session: Session, code: CodeRef, touch: T
 
         enqueue_after_commit(db_session, refresh_store_contact_way, code.owner_store_id)
     from guides.channel_tags import tag_channel
+    from scrm.coupons.issuing import Occasion, issue_by_rules
 
     tag_channel(runtime=runtime, db_session=db_session, customer_id=touch.customer_id, kind=code.kind,
                 channel=touch.channel, at=touch.at)
+    issue_by_rules(runtime=runtime, db_session=db_session, customer_id=touch.customer_id,
+                   occasion=Occasion("binding", touch.at))
     return BindingOutcome(result, code, touched, touched, card)
 
 

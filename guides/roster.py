@@ -93,7 +93,7 @@ class WeekNumbers:
 
 def week_numbers(*, runtime: Runtime, db_session: Session, guide_id: int) -> WeekNumbers:
     """This local week (Monday on) for one guide: their customers, scans of their codes, and
-    what was credited to them."""
+    what was credited to them: orders, and the coupons they redeemed (any customer's)."""
     zone = ZoneInfo(runtime.config.outreach.timezone)
     today = runtime.clock.now().astimezone(zone).date()
     monday = today - timedelta(days=today.weekday())
@@ -106,8 +106,12 @@ def week_numbers(*, runtime: Runtime, db_session: Session, guide_id: int) -> Wee
         select(func.count(), func.coalesce(func.sum(Order.amount), 0))
         .where(Order.credited_guide_id == guide_id, Order.ordered_at >= since.astimezone(UTC))
     ).one()
+    from scrm.coupons.models import Coupon
+
+    redeemed = db_session.scalar(select(func.count()).where(Coupon.redeemed_guide_id == guide_id,
+                                                            Coupon.redeemed_at >= since.astimezone(UTC)))
     return WeekNumbers(since, current or 0, new or 0, sum(d.scans for d in days), sum(d.follows for d in days),
-                       orders, Decimal(amount).quantize(Decimal("0.01")), sum(d.redemptions for d in days))
+                       orders, Decimal(amount).quantize(Decimal("0.01")), redeemed or 0)
 
 
 def _last_interactions(db_session: Session, ids: list[int]) -> dict[int, tuple[datetime, str]]:

@@ -82,6 +82,10 @@ def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callb
         elif callback.change_type == "edit_external_contact":
             mirror.customers_changed(db_session, [identity.customer_id])  # tags a member edited, read back
         return None  # WeCom welcomes with send_welcome_msg, not a passive reply
+    if identity.channel == "mp" and _asks_for_coupons(runtime, callback):
+        from scrm.coupons.links import coupons_reply
+
+        return coupons_reply(runtime, identity.customer_id)
     if isinstance(callback, ev.TextMessage):
         return replies.reply_for_text(runtime, callback.content)
     if isinstance(callback, ev.Message):
@@ -119,6 +123,14 @@ def _welcome(runtime: Runtime, db_session: Session, callback: ev.Callback, ident
         enqueue_after_commit(db_session, welcome.send_welcome, callback.welcome_code, binding.touched_guide_id,
                              identity.customer_id, runtime.clock.now().isoformat(), queue="urgent")
     return None
+
+
+def _asks_for_coupons(runtime: Runtime, callback: ev.Callback) -> bool:
+    """The customer's menu click or words for "my coupons" (coupons.menu_key, coupons.keywords)."""
+    settings = runtime.config.coupons
+    if isinstance(callback, ev.MenuClick):
+        return callback.key == settings.menu_key
+    return isinstance(callback, ev.TextMessage) and callback.content.strip() in settings.keywords
 
 
 def _timeline_kind(callback: ev.Callback) -> str:

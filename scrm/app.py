@@ -72,6 +72,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     from guides.mobile import guide_pages
     from guides.pages import guide_console
     from handlers import routes as webhook_routes
+    from scrm.coupons import routes as coupon_routes
     from scrm.customers import routes as customer_routes
     from scrm.replies import routes as reply_routes
     from scrm.users import routes as user_routes
@@ -95,6 +96,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(order_routes.blueprint)
     app.register_blueprint(guide_routes.blueprint)
     app.register_blueprint(guide_roster_routes.blueprint)
+    app.register_blueprint(coupon_routes.blueprint)
     app.register_blueprint(guide_pages)
     app.register_blueprint(guide_console)
     app.register_blueprint(tag_console)

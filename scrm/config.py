@@ -119,6 +119,23 @@ class QRCodesConfig(_Section):
     scene_key: str | None = Field(default=None, min_length=16)
 
 
+class CouponsConfig(_Section):
+    """Coupons (scrm/coupons): code signing, the customer's coupon page, expiry reminders."""
+
+    # Signs coupon codes; empty: derived from security.secret_key. Set it before rotating
+    # secret_key, or issued coupons stop being recognised.
+    code_key: str | None = Field(default=None, min_length=16)
+    # Days before expiry a reminder is recorded for outreach; a template may say otherwise.
+    remind_days_before: int = Field(default=3, ge=0, le=365)
+    # How long the signed "my coupons" link in a reply works.
+    link_days: int = Field(default=30, ge=1, le=365)
+    # The MP menu CLICK key and the texts that answer with the "my coupons" link.
+    menu_key: str = Field(default="MY_COUPONS", min_length=1, max_length=128)
+    keywords: list[str] = Field(default_factory=lambda: ["优惠券", "我的优惠券", "我的券", "卡券"])
+    # MP web OAuth (snsapi_base) on the coupon page opened inside WeChat; off: signed links only.
+    mp_oauth: bool = False
+
+
 class OutreachConfig(_Section):
     weekly_cap: int = Field(default=2, ge=0)
     quiet_hours: str = "22-8"
@@ -192,6 +209,7 @@ class Config(_Section):
     binding: BindingConfig = BindingConfig()
     guides: GuidesConfig = GuidesConfig()
     qrcodes: QRCodesConfig = QRCodesConfig()
+    coupons: CouponsConfig = CouponsConfig()
     outreach: OutreachConfig = OutreachConfig()
     tagging: TaggingConfig = TaggingConfig()
     queue: QueueConfig = QueueConfig()

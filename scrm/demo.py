@@ -1,6 +1,6 @@
-"""``scrm demo``'s brand (SPEC §10): stores and guides to look at, made once.
+"""``scrm demo``'s brand (SPEC §10): stores, guides and coupons to look at, made once.
 
-Seeding is idempotent: a store or guide that exists is left alone, so ``make demo`` can be
+Seeding is idempotent: a store, guide or coupon template that exists (by its name) is left alone, so ``make demo`` can be
 run again on the same ``var/`` database. The guides' WeCom members are added to the sandbox
 WeCom (as HR would have), and their codes are asked of the sandbox WeChat by the queue once
 the server answers.
@@ -23,6 +23,14 @@ GUIDES = (
     ("G003", "张晓雪", "S002", "zhangxiaoxue", {}),
 )
 ADMIN = "demo-admin"
+# name, template fields, the rule that issues it (英氏's loop: a gift for binding, and "buy one,
+# get a gift" over ¥299).
+COUPONS = (
+    ("新客礼 围兜", {"kind": "gift", "gift": "婴儿围兜", "valid_days": 30}, {"trigger": "binding"}),
+    ("满299赠米粉", {"kind": "gift", "gift": "英氏米粉试用装", "valid_days": 14, "per_customer_limit": None},
+     {"trigger": "order_over", "min_amount": "299"}),
+    ("满100减20", {"kind": "cash", "amount": "20", "min_spend": "100", "valid_days": 30, "stock": 1000}, None),
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ def seed_demo_brand(runtime: Runtime) -> DemoBrand:
             if db_session.scalar(select(Guide.id).where(Guide.code == code)) is None:
                 service.create_guide(runtime=runtime, db_session=db_session, guide_in=GuideIn(
                     code=code, name=name, store=store, wecom_userid=userid, schedule=schedule))
+        _seed_coupons(runtime, db_session)
         admin = db_session.scalar(select(User).where(User.name == ADMIN))
         if admin is None:
             _, token = create_user(db_session=db_session, name=ADMIN, role="admin")
@@ -58,3 +67,18 @@ def seed_demo_brand(runtime: Runtime) -> DemoBrand:
     with runtime.transaction() as db_session:
         link = make_link(runtime=runtime, db_session=db_session, guide_code=GUIDES[0][0])
     return DemoBrand(token, link)
+
+
+def _seed_coupons(runtime: Runtime, db_session) -> None:  # noqa: ANN001
+    from scrm.coupons import templates
+    from scrm.coupons.models import CouponTemplate
+    from scrm.coupons.schemas import RuleIn, TemplateIn
+
+    for name, fields, rule in COUPONS:
+        if db_session.scalar(select(CouponTemplate.id).where(CouponTemplate.name == name)) is not None:
+            continue
+        template = templates.create_template(db_session=db_session, template_in=TemplateIn(name=name, **fields),
+                                             at=runtime.clock.now())
+        if rule is not None:
+            templates.create_rule(db_session=db_session, rule_in=RuleIn(template_id=template.id, **rule),
+                                  at=runtime.clock.now())

@@ -3,6 +3,15 @@
 from guides.models import Binding, Guide, GuideTransfer, Store
 from handlers.models import CallbackRecord
 from qrcodes.models import ChannelCode, CodeDayStats
+from scrm.coupons.models import (
+    Coupon,
+    CouponAttempt,
+    CouponHolding,
+    CouponReminder,
+    CouponRule,
+    CouponTemplate,
+    CouponTemplateStore,
+)
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.db import Base
 from scrm.replies.models import ReplyRule
@@ -16,6 +25,13 @@ __all__ = [
     "CallbackRecord",
     "ChannelCode",
     "CodeDayStats",
+    "Coupon",
+    "CouponAttempt",
+    "CouponHolding",
+    "CouponReminder",
+    "CouponRule",
+    "CouponTemplate",
+    "CouponTemplateStore",
     "Customer",
     "CustomerIdentity",
     "Interaction",

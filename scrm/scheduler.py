@@ -41,8 +41,8 @@ class ScheduledJob:
     trigger_args: dict[str, Any] = field(default_factory=dict)
 
 
-# Later issues add coupon expiry and campaign firing here. Cron times are in
-# outreach.timezone (the scheduler's zone).
+# Later issues add campaign firing here. Cron times are in outreach.timezone (the
+# scheduler's zone).
 SCHEDULE: tuple[ScheduledJob, ...] = (
     # RFM classes and lifecycle stages move with time, not only with orders: every night.
     ScheduledJob("computed-tags-nightly", "tagging.jobs:enqueue_recompute", "cron", {"hour": 3, "minute": 30}),
@@ -52,6 +52,12 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
     ScheduledJob("guide-transfers-retry", "guides.leaving:retry_waiting_transfers", "interval", {"minutes": 10}),
     # Store contact ways follow the guides on duty (guides/store_duty.py).
     ScheduledJob("store-contact-ways", "guides.store_duty:refresh_store_contact_ways", "interval", {"minutes": 5}),
+    # Coupons past their validity become expired (scrm/coupons/expiry.py).
+    ScheduledJob("coupons-expire", "scrm.coupons.expiry:expire_due", "interval", {"minutes": 10}),
+    # Reminders before expiry, recorded for outreach, each morning.
+    ScheduledJob("coupon-reminders", "scrm.coupons.expiry:record_reminders", "cron", {"hour": 9, "minute": 0}),
+    # Coupon announcements that waited for the customer's next message (scrm/coupons/announce.py).
+    ScheduledJob("coupon-announcements", "scrm.coupons.announce:announce_waiting", "interval", {"minutes": 5}),
 )
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from scrm.customers import service as customers
@@ -100,6 +100,7 @@ def record_order(*, runtime: Runtime, db_session: Session, order_in: OrderIn) ->
     on_purchase(runtime, db_session, found.customer_id)
     order = db_session.get(Order, order_id)
     order.credited_guide_id = _credit_guide(runtime, db_session, order)
+    _issue_coupons(runtime, db_session, order)
     return order, True
 
 
@@ -108,6 +109,16 @@ def _credit_guide(runtime: Runtime, db_session: Session, order: Order) -> int | 
 
     return credit_guide(runtime=runtime, db_session=db_session, customer_id=order.customer_id,
                         guide_code=order.guide_code, at=order.ordered_at, kind="order", amount=order.amount)
+
+
+def _issue_coupons(runtime: Runtime, db_session: Session, order: Order) -> None:
+    """The coupon rules an order meets (a first order, an order over an amount)."""
+    from scrm.coupons.issuing import Occasion, issue_by_rules
+
+    first = db_session.scalar(select(func.count()).where(Order.customer_id == order.customer_id)) == 1
+    occasion = Occasion("order", runtime.clock.now(), order_no=order.order_no, amount=Decimal(order.amount),
+                        first_order=first)
+    issue_by_rules(runtime=runtime, db_session=db_session, customer_id=order.customer_id, occasion=occasion)
 
 
 def on_purchase(runtime: Runtime, db_session: Session, customer_id: int) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from scrm.demo import GUIDES, seed_demo_brand
+from scrm.demo import COUPONS, GUIDES, seed_demo_brand
 
 
 def _free_port() -> int:
@@ -29,12 +29,15 @@ def test_seeding_twice_makes_the_brand_once(runtime, client):
     from sqlalchemy import func, select
 
     from guides.models import Guide, Store
+    from scrm.coupons.models import CouponRule, CouponTemplate
 
     first = seed_demo_brand(runtime)
     second = seed_demo_brand(runtime)
     with runtime.transaction() as db_session:
         assert db_session.scalar(select(func.count()).select_from(Store)) == 2
         assert db_session.scalar(select(func.count()).select_from(Guide)) == len(GUIDES)
+        assert db_session.scalar(select(func.count()).select_from(CouponTemplate)) == len(COUPONS)
+        assert db_session.scalar(select(func.count()).select_from(CouponRule)) == 2
     assert first.admin_token != second.admin_token  # a fresh token each start; both work
     runtime.queue.run_pending()
     headers = {"Authorization": f"Bearer {first.admin_token}"}

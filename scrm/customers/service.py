@@ -159,9 +159,10 @@ def merge_customers(*, db_session: Session, keep: Customer, drop: Customer) -> C
 
 def _move_domain_data(db_session: Session, keep_id: int, drop_id: int) -> None:
     """What other domains hold of a customer follows them to the survivor (SPEC §4: tags,
-    orders, bindings; later coupons). Imported here, at merge time, because those
+    orders, bindings, coupons). Imported here, at merge time, because those
     domains build on customers, not the other way round."""
     from guides.binding import merge_bindings
+    from scrm.coupons.issuing import merge_coupons
     from scrm.runtime import current
     from tagging.models import Order
     from tagging.scores import merge_customer_tags
@@ -169,6 +170,7 @@ def _move_domain_data(db_session: Session, keep_id: int, drop_id: int) -> None:
     merge_customer_tags(db_session=db_session, keep_id=keep_id, drop_id=drop_id)
     merge_bindings(db_session=db_session, keep_id=keep_id, drop_id=drop_id, at=current().clock.now())
     db_session.execute(update(Order).where(Order.customer_id == drop_id).values(customer_id=keep_id))
+    merge_coupons(db_session=db_session, keep_id=keep_id, drop_id=drop_id)
 
 
 def nickname_of(*, db_session: Session, customer_id: int) -> str | None:

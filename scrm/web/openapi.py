@@ -28,6 +28,13 @@ BODIES = {
     "tag_rules.create_rule": "tagging.rule_schemas:TagRuleIn",
     "orders.create_order": "tagging.order_schemas:_OrderFields",
     "replies.create_rule": "scrm.replies.schemas:RuleIn",
+    "coupons_api.create_template": "scrm.coupons.schemas:TemplateIn",
+    "coupons_api.change_template": "scrm.coupons.schemas:TemplateChangeIn",
+    "coupons_api.create_rule": "scrm.coupons.schemas:RuleIn",
+    "coupons_api.issue_coupon": "scrm.coupons.schemas:IssueIn",
+    "coupons_api.redeem_coupon": "scrm.coupons.schemas:RedeemIn",
+    "coupons_api.void_coupon": "scrm.coupons.schemas:ReasonIn",
+    "coupons_api.unredeem_coupon": "scrm.coupons.schemas:ReasonIn",
 }
 CSV_BODIES = {"guide_roster_api.import_csv"}
 ERROR = {

@@ -1,0 +1,301 @@
+"""Coupon API (SPEC §7, §11).
+
+Admins and managers manage templates and rules, issue by hand, void and un-redeem, and read
+statistics and the audit log. A guide looks up and redeems coupons in their own store only;
+an admin or manager redeeming names the store (``store_code``).
+
+Redemption refusals answer with their reason as the error code: 422 ``bad_code``, 404
+``not_found``, 409 ``already_redeemed`` (with ``redeemed_at`` and ``redeemed_by``),
+``expired``, ``voided``, ``not_yet_valid``, ``not_valid_in_store``. Each attempt is audited
+(scrm/coupons/redemption.py) before the answer leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from sqlalchemy import select
+
+from guides.models import Guide, Store
+from scrm.coupons import issuing, redemption, stats, templates
+from scrm.coupons.models import Coupon, CouponAttempt
+from scrm.coupons.schemas import IssueIn, ReasonIn, RedeemIn, RuleIn, TemplateChangeIn, TemplateIn, parse
+from scrm.coupons.views import coupon_json, rule_json, template_json
+from scrm.web.api import current_runtime, json_object
+from scrm.web.auth import Caller, current_caller, require_role
+from scrm.web.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
+
+blueprint = Blueprint("coupons_api", __name__)
+
+MANAGERS = ("admin", "manager")
+STATUS_OF = {"bad_code": 422, "not_found": 404}  # every other refusal: 409
+MAX_LIST = 500
+
+
+def _maps_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except templates.TemplateNotFound as exc:
+            raise NotFound(str(exc)) from exc
+        except templates.UnknownStores as exc:
+            raise Unprocessable(str(exc), code="unknown_store", field="stores", stores=exc.codes) from exc
+        except templates.StockBelowIssued as exc:
+            raise Conflict(str(exc), code="stock_below_issued") from exc
+        except issuing.NotIssued as exc:
+            status = 404 if exc.reason == "not_found" else 409
+            raise ApiError(exc.message, code=exc.reason, status=status) from exc
+
+    return wrapped
+
+
+@blueprint.post("/api/coupon-templates")
+@require_role(*MANAGERS)
+@_maps_domain_errors
+def create_template():  # noqa: ANN201
+    template_in = parse(TemplateIn, json_object(), what="coupon template")
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        template = templates.create_template(db_session=db_session, template_in=template_in, at=runtime.clock.now())
+        return jsonify(template_json(db_session, template)), 201
+
+
+@blueprint.get("/api/coupon-templates")
+@require_role(*MANAGERS)
+def list_templates():  # noqa: ANN201
+    with current_runtime().transaction() as db_session:
+        found = templates.list_templates(db_session=db_session)
+        redeemed = templates.redeemed_counts(db_session=db_session, template_ids=[t.id for t in found])
+        return jsonify(templates=[template_json(db_session, t, redeemed=redeemed.get(t.id, 0)) for t in found])
+
+
+@blueprint.get("/api/coupon-templates/<int:template_id>")
+@require_role(*MANAGERS)
+@_maps_domain_errors
+def get_template(template_id: int):  # noqa: ANN201
+    with current_runtime().transaction() as db_session:
+        template = templates.get_template(db_session=db_session, template_id=template_id)
+        redeemed = templates.redeemed_counts(db_session=db_session, template_ids=[template_id])
+        body = template_json(db_session, template, redeemed=redeemed.get(template_id, 0))
+        body["rules"] = [rule_json(r) for r in templates.list_rules(db_session=db_session, template_id=template_id)]
+        return jsonify(body)
+
+
+@blueprint.patch("/api/coupon-templates/<int:template_id>")
+@require_role(*MANAGERS)
+@_maps_domain_errors
+def change_template(template_id: int):  # noqa: ANN201
+    change = parse(TemplateChangeIn, json_object(), what="template change")
+    with current_runtime().transaction() as db_session:
+        template = templates.change_template(db_session=db_session, template_id=template_id, change=change)
+        return jsonify(template_json(db_session, template))
+
+
+@blueprint.post("/api/coupon-rules")
+@require_role(*MANAGERS)
+@_maps_domain_errors
+def create_rule():  # noqa: ANN201
+    rule_in = parse(RuleIn, json_object(), what="coupon rule")
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        return jsonify(rule_json(templates.create_rule(db_session=db_session, rule_in=rule_in,
+                                                       at=runtime.clock.now()))), 201
+
+
+@blueprint.get("/api/coupon-rules")
+@require_role(*MANAGERS)
+def list_rules():  # noqa: ANN201
+    with current_runtime().transaction() as db_session:
+        return jsonify(rules=[rule_json(r) for r in templates.list_rules(db_session=db_session)])
+
+
+@blueprint.patch("/api/coupon-rules/<int:rule_id>")
+@require_role(*MANAGERS)
+@_maps_domain_errors
+def change_rule(rule_id: int):  # noqa: ANN201
+    active = json_object().get("active")
+    if not isinstance(active, bool):
+        raise Unprocessable("active: must be true or false", field="active")
+    with current_runtime().transaction() as db_session:
+        return jsonify(rule_json(templates.set_rule_active(db_session=db_session, rule_id=rule_id, active=active)))
+
+
+@blueprint.post("/api/coupons")
+@require_role(*MANAGERS)
+@_maps_domain_errors
+def issue_coupon():  # noqa: ANN201
+    """Issue by hand (手动发券)."""
+    issue_in = parse(IssueIn, json_object(), what="coupon")
+    runtime, caller = current_runtime(), current_caller()
+    with runtime.transaction() as db_session:
+        customer_id = _customer_of(db_session, issue_in)
+        coupon = issuing.issue(runtime=runtime, db_session=db_session, template_id=issue_in.template_id,
+                               customer_id=customer_id, source="manual", source_ref=caller.name,
+                               at=runtime.clock.now())
+        return jsonify(coupon_json(db_session, coupon)), 201
+
+
+@blueprint.get("/api/coupons")
+@require_role(*MANAGERS)
+def list_coupons():  # noqa: ANN201
+    customer_id = request.args.get("customer_id", type=int)
+    if customer_id is None:
+        raise ApiError("give customer_id", code="bad_query")
+    with current_runtime().transaction() as db_session:
+        found = db_session.scalars(select(Coupon).where(Coupon.customer_id == customer_id)
+                                   .order_by(Coupon.id.desc()).limit(MAX_LIST))
+        return jsonify(coupons=[coupon_json(db_session, c) for c in found])
+
+
+@blueprint.get("/api/coupons/<code>")
+@require_role("admin", "manager", "guide")
+def find_coupon(code: str):  # noqa: ANN201
+    """What the guide sees before confirming: the coupon, its customer, and whether it can be
+    redeemed here now (``refusal`` says why not). Not an attempt: nothing is written."""
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        counter = _counter(db_session, current_caller(), request.args.get("store_code"), required=False)
+        outcome = redemption.find(runtime=runtime, db_session=db_session, code=code, counter=counter)
+        if outcome.coupon_id is None:
+            _refuse(outcome)
+        body = coupon_json(db_session, db_session.get(Coupon, outcome.coupon_id), role=current_caller().role)
+        body["redeemable"] = outcome.ok
+        body["refusal"] = None if outcome.ok else {"error": outcome.result, "message": outcome.message,
+                                                    **outcome.details}
+        return jsonify(body)
+
+
+@blueprint.post("/api/coupons/redeem")
+@require_role("admin", "manager", "guide")
+def redeem_coupon():  # noqa: ANN201
+    redeem_in = parse(RedeemIn, json_object(), what="redemption")
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        counter = _counter(db_session, current_caller(), redeem_in.store_code, required=True)
+        outcome = redemption.redeem(runtime=runtime, db_session=db_session, code=redeem_in.code, counter=counter)
+        body = None
+        if outcome.ok:
+            body = coupon_json(db_session, db_session.get(Coupon, outcome.coupon_id), role=current_caller().role)
+    if not outcome.ok:  # after the commit: the refusal's audit row is kept
+        _refuse(outcome)
+    return jsonify(result="redeemed", coupon=body, credited_guide_id=outcome.details.get("credited_guide_id"))
+
+
+@blueprint.post("/api/coupons/<code>/void")
+@require_role(*MANAGERS)
+def void_coupon(code: str):  # noqa: ANN201
+    return _manager_move(code, redemption.void)
+
+
+@blueprint.post("/api/coupons/<code>/unredeem")
+@require_role(*MANAGERS)
+def unredeem_coupon(code: str):  # noqa: ANN201
+    return _manager_move(code, redemption.unredeem)
+
+
+@blueprint.get("/api/coupons/stats")
+@require_role(*MANAGERS)
+def coupon_stats():  # noqa: ANN201
+    runtime = current_runtime()
+    by = request.args.get("by", "template")
+    if by not in stats.DIMENSIONS:
+        raise ApiError(f"by must be one of {', '.join(stats.DIMENSIONS)}", code="bad_query")
+    first, last = _day_range(runtime)
+    with runtime.transaction() as db_session:
+        rows = stats.coupon_stats(db_session=db_session, config=runtime.config, by=by, first_day=first,
+                                  last_day=last, template_id=request.args.get("template_id", type=int))
+    return jsonify(by=by, first_day=first.isoformat(), last_day=last.isoformat(),
+                   rows=[r.as_json() for r in rows], totals=stats.totals(rows).as_json())
+
+
+@blueprint.get("/api/coupons/attempts")
+@require_role(*MANAGERS)
+def coupon_attempts():  # noqa: ANN201
+    """The audit log, newest first; ``coupon_id`` narrows it to one coupon."""
+    limit = min(request.args.get("limit", 100, type=int) or 100, MAX_LIST)
+    query = select(CouponAttempt).order_by(CouponAttempt.id.desc()).limit(limit)
+    if request.args.get("coupon_id", type=int):
+        query = query.where(CouponAttempt.coupon_id == request.args.get("coupon_id", type=int))
+    with current_runtime().transaction() as db_session:
+        return jsonify(attempts=[attempt_json(a) for a in db_session.scalars(query)])
+
+
+def attempt_json(attempt: CouponAttempt) -> dict[str, Any]:
+    from scrm.db import as_utc
+
+    return {"id": attempt.id, "at": as_utc(attempt.at).isoformat(), "action": attempt.action,
+            "result": attempt.result, "code": attempt.code, "coupon_id": attempt.coupon_id,
+            "user_id": attempt.user_id, "guide_id": attempt.guide_id, "store_id": attempt.store_id,
+            "reason": attempt.reason, "detail": attempt.detail}
+
+
+def _manager_move(code: str, move: Callable[..., redemption.Outcome]):  # noqa: ANN202
+    reason = parse(ReasonIn, json_object(), what="reason").reason
+    runtime, caller = current_runtime(), current_caller()
+    with runtime.transaction() as db_session:
+        counter = redemption.Counter(user_id=caller.user_id, store_id=None)
+        outcome = move(runtime=runtime, db_session=db_session, code=code, reason=reason, counter=counter)
+        body = coupon_json(db_session, db_session.get(Coupon, outcome.coupon_id)) if outcome.ok else None
+    if not outcome.ok:
+        _refuse(outcome)
+    return jsonify(body)
+
+
+def _refuse(outcome: redemption.Outcome) -> None:
+    raise ApiError(outcome.message, code=outcome.result, status=STATUS_OF.get(outcome.result, 409), **outcome.details)
+
+
+def _counter(db_session, caller: Caller, store_code: str | None, *, required: bool) -> redemption.Counter | None:  # noqa: ANN001
+    """Where this caller redeems: a guide in their own store, anyone else in the store named."""
+    if caller.role == "guide":
+        guide = db_session.execute(select(Guide.id, Guide.code, Guide.store_id, Guide.status, Store.code.label("store"))
+                                   .join(Store, Store.id == Guide.store_id)
+                                   .where(Guide.code == caller.guide_code)).first()
+        if guide is None or guide.status != "active":
+            raise Forbidden("only an active guide redeems coupons")
+        if store_code is not None and store_code != guide.store:
+            raise Forbidden(f"a guide redeems only in their own store ({guide.store})")
+        return redemption.Counter(user_id=caller.user_id, store_id=guide.store_id, guide_id=guide.id,
+                                  guide_code=guide.code)
+    if store_code is None:
+        if required:
+            raise Unprocessable("store_code: say in which store the coupon is redeemed", field="store_code")
+        return None
+    store_id = db_session.scalar(select(Store.id).where(Store.code == store_code))
+    if store_id is None:
+        raise Unprocessable(f"store_code: no store with the code {store_code}", field="store_code")
+    return redemption.Counter(user_id=caller.user_id, store_id=store_id)
+
+
+def _customer_of(db_session, issue_in: IssueIn) -> int:  # noqa: ANN001
+    from scrm.customers.service import resolve
+    from tagging.orders import UnknownCustomer, find_customer
+
+    if issue_in.customer_id is not None:
+        customer = resolve(db_session=db_session, customer_id=issue_in.customer_id)
+        if customer is None:
+            raise Unprocessable(f"customer_id: no customer {issue_in.customer_id}", field="customer_id")
+        return customer.id
+    try:
+        return find_customer(db_session=db_session, ref=issue_in.customer).customer_id
+    except UnknownCustomer as exc:
+        raise Unprocessable(f"{exc.field}: {exc.message}", code="unknown_customer", field=exc.field) from exc
+
+
+def _day_range(runtime) -> tuple[date, date]:  # noqa: ANN001
+    from qrcodes.stats import local_day
+
+    today = local_day(runtime.config, runtime.clock.now())
+    try:
+        last = date.fromisoformat(request.args["to"]) if "to" in request.args else today
+        first = date.fromisoformat(request.args["from"]) if "from" in request.args else last - timedelta(days=29)
+    except ValueError:
+        raise ApiError("from and to must be dates, YYYY-MM-DD", code="bad_query") from None
+    if first > last or (last - first).days >= stats.MAX_DAYS:
+        raise ApiError(f"from must be before to, at most {stats.MAX_DAYS} days apart", code="bad_query")
+    return first, last
