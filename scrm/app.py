@@ -73,6 +73,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     from guides.pages import guide_console
     from handlers import routes as webhook_routes
     from scrm.coupons import routes as coupon_routes
+    from scrm.coupons.customer_pages import customer_pages
     from scrm.customers import routes as customer_routes
     from scrm.replies import routes as reply_routes
     from scrm.users import routes as user_routes
@@ -98,6 +99,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(guide_roster_routes.blueprint)
     app.register_blueprint(coupon_routes.blueprint)
     app.register_blueprint(guide_pages)
+    app.register_blueprint(customer_pages)
     app.register_blueprint(guide_console)
     app.register_blueprint(tag_console)
     if runtime.config.wechat.sandbox:

@@ -76,7 +76,7 @@ def api(channel: str, name: str, *, method: str = "POST", needs_token: bool = Tr
 
 def registry() -> dict[tuple[str, str], Api]:
     """Every api played, loading the handler modules on first use."""
-    from scrm.sandbox import mp_api, work_api  # noqa: F401 - they register on import
+    from scrm.sandbox import mp_api, mp_oauth, work_api  # noqa: F401 - they register on import
 
     return REGISTRY
 

@@ -2,7 +2,8 @@
 
 ``token``, ``qrcode/create``, ``showqrcode``, ``tags/{create,get,update,delete,getidlist}``,
 ``tags/members/{batchtagging,batchuntagging}``, ``user/info``, ``message/custom/send``,
-``message/template/send``, ``message/mass/sendall``. Error codes: see
+``message/template/send``, ``message/mass/sendall`` (web sign-in: :mod:`scrm.sandbox.mp_oauth`).
+Error codes: see
 :mod:`scrm.sandbox.errors`. Limits played: 100 tags an account, 30-character tag names, 20
 tags a follower, 50 openids a batch, the 48 h customer-service window with 5 messages in it,
 ``clientmsgid`` deduplication for 24 h. Not played: the 4 mass sends a month per follower and

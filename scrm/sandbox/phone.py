@@ -1,7 +1,8 @@
 """The phone sandbox (SPEC §10): a page at ``/sandbox/phone`` that plays a customer's WeChat.
 
 Choose or create a customer, follow or unfollow, scan a code by its scene, send text, tap the
-menu, and see the account's replies. Every action goes through the real webhook exactly as
+menu (its "我的优惠券 My coupons" answers with the link to the customer's coupon page), and see
+the account's replies; a news reply's link opens in a new tab. Every action goes through the real webhook exactly as
 WeChat's would: the callback XML is built, sealed in safe mode (AES), signed, and POSTed over
 HTTP to ``{server.public_base_url}/wechat/mp``; the passive reply is opened and shown.
 
@@ -40,6 +41,7 @@ from scrm.web.errors import error_body
 if TYPE_CHECKING:
     import redis as redis_lib
 
+    from scrm.config import Config
     from scrm.runtime import Runtime
 
 phone_pages = Blueprint(
@@ -57,9 +59,15 @@ class MenuItem:
 # The account's custom menu (自定义菜单) as the phone shows it. Tag rules can react to these keys.
 MENU = (
     MenuItem("click", "新品 New in", "MENU_NEW_ARRIVALS"),
-    MenuItem("click", "会员 Members", "MENU_MEMBER_CENTER"),
     MenuItem("view", "商城 Shop", "https://shop.example.com/"),
 )
+COUPONS_LABEL = "我的优惠券 My coupons"
+
+
+def menu(config: Config) -> tuple[MenuItem, ...]:
+    """The menu's three buttons (WeChat's most), "my coupons" in the middle on the key the
+    webhook answers with the customer's coupon link (``coupons.menu_key``)."""
+    return (MENU[0], MenuItem("click", COUPONS_LABEL, config.coupons.menu_key), MENU[1])
 
 ACTIONS = ("text", "follow", "unfollow", "scan", "click", "view")
 NEEDS_FOLLOWING = ("text", "unfollow", "click", "view")  # WeChat offers these to followers only
@@ -231,7 +239,7 @@ def conversation(redis: redis_lib.Redis, openid: str) -> list[dict[str, Any]]:
 # ---- playing WeChat ----------------------------------------------------------------------
 
 
-def _note(action: PhoneAction, following: bool) -> str:
+def _note(config: Config, action: PhoneAction, following: bool) -> str:
     if action.action == "follow":
         return "你关注了公众号 You followed the account"
     if action.action == "unfollow":
@@ -240,7 +248,7 @@ def _note(action: PhoneAction, following: bool) -> str:
         joined = "" if following else ", 并关注 and followed"
         return f"扫描二维码 Scanned code「{action.value}」{joined}"
     if action.action == "click":
-        label = next((m.label for m in MENU if m.kind == "click" and m.value == action.value), action.value)
+        label = next((m.label for m in menu(config) if m.kind == "click" and m.value == action.value), action.value)
         return f"点击菜单 Tapped「{label}」"
     return f"打开链接 Opened {action.value}"
 
@@ -342,7 +350,7 @@ def play(runtime: Runtime, action: PhoneAction) -> dict[str, Any]:
     sent = (
         _entry("me", "text", now, text=action.value)
         if action.action == "text"
-        else _entry("note", "note", now, text=_note(action, following))
+        else _entry("note", "note", now, text=_note(runtime.config, action, following))
     )
     entries = [sent]
     if reply is not None:
@@ -379,7 +387,7 @@ def page():  # noqa: ANN201
     runtime = _runtime()
     boot = {
         "customers": list_customers(runtime.redis),
-        "menu": [{"kind": m.kind, "label": m.label, "value": m.value} for m in MENU],
+        "menu": [{"kind": m.kind, "label": m.label, "value": m.value} for m in menu(runtime.config)],
         "urls": {
             "send": url_for(".send"),
             "customers": url_for(".customers"),

@@ -2,8 +2,9 @@
 
 ``wechat_api`` (at ``/sandbox/wechat``) is the fake WeChat: ``<mp|work>/cgi-bin/<api>`` (see
 :mod:`scrm.sandbox.dispatch`), and ``work/contact_way/<config_id>.png``, the image a
-``add_contact_way`` ``qr_code`` points at, and ``work/connect/oauth2/authorize``, WeCom's
-sign-in page for the guide pages' OAuth.
+``add_contact_way`` ``qr_code`` points at, ``work/connect/oauth2/authorize``, WeCom's
+sign-in page for the guide pages' OAuth, and ``mp/connect/oauth2/authorize`` with
+``mp/sns/<api>``, the Official Account's web sign-in for the customer's coupon page.
 
 ``control_api`` (at ``/api/sandbox``, admin or manager) drives it: ``GET|DELETE /calls``
 (``?channel=mp|work&api=…``) and ``GET|POST|DELETE /faults``.
@@ -25,6 +26,7 @@ wechat_api = Blueprint("sandbox_wechat", __name__)
 control_api = Blueprint("sandbox_control", __name__)
 
 CONTROL_ROLES = ("admin", "manager")
+MAX_LISTED_FOLLOWERS = 50
 
 
 def _redis():  # noqa: ANN202
@@ -39,6 +41,19 @@ def wechat_call(channel: str, name: str):  # noqa: ANN201
         runtime=current_app.extensions["scrm"],
         channel=channel,
         name=name,
+        method=request.method,
+        query=request.args.to_dict(),
+        raw_body=request.get_data(),
+    )
+
+
+@wechat_api.route("/mp/sns/<path:name>", methods=["GET", "POST"])
+def mp_sns_call(name: str):  # noqa: ANN201
+    """MP's web sign-in api, which WeChat serves beside cgi-bin/ (api.weixin.qq.com/sns/)."""
+    return dispatch.serve(
+        runtime=current_app.extensions["scrm"],
+        channel="mp",
+        name=f"sns/{name}",
         method=request.method,
         query=request.args.to_dict(),
         raw_body=request.get_data(),
@@ -76,6 +91,33 @@ def work_oauth_authorize():  # noqa: ANN201
         error = f"no member {userid!r} in the sandbox's WeCom"
     members = [userid for userid, _ in world.DEFAULT_MEMBERS]
     return render_template("sandbox_authorize.html", error=error, members=members), 400 if error else 200
+
+
+@wechat_api.route("/mp/connect/oauth2/authorize", methods=["GET", "POST"])
+def mp_oauth_authorize():  # noqa: ANN201
+    """The Official Account's authorize page (snsapi_base) as the sandbox plays it: say which
+    follower you are, and go back to ``redirect_uri`` with a code and the ``state``. Like
+    WeChat, it only sends codes to this site (WeChat: the account's web sign-in domain)."""
+    from scrm.sandbox.mp_oauth import issue_oauth_code
+
+    runtime = current_app.extensions["scrm"]
+    args = request.args
+    site = runtime.config.server.public_base_url + "/"
+    if args.get("appid") != runtime.config.wechat.mp.app_id or not args.get("redirect_uri", "").startswith(site):
+        return jsonify(errcode=10003, errmsg="appid is not this account, or redirect_uri is not on this site"), 400
+    if args.get("scope") not in ("snsapi_base", "snsapi_userinfo"):
+        return jsonify(errcode=10005, errmsg="scope must be snsapi_base or snsapi_userinfo"), 400
+    error = None
+    if request.method == "POST":
+        openid = request.form.get("openid", "").strip()
+        if world.get_follower(_redis(), openid) is not None:
+            code = issue_oauth_code(_redis(), openid=openid, now=runtime.clock.now())
+            target = args["redirect_uri"]
+            query = urlencode({"code": code, "state": args.get("state", "")})
+            return redirect(f"{target}{'&' if '?' in target else '?'}{query}")
+        error = f"no WeChat user {openid!r} in the sandbox"
+    followers = sorted(o.decode() for o in _redis().smembers("sandbox:mp:followers"))[:MAX_LISTED_FOLLOWERS]
+    return render_template("sandbox_mp_authorize.html", error=error, followers=followers), 400 if error else 200
 
 
 class FaultIn(BaseModel):

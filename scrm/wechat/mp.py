@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import redis
 import requests
@@ -58,6 +58,20 @@ class MPClient:
             http=http,
         )
         self._wx = MPWeChatPy(app_id, self.transport)
+        self._app_secret = app_secret
+        # Web sign-in (网页授权) lives beside cgi-bin/: api.weixin.qq.com/sns/, or the sandbox's mp/sns/.
+        self._sns = Transport(
+            channel="mp",
+            app=app_id,
+            base_url=urljoin(self.transport.base_url, "../sns/"),
+            redis_client=redis_client,
+            token_api="token",
+            token_params={},
+            secrets=(app_secret,),
+            timeout=timeout,
+            sleep=sleep,
+            http=http,
+        )
 
     @classmethod
     def from_runtime(
@@ -107,6 +121,18 @@ class MPClient:
         if urlsplit(base).hostname == REAL_API_HOST:
             base = REAL_SHOWQRCODE_BASE
         return f"{base}showqrcode?ticket={quote(ticket, safe='')}"
+
+    # --- Web sign-in (网页授权) -------------------------------------------------------------
+
+    def openid_by_oauth_code(self, code: str) -> str:
+        """``sns/oauth2/access_token``: the follower who came back from the authorize page with
+        ``code`` (good once, for 5 minutes). Only the openid is kept: ``snsapi_base`` asks no more."""
+        data = self._sns.call_without_token("GET", "oauth2/access_token", params={
+            "appid": self.app_id, "secret": self._app_secret, "code": code, "grant_type": "authorization_code",
+        })
+        if not data.get("openid"):
+            raise WeChatError(0, "the answer holds no openid", "sns/oauth2/access_token")
+        return str(data["openid"])
 
     # --- Tags (标签) -----------------------------------------------------------------------
 

@@ -108,6 +108,12 @@ class Transport:
             payload = self._send(method, api, params, body, token=token)
         return self._checked(api, payload, token)
 
+    def call_without_token(self, method: str, api: str, *, params: Mapping[str, Any] | None = None) -> dict:
+        """An api signed by the app's secret instead of a token (MP's ``sns/oauth2/access_token``):
+        the same retries, logging and errors as :meth:`call`, without the token or a quota."""
+        api = api.strip("/")
+        return self._checked(api, self._send(method, api, params, None, token=None), None)
+
     def _fetch_token(self) -> tuple[str, int]:
         payload = self._send("GET", self._token_api, self._token_params, None, token=None)
         payload = self._checked(self._token_api, payload, None)
