@@ -71,6 +71,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     from guides import routes as guide_routes
     from guides.mobile import guide_pages
     from guides.pages import guide_console
+    from guides.redeem_pages import redeem_pages
     from handlers import routes as webhook_routes
     from scrm.coupons import routes as coupon_routes
     from scrm.coupons.customer_pages import customer_pages
@@ -100,6 +101,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(coupon_routes.blueprint)
     app.register_blueprint(guide_pages)
     app.register_blueprint(customer_pages)
+    app.register_blueprint(redeem_pages)
     app.register_blueprint(guide_console)
     app.register_blueprint(tag_console)
     if runtime.config.wechat.sandbox:

@@ -111,6 +111,9 @@ class GuidesConfig(_Section):
     login_link_hours: int = Field(default=72, ge=1, le=24 * 30)
     # WeCom OAuth sign-in on the guide pages (opened inside WeCom); off: login links only.
     wecom_oauth: bool = False
+    # The redeem page inside WeCom scans with wx.scanQRCode (WeCom JS-SDK, signed with the corp's
+    # jsapi_ticket); off: the browser's camera and jsQR, everywhere.
+    jssdk: bool = False
 
 
 class QRCodesConfig(_Section):

@@ -3,8 +3,8 @@
 ``gettoken``, ``user/get``, ``externalcontact/{get,add_contact_way,update_contact_way,
 send_welcome_msg,mark_tag,get_corp_tag_list,add_corp_tag,add_msg_template,transfer_customer}``,
 ``externalcontact/groupchat/{list,get}``, ``auth/getuserinfo`` (the code comes from the
-authorize page, ``/sandbox/wechat/work/connect/oauth2/authorize``). Every answer carries
-``errcode``/``errmsg``. Error codes: see :mod:`scrm.sandbox.errors`.
+authorize page, ``/sandbox/wechat/work/connect/oauth2/authorize``), ``get_jsapi_ticket``.
+Every answer carries ``errcode``/``errmsg``. Error codes: see :mod:`scrm.sandbox.errors`.
 
 As on WeCom, ``gettoken`` hands back the same token until it expires. Corp tags hang on the
 member–customer pair. ``add_msg_template`` puts customers with no relation to the sender (or
@@ -134,6 +134,20 @@ def get_oauth_user(call: Call) -> dict[str, Any]:
     if not raw or int(raw[b"expires_at"]) <= call.now_ms or not call.redis.hsetnx(_oauth_key(code), "used", 1):
         raise WeChatError(40029, errmsg="invalid code")
     return {"userid": raw[b"userid"].decode()}
+
+
+# ---- JS-SDK ------------------------------------------------------------------------------
+
+JSAPI_TICKET = "sandbox:work:jsapi_ticket"
+JSAPI_TICKET_SECONDS = 7200
+
+
+@api("work", "get_jsapi_ticket", method="GET")
+def get_jsapi_ticket(call: Call) -> dict[str, Any]:
+    """As on WeCom, the same ticket until it runs out."""
+    call.redis.set(JSAPI_TICKET, secrets.token_urlsafe(64), nx=True, ex=JSAPI_TICKET_SECONDS)
+    ticket, left = call.redis.get(JSAPI_TICKET), call.redis.ttl(JSAPI_TICKET)
+    return {"ticket": ticket.decode(), "expires_in": max(1, int(left))}
 
 
 # ---- customers -------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import redis
 import requests
 
+from scrm.wechat.errors import WeChatUnavailable
+from scrm.wechat.tokens import TokenCache
 from scrm.wechat.transport import Transport, secret_fingerprint
 from scrm.wechat.values import (
     ContactWay,
@@ -59,10 +61,11 @@ class WorkClient:
         http: requests.Session | None = None,
     ) -> None:
         self.corp_id = corp_id
+        app = f"{corp_id}:{secret_fingerprint(secret)}"
         self.transport = Transport(
             channel="work",
             # Each secret of a corp has its own token; the key names the secret by a hash.
-            app=f"{corp_id}:{secret_fingerprint(secret)}",
+            app=app,
             base_url=base_url,
             redis_client=redis_client,
             token_api="gettoken",
@@ -74,6 +77,9 @@ class WorkClient:
             http=http,
         )
         self._wx = WorkWeChatPy(corp_id, self.transport)
+        # The JS-SDK ticket is rationed like the token: one cached copy for every process.
+        self._jsapi_tickets = TokenCache(redis_client, key=f"scrm:wechat:jsapi_ticket:work:{app}",
+                                         api="get_jsapi_ticket", fetch=self._fetch_jsapi_ticket)
 
     @classmethod
     def from_runtime(
@@ -279,6 +285,19 @@ class WorkClient:
         if not userid:
             raise ValueError("this WeCom user is not a member of the corp")
         return str(userid)
+
+    # --- JS-SDK ------------------------------------------------------------------------------
+
+    def jsapi_ticket(self) -> str:
+        """The corp's ``jsapi_ticket`` (``get_jsapi_ticket``) that signs ``wx.config`` on our pages
+        (guides/jssdk.py); cached in Redis until shortly before its 7200 s run out."""
+        return self._jsapi_tickets.get()
+
+    def _fetch_jsapi_ticket(self) -> tuple[str, int]:
+        data = self.transport.call("GET", "get_jsapi_ticket")
+        if not data.get("ticket"):
+            raise WeChatUnavailable("the get_jsapi_ticket answer holds no ticket", "get_jsapi_ticket")
+        return str(data["ticket"]), int(data.get("expires_in") or 7200)
 
 
 def _content(text: str, attachments: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
