@@ -75,6 +75,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     from handlers import routes as webhook_routes
     from scrm.coupons import routes as coupon_routes
     from scrm.coupons.customer_pages import customer_pages
+    from scrm.coupons.pages import coupon_console
     from scrm.customers import routes as customer_routes
     from scrm.replies import routes as reply_routes
     from scrm.users import routes as user_routes
@@ -104,6 +105,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(redeem_pages)
     app.register_blueprint(guide_console)
     app.register_blueprint(tag_console)
+    app.register_blueprint(coupon_console)
     if runtime.config.wechat.sandbox:
         from scrm.sandbox import phone
         from scrm.sandbox import routes as sandbox_routes
