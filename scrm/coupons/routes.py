@@ -13,7 +13,6 @@ Redemption refusals answer with their reason as the error code: 422 ``bad_code``
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
 from functools import wraps
 from typing import Any
 
@@ -25,7 +24,7 @@ from scrm.coupons import issuing, redemption, stats, templates
 from scrm.coupons.models import Coupon, CouponAttempt
 from scrm.coupons.schemas import IssueIn, ReasonIn, RedeemIn, RuleIn, TemplateChangeIn, TemplateIn, parse
 from scrm.coupons.views import coupon_json, rule_json, template_json
-from scrm.web.api import current_runtime, json_object
+from scrm.web.api import current_runtime, day_range, json_object
 from scrm.web.auth import Caller, current_caller, require_role
 from scrm.web.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 
@@ -205,7 +204,7 @@ def coupon_stats():  # noqa: ANN201
     by = request.args.get("by", "template")
     if by not in stats.DIMENSIONS:
         raise ApiError(f"by must be one of {', '.join(stats.DIMENSIONS)}", code="bad_query")
-    first, last = _day_range(runtime)
+    first, last = day_range(runtime, most_days=stats.MAX_DAYS)
     with runtime.transaction() as db_session:
         rows = stats.coupon_stats(db_session=db_session, config=runtime.config, by=by, first_day=first,
                                   last_day=last, template_id=request.args.get("template_id", type=int))
@@ -286,16 +285,3 @@ def _customer_of(db_session, issue_in: IssueIn) -> int:  # noqa: ANN001
     except UnknownCustomer as exc:
         raise Unprocessable(f"{exc.field}: {exc.message}", code="unknown_customer", field=exc.field) from exc
 
-
-def _day_range(runtime) -> tuple[date, date]:  # noqa: ANN001
-    from qrcodes.stats import local_day
-
-    today = local_day(runtime.config, runtime.clock.now())
-    try:
-        last = date.fromisoformat(request.args["to"]) if "to" in request.args else today
-        first = date.fromisoformat(request.args["from"]) if "from" in request.args else last - timedelta(days=29)
-    except ValueError:
-        raise ApiError("from and to must be dates, YYYY-MM-DD", code="bad_query") from None
-    if first > last or (last - first).days >= stats.MAX_DAYS:
-        raise ApiError(f"from must be before to, at most {stats.MAX_DAYS} days apart", code="bad_query")
-    return first, last

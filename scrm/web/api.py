@@ -3,6 +3,7 @@ raises a ``scrm.errors.InvalidInput``, which scrm/web/errors.py answers with 422
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app, request
@@ -23,3 +24,21 @@ def json_object() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError("the body must be a JSON object", code="bad_json")
     return body
+
+
+def day_range(runtime: Runtime, *, most_days: int = 366, default_days: int = 30) -> tuple[date, date]:
+    """``?from=YYYY-MM-DD&to=YYYY-MM-DD`` as local days (``outreach.timezone``): ``to`` defaults to
+    today, ``from`` to ``default_days`` before it; 400 ``bad_query`` for bad or reversed dates
+    or a range over ``most_days``."""
+    from qrcodes.stats import local_day
+
+    try:
+        last = date.fromisoformat(request.args["to"]) if "to" in request.args else local_day(runtime.config,
+                                                                                              runtime.clock.now())
+        first = (date.fromisoformat(request.args["from"]) if "from" in request.args
+                 else last - timedelta(days=default_days - 1))
+    except ValueError:
+        raise ApiError("from and to must be dates, YYYY-MM-DD", code="bad_query") from None
+    if first > last or (last - first).days >= most_days:
+        raise ApiError(f"from must be before to, at most {most_days} days apart", code="bad_query")
+    return first, last
