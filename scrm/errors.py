@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
+
+
+_BLAMED = re.compile(r"[a-z_]+")
 
 
 class RetryLater(Exception):
@@ -56,3 +60,21 @@ def _wording(error: Mapping[str, Any], what: str) -> str:
     if error["type"] == "missing":
         return "is required"
     return str(error["msg"]).removeprefix("Value error, ")
+
+
+def validated(model: Any, body: Mapping[str, Any], *, error: type[InvalidInput], what: str) -> Any:
+    """``model`` validated from ``body``, or ``error`` naming every bad field. A check that spans
+    fields blames one of them by starting its message with ``field: `` (``"amount: a cash
+    coupon needs its amount"``), and the error names that field, under the object it is in."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(dict(body))
+    except ValidationError as exc:
+        errors = error.from_validation(exc, what=what).errors
+    for item in errors:
+        named, _, message = item["message"].partition(": ")
+        if message and _BLAMED.fullmatch(named):
+            parent = "" if item["field"] == "body" else item["field"]
+            item["field"], item["message"] = ".".join(p for p in (parent, named) if p), message
+    raise error(errors[0]["field"], errors[0]["message"], errors=errors)

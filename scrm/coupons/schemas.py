@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from scrm.errors import InvalidInput
+from scrm.errors import InvalidInput, validated
 from tagging.order_schemas import CustomerRefIn, parse_amount
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
@@ -183,15 +183,5 @@ class ReasonIn(BaseModel):
 
 
 def parse(model: type[BaseModel], body: Mapping[str, Any], *, what: str) -> Any:
-    """The validated input, or :class:`InvalidCouponInput` naming every bad field. A check that
-    spans fields says which one it blames by starting its message with ``field: ``."""
-    try:
-        return model.model_validate(dict(body))
-    except ValidationError as exc:
-        errors = InvalidCouponInput.from_validation(exc, what=what).errors
-    for error in errors:
-        named, _, message = error["message"].partition(": ")
-        if error["field"] == "body" and message and re.fullmatch(r"[a-z_]+", named):
-            error["field"], error["message"] = named, message
-    raise InvalidCouponInput(errors[0]["field"], errors[0]["message"], errors=errors)
-
+    """The validated input, or :class:`InvalidCouponInput` naming every bad field."""
+    return validated(model, body, error=InvalidCouponInput, what=what)
