@@ -14,6 +14,7 @@ from scrm.coupons.models import (
 )
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.db import Base
+from scrm.outreach.models import Campaign, CampaignRun, Delivery, OutreachEvent
 from scrm.replies.models import ReplyRule
 from scrm.users.models import ApiToken, User
 from tagging.models import CustomerTag, Order, Tag, TagGroup, TagRule, WeComPairTags
@@ -22,6 +23,8 @@ __all__ = [
     "ApiToken",
     "Base",
     "Binding",
+    "Campaign",
+    "CampaignRun",
     "CallbackRecord",
     "ChannelCode",
     "CodeDayStats",
@@ -36,9 +39,11 @@ __all__ = [
     "CustomerIdentity",
     "Interaction",
     "CustomerTag",
+    "Delivery",
     "Guide",
     "GuideTransfer",
     "Order",
+    "OutreachEvent",
     "ReplyRule",
     "Store",
     "Tag",

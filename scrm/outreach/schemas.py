@@ -1,0 +1,192 @@
+"""What ``POST /api/campaigns`` accepts, validated once here (SPEC §8, §11).
+
+- ``audience``: ``{"expr": tag expression, "store": code, "guide": code}`` (any of them; the
+  expression is checked against the tags now), or ``{"groups": [chat_id, …]}`` for group
+  messages.
+- ``channel``: ``mp_custom`` (customer-service message, 48 h window), ``mp_template``,
+  ``mp_mass`` (mass send by tag), ``work_single`` (through the bound guide), ``work_group``
+  (to customer groups, by their owner); ``fallbacks``: the channels to try, in order, for a
+  customer the channel cannot reach.
+- ``content``: ``{"kind": "text", "text"}``, ``{"kind": "news", "title", "description", "url",
+  "picurl"}`` (the link is tracked), ``{"kind": "image", "media_id"}``, ``{"kind":
+  "miniprogram", "title", "appid", "pagepath", "thumb_media_id"}``, or for ``mp_template``
+  ``{"kind": "template", "template_id", "data", "url"}``.
+- ``schedule``: ``{"kind": "once", "at"}``, ``{"kind": "cron", "cron": "m h dom mon dow"}``
+  (local time), ``{"kind": "trigger", "event", "days", "name"}``.
+- ``variants`` ``[{"name", "weight", "content"}]`` (weights add up to 100) and
+  ``holdout_percent`` (0-50); ``when_capped``: ``defer`` or ``skip``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from scrm.errors import InvalidInput, validated
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+TRIGGERS = ("follow", "binding", "purchase", "coupon_expiring", "birthday", "inactive", "custom")
+CONTENT_KINDS = ("text", "news", "image", "miniprogram", "template")
+
+
+class InvalidCampaign(InvalidInput):
+    """Bad campaign input; ``field`` names the first offending field."""
+
+
+def _text(most: int):  # noqa: ANN202
+    def check(value: str) -> str:
+        if not value.strip() or len(value) > most:
+            raise ValueError(f"must be 1-{most} characters, not only spaces")
+        if _CONTROL_CHARS.search(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    return AfterValidator(check)
+
+
+def _url(value: str) -> str:
+    if not re.fullmatch(r"https?://\S{1,1000}", value):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+def _code(value: str) -> str:
+    if not CODE.match(value):
+        raise ValueError("must be a code: 1-32 letters, digits, _ or -")
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must carry a time zone, e.g. 2026-12-01T10:00:00+08:00")
+    return value.astimezone(UTC)
+
+
+def _cron(value: str) -> str:
+    from scrm.outreach.campaigns import cron_trigger
+
+    try:
+        cron_trigger(value, "UTC")
+    except ValueError as exc:
+        raise ValueError(f"is not a cron line (minute hour day month weekday): {exc}") from None
+    return value
+
+
+Url = Annotated[str, AfterValidator(_url)]
+
+
+class AudienceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expr: Annotated[str, _text(1000)] | None = None
+    store: Annotated[str, AfterValidator(_code)] | None = None
+    guide: Annotated[str, AfterValidator(_code)] | None = None
+    groups: list[Annotated[str, _text(64)]] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _customers_or_groups(self) -> AudienceIn:
+        if self.groups and (self.expr or self.store or self.guide):
+            raise ValueError("audience: groups, or customers (expr, store, guide), not both")
+        return self
+
+
+class ContentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["text", "news", "image", "miniprogram", "template"]
+    text: Annotated[str, _text(2000)] | None = None
+    title: Annotated[str, _text(64)] | None = None
+    description: Annotated[str, _text(512)] | None = None
+    url: Url | None = None
+    picurl: Url | None = None
+    media_id: Annotated[str, _text(128)] | None = None
+    appid: Annotated[str, _text(64)] | None = None
+    pagepath: Annotated[str, _text(256)] | None = None
+    thumb_media_id: Annotated[str, _text(128)] | None = None
+    template_id: Annotated[str, _text(128)] | None = None
+    data: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> ContentIn:
+        needs = {"text": ("text",), "news": ("title", "url"), "image": ("media_id",),
+                 "miniprogram": ("title", "appid", "pagepath"), "template": ("template_id", "data")}[self.kind]
+        for name in needs:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name}: a {self.kind} message needs its {name}")
+        return self
+
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["once", "cron", "trigger"]
+    at: Annotated[datetime, AfterValidator(_aware)] | None = None
+    cron: Annotated[str, AfterValidator(_cron)] | None = None
+    event: Literal["follow", "binding", "purchase", "coupon_expiring", "birthday", "inactive", "custom"] | None = None
+    days: Annotated[int, Field(ge=0, le=365, strict=True)] | None = None
+    name: Annotated[str, _text(64)] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> ScheduleIn:
+        if self.kind == "once" and self.at is None:
+            raise ValueError("at: a once schedule needs the moment, with its zone")
+        if self.kind == "cron" and self.cron is None:
+            raise ValueError("cron: a cron schedule needs its cron line")
+        if self.kind == "trigger":
+            if self.event is None:
+                raise ValueError(f"event: a trigger needs its event, one of {', '.join(TRIGGERS)}")
+            if self.event in ("birthday", "inactive", "coupon_expiring") and self.days is None:
+                raise ValueError(f"days: a {self.event} trigger needs its number of days")
+            if self.event == "custom" and self.name is None:
+                raise ValueError("name: a custom trigger needs the event's name")
+        return self
+
+
+class VariantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, AfterValidator(_code)]
+    weight: Annotated[int, Field(ge=1, le=100, strict=True)]
+    content: ContentIn
+
+
+class CampaignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, _text(64)]
+    audience: AudienceIn
+    channel: Literal["mp_custom", "mp_template", "mp_mass", "work_single", "work_group"]
+    fallbacks: list[Literal["mp_custom", "mp_template", "mp_mass", "work_single"]] = Field(default_factory=list,
+                                                                                           max_length=4)
+    content: ContentIn
+    coupon_template_id: Annotated[int, Field(ge=1, strict=True)] | None = None
+    schedule: ScheduleIn
+    when_capped: Literal["defer", "skip"] = "defer"
+    variants: list[VariantIn] = Field(default_factory=list, max_length=10)
+    holdout_percent: Annotated[int, Field(ge=0, le=50, strict=True)] = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CampaignIn:
+        if (self.channel == "mp_template") != (self.content.kind == "template"):
+            raise ValueError("content: mp_template sends a template message, and only it does")
+        if self.channel == "work_group" and not self.audience.groups:
+            raise ValueError("audience: a work_group campaign names its groups")
+        if self.channel != "work_group" and self.audience.groups:
+            raise ValueError("channel: groups are reached by work_group only")
+        if self.channel in self.fallbacks:
+            raise ValueError("fallbacks: the channel itself is not a fallback")
+        if self.variants and sum(v.weight for v in self.variants) != 100:
+            raise ValueError("variants: their weights add up to 100")
+        if len({v.name for v in self.variants}) != len(self.variants):
+            raise ValueError("variants: each has its own name")
+        return self
+
+
+def parse(model: type[BaseModel], body: Mapping[str, Any], *, what: str) -> Any:
+    """The validated input, or :class:`InvalidCampaign` naming every bad field."""
+    return validated(model, body, error=InvalidCampaign, what=what)
