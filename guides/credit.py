@@ -27,12 +27,15 @@ if TYPE_CHECKING:
 
 def credit_guide(
     *, runtime: Runtime, db_session: Session, customer_id: int, guide_code: str | None, at: datetime,
-    kind: str, amount: Decimal = Decimal(0),
+    kind: str, amount: Decimal = Decimal(0), guide_id: int | None = None,
 ) -> int | None:
-    """The id of the guide credited with the customer's ``kind`` ("order" or "redemption")."""
+    """The id of the guide credited with the customer's ``kind`` ("order" or "redemption");
+    ``guide_id``, when the caller knows it, saves looking ``guide_code`` up."""
     at = as_utc(at)
     binding = current_binding(db_session=db_session, customer_id=customer_id, lock=True)
-    if guide_code:
+    if guide_id is not None:
+        credited = guide_id
+    elif guide_code:
         credited = db_session.scalar(select(Guide.id).where(Guide.code == guide_code))
     else:
         credited = binding.guide_id if binding is not None else None

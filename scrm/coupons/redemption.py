@@ -19,15 +19,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, exists, insert, or_, select, update
 
 from guides.models import Guide, Store
 from scrm.coupons.codes import BadCode, CouponCodec
-from scrm.coupons.models import Coupon, CouponAttempt, CouponTemplateStore
-from scrm.customers.models import Interaction
+from scrm.coupons.models import Coupon, CouponAttempt, CouponTemplate, CouponTemplateStore
+from scrm.customers.models import Customer, Interaction
 from scrm.db import as_utc
 
 if TYPE_CHECKING:
+    from sqlalchemy import Row
     from sqlalchemy.orm import Session
 
     from scrm.runtime import Runtime
@@ -39,22 +40,28 @@ TIMELINE_KIND = {"void": "coupon_voided", "unredeem": "coupon_unredeemed"}
 
 @dataclass(frozen=True)
 class Counter:
-    """Where and by whom: the signed-in user, their guide (None for a manager) and the store."""
+    """Where and by whom: the signed-in user, their guide (None for a manager) and the store.
+    The names are for the answer (who redeemed it), so that it needs no query of its own."""
 
     user_id: int | None
     store_id: int | None
     guide_id: int | None = None
     guide_code: str | None = None
+    guide_name: str | None = None
+    store_code: str | None = None
+    store_name: str | None = None
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """``result`` is ``ok`` or a refusal code; ``coupon`` is the coupon when the code named one."""
+    """``result`` is ``ok`` or a refusal code; ``coupon_id`` is the coupon when the code named
+    one, ``coupon`` what was read of it (with its template and customer) before the change."""
 
     result: str
     message: str
     coupon_id: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    coupon: Row | None = None
 
     @property
     def ok(self) -> bool:
@@ -64,31 +71,25 @@ class Outcome:
 def find(*, runtime: Runtime, db_session: Session, code: str, counter: Counter | None = None) -> Outcome:
     """What the guide sees before confirming: the coupon and, were it redeemed here now,
     whether it would be refused and why. Not an attempt: nothing is written."""
-    coupon, refusal = _look_up(runtime, db_session, code)
+    row, refusal = _look_up(runtime, db_session, code, counter)
     if refusal is not None:
         return refusal
-    return _refusal(db_session, coupon, runtime.clock.now(), counter) or Outcome("ok", "可以核销 ready to redeem",
-                                                                                coupon.id)
+    return _refusal(db_session, row, runtime.clock.now(), counter) or Outcome("ok", "可以核销 ready to redeem",
+                                                                             row.id, coupon=row)
 
 
 def redeem(*, runtime: Runtime, db_session: Session, code: str, counter: Counter) -> Outcome:
     now = runtime.clock.now()
-    coupon, refusal = _look_up(runtime, db_session, code)
+    row, refusal = _look_up(runtime, db_session, code, counter)
     if refusal is None:
-        refusal = _refusal(db_session, coupon, now, counter)
+        refusal = _refusal(db_session, row, now, counter)
     if refusal is None:
-        won = db_session.execute(
-            update(_coupons)
-            .where(_coupons.c.id == coupon.id, _coupons.c.status == "issued", _coupons.c.valid_until > now,
-                   _coupons.c.valid_from <= now)
-            .values(status="redeemed", redeemed_at=now, redeemed_guide_id=counter.guide_id,
-                    redeemed_store_id=counter.store_id, redeemed_user_id=counter.user_id)
-            .returning(_coupons.c.id)
-        ).first()
+        won = db_session.execute(_REDEEM, {"coupon": row.id, "now": now, "guide": counter.guide_id,
+                                           "store": counter.store_id, "user": counter.user_id}).first()
         if won is None:  # someone else got there between our read and our write
-            db_session.expire(coupon)
-            refusal = _refusal(db_session, coupon, now, counter)
-    outcome = refusal or _redeemed(runtime, db_session, coupon, now, counter)
+            row = db_session.execute(_LOOKUP, {"id": row.id, "store_id": counter.store_id}).one()
+            refusal = _refusal(db_session, row, now, counter)
+    outcome = refusal or _redeemed(runtime, db_session, row, now, counter)
     _audit(db_session, "redeem", code, outcome, counter, now)
     return outcome
 
@@ -111,90 +112,87 @@ def unredeem(*, runtime: Runtime, db_session: Session, code: str, reason: str, c
 def _move(runtime: Runtime, db_session: Session, code: str, counter: Counter, reason: str, *, action: str,
           source: str, values: dict[str, Any]) -> Outcome:
     now = runtime.clock.now()
-    coupon, outcome = _look_up(runtime, db_session, code)
+    row, outcome = _look_up(runtime, db_session, code, counter)
     if outcome is None:
         moved = db_session.execute(
-            update(_coupons).where(_coupons.c.id == coupon.id, _coupons.c.status == source).values(**values)
+            update(_coupons).where(_coupons.c.id == row.id, _coupons.c.status == source).values(**values)
             .returning(_coupons.c.id)
         ).first()
-        db_session.expire(coupon)
         if moved is None:
-            outcome = _not_movable(db_session, coupon, now, action)
+            outcome = _not_movable(db_session, row, now, action)
         else:
-            db_session.add(Interaction(customer_id=coupon.customer_id, kind=TIMELINE_KIND[action],
-                                       occurred_at=now, payload={"coupon_id": coupon.id, "reason": reason}))
+            _note(db_session, row.customer_id, TIMELINE_KIND[action], now, {"coupon_id": row.id, "reason": reason})
             outcome = Outcome("ok", "已作废 voided" if action == "void" else "已撤销核销 redemption taken back",
-                              coupon.id)
+                              row.id, coupon=row)
     _audit(db_session, action, code, outcome, counter, now, reason=reason)
     return outcome
 
 
-def _look_up(runtime: Runtime, db_session: Session, code: str) -> tuple[Coupon | None, Outcome | None]:
+def _look_up(runtime: Runtime, db_session: Session, code: str,
+             counter: Counter | None) -> tuple[Row | None, Outcome | None]:
+    """The coupon the code names, with its template, customer and whether it is valid in the
+    counter's store, in one statement; or the refusal (a bad code is refused with no query)."""
     try:
         parsed = CouponCodec.from_config(runtime.config).decode(code)
     except BadCode as exc:
         return None, Outcome("bad_code", str(exc), details={"why": exc.why})
-    coupon = db_session.get(Coupon, parsed.coupon_id)
-    if coupon is None or coupon.code != parsed.text:
+    row = db_session.execute(_LOOKUP, {"id": parsed.coupon_id,
+                                       "store_id": counter.store_id if counter else None}).first()
+    if row is None or row.code != parsed.text:
         return None, Outcome("not_found", "no coupon has this code")
-    return coupon, None
+    return row, None
 
 
-def _refusal(db_session: Session, coupon: Coupon, now: datetime, counter: Counter | None) -> Outcome | None:
-    if coupon.status == "redeemed":
-        return Outcome("already_redeemed", "这张券已经核销过了 already redeemed", coupon.id,
-                       _redeemed_details(db_session, coupon))
-    if coupon.status == "voided":
-        return Outcome("voided", f"这张券已作废 voided: {coupon.void_reason}", coupon.id,
-                       {"voided_at": as_utc(coupon.voided_at).isoformat()})
-    if coupon.status == "expired" or as_utc(coupon.valid_until) <= now:
-        return Outcome("expired", "这张券已过期 expired", coupon.id,
-                       {"valid_until": as_utc(coupon.valid_until).isoformat()})
-    if as_utc(coupon.valid_from) > now:
-        return Outcome("not_yet_valid", "这张券还没到使用时间 not valid yet", coupon.id,
-                       {"valid_from": as_utc(coupon.valid_from).isoformat()})
-    if counter is not None and not _valid_in(db_session, coupon.template_id, counter.store_id):
-        return Outcome("not_valid_in_store", "这张券不能在本店使用 not valid in this store", coupon.id,
-                       {"stores": _store_codes(db_session, coupon.template_id)})
+def _refusal(db_session: Session, row: Row, now: datetime, counter: Counter | None) -> Outcome | None:
+    if row.status == "redeemed":
+        return Outcome("already_redeemed", "这张券已经核销过了 already redeemed", row.id,
+                       _redeemed_details(db_session, row), coupon=row)
+    if row.status == "voided":
+        return Outcome("voided", f"这张券已作废 voided: {row.void_reason}", row.id,
+                       {"voided_at": as_utc(row.voided_at).isoformat()}, coupon=row)
+    if row.status == "expired" or as_utc(row.valid_until) <= now:
+        return Outcome("expired", "这张券已过期 expired", row.id,
+                       {"valid_until": as_utc(row.valid_until).isoformat()}, coupon=row)
+    if as_utc(row.valid_from) > now:
+        return Outcome("not_yet_valid", "这张券还没到使用时间 not valid yet", row.id,
+                       {"valid_from": as_utc(row.valid_from).isoformat()}, coupon=row)
+    if counter is not None and not row.valid_here:
+        return Outcome("not_valid_in_store", "这张券不能在本店使用 not valid in this store", row.id,
+                       {"stores": _store_codes(db_session, row.template_id)}, coupon=row)
     return None
 
 
-def _not_movable(db_session: Session, coupon: Coupon, now: datetime, action: str) -> Outcome:
+def _not_movable(db_session: Session, row: Row, now: datetime, action: str) -> Outcome:
+    row = db_session.execute(_LOOKUP, {"id": row.id, "store_id": None}).one()  # as it is now
     if action == "unredeem":
-        return Outcome("not_redeemed", f"this coupon is {coupon.status}, not redeemed", coupon.id)
-    return _refusal(db_session, coupon, now, None) or Outcome(coupon.status, f"this coupon is {coupon.status}",
-                                                                   coupon.id)
+        return Outcome("not_redeemed", f"this coupon is {row.status}, not redeemed", row.id, coupon=row)
+    return _refusal(db_session, row, now, None) or Outcome(row.status, f"this coupon is {row.status}", row.id,
+                                                           coupon=row)
 
 
-def _redeemed(runtime: Runtime, db_session: Session, coupon: Coupon, now: datetime, counter: Counter) -> Outcome:
-    db_session.add(Interaction(customer_id=coupon.customer_id, kind="coupon_redeemed", occurred_at=now, payload={
-        "coupon_id": coupon.id, "template_id": coupon.template_id, "guide": counter.guide_code,
-        "store_id": counter.store_id,
-    }))
+def _redeemed(runtime: Runtime, db_session: Session, row: Row, now: datetime, counter: Counter) -> Outcome:
+    _note(db_session, row.customer_id, "coupon_redeemed", now, {
+        "coupon_id": row.id, "template_id": row.template_id, "guide": counter.guide_code, "store_id": counter.store_id,
+    })
     credited = None
     if counter.guide_code is not None:
         from guides.credit import credit_guide
 
-        credited = credit_guide(runtime=runtime, db_session=db_session, customer_id=coupon.customer_id,
-                                guide_code=counter.guide_code, at=now, kind="redemption")
-    return Outcome("ok", "核销成功 redeemed", coupon.id, {"redeemed_at": now.isoformat(), "credited_guide_id": credited})
+        credited = credit_guide(runtime=runtime, db_session=db_session, customer_id=row.customer_id,
+                                guide_code=counter.guide_code, guide_id=counter.guide_id, at=now, kind="redemption")
+    return Outcome("ok", "核销成功 redeemed", row.id, {"redeemed_at": now.isoformat(), "credited_guide_id": credited},
+                   coupon=row)
 
 
-def _redeemed_details(db_session: Session, coupon: Coupon) -> dict[str, Any]:
-    row = db_session.execute(
+def _redeemed_details(db_session: Session, row: Row) -> dict[str, Any]:
+    by = db_session.execute(
         select(Guide.code, Guide.name, Store.code.label("store"), Store.name.label("store_name"))
         .select_from(Coupon).outerjoin(Guide, Guide.id == Coupon.redeemed_guide_id)
-        .outerjoin(Store, Store.id == Coupon.redeemed_store_id).where(Coupon.id == coupon.id)
+        .outerjoin(Store, Store.id == Coupon.redeemed_store_id).where(Coupon.id == row.id)
     ).one()
-    by = {"user_id": coupon.redeemed_user_id, "guide": row.code, "guide_name": row.name, "store": row.store,
-          "store_name": row.store_name}
-    return {"redeemed_at": as_utc(coupon.redeemed_at).isoformat(), "redeemed_by": by}
-
-
-def _valid_in(db_session: Session, template_id: int, store_id: int | None) -> bool:
-    stores = set(db_session.scalars(select(CouponTemplateStore.store_id)
-                                    .where(CouponTemplateStore.template_id == template_id)))
-    return not stores or store_id in stores
+    return {"redeemed_at": as_utc(row.redeemed_at).isoformat(), "redeemed_by": {
+        "user_id": row.redeemed_user_id, "guide": by.code, "guide_name": by.name, "store": by.store,
+        "store_name": by.store_name}}
 
 
 def _store_codes(db_session: Session, template_id: int) -> list[str]:
@@ -203,9 +201,46 @@ def _store_codes(db_session: Session, template_id: int) -> list[str]:
     return store_codes(db_session=db_session, template_id=template_id)
 
 
+def _note(db_session: Session, customer_id: int, kind: str, at: datetime, payload: dict[str, Any]) -> None:
+    db_session.execute(_INSERT_INTERACTION, {"customer_id": customer_id, "identity_id": None, "kind": kind,
+                                             "channel": None, "occurred_at": at, "payload": payload,
+                                             "dedupe_key": None})
+
+
 def _audit(db_session: Session, action: str, code: str, outcome: Outcome, counter: Counter, at: datetime,
            reason: str | None = None) -> None:
     detail = {k: v for k, v in outcome.details.items() if k != "credited_guide_id"}
-    db_session.add(CouponAttempt(at=at, action=action, result=outcome.result, code=(code or "")[:CODE_CHARS],
-                                 coupon_id=outcome.coupon_id, user_id=counter.user_id, guide_id=counter.guide_id,
-                                 store_id=counter.store_id, reason=reason, detail=detail))
+    db_session.execute(_INSERT_ATTEMPT, {
+        "at": at, "action": action, "result": outcome.result, "code": (code or "")[:CODE_CHARS],
+        "coupon_id": outcome.coupon_id, "user_id": counter.user_id, "guide_id": counter.guide_id,
+        "store_id": counter.store_id, "reason": reason, "detail": detail,
+    })
+
+
+# Built once: a redemption runs these for every attempt.
+_templates = CouponTemplate.__table__
+_stores = CouponTemplateStore.__table__
+_customers = Customer.__table__
+_LOOKUP = (
+    select(_coupons.c.id, _coupons.c.code, _coupons.c.status, _coupons.c.customer_id, _coupons.c.template_id,
+           _coupons.c.issued_at, _coupons.c.valid_from, _coupons.c.valid_until, _coupons.c.redeemed_at,
+           _coupons.c.redeemed_user_id, _coupons.c.voided_at, _coupons.c.void_reason,
+           _templates.c.name.label("template_name"), _templates.c.kind, _templates.c.amount, _templates.c.discount,
+           _templates.c.gift, _templates.c.min_spend, _customers.c.nickname, _customers.c.phone,
+           or_(~exists().where(_stores.c.template_id == _coupons.c.template_id),
+               exists().where(_stores.c.template_id == _coupons.c.template_id,
+                              _stores.c.store_id == bindparam("store_id"))).label("valid_here"))
+    .select_from(_coupons.join(_templates, _templates.c.id == _coupons.c.template_id)
+                 .join(_customers, _customers.c.id == _coupons.c.customer_id))
+    .where(_coupons.c.id == bindparam("id"))
+)
+_REDEEM = (
+    update(_coupons)
+    .where(_coupons.c.id == bindparam("coupon"), _coupons.c.status == "issued",
+           _coupons.c.valid_until > bindparam("now"), _coupons.c.valid_from <= bindparam("now"))
+    .values(status="redeemed", redeemed_at=bindparam("now"), redeemed_guide_id=bindparam("guide"),
+            redeemed_store_id=bindparam("store"), redeemed_user_id=bindparam("user"))
+    .returning(_coupons.c.id)
+)
+_INSERT_INTERACTION = insert(Interaction.__table__)
+_INSERT_ATTEMPT = insert(CouponAttempt.__table__)

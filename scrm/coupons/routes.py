@@ -17,13 +17,13 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint, jsonify, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from guides.models import Guide, Store
 from scrm.coupons import issuing, redemption, stats, templates
 from scrm.coupons.models import Coupon, CouponAttempt
 from scrm.coupons.schemas import IssueIn, ReasonIn, RedeemIn, RuleIn, TemplateChangeIn, TemplateIn, parse
-from scrm.coupons.views import coupon_json, rule_json, template_json
+from scrm.coupons.views import coupon_json, redeemed_json, rule_json, template_json
 from scrm.web.api import current_runtime, day_range, json_object
 from scrm.web.auth import Caller, current_caller, require_role
 from scrm.web.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
@@ -177,11 +177,9 @@ def redeem_coupon():  # noqa: ANN201
     with runtime.transaction() as db_session:
         counter = _counter(db_session, current_caller(), redeem_in.store_code, required=True)
         outcome = redemption.redeem(runtime=runtime, db_session=db_session, code=redeem_in.code, counter=counter)
-        body = None
-        if outcome.ok:
-            body = coupon_json(db_session, db_session.get(Coupon, outcome.coupon_id), role=current_caller().role)
     if not outcome.ok:  # after the commit: the refusal's audit row is kept
         _refuse(outcome)
+    body = redeemed_json(outcome.coupon, counter, role=current_caller().role, redeemed_at=outcome.details["redeemed_at"])
     return jsonify(result="redeemed", coupon=body, credited_guide_id=outcome.details.get("credited_guide_id"))
 
 
@@ -252,23 +250,29 @@ def _refuse(outcome: redemption.Outcome) -> None:
 def _counter(db_session, caller: Caller, store_code: str | None, *, required: bool) -> redemption.Counter | None:  # noqa: ANN001
     """Where this caller redeems: a guide in their own store, anyone else in the store named."""
     if caller.role == "guide":
-        guide = db_session.execute(select(Guide.id, Guide.code, Guide.store_id, Guide.status, Store.code.label("store"))
-                                   .join(Store, Store.id == Guide.store_id)
-                                   .where(Guide.code == caller.guide_code)).first()
+        guide = db_session.execute(_GUIDE_AT_COUNTER, {"code": caller.guide_code}).first()
         if guide is None or guide.status != "active":
             raise Forbidden("only an active guide redeems coupons")
         if store_code is not None and store_code != guide.store:
             raise Forbidden(f"a guide redeems only in their own store ({guide.store})")
         return redemption.Counter(user_id=caller.user_id, store_id=guide.store_id, guide_id=guide.id,
-                                  guide_code=guide.code)
+                                  guide_code=guide.code, guide_name=guide.name, store_code=guide.store,
+                                  store_name=guide.store_name)
     if store_code is None:
         if required:
             raise Unprocessable("store_code: say in which store the coupon is redeemed", field="store_code")
         return None
-    store_id = db_session.scalar(select(Store.id).where(Store.code == store_code))
-    if store_id is None:
+    store = db_session.execute(select(Store.id, Store.name).where(Store.code == store_code)).first()
+    if store is None:
         raise Unprocessable(f"store_code: no store with the code {store_code}", field="store_code")
-    return redemption.Counter(user_id=caller.user_id, store_id=store_id)
+    return redemption.Counter(user_id=caller.user_id, store_id=store.id, store_code=store_code, store_name=store.name)
+
+
+_GUIDE_AT_COUNTER = (
+    select(Guide.id, Guide.code, Guide.name, Guide.store_id, Guide.status, Store.code.label("store"),
+           Store.name.label("store_name"))
+    .join(Store, Store.id == Guide.store_id).where(Guide.code == bindparam("code"))
+)
 
 
 def _customer_of(db_session, issue_in: IssueIn) -> int:  # noqa: ANN001
