@@ -32,6 +32,7 @@ from scrm.customers.models import CustomerIdentity
 from scrm.queue import enqueue_after_commit
 from scrm.runtime import current
 from scrm.users.models import User
+from scrm.users.service import forget_signed_in_after_commit
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -74,6 +75,7 @@ def leave(*, runtime: Runtime, db_session: Session, code: str, to: str) -> Leave
     guide.status, guide.left_at = "left", now
     # Their sign-ins end with them (a login session lives only while its user is active).
     db_session.execute(update(User).where(User.role == "guide", User.guide_code == guide.code).values(active=False))
+    forget_signed_in_after_commit(db_session)
     retire_guide_codes(db_session=db_session, guide_id=guide.id, at=now)
     bindings = db_session.scalars(
         select(Binding).where(Binding.guide_id == guide.id, Binding.ended_at.is_(None)).with_for_update()

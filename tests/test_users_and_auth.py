@@ -112,8 +112,16 @@ def test_last_used_is_kept_to_the_minute_not_written_on_every_request(runtime, c
     first = last_used()
     assert first == runtime.clock.now()
     runtime.clock.advance(seconds=59)
-    client.get("/api/me", headers=headers)
+    client.get("/api/me", headers=headers)  # read again (remembered 30 s), not written: under a minute
     assert last_used() == first
-    runtime.clock.advance(seconds=1)
-    client.get("/api/me", headers=headers)
+    runtime.clock.advance(seconds=31)
+    client.get("/api/me", headers=headers)  # read again, a minute and a half on: written
     assert last_used() == runtime.clock.now()
+
+
+def test_a_revoked_token_is_refused_at_once_though_the_process_remembered_it(cli, client):
+    token = cli("users", "create", "amy", "--role", "manager").output.strip().splitlines()[-1]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/me", headers=headers).status_code == 200  # now remembered
+    assert cli("users", "revoke", "amy").exit_code == 0
+    assert client.get("/api/me", headers=headers).status_code == 401

@@ -92,4 +92,19 @@ def revoke_tokens(*, db_session: Session, name: str, now: datetime) -> int:
         if token.revoked_at is None:
             token.revoked_at = now
             count += 1
+    forget_signed_in_after_commit(db_session)
     return count
+
+
+def forget_signed_in_after_commit(db_session: Session) -> None:
+    """Once the transaction commits, every process forgets the callers it remembered
+    (scrm/web/auth.py): a revoked token or a deactivated user is refused at once."""
+    from sqlalchemy import event
+
+    def _forget(_session: Session) -> None:
+        from scrm.runtime import current
+        from scrm.web.auth import forget_callers
+
+        forget_callers(current().redis)
+
+    event.listen(db_session, "after_commit", _forget, once=True)

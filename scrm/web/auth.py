@@ -37,11 +37,39 @@ def _caller(api_token) -> Caller | None:  # noqa: ANN001
 
 
 def authenticate_token(token: str) -> Caller | None:
+    """The token's caller. A process remembers the callers it found for
+    :data:`REMEMBER_SECONDS` (by the runtime's clock), keyed by the token's digest, so
+    ``last_used_at`` lags by at most that plus ``users.service.LAST_USED_PRECISION``. Any
+    revocation or deactivation anywhere makes every process forget them at once (a generation
+    number in Redis, read on each request: one Redis round trip instead of a database
+    transaction)."""
     from scrm.users import service
 
     runtime = _runtime()
+    digest = service.hash_token(token)
+    generation = runtime.redis.get(GENERATION_KEY)
+    remembered = _remembered.get(digest)
+    now = runtime.clock.timestamp()
+    if remembered is not None and remembered[1] == generation and now - remembered[2] < REMEMBER_SECONDS:
+        return remembered[0]
     with runtime.transaction() as db_session:
-        return _caller(service.authenticate(db_session=db_session, token=token, now=runtime.clock.now()))
+        caller = _caller(service.authenticate(db_session=db_session, token=token, now=runtime.clock.now()))
+    if caller is not None:
+        if len(_remembered) >= REMEMBER_MOST:
+            _remembered.clear()
+        _remembered[digest] = (caller, generation, now)
+    return caller
+
+
+REMEMBER_SECONDS = 30
+REMEMBER_MOST = 10_000
+GENERATION_KEY = "scrm:auth:generation"
+_remembered: dict[str, tuple[Caller, bytes | None, float]] = {}
+
+
+def forget_callers(redis_client) -> None:  # noqa: ANN001
+    """Every process stops trusting the callers it remembered (a token revoked, a user off)."""
+    redis_client.incr(GENERATION_KEY)
 
 
 def _session_caller(token_id: int) -> Caller | None:
