@@ -194,3 +194,19 @@ def audience_ids(*, db_session: Session, audience: dict, now: datetime) -> Selec
         store = select(Store.id).where(Store.code == audience["store"]).scalar_subquery()
         query = query.where(exists().where(bound, Binding.guide_id == Guide.id, Guide.store_id == store))
     return query
+
+
+def update_draft(*, db_session: Session, campaign_id: int, campaign_in: CampaignIn, now: datetime) -> Campaign:
+    """Replace a draft's settings (the console's editor); a launched campaign is not edited."""
+    campaign = get_campaign(db_session=db_session, campaign_id=campaign_id, lock=True)
+    if campaign.status != "draft":
+        raise CampaignRefused("not_editable", f"campaign {campaign_id} is {campaign.status}: only a draft is edited")
+    check_audience(db_session=db_session, audience=campaign_in.audience.model_dump(), now=now)
+    if campaign_in.coupon_template_id is not None:
+        from scrm.coupons.templates import get_template
+
+        get_template(db_session=db_session, template_id=campaign_in.coupon_template_id)
+    for name, value in campaign_in.model_dump(mode="json").items():
+        setattr(campaign, name, value)
+    db_session.flush()
+    return campaign

@@ -35,6 +35,11 @@ BODIES = {
     "coupons_api.redeem_coupon": "scrm.coupons.schemas:RedeemIn",
     "coupons_api.void_coupon": "scrm.coupons.schemas:ReasonIn",
     "coupons_api.unredeem_coupon": "scrm.coupons.schemas:ReasonIn",
+    "campaigns_api.create_campaign": "scrm.outreach.schemas:CampaignIn",
+    "campaigns_api.update_campaign": "scrm.outreach.schemas:CampaignIn",
+    "campaigns_api.preview_audience": "scrm.outreach.routes:PreviewIn",
+    "campaigns_api.preview_campaign": "scrm.outreach.routes:PreviewIn",
+    "campaigns_api.start_journey": "scrm.outreach.journeys:JourneyStartIn",
 }
 CSV_BODIES = {"guide_roster_api.import_csv"}
 ERROR = {

@@ -1,0 +1,207 @@
+"""Campaign and journey API (SPEC §8, §11), for admins and managers.
+
+Thin routes over scrm/outreach/campaigns.py, results.py and journeys.py. Bad input answers
+422 naming the field (an unknown tag in the audience expression: ``audience.expr``; an
+unknown store: ``audience.store``; an unknown coupon template: ``coupon_template_id``); a
+campaign that cannot move that way now answers 409 with the refusal's code
+(``not_launchable``, ``not_paused``, ``not_cancelled``, ``not_editable``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from pydantic import BaseModel, ConfigDict
+
+from scrm.coupons.templates import TemplateNotFound
+from scrm.outreach import campaigns, journeys, results
+from scrm.outreach.models import Campaign
+from scrm.outreach.schemas import AudienceIn, CampaignIn, parse
+from scrm.outreach.views import campaign_json, preview_json, runs_json
+from scrm.web.api import current_runtime, json_object
+from scrm.web.auth import require_role
+from scrm.web.errors import ApiError, Conflict, NotFound, Unprocessable
+
+blueprint = Blueprint("campaigns_api", __name__)
+
+MANAGERS = ("admin", "manager")
+
+
+class PreviewIn(BaseModel):
+    """What a preview may post: the audience to count instead of the campaign's (or unsaved)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    audience: AudienceIn | None = None
+
+
+def _maps_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except (campaigns.CampaignNotFound, journeys.JourneyNotFound) as exc:
+            raise NotFound(str(exc)) from exc
+        except campaigns.BadAudience as exc:
+            raise Unprocessable(str(exc), code="bad_audience", field=exc.field) from exc
+        except TemplateNotFound as exc:
+            raise Unprocessable(f"coupon_template_id: {exc}", code="unknown_coupon_template",
+                                field="coupon_template_id") from exc
+        except campaigns.CampaignRefused as exc:
+            raise Conflict(str(exc), code=exc.code) from exc
+
+    return wrapped
+
+
+@blueprint.post("/api/campaigns")
+@require_role(*MANAGERS)
+@_maps_domain_errors
+def create_campaign():  # noqa: ANN201
+    """Create a draft campaign."""
+    campaign_in = parse(CampaignIn, json_object(), what="campaign")
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        campaign = campaigns.create_campaign(db_session=db_session, campaign_in=campaign_in, at=runtime.clock.now())
+        return jsonify(campaign_json(campaign)), 201
+
+
+@blueprint.get("/api/campaigns")
+@require_role(*MANAGERS)
+def list_campaigns():  # noqa: ANN201
+    with current_runtime().transaction() as db_session:
+        found = campaigns.list_campaigns(db_session=db_session)
+        counts = results.summaries(db_session=db_session, campaign_ids=[c.id for c in found])
+        return jsonify(campaigns=[{**campaign_json(c), "deliveries": counts[c.id].as_json() if c.id in counts
+                                   else None} for c in found])
+
+
+@blueprint.get("/api/campaigns/<int:campaign_id>")
+@require_role(*MANAGERS)
+@_maps_domain_errors
+def get_campaign(campaign_id: int):  # noqa: ANN201
+    """The campaign with its latest runs and its results (``?days=`` the order window)."""
+    days = _days()
+    with current_runtime().transaction() as db_session:
+        campaign = campaigns.get_campaign(db_session=db_session, campaign_id=campaign_id)
+        found = results.campaign_results(db_session=db_session, campaign_id=campaign_id, days=days)
+        return jsonify({**campaign_json(campaign), "runs": runs_json(db_session, campaign_id),
+                        "results": found.as_json()})
+
+
+@blueprint.put("/api/campaigns/<int:campaign_id>")
+@require_role(*MANAGERS)
+@_maps_domain_errors
+def update_campaign(campaign_id: int):  # noqa: ANN201
+    """Replace a draft's settings."""
+    campaign_in = parse(CampaignIn, json_object(), what="campaign")
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        campaign = campaigns.update_draft(db_session=db_session, campaign_id=campaign_id, campaign_in=campaign_in,
+                                          now=runtime.clock.now())
+        return jsonify(campaign_json(campaign))
+
+
+@blueprint.get("/api/campaigns/<int:campaign_id>/results")
+@require_role(*MANAGERS)
+@_maps_domain_errors
+def campaign_results(campaign_id: int):  # noqa: ANN201
+    days = _days()
+    with current_runtime().transaction() as db_session:
+        campaigns.get_campaign(db_session=db_session, campaign_id=campaign_id)
+        return jsonify(results.campaign_results(db_session=db_session, campaign_id=campaign_id, days=days).as_json())
+
+
+@blueprint.post("/api/campaigns/preview")
+@require_role(*MANAGERS)
+@_maps_domain_errors
+def preview_audience():  # noqa: ANN201
+    """Count an audience before saving it: ``{"audience": {…}}`` → count and sample."""
+    return _preview(None)
+
+
+@blueprint.post("/api/campaigns/<int:campaign_id>/preview")
+@require_role(*MANAGERS)
+@_maps_domain_errors
+def preview_campaign(campaign_id: int):  # noqa: ANN201
+    """The campaign's audience count and a sample (``{"audience"}`` in the body: that one instead)."""
+    return _preview(campaign_id)
+
+
+@blueprint.post("/api/campaigns/<int:campaign_id>/launch")
+@require_role(*MANAGERS)
+@_maps_domain_errors
+def launch_campaign(campaign_id: int):  # noqa: ANN201
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        return jsonify(campaign_json(campaigns.launch(runtime=runtime, db_session=db_session,
+                                                      campaign_id=campaign_id)))
+
+
+@blueprint.post("/api/campaigns/<int:campaign_id>/pause")
+@require_role(*MANAGERS)
+@_maps_domain_errors
+def pause_campaign(campaign_id: int):  # noqa: ANN201
+    with current_runtime().transaction() as db_session:
+        return jsonify(campaign_json(campaigns.set_status(db_session=db_session, campaign_id=campaign_id,
+                                                          status="paused")))
+
+
+@blueprint.post("/api/campaigns/<int:campaign_id>/cancel")
+@require_role(*MANAGERS)
+@_maps_domain_errors
+def cancel_campaign(campaign_id: int):  # noqa: ANN201
+    with current_runtime().transaction() as db_session:
+        return jsonify(campaign_json(campaigns.set_status(db_session=db_session, campaign_id=campaign_id,
+                                                          status="cancelled")))
+
+
+@blueprint.get("/api/journeys")
+@require_role(*MANAGERS)
+def list_journeys():  # noqa: ANN201
+    return jsonify(journeys=[journey.as_json() for journey in journeys.JOURNEYS])
+
+
+@blueprint.post("/api/journeys/<key>")
+@require_role(*MANAGERS)
+@_maps_domain_errors
+def start_journey(key: str):  # noqa: ANN201
+    """A draft campaign from a journey: ``{"coupon_template_id"?, "name"?}``."""
+    body = json_object() if request.get_data() else {}
+    journeys.get_journey(key)
+    start = parse(journeys.JourneyStartIn, body, what="journey")
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        campaign = journeys.start_journey(db_session=db_session, key=key, at=runtime.clock.now(), name=start.name,
+                                          coupon_template_id=start.coupon_template_id)
+        return jsonify(campaign_json(campaign)), 201
+
+
+def _preview(campaign_id: int | None):  # noqa: ANN202
+    body = json_object() if request.get_data() or campaign_id is None else {}
+    if campaign_id is None and "audience" not in body:
+        raise Unprocessable("audience: give the audience to count", field="audience")
+    audience = None
+    if "audience" in body:
+        if not isinstance(body["audience"], dict):
+            raise Unprocessable("audience: must be an object", field="audience")
+        audience = parse(AudienceIn, body["audience"], what="audience").model_dump()
+    runtime = current_runtime()
+    now = runtime.clock.now()
+    with runtime.transaction() as db_session:
+        if campaign_id is not None:
+            campaign = campaigns.get_campaign(db_session=db_session, campaign_id=campaign_id)
+            audience = audience if audience is not None else campaign.audience
+        campaigns.check_audience(db_session=db_session, audience=audience, now=now)
+        # An unsaved campaign holding only the audience: preview reads nothing else.
+        found = campaigns.preview(db_session=db_session, campaign=Campaign(audience=audience), now=now)
+        return jsonify({**preview_json(db_session, found), "audience": audience})
+
+
+def _days() -> int:
+    days = request.args.get("days", results.DEFAULT_DAYS, type=int)
+    if days is None or not 1 <= days <= results.MAX_DAYS:
+        raise ApiError(f"days must be 1-{results.MAX_DAYS}", code="bad_query")
+    return days
