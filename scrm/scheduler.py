@@ -58,6 +58,10 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
     ScheduledJob("coupon-reminders", "scrm.coupons.expiry:record_reminders", "cron", {"hour": 9, "minute": 0}),
     # Coupon announcements that waited for the customer's next message (scrm/coupons/announce.py).
     ScheduledJob("coupon-announcements", "scrm.coupons.announce:announce_waiting", "interval", {"minutes": 5}),
+    # Campaigns whose time has come: a run each, planned by a job (scrm/outreach/sweeps.py).
+    ScheduledJob("outreach-runs", "scrm.outreach.sweeps:start_campaign_runs", "interval", {"minutes": 1}),
+    # Deliveries due now queued to the senders; ones a lost worker left 'sending' recovered.
+    ScheduledJob("outreach-deliveries", "scrm.outreach.sweeps:sweep_due_deliveries", "interval", {"minutes": 1}),
 )
 
 
