@@ -129,6 +129,9 @@ def _bind_by_code(runtime: Runtime, db_session: Session, code: CodeRef, touch: T
                 channel=touch.channel, at=touch.at)
     issue_by_rules(runtime=runtime, db_session=db_session, customer_id=touch.customer_id,
                    occasion=Occasion("binding", touch.at))
+    from scrm.outreach.triggers import event_happened
+
+    event_happened(runtime, db_session, event="binding", customer_id=touch.customer_id)
     return BindingOutcome(result, code, touched, touched, card)
 
 

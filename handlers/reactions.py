@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from handlers import events as ev
 from scrm.customers import service as customers
+from scrm.outreach.triggers import event_happened
 from scrm.queue import enqueue_after_commit
 from tagging.apply import apply_rules
 
@@ -33,6 +34,10 @@ def react(runtime: Runtime, db_session: Session, callback: ev.Callback) -> Outco
             from tagging.mirror import corp_tags_changed
 
             corp_tags_changed(db_session, callback)  # WeCom's corp tags, re-read by a job
+        elif isinstance(callback, ev.ExternalChatChange):
+            from scrm.groups.sync import chat_changed
+
+            chat_changed(runtime, db_session, callback)  # the group, re-read by a job
         return Outcome(None, None)
     identity, first_contact = customers.contact(
         db_session=db_session, channel=callback.channel, external_id=external_id
@@ -62,6 +67,7 @@ def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callb
     now = runtime.clock.now()
     if isinstance(callback, ev.Subscribe):
         customers.set_following(db_session=db_session, identity=identity, following=True, at=now)
+        event_happened(runtime, db_session, event="follow", customer_id=identity.customer_id)
         return replies.follow_greeting(runtime)
     if isinstance(callback, ev.Unsubscribe):
         customers.set_following(db_session=db_session, identity=identity, following=False, at=now)
@@ -76,6 +82,7 @@ def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callb
                             takeover_userid=callback.userid, reason=callback.fail_reason)
         elif callback.starts_contact:
             customers.set_following(db_session=db_session, identity=identity, following=True, at=now)
+            event_happened(runtime, db_session, event="follow", customer_id=identity.customer_id)
             mirror.contact_added(db_session, identity.customer_id, now)  # their tags go on the new pair
         elif callback.ends_contact:
             customers.set_following(db_session=db_session, identity=identity, following=False, at=now)

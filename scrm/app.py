@@ -78,6 +78,8 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     from scrm.coupons.pages import coupon_console
     from scrm.customers import routes as customer_routes
     from scrm.dashboard import routes as dashboard_routes
+    from scrm.groups import routes as group_routes
+    from scrm.outreach import event_routes
     from scrm.outreach import routes as campaign_routes
     from scrm.outreach.pages import campaign_console
     from scrm.replies import routes as reply_routes
@@ -104,6 +106,8 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(guide_roster_routes.blueprint)
     app.register_blueprint(coupon_routes.blueprint)
     app.register_blueprint(dashboard_routes.blueprint)
+    app.register_blueprint(group_routes.blueprint)
+    app.register_blueprint(event_routes.blueprint)
     app.register_blueprint(campaign_routes.blueprint)
     app.register_blueprint(campaign_console)
     app.register_blueprint(guide_pages)

@@ -14,6 +14,7 @@ from scrm.coupons.models import (
 )
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.db import Base
+from scrm.groups.models import CustomerGroup, GroupDayStats, GroupMember
 from scrm.outreach.models import Campaign, CampaignRun, Delivery, OutreachEvent
 from scrm.replies.models import ReplyRule
 from scrm.users.models import ApiToken, User
@@ -39,6 +40,9 @@ __all__ = [
     "CustomerIdentity",
     "Interaction",
     "CustomerTag",
+    "CustomerGroup",
+    "GroupDayStats",
+    "GroupMember",
     "Delivery",
     "Guide",
     "GuideTransfer",

@@ -58,6 +58,13 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
     ScheduledJob("coupon-reminders", "scrm.coupons.expiry:record_reminders", "cron", {"hour": 9, "minute": 0}),
     # Coupon announcements that waited for the customer's next message (scrm/coupons/announce.py).
     ScheduledJob("coupon-announcements", "scrm.coupons.announce:announce_waiting", "interval", {"minutes": 5}),
+    # Customer groups (客户群) read back from WeCom; callbacks refresh single groups between.
+    ScheduledJob("groups-sync", "scrm.groups.sync:sync_groups", "cron", {"minute": 20}),
+    # Time-based campaign triggers (scrm/outreach/daily_triggers.py), after the coupon reminders.
+    ScheduledJob("triggers-birthday", "scrm.outreach.daily_triggers:fire_birthdays", "cron", {"hour": 9, "minute": 30}),
+    ScheduledJob("triggers-inactive", "scrm.outreach.daily_triggers:fire_inactive", "cron", {"hour": 9, "minute": 35}),
+    ScheduledJob("triggers-coupon-expiring", "scrm.outreach.daily_triggers:fire_expiring_coupons", "cron",
+                 {"hour": 9, "minute": 40}),
     # Campaigns whose time has come: a run each, planned by a job (scrm/outreach/sweeps.py).
     ScheduledJob("outreach-runs", "scrm.outreach.sweeps:start_campaign_runs", "interval", {"minutes": 1}),
     # Deliveries due now queued to the senders; ones a lost worker left 'sending' recovered.

@@ -101,6 +101,7 @@ def record_order(*, runtime: Runtime, db_session: Session, order_in: OrderIn) ->
     order = db_session.get(Order, order_id)
     order.credited_guide_id = _credit_guide(runtime, db_session, order)
     _issue_coupons(runtime, db_session, order)
+    _trigger_campaigns(runtime, db_session, order)
     return order, True
 
 
@@ -119,6 +120,13 @@ def _issue_coupons(runtime: Runtime, db_session: Session, order: Order) -> None:
     occasion = Occasion("order", runtime.clock.now(), order_no=order.order_no, amount=Decimal(order.amount),
                         first_order=first)
     issue_by_rules(runtime=runtime, db_session=db_session, customer_id=order.customer_id, occasion=occasion)
+
+
+def _trigger_campaigns(runtime: Runtime, db_session: Session, order: Order) -> None:
+    """Campaigns triggered by a purchase fire after the commit (scrm/outreach/triggers.py)."""
+    from scrm.outreach.triggers import event_happened
+
+    event_happened(runtime, db_session, event="purchase", customer_id=order.customer_id, ref=str(order.id))
 
 
 def on_purchase(runtime: Runtime, db_session: Session, customer_id: int) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint, event, func
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, String, UniqueConstraint, event, func,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from scrm.db import Base
@@ -23,6 +25,7 @@ class Customer(Base):
     nickname: Mapped[str | None] = mapped_column(String(128))
     unionid: Mapped[str | None] = mapped_column(String(64), unique=True)
     phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    birthday: Mapped[date | None] = mapped_column(Date)  # for birthday journeys (scrm/outreach/triggers.py)
     # Set when this customer turned out to be another one (same unionid): the survivor.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from scrm.customers.models import BigId
@@ -58,6 +58,10 @@ class Campaign(Base):
 
 class CampaignRun(Base):
     __tablename__ = "campaign_runs"
+    # A trigger fires once per campaign and occurrence ("birthday:12:2026"): scheduled runs
+    # all say "schedule" and are not constrained.
+    __table_args__ = (Index("uq_campaign_runs_trigger", "campaign_id", "cause", unique=True,
+                            postgresql_where=text("cause <> 'schedule'"), sqlite_where=text("cause <> 'schedule'")),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
