@@ -37,6 +37,8 @@ def create_code(code_id: int) -> None:
         if code is None or code.status in ("ready", "retired"):
             return
         channel, scene, config_id, image_url = code.channel, code.scene, code.config_id, code.image_url
+        # A store's way follows the guides on duty (guides/store_duty.py): multi-person from the start.
+        multi = code.kind == "store"
         remark, userids = _owner(db_session, code)
     try:
         if channel == "mp":
@@ -47,7 +49,7 @@ def create_code(code_id: int) -> None:
             if not userids:
                 _save(code_id, status="failed", error="no active guide to receive customers")
                 return
-            way = runtime.work.add_contact_way(scene, userids[:MAX_CONTACT_WAY_USERS], remark=remark)
+            way = runtime.work.add_contact_way(scene, userids[:MAX_CONTACT_WAY_USERS], remark=remark, multi=multi)
             config_id, image_url = way.config_id, way.qr_code
             _save(code_id, config_id=config_id, image_url=image_url)
         _save(code_id, status="ready", image=_download(image_url), error=None)

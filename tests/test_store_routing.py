@@ -151,3 +151,16 @@ def test_the_wecom_store_contact_way_follows_the_guides_on_duty_and_their_caps(r
         runtime.queue.run_pending()
     assert guide_of(runtime, "wm-day-1") == day.id
     assert _store_way(runtime)["user"] == [spare.wecom_userid]  # capped: the backup takes over
+
+
+def test_a_store_contact_way_made_with_one_guide_takes_a_second_later(runtime, client):
+    from guides.store_duty import refresh_store_contact_ways
+
+    create_store(runtime)
+    first = create_guide(runtime, "ONE")  # the store's way is made now, with one member
+    assert _store_way(runtime)["type"] == 2  # multi-person: a single one cannot change members
+    second = create_guide(runtime, "TWO")
+    refresh_store_contact_ways()
+    runtime.queue.run_pending()
+    assert sorted(_store_way(runtime)["user"]) == sorted([first.wecom_userid, second.wecom_userid])
+    assert runtime.queue.failed() == []

@@ -45,6 +45,7 @@ ATTACHMENT_TYPES = frozenset({"image", "link", "miniprogram", "video", "file"})
 MAX_ATTACHMENTS = 9
 MAX_STATE_LENGTH = 30
 TRANSFER_BATCH = 100  # customers per transfer_customer call
+MAX_TEMPLATE_CHATS = 2000  # groups in one add_msg_template chat_id_list
 
 
 class WorkClient:
@@ -110,15 +111,17 @@ class WorkClient:
         *,
         remark: str | None = None,
         skip_verify: bool = True,
+        multi: bool = False,
     ) -> ContactWay:
         """A 「联系我」 QR code for one member (single) or several (multi); ``state`` comes back
-        in the add-contact event and names the channel code."""
+        in the add-contact event and names the channel code. ``multi``: a multi-person way even
+        with one member now, so that its members can be changed later (a single one cannot)."""
         if not 1 <= len(state) <= MAX_STATE_LENGTH:
             raise ValueError(f"state must be 1-{MAX_STATE_LENGTH} characters")
         if not userids:
             raise ValueError("a contact way needs at least one member")
         result = self._wx.external_contact.add_contact_way(
-            type=1 if len(userids) == 1 else 2,
+            type=1 if len(userids) == 1 and not multi else 2,
             scene=2,
             remark=remark,
             skip_verify=skip_verify,
@@ -171,16 +174,26 @@ class WorkClient:
         external_userids: Sequence[str],
         text: str,
         attachments: Sequence[Mapping[str, Any]] = (),
+        *,
+        chat_ids: Sequence[str] = (),
     ) -> MsgTemplate:
         """A mass message (群发) the member ``sender`` confirms in WeCom: ``single`` to the
-        customers, ``group`` to the sender's customer groups."""
+        customers, ``group`` to the sender's customer groups: those of ``chat_ids`` (sent as
+        ``chat_id_list``, at most 2,000, all owned by the sender; WeCom clients from 4.1.10 on
+        skip the owner's choosing), or when none are named, the groups the owner picks."""
         if chat_type not in ("single", "group"):
             raise ValueError('chat_type must be "single" or "group"')
         template: dict[str, Any] = {"chat_type": chat_type, "sender": sender, **_content(text, attachments)}
         if chat_type == "single":
             if not external_userids:
                 raise ValueError("a single-chat mass message needs customers")
+            if chat_ids:
+                raise ValueError("chat_ids name groups: only a group mass message takes them")
             template["external_userid"] = list(external_userids)
+        elif chat_ids:
+            if len(chat_ids) > MAX_TEMPLATE_CHATS:
+                raise ValueError(f"at most {MAX_TEMPLATE_CHATS} groups a group mass message")
+            template["chat_id_list"] = list(dict.fromkeys(chat_ids))
         result = self._wx.external_contact.add_msg_template(template)
         failed = tuple(result.get("fail_list") or ())
         return MsgTemplate(msgid=str(result.get("msgid", "")), failed_external_userids=failed)
