@@ -143,6 +143,12 @@ class OutreachConfig(_Section):
     weekly_cap: int = Field(default=2, ge=0)
     quiet_hours: str = "22-8"
     timezone: str = "Asia/Shanghai"
+    # A delivery 'sending' (or queued, unclaimed) this long was lost by its worker: the sweep
+    # takes it back. At least queue.job_timeout_seconds: a job claims after it starts, and is
+    # stopped that long after it started.
+    stuck_after_seconds: int = Field(default=300, ge=1)
+    # How often the scheduler starts due campaigns and queues due deliveries.
+    sweep_seconds: int = Field(default=60, ge=1)
 
     @field_validator("quiet_hours")
     @classmethod
@@ -218,6 +224,16 @@ class Config(_Section):
     queue: QueueConfig = QueueConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     logging: LoggingConfig = LoggingConfig()
+
+    @model_validator(mode="after")
+    def _stuck_outlives_a_job(self) -> Config:
+        # Sooner, the sweep would take back deliveries a live (slow) job is still sending.
+        if self.outreach.stuck_after_seconds < self.queue.job_timeout_seconds:
+            raise ValueError(
+                "outreach.stuck_after_seconds must be at least queue.job_timeout_seconds; they are "
+                f"{self.outreach.stuck_after_seconds} and {self.queue.job_timeout_seconds}"
+            )
+        return self
 
     @property
     def secret_key(self) -> str:

@@ -39,6 +39,13 @@ class ScheduledJob:
     func: str  # "module:function", importable by APScheduler
     trigger: str  # "interval" or "cron"
     trigger_args: dict[str, Any] = field(default_factory=dict)
+    every: str | None = None  # an interval whose seconds are this config key ("outreach.sweep_seconds")
+
+    def trigger_args_for(self, config: Any) -> dict[str, Any]:  # noqa: ANN401
+        if self.every is None:
+            return self.trigger_args
+        section, key = self.every.split(".")
+        return {"seconds": getattr(getattr(config, section), key)}
 
 
 # Later issues add campaign firing here. Cron times are in outreach.timezone (the
@@ -66,9 +73,11 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
     ScheduledJob("triggers-coupon-expiring", "scrm.outreach.daily_triggers:fire_expiring_coupons", "cron",
                  {"hour": 9, "minute": 40}),
     # Campaigns whose time has come: a run each, planned by a job (scrm/outreach/sweeps.py).
-    ScheduledJob("outreach-runs", "scrm.outreach.sweeps:start_campaign_runs", "interval", {"minutes": 1}),
+    ScheduledJob("outreach-runs", "scrm.outreach.sweeps:start_campaign_runs", "interval",
+                 every="outreach.sweep_seconds"),
     # Deliveries due now queued to the senders; ones a lost worker left 'sending' recovered.
-    ScheduledJob("outreach-deliveries", "scrm.outreach.sweeps:sweep_due_deliveries", "interval", {"minutes": 1}),
+    ScheduledJob("outreach-deliveries", "scrm.outreach.sweeps:sweep_due_deliveries", "interval",
+                 every="outreach.sweep_seconds"),
 )
 
 
@@ -132,7 +141,8 @@ class SchedulerService:
             timezone=self.runtime.config.outreach.timezone,
         )
         for job in self.schedule:
-            scheduler.add_job(job.func, job.trigger, id=job.id, replace_existing=True, **job.trigger_args)
+            scheduler.add_job(job.func, job.trigger, id=job.id, replace_existing=True,
+                              **job.trigger_args_for(self.runtime.config))
         scheduler.start()
         self._scheduler = scheduler
 

@@ -144,8 +144,8 @@ def test_preview_counts_the_audience_with_a_sample(frozen):
     assert shown.count == 12 and shown.sample == ids[:10]
 
 
-def test_a_group_campaign_is_not_launched_while_group_sending_is_not_built(frozen):
+def test_a_group_campaign_is_launched(frozen):
     campaign_id = make_campaign(frozen, channel="work_group", audience={"groups": ["wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"]})
-    with frozen.transaction() as db_session, pytest.raises(campaigns.CampaignRefused) as refused:
-        campaigns.launch(runtime=frozen, db_session=db_session, campaign_id=campaign_id)
-    assert refused.value.code == "channel_not_ready"
+    with frozen.transaction() as db_session:
+        launched = campaigns.launch(runtime=frozen, db_session=db_session, campaign_id=campaign_id)
+        assert (launched.status, launched.next_run_at) == ("scheduled", NOW)

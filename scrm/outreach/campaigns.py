@@ -94,9 +94,6 @@ def launch(*, runtime: Runtime, db_session: Session, campaign_id: int) -> Campai
     campaign = get_campaign(db_session=db_session, campaign_id=campaign_id, lock=True)
     if campaign.status not in ("draft", "paused"):
         raise CampaignRefused("not_launchable", f"campaign {campaign_id} is {campaign.status}")
-    if campaign.channel == "work_group":
-        raise CampaignRefused("channel_not_ready", "group messages (work_group) are not sent yet; "
-                                                   "save the campaign as a draft for now")
     now = runtime.clock.now()
     campaign.status = "scheduled"
     campaign.launched_at = campaign.launched_at or now

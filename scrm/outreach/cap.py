@@ -30,24 +30,46 @@ if TYPE_CHECKING:
 
 WEEK_MS = 7 * 86400 * 1000
 MAX_TRIES = 8  # a deferral that has not found a slot after this many moves is skipped
+SCRIPT_CHUNK = 500  # customers per script call: Redis runs one call at a time, ~5 ms at most
 
-# KEYS[1]: the customer's reservations. ARGV: due (ms), window (ms), cap, member, now (ms).
-# Returns {1, due} when reserved, {0, next} when refused (next = when it could work).
+# KEYS: the customers' reservations, one key each. ARGV: window (ms), cap, now (ms), the due (ms)
+# they share or "", then for each key its member, preceded by its own due when none is shared.
+# Returns one string, an answer per key separated by commas: empty when reserved at its due, else
+# the first moment (ms) it could work: refused. One script for many customers: a round trip and a script
+# call per chunk instead of per customer (on a Redis Cluster a chunk's keys would need one slot).
 _RESERVE = """
-local due = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local cap = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (tonumber(ARGV[5]) - window))
-if redis.call('ZSCORE', KEYS[1], ARGV[4]) then return {1, due} end
-local near = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (due - window), '(' .. (due + window), 'WITHSCORES')
-if #near / 2 < cap then
-  redis.call('ZADD', KEYS[1], due, ARGV[4])
-  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-  -- relative to our clock (frozen in tests), kept until the last reservation leaves the window
-  redis.call('PEXPIRE', KEYS[1], math.max(tonumber(last[2]) + window - tonumber(ARGV[5]), window))
-  return {1, due}
+local window = tonumber(ARGV[1])
+local cap = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local floor = '(' .. (now - window)
+local shared = tonumber(ARGV[4])
+local out = {}
+local at = 5
+for _, key in ipairs(KEYS) do
+  local due = shared
+  if not shared then
+    due = tonumber(ARGV[at])
+    at = at + 1
+  end
+  local member = ARGV[at]
+  at = at + 1
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', floor)
+  if redis.call('ZSCORE', key, member) then
+    out[#out + 1] = ''
+  else
+    local near = redis.call('ZRANGEBYSCORE', key, '(' .. (due - window), '(' .. (due + window), 'WITHSCORES')
+    if #near / 2 < cap then
+      redis.call('ZADD', key, due, member)
+      local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+      -- relative to our clock (frozen in tests), kept until the last reservation leaves the window
+      redis.call('PEXPIRE', key, math.max(tonumber(last[2]) + window - now, window))
+      out[#out + 1] = ''
+    else
+      out[#out + 1] = string.format('%d', tonumber(near[2]) + window)
+    end
+  end
 end
-return {0, tonumber(near[2]) + window}
+return table.concat(out, ',')
 """
 
 
@@ -73,24 +95,36 @@ class FrequencyCap:
     def reserve_many(self, wanted: Sequence[tuple[int, str]], due: datetime, now: datetime, *,
                      defer: bool) -> list[Slot]:
         """For each ``(customer_id, member)``, a slot at ``due`` or (``defer``) the first later
-        one that is outside quiet hours and under the cap; pipelined, a round trip per move."""
+        one that is outside quiet hours and under the cap: a script call per chunk and move."""
         results: list[Slot | None] = [None] * len(wanted)
         start = self.quiet.next_open(due)
         if start != due and not defer:
             return [Slot(None, "quiet_hours")] * len(wanted)
         pending = {i: start for i in range(len(wanted))}
+        window, now_ms = WEEK_MS, _ms(now)
+        moments: dict[int, datetime] = {}  # most answers are the same few moments, both ways
+        millis: dict[datetime, int] = {}
         for _ in range(MAX_TRIES):
             if not pending or self.cap <= 0:
                 break
-            pipe = self.redis.pipeline(transaction=False)
             order = list(pending)
-            for i in order:
-                customer_id, member = wanted[i]
-                self._script(keys=[key(customer_id)], args=[_ms(pending[i]), WEEK_MS, self.cap, member, _ms(now)],
-                             client=pipe)
-            answers = pipe.execute()
-            for i, (reserved, at_ms) in zip(order, answers, strict=True):
-                at = _from_ms(int(at_ms))
+            answers: list[bytes] = []
+            for low in range(0, len(order), SCRIPT_CHUNK):
+                chunk = order[low:low + SCRIPT_CHUNK]
+                dues = {pending[i] for i in chunk}
+                if len(dues) == 1:
+                    args: list[int | str] = [window, self.cap, now_ms, _ms(dues.pop())]
+                    args += [wanted[i][1] for i in chunk]
+                else:
+                    args = [window, self.cap, now_ms, ""]
+                    for i in chunk:
+                        args += (_ms(pending[i]), wanted[i][1])
+                answers += self._script(keys=[key(wanted[i][0]) for i in chunk], args=args).split(b",")
+            for i, answer in zip(order, answers, strict=True):
+                reserved = not answer
+                due_ms = millis.get(pending[i]) or millis.setdefault(pending[i], _ms(pending[i]))
+                at_ms = due_ms if reserved else int(answer)
+                at = moments.get(at_ms) or moments.setdefault(at_ms, _from_ms(at_ms))
                 if reserved:
                     results[i] = Slot(at)
                     del pending[i]

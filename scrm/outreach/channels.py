@@ -18,8 +18,13 @@ now, and the calls that send a delivery's content on each (WECHAT-NOTES "Outboun
 - ``work_single``: a WeCom private message through the customer's current guide
   (``add_msg_template`` ``single``, sender = the guide). The sender makes one WeCom task per
   guide per job; the guide confirms it in WeCom, so "sent" here means "handed to the guide".
-- ``work_group`` (to customer groups, by their owner) is not sent yet: a group is no customer,
-  so it needs deliveries of its own (a later session).
+- ``work_group``: a WeCom group message (``add_msg_template`` ``group``) to customer groups,
+  sent by each group's owner, one task per owner, run and variant naming its groups in
+  ``chat_id_list``. A group is no customer: its deliveries name a ``chat_id`` and are planned
+  and checked by scrm/outreach/group_messages.py. WeCom lets a group receive at most as many
+  such messages a month as the month has days: we count them per group in Redis
+  (``scrm:outreach:group:<yyyy-mm>:<chat_id>``, local month), like the mass-send quota.
+  It is never a fallback, and nothing falls back from it.
 
 A customer the campaign's channel cannot reach is tried on its ``fallbacks``, in order;
 :func:`choose` returns the first that reaches, or the reasons none did.
@@ -47,7 +52,7 @@ if TYPE_CHECKING:
 
 MASS_PER_MONTH = 4
 MASS_LOCK = "scrm:outreach:mass:lock"
-SENDABLE = ("mp_custom", "mp_template", "mp_mass", "work_single")
+SENDABLE = ("mp_custom", "mp_template", "mp_mass", "work_single", "work_group")
 
 
 @dataclass
@@ -112,7 +117,7 @@ def unreachable(channel: str, reach: Reach, content: dict[str, Any]) -> str | No
         if not reach.external_userid:
             return "work_single no WeCom"
         return None if reach.guide_userid else "work_single no guide"
-    return f"{channel} not sendable yet"
+    return f"{channel} reaches groups, not customers"
 
 
 def choose(channels: list[str], reach: Reach, content: dict[str, Any]) -> tuple[str | None, list[str]]:
@@ -157,6 +162,31 @@ def send_work_single(runtime: Runtime, guide_userid: str, external_userids: list
     """One WeCom task for the guide, to all of ``external_userids``."""
     text, attachments = _work_message(runtime, content)
     return runtime.work.add_msg_template("single", guide_userid, external_userids, text, attachments)
+
+
+def send_work_group(runtime: Runtime, owner_userid: str, chat_ids: list[str], content: dict[str, Any]) -> MsgTemplate:
+    """One WeCom group task for the owner, to the groups of ``chat_ids`` (all theirs)."""
+    text, attachments = _work_message(runtime, content)
+    return runtime.work.add_msg_template("group", owner_userid, [], text, attachments, chat_ids=chat_ids)
+
+
+def group_sends_this_month(runtime: Runtime, chat_ids: list[str], now: datetime) -> dict[str, int]:
+    counts = runtime.redis.mget([group_key(runtime, c, now) for c in chat_ids]) if chat_ids else []
+    return {chat_id: int(count or 0) for chat_id, count in zip(chat_ids, counts, strict=True)}
+
+
+def count_group_sends(runtime: Runtime, chat_ids: list[str], now: datetime) -> None:
+    """Count a group message against each group's month (kept 32 days)."""
+    pipe = runtime.redis.pipeline(transaction=False)
+    for chat_id in chat_ids:
+        pipe.incr(group_key(runtime, chat_id, now))
+        pipe.expire(group_key(runtime, chat_id, now), 32 * 86400)
+    pipe.execute()
+
+
+def group_key(runtime: Runtime, chat_id: str, now: datetime) -> str:
+    month = now.astimezone(ZoneInfo(runtime.config.outreach.timezone)).strftime("%Y-%m")
+    return f"scrm:outreach:group:{month}:{chat_id}"
 
 
 def send_mp_mass(runtime: Runtime, *, run_id: int, chunk: int, openids: list[str], content: dict[str, Any]) -> str:

@@ -56,6 +56,7 @@ class Choices:
 
     coupon_templates: tuple[tuple[int, str], ...]
     stores: tuple[tuple[str, str], ...]
+    groups: tuple[tuple[str, str, str], ...] = ()  # synced customer groups: chat_id, name, owner
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,10 @@ def list_page(*, config: Config, db_session: Session) -> ListPage:
 def choices(db_session: Session) -> Choices:
     stores = tuple((code, name) for code, name in db_session.execute(select(Store.code, Store.name)
                                                                       .order_by(Store.code)))
-    return Choices(coupon_templates(db_session), stores)
+    from scrm.groups.service import list_groups
+
+    groups = tuple((g["chat_id"], g["name"], g["owner_userid"]) for g in list_groups(db_session=db_session))
+    return Choices(coupon_templates(db_session), stores, groups)
 
 
 def coupon_templates(db_session: Session) -> tuple[tuple[int, str], ...]:

@@ -40,6 +40,7 @@ def read_form(posted: MultiDict[str, str]) -> dict[str, Any]:
     """The fields as typed (stripped), the fallbacks in the order the page lists them."""
     form: dict[str, Any] = {name: posted.get(name, "").strip() for name in FIELDS}
     form["fallbacks"] = posted.getlist("fallbacks")
+    form["groups"] = "\n".join(v.strip() for v in posted.getlist("groups") if v.strip())  # the ticked groups
     return form
 
 

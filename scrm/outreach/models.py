@@ -1,5 +1,5 @@
-"""Outreach (触达, SPEC §8): campaigns, their runs, one delivery per customer and run, and the
-custom events that trigger campaigns.
+"""Outreach (触达, SPEC §8): campaigns, their runs, one delivery per customer (or customer group)
+and run, and the custom events that trigger campaigns.
 
 A campaign moves ``draft`` → ``scheduled`` (launched) → ``running`` (a run is being planned
 or sent) → ``done``; ``paused`` and ``cancelled`` from any of the live ones. A run is one
@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from scrm.customers.models import BigId
@@ -78,13 +78,17 @@ class Delivery(Base):
     __table_args__ = (
         Index("ix_deliveries_due", "status", "due_at"),
         Index("ix_deliveries_campaign", "campaign_id", "status"),
+        CheckConstraint("customer_id IS NOT NULL OR chat_id IS NOT NULL", name="to_someone"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     run_id: Mapped[int] = mapped_column(ForeignKey("campaign_runs.id", ondelete="CASCADE"), index=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
-    # One delivery per customer and run, whoever plans it twice: "<run>:<customer>".
+    # A delivery goes to a customer, or (channel work_group) to a customer group: one of the two.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[str | None] = mapped_column(String(64))  # the group's WeCom chat_id
+    # One delivery per customer (or group) and run, whoever plans it twice: "<run>:<customer>",
+    # "<run>:g:<chat_id>".
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     variant: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str | None] = mapped_column(String(16))

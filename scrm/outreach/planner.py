@@ -10,17 +10,23 @@ For each customer of the audience, in id order, ``PLAN_BATCH`` at a time:
 3. the delivery row, keyed ``<run>:<customer>`` (``ON CONFLICT DO NOTHING``): planning a run
    again after a crash adds nothing twice, and the cap's reservations carry the same key.
 
-Deliveries due now are queued to the sender once their batch is committed; later ones are
-queued by the sweep of due deliveries (scrm/outreach/sender.py), which also re-queues any a
-lost worker left behind.
+Deliveries due now are queued to the sender once their batch is committed (``SEND_CHUNK`` a
+job); later ones are queued by the sweep of due deliveries (scrm/outreach/sweeps.py), which also
+re-queues any a lost worker left behind.
+
+At scale (bench/outreach.py: 500,000 of 1,000,000 customers), on PostgreSQL: the audience is
+read by one statement through a server-side cursor, the cap takes a batch in a few script calls
+(scrm/outreach/cap.py), and a batch's rows go in one ``INSERT … SELECT FROM unnest(…)`` that
+returns the ids due now; elsewhere (SQLite) a query per batch and a multi-row insert.
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from scrm.customers.service import dialect_insert
 from scrm.db import as_utc
@@ -29,6 +35,7 @@ from scrm.outreach.campaigns import audience_ids
 from scrm.outreach.models import Campaign, CampaignRun, Delivery
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from datetime import datetime
 
     from sqlalchemy.orm import Session
@@ -36,7 +43,7 @@ if TYPE_CHECKING:
     from scrm.runtime import Runtime
 
 PLAN_BATCH = 5000
-SEND_CHUNK = 200  # deliveries per sender job
+SEND_CHUNK = 500  # deliveries per sender job
 _deliveries = Delivery.__table__
 
 
@@ -51,23 +58,47 @@ def plan_run(run_id: int) -> int:
             return 0
         campaign = db_session.get(Campaign, run.campaign_id)
         settings = _Settings(campaign, as_utc(run.started_at))
-    planned, after = 0, 0
-    while True:
+    if settings.audience.get("groups"):  # a group message: one delivery per group, no customers
+        from scrm.outreach.group_messages import plan_group_run
+
+        return plan_group_run(runtime, run_id, settings)
+    planned = 0
+    for ids in _audience(runtime, settings):
         with runtime.transaction() as db_session:
-            ids = list(db_session.scalars(
-                audience_ids(db_session=db_session, audience=settings.audience, now=settings.due)
-                .where(_customer_id_column() > after).order_by(_customer_id_column()).limit(PLAN_BATCH)
-            ))
-            if not ids:
-                db_session.execute(update(CampaignRun).where(CampaignRun.id == run_id)
-                                   .values(status="planned", planned=planned, planned_at=runtime.clock.now()))
-                break
             due_now = plan_batch(runtime=runtime, db_session=db_session, run_id=run_id, settings=settings,
                                  customer_ids=ids)
         enqueue_sends(runtime, due_now)
         planned += len(ids)
-        after = ids[-1]
+    with runtime.transaction() as db_session:
+        db_session.execute(update(CampaignRun).where(CampaignRun.id == run_id)
+                           .values(status="planned", planned=planned, planned_at=runtime.clock.now()))
     return planned
+
+
+def _audience(runtime: Runtime, settings: _Settings) -> Iterator[list[int]]:
+    """The audience's ids in id order, ``PLAN_BATCH`` at a time. PostgreSQL: one statement read
+    through a server-side cursor on a connection of its own (a tag expression's join cannot
+    start at a given id: re-running it per batch rescans what came before, quadratic in the
+    audience). Elsewhere: a query per batch, from the last id on."""
+    column = _customer_id_column()
+    if runtime.engine.dialect.name == "postgresql":
+        with runtime.session_factory() as db_session, db_session.begin():
+            query = audience_ids(db_session=db_session, audience=settings.audience, now=settings.due)
+            result = db_session.connection().execute(query.order_by(column),  # Core: no ORM rows
+                                                      execution_options={"yield_per": PLAN_BATCH})
+            for ids in result.scalars().partitions(PLAN_BATCH):
+                yield list(ids)
+        return
+    after = 0
+    while True:
+        with runtime.transaction() as db_session:
+            ids = list(db_session.scalars(
+                audience_ids(db_session=db_session, audience=settings.audience, now=settings.due)
+                .where(column > after).order_by(column).limit(PLAN_BATCH)))
+        if not ids:
+            return
+        yield ids
+        after = ids[-1]
 
 
 class _Settings:
@@ -87,23 +118,29 @@ def plan_batch(*, runtime: Runtime, db_session: Session, run_id: int, settings: 
                customer_ids: list[int]) -> list[int]:
     """Insert one batch's deliveries; returns the ids of those due now, to send."""
     now = runtime.clock.now()
-    variants = {c: variant_of(settings, c) for c in customer_ids}
-    reaching = [c for c in customer_ids if variants[c] != "holdout"]
+    variants = variants_of(settings, customer_ids)
+    reaching = [c for c, v in zip(customer_ids, variants, strict=True) if v != "holdout"]
     slots = dict(zip(reaching, FrequencyCap(runtime.redis, runtime.config).reserve_many(
         [(c, _key(run_id, c)) for c in reaching], settings.due, now, defer=settings.defer), strict=True))
-    rows = []
+    statuses, reasons, dues = [], [], []
     for customer_id in customer_ids:
         slot = slots.get(customer_id)
-        status = "holdout" if slot is None else "planned" if slot.due_at is not None else "skipped"
-        rows.append({
-            "campaign_id": settings.campaign_id, "run_id": run_id, "customer_id": customer_id,
-            "idempotency_key": _key(run_id, customer_id), "variant": variants[customer_id],
-            "channel": settings.channel, "status": status, "reason": slot.reason if slot else None,
-            "due_at": slot.due_at if slot is not None and slot.due_at is not None else settings.due,
-            "attempts": 0, "created_at": now,
-        })
-    insert = dialect_insert(db_session, _deliveries).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    db_session.execute(insert, rows)
+        statuses.append("holdout" if slot is None else "planned" if slot.due_at is not None else "skipped")
+        reasons.append(slot.reason if slot else None)
+        dues.append(slot.due_at if slot is not None and slot.due_at is not None else settings.due)
+    if db_session.get_bind().dialect.name == "postgresql":
+        due_now, inserted = _insert_unnest(db_session, run_id, settings, now, customer_ids, variants, statuses,
+                                           reasons, dues)
+        if inserted == len(customer_ids):  # all new: no earlier planning of this batch to queue again
+            return due_now
+    else:
+        rows = [{"campaign_id": settings.campaign_id, "run_id": run_id, "customer_id": customer_id,
+                 "idempotency_key": _key(run_id, customer_id), "variant": variant, "channel": settings.channel,
+                 "status": status, "reason": reason, "due_at": due, "attempts": 0, "created_at": now}
+                for customer_id, variant, status, reason, due in zip(customer_ids, variants, statuses, reasons, dues,
+                                                                      strict=True)]
+        insert = dialect_insert(db_session, _deliveries).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        db_session.execute(insert, rows)
     keys = [_key(run_id, c) for c, slot in slots.items() if slot.due_at is not None and slot.due_at <= now]
     if not keys:
         return []
@@ -111,18 +148,77 @@ def plan_batch(*, runtime: Runtime, db_session: Session, run_id: int, settings: 
                                                              Delivery.status == "planned")))
 
 
+# One statement per batch. The rows go as comma-separated text, one per column, turned into
+# arrays and unnested by PostgreSQL (dumping 5,000 datetimes one by one costs more than the
+# insert): the customer ids; per row an index into the few (variant, status, reason) there are;
+# the due moment as microseconds after the run's. The constant columns are bound once.
+_INSERT_UNNEST = text("""
+WITH inserted AS (
+  INSERT INTO deliveries (campaign_id, run_id, customer_id, idempotency_key, variant, channel, status, reason,
+                          due_at, attempts, created_at)
+  SELECT :campaign_id, :run_id, u.customer_id, CAST(:prefix AS text) || u.customer_id,
+         (CAST(:variants AS text[]))[u.kind], :channel, (CAST(:statuses AS text[]))[u.kind],
+         (CAST(:reasons AS text[]))[u.kind], CAST(:due AS timestamptz) + u.after_us * interval '1 microsecond',
+         0, :now
+  FROM unnest(CAST(string_to_array(:customer_ids, ',') AS bigint[]), CAST(string_to_array(:kinds, ',') AS int[]),
+              CAST(string_to_array(:after_us, ',') AS bigint[])) AS u(customer_id, kind, after_us)
+  ON CONFLICT (idempotency_key) DO NOTHING
+  RETURNING id, status, due_at
+)
+SELECT id, status = 'planned' AND due_at <= :now AS due FROM inserted ORDER BY id
+""")
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _insert_unnest(db_session: Session, run_id: int, settings: _Settings, now: datetime, customer_ids: list[int],
+                   variants: list[str], statuses: list[str], reasons: list[str | None],
+                   dues: list[datetime]) -> tuple[list[int], int]:
+    """(ids of the new deliveries due now, how many were new)."""
+    kinds: dict[tuple[str, str, str | None], int] = {}
+    afters: dict[datetime, int] = {}
+    kind_of, after_of = [], []
+    for variant, status, reason, due in zip(variants, statuses, reasons, dues, strict=True):
+        kind = kinds.get((variant, status, reason))
+        if kind is None:
+            kind = kinds[(variant, status, reason)] = len(kinds) + 1  # PostgreSQL arrays count from 1
+        kind_of.append(kind)
+        after = afters.get(due)
+        if after is None:
+            after = afters[due] = (due - settings.due) // _MICROSECOND
+        after_of.append(after)
+    rows = db_session.execute(_INSERT_UNNEST, {
+        "campaign_id": settings.campaign_id, "run_id": run_id, "prefix": f"{run_id}:", "channel": settings.channel,
+        "now": now, "due": settings.due, "variants": [k[0] for k in kinds], "statuses": [k[1] for k in kinds],
+        "reasons": [k[2] for k in kinds], "customer_ids": ",".join(map(str, customer_ids)),
+        "kinds": ",".join(map(str, kind_of)), "after_us": ",".join(map(str, after_of))}).all()
+    return [row.id for row in rows if row.due], len(rows)
+
+
 def variant_of(settings: _Settings, customer_id: int) -> str:
     """The customer's group in this campaign, stable across runs: ``holdout`` or a variant."""
-    digest = hashlib.blake2b(f"{settings.campaign_id}:{customer_id}".encode(), digest_size=8).digest()
-    point = int.from_bytes(digest[:4], "big") % 10_000 / 100  # 0.00-99.99
-    if point < settings.holdout:
-        return "holdout"
-    pick = int.from_bytes(digest[4:], "big") % 100
+    return variants_of(settings, [customer_id])[0]
+
+
+def variants_of(settings: _Settings, customer_ids: list[int]) -> list[str]:
+    """:func:`variant_of` for many: a hash of ``"<campaign>:<customer>"`` (blake2b, 8 bytes),
+    its first 4 bytes placing the customer in the holdout (per 10,000), the last 4 in a variant
+    by weight (per 100)."""
+    prefix = f"{settings.campaign_id}:"
+    holdout = settings.holdout * 100  # point < holdout, in 1/100 of a percent
+    # The variant of each pick 0-99, looked up instead of walking the weights every time.
+    table: list[str] = []
     for name, weight in settings.variants:
-        if pick < weight:
-            return name
-        pick -= weight
-    return settings.variants[-1][0]
+        table += [name] * max(weight, 0)
+    table = (table + [settings.variants[-1][0]] * 100)[:100]
+    blake2b, from_bytes = hashlib.blake2b, int.from_bytes
+    out = []
+    for customer_id in customer_ids:
+        digest = blake2b(f"{prefix}{customer_id}".encode(), digest_size=8).digest()
+        if from_bytes(digest[:4], "big") % 10_000 < holdout:
+            out.append("holdout")
+        else:
+            out.append(table[from_bytes(digest[4:], "big") % 100])
+    return out
 
 
 def enqueue_sends(runtime: Runtime, delivery_ids: list[int]) -> None:

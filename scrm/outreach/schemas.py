@@ -178,6 +178,10 @@ class CampaignIn(BaseModel):
             raise ValueError("audience: a work_group campaign names its groups")
         if self.channel != "work_group" and self.audience.groups:
             raise ValueError("channel: groups are reached by work_group only")
+        if self.channel == "work_group" and (self.fallbacks or self.coupon_template_id
+                                             or self.schedule.kind == "trigger"):
+            raise ValueError("channel: a work_group message goes to groups, not customers: no fallbacks, "
+                             "no coupon, once or on cron")
         if self.channel in self.fallbacks:
             raise ValueError("fallbacks: the channel itself is not a fallback")
         if self.variants and sum(v.weight for v in self.variants) != 100:

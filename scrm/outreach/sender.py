@@ -12,16 +12,21 @@ campaign's deliveries stay ``planned``; a cancelled one's are ``skipped`` (``can
 customer (scrm/outreach/channels.py); none: ``skipped`` with every reason. The channel used is
 stored on the delivery.
 
-**Idempotency.** Right after WeChat accepts a send, before the database hears of it, Redis
-gets ``scrm:outreach:sent:<idempotency_key>`` = WeChat's reference. A delivery whose key is
-there is marked sent without calling WeChat: when claimed again, or when the recovery sweep
-(scrm/outreach/sweeps.py) finds it left ``sending`` by a lost worker. One left ``sending`` without the key goes back to
-``planned`` and is sent again. That leaves one window: a worker killed between WeChat's answer
-and the ``SET`` (a Redis round trip) sends that customer twice. Setting the key *before* the
-call would close it the other way: a worker killed between the ``SET`` and the call would have
-the delivery counted sent though no message left, silently, with nothing to notice it. We err
-on the side of a rare, visible duplicate rather than a silent loss (and mass sends carry
-``clientmsgid``, which WeChat dedupes itself).
+**Idempotency.** Each delivery's Redis key ``scrm:outreach:sent:<idempotency_key>`` is set
+*before* WeChat is called, to ``"<channel> unconfirmed"``; WeChat's answer replaces it with its
+reference, or deletes it when WeChat said no (refused, throttled, busy, unreachable: the
+delivery may go again). A delivery whose key is there is marked sent without calling WeChat:
+when claimed again, or when the recovery sweep (scrm/outreach/sweeps.py) finds it left
+``sending`` by a lost worker; one left ``sending`` without the key goes back to ``planned``.
+A worker killed while its call was out leaves ``unconfirmed``: WeChat's customer-service and
+WeCom APIs take no idempotency key and cannot be asked afterwards, so that delivery is counted
+sent with the reference ``unconfirmed`` rather than sent a second time (the crash test,
+tests/test_outreach_crash.py, kills a worker mid-call: before this, that customer got the
+message twice). What is left is the other side: a worker killed between the ``SET`` and the
+request leaving (our rate limiter's wait, at most a second, and the token) loses that one
+message, visibly (``wechat_ref = 'unconfirmed'``). A network error without an answer is
+treated as not sent and retried, as before (mass sends carry ``clientmsgid``, which WeChat
+dedupes itself).
 
 **Errors.** Token refusals (40001/40014/42001), WeChat's throttling (45009/45011/45033), system
 busy (-1) and network errors are transient: the delivery goes back to ``planned``, due after
@@ -32,6 +37,10 @@ job's unsent deliveries on that channel back untried, due when the API opens aga
 Any other refusal (45015 outside the window, 43004 unfollowed, 40003 bad openid…) is permanent:
 the next fallback channel that reaches the customer is tried, else ``failed`` with the reason.
 A delivery that ends without a message (skipped, failed, dead) gives its cap slot back.
+
+**Groups and coupons.** A group message's deliveries (``chat_id``, no customer) are checked by
+scrm/outreach/group_messages.py and sent as one task per group owner. A campaign's attached
+coupon is issued in the flush that marks its delivery sent (scrm/outreach/campaign_coupons.py).
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import LockError
 from sqlalchemy import and_, bindparam, exists, select, update
 
-from scrm.outreach import channels
+from scrm.outreach import campaign_coupons, channels, group_messages
 from scrm.outreach.cap import FrequencyCap
 from scrm.outreach.models import Campaign, Delivery
 from scrm.wechat.errors import BUSY_ERRCODES, RATE_LIMIT_ERRCODES, TOKEN_ERRCODES, RateLimited, WeChatError
@@ -55,11 +64,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SENT_KEY_SECONDS = 14 * 86400
-QUEUED_SECONDS = 300  # a delivery queued by the sweep is not queued again for this long
-STUCK_AFTER = timedelta(minutes=5)  # 'sending' this long: its worker is gone
+UNCONFIRMED = "unconfirmed"  # the sent key's reference while a call is out, and after, if its worker died
+# A delivery queued by the sweep is not queued again, and one 'sending' is not taken back, for
+# ``outreach.stuck_after_seconds``: by then the worker that had it is gone.
 SWEEP_LIMIT = 20_000
 _deliveries = Delivery.__table__
 _HELD = ("paused", "cancelled")
+
+
+def stuck_after(runtime: Runtime) -> timedelta:
+    return timedelta(seconds=runtime.config.outreach.stuck_after_seconds)
 
 
 def sent_key(idempotency_key: str) -> str:
@@ -90,6 +104,9 @@ class _Attempt:
     channels_left: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     channel: str | None = None
+    chat_id: str | None = None  # a group message's group (customer_id is then None)
+    coupon_template_id: int | None = None  # the coupon to issue once sent (campaign_coupons.py)
+    coupon_note: str | None = None  # why it gets none
 
 
 def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
@@ -110,8 +127,10 @@ def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
         else:  # sent by a worker that died before telling the database
             attempt.channel, ref = recorded(ref)
             outcomes.sent(attempt, ref, known=True)
+    to_groups = group_messages.prepare(runtime, outcomes, [a for a in fresh if a.chat_id is not None])
+    fresh = [a for a in fresh if a.chat_id is None]
     _plan_channels(runtime, outcomes, fresh)
-    _Sending(runtime, outcomes).run([a for a in fresh if a.channel is not None])
+    _Sending(runtime, outcomes).run([a for a in fresh if a.channel is not None] + to_groups)
     outcomes.flush()
     return outcomes.counts
 
@@ -131,10 +150,10 @@ def _claim(runtime: Runtime, delivery_ids: list[int]) -> list[_Attempt]:
                                    Delivery.due_at <= now, _live_campaign())
             .values(status="sending", claimed_at=now, attempts=Delivery.attempts + 1)
             .returning(Delivery.id, Delivery.campaign_id, Delivery.run_id, Delivery.customer_id,
-                       Delivery.idempotency_key, Delivery.attempts, Delivery.variant)
+                       Delivery.idempotency_key, Delivery.attempts, Delivery.variant, Delivery.chat_id)
             .execution_options(synchronize_session=False)).all()
         attempts = [_Attempt(r.id, r.campaign_id, r.run_id, r.customer_id, r.idempotency_key, r.attempts,
-                             r.variant) for r in sorted(rows, key=lambda r: r.id)]
+                             r.variant, chat_id=r.chat_id) for r in sorted(rows, key=lambda r: r.id)]
     return attempts
 
 
@@ -159,6 +178,7 @@ def _plan_channels(runtime: Runtime, outcomes: _Outcomes, attempts: list[_Attemp
             select(Campaign).where(Campaign.id.in_({a.campaign_id for a in attempts})))}
         reach = channels.reach_of(runtime=runtime, db_session=db_session,
                                   customer_ids=list({a.customer_id for a in attempts}), now=runtime.clock.now())
+        campaign_coupons.check(db_session=db_session, campaigns=campaigns, attempts=attempts, now=runtime.clock.now())
     for attempt in attempts:
         campaign = campaigns[attempt.campaign_id]
         attempt.content = next((v["content"] for v in campaign.variants if v["name"] == attempt.variant),
@@ -205,6 +225,11 @@ class _Sending:
                     tasks = channels.group_by(group, lambda a: (a.reach.guide_userid, a.run_id, a.variant))
                     for (userid, _, _), share in tasks.items():
                         retry += self._send_group(share, lambda g, u=userid: self._work_single(u, g))
+                elif channel == "work_group":  # a task per group owner, run and variant
+                    tasks = channels.group_by(group, lambda a: (a.reach.guide_userid, a.run_id, a.variant))
+                    for (owner, _, _), share in tasks.items():
+                        retry += self._send_group(share, lambda g, u=owner: group_messages.send_task(
+                            self.runtime, self.outcomes, u, g))
                 elif channel == "mp_mass":  # a sendall per run and variant
                     for share in channels.group_by(group, lambda a: (a.run_id, a.variant)).values():
                         retry += self._send_group(share, self._mp_mass)
@@ -219,9 +244,11 @@ class _Sending:
         if channel in self.throttled:
             self.outcomes.put_back(group, self.throttled[channel].retry_after)
             return []
+        self.outcomes.calling(group)
         try:
             refused = send(group)
         except RateLimited as exc:
+            self.outcomes.not_sent(group)
             self.throttled[channel] = exc
             if exc.errcode is None:  # our own bucket, or the api paused: no try spent
                 self.outcomes.put_back(group, exc.retry_after)
@@ -229,12 +256,15 @@ class _Sending:
                 self.outcomes.retry(group, exc)
             return []
         except (WeChatError, LockError) as exc:
+            self.outcomes.not_sent(group)
             if _transient(exc):
                 self.outcomes.retry(group, exc)
                 return []
             refused = [(a, _describe(exc)) for a in group]
         except ValueError as exc:  # content the adapter will not send
+            self.outcomes.not_sent(group)
             refused = [(a, str(exc)) for a in group]
+        self.outcomes.not_sent([a for a, _ in refused])
         again = []
         for attempt, why in refused:
             attempt.reasons.append(f"refused {attempt.channel}: {why}")
@@ -244,16 +274,17 @@ class _Sending:
 
     def _one(self, group: list[_Attempt]) -> list[tuple[_Attempt, str]]:
         (attempt,) = group
+        content = campaign_coupons.content_for(self.runtime, group)
         if attempt.channel == "mp_custom":
-            ref = channels.send_mp_custom(self.runtime, attempt.reach.openid, attempt.content)
+            ref = channels.send_mp_custom(self.runtime, attempt.reach.openid, content)
         else:
-            ref = channels.send_mp_template(self.runtime, attempt.reach.openid, attempt.content)
+            ref = channels.send_mp_template(self.runtime, attempt.reach.openid, content)
         self.outcomes.sent(attempt, ref)
         return []
 
     def _work_single(self, userid: str, group: list[_Attempt]) -> list[tuple[_Attempt, str]]:
         task = channels.send_work_single(self.runtime, userid, [a.reach.external_userid for a in group],
-                                         group[0].content)
+                                         campaign_coupons.content_for(self.runtime, group))
         failed = set(task.failed_external_userids)
         for attempt in group:
             if attempt.reach.external_userid not in failed:
@@ -262,7 +293,8 @@ class _Sending:
 
     def _mp_mass(self, group: list[_Attempt]) -> list[tuple[_Attempt, str]]:
         ref = channels.send_mp_mass(self.runtime, run_id=group[0].run_id, chunk=group[0].id,
-                                    openids=[a.reach.openid for a in group], content=group[0].content)
+                                    openids=[a.reach.openid for a in group],
+                                    content=campaign_coupons.content_for(self.runtime, group))
         channels.count_mass_sends(self.runtime, [a.customer_id for a in group], self.runtime.clock.now())
         for attempt in group:
             self.outcomes.sent(attempt, ref)
@@ -293,6 +325,7 @@ class _Outcomes:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.rows: list[dict[str, Any]] = []
+        self.coupons: list[_Attempt] = []
         self.counts: dict[str, int] = {}
         settings = runtime.config.queue
         self.tries = 1 + settings.max_retries
@@ -304,7 +337,21 @@ class _Outcomes:
         if not known:
             self.runtime.redis.set(sent_key(attempt.key), f"{attempt.channel} {ref}", ex=SENT_KEY_SECONDS)
         used = {"channel": attempt.channel} if attempt.channel else {}
+        if attempt.coupon_template_id or attempt.coupon_note:
+            self.coupons.append(attempt)  # issued in the flush that marks it sent
         self._row(attempt, "sent", wechat_ref=ref, sent_at=self.runtime.clock.now(), **used)
+
+    def calling(self, group: list[_Attempt]) -> None:
+        """About to call WeChat: each key says so (:data:`UNCONFIRMED`) until WeChat answers."""
+        pipe = self.runtime.redis.pipeline(transaction=False)
+        for attempt in group:
+            pipe.set(sent_key(attempt.key), f"{attempt.channel} {UNCONFIRMED}", ex=SENT_KEY_SECONDS)
+        pipe.execute()
+
+    def not_sent(self, group: list[_Attempt]) -> None:
+        """WeChat answered, and these did not go: their keys go (they may be sent again)."""
+        if group:
+            self.runtime.redis.delete(*[sent_key(a.key) for a in group])
 
     def ended(self, attempt: _Attempt, status: str, reason: str, error: str | None = None) -> None:
         used = {"channel": attempt.channel} if attempt.channel else {}
@@ -330,7 +377,8 @@ class _Outcomes:
     def release(self, slots: list[tuple[int, str]]) -> None:
         cap = FrequencyCap(self.runtime.redis, self.runtime.config) if slots else None
         for customer_id, key in slots:
-            cap.release(customer_id, key)
+            if customer_id is not None:  # a group holds no slot
+                cap.release(customer_id, key)
 
     def _back(self, attempt: _Attempt, wait: float, error: str, *, attempts: int) -> None:
         due = self.runtime.clock.now() + timedelta(seconds=wait)
@@ -350,6 +398,7 @@ class _Outcomes:
             return
         by_shape = channels.group_by(self.rows, lambda r: tuple(sorted(r)))
         with self.runtime.transaction() as db_session:
+            campaign_coupons.issue_for_sent(runtime=self.runtime, db_session=db_session, sent=self.coupons)
             connection = db_session.connection()
             for shape, rows in by_shape.items():
                 columns = {name: bindparam(f"v_{name}") for name in shape if name != "b_id"}
@@ -358,4 +407,4 @@ class _Outcomes:
                              .values(**columns))
                 connection.execute(statement, [{("b_id" if k == "b_id" else f"v_{k}"): v for k, v in r.items()}
                                                for r in rows])
-        self.rows = []
+        self.rows, self.coupons = [], []

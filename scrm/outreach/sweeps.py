@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, exists, func, select, update
 
 from scrm.outreach.models import Campaign, CampaignRun, Delivery
-from scrm.outreach.sender import QUEUED_SECONDS, STUCK_AFTER, SWEEP_LIMIT, queued_key, recorded, sent_key
+from scrm.outreach.sender import SWEEP_LIMIT, queued_key, recorded, sent_key, stuck_after
 
 if TYPE_CHECKING:
     from scrm.runtime import Runtime
@@ -37,19 +37,19 @@ def sweep_due_deliveries() -> int:
             .order_by(Delivery.due_at, Delivery.id).limit(SWEEP_LIMIT)))
     pipe = runtime.redis.pipeline(transaction=False)
     for delivery_id in ids:
-        pipe.set(queued_key(delivery_id), 1, nx=True, ex=QUEUED_SECONDS)
+        pipe.set(queued_key(delivery_id), 1, nx=True, ex=runtime.config.outreach.stuck_after_seconds)
     fresh = [d for d, newly in zip(ids, pipe.execute() if ids else [], strict=True) if newly]
     enqueue_sends(runtime, fresh)
     return len(fresh)
 
 
 def recover_stuck(runtime: Runtime) -> tuple[int, int]:
-    """Deliveries ``sending`` for longer than :data:`STUCK_AFTER`: sent if their idempotency
-    key says so, else back to ``planned`` (due now). Returns (marked sent, put back)."""
+    """Deliveries ``sending`` for longer than ``outreach.stuck_after_seconds``: sent if their
+    idempotency key says so, else back to ``planned`` (due now). Returns (marked sent, put back)."""
     now = runtime.clock.now()
     with runtime.transaction() as db_session:
         stuck = db_session.execute(select(Delivery.id, Delivery.idempotency_key).where(
-            Delivery.status == "sending", Delivery.claimed_at < now - STUCK_AFTER).limit(SWEEP_LIMIT)).all()
+            Delivery.status == "sending", Delivery.claimed_at < now - stuck_after(runtime)).limit(SWEEP_LIMIT)).all()
         if not stuck:
             return 0, 0
         refs = runtime.redis.mget([sent_key(key) for _, key in stuck])

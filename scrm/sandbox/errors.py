@@ -23,7 +23,8 @@ leave a case open, the sandbox chooses, and says so here:
   with ``errmsg`` naming the field. ``add_contact_way``: missing/invalid ``type`` 41037/41039,
   ``scene`` 41038/41040 (WeCom's own codes). ``send_welcome_msg``: missing code 41049,
   unknown or expired code 41050, used code 41051. ``add_msg_template`` where no customer can
-  be sent to: 41048. ``transfer_customer`` per customer: 40096 (unknown customer), 40131 (not
+  be sent to: 41048; a ``chat_id_list``
+  naming a group that is unknown or not the sender's: 40050. ``transfer_customer`` per customer: 40096 (unknown customer), 40131 (not
   the handover's customer), 40128 (twice in 90 days); same handover and takeover: 40130.
 """
 

@@ -8,8 +8,9 @@ Every answer carries ``errcode``/``errmsg``. Error codes: see :mod:`scrm.sandbox
 
 As on WeCom, ``gettoken`` hands back the same token until it expires. Corp tags hang on the
 member–customer pair. ``add_msg_template`` puts customers with no relation to the sender (or
-to anyone, without a sender) in ``fail_list``; the member's confirmation and the monthly
-limit are not played. ``transfer_customer`` moves a customer at once (WeCom: after 24 h) and
+to anyone, without a sender) in ``fail_list``; a ``group`` one's ``chat_id_list`` must name
+groups the sender owns (else 40050); the member's confirmation and the monthly limit are not
+played. ``transfer_customer`` moves a customer at once (WeCom: after 24 h) and
 refuses one already transferred twice in 90 days. Welcome messages are kept in the
 customer's inbox (``state.list_messages(redis, external_userid, channel="work")``).
 """
@@ -35,6 +36,7 @@ MAX_TRANSFER = 100
 TRANSFERS_PER_90_DAYS = 2
 NINETY_DAYS_MS = 90 * 86400 * 1000
 MAX_TEMPLATE_CUSTOMERS = 10000
+MAX_TEMPLATE_CHATS = 2000
 CORP_TAGS = "sandbox:work:corptags"
 
 
@@ -347,7 +349,21 @@ def add_msg_template(call: Call) -> dict[str, Any]:
                 fail_list.append(external_userid)
         if len(fail_list) == len(customers):
             raise WeChatError(41048, "none of external_userid can be sent to", fail_list=fail_list)
+    elif body.get("chat_id_list") is not None:
+        _owned_chats(call, sender, _str_list(body, "chat_id_list", most=MAX_TEMPLATE_CHATS))
     return {"fail_list": fail_list, "msgid": "msg" + secrets.token_urlsafe(21)}
+
+
+def _owned_chats(call: Call, owner: str, chat_ids: list[str]) -> None:
+    """Every group of ``chat_id_list`` exists and is the sender's: else 40050 naming them
+    (the sandbox's choice: WeCom documents no per-group fail list)."""
+    strangers = []
+    for chat_id in chat_ids:
+        chat = world.get_group_chat(call.redis, chat_id)
+        if chat is None or chat["owner"] != owner:
+            strangers.append(chat_id)
+    if strangers:
+        raise WeChatError(40050, f"not groups of {owner}: {', '.join(strangers)}")
 
 
 @api("work", "externalcontact/transfer_customer")
