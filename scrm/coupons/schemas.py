@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from scrm.errors import InvalidInput, validated
+from scrm.validators import Moment
+from scrm.validators import text as bounded_text
 from tagging.order_schemas import CustomerRefIn, parse_amount
 
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 STORE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MAX_STOCK = 100_000_000
 VALUE_FIELD = {"cash": "amount", "discount": "discount", "gift": "gift"}  # what each kind gives
@@ -34,18 +34,6 @@ VALUE_FIELD = {"cash": "amount", "discount": "discount", "gift": "gift"}  # what
 
 class InvalidCouponInput(InvalidInput):
     """Bad coupon input; ``field`` names the first offending field."""
-
-
-def _text(most: int):  # noqa: ANN202
-    def check(value: str) -> str:
-        value = value.strip()
-        if not 1 <= len(value) <= most:
-            raise ValueError(f"must be 1-{most} characters, not only spaces")
-        if _CONTROL_CHARS.search(value):
-            raise ValueError("must not contain control characters")
-        return value
-
-    return AfterValidator(check)
 
 
 def _money(value: Any) -> Decimal:
@@ -66,12 +54,6 @@ def _discount(value: Any) -> Decimal:
     return number
 
 
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("must carry a time zone, e.g. 2026-12-01T00:00:00+08:00")
-    return value.astimezone(UTC)
-
-
 def _store_code(value: str) -> str:
     value = value.strip()
     if not STORE_CODE.match(value):
@@ -81,20 +63,19 @@ def _store_code(value: str) -> str:
 
 Money = Annotated[Decimal, BeforeValidator(_money)]
 Discount = Annotated[Decimal, BeforeValidator(_discount)]
-Moment = Annotated[datetime, AfterValidator(_aware)]
 StoreCode = Annotated[str, AfterValidator(_store_code)]
 
 
 class TemplateIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
-    name: Annotated[str, _text(64)]
+    name: Annotated[str, bounded_text(64)]
     kind: Literal["cash", "discount", "gift"]
     amount: Money | None = None
     discount: Discount | None = None
-    gift: Annotated[str, _text(64)] | None = None
+    gift: Annotated[str, bounded_text(64)] | None = None
     min_spend: Money | None = None
-    description: Annotated[str, _text(500)] | None = None
+    description: Annotated[str, bounded_text(500)] | None = None
     valid_from: Moment | None = None
     valid_until: Moment | None = None
     valid_days: Annotated[int, Field(ge=1, le=3650, strict=True)] | None = None
@@ -134,7 +115,7 @@ class TemplateChangeIn(BaseModel):
     stock: Annotated[int, Field(ge=1, le=MAX_STOCK, strict=True)] | None = None
     unlimited_stock: bool = False
     remind_days_before: Annotated[int, Field(ge=0, le=365, strict=True)] | None = None
-    description: Annotated[str, _text(500)] | None = None
+    description: Annotated[str, bounded_text(500)] | None = None
 
 
 class RuleIn(BaseModel):
@@ -179,7 +160,7 @@ class RedeemIn(BaseModel):
 class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, _text(200)]
+    reason: Annotated[str, bounded_text(200)]
 
 
 def parse(model: type[BaseModel], body: Mapping[str, Any], *, what: str) -> Any:

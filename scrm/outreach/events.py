@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, model_validator
@@ -26,6 +26,7 @@ from scrm.customers.service import dialect_insert, resolve
 from scrm.db import as_utc
 from scrm.errors import InvalidInput, validated
 from scrm.outreach.models import OutreachEvent
+from scrm.validators import Moment
 from tagging.order_schemas import CustomerRefIn
 
 if TYPE_CHECKING:
@@ -66,12 +67,6 @@ def _key(value: str) -> str:
     return value
 
 
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("must carry a time zone, e.g. 2026-11-01T10:30:00+08:00")
-    return value.astimezone(UTC)
-
-
 def _small(value: dict[str, Any]) -> dict[str, Any]:
     if len(json.dumps(value, ensure_ascii=False).encode()) > PAYLOAD_MAX_BYTES:
         raise ValueError(f"must be at most {PAYLOAD_MAX_BYTES} bytes as JSON")
@@ -86,7 +81,7 @@ class EventIn(BaseModel):
     name: Annotated[StrictStr, AfterValidator(_name)]
     customer: CustomerRefIn | None = None
     customer_id: Annotated[int, Field(ge=1, strict=True)] | None = None
-    occurred_at: Annotated[datetime, AfterValidator(_aware)] | None = None
+    occurred_at: Moment | None = None
     event_key: Annotated[StrictStr, AfterValidator(_key)] | None = None
     payload: Annotated[dict[str, Any], AfterValidator(_small)] = Field(default_factory=dict)
 

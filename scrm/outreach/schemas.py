@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from scrm.errors import InvalidInput, validated
+from scrm.validators import Moment
+from scrm.validators import text as bounded_text
 
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 TRIGGERS = ("follow", "binding", "purchase", "coupon_expiring", "birthday", "inactive", "custom")
 CONTENT_KINDS = ("text", "news", "image", "miniprogram", "template")
@@ -36,17 +36,6 @@ CONTENT_KINDS = ("text", "news", "image", "miniprogram", "template")
 
 class InvalidCampaign(InvalidInput):
     """Bad campaign input; ``field`` names the first offending field."""
-
-
-def _text(most: int):  # noqa: ANN202
-    def check(value: str) -> str:
-        if not value.strip() or len(value) > most:
-            raise ValueError(f"must be 1-{most} characters, not only spaces")
-        if _CONTROL_CHARS.search(value):
-            raise ValueError("must not contain control characters")
-        return value
-
-    return AfterValidator(check)
 
 
 def _url(value: str) -> str:
@@ -59,12 +48,6 @@ def _code(value: str) -> str:
     if not CODE.match(value):
         raise ValueError("must be a code: 1-32 letters, digits, _ or -")
     return value
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("must carry a time zone, e.g. 2026-12-01T10:00:00+08:00")
-    return value.astimezone(UTC)
 
 
 def _cron(value: str) -> str:
@@ -83,10 +66,10 @@ Url = Annotated[str, AfterValidator(_url)]
 class AudienceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    expr: Annotated[str, _text(1000)] | None = None
+    expr: Annotated[str, bounded_text(1000, strip=False)] | None = None
     store: Annotated[str, AfterValidator(_code)] | None = None
     guide: Annotated[str, AfterValidator(_code)] | None = None
-    groups: list[Annotated[str, _text(64)]] = Field(default_factory=list, max_length=1000)
+    groups: list[Annotated[str, bounded_text(64, strip=False)]] = Field(default_factory=list, max_length=1000)
 
     @model_validator(mode="after")
     def _customers_or_groups(self) -> AudienceIn:
@@ -99,16 +82,16 @@ class ContentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["text", "news", "image", "miniprogram", "template"]
-    text: Annotated[str, _text(2000)] | None = None
-    title: Annotated[str, _text(64)] | None = None
-    description: Annotated[str, _text(512)] | None = None
+    text: Annotated[str, bounded_text(2000, strip=False)] | None = None
+    title: Annotated[str, bounded_text(64, strip=False)] | None = None
+    description: Annotated[str, bounded_text(512, strip=False)] | None = None
     url: Url | None = None
     picurl: Url | None = None
-    media_id: Annotated[str, _text(128)] | None = None
-    appid: Annotated[str, _text(64)] | None = None
-    pagepath: Annotated[str, _text(256)] | None = None
-    thumb_media_id: Annotated[str, _text(128)] | None = None
-    template_id: Annotated[str, _text(128)] | None = None
+    media_id: Annotated[str, bounded_text(128, strip=False)] | None = None
+    appid: Annotated[str, bounded_text(64, strip=False)] | None = None
+    pagepath: Annotated[str, bounded_text(256, strip=False)] | None = None
+    thumb_media_id: Annotated[str, bounded_text(128, strip=False)] | None = None
+    template_id: Annotated[str, bounded_text(128, strip=False)] | None = None
     data: dict[str, Any] | None = None
 
     @model_validator(mode="after")
@@ -125,11 +108,11 @@ class ScheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["once", "cron", "trigger"]
-    at: Annotated[datetime, AfterValidator(_aware)] | None = None
+    at: Moment | None = None
     cron: Annotated[str, AfterValidator(_cron)] | None = None
     event: Literal["follow", "binding", "purchase", "coupon_expiring", "birthday", "inactive", "custom"] | None = None
     days: Annotated[int, Field(ge=0, le=365, strict=True)] | None = None
-    name: Annotated[str, _text(64)] | None = None
+    name: Annotated[str, bounded_text(64, strip=False)] | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> ScheduleIn:
@@ -158,7 +141,7 @@ class VariantIn(BaseModel):
 class CampaignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, _text(64)]
+    name: Annotated[str, bounded_text(64, strip=False)]
     audience: AudienceIn
     channel: Literal["mp_custom", "mp_template", "mp_mass", "work_single", "work_group"]
     fallbacks: list[Literal["mp_custom", "mp_template", "mp_mass", "work_single"]] = Field(default_factory=list,

@@ -1,0 +1,36 @@
+"""Checks the input models of several domains share (pydantic ``Annotated`` pieces)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must carry a time zone, e.g. 2026-12-01T10:00:00+08:00")
+    return value.astimezone(UTC)
+
+
+# A moment given with its zone, kept in UTC.
+Moment = Annotated[datetime, AfterValidator(_aware)]
+
+
+def text(most: int, *, strip: bool = True) -> AfterValidator:
+    """1-``most`` characters, not only spaces, no control characters (line breaks and tabs are
+    allowed); ``strip``: outer spaces dropped (names), else kept (messages)."""
+
+    def check(value: str) -> str:
+        kept = value.strip() if strip else value
+        if not value.strip() or len(kept) > most:
+            raise ValueError(f"must be 1-{most} characters, not only spaces")
+        if _CONTROL_CHARS.search(kept):
+            raise ValueError("must not contain control characters")
+        return kept
+
+    return AfterValidator(check)
