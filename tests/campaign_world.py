@@ -32,6 +32,25 @@ def make_campaign(runtime, **changes) -> int:  # noqa: ANN001, ANN003
                                          at=runtime.clock.now()).id
 
 
+def fire(runtime, campaign_id: int, *, launch: bool = True) -> int:  # noqa: ANN001
+    """Launch the campaign (unless told not to), start its due run and plan it; the run's id."""
+    from scrm.outreach import planner
+
+    if launch:
+        with runtime.transaction() as db_session:
+            campaigns.launch(runtime=runtime, db_session=db_session, campaign_id=campaign_id)
+    with runtime.transaction() as db_session:
+        (run_id,) = campaigns.start_due_runs(runtime=runtime, db_session=db_session)
+    planner.plan_run(run_id)
+    return run_id
+
+
+def deliveries(runtime, run_id: int) -> list[Delivery]:  # noqa: ANN001
+    """A run's deliveries, in id order."""
+    with runtime.transaction() as db_session:
+        return list(db_session.scalars(select(Delivery).where(Delivery.run_id == run_id).order_by(Delivery.id)))
+
+
 def customer(runtime, nickname: str | None = None, *, tags: tuple[str, ...] = ()) -> int:  # noqa: ANN001
     """A following MP customer carrying ``tags`` (group 兴趣, made on first use)."""
     with runtime.transaction() as db_session:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from campaign_world import fire
 from conftest import reconfigure
 from guide_world import create_guide, create_store
 from scrm.clock import FrozenClock
@@ -59,16 +60,6 @@ def group_campaign(runtime, groups: list[str], **changes) -> int:  # noqa: ANN00
     with runtime.transaction() as db_session:
         return campaigns.create_campaign(db_session=db_session, campaign_in=parse(CampaignIn, body, what="campaign"),
                                          at=runtime.clock.now()).id
-
-
-def fire(runtime, campaign_id: int, *, launch: bool = True) -> int:  # noqa: ANN001
-    if launch:
-        with runtime.transaction() as db_session:
-            campaigns.launch(runtime=runtime, db_session=db_session, campaign_id=campaign_id)
-    with runtime.transaction() as db_session:
-        (run_id,) = campaigns.start_due_runs(runtime=runtime, db_session=db_session)
-    planner.plan_run(run_id)
-    return run_id
 
 
 def by_group(runtime, run_id: int) -> dict[str, Delivery]:  # noqa: ANN001

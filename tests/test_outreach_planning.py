@@ -7,14 +7,13 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
 
 from conftest import reconfigure
+from campaign_world import deliveries, fire, make_campaign
 from coupon_world import make_customer
 from scrm.clock import FrozenClock
 from scrm.outreach import campaigns, planner
-from scrm.outreach.models import Campaign, CampaignRun, Delivery
-from scrm.outreach.schemas import CampaignIn, parse
+from scrm.outreach.models import Campaign, CampaignRun
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
@@ -30,29 +29,6 @@ def frozen(runtime, monkeypatch):
     monkeypatch.setattr(planner, "enqueue_sends", lambda _runtime, ids: sent.extend(ids))
     runtime.sent_ids = sent
     return runtime
-
-
-def make_campaign(runtime, **changes) -> int:  # noqa: ANN001
-    body = {"name": "双11预热", "audience": {}, "channel": "mp_custom",
-            "content": {"kind": "text", "text": "双11 全场满300减50"},
-            "schedule": {"kind": "once", "at": NOW.isoformat()}, **changes}
-    with runtime.transaction() as db_session:
-        return campaigns.create_campaign(db_session=db_session, campaign_in=parse(CampaignIn, body, what="campaign"),
-                                         at=runtime.clock.now()).id
-
-
-def fire(runtime, campaign_id: int) -> int:  # noqa: ANN001
-    with runtime.transaction() as db_session:
-        campaigns.launch(runtime=runtime, db_session=db_session, campaign_id=campaign_id)
-    with runtime.transaction() as db_session:
-        (run_id,) = campaigns.start_due_runs(runtime=runtime, db_session=db_session)
-    planner.plan_run(run_id)
-    return run_id
-
-
-def deliveries(runtime, run_id: int) -> list[Delivery]:  # noqa: ANN001
-    with runtime.transaction() as db_session:
-        return list(db_session.scalars(select(Delivery).where(Delivery.run_id == run_id).order_by(Delivery.id)))
 
 
 def test_a_run_plans_one_delivery_per_customer_and_queues_those_due(frozen, monkeypatch):

@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from campaign_world import deliveries, fire, make_campaign
 from conftest import reconfigure
 from guide_world import create_guide, create_store
 from scrm.clock import FrozenClock
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.outreach import campaigns, cap, channels, planner, sender, sweeps
 from scrm.outreach.models import Campaign, CampaignRun, Delivery
-from scrm.outreach.schemas import CampaignIn, parse
 from scrm.sandbox import state, world
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -72,29 +72,6 @@ def bind(runtime, customer_id: int, guide_code: str, external_userid: str) -> No
         db_session.add(Binding(customer_id=customer_id, guide_id=guide.id, channel="work", bound_at=NOW))
         userid = guide.wecom_userid
     world.add_external_contact(runtime.redis, external_userid, userid=userid)
-
-
-def make_campaign(runtime, **changes) -> int:  # noqa: ANN001
-    body = {"name": "双11预热", "audience": {}, "channel": "mp_custom",
-            "content": {"kind": "text", "text": "双11 全场满300减50"},
-            "schedule": {"kind": "once", "at": NOW.isoformat()}, **changes}
-    with runtime.transaction() as db_session:
-        return campaigns.create_campaign(db_session=db_session, campaign_in=parse(CampaignIn, body, what="campaign"),
-                                         at=runtime.clock.now()).id
-
-
-def fire(runtime, campaign_id: int) -> int:  # noqa: ANN001
-    with runtime.transaction() as db_session:
-        campaigns.launch(runtime=runtime, db_session=db_session, campaign_id=campaign_id)
-    with runtime.transaction() as db_session:
-        (run_id,) = campaigns.start_due_runs(runtime=runtime, db_session=db_session)
-    planner.plan_run(run_id)
-    return run_id
-
-
-def deliveries(runtime, run_id: int) -> list[Delivery]:  # noqa: ANN001
-    with runtime.transaction() as db_session:
-        return list(db_session.scalars(select(Delivery).where(Delivery.run_id == run_id).order_by(Delivery.id)))
 
 
 def send_run(runtime, run_id: int) -> dict[str, int]:  # noqa: ANN001
