@@ -3,7 +3,7 @@ tags (``&``, ``|``, ``!``) counted in under 1 s, and RFM + lifecycle recomputed 
 under 60 s, over 1,000,000 customers, ~5,000,000 customer-tag rows and ~3,000,000 orders.
 
     .venv/bin/python bench/computed.py [--customers 1000000] [--orders-per-customer 3]
-                                       [--audience-runs 6] [--refill]
+                                       [--audience-runs 6] [--workers 2] [--refill]
 
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres). The database ``scrm_bench_tags`` is
 created if missing and migrated. Everything is generated inside PostgreSQL (multi-row
@@ -40,8 +40,10 @@ With the clock frozen at the fill's moment:
 2. **recompute** of every customer's computed tags (``tagging.computed.recompute_all``), three
    runs: **first** (nobody has a computed tag: every customer changes, ~1.8 M tag rows and as
    many timeline entries written), **again** (nothing changes), **next night** (the clock a
-   day later: only the customers who crossed a boundary). The time spent in the per-batch
-   query for the WeChat tag mirror (changed customers with a WeChat identity) is summed.
+   day later: only the customers who crossed a boundary). The batches are applied on
+   ``--workers`` connections at once (``tagging.recompute_workers``, default 2: one per core
+   of a 2-core machine). The time spent in the per-batch query for the WeChat tag mirror
+   (changed customers with a WeChat identity) is summed over the workers.
 3. **audience again**, now that ``customer_tags`` also holds the ~1.8 M computed rows, with
    one expression that names a computed tag. When the server's autovacuum is off,
    ``customer_tags`` is ANALYZEd first, as autovacuum would after the first run (stale
@@ -448,6 +450,8 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--orders-per-customer", type=float, default=3.0)
     parser.add_argument("--batch-size", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="Connections applying the recompute's batches at once (tagging.recompute_workers).")
     parser.add_argument("--audience-runs", type=int, default=6, help="Counts of each expression (first + warm).")
     parser.add_argument("--plan-lines", type=int, default=45, help="Lines of each EXPLAIN ANALYZE shown.")
     parser.add_argument("--refill", action="store_true", help="Generate the data again even if the size matches.")
@@ -463,7 +467,10 @@ def main() -> int:
     print(load())
     orders = int(args.customers * args.orders_per_customer)
     prepare(args.customers, orders, datetime.now(UTC).replace(microsecond=0), args.refill)
-    runtime = install(Runtime(load_config(environ={}, overrides={"database.url": DATABASE_URL, "redis.url": "memory://bench"})))
+    overrides = {"database.url": DATABASE_URL, "redis.url": "memory://bench"}
+    if args.workers is not None:
+        overrides["tagging.recompute_workers"] = args.workers
+    runtime = install(Runtime(load_config(environ={}, overrides=overrides)))
     runtime.clock = FrozenClock(fill_anchor())
     with runtime.engine.connect() as conn:
         settings = ", ".join(f"{name} {conn.scalar(text(f'SHOW {name}'))}" for name in (
@@ -479,7 +486,8 @@ def main() -> int:
     for result in before:
         print_audience(result, plan_lines=args.plan_lines)
 
-    print(f"\nrecompute of computed tags (tagging.computed.recompute_all), {load()}")
+    print(f"\nrecompute of computed tags (tagging.computed.recompute_all), batches of {args.batch_size:,} customers "
+          f"on {runtime.config.tagging.recompute_workers} connections, {load()}")
     with runtime.engine.connect() as conn:
         known = conn.scalar(text("SELECT count(DISTINCT customer_id) FROM customer_identities"))
     mirror = StatementClock(runtime.engine, "customer_identities")

@@ -171,7 +171,8 @@ class OutreachConfig(_Section):
 
 
 class TaggingConfig(_Section):
-    """Computed tags (tagging/computed.py): RFM thresholds and lifecycle stages, in days."""
+    """Computed tags (tagging/computed.py): RFM thresholds and lifecycle stages, in days; the
+    recompute's parallelism."""
 
     rfm_recency_days: PositiveInt = 30
     rfm_frequency: PositiveInt = 2
@@ -180,6 +181,8 @@ class TaggingConfig(_Section):
     lifecycle_new_days: PositiveInt = 30
     lifecycle_active_days: PositiveInt = 90
     lifecycle_dormant_days: PositiveInt = 180
+    # Connections that apply the recompute's batches at once (PostgreSQL; SQLite has one writer).
+    recompute_workers: int = Field(default=2, ge=1, le=16)
 
     @model_validator(mode="after")
     def _stages_in_order(self) -> TaggingConfig:

@@ -202,7 +202,7 @@ def test_a_customer_who_orders_during_the_run_is_recomputed_after_it(frozen):
     late = create_customer(frozen)
 
     def order_meanwhile(done: int, total: int) -> None:
-        if done == 1:  # the snapshot is taken; this order is not in it
+        if done == 0:  # the snapshot is taken, no batch has started (they may run at once); this order is not in it
             with frozen.transaction() as db_session:
                 db_session.add(create_order(late, NOW - days(1), "50"))
 
@@ -334,3 +334,108 @@ def test_a_row_inserted_meanwhile_falls_back_to_the_upsert(frozen, monkeypatch):
     monkeypatch.setattr(computed_bulk, "_INSERT_NEW", text(duplicating))
     assert computed.recompute_all(frozen).changed == {"RFM": 1, "生命周期": 1}
     assert computed_tags(frozen, customer) == {"RFM": "一般发展客户", "生命周期": "新客"}
+
+
+# -- parallel batches ------------------------------------------------------------------------
+
+
+def recompute_results(runtime) -> tuple[list[tuple], list[tuple]]:
+    """Every customer-tag row and every timeline entry, without ids, in a stable order."""
+    tag_rows = CustomerTag.__table__
+    with runtime.transaction() as db_session:
+        rows = db_session.execute(select(tag_rows).order_by(tag_rows.c.customer_id, tag_rows.c.tag_id)).all()
+        entries = db_session.execute(
+            select(Interaction.customer_id, Interaction.kind, Interaction.occurred_at, Interaction.payload).order_by(
+                Interaction.customer_id, Interaction.id
+            )
+        ).all()
+    return [tuple(row) for row in rows], [(c, kind, at, sorted(payload.items())) for c, kind, at, payload in entries]
+
+
+def test_parallel_batches_give_what_one_connection_gives(frozen, monkeypatch):
+    """Three nights (everyone new, a day later, 100 days later), once on one connection and
+    once on recompute_workers connections: the same rows, timeline, summaries and syncs. On
+    PostgreSQL the batches really are spread; SQLite (one writer) always uses one."""
+    from scrm.customers.models import CustomerIdentity
+    from tagging import computed_bulk
+
+    cases = [orders for orders, _ in RFM_CASES.values()]
+    cases += [[(age, "10") for age in ages] for ages, _ in LIFECYCLE_CASES.values()]
+    customers = [create_customer(frozen, *orders) for orders in cases]
+    with frozen.transaction() as db_session:
+        for n, customer_id in enumerate(customers[::3]):
+            db_session.add(CustomerIdentity(customer_id=customer_id, channel="mp", external_id=f"o-{n}"))
+    synced: list[int] = []
+    monkeypatch.setattr(computed_bulk, "enqueue_sync", lambda runtime, ids: synced.extend(ids))
+    connections: set[int] = set()
+    apply = computed_bulk._Run.apply
+
+    def noting_the_connection(run, conn, lo, hi):  # noqa: ANN001, ANN202
+        connections.add(id(conn.connection.dbapi_connection))
+        return apply(run, conn, lo, hi)
+
+    monkeypatch.setattr(computed_bulk._Run, "apply", noting_the_connection)
+
+    def three_nights(workers: int) -> tuple:
+        reconfigure(frozen, {"tagging.recompute_workers": workers})
+        frozen.clock = FrozenClock(NOW)
+        synced.clear()
+        connections.clear()
+        summaries = []
+        for advance in (0, 1, 100):
+            frozen.clock.advance(days=advance)
+            summary = computed.recompute_all(frozen, batch_size=2)
+            summaries.append((summary.customers, summary.changed, summary.caught_up))
+        results = recompute_results(frozen)
+        with frozen.transaction() as db_session:  # as if computed tags had never been
+            db_session.execute(CustomerTag.__table__.delete())
+            db_session.execute(Interaction.__table__.delete())
+        return summaries, results, sorted(synced), len(connections)
+
+    *alone, one = three_nights(1)
+    *together, spread = three_nights(3)
+    assert together == alone
+    assert alone[0][0][1] == {"RFM": len(RFM_CASES) + len(LIFECYCLE_CASES) - 1, "生命周期": len(customers)}
+    assert one == 1
+    assert spread == (3 if frozen.engine.dialect.name == "postgresql" else 1)
+
+
+def run_tables(runtime) -> list[str]:
+    from sqlalchemy import text
+
+    with runtime.engine.connect() as conn:
+        query = "SELECT tablename FROM pg_tables WHERE tablename LIKE 'computed%' ORDER BY 1"
+        return list(conn.scalars(text(query)))
+
+
+@pytest.mark.parametrize("backend", ["real"], indirect=True)  # SQLite's run tables are temporary
+def test_a_failed_batch_stops_the_run_and_leaves_nothing_behind(frozen, monkeypatch):
+    from tagging import computed_bulk
+
+    for _ in range(6):
+        create_customer(frozen, (days(1), "10"))
+    apply = computed_bulk._Run.apply
+
+    def failing_on_the_third(run, conn, lo, hi):  # noqa: ANN001, ANN202
+        if lo == 5:
+            raise RuntimeError("the database went away")
+        return apply(run, conn, lo, hi)
+
+    monkeypatch.setattr(computed_bulk._Run, "apply", failing_on_the_third)
+    with pytest.raises(RuntimeError, match="went away"):
+        computed.recompute_all(frozen, batch_size=2)
+    assert frozen.redis.get(LOCK_KEY) is None
+    assert run_tables(frozen) == []
+    monkeypatch.setattr(computed_bulk._Run, "apply", apply)
+    assert computed.recompute_all(frozen, batch_size=2).changed == {"RFM": 2, "生命周期": 2}, "the 2 failed"
+
+
+@pytest.mark.parametrize("backend", ["real"], indirect=True)
+def test_the_tables_of_a_run_that_died_are_dropped_by_the_next(frozen):
+    from sqlalchemy import text
+
+    with frozen.engine.begin() as conn:
+        conn.execute(text("CREATE UNLOGGED TABLE computed_run_0123456789ab_targets (customer_id bigint)"))
+    create_customer(frozen)
+    computed.recompute_all(frozen)
+    assert run_tables(frozen) == []
