@@ -42,10 +42,6 @@ class CouponCode:
     coupon_id: int
     text: str  # the canonical 12+ characters, no dashes
 
-    @property
-    def shown(self) -> str:
-        return display(self.text)
-
 
 def display(text: str) -> str:
     return "-".join(text[i:i + 4] for i in range(0, len(text), 4))

@@ -194,13 +194,9 @@ def _insert_unnest(db_session: Session, run_id: int, settings: _Settings, now: d
     return [row.id for row in rows if row.due], len(rows)
 
 
-def variant_of(settings: _Settings, customer_id: int) -> str:
-    """The customer's group in this campaign, stable across runs: ``holdout`` or a variant."""
-    return variants_of(settings, [customer_id])[0]
-
-
 def variants_of(settings: _Settings, customer_ids: list[int]) -> list[str]:
-    """:func:`variant_of` for many: a hash of ``"<campaign>:<customer>"`` (blake2b, 8 bytes),
+    """Each customer's group in this campaign, stable across runs (``holdout`` or a variant):
+    a hash of ``"<campaign>:<customer>"`` (blake2b, 8 bytes),
     its first 4 bytes placing the customer in the holdout (per 10,000), the last 4 in a variant
     by weight (per 100)."""
     prefix = f"{settings.campaign_id}:"

@@ -177,7 +177,7 @@ def _replied(dialect: str) -> ColumnElement[bool]:
 
 
 def _coupons(db_session: Session, campaign_id: int):  # noqa: ANN202
-    # A customer is in one variant of a campaign on every run (planner.variant_of): one row each.
+    # A customer is in one variant of a campaign on every run (planner.variants_of): one row each.
     variant_of = (select(Delivery.customer_id, Delivery.variant).where(Delivery.campaign_id == campaign_id)
                   .distinct().subquery())
     return db_session.execute(
