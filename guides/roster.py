@@ -99,7 +99,8 @@ def week_numbers(*, runtime: Runtime, db_session: Session, guide_id: int) -> Wee
     monday = today - timedelta(days=today.weekday())
     since = datetime.combine(monday, time(0), zone)
     current = db_session.scalar(select(func.count()).where(Binding.guide_id == guide_id, Binding.ended_at.is_(None)))
-    new = db_session.scalar(select(func.count()).where(Binding.guide_id == guide_id, Binding.bound_at >= since))
+    new = db_session.scalar(select(func.count()).where(Binding.guide_id == guide_id,
+                                                       Binding.bound_at >= since.astimezone(UTC)))
     days = stats.per_day(db_session=db_session, code_ids=stats.code_ids_of(db_session=db_session, guide_id=guide_id),
                          start=monday, end=today)
     orders, amount = db_session.execute(

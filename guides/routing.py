@@ -10,7 +10,7 @@ all are capped or off duty, the backups under their cap, on duty or not; else no
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -72,7 +72,8 @@ def on_duty_pool(*, db_session: Session, config: Config, store_id: int, at: date
     ).all()
     if not guides:
         return []
-    given = _given_today(db_session, store_id, datetime.combine(local.date(), time(0), zone))
+    # in UTC: SQLite compares the stored (UTC) times as text
+    given = _given_today(db_session, store_id, datetime.combine(local.date(), time(0), zone).astimezone(UTC))
     under_cap = [g for g in guides if g.daily_cap is None or given.get(g.id, 0) < g.daily_cap]
     regular = [g for g in under_cap if not g.backup and on_duty(g.schedule, local)]
     pool = regular or [g for g in under_cap if g.backup]

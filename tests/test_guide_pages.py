@@ -282,3 +282,23 @@ def test_wecom_oauth_refuses_a_forged_callback_and_a_member_who_is_not_a_guide(r
     assert forged.status_code == 403 and "not started on this phone" in forged.text
     assert client.post(authorize, data={"userid": "nobody"}).status_code == 400
     assert client.get(authorize.replace("redirect_uri=http", "redirect_uri=https%3A%2F%2Fevil.example%2F")).status_code == 400
+
+
+def test_this_week_starts_at_local_midnight_on_monday_on_both_backends(runtime, guide):
+    """00:10 on Monday in Shanghai is still Sunday in UTC: a binding made then is this week's
+    (SQLite compares stored UTC times as text, so the week's start must be in UTC too)."""
+    from guides import roster
+    from guides.models import Binding
+
+    runtime.clock = FrozenClock(datetime(2026, 11, 22, 16, 10, tzinfo=UTC))  # Monday 00:10 in Shanghai
+    with runtime.transaction() as db_session:
+        for minutes_ago in (5, 20):  # 00:05 this week, 23:50 on Sunday last week
+            customer = Customer(nickname=f"week-{minutes_ago}")
+            db_session.add(customer)
+            db_session.flush()
+            db_session.add(Binding(customer_id=customer.id, guide_id=guide.id, channel="mp",
+                                   bound_at=datetime(2026, 11, 22, 16, 10 - minutes_ago, tzinfo=UTC)
+                                   if minutes_ago < 10 else datetime(2026, 11, 22, 15, 50, tzinfo=UTC)))
+    with runtime.transaction() as db_session:
+        numbers = roster.week_numbers(runtime=runtime, db_session=db_session, guide_id=guide.id)
+    assert (numbers.customers, numbers.new_customers) == (2, 1)
