@@ -1,6 +1,6 @@
-"""The shopping guide's phone pages (导购手机端): sign in by link, my numbers this week, my
-codes, my customers and their timelines; and the public guide card (名片) a customer opens
-from the welcome message.
+"""The shopping guide's phone pages (导购手机端): sign in by link, my numbers this week (and
+how many WeCom tasks wait for me: guides/task_pages.py), my codes, my customers and their
+timelines; and the public guide card (名片) a customer opens from the welcome message.
 
 Server-rendered HTML with a little inline CSS and no framework: guides open these on cheap
 phones over shop Wi-Fi. Every page works without JavaScript; only "share" needs it.
@@ -25,6 +25,7 @@ from guides.login_links import LoginLinkRefused, use_link
 from guides.models import Guide
 from qrcodes.service import codes_of
 from scrm.customers import service as customers
+from scrm.outreach import wecom_tasks
 from scrm.web.api import current_runtime
 from scrm.web.auth import Caller, current_caller, log_in, require_role
 from scrm.web.errors import Forbidden, NotFound
@@ -114,7 +115,9 @@ def home():  # noqa: ANN201
         guide = _my_guide(db_session)
         numbers = roster.week_numbers(runtime=runtime, db_session=db_session, guide_id=guide.id)
         me = views.guide_card(guide)
-    return render_template("guide/home.html", me=me, numbers=numbers, nav="home")
+        to_send = (wecom_tasks.pending_count(db_session=db_session, sender=guide.wecom_userid, now=runtime.clock.now())
+                   if guide.wecom_userid else 0)
+    return render_template("guide/home.html", me=me, numbers=numbers, to_send=to_send, nav="home")
 
 
 @guide_pages.get("/m/code")

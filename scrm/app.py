@@ -72,6 +72,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     from guides.mobile import guide_pages
     from guides.pages import guide_console
     from guides.redeem_pages import redeem_pages
+    from guides.task_pages import task_pages
     from handlers import routes as webhook_routes
     from scrm.coupons import routes as coupon_routes
     from scrm.coupons.customer_pages import customer_pages
@@ -113,6 +114,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(guide_pages)
     app.register_blueprint(customer_pages)
     app.register_blueprint(redeem_pages)
+    app.register_blueprint(task_pages)
     app.register_blueprint(guide_console)
     app.register_blueprint(tag_console)
     app.register_blueprint(coupon_console)

@@ -78,6 +78,8 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
     # Deliveries due now queued to the senders; ones a lost worker left 'sending' recovered.
     ScheduledJob("outreach-deliveries", "scrm.outreach.sweeps:sweep_due_deliveries", "interval",
                  every="outreach.sweep_seconds"),
+    # WeCom tasks handed to guides: asked about until WeCom says they sent them (wecom_tasks.py).
+    ScheduledJob("outreach-wecom-tasks", "scrm.outreach.wecom_tasks:enqueue_checks", "interval", {"minutes": 5}),
 )
 
 

@@ -104,3 +104,23 @@ def order(runtime, customer_id: int, amount: str, at: datetime) -> None:  # noqa
     with runtime.transaction() as db_session:
         db_session.add(Order(order_no=f"NO{next(_keys):08d}", customer_id=customer_id, amount=Decimal(amount),
                              ordered_at=at))
+
+
+def wecom_customer(runtime, nickname: str, guide_code: str) -> tuple[int, str]:  # noqa: ANN001
+    """A WeCom customer (an external_userid) bound to the guide, and the guide's contact in the
+    sandbox: what a work_single campaign reaches; (customer id, external_userid)."""
+    from guides.models import Binding, Guide
+    from scrm.sandbox import world
+
+    external = f"wm-camp-{next(_keys)}"
+    with runtime.transaction() as db_session:
+        person = Customer(nickname=nickname)
+        db_session.add(person)
+        db_session.flush()
+        db_session.add(CustomerIdentity(customer_id=person.id, channel="work", external_id=external))
+        guide = db_session.scalar(select(Guide).where(Guide.code == guide_code))
+        db_session.add(Binding(customer_id=person.id, guide_id=guide.id, channel="work",
+                               bound_at=runtime.clock.now()))
+        userid, customer_id = guide.wecom_userid, person.id
+    world.add_external_contact(runtime.redis, external, userid=userid)
+    return customer_id, external

@@ -19,8 +19,8 @@ from guide_world import create_guide, create_store
 from scrm.clock import FrozenClock
 from scrm.groups.models import CustomerGroup
 from scrm.groups.sync import sync_groups
-from scrm.outreach import campaigns, channels, planner, results, sender
-from scrm.outreach.models import Campaign, CampaignRun, Delivery
+from scrm.outreach import campaigns, channels, planner, results, sender, wecom_tasks
+from scrm.outreach.models import Campaign, CampaignRun, Delivery, WecomTask
 from scrm.outreach.schemas import CampaignIn, InvalidCampaign, parse
 from scrm.sandbox import state, world
 from scrm.wechat.errors import WeChatError
@@ -99,6 +99,12 @@ def test_one_delivery_per_group_then_one_task_per_owner_with_its_groups(frozen):
     after = by_group(frozen, run_id)
     assert {d.status for d in after.values()} == {"sent"}
     assert after["wrVIP"].wechat_ref == after["wrNew"].wechat_ref != after["wrG2"].wechat_ref
+    with frozen.transaction() as db_session:  # each owner has a task to send, pending (wecom_tasks.py)
+        handed = {(t.sender, t.chat_type, t.targets, t.status, t.msgid) for t in db_session.scalars(select(WecomTask))}
+        (listed,) = wecom_tasks.tasks_of(db_session=db_session, sender="member-g1", now=NOW)
+    assert handed == {("member-g1", "group", 2, "pending", after["wrVIP"].wechat_ref),
+                      ("member-g2", "group", 1, "pending", after["wrG2"].wechat_ref)}
+    assert sorted(listed.names) == ["新品群", "静安店VIP群"] and listed.text == "早安！今日新品 9 折"
     assert channels.group_sends_this_month(frozen, ["wrVIP", "wrG2"], NOW) == {"wrVIP": 1, "wrG2": 1}
     with frozen.transaction() as db_session:
         shown = results.campaign_results(db_session=db_session, campaign_id=campaign_id)

@@ -150,6 +150,7 @@ def send_task(runtime: Runtime, outcomes: _Outcomes, owner_userid: str,
     """One owner's task to the attempts' groups; all sent, counted against their month."""
     chat_ids = [a.chat_id for a in attempts]
     task = channels.send_work_group(runtime, owner_userid, chat_ids, attempts[0].content)
+    outcomes.task(task.msgid, "group", owner_userid, attempts)  # recorded with the first flush of its rows
     for attempt in attempts:  # the sent keys first: the window for a double send stays short
         outcomes.sent(attempt, task.msgid)
     channels.count_group_sends(runtime, chat_ids, runtime.clock.now())

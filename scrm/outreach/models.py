@@ -116,3 +116,26 @@ class OutreachEvent(Base):
     event_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class WecomTask(Base):
+    """A WeCom mass message (企业群发) handed to a member, who sends it from WeCom's 群发助手:
+    a ``work_single`` task to the guide's customers, or a ``work_group`` one to the owner's
+    groups. ``pending`` until ``get_groupmsg_task`` says the member sent it (``sent``, with
+    WeCom's ``send_time``); the guide's page (/m/tasks) lists them (scrm/outreach/wecom_tasks.py)."""
+
+    __tablename__ = "wecom_tasks"
+    __table_args__ = (Index("ix_wecom_tasks_sender", "sender", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    msgid: Mapped[str] = mapped_column(String(64), unique=True)
+    chat_type: Mapped[str] = mapped_column(String(8))  # single or group
+    sender: Mapped[str] = mapped_column(String(64))  # the member's WeCom userid
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("campaign_runs.id", ondelete="CASCADE"))
+    variant: Mapped[str] = mapped_column(String(16))
+    targets: Mapped[int] = mapped_column(Integer)  # customers or groups handed to the member
+    status: Mapped[str] = mapped_column(String(8), default="pending")  # pending, sent
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last asked WeCom

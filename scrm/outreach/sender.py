@@ -41,6 +41,8 @@ A delivery that ends without a message (skipped, failed, dead) gives its cap slo
 **Groups and coupons.** A group message's deliveries (``chat_id``, no customer) are checked by
 scrm/outreach/group_messages.py and sent as one task per group owner. A campaign's attached
 coupon is issued in the flush that marks its delivery sent (scrm/outreach/campaign_coupons.py).
+Each WeCom task created is recorded in that flush too, pending until the member sends it
+(scrm/outreach/wecom_tasks.py).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import LockError
 from sqlalchemy import and_, bindparam, exists, select, update
 
-from scrm.outreach import campaign_coupons, channels, group_messages
+from scrm.outreach import campaign_coupons, channels, group_messages, wecom_tasks
 from scrm.outreach.cap import FrequencyCap
 from scrm.outreach.models import Campaign, Delivery
 from scrm.wechat.errors import BUSY_ERRCODES, RATE_LIMIT_ERRCODES, TOKEN_ERRCODES, RateLimited, WeChatError
@@ -286,9 +288,10 @@ class _Sending:
         task = channels.send_work_single(self.runtime, userid, [a.reach.external_userid for a in group],
                                          campaign_coupons.content_for(self.runtime, group))
         failed = set(task.failed_external_userids)
-        for attempt in group:
-            if attempt.reach.external_userid not in failed:
-                self.outcomes.sent(attempt, task.msgid)
+        handed = [a for a in group if a.reach.external_userid not in failed]
+        self.outcomes.task(task.msgid, "single", userid, handed)  # first: a flush on the way takes it along
+        for attempt in handed:
+            self.outcomes.sent(attempt, task.msgid)
         return [(a, "not the guide's WeCom contact") for a in group if a.reach.external_userid in failed]
 
     def _mp_mass(self, group: list[_Attempt]) -> list[tuple[_Attempt, str]]:
@@ -326,6 +329,7 @@ class _Outcomes:
         self.runtime = runtime
         self.rows: list[dict[str, Any]] = []
         self.coupons: list[_Attempt] = []
+        self.tasks: list[dict[str, Any]] = []  # WeCom tasks created (wecom_tasks.py)
         self.counts: dict[str, int] = {}
         settings = runtime.config.queue
         self.tries = 1 + settings.max_retries
@@ -340,6 +344,11 @@ class _Outcomes:
         if attempt.coupon_template_id or attempt.coupon_note:
             self.coupons.append(attempt)  # issued in the flush that marks it sent
         self._row(attempt, "sent", wechat_ref=ref, sent_at=self.runtime.clock.now(), **used)
+
+    def task(self, msgid: str, chat_type: str, sender: str, handed: list[_Attempt]) -> None:
+        """A WeCom task the member now has to send: recorded with its deliveries' rows."""
+        self.tasks.append(wecom_tasks.task_row(msgid=msgid, chat_type=chat_type, sender=sender, attempts=handed,
+                                               now=self.runtime.clock.now()))
 
     def calling(self, group: list[_Attempt]) -> None:
         """About to call WeChat: each key says so (:data:`UNCONFIRMED`) until WeChat answers."""
@@ -394,11 +403,12 @@ class _Outcomes:
     def flush(self) -> None:
         """One statement per set of columns, all in one transaction; only rows still
         ``sending`` (this worker's) are written."""
-        if not self.rows:
+        if not self.rows and not self.tasks:
             return
         by_shape = channels.group_by(self.rows, lambda r: tuple(sorted(r)))
         with self.runtime.transaction() as db_session:
             campaign_coupons.issue_for_sent(runtime=self.runtime, db_session=db_session, sent=self.coupons)
+            wecom_tasks.record(db_session=db_session, rows=self.tasks)
             connection = db_session.connection()
             for shape, rows in by_shape.items():
                 columns = {name: bindparam(f"v_{name}") for name in shape if name != "b_id"}
@@ -407,4 +417,4 @@ class _Outcomes:
                              .values(**columns))
                 connection.execute(statement, [{("b_id" if k == "b_id" else f"v_{k}"): v for k, v in r.items()}
                                                for r in rows])
-        self.rows, self.coupons = [], []
+        self.rows, self.coupons, self.tasks = [], [], []

@@ -7,7 +7,8 @@ sign-in page for the guide pages' OAuth, and ``mp/connect/oauth2/authorize`` wit
 ``mp/sns/<api>``, the Official Account's web sign-in for the customer's coupon page.
 
 ``control_api`` (at ``/api/sandbox``, admin or manager) drives it: ``GET|DELETE /calls``
-(``?channel=mp|work&api=…``) and ``GET|POST|DELETE /faults``.
+(``?channel=mp|work&api=…``), ``GET|POST|DELETE /faults`` and ``POST
+/work/msg_tasks/<msgid>/send`` (a member confirms a WeCom mass message).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from scrm.sandbox import dispatch, state, world
 from scrm.web.auth import require_role
-from scrm.web.errors import ApiError
+from scrm.web.errors import ApiError, NotFound
 
 wechat_api = Blueprint("sandbox_wechat", __name__)
 control_api = Blueprint("sandbox_control", __name__)
@@ -192,3 +193,21 @@ def list_faults():  # noqa: ANN201
 def clear_faults():  # noqa: ANN201
     state.clear_faults(_redis())
     return "", 204
+
+
+@control_api.post("/work/msg_tasks/<msgid>/send")
+@require_role(*CONTROL_ROLES)
+def confirm_msg_task(msgid: str):  # noqa: ANN201
+    """The member (``{"userid": …}``, else every member) confirms a WeCom mass message, as they
+    would in WeCom's 群发助手: their targets receive it and ``get_groupmsg_task`` says sent."""
+    body: Any = request.get_json(silent=True) or {}
+    userid = body.get("userid") if isinstance(body, dict) else None
+    if userid is not None and not isinstance(userid, str):
+        raise ApiError("userid must be a string", code="invalid_userid")
+    if world.get_msg_task(_redis(), msgid) is None:
+        raise NotFound(f"no mass-message task {msgid}")
+    try:
+        task = world.send_msg_task(_redis(), msgid, userid=userid)
+    except KeyError as exc:
+        raise ApiError(exc.args[0], code="not_a_member") from None
+    return jsonify(task)

@@ -30,9 +30,11 @@ from scrm.sandbox.world import (  # noqa: F401 - re-exported: the sandbox's one 
     ensure_seeded,
     find_contact_way,
     find_qrcode,
+    get_msg_task,
     issue_welcome_code,
     list_messages,
     remove_group_chat_members,
+    send_msg_task,
     touch_follower,
     unfollow,
 )

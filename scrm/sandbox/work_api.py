@@ -1,7 +1,8 @@
 """The WeCom (企业微信) api the sandbox plays, under ``/sandbox/wechat/work/cgi-bin/``.
 
 ``gettoken``, ``user/get``, ``externalcontact/{get,add_contact_way,update_contact_way,
-send_welcome_msg,mark_tag,get_corp_tag_list,add_corp_tag,add_msg_template,transfer_customer}``,
+send_welcome_msg,mark_tag,get_corp_tag_list,add_corp_tag,add_msg_template,get_groupmsg_task,
+transfer_customer}``,
 ``externalcontact/groupchat/{list,get}``, ``auth/getuserinfo`` (the code comes from the
 authorize page, ``/sandbox/wechat/work/connect/oauth2/authorize``), ``get_jsapi_ticket``.
 Every answer carries ``errcode``/``errmsg``. Error codes: see :mod:`scrm.sandbox.errors`.
@@ -9,8 +10,10 @@ Every answer carries ``errcode``/``errmsg``. Error codes: see :mod:`scrm.sandbox
 As on WeCom, ``gettoken`` hands back the same token until it expires. Corp tags hang on the
 member–customer pair. ``add_msg_template`` puts customers with no relation to the sender (or
 to anyone, without a sender) in ``fail_list``; a ``group`` one's ``chat_id_list`` must name
-groups the sender owns (else 40050); the member's confirmation and the monthly limit are not
-played. ``transfer_customer`` moves a customer at once (WeCom: after 24 h) and
+groups the sender owns (else 40050). Each member's part waits (``get_groupmsg_task`` status
+0) until the member sends it: ``state.send_msg_task``, or ``POST
+/api/sandbox/work/msg_tasks/<msgid>/send``, puts it in the targets' ``work`` inboxes (status
+2). The monthly limit is not played. ``transfer_customer`` moves a customer at once (WeCom: after 24 h) and
 refuses one already transferred twice in 90 days. Welcome messages are kept in the
 customer's inbox (``state.list_messages(redis, external_userid, channel="work")``).
 """
@@ -37,6 +40,7 @@ TRANSFERS_PER_90_DAYS = 2
 NINETY_DAYS_MS = 90 * 86400 * 1000
 MAX_TEMPLATE_CUSTOMERS = 10000
 MAX_TEMPLATE_CHATS = 2000
+MAX_TASK_PAGE = 1000
 CORP_TAGS = "sandbox:work:corptags"
 
 
@@ -341,17 +345,50 @@ def add_msg_template(call: Call) -> dict[str, Any]:
         _member(call, _str(body, "sender"))
     _content(body)
     fail_list: list[str] = []
+    parts: dict[str, list[str]] = {}  # each member's targets: customers, or groups
     if chat_type == "single":
         customers = _str_list(body, "external_userid", most=MAX_TEMPLATE_CUSTOMERS)
         for external_userid in customers:
             members = world.followers_of(call.redis, external_userid)
             if not members or (sender is not None and sender not in members):
                 fail_list.append(external_userid)
+                continue
+            for member in [sender] if sender is not None else members:
+                parts.setdefault(member, []).append(external_userid)
         if len(fail_list) == len(customers):
             raise WeChatError(41048, "none of external_userid can be sent to", fail_list=fail_list)
     elif body.get("chat_id_list") is not None:
-        _owned_chats(call, sender, _str_list(body, "chat_id_list", most=MAX_TEMPLATE_CHATS))
-    return {"fail_list": fail_list, "msgid": "msg" + secrets.token_urlsafe(21)}
+        parts[sender] = _str_list(body, "chat_id_list", most=MAX_TEMPLATE_CHATS)
+        _owned_chats(call, sender, parts[sender])
+    else:  # the owner picks among their groups: all of them, here
+        parts[sender] = [c for c in world.group_chat_ids(call.redis)
+                         if (world.get_group_chat(call.redis, c) or {}).get("owner") == sender]
+    msgid = "msg" + secrets.token_urlsafe(21)
+    content = {k: body[k] for k in ("text", "attachments") if k in body}
+    world.save_msg_task(call.redis, {
+        "msgid": msgid, "chat_type": chat_type, "content": content, "create_time": int(call.now.timestamp()),
+        "members": {member: {"status": 0, "send_time": 0, "targets": targets} for member, targets in parts.items()},
+    })
+    return {"fail_list": fail_list, "msgid": msgid}
+
+
+@api("work", "externalcontact/get_groupmsg_task")
+def get_msg_task(call: Call) -> dict[str, Any]:
+    """Each member's part of a task: status 0 until they send it (``state.send_msg_task``), then 2."""
+    task = world.get_msg_task(call.redis, _str(call.body, "msgid"))
+    if task is None:
+        raise invalid("msgid", "no such mass message")
+    limit = call.body.get("limit", MAX_TASK_PAGE)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_TASK_PAGE:
+        raise invalid("limit", f"must be 1 to {MAX_TASK_PAGE}")
+    cursor = call.body.get("cursor") or ""
+    if not isinstance(cursor, str):
+        raise invalid("cursor", "must be a string")
+    members = sorted(m for m in task["members"] if m > cursor)  # the cursor is the last userid given
+    page = members[:limit]
+    return {"task_list": [{"userid": m, "status": task["members"][m]["status"],
+                           "send_time": task["members"][m]["send_time"]} for m in page],
+            "next_cursor": page[-1] if len(members) > limit else ""}
 
 
 def _owned_chats(call: Call, owner: str, chat_ids: list[str]) -> None:

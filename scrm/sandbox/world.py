@@ -1,5 +1,6 @@
 """The world the sandbox plays, in Redis: MP followers (粉丝) and their inboxes, WeCom members
-(成员), customers (外部联系人) and their members, group chats (客户群), welcome codes and QR codes.
+(成员), customers (外部联系人) and their members, group chats (客户群), welcome codes, QR codes
+and mass-message tasks (企业群发) waiting for their members.
 
 Seed it with these functions (re-exported by :mod:`scrm.sandbox.state`); the APIs read and
 change it. A default world is seeded at first use: WeCom members ``zhangsan`` (张三),
@@ -11,7 +12,7 @@ Keys: ``sandbox:mp:follower:<openid>`` (hash) and ``…:tags`` (set), ``sandbox:
 ``…:follow`` (userid → JSON) and ``…:tags:<userid>`` (set); ``sandbox:work:groupchat:<id>``
 (JSON) with ``sandbox:work:groupchats``; ``sandbox:work:welcome:<code>``;
 ``sandbox:mp:qrcode:<ticket>`` with ``sandbox:mp:qrcode:urls`` (url → ticket);
-``sandbox:work:contact_way:<config_id>``.
+``sandbox:work:contact_way:<config_id>``; ``sandbox:work:msgtask:<msgid>`` (JSON).
 """
 
 from __future__ import annotations
@@ -376,3 +377,43 @@ def find_contact_way(redis: redis_lib.Redis, config_id: str) -> dict[str, Any] |
     "qr_code"?, …}``; what a phone that scans its code reaches."""
     raw = redis.get(f"sandbox:work:contact_way:{config_id}") if config_id else None
     return json.loads(raw) if raw else None
+
+
+# ---- WeCom mass-message tasks (企业群发) ----------------------------------------------------
+
+
+def _msg_task_key(msgid: str) -> str:
+    return f"sandbox:work:msgtask:{msgid}"
+
+
+def save_msg_task(redis: redis_lib.Redis, task: dict[str, Any]) -> None:
+    """An ``add_msg_template`` task: ``{"msgid", "chat_type", "content", "create_time",
+    "members": {userid: {"status": 0|2, "send_time": 0|s, "targets": [external_userid or
+    chat_id, …]}}}``; it waits until each member sends their part (:func:`send_msg_task`)."""
+    redis.set(_msg_task_key(task["msgid"]), json.dumps(task, ensure_ascii=False), ex=5 * GC_SECONDS)
+
+
+def get_msg_task(redis: redis_lib.Redis, msgid: str) -> dict[str, Any] | None:
+    raw = redis.get(_msg_task_key(msgid)) if msgid else None
+    return json.loads(raw) if raw else None
+
+
+def send_msg_task(redis: redis_lib.Redis, msgid: str, *, userid: str | None = None,
+                  at: datetime | None = None) -> dict[str, Any]:
+    """The member confirms their part in WeCom (every member's, without ``userid``): it is
+    marked sent (status 2) and its content lands in each target's ``work`` inbox, once.
+    KeyError: no such task, or ``userid`` has no part in it."""
+    at = _now(at)
+    with lock(redis, "work"):
+        task = get_msg_task(redis, msgid)
+        if task is None:
+            raise KeyError(f"no mass-message task {msgid!r} in the sandbox")
+        if userid is not None and userid not in task["members"]:
+            raise KeyError(f"{userid!r} has no part in task {msgid!r}")
+        for member, part in task["members"].items():
+            if (userid is None or member == userid) and part["status"] == 0:
+                part.update(status=2, send_time=int(at.timestamp()))
+                deliver(redis, "work", part["targets"], {"kind": "mass", "msgid": msgid, "from": member,
+                                                        "content": task["content"], "at": _ms(at)})
+        save_msg_task(redis, task)
+    return task

@@ -94,6 +94,15 @@ class MsgTemplate:
 
 
 @dataclass(frozen=True)
+class MemberTask:
+    """One member's part of a mass message (``get_groupmsg_task``): sent once they confirmed it."""
+
+    userid: str
+    sent: bool
+    send_time: int | None = None  # Unix seconds, when sent
+
+
+@dataclass(frozen=True)
 class TransferResult:
     """One customer's outcome of ``transfer_customer`` (errcode 0: accepted)."""
 

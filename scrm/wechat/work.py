@@ -31,6 +31,7 @@ from scrm.wechat.values import (
     GroupChatRef,
     GroupMember,
     Member,
+    MemberTask,
     MsgTemplate,
     PairTag,
     TransferResult,
@@ -46,6 +47,8 @@ MAX_ATTACHMENTS = 9
 MAX_STATE_LENGTH = 30
 TRANSFER_BATCH = 100  # customers per transfer_customer call
 MAX_TEMPLATE_CHATS = 2000  # groups in one add_msg_template chat_id_list
+MAX_TASK_PAGE = 1000  # get_groupmsg_task limit
+TASK_SENT = 2  # get_groupmsg_task status: 0 not sent yet, 2 sent
 
 
 class WorkClient:
@@ -197,6 +200,22 @@ class WorkClient:
         result = self._wx.external_contact.add_msg_template(template)
         failed = tuple(result.get("fail_list") or ())
         return MsgTemplate(msgid=str(result.get("msgid", "")), failed_external_userids=failed)
+
+    def msg_tasks(self, msgid: str) -> list[MemberTask]:
+        """``get_groupmsg_task``: each member's part of a mass message and whether they have
+        sent it (status 2; 0 is "not yet"), every page."""
+        tasks: list[MemberTask] = []
+        cursor = ""
+        while True:
+            data = self.transport.call("POST", "externalcontact/get_groupmsg_task",
+                                       body={"msgid": msgid, "limit": MAX_TASK_PAGE, "cursor": cursor})
+            for entry in data.get("task_list") or ():
+                sent = int(entry.get("status") or 0) == TASK_SENT
+                tasks.append(MemberTask(userid=entry["userid"], sent=sent,
+                                        send_time=int(entry["send_time"]) if sent and entry.get("send_time") else None))
+            cursor = data.get("next_cursor") or ""
+            if not cursor:
+                return tasks
 
     def transfer_customer(
         self,
