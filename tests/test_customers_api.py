@@ -90,3 +90,35 @@ def test_phone_is_masked_for_guides():
 
     assert mask_phone("13812345678") == "138****5678"
     assert mask_phone(None) is None
+
+
+def test_a_manager_sets_and_forgets_a_birthday_and_bad_ones_change_nothing(runtime, client, wechat, auth):
+    from scrm.customers.models import Customer
+
+    _message(runtime, wechat, "oBirthday", "7001")
+    headers = auth("manager")
+    customer_id = client.get("/api/customers/lookup?openid=oBirthday", headers=headers).get_json()["id"]
+    answer = client.patch(f"/api/customers/{customer_id}", json={"birthday": "1990-05-12"}, headers=headers)
+    assert answer.status_code == 200 and answer.get_json()["birthday"] == "1990-05-12"
+    assert client.get(f"/api/customers/{customer_id}", headers=headers).get_json()["birthday"] == "1990-05-12"
+
+    for body, field in (({"birthday": "12/05/1990"}, "birthday"), ({"birthday": 642470400}, "birthday"),
+                        ({"birthday": "1990-02-30"}, "birthday"), ({"birthday": "2999-01-01"}, "birthday"),
+                        ({"birthday": "1899-12-31"}, "birthday"), ({"birthday": "1991-01-01", "phone": "1"}, "phone"),
+                        ({}, "birthday")):
+        refused = client.patch(f"/api/customers/{customer_id}", json=body, headers=headers)
+        assert refused.status_code == 422, body
+        assert [e["field"] for e in refused.get_json()["errors"]] == [field], body
+    assert client.patch(f"/api/customers/{customer_id}", data="[]", headers=headers).status_code == 400
+    assert client.patch("/api/customers/999999", json={"birthday": None}, headers=headers).status_code == 404
+    from guide_world import create_guide, create_store
+
+    create_store(runtime)
+    create_guide(runtime, "G1")
+    assert client.patch(f"/api/customers/{customer_id}", json={"birthday": None},
+                        headers=auth("guide", "G1")).status_code == 403
+    with runtime.transaction() as db_session:
+        assert str(db_session.get(Customer, customer_id).birthday) == "1990-05-12"  # nothing refused changed it
+
+    cleared = client.patch(f"/api/customers/{customer_id}", json={"birthday": None}, headers=headers)
+    assert cleared.status_code == 200 and cleared.get_json()["birthday"] is None

@@ -1,11 +1,16 @@
-"""Customer API (SPEC §4, §11): lookup by WeChat id, profile with its timeline (paginated)."""
+"""Customer API (SPEC §4, §11): lookup by WeChat id, profile with its timeline (paginated), and
+a manager's change of what WeChat does not tell us (the birthday)."""
 
 from __future__ import annotations
+
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request
 
 from scrm.customers import service
+from scrm.customers.schemas import parse_change
 from scrm.customers.views import customer_json, interaction_json
+from scrm.web.api import json_object
 from scrm.web.auth import Caller, current_caller, require_role
 from scrm.web.errors import ApiError, Forbidden, NotFound
 
@@ -54,6 +59,22 @@ def profile(customer_id: int):  # noqa: ANN201
         body["timeline"] = [interaction_json(entry) for entry in page.entries]
         body["next_before"] = page.next_before_id
         return jsonify(body)
+
+
+@blueprint.patch("/api/customers/<int:customer_id>")
+@require_role("admin", "manager")
+def change(customer_id: int):  # noqa: ANN201
+    """``{"birthday": "YYYY-MM-DD" | null}``; a merged customer's id changes the survivor."""
+    runtime = current_app.extensions["scrm"]
+    today = runtime.clock.now().astimezone(ZoneInfo(runtime.config.outreach.timezone)).date()
+    changed = parse_change(json_object(), today=today)
+    with runtime.transaction() as db_session:
+        customer = service.resolve(db_session=db_session, customer_id=customer_id)
+        if customer is None:
+            raise NotFound(f"no customer {customer_id}")
+        customer.birthday = changed.birthday
+        identities = service.identities_of(db_session=db_session, customer_id=customer.id)
+        return jsonify(customer_json(customer, identities, current_caller()))
 
 
 def _int_arg(name: str, default: int | None, low: int, high: int | None) -> int | None:

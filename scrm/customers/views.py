@@ -20,6 +20,7 @@ def customer_json(customer: Customer, identities: list[CustomerIdentity], caller
         "nickname": customer.nickname,
         "unionid": customer.unionid,
         "phone": mask_phone(customer.phone) if caller.role == "guide" else customer.phone,
+        "birthday": customer.birthday.isoformat() if customer.birthday else None,
         "created_at": _iso(customer.created_at),
         "identities": [
             {

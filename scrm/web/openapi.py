@@ -41,6 +41,7 @@ BODIES = {
     "campaigns_api.preview_campaign": "scrm.outreach.routes:PreviewIn",
     "campaigns_api.start_journey": "scrm.outreach.journeys:JourneyStartIn",
     "outreach_events.post_event": "scrm.outreach.events:EventIn",
+    "customers.change": "scrm.customers.schemas:CustomerChangeIn",
 }
 CSV_BODIES = {"guide_roster_api.import_csv"}
 ERROR = {
