@@ -69,8 +69,8 @@ def customers_of(
     total = db_session.scalar(select(func.count()).select_from(base.subquery()))
     rows = db_session.execute(base.order_by(Binding.bound_at.desc(), Binding.id.desc()).limit(limit).offset(offset)).all()
     ids = [customer.id for _binding, customer in rows]
-    last = _last_interactions(db_session, ids)
-    tags = _carried_tags(db_session, ids, now)
+    last = last_interactions(db_session, ids)
+    tags = carried_tag_names(db_session, ids, now)
     entries = [
         RosterEntry(customer.id, customer.nickname, customer.phone, binding.channel, binding.bound_at,
                     *last.get(customer.id, (None, None)), tuple(tags.get(customer.id, ())))
@@ -115,7 +115,8 @@ def week_numbers(*, runtime: Runtime, db_session: Session, guide_id: int) -> Wee
                        orders, Decimal(amount).quantize(Decimal("0.01")), redeemed or 0)
 
 
-def _last_interactions(db_session: Session, ids: list[int]) -> dict[int, tuple[datetime, str]]:
+def last_interactions(db_session: Session, ids: list[int]) -> dict[int, tuple[datetime, str]]:
+    """Each customer's newest timeline entry: (when, kind)."""
     if not ids:
         return {}
     newest = (
@@ -128,7 +129,8 @@ def _last_interactions(db_session: Session, ids: list[int]) -> dict[int, tuple[d
     return {customer_id: (at, kind) for customer_id, at, kind in rows}
 
 
-def _carried_tags(db_session: Session, ids: list[int], now: datetime) -> dict[int, list[str]]:
+def carried_tag_names(db_session: Session, ids: list[int], now: datetime) -> dict[int, list[str]]:
+    """The names of the tags each customer carries now, alphabetically."""
     if not ids:
         return {}
     rows = db_session.execute(
