@@ -1,0 +1,64 @@
+"""The console's dashboard (看板, SPEC §11), for admins and managers: the funnel (scans → follows
+→ bindings → coupons issued → redeemed) with its rates, the guides' leaderboard, the tags most
+customers carry, and the latest campaigns' results; for a period of local days and, if chosen,
+one store. Bars are drawn in HTML and CSS: every number is also written out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, render_template, request
+from sqlalchemy import select
+
+from guides.models import Store
+from qrcodes.stats import local_day
+from scrm.coupons.stats import MAX_DAYS
+from scrm.dashboard import board
+from scrm.dashboard.funnel import funnel
+from scrm.web.api import current_runtime, day_range
+from scrm.web.auth import current_caller, require_role
+from scrm.web.errors import ApiError
+
+dashboard_console = Blueprint("dashboard_console", __name__, template_folder="templates", url_prefix="/console")
+
+DEFAULT_DAYS = 30  # as day_range's default
+STAGE_WORDS = {"scans": "扫码 Scans", "follows": "关注 Follows", "bindings": "绑定导购 Bindings",
+               "coupons_issued": "发券 Coupons issued", "coupons_redeemed": "核销 Redeemed"}
+
+
+@dashboard_console.get("/dashboard")
+@require_role("admin", "manager")
+def dashboard():  # noqa: ANN201
+    runtime = current_runtime()
+    errors, status = [], 200
+    try:
+        first, last = day_range(runtime, most_days=MAX_DAYS)
+    except ApiError as exc:  # shown, and the last 30 days instead
+        errors.append({"field": "from", "message": exc.message})
+        status = 422
+        last = local_day(runtime.config, runtime.clock.now())
+        first = last - timedelta(days=DEFAULT_DAYS - 1)
+    store_code = request.args.get("store", "").strip()
+    now = runtime.clock.now()
+    with runtime.transaction() as db_session:
+        stores = db_session.execute(select(Store.id, Store.code, Store.name).order_by(Store.code)).all()
+        store = next((s for s in stores if s.code == store_code), None)
+        if store_code and store is None:
+            errors.append({"field": "store", "message": f"no store {store_code}"})
+            status = 422
+        store_id = store.id if store else None
+        stages = funnel(db_session=db_session, config=runtime.config, first_day=first, last_day=last,
+                        store_id=store_id).as_json()["stages"]
+        leaders = board.leaderboard(db_session=db_session, config=runtime.config, first_day=first, last_day=last,
+                                    store_id=store_id)
+        tags = board.tag_distribution(db_session=db_session, now=now)
+        campaigns = board.latest_campaigns(db_session=db_session)
+    widest = max([s["count"] for s in stages] + [1])
+    most_bound = max([g.bindings for g in leaders] + [1])
+    most_tagged = max([t.customers for t in tags] + [1])
+    return render_template("dashboard/dashboard.html", first=first, last=last, stores=stores,
+                           store=store, stages=stages, stage_words=STAGE_WORDS, widest=widest, leaders=leaders,
+                           most_bound=most_bound, tags=tags, most_tagged=most_tagged, campaigns=campaigns,
+                           errors=errors, caller=current_caller()), status
+
+
