@@ -79,6 +79,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     from scrm.coupons.pages import coupon_console
     from scrm.customers.pages import customer_console
     from scrm.dashboard.pages import dashboard_console
+    from scrm.groups.pages import group_console
     from scrm.customers import routes as customer_routes
     from scrm.dashboard import routes as dashboard_routes
     from scrm.groups import routes as group_routes
@@ -122,6 +123,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(coupon_console)
     app.register_blueprint(customer_console)
     app.register_blueprint(dashboard_console)
+    app.register_blueprint(group_console)
     if runtime.config.wechat.sandbox:
         from scrm.sandbox import phone
         from scrm.sandbox import routes as sandbox_routes

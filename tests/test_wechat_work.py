@@ -142,4 +142,5 @@ def test_group_chats_page_and_detail(runtime, work) -> None:  # noqa: ANN001
     assert isinstance(chat, GroupChat)
     assert (chat.chat_id, chat.name, chat.owner) == ("wr-1", "福利群1", "zhangsan")
     assert {(m.userid, m.type) for m in chat.members} == {("zhangsan", 1), ("wm-g1", 2)}
-    assert _bodies(runtime, "externalcontact/groupchat/get") == [{"chat_id": "wr-1"}]
+    assert {(m.userid, m.name) for m in chat.members} == {("zhangsan", "张三"), ("wm-g1", "wm-g1")}  # need_name
+    assert _bodies(runtime, "externalcontact/groupchat/get") == [{"chat_id": "wr-1", "need_name": 1}]

@@ -257,7 +257,9 @@ class WorkClient:
         return GroupChatPage(chats=chats, next_cursor=result.get("next_cursor") or None)
 
     def group_chat(self, chat_id: str) -> GroupChat:
-        data = self._wx.external_contact_group_chat.get(chat_id).get("group_chat") or {}
+        """``groupchat/get`` with ``need_name``: members come with their names."""
+        data = self.transport.call("POST", "externalcontact/groupchat/get",
+                                   body={"chat_id": chat_id, "need_name": 1}).get("group_chat") or {}
         members = tuple(
             GroupMember(
                 userid=m["userid"],
