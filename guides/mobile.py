@@ -41,6 +41,15 @@ OAUTH_STATE = "guide_oauth_state"
 SIGN_IN_ENDPOINTS = ("guide_pages.login", "guide_pages.oauth_start", "guide_pages.oauth_callback")
 
 
+def house_rules(blueprint: Blueprint) -> None:
+    """The rules every /m/ page keeps, for the blueprints of the guide's other pages (redeem,
+    tasks): WeCom sign-in, no cache, and the guide's own 403 and 404 pages."""
+    blueprint.before_request(_sign_in_through_wecom)
+    blueprint.after_request(_private)
+    blueprint.register_error_handler(Forbidden, _forbidden)
+    blueprint.register_error_handler(NotFound, _not_found)
+
+
 @guide_pages.errorhandler(Forbidden)
 def _forbidden(exc: Forbidden):  # noqa: ANN202
     return _message("打不开 Not for you", "这些页面是导购自己的 These pages are a guide's own.", exc.message, 403)

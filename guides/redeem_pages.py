@@ -26,7 +26,6 @@ from scrm.coupons import redemption
 from scrm.coupons.redemption import CODE_CHARS, Counter
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
-from scrm.web.errors import Forbidden, NotFound
 from scrm.wechat.errors import RetryLater, WeChatError
 
 log = logging.getLogger(__name__)
@@ -34,11 +33,7 @@ log = logging.getLogger(__name__)
 redeem_pages = Blueprint("redeem_pages", __name__, template_folder="templates")
 UNKNOWN = ("bad_code", "not_found")  # nothing to show but the message: type it again
 
-# The same house rules as the other /m/ pages: WeCom sign-in, no cache, guides only.
-redeem_pages.before_request(guide_mobile._sign_in_through_wecom)  # noqa: SLF001
-redeem_pages.after_request(guide_mobile._private)  # noqa: SLF001
-redeem_pages.register_error_handler(Forbidden, guide_mobile._forbidden)  # noqa: SLF001
-redeem_pages.register_error_handler(NotFound, guide_mobile._not_found)  # noqa: SLF001
+guide_mobile.house_rules(redeem_pages)  # WeCom sign-in, no cache, guides only, as every /m/ page
 
 
 @redeem_pages.get("/m/redeem")

@@ -23,15 +23,10 @@ from scrm.outreach.models import WecomTask
 from scrm.queue import enqueue_after_commit
 from scrm.web.api import current_runtime
 from scrm.web.auth import require_role
-from scrm.web.errors import Forbidden, NotFound
 
 task_pages = Blueprint("task_pages", __name__, template_folder="templates")
 
-# The same house rules as the other /m/ pages: WeCom sign-in, no cache, guides only.
-task_pages.before_request(guide_mobile._sign_in_through_wecom)  # noqa: SLF001
-task_pages.after_request(guide_mobile._private)  # noqa: SLF001
-task_pages.register_error_handler(Forbidden, guide_mobile._forbidden)  # noqa: SLF001
-task_pages.register_error_handler(NotFound, guide_mobile._not_found)  # noqa: SLF001
+guide_mobile.house_rules(task_pages)  # WeCom sign-in, no cache, guides only, as every /m/ page
 
 
 @task_pages.get("/m/tasks")

@@ -29,8 +29,6 @@ from scrm.wechat.errors import WeChatError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from scrm.runtime import Runtime
-
 log = logging.getLogger(__name__)
 
 WATCH_DAYS = 30  # a task not sent by then is neither asked about nor listed again
