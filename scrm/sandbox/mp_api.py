@@ -346,10 +346,11 @@ def send_template_message(call: Call) -> dict[str, Any]:
         raise WeChatError(47001, "data must be an object")
     if follower["subscribe"] != "1":
         raise WeChatError(43004)
-    msgid = MSGID_BASE + int(call.redis.incr("sandbox:mp:msgid"))
     content = {"template_id": template_id, "data": data, "url": call.body.get("url")}
-    world.deliver(call.redis, "mp", [follower["openid"]], _message(call, "template", "template", content))
-    return {**OK, "msgid": msgid}
+    pipe = call.redis.pipeline()
+    pipe.incr("sandbox:mp:msgid")
+    world.queue_delivery(pipe, "mp", [follower["openid"]], _message(call, "template", "template", content))
+    return {**OK, "msgid": MSGID_BASE + int(pipe.execute()[0])}
 
 
 @api("mp", "message/mass/sendall")

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import redis as redis_lib
 
 from scrm.sandbox.world import (  # noqa: F401 - re-exported: the sandbox's one import for tests
+    SEEDED,
     add_external_contact,
     add_follower,
     add_group_chat,
@@ -68,6 +70,22 @@ def _mask(values: Any) -> Any:
     return {k: ("***" if k in MASKED and v not in (None, "") else v) for k, v in values.items()}
 
 
+# KEYS: seq, ids, data. ARGV: the call as a JSON object without its id, the most kept. The id
+# goes in first, as in the dict ``record_call`` returns; the oldest beyond the most are dropped.
+_RECORD_CALL = """
+local id = redis.call('INCR', KEYS[1])
+redis.call('HSET', KEYS[3], id, '{"id": ' .. id .. ', ' .. string.sub(ARGV[1], 2))
+local over = redis.call('RPUSH', KEYS[2], id) - tonumber(ARGV[2])
+if over > 0 then
+  local dropped = redis.call('LPOP', KEYS[2], over)
+  for i = 1, #dropped, 1000 do
+    redis.call('HDEL', KEYS[3], unpack(dropped, i, math.min(i + 999, #dropped)))
+  end
+end
+return id
+"""
+
+
 def record_call(
     redis: redis_lib.Redis,
     *,
@@ -80,10 +98,9 @@ def record_call(
     errcode: int | None = None,
     http_status: int | None = None,
 ) -> dict[str, Any]:
-    """Log one call (secrets masked) and return it; ``finish_call`` adds what it got."""
-    call_id = int(redis.incr(CALLS_SEQ))
+    """Log one call (secrets masked), in one round trip, and return it; a call recorded before
+    its answer (``http_status`` None) gets it from ``finish_call``."""
     call = {
-        "id": call_id,
         "channel": channel,
         "api": api,
         "method": method,
@@ -93,16 +110,9 @@ def record_call(
         "http_status": http_status,
         "at": at.isoformat(),
     }
-    pipe = redis.pipeline()
-    pipe.hset(CALLS_DATA, str(call_id), json.dumps(call, ensure_ascii=False))
-    pipe.rpush(CALLS, call_id)
-    pipe.llen(CALLS)
-    length = pipe.execute()[-1]
-    if length > MAX_CALLS:
-        dropped = redis.lpop(CALLS, length - MAX_CALLS) or []
-        if dropped:
-            redis.hdel(CALLS_DATA, *dropped)
-    return call
+    call_id = int(redis.eval(_RECORD_CALL, 3, CALLS_SEQ, CALLS, CALLS_DATA, json.dumps(call, ensure_ascii=False),
+                             MAX_CALLS))
+    return {"id": call_id, **call}
 
 
 def finish_call(redis: redis_lib.Redis, call_id: int, *, errcode: int | None, http_status: int) -> None:
@@ -193,9 +203,14 @@ def add_fault(
 
 def take_fault(redis: redis_lib.Redis, channel: str, api: str) -> dict[str, Any] | None:
     """Consume one use of the oldest fault matching this call, if any."""
-    spec = redis.eval(
-        _TAKE_FAULT, 4, FAULTS, FAULTS_MATCH, FAULTS_LEFT, FAULTS_SPEC, f"{channel} {api}", f"{channel} *"
-    )
+    return _fault(redis.eval(*_take_fault_args(channel, api)))
+
+
+def _take_fault_args(channel: str, api: str) -> tuple[Any, ...]:
+    return _TAKE_FAULT, 4, FAULTS, FAULTS_MATCH, FAULTS_LEFT, FAULTS_SPEC, f"{channel} {api}", f"{channel} *"
+
+
+def _fault(spec: bytes | None) -> dict[str, Any] | None:
     return json.loads(spec) if spec else None
 
 
@@ -263,9 +278,43 @@ def issue_token(redis: redis_lib.Redis, channel: str, *, now: datetime, reuse: b
 def token_status(redis: redis_lib.Redis, channel: str, token: str, *, now: datetime) -> str:
     """``valid``, ``expired`` (the current token past its life) or ``invalid``."""
     tokens, current, _ = _token_keys(channel)
-    expiry, current_token = redis.hget(tokens, token), redis.get(current)
+    return _token_status(token, redis.hget(tokens, token), redis.get(current), now)
+
+
+def _token_status(token: str, expiry: bytes | None, current_token: bytes | None, now: datetime) -> str:
     if expiry is None:
         return "invalid"
     if int(expiry) > ms(now):
         return "valid"
     return "expired" if current_token is not None and current_token.decode() == token else "invalid"
+
+
+# ---- one call's state, read at once -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What the sandbox knows of a call before it answers: the fault it takes, if any, and
+    what its ``access_token`` is (None: it has none)."""
+
+    fault: dict[str, Any] | None
+    token_status: str | None
+
+
+def open_call(redis: redis_lib.Redis, *, channel: str, api: str | None, token: str | None, now: datetime) -> Opened:
+    """In one round trip: the world seeded, a fault taken (``api`` None: the sandbox does not
+    play it, so none is), and the token's status looked up."""
+    tokens, current, _ = _token_keys(channel)
+    pipe = redis.pipeline(transaction=False)
+    pipe.exists(SEEDED)
+    if api is not None:
+        pipe.eval(*_take_fault_args(channel, api))
+    if token:
+        pipe.hget(tokens, token)
+        pipe.get(current)
+    answers = pipe.execute()
+    if not answers[0]:
+        ensure_seeded(redis)
+    fault = _fault(answers[1]) if api is not None else None
+    status = _token_status(token, answers[-2], answers[-1], now) if token else None
+    return Opened(fault, status)

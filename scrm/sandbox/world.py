@@ -118,13 +118,18 @@ def follower_tags(redis: redis_lib.Redis, openid: str) -> list[int]:
 
 
 def deliver(redis: redis_lib.Redis, channel: str, users: Iterable[str], message: dict[str, Any]) -> None:
-    raw = json.dumps(message, ensure_ascii=False)
     pipe = redis.pipeline()
+    queue_delivery(pipe, channel, users, message)
+    pipe.execute()
+
+
+def queue_delivery(pipe: redis_lib.client.Pipeline, channel: str, users: Iterable[str], message: dict[str, Any]) -> None:
+    """:func:`deliver`'s writes, queued on the caller's pipeline to go with its own."""
+    raw = json.dumps(message, ensure_ascii=False)
     for user in users:
         key = f"sandbox:{channel}:inbox:{user}"
         pipe.rpush(key, raw)
         pipe.ltrim(key, -INBOX_LIMIT, -1)
-    pipe.execute()
 
 
 def list_messages(redis: redis_lib.Redis, user: str, *, channel: str = "mp") -> list[dict[str, Any]]:
