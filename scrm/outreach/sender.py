@@ -14,8 +14,9 @@ stored on the delivery.
 
 **Idempotency.** Each delivery's Redis key ``scrm:outreach:sent:<idempotency_key>`` is set
 *before* WeChat is called, to ``"<channel> unconfirmed"``; WeChat's answer replaces it with its
-reference, or deletes it when WeChat said no (refused, throttled, busy, unreachable: the
-delivery may go again). A delivery whose key is there is marked sent without calling WeChat:
+reference (a one-by-one send's in the worker's next round trip to Redis: with the next call's
+key, or at the job's end), or deletes it when WeChat said no (refused, throttled, busy,
+unreachable: the delivery may go again). A delivery whose key is there is marked sent without calling WeChat:
 when claimed again, or when the recovery sweep (scrm/outreach/sweeps.py) finds it left
 ``sending`` by a lost worker; one left ``sending`` without the key goes back to ``planned``.
 A worker killed while its call was out leaves ``unconfirmed``: WeChat's customer-service and
@@ -48,6 +49,7 @@ Each WeCom task created is recorded in that flush too, pending until the member 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -218,8 +220,17 @@ class _Sending:
         self.runtime = runtime
         self.outcomes = outcomes
         self.throttled: dict[str, RateLimited] = {}  # by channel: the others carry on
+        # One-by-one sends WeChat took since the last round trip to Redis: (key, "<channel> <ref>"),
+        # written with the next call's keys, or when the run ends (a SET saved per delivery).
+        self.answered: list[tuple[str, str]] = []
 
     def run(self, pending: list[_Attempt]) -> None:
+        try:
+            self._run(pending)
+        finally:
+            self.outcomes.confirm(self._take_answered())
+
+    def _run(self, pending: list[_Attempt]) -> None:
         while pending:
             retry: list[_Attempt] = []
             for channel, group in channels.group_by(pending, lambda a: a.channel).items():
@@ -246,7 +257,7 @@ class _Sending:
         if channel in self.throttled:
             self.outcomes.put_back(group, self.throttled[channel].retry_after)
             return []
-        self.outcomes.calling(group)
+        self.outcomes.calling(group, self._take_answered())
         try:
             refused = send(group)
         except RateLimited as exc:
@@ -281,7 +292,7 @@ class _Sending:
             ref = channels.send_mp_custom(self.runtime, attempt.reach.openid, content)
         else:
             ref = channels.send_mp_template(self.runtime, attempt.reach.openid, content)
-        self.outcomes.sent(attempt, ref)
+        self.outcomes.sent(attempt, ref, answered=self.answered)
         return []
 
     def _work_single(self, userid: str, group: list[_Attempt]) -> list[tuple[_Attempt, str]]:
@@ -293,6 +304,10 @@ class _Sending:
         for attempt in handed:
             self.outcomes.sent(attempt, task.msgid)
         return [(a, "not the guide's WeCom contact") for a in group if a.reach.external_userid in failed]
+
+    def _take_answered(self) -> list[tuple[str, str]]:
+        answered, self.answered = self.answered, []
+        return answered
 
     def _mp_mass(self, group: list[_Attempt]) -> list[tuple[_Attempt, str]]:
         ref = channels.send_mp_mass(self.runtime, run_id=group[0].run_id, chunk=group[0].id,
@@ -335,10 +350,14 @@ class _Outcomes:
         self.tries = 1 + settings.max_retries
         self.backoff = settings.backoff_seconds or [0]
 
-    def sent(self, attempt: _Attempt, ref: str, *, known: bool = False) -> None:
-        """WeChat took it: the key first, then the row (``known``: the key was there)."""
+    def sent(self, attempt: _Attempt, ref: str, *, known: bool = False,
+             answered: list[tuple[str, str]] | None = None) -> None:
+        """WeChat took it: the key first, then the row (``known``: the key was there;
+        ``answered``: the key is written by the caller with its next round trip, see :meth:`calling`)."""
         ref = str(ref)[:64]
-        if not known:
+        if answered is not None:
+            answered.append((sent_key(attempt.key), f"{attempt.channel} {ref}"))
+        elif not known:
             self.runtime.redis.set(sent_key(attempt.key), f"{attempt.channel} {ref}", ex=SENT_KEY_SECONDS)
         used = {"channel": attempt.channel} if attempt.channel else {}
         if attempt.coupon_template_id or attempt.coupon_note:
@@ -350,12 +369,21 @@ class _Outcomes:
         self.tasks.append(wecom_tasks.task_row(msgid=msgid, chat_type=chat_type, sender=sender, attempts=handed,
                                                now=self.runtime.clock.now()))
 
-    def calling(self, group: list[_Attempt]) -> None:
-        """About to call WeChat: each key says so (:data:`UNCONFIRMED`) until WeChat answers."""
+    def calling(self, group: list[_Attempt], answered: Sequence[tuple[str, str]] = ()) -> None:
+        """About to call WeChat: each key says so (:data:`UNCONFIRMED`) until WeChat answers. The
+        ``answered`` keys (earlier calls WeChat took) get their reference in the same round trip:
+        until then they say :data:`UNCONFIRMED`, which counts as sent all the same."""
         pipe = self.runtime.redis.pipeline(transaction=False)
+        for key, value in answered:
+            pipe.set(key, value, ex=SENT_KEY_SECONDS)
         for attempt in group:
             pipe.set(sent_key(attempt.key), f"{attempt.channel} {UNCONFIRMED}", ex=SENT_KEY_SECONDS)
         pipe.execute()
+
+    def confirm(self, answered: list[tuple[str, str]]) -> None:
+        """The ``answered`` keys get their reference (the run is over: no next call to go with)."""
+        if answered:
+            self.calling([], answered)
 
     def not_sent(self, group: list[_Attempt]) -> None:
         """WeChat answered, and these did not go: their keys go (they may be sent again)."""
