@@ -34,14 +34,14 @@ def groups():  # noqa: ANN201
     with runtime.transaction() as db_session:
         listed = service.list_groups(db_session=db_session, include_dismissed=dismissed)
         owners = dict(db_session.execute(select(Guide.id, Guide.name)).all())
-        moves = {row.group_id: (row.joined, row.quit) for row in db_session.execute(
-            select(GroupDayStats.group_id, func.sum(GroupDayStats.joined).label("joined"),
+        moves = {row.chat_id: (int(row.joined or 0), int(row.quit or 0)) for row in db_session.execute(
+            select(CustomerGroup.chat_id, func.sum(GroupDayStats.joined).label("joined"),
                    func.sum(GroupDayStats.quit).label("quit"))
-            .where(GroupDayStats.day.between(first, last)).group_by(GroupDayStats.group_id))}
-        ids = dict(db_session.execute(select(CustomerGroup.chat_id, CustomerGroup.id)).all())
+            .join(GroupDayStats, GroupDayStats.group_id == CustomerGroup.id)
+            .where(GroupDayStats.day.between(first, last)).group_by(CustomerGroup.chat_id))}
     rows = [{**g, "owner": owners.get(g["owner_guide_id"]) or g["owner_userid"],
-             "joined": int(moves.get(ids.get(g["chat_id"]), (0, 0))[0] or 0),
-             "quit": int(moves.get(ids.get(g["chat_id"]), (0, 0))[1] or 0)} for g in listed]
+             "joined": moves.get(g["chat_id"], (0, 0))[0], "quit": moves.get(g["chat_id"], (0, 0))[1]}
+            for g in listed]
     return render_template("groups/groups.html", rows=rows, first=first, last=last, dismissed=dismissed,
                            errors=errors, caller=current_caller()), 422 if errors else 200
 
