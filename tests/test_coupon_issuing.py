@@ -17,7 +17,7 @@ from scrm.coupons import issuing
 from scrm.coupons.announce import announce_waiting
 from scrm.coupons.models import Coupon, CouponHolding, CouponTemplate
 from scrm.customers.models import Interaction
-from scrm.sandbox import world
+from scrm.sandbox import state, world
 
 NOW = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)
 _msg_ids = itertools.count(1)
@@ -155,6 +155,24 @@ def test_announced_inside_the_48_hour_window(frozen, client, auth):
     assert len(inbox) == 1 and "满100减20" in inbox[0]["content"]["content"]
     assert "/c/coupons?t=" in inbox[0]["content"]["content"]
     assert coupons_of(frozen, customer_id)[0].announce_state == "sent"
+
+
+def test_an_announcement_whose_answer_is_lost_is_not_sent_again(frozen, client, auth, monkeypatch):
+    import time
+
+    template_id = make_template(frozen, name="满100减20")
+    who = openid()
+    world.add_follower(frozen.redis, who, last_message_at=NOW, at=NOW)
+    text(frozen, client, who, "你好")
+    customer_id = customer_of(frozen, who)
+    monkeypatch.setattr(frozen.mp.transport, "_timeout", (1.0, 0.3))  # a read timeout inside the delay
+    state.add_fault(frozen.redis, channel="mp", api="message/custom/send", delay_ms=1000, times=5)
+    issue(frozen, template_id, customer_id)
+    frozen.queue.run_pending()
+    assert coupons_of(frozen, customer_id)[0].announce_state == "sent"  # it may have gone: not tried again
+    time.sleep(1.0)  # the sandbox finishes the call whose answer was lost
+    assert len([m for m in world.list_messages(frozen.redis, who) if m["kind"] == "custom"]) == 1
+    assert len(state.list_calls(frozen.redis, channel="mp", api="message/custom/send")) == 1
 
 
 def test_outside_the_window_it_waits_for_the_next_message(frozen, client, auth):

@@ -235,6 +235,21 @@ def test_throttled_twice_then_sent_on_the_third_try(frozen):
     assert len(world.list_messages(frozen.redis, openid)) == 1
 
 
+def test_a_send_whose_answer_is_lost_counts_sent_unconfirmed_and_never_goes_again(frozen, monkeypatch):
+    import time
+
+    _, openid = follower(frozen)
+    run_id = fire(frozen, make_campaign(frozen))
+    monkeypatch.setattr(frozen.mp.transport, "_timeout", (1.0, 0.3))  # a read timeout inside the delay
+    state.add_fault(frozen.redis, channel="mp", api=CUSTOM, delay_ms=1000, times=5)
+    assert send_run(frozen, run_id) == {"sent": 1}
+    (delivery,) = deliveries(frozen, run_id)
+    assert (delivery.status, delivery.wechat_ref, delivery.attempts) == ("sent", sender.UNCONFIRMED, 1)
+    assert send_run(frozen, run_id) == {}  # never a second try
+    time.sleep(1.0)  # the sandbox, like WeChat, finished the call whose answer was lost
+    assert len(calls(frozen, CUSTOM)) == 1 and len(world.list_messages(frozen.redis, openid)) == 1
+
+
 def test_our_own_throttle_hands_deliveries_back_without_spending_a_try(frozen):
     follower(frozen)
     run_id = fire(frozen, make_campaign(frozen))

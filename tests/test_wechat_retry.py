@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from conftest import reconfigure
 from scrm.errors import RetryLater
 from scrm.sandbox import state
 from scrm.wechat.errors import RateLimited, WeChatError, WeChatUnavailable
@@ -139,3 +140,62 @@ def test_errors_and_logs_never_carry_the_token_or_the_secret(runtime, caplog) ->
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("scrm.wechat"))
     assert "wechat mp tags/get" in ours and "errcode=40003" in ours
     assert token not in ours and secret not in ours
+
+
+def _follower(runtime) -> str:  # noqa: ANN001
+    from datetime import UTC, datetime
+
+    state.add_follower(runtime.redis, "oAnswerLost", last_message_at=datetime.now(UTC))  # inside the 48 h window
+    return "oAnswerLost"
+
+
+def test_a_message_whose_answer_is_lost_is_not_sent_again(runtime, sleeps) -> None:  # noqa: ANN001
+    from scrm.wechat.errors import AnswerLost
+
+    openid = _follower(runtime)
+    reconfigure(runtime, {"wechat.timeout_seconds": 0.3})  # well inside the fault's delay
+    client = MPClient.from_runtime(runtime, sleep=sleeps.append)
+    client.list_tags()  # the token first
+    state.add_fault(runtime.redis, channel="mp", api="message/custom/send", delay_ms=1200, times=3)
+
+    with pytest.raises(AnswerLost) as raised:
+        client.send_custom_message(openid, "text", {"content": "双11 满300减50"})
+
+    assert isinstance(raised.value, WeChatUnavailable) and raised.value.api == "message/custom/send"
+    assert len(_calls(runtime, "mp", "message/custom/send")) == 1 and sleeps == []  # one try, no second
+    import time
+
+    time.sleep(1.2)  # the sandbox, like WeChat, finishes the call the client gave up on
+    assert [m["content"] for m in state.list_messages(runtime.redis, openid)] == [{"content": "双11 满300减50"}]
+
+
+def test_a_read_timeout_elsewhere_is_retried_as_before(runtime, sleeps) -> None:  # noqa: ANN001
+    reconfigure(runtime, {"wechat.timeout_seconds": 0.3})
+    client = MPClient.from_runtime(runtime, sleep=sleeps.append)
+    client.list_tags()
+    state.add_fault(runtime.redis, channel="mp", api="tags/get", delay_ms=800, times=3)
+
+    with pytest.raises(WeChatUnavailable) as raised:
+        client.list_tags()
+
+    assert "after 3 attempts" in str(raised.value) and len(sleeps) == 2
+
+
+def test_a_message_whose_connection_never_opened_is_retried(runtime, mp, sleeps) -> None:  # noqa: ANN001
+    import socket
+
+    from scrm.wechat.errors import AnswerLost
+
+    with socket.socket() as closed:  # a port nothing listens on: the connection is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    config = runtime.config
+    client = MPClient(redis_client=runtime.redis, app_id=config.wechat.mp.app_id,
+                      app_secret=config.wechat.mp.app_secret, base_url=f"http://127.0.0.1:{port}/cgi-bin/",
+                      timeout=1.0, sleep=sleeps.append)  # the token cached by ``mp`` is shared
+
+    with pytest.raises(WeChatUnavailable) as raised:
+        client.send_custom_message(_follower(runtime), "text", {"content": "hi"})
+
+    assert not isinstance(raised.value, AnswerLost) and "connection failed after 3 attempts" in str(raised.value)
+    assert len(sleeps) == 2

@@ -19,7 +19,7 @@ from scrm.coupons.links import coupons_link
 from scrm.coupons.models import Coupon, CouponTemplate
 from scrm.customers.models import CustomerIdentity, Interaction
 from scrm.db import as_utc
-from scrm.wechat.errors import WeChatError
+from scrm.wechat.errors import AnswerLost, WeChatError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -49,6 +49,8 @@ def announce_coupon(coupon_id: int) -> None:
     openid, text = target
     try:
         runtime.mp.send_custom_message(openid, "text", {"content": text})
+    except AnswerLost:  # it may have gone: announced, not sent a second time
+        log.warning("coupon %s: announcement sent, its answer lost", coupon_id)
     except WeChatError as exc:
         if exc.errcode not in OUTSIDE_WINDOW:
             raise  # the queue retries it

@@ -25,9 +25,11 @@ sent with the reference ``unconfirmed`` rather than sent a second time (the cras
 tests/test_outreach_crash.py, kills a worker mid-call: before this, that customer got the
 message twice). What is left is the other side: a worker killed between the ``SET`` and the
 request leaving (our rate limiter's wait, at most a second, and the token) loses that one
-message, visibly (``wechat_ref = 'unconfirmed'``). A network error without an answer is
-treated as not sent and retried, as before (mass sends carry ``clientmsgid``, which WeChat
-dedupes itself).
+message, visibly (``wechat_ref = 'unconfirmed'``). The same holds for a
+request that went out and lost its answer (a read timeout, a connection dropped mid-answer:
+the transport raises :class:`AnswerLost` instead of sending it again): counted sent,
+``unconfirmed``. A connection that never opened is not sent and is retried (mass sends carry
+``clientmsgid``, which WeChat dedupes itself, and are retried either way).
 
 **Errors.** Token refusals (40001/40014/42001), WeChat's throttling (45009/45011/45033), system
 busy (-1) and network errors are transient: the delivery goes back to ``planned``, due after
@@ -60,7 +62,14 @@ from sqlalchemy import and_, bindparam, exists, select, update
 from scrm.outreach import campaign_coupons, channels, group_messages, wecom_tasks
 from scrm.outreach.cap import FrequencyCap
 from scrm.outreach.models import Campaign, Delivery
-from scrm.wechat.errors import BUSY_ERRCODES, RATE_LIMIT_ERRCODES, TOKEN_ERRCODES, RateLimited, WeChatError
+from scrm.wechat.errors import (
+    BUSY_ERRCODES,
+    RATE_LIMIT_ERRCODES,
+    TOKEN_ERRCODES,
+    AnswerLost,
+    RateLimited,
+    WeChatError,
+)
 
 if TYPE_CHECKING:
     from scrm.runtime import Runtime
@@ -267,6 +276,11 @@ class _Sending:
                 self.outcomes.put_back(group, exc.retry_after)
             else:
                 self.outcomes.retry(group, exc)
+            return []
+        except AnswerLost as exc:  # it may have gone: counted sent, never sent again
+            log.warning("%s: %d deliveries counted sent, unconfirmed", exc, len(group))
+            for attempt in group:
+                self.outcomes.sent(attempt, UNCONFIRMED, known=True)
             return []
         except (WeChatError, LockError) as exc:
             self.outcomes.not_sent(group)

@@ -38,6 +38,13 @@ class WeChatUnavailable(WeChatError):
         self.args = (f"WeChat {api} unreachable: {errmsg}",)
 
 
+class AnswerLost(WeChatUnavailable):
+    """A message send went out and its answer did not come back (the read timed out, or the
+    connection dropped after the request was written): WeChat may have delivered it. Raised
+    at once, never retried by the transport: WeChat's message APIs take no idempotency key,
+    and a customer messaged twice is worse than one message we cannot confirm."""
+
+
 class RateLimited(RetryLater):
     """Too many calls of ``api``: by our own bucket or WeChat's 45009/45011. The job queue
     backs off by ``retry_after`` seconds without spending one of the job's retries."""

@@ -8,7 +8,10 @@ WeChat's JSON, or raises:
   :class:`WeChatError`; it never loops.
 - a network error, a timeout, an HTTP 5xx or a body that is not JSON, or errcode -1 (system
   busy): retried with exponential backoff, ``attempts`` tries in all, then
-  :class:`WeChatUnavailable` (or the -1 :class:`WeChatError`).
+  :class:`WeChatUnavailable` (or the -1 :class:`WeChatError`). Except for the APIs that
+  deliver a message (:data:`MESSAGE_APIS`): one whose request went out and whose answer was
+  lost (a read timeout, a connection dropped mid-answer) is not sent again but raises
+  :class:`AnswerLost` at once; a connection that never opened is retried as before.
 - 45009/45011/45033: :class:`RateLimited` at once, and the API is paused for every worker for
   ``retry_after`` seconds so they back off too.
 - any other errcode: :class:`WeChatError`.
@@ -37,6 +40,7 @@ from scrm.wechat.errors import (
     BUSY_ERRCODES,
     RATE_LIMIT_ERRCODES,
     TOKEN_ERRCODES,
+    AnswerLost,
     RateLimited,
     WeChatError,
     WeChatUnavailable,
@@ -48,6 +52,10 @@ from scrm.wechat.tokens import TokenCache
 log = logging.getLogger("scrm.wechat")
 
 CONNECT_TIMEOUT = 3.05
+# APIs that deliver a message and take no idempotency key: a request that may have reached
+# WeChat is never repeated (mass sends carry clientmsgid, which WeChat dedupes: not listed).
+MESSAGE_APIS = frozenset({"message/custom/send", "message/template/send", "externalcontact/add_msg_template",
+                          "externalcontact/send_welcome_msg"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,7 @@ class _Failure:
 
     reason: str
     transient: bool = True
+    maybe_delivered: bool = False  # the request went out; its answer did not come back
 
 
 class Transport:
@@ -146,6 +155,8 @@ class Transport:
             outcome = self._try_once(method, api, params, body, token)
             if isinstance(outcome, dict) or not outcome.transient:
                 break
+            if outcome.maybe_delivered and api in MESSAGE_APIS:
+                raise AnswerLost(f"{outcome.reason}: WeChat may have delivered it; not sent again", api)
         if isinstance(outcome, dict):
             return outcome
         if outcome is BUSY:
@@ -166,10 +177,13 @@ class Transport:
             response = self._http.request(
                 method.upper(), self.base_url + api, params=query, data=body, headers=headers, timeout=self._timeout
             )
+        except requests.ConnectTimeout:
+            outcome: dict | _Failure = _Failure("connect timed out")
         except requests.Timeout:
-            outcome: dict | _Failure = _Failure("timed out")
-        except requests.ConnectionError:
-            outcome = _Failure("connection failed")
+            outcome = _Failure("timed out", maybe_delivered=True)
+        except requests.ConnectionError as exc:
+            opened = not _never_connected(exc)
+            outcome = _Failure("connection dropped" if opened else "connection failed", maybe_delivered=opened)
         except requests.RequestException as exc:
             outcome = _Failure(f"request not sent ({type(exc).__name__})", transient=False)
         else:
@@ -191,6 +205,14 @@ class Transport:
 
 
 BUSY = _Failure("system busy (errcode -1)")
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """The connection was refused or never opened (so nothing was sent), as urllib3 says it."""
+    from urllib3.exceptions import NewConnectionError
+
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError) or isinstance(exc, requests.ConnectTimeout)
 
 
 def _session(base_url: str) -> requests.Session:
