@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from guides.mobile_views import CHANNEL_WORDS, ago, kind_words, profile
+from qrcodes.stats import local_day
 from scrm.customers import directory, service
 from scrm.customers.schemas import InvalidCustomer, parse_change
 from scrm.db import as_utc
@@ -57,7 +58,7 @@ def customer(customer_id: int):  # noqa: ANN201
 def change_customer(customer_id: int):  # noqa: ANN201
     runtime = current_runtime()
     typed = request.form.get("birthday", "").strip()
-    today = runtime.clock.now().astimezone(ZoneInfo(runtime.config.outreach.timezone)).date()
+    today = local_day(runtime.config, runtime.clock.now())
     try:
         changed = parse_change({"birthday": typed or None}, today=today)
     except InvalidCustomer as exc:

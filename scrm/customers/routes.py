@@ -3,10 +3,9 @@ a manager's change of what WeChat does not tell us (the birthday)."""
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from flask import Blueprint, current_app, jsonify, request
 
+from qrcodes.stats import local_day
 from scrm.customers import service
 from scrm.customers.schemas import parse_change
 from scrm.customers.views import customer_json, interaction_json
@@ -66,7 +65,7 @@ def profile(customer_id: int):  # noqa: ANN201
 def change(customer_id: int):  # noqa: ANN201
     """``{"birthday": "YYYY-MM-DD" | null}``; a merged customer's id changes the survivor."""
     runtime = current_app.extensions["scrm"]
-    today = runtime.clock.now().astimezone(ZoneInfo(runtime.config.outreach.timezone)).date()
+    today = local_day(runtime.config, runtime.clock.now())
     changed = parse_change(json_object(), today=today)
     with runtime.transaction() as db_session:
         customer = service.resolve(db_session=db_session, customer_id=customer_id)
