@@ -10,7 +10,7 @@ expiry for the day the coupon expired.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from guides.models import Guide, Store
+from qrcodes.stats import utc_bounds
 from scrm.coupons.models import Coupon, CouponTemplate
 
 if TYPE_CHECKING:
@@ -54,8 +55,7 @@ def coupon_stats(
     if by not in DIMENSIONS:
         raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
     zone = ZoneInfo(config.outreach.timezone)
-    start = datetime.combine(first_day, time(), zone).astimezone(UTC)
-    end = datetime.combine(last_day + timedelta(days=1), time(), zone).astimezone(UTC)
+    start, end = utc_bounds(config, first_day, last_day)
     counts: dict[Any, dict[str, int]] = {}
     for measure, moment, store, guide in (
         ("issued", Coupon.issued_at, Coupon.issued_store_id, Coupon.issued_guide_id),

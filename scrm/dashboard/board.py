@@ -6,15 +6,15 @@ because SQLite compares the stored UTC times as text."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from guides.models import Binding, Guide, Store
 from qrcodes.models import ChannelCode, CodeDayStats
+from qrcodes.stats import utc_bounds
 from scrm.coupons.models import Coupon
 from scrm.outreach.models import Campaign
 from scrm.outreach.results import VariantResult, campaign_results
@@ -58,13 +58,6 @@ class CampaignLine:
     channel: str
     launched_at: datetime | None
     total: VariantResult
-
-
-def utc_bounds(config: Config, first_day: date, last_day: date) -> tuple[datetime, datetime]:
-    """[start of ``first_day``, start of the day after ``last_day``) in UTC."""
-    zone = ZoneInfo(config.outreach.timezone)
-    return (datetime.combine(first_day, time(0), zone).astimezone(UTC),
-            datetime.combine(last_day + timedelta(days=1), time(0), zone).astimezone(UTC))
 
 
 def leaderboard(*, db_session: Session, config: Config, first_day: date, last_day: date,
