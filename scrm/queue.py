@@ -53,6 +53,7 @@ MAX_DEFERRALS = 50
 # configured with all of them) and the WeChat clients. See PreloadingWorker.
 PRELOADED_MODULES = ("scrm.models", "scrm.wechat.mp", "scrm.wechat.work")
 FAILED_TTL_SECONDS = 30 * 24 * 3600
+LISTENER_WAKE_SECONDS = 1
 _PENDING = "scrm.pending_jobs"
 
 
@@ -178,7 +179,7 @@ class JobQueue:
                     moved += 1
         return moved
 
-    def run_pending(self, worker: Worker | None = None) -> int:
+    def run_pending(self, worker: InProcessWorker | None = None) -> int:
         """Work every job that is due, in this thread, until none is left; returns how many."""
         worker = worker or self.make_worker(in_process=True)
         done = 0
@@ -186,8 +187,9 @@ class JobQueue:
             self.promote_due()
             if not any(self.rq_queue(name).count for name in QUEUE_NAMES):
                 return done
-            while worker.work(burst=True, max_jobs=1, logging_level="WARNING"):
-                done += 1
+            before = worker.jobs_worked
+            worker.work(burst=True, logging_level="WARNING")
+            done += worker.jobs_worked - before
 
     def start_in_process_worker(self) -> InProcessWorkerThread:
         thread = InProcessWorkerThread(self)
@@ -195,7 +197,21 @@ class JobQueue:
         return thread
 
 
-class PreloadingWorker(Worker):
+class _PromptCommandListener:
+    """RQ's listener for commands (``rq.command``: shutdown, kill-horse, stop-job) waits on
+    its pubsub 60 s at a time, and redis-py 8.2's ``PubSubWorkerThread.stop()`` joins that
+    thread: a worker that stopped just after unsubscribing sat out the wait. This listener
+    looks for its stop flag every :data:`LISTENER_WAKE_SECONDS` instead."""
+
+    def subscribe(self) -> None:
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=LISTENER_WAKE_SECONDS, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+
+
+class PreloadingWorker(_PromptCommandListener, Worker):
     """RQ's forking worker, importing a job's module, :data:`PRELOADED_MODULES` and the ORM's
     mapper configuration before it forks the job's work horse, so that this and every later
     horse inherits them. Importing connects to nothing, so the horses share no connection."""
@@ -215,9 +231,18 @@ class InProcessWorker(SimpleWorker):
     """Runs jobs in a thread of this process: no signals (they need the main thread)."""
 
     death_penalty_class = TimerDeathPenalty
+    jobs_worked = 0
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        self.jobs_worked += 1
+        super().execute_job(job, queue)
 
     def _install_signal_handlers(self) -> None:
         pass
+
+    def subscribe(self) -> None:
+        """No command listener: nothing outside this process commands its worker thread, and
+        a listener per :meth:`JobQueue.run_pending` cost a pubsub connection and a thread."""
 
 
 class InProcessWorkerThread(threading.Thread):

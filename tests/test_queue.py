@@ -124,6 +124,7 @@ def test_in_process_worker_thread_runs_jobs(runtime):
     finally:
         thread.stop()
         thread.join(5)
+    assert not thread.is_alive()
     assert _timeline(runtime, customer_id) == ["job_ran"]
 
 
@@ -155,6 +156,73 @@ def test_scrm_worker_process_runs_jobs_with_real_redis(runtime):
     result = subprocess.run([str(scrm), "worker", "--burst"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert _timeline(runtime, customer_id) == ["job_ran"]
+
+
+def _idle_scrm_worker(runtime):  # noqa: ANN001, ANN202
+    """Start ``scrm worker`` on real Redis; return it and its RQ name once it waits for jobs."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from rq import Worker
+
+    env = {
+        **os.environ,
+        "SCRM_DATABASE__URL": runtime.config.database.url,
+        "SCRM_REDIS__URL": runtime.config.redis.url,
+    }
+    scrm = Path(sys.executable).with_name("scrm")
+    process = subprocess.Popen([str(scrm), "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        idle = [w for w in Worker.all(connection=runtime.redis) if w.pid == process.pid and w.get_state() == "idle"]
+        if idle:
+            return process, idle[0].name
+        assert process.poll() is None, process.stdout.read()
+        time.sleep(0.05)
+    process.kill()
+    raise AssertionError("scrm worker never became idle")
+
+
+@pytest.mark.parametrize("backend", ["real"], indirect=True)
+@pytest.mark.parametrize("how", ["SIGTERM", "rq shutdown command"])
+def test_an_idle_scrm_worker_stops_within_5_seconds(runtime, how):
+    """SIGTERM (systemd, docker stop) or RQ's shutdown command over its pubsub listener: an
+    idle worker is gone within 5 s, not after its listener's wait."""
+    import signal
+    import subprocess
+
+    from rq.command import send_shutdown_command
+
+    process, name = _idle_scrm_worker(runtime)
+    try:
+        if how == "SIGTERM":
+            process.send_signal(signal.SIGTERM)
+        else:
+            send_shutdown_command(runtime.redis, name)
+        assert process.wait(timeout=5) == 0, process.stdout.read()
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"scrm worker still running 5 s after {how}") from None
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.parametrize("backend", ["real"], indirect=True)
+def test_the_in_process_worker_opens_no_command_listener(runtime):
+    """run_pending works jobs without a pubsub listener thread of RQ's per call."""
+    import threading
+
+    customer_id = _customer(runtime)
+    runtime.queue.enqueue(sample_jobs.note_on_timeline, customer_id)
+    worker = runtime.queue.make_worker(in_process=True)
+    before = {t.ident for t in threading.enumerate()}
+    assert runtime.queue.run_pending(worker) == 1
+    assert _timeline(runtime, customer_id) == ["job_ran"]
+    assert worker.pubsub is None and worker.pubsub_thread is None
+    assert [t.name for t in threading.enumerate() if t.ident not in before] == []
 
 
 def test_scrm_worker_refuses_memory_redis(tmp_path):
