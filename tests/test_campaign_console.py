@@ -4,7 +4,6 @@ real browser."""
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import UTC, datetime
 
@@ -14,17 +13,11 @@ from sqlalchemy import select
 from campaign_world import customer, delivery, make_campaign
 from coupon_world import make_template
 from guide_world import create_guide, create_store
-from scrm.clock import FrozenClock
 from scrm.outreach.models import Campaign
+from web_world import page_text
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
 embedded_only = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
-
-
-@pytest.fixture
-def frozen(runtime):
-    runtime.clock = FrozenClock(NOW)
-    return runtime
 
 
 @pytest.fixture
@@ -32,10 +25,6 @@ def manager(frozen, client, make_token):  # noqa: ANN001, ANN201
     response = client.post("/login", data={"token": make_token("manager")})
     assert response.status_code == 302
     return client
-
-
-def page_text(response) -> str:  # noqa: ANN001
-    return html.unescape(response.get_data(as_text=True))
 
 
 def campaigns(runtime) -> list[Campaign]:  # noqa: ANN001

@@ -12,17 +12,10 @@ from sqlalchemy import func, select
 from campaign_world import TEXT, campaign_body, customer
 from coupon_world import make_template
 from guide_world import create_store
-from scrm.clock import FrozenClock
 from scrm.outreach.models import Campaign
 from tagging.computed import DORMANT
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
-
-
-@pytest.fixture
-def frozen(runtime):
-    runtime.clock = FrozenClock(NOW)
-    return runtime
 
 
 def campaign_count(runtime) -> int:  # noqa: ANN001

@@ -30,12 +30,6 @@ def days(n: float) -> timedelta:
     return timedelta(days=n)
 
 
-@pytest.fixture
-def frozen(runtime):
-    runtime.clock = FrozenClock(NOW)
-    return runtime
-
-
 def create_customer(runtime, *orders: tuple[timedelta, str], merged_into_id: int | None = None) -> int:
     """A customer with orders given as (age, amount): ordered ``age`` before NOW."""
     with runtime.transaction() as db_session:

@@ -3,7 +3,6 @@ session, form posts, redirects, and the HTML that comes back."""
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,6 +18,7 @@ from scrm.coupons import expiry, redemption
 from scrm.coupons.codes import CouponCodec
 from scrm.coupons.models import Coupon, CouponAttempt, CouponRule, CouponTemplate
 from scrm.db import as_utc
+from web_world import page_text
 
 START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
 SHANGHAI = "+08:00"
@@ -30,10 +30,6 @@ PAGES = ("/console/coupons", "/console/coupons/{id}", "/console/coupons/lookup",
 def log_in(client, make_token, role: str = "manager", guide_code: str | None = None) -> None:  # noqa: ANN001
     response = client.post("/login", data={"token": make_token(role, guide_code)})
     assert response.status_code == 302
-
-
-def page_text(response) -> str:  # noqa: ANN001
-    return html.unescape(response.get_data(as_text=True))
 
 
 def count(runtime, model) -> int:  # noqa: ANN001

@@ -16,19 +16,12 @@ from coupon_world import issue, make_customer, make_template
 from guide_world import create_store, reply_of, send
 from handlers import wire
 from handlers.sender import mp_text_xml
-from scrm.clock import FrozenClock
 from scrm.coupons import redemption
 from scrm.coupons.links import coupons_link
 from scrm.sandbox import state, world
 
 NOW = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 MANAGER = redemption.Counter(user_id=None, store_id=None)
-
-
-@pytest.fixture
-def frozen(runtime):  # noqa: ANN001, ANN201
-    runtime.clock = FrozenClock(NOW)
-    return runtime
 
 
 def local_path(url: str) -> str:

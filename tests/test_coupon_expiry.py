@@ -8,21 +8,11 @@ import pytest
 from sqlalchemy import select
 
 from coupon_world import issue, make_customer, make_template
-from scrm.clock import FrozenClock
 from scrm.coupons import expiry
 from scrm.coupons.models import Coupon, CouponReminder
 from scrm.scheduler import SCHEDULE
 
 NOW = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def frozen(runtime):
-    from scrm.runtime import install
-
-    runtime.clock = FrozenClock(NOW)
-    install(runtime)  # the jobs reach the runtime as a worker would
-    return runtime
 
 
 def states(runtime) -> dict[int, str]:

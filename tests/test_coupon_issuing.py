@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 
 from coupon_world import issue, make_customer, make_template
 from guide_world import create_guide, create_store, mp_scan, openid, send
-from scrm.clock import FrozenClock
 from scrm.coupons import issuing
 from scrm.coupons.announce import announce_waiting
 from scrm.coupons.models import Coupon, CouponHolding, CouponTemplate
@@ -21,12 +20,6 @@ from scrm.sandbox import state, world
 
 NOW = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)
 _msg_ids = itertools.count(1)
-
-
-@pytest.fixture
-def frozen(runtime):
-    runtime.clock = FrozenClock(NOW)
-    return runtime
 
 
 def coupons_of(runtime, customer_id: int) -> list[Coupon]:
@@ -157,9 +150,7 @@ def test_announced_inside_the_48_hour_window(frozen, client, auth):
     assert coupons_of(frozen, customer_id)[0].announce_state == "sent"
 
 
-def test_an_announcement_whose_answer_is_lost_is_not_sent_again(frozen, client, auth, monkeypatch):
-    import time
-
+def test_an_announcement_whose_answer_is_lost_is_not_sent_again(frozen, client, auth, monkeypatch, stack):
     template_id = make_template(frozen, name="满100减20")
     who = openid()
     world.add_follower(frozen.redis, who, last_message_at=NOW, at=NOW)
@@ -170,7 +161,7 @@ def test_an_announcement_whose_answer_is_lost_is_not_sent_again(frozen, client, 
     issue(frozen, template_id, customer_id)
     frozen.queue.run_pending()
     assert coupons_of(frozen, customer_id)[0].announce_state == "sent"  # it may have gone: not tried again
-    time.sleep(1.0)  # the sandbox finishes the call whose answer was lost
+    stack.wait_until_answered()  # the sandbox finishes the call whose answer was lost
     assert len([m for m in world.list_messages(frozen.redis, who) if m["kind"] == "custom"]) == 1
     assert len(state.list_calls(frozen.redis, channel="mp", api="message/custom/send")) == 1
 

@@ -9,16 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from guide_world import create_store
-from scrm.clock import FrozenClock
 from scrm.coupons.models import CouponRule, CouponTemplate
 
 NOW = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def frozen(runtime):
-    runtime.clock = FrozenClock(NOW)
-    return runtime
 
 
 def template_count(runtime) -> int:

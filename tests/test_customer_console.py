@@ -4,7 +4,6 @@ birthday form (saved, cleared, a bad one refused with nothing changed); managers
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import UTC, datetime
 
@@ -17,16 +16,13 @@ from coupon_world import make_customer
 from guide_world import create_guide, create_store
 from scrm.clock import FrozenClock
 from scrm.customers.models import Customer, Interaction
+from web_world import page_text
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 
 
 def log_in(client, make_token, role: str = "manager", guide_code: str | None = None) -> None:  # noqa: ANN001
     assert client.post("/login", data={"token": make_token(role, guide_code)}).status_code == 302
-
-
-def page_text(response) -> str:  # noqa: ANN001
-    return html.unescape(response.get_data(as_text=True))
 
 
 def listed(response) -> list[str]:  # noqa: ANN001

@@ -4,7 +4,6 @@ latest campaigns' results; for a period and a store; bad filters shown, not fata
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,12 +18,9 @@ from scrm.clock import FrozenClock
 from scrm.customers.service import lookup
 from scrm.outreach import campaigns
 from tagging.models import Order
+from web_world import page_text
 
 NOW = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
-
-
-def page_text(response) -> str:  # noqa: ANN001
-    return html.unescape(response.get_data(as_text=True))
 
 
 def stage(text: str, name: str) -> int:

@@ -4,7 +4,6 @@ customer pages; a bad period is shown; managers only."""
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -17,12 +16,9 @@ from scrm.customers.models import Customer, CustomerIdentity
 from scrm.groups.models import CustomerGroup
 from scrm.groups.sync import sync_groups
 from scrm.sandbox import world
+from web_world import page_text
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
-
-
-def page_text(response) -> str:  # noqa: ANN001
-    return html.unescape(response.get_data(as_text=True))
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from scrm.clock import FrozenClock
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from tagging import orders as order_service
 from tagging.models import CustomerTag, Order
@@ -15,12 +14,6 @@ from tagging.order_schemas import normalise_phone
 from tagging.scores import carried_tags
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def frozen(runtime):
-    runtime.clock = FrozenClock(NOW)
-    return runtime
 
 
 def create_customer(runtime, *, openid=None, external_userid=None, phone=None, merged_into_id=None) -> int:

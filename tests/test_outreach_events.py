@@ -10,20 +10,10 @@ from sqlalchemy import func, select
 
 from coupon_world import make_customer
 from guide_world import create_guide, create_store
-from scrm.clock import FrozenClock
 from scrm.customers.models import Customer, Interaction
 from scrm.outreach.models import OutreachEvent
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def frozen(runtime):  # noqa: ANN001, ANN201
-    from scrm.runtime import install
-
-    runtime.clock = FrozenClock(NOW)
-    install(runtime)
-    return runtime
 
 
 def count(runtime, model) -> int:  # noqa: ANN001

@@ -235,9 +235,7 @@ def test_throttled_twice_then_sent_on_the_third_try(frozen):
     assert len(world.list_messages(frozen.redis, openid)) == 1
 
 
-def test_a_send_whose_answer_is_lost_counts_sent_unconfirmed_and_never_goes_again(frozen, monkeypatch):
-    import time
-
+def test_a_send_whose_answer_is_lost_counts_sent_unconfirmed_and_never_goes_again(frozen, monkeypatch, stack):
     _, openid = follower(frozen)
     run_id = fire(frozen, make_campaign(frozen))
     monkeypatch.setattr(frozen.mp.transport, "_timeout", (1.0, 0.3))  # a read timeout inside the delay
@@ -246,7 +244,7 @@ def test_a_send_whose_answer_is_lost_counts_sent_unconfirmed_and_never_goes_agai
     (delivery,) = deliveries(frozen, run_id)
     assert (delivery.status, delivery.wechat_ref, delivery.attempts) == ("sent", sender.UNCONFIRMED, 1)
     assert send_run(frozen, run_id) == {}  # never a second try
-    time.sleep(1.0)  # the sandbox, like WeChat, finished the call whose answer was lost
+    stack.wait_until_answered()  # the sandbox, like WeChat, finishes the call whose answer was lost
     assert len(calls(frozen, CUSTOM)) == 1 and len(world.list_messages(frozen.redis, openid)) == 1
 
 

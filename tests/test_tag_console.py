@@ -3,7 +3,6 @@ manager's browser would: a login session, form posts, redirects, and the HTML th
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import UTC, datetime
 
@@ -15,6 +14,7 @@ from scrm.customers.models import Customer
 from tag_world import create_tag
 from tagging import service
 from tagging.models import Tag, TagGroup, TagRule
+from web_world import page_text
 
 START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 embedded_only = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
@@ -23,10 +23,6 @@ embedded_only = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 def log_in(client, make_token, role: str = "manager", guide_code: str | None = None) -> None:  # noqa: ANN001
     response = client.post("/login", data={"token": make_token(role, guide_code)})
     assert response.status_code == 302
-
-
-def page_text(response) -> str:  # noqa: ANN001
-    return html.unescape(response.get_data(as_text=True))
 
 
 def count(runtime, model) -> int:  # noqa: ANN001

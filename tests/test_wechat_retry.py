@@ -149,7 +149,7 @@ def _follower(runtime) -> str:  # noqa: ANN001
     return "oAnswerLost"
 
 
-def test_a_message_whose_answer_is_lost_is_not_sent_again(runtime, sleeps) -> None:  # noqa: ANN001
+def test_a_message_whose_answer_is_lost_is_not_sent_again(runtime, sleeps, stack) -> None:  # noqa: ANN001
     from scrm.wechat.errors import AnswerLost
 
     openid = _follower(runtime)
@@ -163,9 +163,7 @@ def test_a_message_whose_answer_is_lost_is_not_sent_again(runtime, sleeps) -> No
 
     assert isinstance(raised.value, WeChatUnavailable) and raised.value.api == "message/custom/send"
     assert len(_calls(runtime, "mp", "message/custom/send")) == 1 and sleeps == []  # one try, no second
-    import time
-
-    time.sleep(1.2)  # the sandbox, like WeChat, finishes the call the client gave up on
+    stack.wait_until_answered()  # the sandbox, like WeChat, finishes the call the client gave up on
     assert [m["content"] for m in state.list_messages(runtime.redis, openid)] == [{"content": "双11 满300减50"}]
 
 
