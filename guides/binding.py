@@ -27,7 +27,7 @@ from guides.models import Binding, Guide, Store
 from qrcodes import stats
 from qrcodes.service import CodeRef, find_code
 from scrm.customers.models import Interaction
-from scrm.db import as_utc
+from scrm.clock import as_utc, local_day
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -78,7 +78,7 @@ def touch_code(*, runtime: Runtime, db_session: Session, touch: Touch) -> Bindin
     if code is None:
         return None
     outcome = _bind_by_code(runtime, db_session, code, touch)
-    stats.count(db_session=db_session, code_id=code.id, day=stats.local_day(runtime.config, touch.at), scans=1,
+    stats.count(db_session=db_session, code_id=code.id, day=local_day(runtime.config, touch.at), scans=1,
                 follows=int(touch.new_follow), bindings=int(outcome.result in ("bound", "rebound")))
     return outcome
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from scrm.customers.service import dialect_insert
+from scrm.db import dialect_insert
 from tagging.models import Tag, TagGroup
 from tagging.scores import Cause, add_score
 

@@ -18,6 +18,7 @@ from guides import service
 from guides.models import Guide, GuideTransfer, Store
 from guides.routing import WEEKDAYS
 from qrcodes import stats
+from scrm.clock import local_day
 from qrcodes.service import codes_of
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def store_page(*, db_session: Session, code: str) -> StorePage:
 def guide_page(*, runtime: Runtime, db_session: Session, code: str) -> GuidePage:
     guide = service.get_guide(db_session=db_session, code=code)
     store = guide.store
-    end = stats.local_day(runtime.config, runtime.clock.now())
+    end = local_day(runtime.config, runtime.clock.now())
     days = stats.per_day(db_session=db_session, code_ids=stats.code_ids_of(db_session=db_session, guide_id=guide.id),
                          start=end - timedelta(days=STATS_DAYS - 1), end=end)
     heirs = [(g, n) for g, n in service.list_guides(db_session=db_session, store_code=store.code) if g.id != guide.id]

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from guides.binding import current_binding, renew_protection
 from guides.models import Guide
 from qrcodes import stats
-from scrm.db import as_utc
+from scrm.clock import as_utc, local_day
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -43,7 +43,7 @@ def credit_guide(
         return credited
     renew_protection(runtime=runtime, binding=binding, at=at)
     if binding.code_id is not None:
-        day = stats.local_day(runtime.config, at)
+        day = local_day(runtime.config, at)
         if kind == "order":
             stats.count(db_session=db_session, code_id=binding.code_id, day=day, orders=1, order_amount=amount)
         else:

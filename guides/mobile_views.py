@@ -17,7 +17,7 @@ from guides.roster import RosterEntry
 from qrcodes.models import ChannelCode
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.customers.views import mask_phone
-from scrm.db import as_utc
+from scrm.clock import as_utc
 
 CHANNEL_WORDS = {"mp": "公众号 Official Account", "work": "企业微信 WeCom"}
 CODE_STATUS_WORDS = {

@@ -18,6 +18,7 @@ from guides import console, importing, leaving, service
 from guides.routing import WEEKDAYS
 from guides.schemas import GuideFields, GuideIn, LeaveIn, StoreIn, parse
 from scrm.errors import InvalidInput
+from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
 from scrm.web.forms import form_errors, form_fields, form_status, not_found_as_404
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
     from werkzeug.datastructures import FileStorage, MultiDict
 
 guide_console = Blueprint("guide_console", __name__, template_folder="templates", url_prefix="/console")
-
-MANAGERS = ("admin", "manager")
 
 
 class _Rejected(Exception):

@@ -18,7 +18,7 @@ from scrm.coupons.models import Coupon, CouponTemplateStore
 from scrm.coupons.views import STATUS_WORDS, value_text
 from scrm.customers.models import Customer
 from scrm.customers.views import mask_phone
-from scrm.db import as_utc
+from scrm.clock import as_utc
 from scrm.users.models import User
 
 if TYPE_CHECKING:

@@ -11,11 +11,13 @@ from sqlalchemy import select
 from guides import leaving, roster, service
 from guides.importing import import_guides
 from guides.models import GuideTransfer
-from guides.routes import MANAGERS, _maps_domain_errors, _own_or_manager
+from guides.routes import _maps_domain_errors, _own_or_manager
 from guides.schemas import LeaveIn, parse
 from guides.views import transfer_json
 from qrcodes import stats
+from scrm.clock import local_day
 from scrm.customers.views import mask_phone
+from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import current_caller, require_role
 from scrm.web.errors import ApiError, Unprocessable
@@ -53,7 +55,7 @@ def guide_stats(code: str):  # noqa: ANN201
     the last 7 days; per channel and together."""
     _own_or_manager(code)
     runtime = current_runtime()
-    end = _date_arg("to") or stats.local_day(runtime.config, runtime.clock.now())
+    end = _date_arg("to") or local_day(runtime.config, runtime.clock.now())
     start = _date_arg("from") or end - timedelta(days=6)
     if start > end or (end - start).days >= MAX_DAYS:
         raise ApiError(f"from must be on or before to, at most {MAX_DAYS} days", code="bad_query")

@@ -14,13 +14,13 @@ from guides.schemas import GuideFields, GuideIn, StoreIn, parse
 from guides.views import guide_json, store_json
 from qrcodes.images import CodeNotReady, card_png, code_card, sheet
 from qrcodes.service import codes_of
+from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import current_caller, require_role
 from scrm.web.errors import ApiError, Conflict, Forbidden, NotFound
 
 blueprint = Blueprint("guides_api", __name__)
 
-MANAGERS = ("admin", "manager")
 CHANNELS = ("mp", "work")
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from guides import mobile as guide_mobile
 from guides.mobile_views import ago
-from scrm.db import as_utc
+from scrm.clock import as_utc
 from scrm.outreach import wecom_tasks
 from scrm.outreach.models import WecomTask
 from scrm.queue import enqueue_after_commit

@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from handlers.events import Callback
 from handlers.models import CallbackRecord
+from scrm.db import dialect_insert
 
 if TYPE_CHECKING:
     from scrm.runtime import Runtime
@@ -94,8 +95,6 @@ _LEDGER_INSERTS: dict[str, Any] = {}
 
 def _ledger_insert(db_session: Any) -> Any:
     """``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id``, built once per dialect."""
-    from scrm.customers.service import dialect_insert
-
     dialect = db_session.get_bind().dialect.name
     if dialect not in _LEDGER_INSERTS:
         table = CallbackRecord.__table__

@@ -4,37 +4,21 @@ so concurrent callbacks never lose a count."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from qrcodes.models import ChannelCode, CodeDayStats
-from scrm.customers.service import dialect_insert
+from scrm.db import dialect_insert
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from sqlalchemy.orm import Session
 
-    from scrm.config import Config
-
 COUNTERS = ("scans", "follows", "bindings", "orders", "order_amount", "redemptions")
-
-
-def local_day(config: Config, at: datetime) -> date:
-    """The brand's calendar day of ``at`` (``outreach.timezone``)."""
-    return at.astimezone(ZoneInfo(config.outreach.timezone)).date()
-
-
-def utc_bounds(config: Config, first_day: date, last_day: date) -> tuple[datetime, datetime]:
-    """[start of ``first_day``, start of the day after ``last_day``) in UTC: the brand's local
-    days as bounds for stored times (in UTC, which SQLite compares as text)."""
-    zone = ZoneInfo(config.outreach.timezone)
-    return (datetime.combine(first_day, time(0), zone).astimezone(UTC),
-            datetime.combine(last_day + timedelta(days=1), time(0), zone).astimezone(UTC))
 
 
 def count(*, db_session: Session, code_id: int, day: date, **increments: int | Decimal) -> None:

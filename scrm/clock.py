@@ -1,8 +1,14 @@
-"""The clock adapter: code asks ``runtime.clock.now()``; tests freeze or move it."""
+"""The clock adapter: code asks ``runtime.clock.now()``; tests freeze or move it. Beside it,
+the brand's local days (``outreach.timezone``) and moments read back from the database in UTC."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from scrm.config import Config
 
 
 class SystemClock:
@@ -27,3 +33,23 @@ class FrozenClock(SystemClock):
 
     def set(self, at: datetime) -> None:
         self._at = at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """The same moment in UTC. SQLite hands datetimes back without their zone, and every one we
+    store is UTC; SQLite also compares stored times as text, so an aware moment is turned to
+    UTC before it is compared there."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def local_day(config: Config, at: datetime) -> date:
+    """The brand's calendar day of ``at`` (``outreach.timezone``)."""
+    return at.astimezone(ZoneInfo(config.outreach.timezone)).date()
+
+
+def utc_bounds(config: Config, first_day: date, last_day: date) -> tuple[datetime, datetime]:
+    """[start of ``first_day``, start of the day after ``last_day``) in UTC: the brand's local
+    days as bounds for stored times (in UTC, which SQLite compares as text)."""
+    zone = ZoneInfo(config.outreach.timezone)
+    return (datetime.combine(first_day, time(0), zone).astimezone(UTC),
+            datetime.combine(last_day + timedelta(days=1), time(0), zone).astimezone(UTC))

@@ -34,13 +34,14 @@ as two EXISTS). The sample (``ORDER BY id LIMIT 10``) takes 2-90 ms.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Union
 
 from sqlalchemy import DateTime, and_, bindparam, func, literal_column, not_, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, Select
 
+from scrm.clock import as_utc
 from scrm.customers.models import Customer
 from tagging.models import CustomerTag, Tag, TagGroup
 
@@ -104,7 +105,7 @@ class Audience:
     tree: Node
 
     def condition(self, now: datetime) -> ColumnElement[bool]:
-        at = bindparam("audience_now", _utc(now), type_=DateTime(timezone=True), unique=True)
+        at = bindparam("audience_now", as_utc(now), type_=DateTime(timezone=True), unique=True)
         return and_(Customer.merged_into_id.is_(None), _sql(self.tree, at))
 
 
@@ -343,8 +344,3 @@ def sample(*, db_session: Session, expr: str | Audience, now: datetime, limit: i
 
 def _audience(db_session: Session, expr: str | Audience) -> Audience:
     return expr if isinstance(expr, Audience) else resolve(db_session=db_session, text=expr)
-
-
-def _utc(now: datetime) -> datetime:
-    # SQLite compares the stored text, which is UTC: a moment in another zone would misorder.
-    return now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)

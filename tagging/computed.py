@@ -44,6 +44,7 @@ from sqlalchemy import Integer, Select, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from scrm.customers.models import Customer
+from scrm.db import dialect_insert
 from tagging.models import Order, Tag, TagGroup
 from tagging.scores import TagChange, set_computed
 
@@ -130,8 +131,6 @@ class Summary:
 
 def ensure_computed_tags(*, db_session: Session) -> ComputedTags:
     """The RFM and lifecycle groups and tags, created when missing (whoever is first)."""
-    from scrm.customers.service import dialect_insert
-
     wanted = {RFM_GROUP: list(RFM_CLASSES.values()), LIFECYCLE_GROUP: list(LIFECYCLE_STAGES)}
     found = _computed_tag_ids(db_session)
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from scrm.customers.models import Interaction
-from scrm.customers.service import dialect_insert
-from scrm.db import as_utc
+from scrm.db import dialect_insert
+from scrm.clock import as_utc
 from scrm.runtime import current
 from tagging.models import CustomerTag, Tag, TagGroup
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scrm.customers.service import dialect_insert
+from scrm.db import dialect_insert
 from scrm.wechat.values import CorpTagGroup
 from tagging.models import CustomerTag, Tag, TagGroup, WeComPairTags
 from tagging.scores import set_manual

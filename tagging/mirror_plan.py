@@ -12,11 +12,12 @@ keyword said again does not cost a sync.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scrm.clock import as_utc
 from scrm.customers import service as customers
 from scrm.customers.models import CustomerIdentity, Interaction
 from tagging.models import CustomerTag, Tag, TagGroup
@@ -103,7 +104,7 @@ def mirrored(tag: Tag, group: TagGroup) -> MirroredTag:
         computed=group.computed,
         mp_tag_id=tag.mp_tag_id,
         mp_error=tag.mp_error,
-        mp_failed_at=_aware(tag.mp_failed_at),
+        mp_failed_at=as_utc(tag.mp_failed_at) if tag.mp_failed_at else None,
         work_tag_id=tag.work_tag_id,
     )
 
@@ -127,7 +128,3 @@ def _latest_added_member(db_session: Session, customer_id: int) -> str | None:
         .limit(1)
     )
     return (payload or {}).get("userid") or None
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
-from scrm.customers.service import dialect_insert
+from scrm.db import dialect_insert
 from scrm.wechat.errors import WeChatError
 from scrm.wechat.values import FollowUser
 from tagging.mirror_plan import MirroredTag, Target

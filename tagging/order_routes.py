@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import require_role
 from scrm.web.errors import Conflict, Unprocessable
@@ -17,8 +18,6 @@ from tagging import orders
 from tagging.order_schemas import parse_order
 
 blueprint = Blueprint("orders", __name__)
-
-MANAGERS = ("admin", "manager")
 
 
 def _maps_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:

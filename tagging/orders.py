@@ -11,15 +11,16 @@ Service functions take ``db_session`` and never commit; the caller owns the tran
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from scrm.clock import as_utc
 from scrm.customers import service as customers
 from scrm.customers.models import Customer, Interaction
+from scrm.db import dialect_insert
 from tagging.computed import recompute_customer
 from tagging.models import Order
 from tagging.order_schemas import CustomerRefIn, OrderIn
@@ -72,7 +73,7 @@ def record_order(*, runtime: Runtime, db_session: Session, order_in: OrderIn) ->
         "created_at": now,
     }
     order_id = db_session.execute(
-        customers.dialect_insert(db_session, Order.__table__)
+        dialect_insert(db_session, Order.__table__)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["order_no"])
         .returning(Order.__table__.c.id)
@@ -164,11 +165,11 @@ def order_json(order: Order) -> dict[str, Any]:
         "order_no": order.order_no,
         "customer_id": order.customer_id,
         "amount": str(Decimal(order.amount).quantize(Decimal("0.01"))),
-        "ordered_at": _utc(order.ordered_at).isoformat(),
+        "ordered_at": as_utc(order.ordered_at).isoformat(),
         "store_code": order.store_code,
         "guide_code": order.guide_code,
         "credited_guide_id": order.credited_guide_id,
-        "created_at": _utc(order.created_at).isoformat(),
+        "created_at": as_utc(order.created_at).isoformat(),
     }
 
 
@@ -181,7 +182,7 @@ def _same_or_conflict(db_session: Session, order: Order, order_in: OrderIn) -> O
     The customer is the same when the reference finds the order's customer (after merges)."""
     stored = {
         "amount": Decimal(order.amount),
-        "ordered_at": _utc(order.ordered_at),
+        "ordered_at": as_utc(order.ordered_at),
         "store_code": order.store_code,
         "guide_code": order.guide_code,
     }
@@ -196,8 +197,3 @@ def _same_or_conflict(db_session: Session, order: Order, order_in: OrderIn) -> O
     if differs:
         raise OrderConflict(order, differs)
     return order
-
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; every one we store is UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

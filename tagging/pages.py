@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from scrm.errors import InvalidInput
+from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
 from scrm.web.forms import form_errors, form_fields, form_status, not_found_as_404
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 tag_console = Blueprint("tag_console", __name__, template_folder="templates", url_prefix="/console")
 
-MANAGERS = ("admin", "manager")
 _SYNONYM_SEPARATORS = (",", "，", "、", ";", "；", "\n")
 
 

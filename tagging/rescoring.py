@@ -17,11 +17,12 @@ row follows the old settings. Like a lapse by decay, this writes no timeline ent
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from scrm.clock import as_utc
 from scrm.runtime import current
 from tagging.models import CustomerTag, Tag, TagGroup
 from tagging.scores import active_until, decayed
@@ -73,7 +74,7 @@ def rescore_batch(
     if group is None or group.computed:
         return None
     tag_ids = list(db_session.scalars(select(Tag.id).where(Tag.group_id == group_id)))
-    changed_at, now = _utc(changed_at), max(_utc(now), _utc(changed_at))
+    changed_at, now = as_utc(changed_at), max(as_utc(now), as_utc(changed_at))
     rows = db_session.execute(
         select(CustomerTag.customer_id, CustomerTag.tag_id, CustomerTag.score, CustomerTag.scored_at,
                CustomerTag.active_until)
@@ -97,7 +98,7 @@ def rescore_batch(
         score = decayed(decayed(score, scored_at, changed_at, old_half_life), changed_at, now, group.half_life_days)
         until = active_until(score, now, group.half_life_days, group.threshold)
         batch.append({"c": customer_id, "t": tag_id, "new_score": score, "new_scored_at": now, "until": until})
-        if (_utc(old_until) > now) != (until > now):
+        if (as_utc(old_until) > now) != (until > now):
             flipped.add(customer_id)
     db_session.connection().execute(_WRITE, batch)
     if flipped:
@@ -105,8 +106,3 @@ def rescore_batch(
 
         customers_changed(db_session, flipped)  # carried or not now: WeChat follows
     return (rows[-1].customer_id, rows[-1].tag_id) if len(rows) == limit else None
-
-
-def _utc(moment: datetime) -> datetime:
-    # SQLite compares the stored text, which is UTC
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

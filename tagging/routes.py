@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
+from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import current_caller, require_role
 from scrm.web.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
@@ -23,7 +24,6 @@ from tagging.schemas import GroupChanges, GroupIn, ManualTagIn, TagIn, parse
 
 blueprint = Blueprint("tags", __name__)
 
-MANAGERS = ("admin", "manager")
 SAMPLE_SIZE = 10
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint, jsonify, request
 
+from scrm.clock import as_utc
+from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import require_role
 from scrm.web.errors import NotFound
@@ -17,8 +19,6 @@ from tagging.models import TagRule
 from tagging.rule_schemas import parse_changes, parse_rule
 
 blueprint = Blueprint("tag_rules", __name__)
-
-MANAGERS = ("admin", "manager")
 
 
 def _maps_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -97,5 +97,4 @@ def _as_json(rule: TagRule) -> dict[str, Any]:
 def _iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    # SQLite hands back CURRENT_TIMESTAMP (UTC) without a zone.
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+    return as_utc(moment).isoformat()  # SQLite hands back CURRENT_TIMESTAMP (UTC) without a zone

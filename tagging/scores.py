@@ -22,7 +22,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scrm.clock import as_utc
 from scrm.customers.models import Interaction
+from scrm.db import dialect_insert
 from tagging.models import CustomerTag, Tag, TagGroup
 
 HELD = datetime(9999, 12, 31, tzinfo=UTC)
@@ -49,7 +51,7 @@ class TagChange:
 def decayed(score: float, scored_at: datetime, now: datetime, half_life_days: float | None) -> float:
     if not half_life_days or score <= 0:
         return score
-    elapsed_days = max((now - _aware(scored_at)).total_seconds(), 0.0) / 86400
+    elapsed_days = max((now - as_utc(scored_at)).total_seconds(), 0.0) / 86400
     return score * 0.5 ** (elapsed_days / half_life_days)
 
 
@@ -147,8 +149,6 @@ def carried_tags(*, db_session: Session, customer_id: int, now: datetime) -> lis
 
 def _locked_row(db_session: Session, customer_id: int, tag_id: int, now: datetime) -> CustomerTag:
     """The row, locked for this transaction (created if missing, whoever is first)."""
-    from scrm.customers.service import dialect_insert
-
     db_session.execute(
         dialect_insert(db_session, CustomerTag.__table__)
         .values(customer_id=customer_id, tag_id=tag_id, score=0.0, scored_at=now, active_until=now)
@@ -163,7 +163,7 @@ def _locked_row(db_session: Session, customer_id: int, tag_id: int, now: datetim
 
 
 def _carried(row: CustomerTag, now: datetime) -> bool:
-    return _aware(row.active_until) > now
+    return as_utc(row.active_until) > now
 
 
 def _note(
@@ -187,11 +187,6 @@ def _note(
     return TagChange(row.customer_id, tag.id, now_carried)
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; every one we store is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def merge_customer_tags(*, db_session: Session, keep_id: int, drop_id: int) -> None:
     """Move ``drop``'s tags to ``keep`` (two customers found to be one person). Where both
     have a tag, the row that holds longer wins; a manual or computed mark is kept."""
@@ -206,7 +201,7 @@ def merge_customer_tags(*, db_session: Session, keep_id: int, drop_id: int) -> N
         if mine is None:
             row.customer_id = keep_id
             continue
-        if _aware(row.active_until) > _aware(mine.active_until):
+        if as_utc(row.active_until) > as_utc(mine.active_until):
             mine.score, mine.scored_at, mine.active_until = row.score, row.scored_at, row.active_until
         mine.manual = mine.manual or row.manual
         mine.computed = mine.computed or row.computed

@@ -17,7 +17,7 @@ from scrm.clock import FrozenClock
 from scrm.coupons import expiry, redemption
 from scrm.coupons.codes import CouponCodec
 from scrm.coupons.models import Coupon, CouponAttempt, CouponRule, CouponTemplate
-from scrm.db import as_utc
+from scrm.clock import as_utc
 from web_world import page_text
 
 START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai

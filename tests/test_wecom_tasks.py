@@ -16,7 +16,7 @@ from conftest import reconfigure
 from guide_world import create_guide, create_store
 from guides.login_links import make_link
 from scrm.clock import FrozenClock
-from scrm.db import as_utc
+from scrm.clock import as_utc
 from scrm.outreach import planner, sender, wecom_tasks
 from scrm.outreach.models import Delivery, WecomTask
 from scrm.sandbox import state, world

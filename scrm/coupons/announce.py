@@ -18,7 +18,7 @@ from sqlalchemy import exists, select, update
 from scrm.coupons.links import coupons_link
 from scrm.coupons.models import Coupon, CouponTemplate
 from scrm.customers.models import CustomerIdentity, Interaction
-from scrm.db import as_utc
+from scrm.clock import as_utc
 from scrm.wechat.errors import AnswerLost, WeChatError
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from scrm.coupons import redemption, stats, templates
 from scrm.coupons.codes import display
 from scrm.coupons.models import Coupon, CouponAttempt, CouponReminder, CouponTemplate
 from scrm.coupons.views import coupon_json, value_text
-from scrm.db import as_utc
+from scrm.clock import as_utc
 from scrm.users.models import User
 
 if TYPE_CHECKING:

@@ -28,8 +28,8 @@ from guides.models import Guide
 from scrm.coupons.codes import CouponCodec
 from scrm.coupons.models import Coupon, CouponHolding, CouponRule, CouponTemplate
 from scrm.customers.models import Interaction
-from scrm.customers.service import dialect_insert
-from scrm.db import as_utc
+from scrm.db import dialect_insert
+from scrm.clock import as_utc
 from scrm.queue import enqueue_after_commit
 
 if TYPE_CHECKING:

@@ -21,13 +21,14 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
-from qrcodes.stats import local_day
+from scrm.clock import local_day
 from scrm.coupons import console, issuing, redemption, stats, templates
 from scrm.coupons.codes import display
 from scrm.coupons.models import KINDS, TRIGGERS
 from scrm.coupons.schemas import VALUE_FIELD, ReasonIn, RuleIn, TemplateChangeIn, TemplateIn, parse
 from scrm.coupons.views import STATUS_WORDS
 from scrm.errors import InvalidInput
+from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
 from scrm.web.forms import form_errors, form_fields, form_status, not_found_as_404
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 coupon_console = Blueprint("coupon_console", __name__, template_folder="templates", url_prefix="/console")
 
-MANAGERS = ("admin", "manager")
 TEMPLATE_FIELDS = ("name", "kind", "amount", "discount", "gift", "min_spend", "description", "validity",
                    "valid_from", "valid_until", "valid_days", "stock", "per_customer_limit", "remind_days_before")
 FIND_BY = ("customer_id", "openid", "phone")

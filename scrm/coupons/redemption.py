@@ -25,7 +25,7 @@ from guides.models import Guide, Store
 from scrm.coupons.codes import BadCode, CouponCodec
 from scrm.coupons.models import Coupon, CouponAttempt, CouponTemplate, CouponTemplateStore
 from scrm.customers.models import Customer, Interaction
-from scrm.db import as_utc
+from scrm.clock import as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy import Row

@@ -24,13 +24,13 @@ from scrm.coupons import issuing, redemption, stats, templates
 from scrm.coupons.models import Coupon, CouponAttempt
 from scrm.coupons.schemas import IssueIn, ReasonIn, RedeemIn, RuleIn, TemplateChangeIn, TemplateIn, parse
 from scrm.coupons.views import coupon_json, redeemed_json, rule_json, template_json
+from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, day_range, json_object
 from scrm.web.auth import Caller, current_caller, require_role
 from scrm.web.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 
 blueprint = Blueprint("coupons_api", __name__)
 
-MANAGERS = ("admin", "manager")
 STATUS_OF = {"bad_code": 422, "not_found": 404}  # every other refusal: 409
 MAX_LIST = 500
 
@@ -223,7 +223,7 @@ def coupon_attempts():  # noqa: ANN201
 
 
 def attempt_json(attempt: CouponAttempt) -> dict[str, Any]:
-    from scrm.db import as_utc
+    from scrm.clock import as_utc
 
     return {"id": attempt.id, "at": as_utc(attempt.at).isoformat(), "action": attempt.action,
             "result": attempt.result, "code": attempt.code, "coupon_id": attempt.coupon_id,

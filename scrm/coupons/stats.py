@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from guides.models import Guide, Store
-from qrcodes.stats import utc_bounds
+from scrm.clock import utc_bounds
 from scrm.coupons.models import Coupon, CouponTemplate
 
 if TYPE_CHECKING:

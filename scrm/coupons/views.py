@@ -15,7 +15,7 @@ from scrm.coupons.models import Coupon, CouponRule, CouponTemplate
 from scrm.coupons.templates import store_codes
 from scrm.customers.models import Customer
 from scrm.customers.views import mask_phone
-from scrm.db import as_utc
+from scrm.clock import as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

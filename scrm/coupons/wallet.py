@@ -18,7 +18,7 @@ from guides.models import Store
 from scrm.coupons.codes import display
 from scrm.coupons.models import Coupon, CouponTemplateStore
 from scrm.coupons.views import STATUS_WORDS, value_text
-from scrm.db import as_utc
+from scrm.clock import as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

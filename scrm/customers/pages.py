@@ -14,10 +14,11 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from guides.mobile_views import CHANNEL_WORDS, ago, kind_words, profile
-from qrcodes.stats import local_day
+from scrm.clock import local_day
 from scrm.customers import directory, service
 from scrm.customers.schemas import InvalidCustomer, parse_change
-from scrm.db import as_utc
+from scrm.clock import as_utc
+from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
 from scrm.web.forms import form_errors
@@ -25,7 +26,6 @@ from tagging.scores import carried_tags
 
 customer_console = Blueprint("customer_console", __name__, template_folder="templates", url_prefix="/console")
 
-MANAGERS = ("admin", "manager")
 QUERY_MAX_CHARS = 64
 MAX_PAGE = 100_000
 TIMELINE_PAGE = 50

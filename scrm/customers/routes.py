@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from qrcodes.stats import local_day
+from scrm.clock import local_day
 from scrm.customers import service
 from scrm.customers.schemas import parse_change
 from scrm.customers.views import customer_json, interaction_json

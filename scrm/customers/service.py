@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from scrm.customers.models import CHANNELS, Customer, CustomerIdentity, Interaction
+from scrm.db import dialect_insert
 
 
 class UnknownChannel(ValueError):
@@ -68,17 +69,6 @@ def contact(*, db_session: Session, channel: str, external_id: str) -> tuple[Ide
         row = connection.execute(_SELECT_IDENTITY, key).one()
         return IdentityRef(row.id, row.customer_id, channel, row.following), False
     return IdentityRef(identity_id, customer_id, channel, False), True
-
-
-def dialect_insert(db_session: Session, table: Any) -> Any:
-    """``INSERT`` with ``ON CONFLICT`` for the session's database (PostgreSQL or SQLite)."""
-    if db_session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
 
 
 def find_identity(*, db_session: Session, channel: str, external_id: str) -> CustomerIdentity | None:

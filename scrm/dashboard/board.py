@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from guides.models import Binding, Guide, Store
 from qrcodes.models import ChannelCode, CodeDayStats
-from qrcodes.stats import utc_bounds
+from scrm.clock import utc_bounds
 from scrm.coupons.models import Coupon
 from scrm.outreach.models import Campaign
 from scrm.outreach.results import VariantResult, campaign_results

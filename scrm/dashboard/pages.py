@@ -11,7 +11,7 @@ from flask import Blueprint, render_template, request
 from sqlalchemy import select
 
 from guides.models import Store
-from qrcodes.stats import local_day
+from scrm.clock import local_day
 from scrm.coupons.stats import MAX_DAYS
 from scrm.dashboard import board
 from scrm.dashboard.funnel import funnel

@@ -11,17 +11,17 @@ from flask import Blueprint, abort, render_template, request
 from sqlalchemy import func, select
 
 from guides.models import Guide
-from qrcodes.stats import local_day
+from scrm.clock import local_day
 from scrm.customers.models import Customer
 from scrm.groups import service
 from scrm.groups.models import CustomerGroup, GroupDayStats
+from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, day_range
 from scrm.web.auth import current_caller, require_role
 from scrm.web.errors import ApiError
 
 group_console = Blueprint("group_console", __name__, template_folder="templates", url_prefix="/console")
 
-MANAGERS = ("admin", "manager")
 DEFAULT_DAYS = 30
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from guides.models import Guide
-from scrm.db import as_utc
+from scrm.clock import as_utc
 from scrm.groups.models import CustomerGroup, GroupDayStats, GroupMember
 
 if TYPE_CHECKING:

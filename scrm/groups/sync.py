@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 
 from guides.models import Guide
-from qrcodes.stats import local_day
+from scrm.clock import local_day
 from scrm.customers.models import Customer, CustomerIdentity
-from scrm.customers.service import dialect_insert
+from scrm.db import dialect_insert
 from scrm.groups.models import EXTERNAL, CustomerGroup, GroupDayStats, GroupMember
 from scrm.queue import enqueue_after_commit
 from scrm.wechat.errors import WeChatError

@@ -37,7 +37,7 @@ from sqlalchemy import bindparam, select, update
 from scrm.coupons.issuing import NotIssued, issue
 from scrm.coupons.links import PATH, coupons_link
 from scrm.coupons.models import Coupon, CouponHolding, CouponTemplate
-from scrm.db import as_utc
+from scrm.clock import as_utc
 from scrm.outreach.models import Delivery
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from sqlalchemy import and_, exists, func, select
 
 from guides.models import Binding, Guide, Store
 from scrm.customers.models import Customer
-from scrm.db import as_utc
+from scrm.clock import as_utc
 from scrm.outreach.models import Campaign, CampaignRun
 from tagging import audience as audiences
 

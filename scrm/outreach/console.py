@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from guides.models import Store
 from scrm.coupons.models import CouponTemplate
-from scrm.db import as_utc
+from scrm.clock import as_utc
 from scrm.outreach import campaigns, results
 from scrm.outreach.journeys import JOURNEYS, Journey
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import extract, func, or_, select, update
 
-from qrcodes.stats import local_day
+from scrm.clock import local_day
 from scrm.coupons.models import Coupon, CouponReminder
 from scrm.customers.models import Customer, Interaction
 from scrm.outreach import planner
@@ -139,6 +139,6 @@ def _expiring(runtime: Runtime, trigger: Trigger) -> list[tuple[int, str]]:
 
 
 def _day(runtime: Runtime, moment) -> date:  # noqa: ANN001 - a datetime, naive from SQLite
-    from scrm.db import as_utc
+    from scrm.clock import as_utc
 
     return local_day(runtime.config, as_utc(moment))

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from scrm.db import as_utc
+from scrm.clock import as_utc
 from scrm.outreach.schemas import InvalidCampaign
 
 if TYPE_CHECKING:

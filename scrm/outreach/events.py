@@ -22,8 +22,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, mo
 from sqlalchemy import select
 
 from scrm.customers.models import Interaction
-from scrm.customers.service import dialect_insert, resolve
-from scrm.db import as_utc
+from scrm.customers.service import resolve
+from scrm.db import dialect_insert
+from scrm.clock import as_utc
 from scrm.errors import InvalidInput, validated
 from scrm.outreach.models import OutreachEvent
 from scrm.validators import Moment

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
-from scrm.customers.service import dialect_insert
+from scrm.db import dialect_insert
 from scrm.groups.models import CustomerGroup
 from scrm.outreach import channels
 from scrm.outreach.cap import QuietHours

@@ -22,13 +22,13 @@ from scrm.errors import InvalidInput
 from scrm.outreach import campaigns, console, editor, journeys
 from scrm.outreach.models import CHANNELS, Campaign
 from scrm.outreach.schemas import TRIGGERS, AudienceIn, CampaignIn, parse
+from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
 from scrm.web.forms import form_errors, form_status, not_found_as_404
 
 campaign_console = Blueprint("campaign_console", __name__, template_folder="templates", url_prefix="/console")
 
-MANAGERS = ("admin", "manager")
 REFUSED = (InvalidInput, campaigns.BadAudience, campaigns.CampaignRefused, TemplateNotFound)
 ACTIONS = {"launch": "已启动 · launched.", "pause": "已暂停 · paused.", "cancel": "已取消 · cancelled."}
 

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select, text, update
 
-from scrm.customers.service import dialect_insert
-from scrm.db import as_utc
+from scrm.db import dialect_insert
+from scrm.clock import as_utc
 from scrm.outreach.cap import FrequencyCap
 from scrm.outreach.campaigns import audience_ids
 from scrm.outreach.models import Campaign, CampaignRun, Delivery

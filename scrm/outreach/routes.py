@@ -21,13 +21,12 @@ from scrm.outreach import campaigns, journeys, results
 from scrm.outreach.models import Campaign
 from scrm.outreach.schemas import AudienceIn, CampaignIn, parse
 from scrm.outreach.views import campaign_json, preview_json, runs_json
+from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import require_role
 from scrm.web.errors import ApiError, Conflict, NotFound, Unprocessable
 
 blueprint = Blueprint("campaigns_api", __name__)
-
-MANAGERS = ("admin", "manager")
 
 
 class PreviewIn(BaseModel):

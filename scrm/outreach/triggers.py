@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from scrm.customers.models import Customer
-from scrm.customers.service import dialect_insert, resolve
+from scrm.customers.service import resolve
+from scrm.db import dialect_insert
 from scrm.outreach import planner
 from scrm.outreach.campaigns import audience_ids
 from scrm.outreach.models import Campaign, CampaignRun

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from scrm.customers.models import Customer
-from scrm.db import as_utc
+from scrm.clock import as_utc
 from scrm.outreach.models import Campaign, CampaignRun
 
 if TYPE_CHECKING:

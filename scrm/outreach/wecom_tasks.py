@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, or_, select, update
 
 from scrm.customers.models import Customer
-from scrm.customers.service import dialect_insert
+from scrm.db import dialect_insert
 from scrm.groups.models import CustomerGroup
 from scrm.outreach.models import Campaign, Delivery, WecomTask
 from scrm.queue import enqueue_after_commit

@@ -12,13 +12,12 @@ from flask import Blueprint, jsonify
 from scrm.replies import service
 from scrm.replies.models import ReplyRule
 from scrm.replies.schemas import parse_changes, parse_rule
+from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import require_role
 from scrm.web.errors import Conflict, NotFound
 
 blueprint = Blueprint("replies", __name__)
-
-MANAGERS = ("admin", "manager")
 
 
 def _maps_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -20,13 +20,13 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scrm.sandbox import dispatch, state, world
+from scrm.users.models import MANAGERS
 from scrm.web.auth import require_role
 from scrm.web.errors import ApiError, NotFound
 
 wechat_api = Blueprint("sandbox_wechat", __name__)
 control_api = Blueprint("sandbox_control", __name__)
 
-CONTROL_ROLES = ("admin", "manager")
 MAX_LISTED_FOLLOWERS = 50
 
 
@@ -154,7 +154,7 @@ def _describe(exc: ValidationError) -> str:
 
 
 @control_api.get("/calls")
-@require_role(*CONTROL_ROLES)
+@require_role(*MANAGERS)
 def list_calls():  # noqa: ANN201
     channel = request.args.get("channel")
     if channel not in (None, "mp", "work"):
@@ -163,14 +163,14 @@ def list_calls():  # noqa: ANN201
 
 
 @control_api.delete("/calls")
-@require_role(*CONTROL_ROLES)
+@require_role(*MANAGERS)
 def clear_calls():  # noqa: ANN201
     state.clear_calls(_redis())
     return "", 204
 
 
 @control_api.post("/faults")
-@require_role(*CONTROL_ROLES)
+@require_role(*MANAGERS)
 def add_fault():  # noqa: ANN201
     body: Any = request.get_json(silent=True)
     if not isinstance(body, dict):
@@ -183,20 +183,20 @@ def add_fault():  # noqa: ANN201
 
 
 @control_api.get("/faults")
-@require_role(*CONTROL_ROLES)
+@require_role(*MANAGERS)
 def list_faults():  # noqa: ANN201
     return jsonify(faults=state.list_faults(_redis()))
 
 
 @control_api.delete("/faults")
-@require_role(*CONTROL_ROLES)
+@require_role(*MANAGERS)
 def clear_faults():  # noqa: ANN201
     state.clear_faults(_redis())
     return "", 204
 
 
 @control_api.post("/work/msg_tasks/<msgid>/send")
-@require_role(*CONTROL_ROLES)
+@require_role(*MANAGERS)
 def confirm_msg_task(msgid: str):  # noqa: ANN201
     """The member (``{"userid": …}``, else every member) confirms a WeCom mass message, as they
     would in WeCom's 群发助手: their targets receive it and ``get_groupmsg_task`` says sent."""

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from scrm.db import Base
 
 ROLES = ("admin", "manager", "guide")
+MANAGERS = ("admin", "manager")  # who runs the console: every page and API of a community manager
 
 
 class User(Base):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 
-from scrm.db import as_utc
+from scrm.clock import as_utc
 from scrm.users.models import ROLES, ApiToken, User
 
 TOKEN_PREFIX = "scrm_"

@@ -30,7 +30,7 @@ def day_range(runtime: Runtime, *, most_days: int = 366, default_days: int = 30)
     """``?from=YYYY-MM-DD&to=YYYY-MM-DD`` as local days (``outreach.timezone``): ``to`` defaults to
     today, ``from`` to ``default_days`` before it; 400 ``bad_query`` for bad or reversed dates
     or a range over ``most_days``."""
-    from qrcodes.stats import local_day
+    from scrm.clock import local_day
 
     try:
         last = date.fromisoformat(request.args["to"]) if "to" in request.args else local_day(runtime.config,
