@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
+from guides.channel_tags import tag_channel
 from guides.models import Binding, Guide, Store
 from qrcodes import stats
 from qrcodes.service import CodeRef, find_code
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
     from scrm.runtime import Runtime
 
 RESULTS = ("bound", "rebound", "kept", "renewed", "refused", "unrouted", "counted")
+
+
+# Outcomes that start a binding: scrm.flows.touch_code sets off the binding coupons and trigger.
+NEW_BINDING = ("bound", "rebound")
 
 
 @dataclass(frozen=True)
@@ -122,16 +127,8 @@ def _bind_by_code(runtime: Runtime, db_session: Session, code: CodeRef, touch: T
         from scrm.queue import enqueue_after_commit
 
         enqueue_after_commit(db_session, refresh_store_contact_way, code.owner_store_id)
-    from guides.channel_tags import tag_channel
-    from scrm.coupons.issuing import Occasion, issue_by_rules
-
     tag_channel(runtime=runtime, db_session=db_session, customer_id=touch.customer_id, kind=code.kind,
                 channel=touch.channel, at=touch.at)
-    issue_by_rules(runtime=runtime, db_session=db_session, customer_id=touch.customer_id,
-                   occasion=Occasion("binding", touch.at))
-    from scrm.outreach.triggers import event_happened
-
-    event_happened(runtime, db_session, event="binding", customer_id=touch.customer_id)
     return BindingOutcome(result, code, touched, touched, card)
 
 

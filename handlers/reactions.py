@@ -103,7 +103,8 @@ def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callb
 def _touch_code(runtime: Runtime, db_session: Session, callback: ev.Callback, identity: IdentityRef,  # noqa: ANN202
                 first_contact: bool):
     """A scan of one of our codes (follow with a scene, SCAN, WeCom add with a state) binds."""
-    from guides.binding import Touch, touch_code
+    from guides.binding import Touch
+    from scrm.flows import touch_code
 
     if isinstance(callback, ev.Subscribe | ev.Scan) and callback.scene:
         scene, new_follow, member = callback.scene, isinstance(callback, ev.Subscribe), None

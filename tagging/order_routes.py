@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from scrm import flows
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import require_role
@@ -40,7 +41,7 @@ def create_order():  # noqa: ANN201
     runtime = current_runtime()
     order_in = parse_order(json_object(), now=runtime.clock.now())
     with runtime.transaction() as db_session:
-        order, created = orders.record_order(runtime=runtime, db_session=db_session, order_in=order_in)
+        order, created = flows.record_order(runtime=runtime, db_session=db_session, order_in=order_in)
         body = orders.order_json(order)
     return jsonify(body), 201 if created else 200
 

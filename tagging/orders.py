@@ -2,8 +2,10 @@
 
 A new order lands once: the row, a ``purchase`` entry on the customer's timeline, the
 customer's computed tags (RFM, lifecycle) recomputed, and purchase ``event`` rules applied
-(:func:`on_purchase`). The same order posted again changes nothing and returns the stored
-order; the same ``order_no`` with other content is a :class:`OrderConflict`.
+(:func:`on_purchase`); what a new order sets off in other domains (the guide's credit, order
+coupons, the ``purchase`` trigger) is :func:`scrm.flows.record_order`'s. The same order posted
+again changes nothing and returns the stored order; the same ``order_no`` with other content
+is a :class:`OrderConflict`.
 
 Service functions take ``db_session`` and never commit; the caller owns the transaction.
 """
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scrm.clock import as_utc
@@ -99,35 +101,7 @@ def record_order(*, runtime: Runtime, db_session: Session, order_in: OrderIn) ->
     db_session.flush()
     recompute_customer(runtime, db_session, found.customer_id)
     on_purchase(runtime, db_session, found.customer_id)
-    order = db_session.get(Order, order_id)
-    order.credited_guide_id = _credit_guide(runtime, db_session, order)
-    _issue_coupons(runtime, db_session, order)
-    _trigger_campaigns(runtime, db_session, order)
-    return order, True
-
-
-def _credit_guide(runtime: Runtime, db_session: Session, order: Order) -> int | None:
-    from guides.credit import credit_guide
-
-    return credit_guide(runtime=runtime, db_session=db_session, customer_id=order.customer_id,
-                        guide_code=order.guide_code, at=order.ordered_at, kind="order", amount=order.amount)
-
-
-def _issue_coupons(runtime: Runtime, db_session: Session, order: Order) -> None:
-    """The coupon rules an order meets (a first order, an order over an amount)."""
-    from scrm.coupons.issuing import Occasion, issue_by_rules
-
-    first = db_session.scalar(select(func.count()).where(Order.customer_id == order.customer_id)) == 1
-    occasion = Occasion("order", runtime.clock.now(), order_no=order.order_no, amount=Decimal(order.amount),
-                        first_order=first)
-    issue_by_rules(runtime=runtime, db_session=db_session, customer_id=order.customer_id, occasion=occasion)
-
-
-def _trigger_campaigns(runtime: Runtime, db_session: Session, order: Order) -> None:
-    """Campaigns triggered by a purchase fire after the commit (scrm/outreach/triggers.py)."""
-    from scrm.outreach.triggers import event_happened
-
-    event_happened(runtime, db_session, event="purchase", customer_id=order.customer_id, ref=str(order.id))
+    return db_session.get(Order, order_id), True
 
 
 def on_purchase(runtime: Runtime, db_session: Session, customer_id: int) -> None:

@@ -212,6 +212,7 @@ def test_a_wecom_add_through_a_guides_contact_way_binds_with_the_wecom_channel_t
 
 def test_a_customer_merged_into_another_keeps_one_guide(runtime, client, shop):
     """Same unionid on MP and WeCom: one person, one current guide, both histories."""
+    from scrm import flows
     from scrm.customers import service as customers
 
     a, b = shop
@@ -223,7 +224,7 @@ def test_a_customer_merged_into_another_keeps_one_guide(runtime, client, shop):
         for identity_external, unionid in ((who, "u-1"), ("wm-same", "u-1")):
             identity = customers.find_identity(db_session=db_session, channel="mp" if identity_external == who else "work",
                                                external_id=identity_external)
-            customers.attach_profile(db_session=db_session, identity_id=identity.id, unionid=unionid)
+            flows.attach_profile(runtime=runtime, db_session=db_session, identity_id=identity.id, unionid=unionid)
     with runtime.transaction() as db_session:
         rows = db_session.execute(select(Binding.guide_id, Binding.end_reason).where(Binding.customer_id == keep)
                                   .order_by(Binding.id)).all()

@@ -211,14 +211,14 @@ def test_asking_for_coupons_answers_with_the_signed_link(frozen, client):
 
 def test_merged_customers_keep_their_coupons_and_the_limit_counts_both(frozen):
     from scrm.customers.models import Customer
-    from scrm.customers.service import merge_customers
+    from scrm.flows import merge_customers
 
     template_id = make_template(frozen, per_customer_limit=2)
     keep, drop = make_customer(frozen), make_customer(frozen)
     issue(frozen, template_id, keep)
     issue(frozen, template_id, drop)
     with frozen.transaction() as db_session:
-        merge_customers(db_session=db_session, keep=db_session.get(Customer, keep),
+        merge_customers(runtime=frozen, db_session=db_session, keep=db_session.get(Customer, keep),
                         drop=db_session.get(Customer, drop))
     assert len(coupons_of(frozen, keep)) == 2
     with frozen.transaction() as db_session:

@@ -68,6 +68,7 @@ def test_customers_need_a_token_and_guides_see_only_their_own(runtime, client, w
 
 
 def test_merged_customer_id_resolves_to_the_survivor(runtime, client, auth):
+    from scrm import flows
     from scrm.customers import service
     from scrm.customers.models import Customer
 
@@ -78,7 +79,7 @@ def test_merged_customer_id_resolves_to_the_survivor(runtime, client, auth):
         identity, first = service.contact(db_session=db_session, channel="mp", external_id="oMerge")
         assert first
         db_session.get(Customer, identity.customer_id).nickname = "old"
-        service.attach_profile(db_session=db_session, identity_id=identity.id, unionid="uX")
+        flows.attach_profile(runtime=runtime, db_session=db_session, identity_id=identity.id, unionid="uX")
         keep_id, drop_id = keep.id, identity.customer_id
     body = client.get(f"/api/customers/{drop_id}", headers=auth("admin")).get_json()
     assert body["id"] == keep_id and body["nickname"] == "old"

@@ -160,7 +160,7 @@ def test_a_computed_group_holds_one_tag_at_a_time(runtime, world):
 def test_merging_customers_carries_their_tags_and_orders_over(runtime, world):
     from decimal import Decimal
 
-    from scrm.customers import service
+    from scrm import flows
     from tagging.models import CustomerTag, Order
 
     _add(runtime, world, "奶粉", 1.5)  # the first customer's
@@ -176,7 +176,8 @@ def test_merging_customers_carries_their_tags_and_orders_over(runtime, world):
             )
         db_session.add(Order(order_no="A1", customer_id=twin.id, amount=Decimal("99.00"), ordered_at=runtime.clock.now()))
         db_session.flush()
-        service.merge_customers(db_session=db_session, keep=db_session.get(Customer, world["customer"]), drop=twin)
+        flows.merge_customers(runtime=runtime, db_session=db_session, keep=db_session.get(Customer, world["customer"]),
+                              drop=twin)
         twin_id = twin.id
     runtime.clock.advance(days=12)  # 1.5 would have lapsed; the twin's 3.0 holds longer and wins
     assert _carried(runtime, world) == {"奶粉": "rule", "门店": "rule"}

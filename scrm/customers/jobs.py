@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from scrm.customers import service
+from scrm import flows
 from scrm.customers.models import CustomerIdentity
 from scrm.runtime import current
 from scrm.wechat.errors import WeChatError
@@ -40,4 +40,5 @@ def fetch_profile(identity_id: int) -> None:
         log.info("no profile for identity %s: WeChat answered %s", identity_id, exc.errcode)
         return
     with runtime.transaction() as db_session:
-        service.attach_profile(db_session=db_session, identity_id=identity_id, unionid=unionid, nickname=nickname or None)
+        flows.attach_profile(runtime=runtime, db_session=db_session, identity_id=identity_id, unionid=unionid,
+                             nickname=nickname or None)

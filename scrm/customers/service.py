@@ -129,7 +129,9 @@ def attach_profile(
 
 
 def merge_customers(*, db_session: Session, keep: Customer, drop: Customer) -> Customer:
-    """Move ``drop``'s identities and history onto ``keep``; ``drop`` remains as a pointer."""
+    """Move ``drop``'s identities and history onto ``keep``; ``drop`` remains as a pointer. What
+    other domains hold of ``drop`` (tags, bindings, orders, coupons) is moved by
+    :func:`scrm.flows.merge_customers`, which callers use."""
     if keep.id == drop.id:
         return keep
     db_session.execute(
@@ -138,29 +140,12 @@ def merge_customers(*, db_session: Session, keep: Customer, drop: Customer) -> C
     # The timeline is append-only, but its entries may change hands: a bulk UPDATE of
     # customer_id alone.
     db_session.execute(update(Interaction).where(Interaction.customer_id == drop.id).values(customer_id=keep.id))
-    _move_domain_data(db_session, keep.id, drop.id)
     keep.nickname = keep.nickname or drop.nickname
     keep.phone = keep.phone or drop.phone
     drop.merged_into_id = keep.id
     db_session.flush()
     db_session.expire_all()
     return keep
-
-
-def _move_domain_data(db_session: Session, keep_id: int, drop_id: int) -> None:
-    """What other domains hold of a customer follows them to the survivor (SPEC §4: tags,
-    orders, bindings, coupons). Imported here, at merge time, because those
-    domains build on customers, not the other way round."""
-    from guides.binding import merge_bindings
-    from scrm.coupons.issuing import merge_coupons
-    from scrm.runtime import current
-    from tagging.models import Order
-    from tagging.scores import merge_customer_tags
-
-    merge_customer_tags(db_session=db_session, keep_id=keep_id, drop_id=drop_id)
-    merge_bindings(db_session=db_session, keep_id=keep_id, drop_id=drop_id, at=current().clock.now())
-    db_session.execute(update(Order).where(Order.customer_id == drop_id).values(customer_id=keep_id))
-    merge_coupons(db_session=db_session, keep_id=keep_id, drop_id=drop_id)
 
 
 def nickname_of(*, db_session: Session, customer_id: int) -> str | None:

@@ -1,0 +1,95 @@
+"""Follow-on work across domains (SPEC §15): what one domain's event sets off in others.
+
+A domain service does its own part and returns what happened; the entry points (webhook
+reactions, jobs, routes) call these flows, which hand the event on to the domains above it.
+So no lower domain reaches up into a higher one: customers know nothing of bindings or
+coupons, guides nothing of coupons or campaigns, tagging nothing of guides. Each flow runs
+inside the caller's transaction (one owner) and commits nothing.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select, update
+
+from guides import binding
+from guides.credit import credit_guide
+from scrm.coupons.issuing import Occasion, issue_by_rules, merge_coupons
+from scrm.customers import service as customers
+from scrm.customers.models import CustomerIdentity
+from scrm.outreach.triggers import event_happened
+from tagging import orders
+from tagging.models import Order
+from tagging.scores import merge_customer_tags
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from scrm.customers.models import Customer
+    from scrm.runtime import Runtime
+    from tagging.order_schemas import OrderIn
+
+
+def touch_code(*, runtime: Runtime, db_session: Session, touch: binding.Touch) -> binding.BindingOutcome | None:
+    """A customer reached one of our codes: the scan is counted and the customer bound
+    (guides); a new binding issues the binding coupons and fires the ``binding`` trigger."""
+    outcome = binding.touch_code(runtime=runtime, db_session=db_session, touch=touch)
+    if outcome is not None and outcome.result in binding.NEW_BINDING:
+        issue_by_rules(runtime=runtime, db_session=db_session, customer_id=touch.customer_id,
+                       occasion=Occasion("binding", touch.at))
+        event_happened(runtime, db_session, event="binding", customer_id=touch.customer_id)
+    return outcome
+
+
+def attach_profile(
+    *, runtime: Runtime, db_session: Session, identity_id: int, unionid: str | None, nickname: str | None = None
+) -> Customer:
+    """What WeChat told us of a customer (customers); when its ``unionid`` makes two customers
+    one, what every other domain holds of the merged-away one follows (:func:`merge_customers`)."""
+    identity = db_session.get(CustomerIdentity, identity_id)
+    before = identity.customer_id if identity is not None else None
+    customer = customers.attach_profile(db_session=db_session, identity_id=identity_id, unionid=unionid,
+                                        nickname=nickname)
+    if before is not None and customer.id != before:
+        _move_domain_data(runtime, db_session, keep_id=customer.id, drop_id=before)
+    return customer
+
+
+def merge_customers(*, runtime: Runtime, db_session: Session, keep: Customer, drop: Customer) -> Customer:
+    """``drop`` becomes ``keep`` (SPEC §4): identities and timeline (customers), then tags,
+    bindings, orders and coupons."""
+    if keep.id == drop.id:
+        return keep
+    drop_id = drop.id
+    survivor = customers.merge_customers(db_session=db_session, keep=keep, drop=drop)
+    _move_domain_data(runtime, db_session, keep_id=survivor.id, drop_id=drop_id)
+    return survivor
+
+
+def _move_domain_data(runtime: Runtime, db_session: Session, *, keep_id: int, drop_id: int) -> None:
+    merge_customer_tags(db_session=db_session, keep_id=keep_id, drop_id=drop_id)
+    binding.merge_bindings(db_session=db_session, keep_id=keep_id, drop_id=drop_id, at=runtime.clock.now())
+    db_session.execute(update(Order).where(Order.customer_id == drop_id).values(customer_id=keep_id))
+    merge_coupons(db_session=db_session, keep_id=keep_id, drop_id=drop_id)
+    db_session.flush()
+    db_session.expire_all()
+
+
+def record_order(*, runtime: Runtime, db_session: Session, order_in: OrderIn) -> tuple[Order, bool]:
+    """An order (tagging: the purchase, its tag rules, RFM); a new one is credited to the
+    customer's guide (guides), meets the order coupon rules (coupons) and fires the
+    ``purchase`` trigger (outreach). A repeated order number changes nothing."""
+    order, created = orders.record_order(runtime=runtime, db_session=db_session, order_in=order_in)
+    if not created:
+        return order, False
+    order.credited_guide_id = credit_guide(
+        runtime=runtime, db_session=db_session, customer_id=order.customer_id, guide_code=order.guide_code,
+        at=order.ordered_at, kind="order", amount=order.amount)
+    first = db_session.scalar(select(func.count()).where(Order.customer_id == order.customer_id)) == 1
+    occasion = Occasion("order", runtime.clock.now(), order_no=order.order_no, amount=Decimal(order.amount),
+                        first_order=first)
+    issue_by_rules(runtime=runtime, db_session=db_session, customer_id=order.customer_id, occasion=occasion)
+    event_happened(runtime, db_session, event="purchase", customer_id=order.customer_id, ref=str(order.id))
+    return order, True
