@@ -14,7 +14,6 @@ from __future__ import annotations
 import hmac
 import io
 import secrets
-from zoneinfo import ZoneInfo
 
 import segno
 from flask import Blueprint, redirect, render_template, request, session, url_for
@@ -246,7 +245,7 @@ def _profile(runtime, db_session, caller: Caller, customer_id: int, before: int 
         carried_tags(db_session=db_session, customer_id=found.id, now=runtime.clock.now()),
         page.entries,
         page.next_before_id,
-        ZoneInfo(runtime.config.outreach.timezone),
+        runtime.config.brand.zone,
     )
 
 

@@ -15,7 +15,6 @@ A guide redeems only in their own store; the pages are a guide's own, like the r
 from __future__ import annotations
 
 import logging
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, render_template, request
 
@@ -48,7 +47,7 @@ def start():  # noqa: ANN201
 @require_role("guide")
 def check():  # noqa: ANN201
     runtime, typed = current_runtime(), _typed(request.args)
-    zone = ZoneInfo(runtime.config.outreach.timezone)
+    zone = runtime.config.brand.zone
     with runtime.transaction() as db_session:
         counter = _counter(db_session)
         outcome = redemption.find(runtime=runtime, db_session=db_session, code=typed, counter=counter)
@@ -63,7 +62,7 @@ def check():  # noqa: ANN201
 @require_role("guide")
 def confirm():  # noqa: ANN201
     runtime, typed = current_runtime(), _typed(request.form)
-    zone = ZoneInfo(runtime.config.outreach.timezone)
+    zone = runtime.config.brand.zone
     with runtime.transaction() as db_session:
         counter = _counter(db_session)
         outcome = redemption.redeem(runtime=runtime, db_session=db_session, code=typed, counter=counter)

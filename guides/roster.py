@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 
@@ -94,7 +93,7 @@ class WeekNumbers:
 def week_numbers(*, runtime: Runtime, db_session: Session, guide_id: int) -> WeekNumbers:
     """This local week (Monday on) for one guide: their customers, scans of their codes, and
     what was credited to them: orders, and the coupons they redeemed (any customer's)."""
-    zone = ZoneInfo(runtime.config.outreach.timezone)
+    zone = runtime.config.brand.zone
     today = runtime.clock.now().astimezone(zone).date()
     monday = today - timedelta(days=today.weekday())
     since = datetime.combine(monday, time(0), zone)

@@ -1,6 +1,6 @@
 """Store codes: which guide a new customer of the store goes to (SPEC §6).
 
-A guide is on duty when the local time (``outreach.timezone``) falls in one of the hour ranges
+A guide is on duty when the local time (``brand.timezone``) falls in one of the hour ranges
 of their schedule for that weekday: ``{"mon": ["10-14", "18-22"], "sat": ["10-22"]}``. A range
 may wrap midnight (``"22-2"``); an empty schedule means always on duty. The store code gives
 each guide at most ``daily_cap`` customers a local day (None: no cap). Among the regular guides
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -63,7 +62,7 @@ def route(*, db_session: Session, config: Config, store_id: int, at: datetime) -
 def on_duty_pool(*, db_session: Session, config: Config, store_id: int, at: datetime) -> list[int]:
     """The guides a store code may give a customer to at ``at``, best first: the regular
     guides on duty under their cap, else the backups under theirs."""
-    zone = ZoneInfo(config.outreach.timezone)
+    zone = config.brand.zone
     local = at.astimezone(zone)
     guides = db_session.execute(
         select(Guide.id, Guide.schedule, Guide.daily_cap, Guide.backup)

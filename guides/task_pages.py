@@ -10,7 +10,6 @@ every five minutes whether a task was sent (scrm/outreach/wecom_tasks.py); ``POS
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -34,7 +33,7 @@ guide_mobile.house_rules(task_pages)  # WeCom sign-in, no cache, guides only, as
 def tasks():  # noqa: ANN201
     runtime = current_runtime()
     now = runtime.clock.now()
-    zone = ZoneInfo(runtime.config.outreach.timezone)
+    zone = runtime.config.brand.zone
     with runtime.transaction() as db_session:
         guide = guide_mobile._my_guide(db_session)  # noqa: SLF001
         entries = (wecom_tasks.tasks_of(db_session=db_session, sender=guide.wecom_userid, now=now)

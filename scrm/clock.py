@@ -1,11 +1,10 @@
 """The clock adapter: code asks ``runtime.clock.now()``; tests freeze or move it. Beside it,
-the brand's local days (``outreach.timezone``) and moments read back from the database in UTC."""
+the brand's local days (``brand.timezone``) and moments read back from the database in UTC."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from scrm.config import Config
@@ -43,13 +42,13 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def local_day(config: Config, at: datetime) -> date:
-    """The brand's calendar day of ``at`` (``outreach.timezone``)."""
-    return at.astimezone(ZoneInfo(config.outreach.timezone)).date()
+    """The brand's calendar day of ``at`` (``brand.timezone``)."""
+    return at.astimezone(config.brand.zone).date()
 
 
 def utc_bounds(config: Config, first_day: date, last_day: date) -> tuple[datetime, datetime]:
     """[start of ``first_day``, start of the day after ``last_day``) in UTC: the brand's local
     days as bounds for stored times (in UTC, which SQLite compares as text)."""
-    zone = ZoneInfo(config.outreach.timezone)
+    zone = config.brand.zone
     return (datetime.combine(first_day, time(0), zone).astimezone(UTC),
             datetime.combine(last_day + timedelta(days=1), time(0), zone).astimezone(UTC))

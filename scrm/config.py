@@ -13,6 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 
@@ -21,6 +22,8 @@ CONFIG_FILE_VARIABLE = "SCRM_CONFIG"
 DEFAULT_CONFIG_FILE = "config.toml"
 SANDBOX_SECRET_KEY = "sandbox-only-secret-key-never-use-in-production"
 REAL_WECHAT_HOSTS = ("weixin.qq.com", "qq.com")
+# Keys that moved: an old configuration naming one is refused with the new name.
+MOVED_KEYS = {"outreach.timezone": "brand.timezone"}
 
 
 class ConfigError(Exception):
@@ -139,10 +142,31 @@ class CouponsConfig(_Section):
     mp_oauth: bool = False
 
 
+class BrandConfig(_Section):
+    """The brand (SPEC §1): its local time, its name, the language of customer-facing text."""
+
+    # Quiet hours, schedules, duty hours, local days in statistics, times shown on pages.
+    timezone: str = "Asia/Shanghai"
+    name: str = Field(default="演示品牌", min_length=1, max_length=64)
+    locale: Literal["zh_CN", "en"] = "zh_CN"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
 class OutreachConfig(_Section):
     weekly_cap: int = Field(default=2, ge=0)
     quiet_hours: str = "22-8"
-    timezone: str = "Asia/Shanghai"
     # A delivery 'sending' (or queued, unclaimed) this long was lost by its worker: the sweep
     # takes it back. At least queue.job_timeout_seconds: a job claims after it starts, and is
     # stopped that long after it started.
@@ -156,17 +180,6 @@ class OutreachConfig(_Section):
         parts = value.split("-")
         if value and (len(parts) != 2 or not all(p.isdigit() and 0 <= int(p) <= 23 for p in parts)):
             raise ValueError('must be "START-END" with hours 0-23, e.g. "22-8", or ""')
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
 
@@ -213,6 +226,7 @@ class LoggingConfig(_Section):
 
 
 class Config(_Section):
+    brand: BrandConfig = BrandConfig()
     database: DatabaseConfig = DatabaseConfig()
     redis: RedisConfig = RedisConfig()
     server: ServerConfig = ServerConfig()
@@ -335,7 +349,15 @@ def _is_section(dotted: str) -> bool:
     return _model_at(dotted) is not None
 
 
+def _moved(dotted: str, source: str) -> str:
+    new = MOVED_KEYS[dotted]
+    section, _, leaf = new.partition(".")
+    return f"{dotted} is now {new}: write it as {leaf} under [{section}] (from {source})"
+
+
 def _check_known(dotted: str, source: str) -> None:
+    if dotted in MOVED_KEYS:
+        raise ConfigError(_moved(dotted, source))
     head, _, leaf = dotted.rpartition(".")
     model = _model_at(head) if head else Config
     if model is None or leaf not in model.model_fields or _is_section(dotted):
@@ -366,6 +388,9 @@ def _describe(exc: ValidationError, sources: dict[str, str]) -> str:
     lines = []
     for error in exc.errors():
         dotted = ".".join(str(p) for p in error["loc"])
+        if error["type"] == "extra_forbidden" and dotted in MOVED_KEYS:
+            lines.append(_moved(dotted, sources.get(dotted, "defaults")))
+            continue
         if error["type"] == "extra_forbidden":
             lines.append(f"unknown key {dotted!r} (from {sources.get(dotted, _source_of_parent(dotted, sources))})")
             continue

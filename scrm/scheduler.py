@@ -48,7 +48,7 @@ class ScheduledJob:
         return {"seconds": getattr(getattr(config, section), key)}
 
 
-# Later issues add campaign firing here. Cron times are in outreach.timezone (the
+# Later issues add campaign firing here. Cron times are in brand.timezone (the
 # scheduler's zone).
 SCHEDULE: tuple[ScheduledJob, ...] = (
     # RFM classes and lifecycle stages move with time, not only with orders: every night.
@@ -140,7 +140,7 @@ class SchedulerService:
         scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self.runtime.engine)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
-            timezone=self.runtime.config.outreach.timezone,
+            timezone=self.runtime.config.brand.timezone,
         )
         for job in self.schedule:
             scheduler.add_job(job.func, job.trigger, id=job.id, replace_existing=True,

@@ -134,3 +134,34 @@ def test_example_config_documents_every_key():
 def test_a_rate_limit_must_be_positive():
     with pytest.raises(ConfigError, match=r"wechat.rate_limits.message/custom/send"):
         load_config(environ={"SCRM_WECHAT__RATE_LIMITS": '{ "message/custom/send" = 0 }'})
+
+
+def test_the_brand_has_a_time_zone_a_name_and_a_locale(tmp_path):
+    config = load_config(environ={})
+    assert (config.brand.timezone, config.brand.name, config.brand.locale) == ("Asia/Shanghai", "演示品牌", "zh_CN")
+    assert str(config.brand.zone) == "Asia/Shanghai"
+    path = write(tmp_path, '[brand]\ntimezone = "Europe/Paris"\nname = "英氏"\nlocale = "en"\n')
+    config = load_config(path, environ={})
+    assert (str(config.brand.zone), config.brand.name, config.brand.locale) == ("Europe/Paris", "英氏", "en")
+
+
+@pytest.mark.parametrize("text, key", [
+    ('[brand]\ntimezone = "Mars/Olympus"\n', "brand.timezone"),
+    ('[brand]\nlocale = "fr"\n', "brand.locale"),
+    ('[brand]\nname = ""\n', "brand.name"),
+])
+def test_a_bad_brand_value_names_the_key(tmp_path, text, key):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    assert key in str(error.value) and str(path) in str(error.value)
+
+
+def test_an_old_config_naming_outreach_timezone_is_told_the_new_key(tmp_path):
+    path = write(tmp_path, '[outreach]\nweekly_cap = 3\ntimezone = "Asia/Shanghai"\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    message = str(error.value)
+    assert "outreach.timezone is now brand.timezone" in message and "[brand]" in message and str(path) in message
+    with pytest.raises(ConfigError, match=r"outreach.timezone is now brand.timezone.*SCRM_OUTREACH__TIMEZONE"):
+        load_config(environ={"SCRM_OUTREACH__TIMEZONE": "Asia/Shanghai"})

@@ -67,6 +67,17 @@ def test_a_signed_link_signs_in_and_lands_on_the_clean_url(frozen, client):  # n
     assert f'/c/coupons/{coupon.id}/qr.png' in html
 
 
+@pytest.mark.parametrize("config_overrides", [{"brand.name": "英氏 YEEHOO", "brand.timezone": "Europe/Paris"}])
+def test_the_page_says_whose_coupons_they_are_in_the_brands_local_time(frozen, client):  # noqa: ANN001
+    amy = make_customer(frozen, nickname="Amy")
+    issue(frozen, make_template(frozen, name="满100减20", valid_days=30), amy)
+    sign_in(frozen, client, amy)
+    html = client.get("/c/coupons").get_data(as_text=True)
+    assert "<title>我的优惠券 My coupons · 英氏 YEEHOO</title>" in html
+    assert '<div class="brand">英氏 YEEHOO</div>' in html
+    assert "有效期至 2026-12-01 03:00" in html  # the same moment as 10:00 in Shanghai, in Paris
+
+
 def test_the_qr_image_holds_the_canonical_code(frozen, client):  # noqa: ANN001
     coupon = issue(frozen, make_template(frozen), make_customer(frozen))
     sign_in(frozen, client, coupon.customer_id)

@@ -108,9 +108,7 @@ def _target(runtime: Runtime, db_session: Session, coupon_id: int) -> tuple[str,
 
 
 def announcement(runtime: Runtime, customer_id: int, template_name: str, valid_until: datetime) -> str:
-    from zoneinfo import ZoneInfo
-
-    local = valid_until.astimezone(ZoneInfo(runtime.config.outreach.timezone))
+    local = valid_until.astimezone(runtime.config.brand.zone)
     return (f"您获得一张优惠券：{template_name}，有效期至 {local:%Y-%m-%d %H:%M}。"
             f"到店出示券码即可使用：{coupons_link(runtime, customer_id)}")
 

@@ -2,7 +2,7 @@
 
 Pages render after their transaction has closed, so each function here returns frozen rows
 holding everything a template touches. Times are shown in the brand's zone
-(``outreach.timezone``), as the statistics count days. The per-day chart is drawn on the
+(``brand.timezone``), as the statistics count days. The per-day chart is drawn on the
 server (inline SVG, no script), so its geometry is computed here, as guides/console.py does
 for scans.
 """
@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -218,7 +217,7 @@ def last_moment(config: Config, until: datetime | None) -> str:
     """The end of a validity as people say it: a midnight end is the day before, included."""
     if until is None:
         return ""
-    local = as_utc(until).astimezone(ZoneInfo(config.outreach.timezone))
+    local = as_utc(until).astimezone(config.brand.zone)
     if local.hour == local.minute == local.second == 0:
         return f"{local.date() - timedelta(days=1):%Y-%m-%d}"
     return f"{local:%Y-%m-%d %H:%M}"
@@ -229,7 +228,7 @@ def local_time(config: Config, moment: datetime | str | None, *, day_only: bool 
         return ""
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
-    local = as_utc(moment).astimezone(ZoneInfo(config.outreach.timezone))
+    local = as_utc(moment).astimezone(config.brand.zone)
     if day_only and local.hour == local.minute == local.second == 0:
         return f"{local:%Y-%m-%d}"
     return f"{local:%Y-%m-%d %H:%M}"

@@ -33,6 +33,12 @@ if TYPE_CHECKING:
 
 customer_pages = Blueprint("customer_pages", __name__, template_folder="templates")
 
+
+@customer_pages.context_processor
+def _brand() -> dict[str, object]:
+    """The customer sees whose coupons these are (``brand.name``)."""
+    return {"brand": current_runtime().config.brand}
+
 SIGNED_IN = "coupon_customer"  # {"c": customer id, "at": when, epoch seconds}
 OAUTH_STATE = "coupon_oauth_state"
 QR_SCALE = 10  # pixels a module: 290 px for a 12-character code, crisp when the page shrinks it
@@ -173,7 +179,7 @@ def _oauth_runtime() -> Runtime:
 
 
 def _zone(runtime: Runtime) -> ZoneInfo:
-    return ZoneInfo(runtime.config.outreach.timezone)
+    return runtime.config.brand.zone
 
 
 def _message(title: str, message: str, hint: str, status: int):  # noqa: ANN202

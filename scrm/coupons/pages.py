@@ -65,7 +65,7 @@ def create_template():  # noqa: ANN201
     form = {**form_fields(request.form, *TEMPLATE_FIELDS), "stores": request.form.getlist("stores")}
     runtime = current_runtime()
     try:
-        template_in = parse(TemplateIn, _template_input(form, ZoneInfo(runtime.config.outreach.timezone)),
+        template_in = parse(TemplateIn, _template_input(form, runtime.config.brand.zone),
                             what="coupon template")
         with runtime.transaction() as db_session:
             template = templates.create_template(db_session=db_session, template_in=template_in,

@@ -1,5 +1,5 @@
 """Coupon statistics (SPEC §7): issued, redeemed and expired per template, store, guide or
-local day (``outreach.timezone``), and the redemption rate (redeemed ÷ issued of the row).
+local day (``brand.timezone``), and the redemption rate (redeemed ÷ issued of the row).
 
 Counted from the coupons themselves, so they are never out of step with them and no hot
 counter row slows redemption down. An issue counts for the customer's guide (and that guide's
@@ -54,7 +54,7 @@ def coupon_stats(
     """One row per template, store, guide or day with anything in ``first_day``..``last_day``."""
     if by not in DIMENSIONS:
         raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
-    zone = ZoneInfo(config.outreach.timezone)
+    zone = config.brand.zone
     start, end = utc_bounds(config, first_day, last_day)
     counts: dict[Any, dict[str, int]] = {}
     for measure, moment, store, guide in (

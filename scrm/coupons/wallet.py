@@ -1,7 +1,7 @@
 """The customer's own coupons (我的优惠券 = my coupons) as their page shows them: what can be
 used now first, then what becomes usable later, then what is over (used, expired, voided).
 
-Times are shown in the account's local time (``outreach.timezone``). Service functions take
+Times are shown in the account's local time (``brand.timezone``). Service functions take
 ``db_session`` and never commit.
 """
 

@@ -9,7 +9,6 @@ birthday form goes through the same check as ``PATCH /api/customers/<id>``
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
@@ -91,7 +90,7 @@ def _render_customer(customer_id: int, *, errors: list | None = None, typed: str
         tags = carried_tags(db_session=db_session, customer_id=found.id, now=now)
         page = service.timeline(db_session=db_session, customer_id=found.id, before_id=before, limit=TIMELINE_PAGE)
         shown = profile(found, identities, tags, page.entries, page.next_before_id,
-                        ZoneInfo(runtime.config.outreach.timezone))
+                        runtime.config.brand.zone)
         binding = current_binding(db_session=db_session, customer_id=found.id)
         guide = db_session.get(Guide, binding.guide_id) if binding is not None else None
         facts = {

@@ -1,6 +1,6 @@
 """What the console's dashboard (SPEC §11) shows beside the funnel: the guides' leaderboard,
 how customers spread over tags, and the latest campaigns' results. Each is a few grouped
-queries; days are the brand's local days (``outreach.timezone``), turned into UTC bounds
+queries; days are the brand's local days (``brand.timezone``), turned into UTC bounds
 because SQLite compares the stored UTC times as text."""
 
 from __future__ import annotations

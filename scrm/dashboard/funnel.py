@@ -1,5 +1,5 @@
 """The funnel (漏斗, SPEC §11): code scans → follows → bindings → coupons issued → redeemed,
-for the whole brand, a store or a guide, over local days (``outreach.timezone``).
+for the whole brand, a store or a guide, over local days (``brand.timezone``).
 
 Scans, follows and bindings are the codes' day statistics (qrcodes/stats.py); coupons are
 counted from the coupons (scrm/coupons/stats.py: issued for the customer's guide at the

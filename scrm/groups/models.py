@@ -4,7 +4,7 @@ A group is read back whole from WeCom (``groupchat/get``) by the hourly sync and
 ``change_external_chat`` callback; its members are kept one row per person and group: a
 member who leaves gets ``left_at``, one who comes back has it cleared and a new ``join_time``.
 Joins and quits are counted as they are noticed in :class:`GroupDayStats` (per group and
-local day, ``outreach.timezone``): a join on the day WeCom says the member joined, a quit on
+local day, ``brand.timezone``): a join on the day WeCom says the member joined, a quit on
 the day we learnt of it (the callback's time, or the sync's).
 """
 

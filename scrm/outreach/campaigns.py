@@ -121,7 +121,7 @@ def next_run(runtime: Runtime, schedule: dict, after: datetime, *, first: bool =
     if kind == "once":
         return max(datetime.fromisoformat(schedule["at"]), after) if first else None
     if kind == "cron":
-        trigger = cron_trigger(schedule["cron"], runtime.config.outreach.timezone)
+        trigger = cron_trigger(schedule["cron"], runtime.config.brand.timezone)
         # A launch at a fire time fires then; after a firing, the next is strictly later.
         start = after if first else after + timedelta(seconds=1)
         return trigger.get_next_fire_time(None, start).astimezone(UTC)

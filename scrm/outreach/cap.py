@@ -11,7 +11,7 @@ it, as the campaign says. A delivery that ends without a message (skipped, faile
 slot back.
 
 **Quiet hours.** ``outreach.quiet_hours = "22-8"``: nothing is sent from 22:00 to 08:00 local
-time (``outreach.timezone``); a send due inside is moved to the end of the quiet hours, or
+time (``brand.timezone``); a send due inside is moved to the end of the quiet hours, or
 skipped. ``""`` turns them off.
 """
 
@@ -89,7 +89,7 @@ class FrequencyCap:
     def __init__(self, redis_client: redis.Redis, config: Config) -> None:
         self.redis = redis_client
         self.cap = config.outreach.weekly_cap
-        self.quiet = QuietHours.parse(config.outreach.quiet_hours, config.outreach.timezone)
+        self.quiet = QuietHours.parse(config.outreach.quiet_hours, config.brand.timezone)
         self._script = redis_client.register_script(_RESERVE)
 
     def reserve_many(self, wanted: Sequence[tuple[int, str]], due: datetime, now: datetime, *,

@@ -36,7 +36,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -185,7 +184,7 @@ def count_group_sends(runtime: Runtime, chat_ids: list[str], now: datetime) -> N
 
 
 def group_key(runtime: Runtime, chat_id: str, now: datetime) -> str:
-    month = now.astimezone(ZoneInfo(runtime.config.outreach.timezone)).strftime("%Y-%m")
+    month = now.astimezone(runtime.config.brand.zone).strftime("%Y-%m")
     return f"scrm:outreach:group:{month}:{chat_id}"
 
 
@@ -213,7 +212,7 @@ def count_mass_sends(runtime: Runtime, customer_ids: list[int], now: datetime) -
 
 
 def mass_key(runtime: Runtime, customer_id: int, now: datetime) -> str:
-    month = now.astimezone(ZoneInfo(runtime.config.outreach.timezone)).strftime("%Y-%m")
+    month = now.astimezone(runtime.config.brand.zone).strftime("%Y-%m")
     return f"scrm:outreach:mass:{month}:{customer_id}"
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -156,4 +155,4 @@ def schedule_text(campaign: Campaign) -> str:
 def local_time(config: Config, moment: datetime | None) -> str:
     if moment is None:
         return ""
-    return f"{as_utc(moment).astimezone(ZoneInfo(config.outreach.timezone)):%Y-%m-%d %H:%M}"
+    return f"{as_utc(moment).astimezone(config.brand.zone):%Y-%m-%d %H:%M}"

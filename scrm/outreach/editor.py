@@ -1,7 +1,7 @@
 """The campaign editor's form (活动编辑): the fields a browser posts, turned into the body
 ``POST /api/campaigns`` accepts (validated by scrm/outreach/schemas.py as the API is), and a
 saved campaign turned back into the form. Times are typed in the brand's local time
-(``outreach.timezone``); numbers that are not numbers are passed on as typed, for the schema
+(``brand.timezone``); numbers that are not numbers are passed on as typed, for the schema
 to refuse with the field's name.
 """
 

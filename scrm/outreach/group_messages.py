@@ -48,7 +48,7 @@ def plan_group_run(runtime: Runtime, run_id: int, settings: _Settings) -> int:
     from scrm.outreach.planner import enqueue_sends
 
     now = runtime.clock.now()
-    quiet = QuietHours.parse(runtime.config.outreach.quiet_hours, runtime.config.outreach.timezone)
+    quiet = QuietHours.parse(runtime.config.outreach.quiet_hours, runtime.config.brand.timezone)
     due = quiet.next_open(settings.due)
     skip_quiet = due != settings.due and not settings.defer
     rows = []
@@ -139,9 +139,7 @@ def unreachable(group: tuple[str, str] | None, used: int, limit: int, content: d
 
 def monthly_limit(runtime: Runtime, now: datetime) -> int:
     """As many group messages a month as the (local) month has days."""
-    from zoneinfo import ZoneInfo
-
-    local = now.astimezone(ZoneInfo(runtime.config.outreach.timezone))
+    local = now.astimezone(runtime.config.brand.zone)
     return calendar.monthrange(local.year, local.month)[1]
 
 

@@ -151,7 +151,7 @@ def _render_editor(campaign_id: int | None, *, status: int = 200, form: dict[str
             found = campaigns.get_campaign(db_session=db_session, campaign_id=campaign_id)
             shown = console.results_view(db_session=db_session, campaign_id=campaign_id, days=min(max(days, 1), 90))
             if form is None:
-                form = editor.form_of(found, runtime.config.outreach.timezone)
+                form = editor.form_of(found, runtime.config.brand.timezone)
             found = _detached(found)
         choices = console.choices(db_session)
     return render_template("outreach/editor.html", caller=current_caller(), campaign=found, form=form,
@@ -168,7 +168,7 @@ def _detached(campaign: Campaign) -> Any:
 
 
 def _parsed(form: dict[str, Any]) -> CampaignIn:
-    return parse(CampaignIn, editor.body_of(form, current_runtime().config.outreach.timezone), what="campaign")
+    return parse(CampaignIn, editor.body_of(form, current_runtime().config.brand.timezone), what="campaign")
 
 
 def _count(form: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def json_object() -> dict[str, Any]:
 
 
 def day_range(runtime: Runtime, *, most_days: int = 366, default_days: int = 30) -> tuple[date, date]:
-    """``?from=YYYY-MM-DD&to=YYYY-MM-DD`` as local days (``outreach.timezone``): ``to`` defaults to
+    """``?from=YYYY-MM-DD&to=YYYY-MM-DD`` as local days (``brand.timezone``): ``to`` defaults to
     today, ``from`` to ``default_days`` before it; 400 ``bad_query`` for bad or reversed dates
     or a range over ``most_days``."""
     from scrm.clock import local_day
