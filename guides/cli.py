@@ -13,11 +13,7 @@ from typing import Any
 
 import click
 
-
-def _runtime(ctx: click.Context):  # noqa: ANN202
-    from scrm.cli import _runtime as load
-
-    return load(ctx)
+from scrm.cli_context import runtime_of
 
 
 def _in_transaction(ctx: click.Context, work: Callable[[Any, Any], Any]) -> Any:
@@ -26,7 +22,7 @@ def _in_transaction(ctx: click.Context, work: Callable[[Any, Any], Any]) -> Any:
     from guides.service import GuidesError
     from scrm.redis_store import is_memory_url
 
-    runtime = _runtime(ctx)
+    runtime = runtime_of(ctx)
     try:
         with runtime.transaction() as db_session:
             result = work(runtime, db_session)

@@ -1,7 +1,7 @@
 """``scrm`` command line (SPEC §2, §10, §11).
 
-Only click and the standard library are imported here; each command imports what it needs
-when it runs, so ``scrm --help`` answers at once (measured in bench/startup.py).
+Only click, the standard library and scrm/cli_context.py are imported here; each command
+imports what it needs when it runs, so ``scrm --help`` answers at once (bench/startup.py).
 """
 
 from __future__ import annotations
@@ -11,30 +11,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from scrm.cli_context import config_of, runtime_of
+
 if TYPE_CHECKING:
-    from scrm.config import Config
     from scrm.runtime import Runtime
-
-
-def _load(ctx: click.Context) -> Config:
-    from scrm.config import ConfigError, load_config
-    from scrm.logs import configure_logging
-
-    if "config" not in ctx.obj:
-        try:
-            ctx.obj["config"] = load_config(ctx.obj.get("config_path"))
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
-        configure_logging(ctx.obj["config"])
-    return ctx.obj["config"]
-
-
-def _runtime(ctx: click.Context) -> Runtime:
-    from scrm.runtime import Runtime, install
-
-    if "runtime" not in ctx.obj:
-        ctx.obj["runtime"] = install(Runtime(_load(ctx)))
-    return ctx.obj["runtime"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,7 +32,7 @@ def migrate(ctx: click.Context) -> None:
     """Bring the database schema up to date."""
     from scrm.migrate import upgrade
 
-    config = _load(ctx)
+    config = config_of(ctx)
     upgrade(config.database.url)
     click.echo(f"database at {_safe_url(config.database.url)} is up to date")
 
@@ -67,7 +47,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     With redis.url = memory:// the worker and the scheduler run inside this process."""
     from scrm.serving import serve_forever
 
-    runtime = _runtime(ctx)
+    runtime = runtime_of(ctx)
     serve_forever(runtime, host or runtime.config.server.host, port or runtime.config.server.port)
 
 
@@ -76,7 +56,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 @click.pass_context
 def worker(ctx: click.Context, burst: bool) -> None:
     """Run an RQ worker for every queue (urgent first)."""
-    runtime = _runtime(ctx)
+    runtime = runtime_of(ctx)
     _needs_real_redis(runtime, "worker")
     runtime.queue.make_worker().work(burst=burst, with_scheduler=True)
 
@@ -89,7 +69,7 @@ def scheduler(ctx: click.Context) -> None:
 
     from scrm.scheduler import SchedulerService
 
-    runtime = _runtime(ctx)
+    runtime = runtime_of(ctx)
     _needs_real_redis(runtime, "scheduler")
     service = SchedulerService(runtime)
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
@@ -111,7 +91,7 @@ def sandbox(ctx: click.Context, host: str | None, port: int | None, open_browser
     Needs wechat.sandbox = true and a migrated database (scrm migrate; scrm demo does both)."""
     from scrm.serving import phone_url, serve_forever
 
-    runtime = _runtime(ctx)
+    runtime = runtime_of(ctx)
     if not runtime.config.wechat.sandbox:
         raise click.ClickException("wechat.sandbox is false: the phone sandbox plays a customer of the fake WeChat only")
     url = phone_url(runtime)
@@ -128,7 +108,7 @@ def sandbox(ctx: click.Context, host: str | None, port: int | None, open_browser
 def demo(ctx: click.Context) -> None:
     """Migrate, seed a demo brand (stores, guides) and serve, printing where to look."""
     ctx.invoke(migrate)
-    runtime = _runtime(ctx)
+    runtime = runtime_of(ctx)
     if runtime.config.wechat.sandbox:
         from scrm.demo import seed_demo_brand
 
@@ -153,7 +133,7 @@ def users_create(ctx: click.Context, name: str, role: str, guide_code: str | Non
     """Create a user; the token is the last line printed (shown once, stored hashed)."""
     from scrm.users.service import UserError, create_user
 
-    runtime = _runtime(ctx)
+    runtime = runtime_of(ctx)
     try:
         with runtime.transaction() as db_session:
             user, token = create_user(db_session=db_session, name=name, role=role, guide_code=guide_code)
@@ -169,7 +149,7 @@ def users_list(ctx: click.Context) -> None:
     """List users."""
     from scrm.users.service import list_users
 
-    with _runtime(ctx).transaction() as db_session:
+    with runtime_of(ctx).transaction() as db_session:
         for user in list_users(db_session=db_session):
             state = "" if user.active else "  (inactive)"
             click.echo(f"{user.id:>5}  {user.name:<24} {user.role:<8} {user.guide_code or '':<12}{state}")
@@ -182,7 +162,7 @@ def users_revoke(ctx: click.Context, name: str) -> None:
     """Revoke every token of a user."""
     from scrm.users.service import UserError, revoke_tokens
 
-    runtime = _runtime(ctx)
+    runtime = runtime_of(ctx)
     try:
         with runtime.transaction() as db_session:
             count = revoke_tokens(db_session=db_session, name=name, now=runtime.clock.now())
@@ -200,7 +180,7 @@ def jobs() -> None:
 @click.pass_context
 def jobs_failed(ctx: click.Context) -> None:
     """List jobs that failed after their last retry."""
-    failed = _runtime(ctx).queue.failed()
+    failed = runtime_of(ctx).queue.failed()
     for job in failed:
         last_line = job.error.splitlines()[-1] if job.error else ""
         click.echo(f"{job.id}  {job.queue:<8} {job.func}{job.args}  {last_line}")
@@ -213,7 +193,7 @@ def jobs_failed(ctx: click.Context) -> None:
 def jobs_retry(ctx: click.Context, job_id: str) -> None:
     """Put a failed job back on its queue with fresh retries."""
     try:
-        _runtime(ctx).queue.requeue_failed(job_id)
+        runtime_of(ctx).queue.requeue_failed(job_id)
     except KeyError:
         raise click.ClickException(f"no failed job {job_id}") from None
     click.echo(f"requeued {job_id}")
@@ -227,7 +207,7 @@ def show_config(ctx: click.Context) -> None:
 
     from scrm.logs import Redactor
 
-    config = _load(ctx)
+    config = config_of(ctx)
     text = json.dumps(config.model_dump(), indent=2, ensure_ascii=False)
     click.echo(Redactor.from_config(config)(text))
 
@@ -257,7 +237,7 @@ def simulate(ctx: click.Context, url: str | None, customers: int, days: int, rat
 
     from scrm.simulator import LoadOptions, ServerUnreachable, Simulator, check_server, make_plan
 
-    config = _load(ctx)
+    config = config_of(ctx)
     url = (url or config.server.public_base_url).rstrip("/")
     try:
         check_server(url)
@@ -294,7 +274,7 @@ def tags_recompute(ctx: click.Context, batch_size: int) -> None:
     from tagging.computed import recompute_all
     from tagging.computed_bulk import RecomputeRunning
 
-    runtime = _runtime(ctx)
+    runtime = runtime_of(ctx)
     with ExitStack() as stack:
         bars: list = []
 
