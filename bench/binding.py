@@ -4,7 +4,7 @@ PostgreSQL and Redis, against plain follows that bind nobody, in the same run, o
 1,000 guides in 10 stores get READY MP codes, written straight to the database (this measures
 binding, not code creation). Then 100,000 customers follow: customer ``i`` sends a
 ``subscribe`` whose ``EventKey`` is ``qrscene_<scene>`` of guide ``i % 1000``'s code, signed
-and sealed (safe mode) as WeChat does (:mod:`handlers.sender`), from several load processes at
+and sealed (safe mode) as WeChat does (:mod:`handlers.signed_callbacks`), from several load processes at
 a fixed concurrency. Each follow creates the customer, binds them and is answered with the
 guide's card (a news reply). Afterwards every customer's current binding is checked against the
 guide they scanned, and a sample of the replies is opened and checked to be that guide's card.
@@ -140,7 +140,7 @@ def load_process(  # noqa: ANN201, PLR0913
     """Send the follows of customers ``part``, ``part + processes``, …; report what came back."""
     import requests
 
-    from handlers.sender import CallbackSender, mp_event_xml
+    from handlers.signed_callbacks import CallbackSender, mp_event_xml
     from scrm.config import load_config
 
     config = load_config(environ=env)
@@ -314,7 +314,7 @@ def main() -> None:
 def check_replies(config, samples: dict[int, bytes], guides: int | None) -> tuple[int, list[str]]:  # noqa: ANN001
     """How many sampled replies are right: the scanned guide's card (``guides``), else the
     greeting; and what the first wrong ones were."""
-    from handlers.sender import CallbackSender
+    from handlers.signed_callbacks import CallbackSender
 
     sender = CallbackSender.from_config(config, "mp", encrypt=True)
     good, bad = 0, []

@@ -97,7 +97,7 @@ def seed_coupons(runtime, guides: int, coupons: int) -> list[tuple[str, int]]:  
 
     from guides.models import Binding, Guide
     from qrcodes.models import ChannelCode
-    from scrm.coupons import templates
+    from scrm.coupons import coupon_templates
     from scrm.coupons.codes import CouponCodec, display
     from scrm.coupons.models import Coupon, CouponTemplate
     from scrm.coupons.schemas import TemplateIn
@@ -107,7 +107,7 @@ def seed_coupons(runtime, guides: int, coupons: int) -> list[tuple[str, int]]:  
     now = runtime.clock.now()
     customers = (coupons + 1) // 2
     with runtime.transaction() as db_session:
-        template = templates.create_template(db_session=db_session, at=now, template_in=TemplateIn(
+        template = coupon_templates.create_template(db_session=db_session, at=now, template_in=TemplateIn(
             name="满100减20", kind="cash", amount="20", min_spend="100", valid_days=30, per_customer_limit=None))
         codes = dict(db_session.execute(
             select(Guide.code, ChannelCode.id).join(ChannelCode, ChannelCode.guide_id == Guide.id)

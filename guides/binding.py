@@ -97,7 +97,7 @@ def _bind_by_code(runtime: Runtime, db_session: Session, code: CodeRef, touch: T
     if touched is None:  # a store code, or a retired guide code: the store's routing
         if current is not None:
             return _outcome(db_session, "kept", code, current.guide_id, current.guide_id)
-        from guides.routing import route
+        from guides.duty_routing import route
 
         touched = route(db_session=db_session, config=runtime.config, store_id=code.owner_store_id, at=touch.at)
         if touched is None:

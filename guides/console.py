@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from guides import service
 from guides.models import Guide, GuideTransfer, Store
-from guides.routing import WEEKDAYS
+from guides.duty_routing import WEEKDAYS
 from qrcodes import stats
 from scrm.clock import local_day
 from qrcodes.service import codes_of

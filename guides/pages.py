@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from guides import console, importing, leaving, service
-from guides.routing import WEEKDAYS
+from guides.duty_routing import WEEKDAYS
 from guides.schemas import GuideFields, GuideIn, LeaveIn, StoreIn, parse
 from scrm.errors import InvalidInput
 from scrm.users.models import MANAGERS

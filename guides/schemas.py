@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from guides.routing import WEEKDAYS, parse_hours
+from guides.duty_routing import WEEKDAYS, parse_hours
 from scrm.errors import InvalidInput as BaseInvalidInput
 
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")

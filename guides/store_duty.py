@@ -2,7 +2,7 @@
 
 On WeCom, the store's contact way (联系我, several members) is where WeCom itself picks the
 member a customer adds, so routing by schedule and cap happens before the scan: the way's
-member list is set to the store's on-duty pool (guides/routing.py) by ``update_contact_way``
+member list is set to the store's on-duty pool (guides/duty_routing.py) by ``update_contact_way``
 every few minutes (the scheduler), when a guide joins or leaves, and after each customer it
 brought (a cap may have been reached). The list last sent is remembered in Redis, so an
 unchanged pool costs no WeChat call. An empty pool (everyone capped, nobody on duty) leaves
@@ -18,7 +18,7 @@ import logging
 from sqlalchemy import select
 
 from guides.models import Guide
-from guides.routing import on_duty_pool
+from guides.duty_routing import on_duty_pool
 from qrcodes.models import ChannelCode
 from scrm.runtime import current
 

@@ -70,15 +70,15 @@ def seed_demo_brand(runtime: Runtime) -> DemoBrand:
 
 
 def _seed_coupons(runtime: Runtime, db_session) -> None:  # noqa: ANN001
-    from scrm.coupons import templates
+    from scrm.coupons import coupon_templates
     from scrm.coupons.models import CouponTemplate
     from scrm.coupons.schemas import RuleIn, TemplateIn
 
     for name, fields, rule in COUPONS:
         if db_session.scalar(select(CouponTemplate.id).where(CouponTemplate.name == name)) is not None:
             continue
-        template = templates.create_template(db_session=db_session, template_in=TemplateIn(name=name, **fields),
+        template = coupon_templates.create_template(db_session=db_session, template_in=TemplateIn(name=name, **fields),
                                              at=runtime.clock.now())
         if rule is not None:
-            templates.create_rule(db_session=db_session, rule_in=RuleIn(template_id=template.id, **rule),
+            coupon_templates.create_rule(db_session=db_session, rule_in=RuleIn(template_id=template.id, **rule),
                                   at=runtime.clock.now())

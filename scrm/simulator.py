@@ -8,7 +8,7 @@ Two parts:
   unfollows, and for a share of the traffic WeCom ``change_external_contact`` events (adds
   with a ``State`` and a ``WelcomeCode``, edits, deletes). Same seed, same plan.
 - :class:`Simulator` delivers a plan as WeChat does: each callback signed, and sealed in safe
-  mode (always on WeCom), by :mod:`handlers.sender`; paced at a rate by a few threads, each
+  mode (always on WeCom), by :mod:`handlers.signed_callbacks`; paced at a rate by a few threads, each
   with its own HTTP session; some callbacks delivered again, as WeChat's retries are. The
   :class:`Summary` counts what the server answered.
 
@@ -243,7 +243,7 @@ class LoadOptions:
 
 class Simulator:
     def __init__(self, config: Config, url: str, options: LoadOptions = LoadOptions()) -> None:
-        from handlers.sender import CallbackSender
+        from handlers.signed_callbacks import CallbackSender
 
         self.url = url.rstrip("/")
         self.options = options

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from handlers.sender import mp_event_xml, mp_message_xml, mp_text_xml, work_contact_xml
+from handlers.signed_callbacks import mp_event_xml, mp_message_xml, mp_text_xml, work_contact_xml
 from handlers.wire import Rejected
 from scrm.simulator import PlannedCallback, Plan, Summary, new_msg_id_base
 

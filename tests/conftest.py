@@ -337,7 +337,7 @@ SAMPLES_DIR = Path(os.environ.get("WECHAT_SAMPLES_DIR", Path(__file__).resolve()
 @pytest.fixture
 def wechat(runtime, client):  # noqa: ANN001, ANN201
     """Send callbacks the way WeChat does: ``wechat.mp(xml)`` / ``wechat.work(xml)``."""
-    from handlers.sender import CallbackSender
+    from handlers.signed_callbacks import CallbackSender
 
     class Phone:
         def sender(self, channel: str, encrypt: bool = True) -> CallbackSender:

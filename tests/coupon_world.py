@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from scrm.coupons import issuing, templates
+from scrm.coupons import coupon_templates, issuing
 from scrm.coupons.codes import display
 from scrm.coupons.schemas import TemplateIn
 from scrm.customers.models import Customer, CustomerIdentity
@@ -25,7 +25,7 @@ def make_template(runtime, **fields: Any) -> int:  # noqa: ANN001
     body = {"name": "满100减20", "kind": "cash", "amount": "20", "min_spend": "100", "valid_days": 30,
             "per_customer_limit": None, **fields}
     with runtime.transaction() as db_session:
-        template = templates.create_template(db_session=db_session, template_in=TemplateIn(**body),
+        template = coupon_templates.create_template(db_session=db_session, template_in=TemplateIn(**body),
                                              at=runtime.clock.now())
         return template.id
 

@@ -69,7 +69,7 @@ def openid() -> str:
 
 def send(runtime, client, channel: str, xml: str):  # noqa: ANN001, ANN201
     """POST a callback signed as WeChat would at the runtime's clock (frozen or not)."""
-    from handlers.sender import CallbackSender
+    from handlers.signed_callbacks import CallbackSender
 
     sender = CallbackSender.from_config(runtime.config, channel, encrypt=channel == "work")
     signed = sender.sign(xml, timestamp=int(runtime.clock.now().timestamp()))
@@ -79,7 +79,7 @@ def send(runtime, client, channel: str, xml: str):  # noqa: ANN001, ANN201
 
 
 def reply_of(runtime, channel: str, response) -> str:  # noqa: ANN001
-    from handlers.sender import CallbackSender
+    from handlers.signed_callbacks import CallbackSender
 
     return CallbackSender.from_config(runtime.config, channel, encrypt=channel == "work").open_reply(response.data)
 
@@ -87,7 +87,7 @@ def reply_of(runtime, channel: str, response) -> str:  # noqa: ANN001
 def mp_scan(runtime, client, who: str, scene: str, *, event: str = "subscribe", create_time: int | None = None):  # noqa: ANN001, ANN201
     """A customer follows by a code (``subscribe`` with ``qrscene_``) or, following already,
     scans it (``SCAN``)."""
-    from handlers.sender import mp_event_xml
+    from handlers.signed_callbacks import mp_event_xml
 
     key = f"qrscene_{scene}" if event == "subscribe" else scene
     xml = mp_event_xml(to=runtime.config.wechat.mp.original_id, openid=who, event=event,
@@ -99,7 +99,7 @@ def work_add(runtime, client, external_userid: str, userid: str, state: str | No
              create_time: int | None = None):
     """A customer adds member ``userid`` on WeCom through a contact way with ``state``; the
     sandbox WeCom issues the event's WelcomeCode (valid 20 s) as WeCom would."""
-    from handlers.sender import work_contact_xml
+    from handlers.signed_callbacks import work_contact_xml
 
     world.add_external_contact(runtime.redis, external_userid, userid=userid, state=state or "")
     code = world.issue_welcome_code(runtime.redis, userid=userid, external_userid=external_userid,

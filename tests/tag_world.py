@@ -7,7 +7,7 @@ import itertools
 
 from sqlalchemy import select
 
-from handlers.sender import CallbackSender, mp_event_xml, mp_text_xml
+from handlers.signed_callbacks import CallbackSender, mp_event_xml, mp_text_xml
 from scrm.customers import service as customers
 from scrm.customers.models import Interaction
 from tagging import scores

@@ -15,7 +15,7 @@ from PIL import Image
 from coupon_world import issue, make_customer, make_template
 from guide_world import create_store, reply_of, send
 from handlers import wire
-from handlers.sender import mp_text_xml
+from handlers.signed_callbacks import mp_text_xml
 from scrm.coupons import redemption
 from scrm.coupons.links import coupons_link
 from scrm.sandbox import state, world

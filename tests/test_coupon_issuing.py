@@ -41,7 +41,7 @@ def customer_of(runtime, who: str) -> int:
 
 
 def text(runtime, client, who: str, content: str):  # noqa: ANN201
-    from handlers.sender import mp_text_xml
+    from handlers.signed_callbacks import mp_text_xml
 
     xml = mp_text_xml(to=runtime.config.wechat.mp.original_id, openid=who, content=content,
                       msg_id=str(next(_msg_ids)), create_time=int(runtime.clock.now().timestamp()))

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from handlers.sender import mp_text_xml
+from handlers.signed_callbacks import mp_text_xml
 
 
 def _message(runtime, wechat, openid: str, msg_id: str, content: str = "hi") -> None:

@@ -139,7 +139,7 @@ def test_a_failed_whole_call_is_retried_by_the_queue(runtime, client, auth, team
 
 def test_wecoms_transfer_fail_event_marks_the_hand_over_failed(runtime, client, auth, team):
     from guide_world import send
-    from handlers.sender import _xml
+    from handlers.signed_callbacks import _xml
 
     a, b, _c = team
     work_add(runtime, client, "wm-r", a.wecom_userid, a.work_scene, welcome=False)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from guide_world import create_guide, create_store, openid
 from guides.login_links import make_link
-from handlers.sender import mp_event_xml, mp_text_xml
+from handlers.signed_callbacks import mp_event_xml, mp_text_xml
 from scrm.clock import FrozenClock
 from scrm.customers.models import Customer, CustomerIdentity
 

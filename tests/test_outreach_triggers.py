@@ -68,7 +68,7 @@ def customer_of(runtime, channel: str, external_id: str) -> int:  # noqa: ANN001
 
 
 def mp_follow(runtime, client, who: str):  # noqa: ANN001, ANN201
-    from handlers.sender import mp_event_xml
+    from handlers.signed_callbacks import mp_event_xml
 
     xml = mp_event_xml(to=runtime.config.wechat.mp.original_id, openid=who, event="subscribe",
                        create_time=int(runtime.clock.now().timestamp()))

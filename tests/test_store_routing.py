@@ -1,5 +1,5 @@
 """Store codes route a new customer to a guide on duty, under daily caps, backups last
-(guides/routing.py), through the webhook."""
+(guides/duty_routing.py), through the webhook."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from guide_world import create_guide, create_store, mp_scan, openid, reply_of, store_scene, work_add
 from guides.models import Binding
-from guides.routing import on_duty, parse_hours
+from guides.duty_routing import on_duty, parse_hours
 from scrm.clock import FrozenClock
 from scrm.customers.models import CustomerIdentity, Interaction
 

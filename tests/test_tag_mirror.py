@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from guide_world import create_guide, create_store, send, work_add
-from handlers.sender import mp_text_xml, work_contact_xml
+from handlers.signed_callbacks import mp_text_xml, work_contact_xml
 from scrm.clock import FrozenClock
 from scrm.customers import service as customers
 from scrm.customers.models import Customer, Interaction

@@ -11,7 +11,7 @@ import pytest
 import requests
 from sqlalchemy import event as sa_event
 
-from handlers.sender import CallbackSender, mp_message_xml, mp_text_xml, work_contact_xml
+from handlers.signed_callbacks import CallbackSender, mp_message_xml, mp_text_xml, work_contact_xml
 from scrm.clock import FrozenClock
 from tag_world import carried, create_tag, event, post, score, tag_entries, text
 

@@ -10,7 +10,7 @@ import requests
 from sqlalchemy import func, select
 
 from handlers.models import CallbackRecord
-from handlers.sender import CallbackSender, mp_event_xml, mp_text_xml, work_contact_xml
+from handlers.signed_callbacks import CallbackSender, mp_event_xml, mp_text_xml, work_contact_xml
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.sandbox import state as sandbox
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from conftest import SAMPLES_DIR, reconfigure
 from handlers.models import CallbackRecord
-from handlers.sender import CallbackSender, mp_text_xml
+from handlers.signed_callbacks import CallbackSender, mp_text_xml
 from scrm.clock import FrozenClock
 from scrm.customers.models import Customer, Interaction
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from guides.console import Tick
 from guides.models import Guide, Store
-from scrm.coupons import redemption, stats, templates
+from scrm.coupons import coupon_templates, redemption, stats
 from scrm.coupons.codes import display
 from scrm.coupons.models import Coupon, CouponAttempt, CouponReminder, CouponTemplate
 from scrm.coupons.views import coupon_json, value_text
@@ -166,18 +166,18 @@ class ReminderRow:
 
 
 def templates_page(*, config: Config, db_session: Session) -> TemplatesPage:
-    found = templates.list_templates(db_session=db_session)
-    redeemed = templates.redeemed_counts(db_session=db_session, template_ids=[t.id for t in found])
+    found = coupon_templates.list_templates(db_session=db_session)
+    redeemed = coupon_templates.redeemed_counts(db_session=db_session, template_ids=[t.id for t in found])
     rows = db_session.execute(select(Store.code, Store.name).order_by(Store.code))
     stores = tuple((code, name) for code, name in rows)
     return TemplatesPage(tuple(_template_row(config, db_session, t, redeemed.get(t.id, 0)) for t in found), stores)
 
 
 def template_page(*, config: Config, db_session: Session, template_id: int, today: date) -> TemplatePage:
-    template = templates.get_template(db_session=db_session, template_id=template_id)
-    redeemed = templates.redeemed_counts(db_session=db_session, template_ids=[template_id]).get(template_id, 0)
+    template = coupon_templates.get_template(db_session=db_session, template_id=template_id)
+    redeemed = coupon_templates.redeemed_counts(db_session=db_session, template_ids=[template_id]).get(template_id, 0)
     rules = tuple(RuleRow(r.id, r.trigger, None if r.min_amount is None else f"{r.min_amount:.2f}", bool(r.active))
-                  for r in templates.list_rules(db_session=db_session, template_id=template_id))
+                  for r in coupon_templates.list_rules(db_session=db_session, template_id=template_id))
     return TemplatePage(_template_row(config, db_session, template, redeemed), rules,
                         period(config=config, db_session=db_session, first_day=today - timedelta(days=STATS_DAYS - 1),
                                last_day=today, template_id=template_id))
@@ -203,7 +203,7 @@ def _template_row(config: Config, db_session: Session, template: CouponTemplate,
         rate=stats.percent(redeemed / issued if issued else None), status=template.status,
         per_customer_limit=template.per_customer_limit, remind_days_before=template.remind_days_before,
         description=template.description,
-        stores=tuple(templates.store_codes(db_session=db_session, template_id=template.id)),
+        stores=tuple(coupon_templates.store_codes(db_session=db_session, template_id=template.id)),
     )
 
 

@@ -22,7 +22,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
 from scrm.clock import local_day
-from scrm.coupons import console, issuing, redemption, stats, templates
+from scrm.coupons import console, issuing, redemption, stats
+from scrm.coupons import coupon_templates as template_service  # coupon_templates is a view here
 from scrm.coupons.codes import display
 from scrm.coupons.models import KINDS, TRIGGERS
 from scrm.coupons.schemas import VALUE_FIELD, ReasonIn, RuleIn, TemplateChangeIn, TemplateIn, parse
@@ -44,7 +45,7 @@ TEMPLATE_FIELDS = ("name", "kind", "amount", "discount", "gift", "min_spend", "d
 FIND_BY = ("customer_id", "openid", "phone")
 REFUSAL_STATUS = {"bad_code": 422, "not_found": 404}  # every other refusal: 409, as the API answers
 
-_404_when_missing = not_found_as_404(templates.TemplateNotFound)
+_404_when_missing = not_found_as_404(template_service.TemplateNotFound)
 
 
 class _Refused(Exception):
@@ -68,10 +69,10 @@ def create_template():  # noqa: ANN201
         template_in = parse(TemplateIn, _template_input(form, runtime.config.brand.zone),
                             what="coupon template")
         with runtime.transaction() as db_session:
-            template = templates.create_template(db_session=db_session, template_in=template_in,
+            template = template_service.create_template(db_session=db_session, template_in=template_in,
                                                  at=runtime.clock.now())
             template_id = template.id
-    except (InvalidInput, templates.UnknownStores) as exc:
+    except (InvalidInput, template_service.UnknownStores) as exc:
         return _render_templates(status=422, form=form, errors=_errors(exc))
     flash(f"券模板 {template_in.name} 已创建 · coupon template created.")
     return redirect(url_for(".coupon_template", template_id=template_id))
@@ -102,10 +103,10 @@ def change_template(template_id: int):  # noqa: ANN201
     try:
         change = parse(TemplateChangeIn, _change_input(request.form), what="template change")
         with current_runtime().transaction() as db_session:
-            template = templates.change_template(db_session=db_session, template_id=template_id, change=change)
+            template = template_service.change_template(db_session=db_session, template_id=template_id, change=change)
             status = template.status
-    except (InvalidInput, templates.StockBelowIssued) as exc:
-        return _render_template(template_id, status=form_status(exc, templates.StockBelowIssued), edit=form,
+    except (InvalidInput, template_service.StockBelowIssued) as exc:
+        return _render_template(template_id, status=form_status(exc, template_service.StockBelowIssued), edit=form,
                                 edit_errors=form_errors(exc))
     flash("已保存 · saved." if "stock" in request.form else
           "已暂停发放 · paused: no coupon is issued until resumed." if status == "paused" else "已恢复发放 · resumed.")
@@ -123,7 +124,7 @@ def create_rule(template_id: int):  # noqa: ANN201
                 **({"min_amount": form["min_amount"]} if form["min_amount"] else {})}
         rule_in = parse(RuleIn, body, what="coupon rule")
         with runtime.transaction() as db_session:
-            rule_id = templates.create_rule(db_session=db_session, rule_in=rule_in, at=runtime.clock.now()).id
+            rule_id = template_service.create_rule(db_session=db_session, rule_in=rule_in, at=runtime.clock.now()).id
     except InvalidInput as exc:
         return _render_template(template_id, status=422, rule_form=form, rule_errors=form_errors(exc))
     flash(f"规则 #{rule_id} 已添加 · rule added: {rule_in.trigger}.")
@@ -136,7 +137,7 @@ def create_rule(template_id: int):  # noqa: ANN201
 def set_rule_active(rule_id: int):  # noqa: ANN201
     active = request.form.get("active") == "1"
     with current_runtime().transaction() as db_session:
-        template_id = templates.set_rule_active(db_session=db_session, rule_id=rule_id, active=active).template_id
+        template_id = template_service.set_rule_active(db_session=db_session, rule_id=rule_id, active=active).template_id
     flash(f"规则 #{rule_id} 已{'启用' if active else '停用'} · rule {'activated' if active else 'deactivated'}.")
     return redirect(url_for(".coupon_template", template_id=template_id, _anchor="rules"))
 
@@ -150,7 +151,7 @@ def issue_by_hand(template_id: int):  # noqa: ANN201
     runtime, caller = current_runtime(), current_caller()
     try:
         with runtime.transaction() as db_session:
-            templates.get_template(db_session=db_session, template_id=template_id)  # a missing one: 404
+            template_service.get_template(db_session=db_session, template_id=template_id)  # a missing one: 404
             customer_id = _customer_id(db_session, form["by"], form["who"])
             try:
                 coupon = issuing.issue(runtime=runtime, db_session=db_session, template_id=template_id,
@@ -363,6 +364,6 @@ def _day_range(typed: dict[str, str], today: date) -> tuple[date, date]:
 
 
 def _errors(exc: Exception) -> list[dict[str, str]]:
-    if isinstance(exc, templates.UnknownStores):
+    if isinstance(exc, template_service.UnknownStores):
         return [{"field": "stores", "message": str(exc)}]
     return form_errors(exc)

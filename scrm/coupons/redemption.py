@@ -196,7 +196,7 @@ def _redeemed_details(db_session: Session, row: Row) -> dict[str, Any]:
 
 
 def _store_codes(db_session: Session, template_id: int) -> list[str]:
-    from scrm.coupons.templates import store_codes
+    from scrm.coupons.coupon_templates import store_codes
 
     return store_codes(db_session=db_session, template_id=template_id)
 

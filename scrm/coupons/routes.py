@@ -20,7 +20,7 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import bindparam, select
 
 from guides.models import Guide, Store
-from scrm.coupons import issuing, redemption, stats, templates
+from scrm.coupons import coupon_templates, issuing, redemption, stats
 from scrm.coupons.models import Coupon, CouponAttempt
 from scrm.coupons.schemas import IssueIn, ReasonIn, RedeemIn, RuleIn, TemplateChangeIn, TemplateIn, parse
 from scrm.coupons.views import coupon_json, redeemed_json, rule_json, template_json
@@ -40,11 +40,11 @@ def _maps_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
             return view(*args, **kwargs)
-        except templates.TemplateNotFound as exc:
+        except coupon_templates.TemplateNotFound as exc:
             raise NotFound(str(exc)) from exc
-        except templates.UnknownStores as exc:
+        except coupon_templates.UnknownStores as exc:
             raise Unprocessable(str(exc), code="unknown_store", field="stores", stores=exc.codes) from exc
-        except templates.StockBelowIssued as exc:
+        except coupon_templates.StockBelowIssued as exc:
             raise Conflict(str(exc), code="stock_below_issued") from exc
         except issuing.NotIssued as exc:
             status = 404 if exc.reason == "not_found" else 409
@@ -60,7 +60,7 @@ def create_template():  # noqa: ANN201
     template_in = parse(TemplateIn, json_object(), what="coupon template")
     runtime = current_runtime()
     with runtime.transaction() as db_session:
-        template = templates.create_template(db_session=db_session, template_in=template_in, at=runtime.clock.now())
+        template = coupon_templates.create_template(db_session=db_session, template_in=template_in, at=runtime.clock.now())
         return jsonify(template_json(db_session, template)), 201
 
 
@@ -68,8 +68,8 @@ def create_template():  # noqa: ANN201
 @require_role(*MANAGERS)
 def list_templates():  # noqa: ANN201
     with current_runtime().transaction() as db_session:
-        found = templates.list_templates(db_session=db_session)
-        redeemed = templates.redeemed_counts(db_session=db_session, template_ids=[t.id for t in found])
+        found = coupon_templates.list_templates(db_session=db_session)
+        redeemed = coupon_templates.redeemed_counts(db_session=db_session, template_ids=[t.id for t in found])
         return jsonify(templates=[template_json(db_session, t, redeemed=redeemed.get(t.id, 0)) for t in found])
 
 
@@ -78,10 +78,10 @@ def list_templates():  # noqa: ANN201
 @_maps_domain_errors
 def get_template(template_id: int):  # noqa: ANN201
     with current_runtime().transaction() as db_session:
-        template = templates.get_template(db_session=db_session, template_id=template_id)
-        redeemed = templates.redeemed_counts(db_session=db_session, template_ids=[template_id])
+        template = coupon_templates.get_template(db_session=db_session, template_id=template_id)
+        redeemed = coupon_templates.redeemed_counts(db_session=db_session, template_ids=[template_id])
         body = template_json(db_session, template, redeemed=redeemed.get(template_id, 0))
-        body["rules"] = [rule_json(r) for r in templates.list_rules(db_session=db_session, template_id=template_id)]
+        body["rules"] = [rule_json(r) for r in coupon_templates.list_rules(db_session=db_session, template_id=template_id)]
         return jsonify(body)
 
 
@@ -91,7 +91,7 @@ def get_template(template_id: int):  # noqa: ANN201
 def change_template(template_id: int):  # noqa: ANN201
     change = parse(TemplateChangeIn, json_object(), what="template change")
     with current_runtime().transaction() as db_session:
-        template = templates.change_template(db_session=db_session, template_id=template_id, change=change)
+        template = coupon_templates.change_template(db_session=db_session, template_id=template_id, change=change)
         return jsonify(template_json(db_session, template))
 
 
@@ -102,7 +102,7 @@ def create_rule():  # noqa: ANN201
     rule_in = parse(RuleIn, json_object(), what="coupon rule")
     runtime = current_runtime()
     with runtime.transaction() as db_session:
-        return jsonify(rule_json(templates.create_rule(db_session=db_session, rule_in=rule_in,
+        return jsonify(rule_json(coupon_templates.create_rule(db_session=db_session, rule_in=rule_in,
                                                        at=runtime.clock.now()))), 201
 
 
@@ -110,7 +110,7 @@ def create_rule():  # noqa: ANN201
 @require_role(*MANAGERS)
 def list_rules():  # noqa: ANN201
     with current_runtime().transaction() as db_session:
-        return jsonify(rules=[rule_json(r) for r in templates.list_rules(db_session=db_session)])
+        return jsonify(rules=[rule_json(r) for r in coupon_templates.list_rules(db_session=db_session)])
 
 
 @blueprint.patch("/api/coupon-rules/<int:rule_id>")
@@ -121,7 +121,7 @@ def change_rule(rule_id: int):  # noqa: ANN201
     if not isinstance(active, bool):
         raise Unprocessable("active: must be true or false", field="active")
     with current_runtime().transaction() as db_session:
-        return jsonify(rule_json(templates.set_rule_active(db_session=db_session, rule_id=rule_id, active=active)))
+        return jsonify(rule_json(coupon_templates.set_rule_active(db_session=db_session, rule_id=rule_id, active=active)))
 
 
 @blueprint.post("/api/coupons")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from guides.models import Guide, Store
 from scrm.coupons.codes import display
 from scrm.coupons.models import Coupon, CouponRule, CouponTemplate
-from scrm.coupons.templates import store_codes
+from scrm.coupons.coupon_templates import store_codes
 from scrm.customers.models import Customer
 from scrm.customers.views import mask_phone
 from scrm.clock import as_utc

@@ -56,7 +56,7 @@ class Preview:
 def create_campaign(*, db_session: Session, campaign_in: CampaignIn, at: datetime) -> Campaign:
     check_audience(db_session=db_session, audience=campaign_in.audience.model_dump(), now=at)
     if campaign_in.coupon_template_id is not None:
-        from scrm.coupons.templates import get_template
+        from scrm.coupons.coupon_templates import get_template
 
         get_template(db_session=db_session, template_id=campaign_in.coupon_template_id)
     fields = campaign_in.model_dump(mode="json")
@@ -203,7 +203,7 @@ def update_draft(*, db_session: Session, campaign_id: int, campaign_in: Campaign
         raise CampaignRefused("not_editable", f"campaign {campaign_id} is {campaign.status}: only a draft is edited")
     check_audience(db_session=db_session, audience=campaign_in.audience.model_dump(), now=now)
     if campaign_in.coupon_template_id is not None:
-        from scrm.coupons.templates import get_template
+        from scrm.coupons.coupon_templates import get_template
 
         get_template(db_session=db_session, template_id=campaign_in.coupon_template_id)
     for name, value in campaign_in.model_dump(mode="json").items():

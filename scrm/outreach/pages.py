@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from scrm.coupons.templates import TemplateNotFound
+from scrm.coupons.coupon_templates import TemplateNotFound
 from scrm.errors import InvalidInput
 from scrm.outreach import campaigns, console, editor, journeys
 from scrm.outreach.models import CHANNELS, Campaign

@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict
 
-from scrm.coupons.templates import TemplateNotFound
+from scrm.coupons.coupon_templates import TemplateNotFound
 from scrm.outreach import campaigns, journeys, results
 from scrm.outreach.models import Campaign
 from scrm.outreach.schemas import AudienceIn, CampaignIn, parse

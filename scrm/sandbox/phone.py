@@ -34,7 +34,7 @@ import requests
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
 from handlers import wire
-from handlers.sender import CallbackSender, mp_event_xml, mp_text_xml
+from handlers.signed_callbacks import CallbackSender, mp_event_xml, mp_text_xml
 from scrm.sandbox import world
 from scrm.web.errors import error_body
 
