@@ -29,6 +29,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 from werkzeug.serving import make_server
 
+from platform_world import CHROMIUM, CHROMIUM_ARGS, require_browser
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # "gw0", "gw1", … in a pytest-xdist process; "" in a plain pytest run.
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
@@ -290,6 +292,13 @@ def frozen(runtime, now):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
+def manager(auth):  # noqa: ANN001, ANN201
+    """Request headers of a new manager (a module testing console pages may override it with a
+    signed-in client)."""
+    return auth("manager")
+
+
+@pytest.fixture
 def make_token(runtime):  # noqa: ANN001, ANN201
     """``make_token("manager")`` → a bearer token for a new user of that role."""
     from scrm.users import service
@@ -316,22 +325,6 @@ def auth(make_token):  # noqa: ANN001, ANN201
     return headers
 
 
-def reconfigure(runtime, overrides: dict[str, Any]) -> None:  # noqa: ANN001
-    """Change a running test runtime's configuration (dotted keys), as a restart would."""
-    from scrm.config import Config
-
-    data = runtime.config.model_dump()
-    for dotted, value in overrides.items():
-        *parents, leaf = dotted.split(".")
-        node = data
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
-    runtime.config = Config.model_validate(data)
-
-
-# shared/ lies beside the clone, here and in CI.
-SAMPLES_DIR = Path(os.environ.get("WECHAT_SAMPLES_DIR", Path(__file__).resolve().parents[2] / "shared" / "wechat-samples"))
 
 
 @pytest.fixture
@@ -359,42 +352,9 @@ def wechat(runtime, client):  # noqa: ANN001, ANN201
     return Phone()
 
 
-# ---- a real browser (Debian's chromium, driven by Playwright) --------------------------------
-
-CHROMIUM = os.environ.get("SCRM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _require_browser() -> None:
-    """``make test`` installs both; with ``CI=true`` a missing one fails the test."""
-    import shutil
-
-    missing = []
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright package (pip install -e '.[dev]')")
-    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-        missing.append(f"{CHROMIUM} (apt-get install chromium)")
-    if missing:
-        message = f"the browser test needs {' and '.join(missing)}; `make test` installs them"
-        if IN_CI:
-            pytest.fail(message + " (CI=true: it must run)")
-        pytest.skip(message)
-
-
 @pytest.fixture
 def browser():  # noqa: ANN201
-    _require_browser()
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

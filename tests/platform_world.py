@@ -1,0 +1,64 @@
+"""Helpers every test folder uses: changing a running runtime's configuration, the WeChat
+samples beside the clone, and Debian's chromium for the browser tests. (Kept out of
+conftest.py, which each test folder has one of: ``from platform_world import`` would be ambiguous.)"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def reconfigure(runtime, overrides: dict[str, Any]) -> None:  # noqa: ANN001
+    """Change a running test runtime's configuration (dotted keys), as a restart would."""
+    from scrm.config import Config
+
+    data = runtime.config.model_dump()
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    runtime.config = Config.model_validate(data)
+
+
+# shared/ lies beside the clone, here and in CI.
+SAMPLES_DIR = Path(os.environ.get("WECHAT_SAMPLES_DIR", Path(__file__).resolve().parents[2] / "shared" / "wechat-samples"))
+
+
+# ---- a real browser (Debian's chromium, driven by Playwright) --------------------------------
+
+CHROMIUM = os.environ.get("SCRM_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def require_browser() -> None:
+    """``make test`` installs both; with ``CI=true`` a missing one fails the test."""
+    import shutil
+
+    missing = []
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package (pip install -e '.[dev]')")
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        missing.append(f"{CHROMIUM} (apt-get install chromium)")
+    if missing:
+        message = f"the browser test needs {' and '.join(missing)}; `make test` installs them"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: it must run)")
+        pytest.skip(message)
