@@ -51,7 +51,12 @@ def _worker_database_url(url: str) -> str:
 def _worker_redis_url(url: str) -> str:
     """Database 15 for the first process, 14 for the next, …"""
     base, _, db = url.rpartition("/")
-    return f"{base}/{int(db or 0) - _WORKER_NUMBER}" if db.isdigit() else url
+    if not db.isdigit():
+        return url
+    if int(db) - _WORKER_NUMBER < 0:
+        raise pytest.UsageError(f"test process {XDIST_WORKER} would have no Redis database of its own below "
+                                f"{url}: run fewer (make test TEST_WORKERS=N)")
+    return f"{base}/{int(db) - _WORKER_NUMBER}"
 
 
 ADMIN_PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
