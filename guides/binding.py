@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 RESULTS = ("bound", "rebound", "kept", "renewed", "refused", "unrouted", "counted")
 
 
-# Outcomes that start a binding: scrm.flows.touch_code sets off the binding coupons and trigger.
+# Outcomes that start a binding: counted as bindings; scrm.flows.touch_code sets off the binding
+# coupons and trigger.
 NEW_BINDING = ("bound", "rebound")
 
 
@@ -84,7 +85,7 @@ def touch_code(*, runtime: Runtime, db_session: Session, touch: Touch) -> Bindin
         return None
     outcome = _bind_by_code(runtime, db_session, code, touch)
     stats.count(db_session=db_session, code_id=code.id, day=local_day(runtime.config, touch.at), scans=1,
-                follows=int(touch.new_follow), bindings=int(outcome.result in ("bound", "rebound")))
+                follows=int(touch.new_follow), bindings=int(outcome.result in NEW_BINDING))
     return outcome
 
 

@@ -16,6 +16,7 @@ tables costs a few milliseconds instead (:func:`empty_database`).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import tempfile
@@ -85,7 +86,7 @@ _prepared: dict[str, Any] = {}
 
 def _create_worker_database() -> None:
     """This process's own database beside the one TEST_DATABASE_URL names."""
-    if PG_URL.split("?")[0] == ADMIN_PG_URL.split("?")[0]:
+    if not XDIST_WORKER:  # a plain pytest run uses TEST_DATABASE_URL's database itself
         return
     name = make_url(PG_URL).database
     admin = create_engine(ADMIN_PG_URL, isolation_level="AUTOCOMMIT")
@@ -159,17 +160,18 @@ def backend(request: pytest.FixtureRequest, sqlite_url: str) -> Backend:
 _engines: dict[str, Engine] = {}
 
 
-def _emptying_statements(engine: Engine) -> list[str]:
+@functools.cache
+def _emptying_statements(dialect: str) -> tuple[str, ...]:
     from scrm.models import Base
 
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)] + ["apscheduler_jobs"]
     statements = [f"DELETE FROM {table}" for table in tables]
-    if engine.dialect.name == "postgresql":
+    if dialect == "postgresql":
         # Ids from 1 again, as a fresh database would give them: one statement for every sequence.
         statements.append(
             "SELECT setval(oid, 1, false) FROM pg_class WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace"
         )
-    return statements
+    return tuple(statements)
 
 
 def empty_database(url: str) -> None:
@@ -179,7 +181,7 @@ def empty_database(url: str) -> None:
     if engine is None:
         engine = _engines[url] = create_engine(url)
     with engine.begin() as conn:
-        for statement in _emptying_statements(engine):
+        for statement in _emptying_statements(engine.dialect.name):
             conn.exec_driver_sql(statement)
 
 

@@ -39,6 +39,7 @@ def _brand() -> dict[str, object]:
     """The customer sees whose coupons these are (``brand.name``)."""
     return {"brand": current_runtime().config.brand}
 
+
 SIGNED_IN = "coupon_customer"  # {"c": customer id, "at": when, epoch seconds}
 OAUTH_STATE = "coupon_oauth_state"
 QR_SCALE = 10  # pixels a module: 290 px for a 12-character code, crisp when the page shrinks it
