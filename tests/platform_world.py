@@ -13,6 +13,14 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def count(runtime, model) -> int:  # noqa: ANN001
+    """How many rows ``model``'s table holds."""
+    from sqlalchemy import func, select
+
+    with runtime.transaction() as db_session:
+        return db_session.scalar(select(func.count()).select_from(model))
+
+
 def reconfigure(runtime, overrides: dict[str, Any]) -> None:  # noqa: ANN001
     """Change a running test runtime's configuration (dotted keys), as a restart would."""
     from scrm.config import Config

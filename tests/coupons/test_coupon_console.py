@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from coupon_world import issue, make_customer, make_template
 from guide_world import create_guide, create_store
@@ -18,23 +18,14 @@ from scrm.coupons import expiry, redemption
 from scrm.coupons.codes import CouponCodec
 from scrm.coupons.models import Coupon, CouponAttempt, CouponRule, CouponTemplate
 from scrm.clock import as_utc
-from web_world import page_text
+from web_world import log_in, page_text
+from platform_world import count
 
 START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
 SHANGHAI = "+08:00"
 embedded_only = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 PAGES = ("/console/coupons", "/console/coupons/{id}", "/console/coupons/lookup", "/console/coupons/lookup?code={code}",
          "/console/coupons/stats", "/console/coupons/stats?by=day", "/console/coupons/reminders")
-
-
-def log_in(client, make_token, role: str = "manager", guide_code: str | None = None) -> None:  # noqa: ANN001
-    response = client.post("/login", data={"token": make_token(role, guide_code)})
-    assert response.status_code == 302
-
-
-def count(runtime, model) -> int:  # noqa: ANN001
-    with runtime.transaction() as db_session:
-        return db_session.scalar(select(func.count()).select_from(model))
 
 
 def coupon(runtime, coupon_id: int) -> Coupon:  # noqa: ANN001

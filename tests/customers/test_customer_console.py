@@ -16,13 +16,9 @@ from coupon_world import make_customer
 from guide_world import create_guide, create_store
 from scrm.clock import FrozenClock
 from scrm.customers.models import Customer, Interaction
-from web_world import page_text
+from web_world import log_in, page_text
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
-
-
-def log_in(client, make_token, role: str = "manager", guide_code: str | None = None) -> None:  # noqa: ANN001
-    assert client.post("/login", data={"token": make_token(role, guide_code)}).status_code == 302
 
 
 def listed(response) -> list[str]:  # noqa: ANN001

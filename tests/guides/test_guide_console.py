@@ -8,30 +8,22 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from guide_world import create_guide, create_store, mp_scan, openid, work_add
 from guides.models import Binding, Guide, Store
 from qrcodes.models import ChannelCode
 from scrm.clock import FrozenClock
 from scrm.sandbox import world
+from web_world import log_in
+from platform_world import count
 
 START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
 embedded_only = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 
 
-def log_in(client, make_token, role: str = "manager", guide_code: str | None = None) -> None:  # noqa: ANN001
-    response = client.post("/login", data={"token": make_token(role, guide_code)})
-    assert response.status_code == 302
-
-
 def page_text(response) -> str:  # noqa: ANN001
     return response.get_data(as_text=True)
-
-
-def count(runtime, model) -> int:  # noqa: ANN001
-    with runtime.transaction() as db_session:
-        return db_session.scalar(select(func.count()).select_from(model))
 
 
 def guide_row(runtime, code: str) -> Guide:  # noqa: ANN001

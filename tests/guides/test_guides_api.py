@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from guide_world import mp_scan, openid
 from guides.models import Binding, Guide, Store
@@ -17,6 +17,7 @@ from scrm.clock import FrozenClock
 from scrm.customers.models import Customer, CustomerIdentity
 from scrm.sandbox import world
 from tagging.models import Order
+from platform_world import count
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -44,11 +45,6 @@ def shop(runtime, client, manager):  # noqa: ANN001, ANN201
         assert post_guide(runtime, client, manager, code).status_code == 201
     runtime.queue.run_pending()
     return runtime
-
-
-def count(runtime, model) -> int:  # noqa: ANN001
-    with runtime.transaction() as db_session:
-        return db_session.scalar(select(func.count()).select_from(model))
 
 
 def guide_id(runtime, code: str) -> int:  # noqa: ANN001

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from guide_world import create_guide, create_store, mp_scan, openid, work_add
 from guides.models import Binding, Guide, GuideTransfer, Store
@@ -14,6 +14,7 @@ from qrcodes.models import ChannelCode
 from scrm.cli import main
 from scrm.customers.models import CustomerIdentity
 from scrm.sandbox import state, world
+from platform_world import count
 
 GOOD_CSV = "code,name,store,wecom_userid\nG1,王小美,S1,member-g1\nG2,李大力,S1,member-g2\n"
 
@@ -27,11 +28,6 @@ def cli(runtime):  # noqa: ANN001, ANN201
         return runner.invoke(main, list(args), obj={"config": runtime.config, "runtime": runtime}, catch_exceptions=False)
 
     return run
-
-
-def count(runtime, model) -> int:  # noqa: ANN001
-    with runtime.transaction() as db_session:
-        return db_session.scalar(select(func.count()).select_from(model))
 
 
 def statuses(runtime) -> list[tuple[str, str, str]]:  # noqa: ANN001

@@ -6,19 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from coupon_world import make_customer
 from guide_world import create_guide, create_store
 from scrm.customers.models import Customer, Interaction
 from scrm.outreach.models import OutreachEvent
+from platform_world import count
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
-
-
-def count(runtime, model) -> int:  # noqa: ANN001
-    with runtime.transaction() as db_session:
-        return db_session.scalar(select(func.count()).select_from(model))
 
 
 def test_an_event_is_recorded_once_per_key_and_shown_on_the_timeline(frozen, client, auth):

@@ -7,27 +7,18 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from scrm.clock import FrozenClock
 from scrm.customers.models import Customer
 from tag_world import create_tag
 from tagging import service
 from tagging.models import Tag, TagGroup, TagRule
-from web_world import page_text
+from web_world import log_in, page_text
+from platform_world import count
 
 START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 embedded_only = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
-
-
-def log_in(client, make_token, role: str = "manager", guide_code: str | None = None) -> None:  # noqa: ANN001
-    response = client.post("/login", data={"token": make_token(role, guide_code)})
-    assert response.status_code == 302
-
-
-def count(runtime, model) -> int:  # noqa: ANN001
-    with runtime.transaction() as db_session:
-        return db_session.scalar(select(func.count()).select_from(model))
 
 
 def group_named(runtime, name: str) -> TagGroup | None:  # noqa: ANN001
