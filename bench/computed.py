@@ -37,7 +37,7 @@ With the clock frozen at the fill's moment:
    EXPLAIN ANALYZE of the very statement ``count`` sent (captured from the engine). The
    preview of ``GET /api/tags/audience`` (count and a sample of 10) is timed too. "First" is
    not disk-cold: the fill and the VACUUM leave the table in the OS cache.
-2. **recompute** of every customer's computed tags (``tagging.computed.recompute_all``), three
+2. **recompute** of every customer's computed tags (``tagging.computed_bulk.recompute_all``), three
    runs: **first** (nobody has a computed tag: every customer changes, ~1.8 M tag rows and as
    many timeline entries written), **again** (nothing changes), **next night** (the clock a
    day later: only the customers who crossed a boundary). The batches are applied on
@@ -462,7 +462,7 @@ def main() -> int:
     from scrm.clock import FrozenClock
     from scrm.config import load_config
     from scrm.runtime import Runtime, install
-    from tagging.computed import recompute_all
+    from tagging.computed_bulk import recompute_all
 
     print(load())
     orders = int(args.customers * args.orders_per_customer)
@@ -486,7 +486,7 @@ def main() -> int:
     for result in before:
         print_audience(result, plan_lines=args.plan_lines)
 
-    print(f"\nrecompute of computed tags (tagging.computed.recompute_all), batches of {args.batch_size:,} customers "
+    print(f"\nrecompute of computed tags (tagging.computed_bulk.recompute_all), batches of {args.batch_size:,} customers "
           f"on {runtime.config.tagging.recompute_workers} connections, {load()}")
     with runtime.engine.connect() as conn:
         known = conn.scalar(text("SELECT count(DISTINCT customer_id) FROM customer_identities"))

@@ -31,7 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scrm.simulator import LoadOptions, Simulator, Summary, make_plan  # noqa: E402
+from scrm.simulator import Summary, make_plan  # noqa: E402
+from scrm.simulator_load import LoadOptions, Simulator  # noqa: E402
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/scrm_bench"

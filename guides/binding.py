@@ -24,11 +24,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from guides.channel_tags import tag_channel
+from guides.duty_routing import route
 from guides.models import Binding, Guide, Store
+from guides.store_duty import refresh_store_contact_way
 from qrcodes import stats
 from qrcodes.service import CodeRef, find_code
-from scrm.customers.models import Interaction
 from scrm.clock import as_utc, local_day
+from scrm.customers.models import Interaction
+from scrm.queue import enqueue_after_commit
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -98,7 +101,6 @@ def _bind_by_code(runtime: Runtime, db_session: Session, code: CodeRef, touch: T
     if touched is None:  # a store code, or a retired guide code: the store's routing
         if current is not None:
             return _outcome(db_session, "kept", code, current.guide_id, current.guide_id)
-        from guides.duty_routing import route
 
         touched = route(db_session=db_session, config=runtime.config, store_id=code.owner_store_id, at=touch.at)
         if touched is None:
@@ -124,8 +126,6 @@ def _bind_by_code(runtime: Runtime, db_session: Session, code: CodeRef, touch: T
     bind(runtime=runtime, db_session=db_session, customer_id=touch.customer_id, guide=card, code_id=code.id,
          channel=touch.channel, at=touch.at, previous_guide_id=previous)
     if code.kind == "store" or code.retired:  # a daily cap may have been reached
-        from guides.store_duty import refresh_store_contact_way
-        from scrm.queue import enqueue_after_commit
 
         enqueue_after_commit(db_session, refresh_store_contact_way, code.owner_store_id)
     tag_channel(runtime=runtime, db_session=db_session, customer_id=touch.customer_id, kind=code.kind,

@@ -13,14 +13,17 @@ from typing import Any
 
 import click
 
+from guides.importing import import_guides
+from guides.leaving import leave
+from guides.login_links import LoginLinkRefused, make_link
+from guides.schemas import GuideIn, InvalidInput, StoreIn, parse
+from guides.service import GuidesError, create_guide, create_store, list_guides
 from scrm.cli_context import runtime_of
+from scrm.redis_store import is_memory_url
 
 
 def _in_transaction(ctx: click.Context, work: Callable[[Any, Any], Any]) -> Any:
     """Run ``work(runtime, db_session)``; domain errors become a clean message, exit 1."""
-    from guides.schemas import InvalidInput
-    from guides.service import GuidesError
-    from scrm.redis_store import is_memory_url
 
     runtime = runtime_of(ctx)
     try:
@@ -45,8 +48,6 @@ def stores() -> None:
 @click.pass_context
 def stores_add(ctx: click.Context, code: str, name: str, address: str | None) -> None:
     """Add a store; its MP store code is asked of WeChat through the queue."""
-    from guides.schemas import StoreIn, parse
-    from guides.service import create_store
 
     store_in = _parse(parse, StoreIn, {"code": code, "name": name, **({"address": address} if address else {})})
     _in_transaction(ctx, lambda runtime, s: create_store(runtime=runtime, db_session=s, store_in=store_in))
@@ -66,8 +67,6 @@ def guides() -> None:
 @click.pass_context
 def guides_add(ctx: click.Context, code: str, name: str, store: str, wecom_userid: str) -> None:
     """Add a guide; their MP code and WeCom contact way are asked of WeChat through the queue."""
-    from guides.schemas import GuideIn, parse
-    from guides.service import create_guide
 
     guide_in = _parse(parse, GuideIn, {"code": code, "name": name, "store": store, "wecom_userid": wecom_userid})
     _in_transaction(ctx, lambda runtime, s: create_guide(runtime=runtime, db_session=s, guide_in=guide_in))
@@ -80,7 +79,6 @@ def guides_add(ctx: click.Context, code: str, name: str, store: str, wecom_useri
 @click.pass_context
 def guides_list(ctx: click.Context, store: str | None, include_left: bool) -> None:
     """Guides with their store, WeCom member, status and current customers."""
-    from guides.service import list_guides
 
     rows = _in_transaction(ctx, lambda runtime, s: [
         (g.code, g.name, g.store.code, g.wecom_userid, g.status, n)
@@ -97,7 +95,6 @@ def guides_list(ctx: click.Context, store: str | None, include_left: bool) -> No
 def guides_import(ctx: click.Context, csv_file: Any) -> None:
     """Import guides from CSV (code,name,store,wecom_userid[,photo_url,daily_cap,backup]).
     All or nothing: a bad row prints every problem and imports none."""
-    from guides.importing import import_guides
 
     report = _in_transaction(ctx, lambda runtime, s: _import_or_roll_back(runtime, s, import_guides, csv_file.read()))
     if report.errors:
@@ -120,7 +117,6 @@ def _import_or_roll_back(runtime: Any, db_session: Any, import_guides: Callable[
 @click.pass_context
 def guides_leave(ctx: click.Context, code: str, to: str) -> None:
     """A guide leaves: customers move to --to (WeCom contacts by transfer_customer), codes retire."""
-    from guides.leaving import leave
 
     result = _in_transaction(ctx, lambda runtime, s: leave(runtime=runtime, db_session=s, code=code, to=to))
     click.echo(f"guide {result.guide} left: {result.moved} customer(s) moved to {result.to}, "
@@ -132,7 +128,6 @@ def guides_leave(ctx: click.Context, code: str, to: str) -> None:
 @click.pass_context
 def guides_login_link(ctx: click.Context, code: str) -> None:
     """Print a login link for a guide's phone pages (works once, for guides.login_link_hours)."""
-    from guides.login_links import LoginLinkRefused, make_link
 
     try:
         link = _in_transaction(ctx, lambda runtime, s: make_link(runtime=runtime, db_session=s, guide_code=code))
@@ -142,8 +137,6 @@ def guides_login_link(ctx: click.Context, code: str) -> None:
 
 
 def _parse(parse: Callable[..., Any], model: Any, data: dict[str, Any]) -> Any:
-    from guides.schemas import InvalidInput
-
     try:
         return parse(model, data)
     except InvalidInput as exc:

@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select
 
 from guides.models import Binding, Guide
 from qrcodes import stats
+from scrm.coupons.models import Coupon
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from tagging.models import CustomerTag, Order, Tag
 
@@ -106,7 +107,6 @@ def week_numbers(*, runtime: Runtime, db_session: Session, guide_id: int) -> Wee
         select(func.count(), func.coalesce(func.sum(Order.amount), 0))
         .where(Order.credited_guide_id == guide_id, Order.ordered_at >= since.astimezone(UTC))
     ).one()
-    from scrm.coupons.models import Coupon
 
     redeemed = db_session.scalar(select(func.count()).where(Coupon.redeemed_guide_id == guide_id,
                                                             Coupon.redeemed_at >= since.astimezone(UTC)))

@@ -15,6 +15,7 @@ from guides.routes import _maps_domain_errors, _own_or_manager
 from guides.schemas import LeaveIn, parse
 from guides.views import transfer_json
 from qrcodes import stats
+from qrcodes.service import codes_of
 from scrm.clock import local_day
 from scrm.customers.views import mask_phone
 from scrm.users.models import MANAGERS
@@ -61,7 +62,6 @@ def guide_stats(code: str):  # noqa: ANN201
         raise ApiError(f"from must be on or before to, at most {MAX_DAYS} days", code="bad_query")
     with runtime.transaction() as db_session:
         guide = service.get_guide(db_session=db_session, code=code)
-        from qrcodes.service import codes_of
 
         codes = codes_of(db_session=db_session, guide_id=guide.id)
         days = stats.per_day(db_session=db_session, code_ids=[c.id for c in codes.values()], start=start, end=end)

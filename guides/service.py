@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from guides.models import Binding, Guide, Store
-from guides.schemas import GuideFields, GuideIn, StoreIn
+from guides.schemas import GuideFields, GuideIn, InvalidInput, StoreIn
+from guides.store_duty import refresh_store_contact_way
 from qrcodes.service import request_codes
 from scrm.queue import enqueue_after_commit
 
@@ -84,7 +85,6 @@ def create_guide(*, runtime: Runtime, db_session: Session, guide_in: GuideIn) ->
 
 def refresh_store_way_after_commit(*, db_session: Session, store_id: int) -> None:
     """The store's WeCom contact way follows its guides on duty (guides/store_duty.py)."""
-    from guides.store_duty import refresh_store_contact_way
 
     enqueue_after_commit(db_session, refresh_store_contact_way, store_id)
 
@@ -107,8 +107,6 @@ def update_guide(*, db_session: Session, code: str, changes: GuideFields) -> Gui
 
 
 def raise_invalid(field: str) -> None:
-    from guides.schemas import InvalidInput
-
     raise InvalidInput(field, "cannot be null")
 
 

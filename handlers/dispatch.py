@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from handlers.events import Callback
 from handlers.models import CallbackRecord
+from handlers.reactions import react
 from scrm.db import dialect_insert
 
 if TYPE_CHECKING:
@@ -67,8 +68,6 @@ def handle_callback(runtime: Runtime, callback: Callback) -> Reply:
 
 
 def _record_and_react(runtime: Runtime, callback: Callback) -> Reply:
-    from handlers.reactions import react
-
     with runtime.transaction() as db_session:
         outcome = react(runtime, db_session, callback)
         recorded = db_session.connection().execute(

@@ -6,11 +6,21 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from guides import welcome
+from guides.binding import Touch
+from guides.leaving import transfer_failed
 from handlers import events as ev
+from scrm.coupons.links import coupons_reply
 from scrm.customers import service as customers
+from scrm.customers.jobs import fetch_profile
+from scrm.flows import touch_code
+from scrm.groups.sync import chat_changed
 from scrm.outreach.triggers import event_happened
 from scrm.queue import enqueue_after_commit
+from scrm.replies import service as replies
+from tagging import mirror_queue
 from tagging.apply import apply_rules
+from tagging.mirror import corp_tags_changed
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -31,12 +41,8 @@ def react(runtime: Runtime, db_session: Session, callback: ev.Callback) -> Outco
         # Group and tag changes, send reports, member messages: kept in the ledger for
         # the domains that own them.
         if isinstance(callback, ev.ExternalTagChange):
-            from tagging.mirror import corp_tags_changed
-
             corp_tags_changed(db_session, callback)  # WeCom's corp tags, re-read by a job
         elif isinstance(callback, ev.ExternalChatChange):
-            from scrm.groups.sync import chat_changed
-
             chat_changed(runtime, db_session, callback)  # the group, re-read by a job
         return Outcome(None, None)
     identity, first_contact = customers.contact(
@@ -55,14 +61,11 @@ def react(runtime: Runtime, db_session: Session, callback: ev.Callback) -> Outco
     if binding is not None and binding.guide_id is not None:
         reply = _welcome(runtime, db_session, callback, identity, binding, first_contact) or reply
     if first_contact:
-        from scrm.customers.jobs import fetch_profile
-
         enqueue_after_commit(db_session, fetch_profile, identity.id)
     return Outcome(identity.customer_id, None if reply is None else _as_dict(reply))
 
 
 def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callback, identity: IdentityRef):  # noqa: ANN202
-    from scrm.replies import service as replies
 
     now = runtime.clock.now()
     if isinstance(callback, ev.Subscribe):
@@ -73,25 +76,19 @@ def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callb
         customers.set_following(db_session=db_session, identity=identity, following=False, at=now)
         return None
     if isinstance(callback, ev.ExternalContactChange):
-        from tagging import mirror
-
         if callback.change_type == "transfer_fail":
-            from guides.leaving import transfer_failed
-
             transfer_failed(db_session=db_session, external_userid=callback.external_userid,
                             takeover_userid=callback.userid, reason=callback.fail_reason)
         elif callback.starts_contact:
             customers.set_following(db_session=db_session, identity=identity, following=True, at=now)
             event_happened(runtime, db_session, event="follow", customer_id=identity.customer_id)
-            mirror.contact_added(db_session, identity.customer_id, now)  # their tags go on the new pair
+            mirror_queue.contact_added(db_session, identity.customer_id, now)  # their tags go on the new pair
         elif callback.ends_contact:
             customers.set_following(db_session=db_session, identity=identity, following=False, at=now)
         elif callback.change_type == "edit_external_contact":
-            mirror.customers_changed(db_session, [identity.customer_id])  # tags a member edited, read back
+            mirror_queue.customers_changed(db_session, [identity.customer_id])  # tags a member edited, read back
         return None  # WeCom welcomes with send_welcome_msg, not a passive reply
     if identity.channel == "mp" and _asks_for_coupons(runtime, callback):
-        from scrm.coupons.links import coupons_reply
-
         return coupons_reply(runtime, identity.customer_id)
     if isinstance(callback, ev.TextMessage):
         return replies.reply_for_text(runtime, callback.content)
@@ -103,8 +100,6 @@ def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callb
 def _touch_code(runtime: Runtime, db_session: Session, callback: ev.Callback, identity: IdentityRef,  # noqa: ANN202
                 first_contact: bool):
     """A scan of one of our codes (follow with a scene, SCAN, WeCom add with a state) binds."""
-    from guides.binding import Touch
-    from scrm.flows import touch_code
 
     if isinstance(callback, ev.Subscribe | ev.Scan) and callback.scene:
         scene, new_follow, member = callback.scene, isinstance(callback, ev.Subscribe), None
@@ -120,7 +115,6 @@ def _welcome(runtime: Runtime, db_session: Session, callback: ev.Callback, ident
              first_contact: bool):
     """MP: the guide's card as the passive reply. WeCom: the welcome message, queued first in
     line, from the member the customer added."""
-    from guides import welcome
 
     if callback.channel == "mp":
         nickname = None  # WeChat tells a new customer's name later (fetch_profile)

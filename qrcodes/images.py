@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from qrcodes.poster import render_sheet
+from qrcodes.render import CodeCard, render_card_png
+
 if TYPE_CHECKING:
     from qrcodes.models import ChannelCode
     from qrcodes.render import CodeCard
@@ -16,8 +19,6 @@ class CodeNotReady(Exception):
 
 
 def code_card(code: ChannelCode, *, title: str, subtitle: str) -> CodeCard:
-    from qrcodes.render import CodeCard
-
     if code.status not in ("ready", "retired"):
         detail = f": {code.error}" if code.error else ""
         raise CodeNotReady(f"the {code.channel} code is {code.status}{detail}")
@@ -27,12 +28,8 @@ def code_card(code: ChannelCode, *, title: str, subtitle: str) -> CodeCard:
 
 
 def card_png(code: ChannelCode, *, title: str, subtitle: str) -> bytes:
-    from qrcodes.render import render_card_png
-
     return render_card_png(code_card(code, title=title, subtitle=subtitle))
 
 
 def sheet(cards: list[CodeCard], *, title: str, fmt: str) -> bytes:
-    from qrcodes.poster import render_sheet
-
     return render_sheet(cards, title=title, fmt=fmt)

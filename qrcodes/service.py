@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
+from guides.models import Guide, Store
+from qrcodes.jobs import create_code
 from qrcodes.models import ChannelCode
 from qrcodes.scenes import SceneCodec
 from scrm.queue import enqueue_after_commit
@@ -43,7 +45,6 @@ def request_codes(
 ) -> list[ChannelCode]:
     """Rows for the owner's codes that do not exist yet, and a job per row to ask WeChat for
     it after the commit. ``owner`` is ``guide_id=…`` or ``store_id=…``."""
-    from qrcodes.jobs import create_code
 
     scene = codec(runtime).encode(kind, owner_id)
     existing = set(
@@ -67,7 +68,6 @@ def find_code(*, runtime: Runtime, db_session: Session, scene: str | None, chann
     of ours (or was tampered with, or names a code that does not exist)."""
     if codec(runtime).decode(scene) is None:
         return None
-    from guides.models import Guide
 
     row = db_session.execute(
         select(
@@ -106,7 +106,6 @@ def retire_guide_codes(*, db_session: Session, guide_id: int, at: datetime) -> i
 def scannable_codes(*, db_session: Session, channel: str = "mp") -> list[tuple[str, str]]:
     """(label, scene) of every ready code on ``channel``, stores first: what a customer could
     find printed in a store (the phone sandbox offers them to scan)."""
-    from guides.models import Guide, Store
 
     rows = db_session.execute(
         select(ChannelCode.kind, ChannelCode.scene, Store.name, Guide.name)

@@ -4,8 +4,37 @@ from __future__ import annotations
 
 from flask import Flask
 
+from guides import roster_routes as guide_roster_routes
+from guides import routes as guide_routes
+from guides.mobile import guide_pages
+from guides.pages import guide_console
+from guides.redeem_pages import redeem_pages
+from guides.task_pages import task_pages
+from handlers import routes as webhook_routes
 from scrm.config import Config, load_config
+from scrm.coupons import routes as coupon_routes
+from scrm.coupons.customer_pages import customer_pages
+from scrm.coupons.pages import coupon_console
+from scrm.customers import routes as customer_routes
+from scrm.customers.pages import customer_console
+from scrm.dashboard import routes as dashboard_routes
+from scrm.dashboard.pages import dashboard_console
+from scrm.groups import routes as group_routes
+from scrm.groups.pages import group_console
+from scrm.outreach import event_routes
+from scrm.outreach import routes as campaign_routes
+from scrm.outreach.pages import campaign_console
+from scrm.replies import routes as reply_routes
 from scrm.runtime import Runtime, install
+from scrm.sandbox import phone
+from scrm.sandbox import routes as sandbox_routes
+from scrm.users import routes as user_routes
+from scrm.web import errors, health, openapi, pages
+from tagging import links as tracked_links
+from tagging import order_routes
+from tagging import routes as tag_routes
+from tagging import rule_routes as tag_rule_routes
+from tagging.pages import tag_console
 
 MAX_CONTENT_LENGTH = 1024 * 1024  # API bodies; the webhooks enforce their own 64 KiB
 
@@ -35,8 +64,6 @@ def configure_app(app: Flask, runtime: Runtime) -> None:
 
 
 def configure_errors(app: Flask) -> None:
-    from scrm.web import errors
-
     errors.init_app(app)
 
 
@@ -67,34 +94,6 @@ def configure_request_log(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask, runtime: Runtime) -> None:
-    from guides import roster_routes as guide_roster_routes
-    from guides import routes as guide_routes
-    from guides.mobile import guide_pages
-    from guides.pages import guide_console
-    from guides.redeem_pages import redeem_pages
-    from guides.task_pages import task_pages
-    from handlers import routes as webhook_routes
-    from scrm.coupons import routes as coupon_routes
-    from scrm.coupons.customer_pages import customer_pages
-    from scrm.coupons.pages import coupon_console
-    from scrm.customers.pages import customer_console
-    from scrm.dashboard.pages import dashboard_console
-    from scrm.groups.pages import group_console
-    from scrm.customers import routes as customer_routes
-    from scrm.dashboard import routes as dashboard_routes
-    from scrm.groups import routes as group_routes
-    from scrm.outreach import event_routes
-    from scrm.outreach import routes as campaign_routes
-    from scrm.outreach.pages import campaign_console
-    from scrm.replies import routes as reply_routes
-    from scrm.users import routes as user_routes
-    from scrm.web import health, openapi, pages
-    from tagging import links as tracked_links
-    from tagging import order_routes
-    from tagging import rule_routes as tag_rule_routes
-    from tagging import routes as tag_routes
-    from tagging.pages import tag_console
-
     app.register_blueprint(webhook_routes.blueprint)
     app.register_blueprint(customer_routes.blueprint)
     app.register_blueprint(health.blueprint)
@@ -125,9 +124,6 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(dashboard_console)
     app.register_blueprint(group_console)
     if runtime.config.wechat.sandbox:
-        from scrm.sandbox import phone
-        from scrm.sandbox import routes as sandbox_routes
-
         app.register_blueprint(sandbox_routes.wechat_api, url_prefix="/sandbox/wechat")
         app.register_blueprint(sandbox_routes.control_api, url_prefix="/api/sandbox")
         app.register_blueprint(phone.phone_pages, url_prefix="/sandbox/phone")

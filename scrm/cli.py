@@ -11,7 +11,19 @@ from typing import TYPE_CHECKING
 
 import click
 
+from guides.cli import guides, stores
 from scrm.cli_context import config_of, runtime_of
+from scrm.demo import seed_demo_brand
+from scrm.logs import Redactor
+from scrm.migrate import upgrade
+from scrm.redis_store import is_memory_url
+from scrm.scheduler import SchedulerService
+from scrm.serving import phone_url, serve_forever
+from scrm.simulator import make_plan
+from scrm.simulator_load import LoadOptions, ServerUnreachable, Simulator, check_server
+from scrm.users.service import UserError, create_user, list_users, revoke_tokens
+from tagging.computed_bulk import recompute_all
+from tagging.computed_bulk import RecomputeRunning
 
 if TYPE_CHECKING:
     from scrm.runtime import Runtime
@@ -30,7 +42,6 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Bring the database schema up to date."""
-    from scrm.migrate import upgrade
 
     config = config_of(ctx)
     upgrade(config.database.url)
@@ -45,7 +56,6 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the web app (development server; use gunicorn 'scrm.wsgi:app' in production).
 
     With redis.url = memory:// the worker and the scheduler run inside this process."""
-    from scrm.serving import serve_forever
 
     runtime = runtime_of(ctx)
     serve_forever(runtime, host or runtime.config.server.host, port or runtime.config.server.port)
@@ -67,7 +77,6 @@ def scheduler(ctx: click.Context) -> None:
     """Run the scheduler; a second one waits for the first's lock."""
     import signal
 
-    from scrm.scheduler import SchedulerService
 
     runtime = runtime_of(ctx)
     _needs_real_redis(runtime, "scheduler")
@@ -89,7 +98,6 @@ def sandbox(ctx: click.Context, host: str | None, port: int | None, open_browser
     """Serve the app with the phone sandbox: a page that plays a customer's WeChat.
 
     Needs wechat.sandbox = true and a migrated database (scrm migrate; scrm demo does both)."""
-    from scrm.serving import phone_url, serve_forever
 
     runtime = runtime_of(ctx)
     if not runtime.config.wechat.sandbox:
@@ -110,8 +118,6 @@ def demo(ctx: click.Context) -> None:
     ctx.invoke(migrate)
     runtime = runtime_of(ctx)
     if runtime.config.wechat.sandbox:
-        from scrm.demo import seed_demo_brand
-
         brand = seed_demo_brand(runtime)
         click.echo("demo brand ready: stores S001, S002; guides G001-G003 (console: log in as demo-admin)")
         click.echo(f"  guide G001's phone pages (works once): {brand.guide_link}")
@@ -131,7 +137,6 @@ def users() -> None:
 @click.pass_context
 def users_create(ctx: click.Context, name: str, role: str, guide_code: str | None) -> None:
     """Create a user; the token is the last line printed (shown once, stored hashed)."""
-    from scrm.users.service import UserError, create_user
 
     runtime = runtime_of(ctx)
     try:
@@ -147,7 +152,6 @@ def users_create(ctx: click.Context, name: str, role: str, guide_code: str | Non
 @click.pass_context
 def users_list(ctx: click.Context) -> None:
     """List users."""
-    from scrm.users.service import list_users
 
     with runtime_of(ctx).transaction() as db_session:
         for user in list_users(db_session=db_session):
@@ -160,7 +164,6 @@ def users_list(ctx: click.Context) -> None:
 @click.pass_context
 def users_revoke(ctx: click.Context, name: str) -> None:
     """Revoke every token of a user."""
-    from scrm.users.service import UserError, revoke_tokens
 
     runtime = runtime_of(ctx)
     try:
@@ -205,7 +208,6 @@ def show_config(ctx: click.Context) -> None:
     """Check the configuration and print it, secrets masked."""
     import json
 
-    from scrm.logs import Redactor
 
     config = config_of(ctx)
     text = json.dumps(config.model_dump(), indent=2, ensure_ascii=False)
@@ -235,7 +237,6 @@ def simulate(ctx: click.Context, url: str | None, customers: int, days: int, rat
     server answers at --url or when any delivery was not accepted."""
     import random
 
-    from scrm.simulator import LoadOptions, ServerUnreachable, Simulator, check_server, make_plan
 
     config = config_of(ctx)
     url = (url or config.server.public_base_url).rstrip("/")
@@ -271,8 +272,6 @@ def tags_recompute(ctx: click.Context, batch_size: int) -> None:
     The scheduler does this every night; only customers whose class changed are written."""
     from contextlib import ExitStack
 
-    from tagging.computed import recompute_all
-    from tagging.computed_bulk import RecomputeRunning
 
     runtime = runtime_of(ctx)
     with ExitStack() as stack:
@@ -291,8 +290,6 @@ def tags_recompute(ctx: click.Context, batch_size: int) -> None:
 
 
 def _needs_real_redis(runtime: Runtime, what: str) -> None:
-    from scrm.redis_store import is_memory_url
-
     if is_memory_url(runtime.config.redis.url):
         raise click.ClickException(
             f"redis.url is memory://, which lives inside one process: 'scrm serve' runs the {what} "
@@ -307,8 +304,6 @@ def _safe_url(url: str) -> str:
 
 
 def _add_domain_commands() -> None:
-    from guides.cli import guides, stores
-
     main.add_command(stores)
     main.add_command(guides)
 

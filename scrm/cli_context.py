@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING
 
 import click
 
+from scrm.config import ConfigError, load_config
+from scrm.logs import configure_logging
+from scrm.runtime import Runtime, install
+
 if TYPE_CHECKING:
     from scrm.config import Config
     from scrm.runtime import Runtime
 
 
 def config_of(ctx: click.Context) -> Config:
-    from scrm.config import ConfigError, load_config
-    from scrm.logs import configure_logging
-
     if "config" not in ctx.obj:
         try:
             ctx.obj["config"] = load_config(ctx.obj.get("config_path"))
@@ -27,8 +28,6 @@ def config_of(ctx: click.Context) -> Config:
 
 
 def runtime_of(ctx: click.Context) -> Runtime:
-    from scrm.runtime import Runtime, install
-
     if "runtime" not in ctx.obj:
         ctx.obj["runtime"] = install(Runtime(config_of(ctx)))
     return ctx.obj["runtime"]

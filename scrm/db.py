@@ -66,8 +66,10 @@ def dialect_insert(db_session: Session, table: Any) -> Any:
     return sqlite_insert(table)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, *, info: dict | None = None) -> sessionmaker[Session]:
+    """``info`` is copied into every session's ``Session.info`` (the runtime puts its job queue
+    there, so that work enqueued after a commit goes to the queue of the session's runtime)."""
+    return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 @contextmanager

@@ -13,6 +13,17 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from guides import service
+from guides.login_links import make_link
+from guides.models import Guide, Store
+from guides.schemas import GuideIn, StoreIn
+from scrm.coupons import coupon_templates
+from scrm.coupons.models import CouponTemplate
+from scrm.coupons.schemas import RuleIn, TemplateIn
+from scrm.sandbox import world
+from scrm.users.models import User
+from scrm.users.service import create_user, issue_token
+
 if TYPE_CHECKING:
     from scrm.runtime import Runtime
 
@@ -40,14 +51,6 @@ class DemoBrand:
 
 
 def seed_demo_brand(runtime: Runtime) -> DemoBrand:
-    from guides import service
-    from guides.login_links import make_link
-    from guides.models import Guide, Store
-    from guides.schemas import GuideIn, StoreIn
-    from scrm.sandbox import world
-    from scrm.users.models import User
-    from scrm.users.service import create_user, issue_token
-
     with runtime.transaction() as db_session:
         for code, name, address in STORES:
             if db_session.scalar(select(Store.id).where(Store.code == code)) is None:
@@ -70,9 +73,6 @@ def seed_demo_brand(runtime: Runtime) -> DemoBrand:
 
 
 def _seed_coupons(runtime: Runtime, db_session) -> None:  # noqa: ANN001
-    from scrm.coupons import coupon_templates
-    from scrm.coupons.models import CouponTemplate
-    from scrm.coupons.schemas import RuleIn, TemplateIn
 
     for name, fields, rule in COUPONS:
         if db_session.scalar(select(CouponTemplate.id).where(CouponTemplate.name == name)) is not None:

@@ -7,7 +7,9 @@ from typing import Any
 
 from sqlalchemy import text
 
+from scrm.redis_store import is_memory_url, ping
 from scrm.runtime import Runtime
+from scrm.scheduler import last_beat
 
 
 def check(runtime: Runtime) -> dict[str, Any]:
@@ -16,7 +18,6 @@ def check(runtime: Runtime) -> dict[str, Any]:
     report: dict[str, Any] = {"database": database, "redis": redis_part}
     if redis_part["ok"]:
         report["queue"] = runtime.queue.stats()
-        from scrm.scheduler import last_beat
 
         report["scheduler"] = last_beat(runtime)
     report["status"] = "ok" if database["ok"] and redis_part["ok"] else "unavailable"
@@ -33,8 +34,6 @@ def _database(runtime: Runtime) -> dict[str, Any]:
 
 
 def _redis(runtime: Runtime) -> dict[str, Any]:
-    from scrm.redis_store import is_memory_url, ping
-
     ok = ping(runtime.redis)
     part: dict[str, Any] = {"ok": ok, "mode": "memory" if is_memory_url(runtime.config.redis.url) else "redis"}
     if not ok:

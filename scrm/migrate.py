@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 
 import migrations
+from scrm.db import _ensure_sqlite_dir
 
 # Owned by APScheduler's job store; created by our migrations so every table has one owner,
 # but not described by our models.
@@ -27,7 +28,5 @@ def alembic_config(url: str) -> AlembicConfig:
 
 def upgrade(url: str, revision: str = "head") -> None:
     if url.startswith("sqlite"):
-        from scrm.db import _ensure_sqlite_dir
-
         _ensure_sqlite_dir(url)
     command.upgrade(alembic_config(url), revision)

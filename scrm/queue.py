@@ -55,6 +55,7 @@ PRELOADED_MODULES = ("scrm.models", "scrm.wechat.mp", "scrm.wechat.work")
 FAILED_TTL_SECONDS = 30 * 24 * 3600
 LISTENER_WAKE_SECONDS = 1
 _PENDING = "scrm.pending_jobs"
+JOB_QUEUE = "scrm.job_queue"  # in Session.info: the queue of the runtime that made the session
 
 
 class ScrmJob(Job):
@@ -277,6 +278,8 @@ def enqueue_after_commit(
     """Enqueue ``func(*args)`` once ``db_session``'s transaction commits; never if it rolls back."""
     if queue not in QUEUE_NAMES:
         raise ValueError(f"unknown queue {queue!r}")
+    if JOB_QUEUE not in db_session.info:
+        raise RuntimeError("work can be enqueued after commit only in a session made by a Runtime")
     if not db_session.in_transaction():
         db_session.begin()
     transaction = db_session.get_nested_transaction() or db_session.get_transaction()
@@ -292,15 +295,18 @@ class _Gathered:
 
 
 def gather_after_commit(
-    db_session: Session, func: Callable[..., Any], items: Iterable[Any], *, chunk: int = 500, queue: str = "default"
+    db_session: Session, func: Callable[..., Any] | str, items: Iterable[Any], *, chunk: int = 500,
+    queue: str = "default",
 ) -> None:
     """Like :func:`enqueue_after_commit`, but every call in one transaction adds ``items`` to
     ONE job, ``func(list_of_items)`` (split in jobs of ``chunk`` items): many small changes in a
-    transaction make one job, not one each. Forgotten if the transaction rolls back; items
-    added in a savepoint that rolls back, to a job begun outside it, stay: for idempotent work
-    (bringing something in line with the database), which a spare item does not harm."""
+    transaction make one job, not one each. ``func`` may be a function or, as RQ allows, its
+    dotted path (for a lower module that must not import the job's). Forgotten if the
+    transaction rolls back; items added in a savepoint that rolls back, to a job begun outside
+    it, stay: for idempotent work (bringing something in line with the database), which a
+    spare item does not harm."""
     for _transaction, pending_func, args, _kwargs, pending_queue in db_session.info.get(_PENDING, ()):
-        if pending_func is func and pending_queue == queue and args and isinstance(args[0], _Gathered):
+        if pending_func == func and pending_queue == queue and args and isinstance(args[0], _Gathered):
             args[0].items.update(dict.fromkeys(items))
             return
     enqueue_after_commit(db_session, func, _Gathered(dict.fromkeys(items), chunk), queue=queue)
@@ -333,9 +339,7 @@ def _enqueue_committed(session: Session) -> None:
     pending = session.info.pop(_PENDING, [])
     if not pending:
         return
-    from scrm.runtime import current
-
-    job_queue = current().queue
+    job_queue = session.info[JOB_QUEUE]
     for _transaction, func, gathered, kwargs, queue in pending:
         for args in _job_args(gathered):
             try:

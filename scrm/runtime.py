@@ -12,16 +12,17 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from scrm.clock import SystemClock
-from scrm.config import Config
+from scrm.config import Config, load_config
+from scrm.db import make_engine, make_session_factory, transaction
+from scrm.queue import JOB_QUEUE, JobQueue
+from scrm.redis_store import connect
+from scrm.wechat.mp import MPClient
+from scrm.wechat.work import WorkClient
 
 if TYPE_CHECKING:
     import redis
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
-
-    from scrm.queue import JobQueue
-    from scrm.wechat.mp import MPClient
-    from scrm.wechat.work import WorkClient
 
 
 class Runtime:
@@ -31,45 +32,31 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
-        from scrm.db import make_engine
-
         settings = self.config.database
         return make_engine(settings.url, echo=settings.echo, pool_size=settings.pool_size,
                            max_overflow=settings.max_overflow)
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:
-        from scrm.db import make_session_factory
-
-        return make_session_factory(self.engine)
+        return make_session_factory(self.engine, info={JOB_QUEUE: self.queue})
 
     def transaction(self) -> AbstractContextManager[Session]:
-        from scrm.db import transaction
-
         return transaction(self.session_factory)
 
     @cached_property
     def redis(self) -> redis.Redis:
-        from scrm.redis_store import connect
-
         return connect(self.config.redis.url)
 
     @cached_property
     def queue(self) -> JobQueue:
-        from scrm.queue import JobQueue
-
         return JobQueue(self)
 
     @cached_property
     def mp(self) -> MPClient:
-        from scrm.wechat.mp import MPClient
-
         return MPClient.from_runtime(self)
 
     @cached_property
     def work(self) -> WorkClient:
-        from scrm.wechat.work import WorkClient
-
         return WorkClient.from_runtime(self)
 
     def close(self) -> None:
@@ -93,7 +80,5 @@ def current() -> Runtime:
     global _current
     with _lock:
         if _current is None:
-            from scrm.config import load_config
-
             _current = Runtime(load_config())
         return _current

@@ -9,7 +9,11 @@ from urllib.parse import urlsplit
 
 import click
 
+from scrm.app import create_app
+from scrm.redis_store import is_memory_url
 from scrm.runtime import Runtime
+from scrm.scheduler import SchedulerService
+from scrm.warmup import warm_up_in_background
 
 log = logging.getLogger(__name__)
 
@@ -17,10 +21,7 @@ log = logging.getLogger(__name__)
 def serve_forever(runtime: Runtime, host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
-    from scrm.app import create_app
-    from scrm.redis_store import is_memory_url
 
-    from scrm.warmup import warm_up_in_background
 
     app = create_app(runtime=runtime)
     warm_up_in_background(runtime)
@@ -36,8 +37,6 @@ def serve_forever(runtime: Runtime, host: str, port: int) -> None:
 
 
 def _start_embedded_processes(runtime: Runtime) -> list:
-    from scrm.scheduler import SchedulerService
-
     worker = runtime.queue.start_in_process_worker()
     scheduler = SchedulerService(runtime)
     threading.Thread(target=scheduler.run, name="scrm-scheduler", daemon=True).start()

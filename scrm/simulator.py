@@ -7,7 +7,7 @@ Two parts:
   :mod:`scrm.simulator_corpus`, menu clicks and views, scans, images, locations, some
   unfollows, and for a share of the traffic WeCom ``change_external_contact`` events (adds
   with a ``State`` and a ``WelcomeCode``, edits, deletes). Same seed, same plan.
-- :class:`Simulator` delivers a plan as WeChat does: each callback signed, and sealed in safe
+- :class:`scrm.simulator_load.Simulator` delivers a plan as WeChat does: each callback signed, and sealed in safe
   mode (always on WeCom), by :mod:`handlers.signed_callbacks`; paced at a rate by a few threads, each
   with its own HTTP session; some callbacks delivered again, as WeChat's retries are. The
   :class:`Summary` counts what the server answered.
@@ -26,17 +26,10 @@ import hashlib
 import math
 import random
 import secrets
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from scrm import simulator_corpus as corpus
-
-if TYPE_CHECKING:
-    from scrm.config import Config
 
 DAY = 86_400
 ACTIONS = ("text", "click", "view", "scan", "image", "location")
@@ -215,70 +208,6 @@ def _token(rng: random.Random, length: int) -> str:
 
 
 # -- delivering it ---------------------------------------------------------------------------
-
-
-class ServerUnreachable(Exception):
-    """Nothing answers HTTP at the simulator's URL."""
-
-
-def check_server(url: str, *, timeout: float = 5.0) -> None:
-    """Raise :class:`ServerUnreachable` unless something answers ``GET <url>/healthz``."""
-    import requests
-
-    try:
-        requests.get(f"{url}/healthz", timeout=timeout)
-    except requests.RequestException as exc:
-        reason = type(exc).__name__
-        raise ServerUnreachable(f"no server answers at {url} ({reason}); start it with 'scrm serve'") from None
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    encrypt: bool = True  # MP safe mode; WeCom callbacks are always sealed
-    concurrency: int = 4
-    rate: float = 0.0  # deliveries a second; 0: as fast as the server answers
-    timeout: float = 10.0
-    max_seconds: float | None = None  # stop sending after this long (the benchmark)
-
-
-class Simulator:
-    def __init__(self, config: Config, url: str, options: LoadOptions = LoadOptions()) -> None:
-        from handlers.signed_callbacks import CallbackSender
-
-        self.url = url.rstrip("/")
-        self.options = options
-        self.senders = {
-            "mp": CallbackSender.from_config(config, "mp", encrypt=options.encrypt),
-            "work": CallbackSender.from_config(config, "work"),
-        }
-        self.addressees = {"mp": config.wechat.mp.original_id, "work": config.wechat.work.corp_id}
-
-    def run(self, plan: Plan, *, on_progress: Callable[[int], None] | None = None) -> Summary:
-        """Deliver ``plan``; ``on_progress(n)`` is called from this thread as deliveries end."""
-        from scrm.simulator_load import Delivery
-
-        delivery = Delivery(self, plan)
-        threads = [threading.Thread(target=delivery.work, daemon=True) for _ in range(self.options.concurrency)]
-        for thread in threads:
-            thread.start()
-        reported = 0
-        try:
-            while any(thread.is_alive() for thread in threads):
-                time.sleep(0.05)
-                reported = _report(delivery, reported, on_progress)
-        except KeyboardInterrupt:
-            delivery.stop.set()
-            for thread in threads:
-                thread.join(self.options.timeout + 1)
-        _report(delivery, reported, on_progress)
-        return delivery.summary()
-
-
-def _report(delivery, reported: int, on_progress: Callable[[int], None] | None) -> int:  # noqa: ANN001
-    done = delivery.done
-    if on_progress is not None and done > reported:
-        on_progress(done - reported)
-    return done
 
 
 @dataclass

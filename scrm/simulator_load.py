@@ -1,20 +1,83 @@
-"""One run of :class:`scrm.simulator.Simulator`: the delivery schedule, each callback's XML,
-the worker threads and what they observed. Used only through ``Simulator.run``."""
+"""Delivering a plan of :mod:`scrm.simulator` to a running server: :class:`Simulator`, and
+for one run of it the delivery schedule, each callback's XML, the worker threads and what
+they observed."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from handlers.signed_callbacks import mp_event_xml, mp_message_xml, mp_text_xml, work_contact_xml
+import requests
+
+from handlers.signed_callbacks import CallbackSender, mp_event_xml, mp_message_xml, mp_text_xml, work_contact_xml
 from handlers.wire import Rejected
-from scrm.simulator import PlannedCallback, Plan, Summary, new_msg_id_base
+from scrm.simulator import Plan, PlannedCallback, Summary, new_msg_id_base
 
 if TYPE_CHECKING:
-    from scrm.simulator import Simulator
+    from scrm.config import Config
 
 NO_REPLY = ("", "success")
+
+
+class ServerUnreachable(Exception):
+    """Nothing answers HTTP at the simulator's URL."""
+
+
+def check_server(url: str, *, timeout: float = 5.0) -> None:
+    """Raise :class:`ServerUnreachable` unless something answers ``GET <url>/healthz``."""
+    try:
+        requests.get(f"{url}/healthz", timeout=timeout)
+    except requests.RequestException as exc:
+        reason = type(exc).__name__
+        raise ServerUnreachable(f"no server answers at {url} ({reason}); start it with 'scrm serve'") from None
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    encrypt: bool = True  # MP safe mode; WeCom callbacks are always sealed
+    concurrency: int = 4
+    rate: float = 0.0  # deliveries a second; 0: as fast as the server answers
+    timeout: float = 10.0
+    max_seconds: float | None = None  # stop sending after this long (the benchmark)
+
+
+class Simulator:
+    def __init__(self, config: Config, url: str, options: LoadOptions = LoadOptions()) -> None:
+        self.url = url.rstrip("/")
+        self.options = options
+        self.senders = {
+            "mp": CallbackSender.from_config(config, "mp", encrypt=options.encrypt),
+            "work": CallbackSender.from_config(config, "work"),
+        }
+        self.addressees = {"mp": config.wechat.mp.original_id, "work": config.wechat.work.corp_id}
+
+    def run(self, plan: Plan, *, on_progress: Callable[[int], None] | None = None) -> Summary:
+        """Deliver ``plan``; ``on_progress(n)`` is called from this thread as deliveries end."""
+        delivery = Delivery(self, plan)
+        threads = [threading.Thread(target=delivery.work, daemon=True) for _ in range(self.options.concurrency)]
+        for thread in threads:
+            thread.start()
+        reported = 0
+        try:
+            while any(thread.is_alive() for thread in threads):
+                time.sleep(0.05)
+                reported = _report(delivery, reported, on_progress)
+        except KeyboardInterrupt:
+            delivery.stop.set()
+            for thread in threads:
+                thread.join(self.options.timeout + 1)
+        _report(delivery, reported, on_progress)
+        return delivery.summary()
+
+
+def _report(delivery, reported: int, on_progress: Callable[[int], None] | None) -> int:  # noqa: ANN001
+    done = delivery.done
+    if on_progress is not None and done > reported:
+        on_progress(done - reported)
+    return done
 
 
 def schedule(plan: Plan, spread: int) -> list[tuple[int, int]]:

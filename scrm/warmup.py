@@ -7,15 +7,14 @@ from __future__ import annotations
 import logging
 import threading
 
+from scrm.replies import service as replies
 from scrm.runtime import Runtime
+from tagging.rules import rulebook
 
 log = logging.getLogger(__name__)
 
 
 def warm_up(runtime: Runtime) -> None:
-    from scrm.replies import service as replies
-    from tagging.rules import rulebook
-
     try:
         replies.default_reply(runtime)
         rulebook(runtime)

@@ -30,7 +30,7 @@ moment exactly N days ago.
 
 The groups and their tags are created on first use. :func:`recompute_customer` recomputes one
 customer inside the caller's transaction (after an order) through ``scores.set_computed``;
-:func:`recompute_all` is the set-based path for everyone (tagging/computed_bulk.py).
+``computed_bulk.recompute_all`` is the set-based path for everyone (tagging/computed_bulk.py).
 """
 
 from __future__ import annotations
@@ -224,12 +224,6 @@ def recompute_customer(runtime: Runtime, db_session: Session, customer_id: int) 
         )
     return changes
 
-
-def recompute_all(runtime: Runtime, progress: Progress | None = None, *, batch_size: int = 100_000) -> Summary:
-    """Recompute every customer, set-based; see tagging/computed_bulk.py."""
-    from tagging.computed_bulk import recompute_everyone
-
-    return recompute_everyone(runtime, progress=progress, batch_size=batch_size)
 
 
 def classify_rfm(*, recent: bool, frequent: bool, big_spender: bool) -> str:

@@ -83,7 +83,7 @@ from tagging.computed import (
     recompute_customer,
     targets_query,
 )
-from tagging.mirror import enqueue_sync
+from tagging.mirror_queue import enqueue_sync
 from tagging.models import Order
 from tagging.scores import HELD
 
@@ -220,7 +220,8 @@ _TAG_LISTS = (bindparam("rfm_tags", expanding=True), bindparam("lifecycle_tags",
 _MOMENTS = (bindparam("now", type_=DateTime(timezone=True)), bindparam("held", type_=DateTime(timezone=True)))
 
 
-def recompute_everyone(runtime: Runtime, *, progress: Progress | None, batch_size: int) -> Summary:
+def recompute_all(runtime: Runtime, progress: Progress | None = None, *, batch_size: int = 100_000) -> Summary:
+    """Recompute every customer's computed tags, set-based."""
     started = time.perf_counter()
     lock = runtime.redis.lock(LOCK_KEY, timeout=LOCK_SECONDS, thread_local=False)
     if not lock.acquire(blocking=False):

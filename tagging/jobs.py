@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 
 from scrm.runtime import current
+from tagging.computed_bulk import recompute_all
+from tagging.computed_bulk import RecomputeRunning
 
 log = logging.getLogger(__name__)
 
 
 def recompute_computed_tags() -> None:
     """Recompute every customer's RFM class and lifecycle stage (queued nightly)."""
-    from tagging.computed import recompute_all
-    from tagging.computed_bulk import RecomputeRunning
 
     try:
         summary = recompute_all(current())

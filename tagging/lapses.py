@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from scrm.clock import as_utc
 from scrm.customers.models import Interaction
 from scrm.db import dialect_insert
-from scrm.clock import as_utc
 from scrm.runtime import current
+from tagging.mirror_queue import customers_changed
 from tagging.models import CustomerTag, Tag, TagGroup
 
 if TYPE_CHECKING:
@@ -72,8 +73,6 @@ def record_lapses(*, db_session: Session, since: datetime, until: datetime) -> i
                 lapsed.append(value["customer_id"])
         written += len(lapsed)
         if lapsed:
-            from tagging.mirror import customers_changed
-
             customers_changed(db_session, lapsed)  # WeChat drops the tag too, after the commit
     return written
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from guides.models import Binding, Guide
 from scrm.clock import as_utc
 from scrm.customers import service as customers
 from scrm.customers.models import CustomerIdentity, Interaction
@@ -110,8 +111,6 @@ def mirrored(tag: Tag, group: TagGroup) -> MirroredTag:
 
 
 def _bound_members(db_session: Session, customer_ids: list[int]) -> dict[int, str]:
-    from guides.models import Binding, Guide
-
     rows = db_session.execute(
         select(Binding.customer_id, Guide.wecom_userid)
         .join(Guide, Guide.id == Binding.guide_id)

@@ -28,6 +28,7 @@ from sqlalchemy import select, update
 from scrm.db import dialect_insert
 from scrm.wechat.errors import WeChatError
 from scrm.wechat.values import FollowUser
+from tagging.mirror_inbound import reconcile_corp_tags
 from tagging.mirror_plan import MirroredTag, Target
 from tagging.models import Tag, WeComPairTags
 
@@ -176,8 +177,6 @@ class _CorpTags:
         self.ours.update(found.values())
 
     def refresh(self) -> None:
-        from tagging.mirror_inbound import reconcile_corp_tags
-
         groups = self.runtime.work.corp_tags()
         with self.runtime.transaction() as db_session:
             reconcile_corp_tags(db_session=db_session, groups=groups)

@@ -23,6 +23,7 @@ from scrm.clock import as_utc
 from scrm.customers import service as customers
 from scrm.customers.models import Customer, Interaction
 from scrm.db import dialect_insert
+from tagging.apply import apply_event_rules
 from tagging.computed import recompute_customer
 from tagging.models import Order
 from tagging.order_schemas import CustomerRefIn, OrderIn
@@ -108,7 +109,6 @@ def on_purchase(runtime: Runtime, db_session: Session, customer_id: int) -> None
     """Apply the ``purchase`` event tag rules (SPEC §5), once per new order, inside its
     transaction. The computed tags (RFM, lifecycle) are not rules: record_order recomputes
     them itself."""
-    from tagging.apply import apply_event_rules
 
     apply_event_rules(runtime, db_session, customer_id=customer_id, event="purchase")
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from scrm.clock import as_utc
 from scrm.runtime import current
+from tagging.mirror_queue import customers_changed
 from tagging.models import CustomerTag, Tag, TagGroup
 from tagging.scores import active_until, decayed
 
@@ -102,7 +103,5 @@ def rescore_batch(
             flipped.add(customer_id)
     db_session.connection().execute(_WRITE, batch)
     if flipped:
-        from tagging.mirror import customers_changed
-
         customers_changed(db_session, flipped)  # carried or not now: WeChat follows
     return (rows[-1].customer_id, rows[-1].tag_id) if len(rows) == limit else None

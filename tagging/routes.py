@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
+from guides.roster import may_see
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import current_caller, require_role
@@ -111,7 +112,6 @@ def audience():  # noqa: ANN201
 @require_role(*MANAGERS, "guide")
 @_maps_domain_errors
 def customer_tags(customer_id: int):  # noqa: ANN201
-    from guides.roster import may_see
 
     runtime = current_runtime()
     with runtime.transaction() as db_session:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from scrm.clock import as_utc
 from scrm.customers.models import Interaction
 from scrm.db import dialect_insert
+from tagging.mirror_queue import customers_changed
 from tagging.models import CustomerTag, Tag, TagGroup
 
 HELD = datetime(9999, 12, 31, tzinfo=UTC)
@@ -181,8 +182,6 @@ def _note(
             payload={"tag": tag.name, "group": group.name, "tag_id": tag.id, "cause": cause.as_dict()},
         )
     )
-    from tagging.mirror import customers_changed  # imported here: the mirror's jobs use this module
-
     customers_changed(db_session, [row.customer_id])
     return TagChange(row.customer_id, tag.id, now_carried)
 
@@ -193,8 +192,6 @@ def merge_customer_tags(*, db_session: Session, keep_id: int, drop_id: int) -> N
     kept = {row.tag_id: row for row in db_session.scalars(select(CustomerTag).where(CustomerTag.customer_id == keep_id))}
     dropped = db_session.scalars(select(CustomerTag).where(CustomerTag.customer_id == drop_id)).all()
     if dropped or kept:
-        from tagging.mirror import customers_changed
-
         customers_changed(db_session, [keep_id])  # each identity in WeChat gets the merged tags
     for row in dropped:
         mine = kept.get(row.tag_id)

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import exists, select, update
 
+from scrm.clock import as_utc
 from scrm.coupons.links import coupons_link
 from scrm.coupons.models import Coupon, CouponTemplate
 from scrm.customers.models import CustomerIdentity, Interaction
-from scrm.clock import as_utc
+from scrm.runtime import current
 from scrm.wechat.errors import AnswerLost, WeChatError
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ SWEEP_BATCH = 1000
 
 def announce_coupon(coupon_id: int) -> None:
     """Job: send the coupon's announcement, or note why it waits."""
-    from scrm.runtime import current
 
     runtime = current()
     with runtime.transaction() as db_session:
@@ -62,7 +62,6 @@ def announce_coupon(coupon_id: int) -> None:
 def announce_waiting() -> int:
     """Scheduled: enqueue the announcements of waiting coupons whose customer has interacted
     since the coupon was issued (and so is inside the window now). Returns how many."""
-    from scrm.runtime import current
 
     runtime = current()
     now = runtime.clock.now()

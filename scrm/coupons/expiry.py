@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, exists, func, literal, select, update
 
 from scrm.coupons.models import Coupon, CouponReminder, CouponTemplate
+from scrm.runtime import current
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -29,7 +30,6 @@ BATCH = 5000
 
 def expire_due() -> int:
     """Scheduled: expire what is due; returns how many coupons expired."""
-    from scrm.runtime import current
 
     runtime = current()
     total = 0
@@ -56,7 +56,6 @@ def expire_batch(*, db_session: Session, now: datetime) -> int:
 
 def record_reminders() -> int:
     """Scheduled (daily): record the reminders that are due; returns how many were new."""
-    from scrm.runtime import current
 
     runtime = current()
     with runtime.transaction() as db_session:

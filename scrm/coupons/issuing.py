@@ -25,11 +25,12 @@ from sqlalchemy import and_, or_, select, update
 
 from guides.binding import current_binding
 from guides.models import Guide
+from scrm.clock import as_utc
+from scrm.coupons.announce import announce_coupon
 from scrm.coupons.codes import CouponCodec
-from scrm.coupons.models import Coupon, CouponHolding, CouponRule, CouponTemplate
+from scrm.coupons.models import Coupon, CouponHolding, CouponReminder, CouponRule, CouponTemplate
 from scrm.customers.models import Interaction
 from scrm.db import dialect_insert
-from scrm.clock import as_utc
 from scrm.queue import enqueue_after_commit
 
 if TYPE_CHECKING:
@@ -98,7 +99,6 @@ def issue(
         "source_ref": source_ref, "valid_until": valid_until.isoformat(),
     }))
     db_session.flush()
-    from scrm.coupons.announce import announce_coupon
 
     enqueue_after_commit(db_session, announce_coupon, coupon.id)
     return coupon
@@ -172,7 +172,6 @@ def _why_not(db_session: Session, template_id: int, at: datetime) -> NotIssued:
 def merge_coupons(*, db_session: Session, keep_id: int, drop_id: int) -> None:
     """Two customers found to be one: the coupons, their reminders and the per-customer counts
     go to the survivor (counts added, so the limit still counts both)."""
-    from scrm.coupons.models import CouponReminder
 
     db_session.execute(update(Coupon).where(Coupon.customer_id == drop_id).values(customer_id=keep_id))
     db_session.execute(update(CouponReminder).where(CouponReminder.customer_id == drop_id)

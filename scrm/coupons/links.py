@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from itsdangerous import BadSignature
 
+from scrm.replies.service import Article, Reply
 from scrm.signing import age_seconds, clock_serializer
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ def read_link(runtime: Runtime, token: str) -> int:
 
 def coupons_reply(runtime: Runtime, customer_id: int) -> Reply:
     """The passive reply to "my coupons": a card that opens the customer's coupon page."""
-    from scrm.replies.service import Article, Reply
 
     return Reply("news", articles=(Article(
         title="我的优惠券 My coupons",

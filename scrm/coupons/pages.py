@@ -28,11 +28,14 @@ from scrm.coupons.codes import display
 from scrm.coupons.models import KINDS, TRIGGERS
 from scrm.coupons.schemas import VALUE_FIELD, ReasonIn, RuleIn, TemplateChangeIn, TemplateIn, parse
 from scrm.coupons.views import STATUS_WORDS
+from scrm.customers.service import resolve
 from scrm.errors import InvalidInput
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
 from scrm.web.forms import form_errors, form_fields, form_status, not_found_as_404
+from tagging.order_schemas import CustomerRefIn
+from tagging.orders import UnknownCustomer, find_customer
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -308,9 +311,6 @@ def _change_input(form: MultiDict[str, str]) -> dict[str, Any]:
 
 def _customer_id(db_session: Session, by: str, who: str) -> int:
     """The customer named by id, openid or phone, following merges (tagging.orders.find_customer)."""
-    from scrm.customers.service import resolve
-    from tagging.order_schemas import CustomerRefIn
-    from tagging.orders import UnknownCustomer, find_customer
 
     if by not in FIND_BY:
         raise InvalidInput("by", "选择查找方式 · choose customer id, openid or phone")

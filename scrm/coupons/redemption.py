@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, exists, insert, or_, select, update
 
+from guides.credit import credit_guide
 from guides.models import Guide, Store
+from scrm.clock import as_utc
 from scrm.coupons.codes import BadCode, CouponCodec
+from scrm.coupons.coupon_templates import store_codes
 from scrm.coupons.models import Coupon, CouponAttempt, CouponTemplate, CouponTemplateStore
 from scrm.customers.models import Customer, Interaction
-from scrm.clock import as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy import Row
@@ -176,8 +178,6 @@ def _redeemed(runtime: Runtime, db_session: Session, row: Row, now: datetime, co
     })
     credited = None
     if counter.guide_code is not None:
-        from guides.credit import credit_guide
-
         credited = credit_guide(runtime=runtime, db_session=db_session, customer_id=row.customer_id,
                                 guide_code=counter.guide_code, guide_id=counter.guide_id, at=now, kind="redemption")
     return Outcome("ok", "核销成功 redeemed", row.id, {"redeemed_at": now.isoformat(), "credited_guide_id": credited},
@@ -196,8 +196,6 @@ def _redeemed_details(db_session: Session, row: Row) -> dict[str, Any]:
 
 
 def _store_codes(db_session: Session, template_id: int) -> list[str]:
-    from scrm.coupons.coupon_templates import store_codes
-
     return store_codes(db_session=db_session, template_id=template_id)
 
 

@@ -20,14 +20,17 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import bindparam, select
 
 from guides.models import Guide, Store
+from scrm.clock import as_utc
 from scrm.coupons import coupon_templates, issuing, redemption, stats
 from scrm.coupons.models import Coupon, CouponAttempt
 from scrm.coupons.schemas import IssueIn, ReasonIn, RedeemIn, RuleIn, TemplateChangeIn, TemplateIn, parse
 from scrm.coupons.views import coupon_json, redeemed_json, rule_json, template_json
+from scrm.customers.service import resolve
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, day_range, json_object
 from scrm.web.auth import Caller, current_caller, require_role
 from scrm.web.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
+from tagging.orders import UnknownCustomer, find_customer
 
 blueprint = Blueprint("coupons_api", __name__)
 
@@ -223,8 +226,6 @@ def coupon_attempts():  # noqa: ANN201
 
 
 def attempt_json(attempt: CouponAttempt) -> dict[str, Any]:
-    from scrm.clock import as_utc
-
     return {"id": attempt.id, "at": as_utc(attempt.at).isoformat(), "action": attempt.action,
             "result": attempt.result, "code": attempt.code, "coupon_id": attempt.coupon_id,
             "user_id": attempt.user_id, "guide_id": attempt.guide_id, "store_id": attempt.store_id,
@@ -276,8 +277,6 @@ _GUIDE_AT_COUNTER = (
 
 
 def _customer_of(db_session, issue_in: IssueIn) -> int:  # noqa: ANN001
-    from scrm.customers.service import resolve
-    from tagging.orders import UnknownCustomer, find_customer
 
     if issue_in.customer_id is not None:
         customer = resolve(db_session=db_session, customer_id=issue_in.customer_id)

@@ -9,14 +9,14 @@ birthday form goes through the same check as ``PATCH /api/customers/<id>``
 
 from __future__ import annotations
 
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
+from guides.binding import current_binding
 from guides.mobile_views import CHANNEL_WORDS, ago, kind_words, profile
-from scrm.clock import local_day
+from guides.models import Guide
+from scrm.clock import as_utc, local_day
 from scrm.customers import directory, service
 from scrm.customers.schemas import InvalidCustomer, parse_change
-from scrm.clock import as_utc
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
@@ -74,8 +74,6 @@ def change_customer(customer_id: int):  # noqa: ANN201
 
 def _render_customer(customer_id: int, *, errors: list | None = None, typed: str | None = None,
                      status: int = 200):  # noqa: ANN202
-    from guides.binding import current_binding
-    from guides.models import Guide
 
     runtime = current_runtime()
     now = runtime.clock.now()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
+from guides.roster import may_see
 from scrm.clock import local_day
 from scrm.customers import service
 from scrm.customers.schemas import parse_change
@@ -19,7 +20,6 @@ MAX_PAGE = 200
 
 def _can_see(db_session, caller: Caller, customer_id: int) -> bool:  # noqa: ANN001
     """Admins and managers see everyone; a guide only the customers bound to them now."""
-    from guides.roster import may_see
 
     return may_see(db_session=db_session, caller=caller, customer_id=customer_id)
 

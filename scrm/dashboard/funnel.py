@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from guides.models import Guide
 from qrcodes import stats as code_stats
 from scrm.coupons import stats as coupon_stats
 
@@ -48,7 +49,6 @@ def funnel(
     if store_id is not None and guide_id is None:  # a store's own codes and its guides' codes
         from sqlalchemy import select
 
-        from guides.models import Guide
 
         guides = select(Guide.id).where(Guide.store_id == store_id)
         code_ids += [i for g in db_session.scalars(guides)

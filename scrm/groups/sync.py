@@ -21,6 +21,7 @@ from scrm.customers.models import Customer, CustomerIdentity
 from scrm.db import dialect_insert
 from scrm.groups.models import EXTERNAL, CustomerGroup, GroupDayStats, GroupMember
 from scrm.queue import enqueue_after_commit
+from scrm.runtime import current
 from scrm.wechat.errors import WeChatError
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ NO_SUCH_CHAT = 40050  # WeCom: the chat_id does not exist (any more)
 def sync_groups() -> int:
     """Scheduled job: every group WeCom lists, read whole, one transaction each; groups we
     hold that WeCom no longer lists are marked dismissed. Returns how many groups it read."""
-    from scrm.runtime import current
 
     runtime = current()
     seen: set[str] = set()
@@ -67,7 +67,6 @@ def sync_groups() -> int:
 
 def refresh_group(chat_id: str, at: str, dismissed: bool = False) -> None:
     """Job, queued by a ``change_external_chat`` callback: re-read the one group."""
-    from scrm.runtime import current
 
     runtime = current()
     moment = datetime.fromisoformat(at)

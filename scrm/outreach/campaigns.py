@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, exists, func, select
 
 from guides.models import Binding, Guide, Store
-from scrm.customers.models import Customer
 from scrm.clock import as_utc
+from scrm.coupons.coupon_templates import get_template
+from scrm.customers.models import Customer
 from scrm.outreach.models import Campaign, CampaignRun
 from tagging import audience as audiences
 
@@ -56,8 +57,6 @@ class Preview:
 def create_campaign(*, db_session: Session, campaign_in: CampaignIn, at: datetime) -> Campaign:
     check_audience(db_session=db_session, audience=campaign_in.audience.model_dump(), now=at)
     if campaign_in.coupon_template_id is not None:
-        from scrm.coupons.coupon_templates import get_template
-
         get_template(db_session=db_session, template_id=campaign_in.coupon_template_id)
     fields = campaign_in.model_dump(mode="json")
     campaign = Campaign(**fields, status="draft", created_at=at)
@@ -203,8 +202,6 @@ def update_draft(*, db_session: Session, campaign_id: int, campaign_in: Campaign
         raise CampaignRefused("not_editable", f"campaign {campaign_id} is {campaign.status}: only a draft is edited")
     check_audience(db_session=db_session, audience=campaign_in.audience.model_dump(), now=now)
     if campaign_in.coupon_template_id is not None:
-        from scrm.coupons.coupon_templates import get_template
-
         get_template(db_session=db_session, template_id=campaign_in.coupon_template_id)
     for name, value in campaign_in.model_dump(mode="json").items():
         setattr(campaign, name, value)

@@ -42,6 +42,8 @@ from sqlalchemy import select
 from guides.models import Binding, Guide
 from scrm.coupons.announce import OPENS_WINDOW, WINDOW
 from scrm.customers.models import CustomerIdentity, Interaction
+from scrm.wechat.errors import WeChatError
+from tagging.links import make_link
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -217,8 +219,6 @@ def mass_key(runtime: Runtime, customer_id: int, now: datetime) -> str:
 
 
 def _run_tag(runtime: Runtime, run_id: int) -> int:
-    from scrm.wechat.errors import WeChatError
-
     key = f"scrm:outreach:mass:tag:{run_id}"
     known = runtime.redis.get(key)
     if known is not None:
@@ -235,8 +235,6 @@ def _run_tag(runtime: Runtime, run_id: int) -> int:
 
 
 def _tracked(runtime: Runtime, url: str, openid: str | None) -> str:
-    from tagging.links import make_link
-
     return make_link(runtime, url, openid=openid)
 
 

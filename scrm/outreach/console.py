@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from guides.models import Store
-from scrm.coupons.models import CouponTemplate
 from scrm.clock import as_utc
+from scrm.coupons.models import CouponTemplate
+from scrm.groups.service import list_groups
 from scrm.outreach import campaigns, results
 from scrm.outreach.journeys import JOURNEYS, Journey
 
@@ -105,7 +106,6 @@ def list_page(*, config: Config, db_session: Session) -> ListPage:
 def choices(db_session: Session) -> Choices:
     stores = tuple((code, name) for code, name in db_session.execute(select(Store.code, Store.name)
                                                                       .order_by(Store.code)))
-    from scrm.groups.service import list_groups
 
     groups = tuple((g["chat_id"], g["name"], g["owner_userid"]) for g in list_groups(db_session=db_session))
     return Choices(coupon_templates(db_session), stores, groups)

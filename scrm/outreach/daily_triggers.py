@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import extract, func, or_, select, update
 
-from scrm.clock import local_day
+from scrm.clock import as_utc, local_day
 from scrm.coupons.models import Coupon, CouponReminder
 from scrm.customers.models import Customer, Interaction
 from scrm.outreach import planner
 from scrm.outreach.triggers import cause_of, fire_in, live_triggers
+from scrm.runtime import current
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -49,7 +50,6 @@ ACTIVITY_KINDS = ("text", "media", "location", "link", "unknown_message", "follo
 
 def fire_birthdays() -> int:
     """Scheduled (daily): birthday triggers; returns how many runs it started."""
-    from scrm.runtime import current
 
     runtime = current()
     return _scan(runtime, "birthday", lambda trigger: _birthdays(runtime, trigger))
@@ -57,7 +57,6 @@ def fire_birthdays() -> int:
 
 def fire_inactive() -> int:
     """Scheduled (daily): no-interaction-for-N-days triggers."""
-    from scrm.runtime import current
 
     runtime = current()
     return _scan(runtime, "inactive", lambda trigger: _sleepers(runtime, trigger))
@@ -65,7 +64,6 @@ def fire_inactive() -> int:
 
 def fire_expiring_coupons() -> int:
     """Scheduled (daily): coupon-about-to-expire triggers."""
-    from scrm.runtime import current
 
     runtime = current()
     return _scan(runtime, "coupon_expiring", lambda trigger: _expiring(runtime, trigger))
@@ -139,6 +137,5 @@ def _expiring(runtime: Runtime, trigger: Trigger) -> list[tuple[int, str]]:
 
 
 def _day(runtime: Runtime, moment) -> date:  # noqa: ANN001 - a datetime, naive from SQLite
-    from scrm.clock import as_utc
 
     return local_day(runtime.config, as_utc(moment))

@@ -21,14 +21,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, model_validator
 from sqlalchemy import select
 
+from scrm.clock import as_utc
 from scrm.customers.models import Interaction
 from scrm.customers.service import resolve
 from scrm.db import dialect_insert
-from scrm.clock import as_utc
 from scrm.errors import InvalidInput, validated
 from scrm.outreach.models import OutreachEvent
+from scrm.outreach.triggers import event_happened
 from scrm.validators import Moment
 from tagging.order_schemas import CustomerRefIn
+from tagging.orders import UnknownCustomer, find_customer
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -104,7 +106,6 @@ def parse_event(body: Mapping[str, Any], *, now: datetime) -> EventIn:
 def record_event(*, runtime: Runtime, db_session: Session, event_in: EventIn) -> tuple[OutreachEvent, bool]:
     """The event and whether it is new; a new one goes on the timeline and fires the custom
     triggers waiting for its name (after the caller's commit)."""
-    from scrm.outreach.triggers import event_happened
 
     customer_id = _customer_of(db_session, event_in)
     if event_in.event_key is not None:
@@ -139,8 +140,6 @@ def event_json(event: OutreachEvent) -> dict[str, Any]:
 
 def _customer_of(db_session: Session, event_in: EventIn) -> int:
     if event_in.customer is not None:
-        from tagging.orders import UnknownCustomer, find_customer
-
         try:
             return find_customer(db_session=db_session, ref=event_in.customer).customer_id
         except UnknownCustomer as exc:

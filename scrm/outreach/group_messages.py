@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 
 from scrm.db import dialect_insert
 from scrm.groups.models import CustomerGroup
-from scrm.outreach import channels
+from scrm.outreach import channels, planner
 from scrm.outreach.cap import QuietHours
 from scrm.outreach.models import Campaign, CampaignRun, Delivery
 
@@ -45,7 +45,6 @@ KEY_LENGTH = 64
 def plan_group_run(runtime: Runtime, run_id: int, settings: _Settings) -> int:
     """Plan one delivery per group of the run's audience, mark the run planned, and queue the
     ones due now; returns how many it planned (holdout and skipped included)."""
-    from scrm.outreach.planner import enqueue_sends
 
     now = runtime.clock.now()
     quiet = QuietHours.parse(runtime.config.outreach.quiet_hours, runtime.config.brand.timezone)
@@ -70,7 +69,7 @@ def plan_group_run(runtime: Runtime, run_id: int, settings: _Settings) -> int:
                            .values(status="planned", planned=len(rows), planned_at=now))
         due_now = list(db_session.scalars(select(Delivery.id).where(
             Delivery.run_id == run_id, Delivery.status == "planned", Delivery.due_at <= now).order_by(Delivery.id)))
-    enqueue_sends(runtime, due_now)
+    planner.enqueue_sends(runtime, due_now)
     return len(rows)
 
 

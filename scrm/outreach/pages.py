@@ -22,6 +22,7 @@ from scrm.errors import InvalidInput
 from scrm.outreach import campaigns, console, editor, journeys
 from scrm.outreach.models import CHANNELS, Campaign
 from scrm.outreach.schemas import TRIGGERS, AudienceIn, CampaignIn, parse
+from scrm.outreach.views import preview_json
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
@@ -180,7 +181,6 @@ def _count(form: dict[str, Any]) -> dict[str, Any]:
             campaigns.check_audience(db_session=db_session, audience=audience, now=runtime.clock.now())
             found = campaigns.preview(db_session=db_session, campaign=Campaign(audience=audience),
                                       now=runtime.clock.now())
-            from scrm.outreach.views import preview_json
 
             return preview_json(db_session, found)
     except (InvalidInput, campaigns.BadAudience) as exc:

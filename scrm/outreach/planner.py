@@ -28,11 +28,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select, text, update
 
-from scrm.db import dialect_insert
 from scrm.clock import as_utc
-from scrm.outreach.cap import FrequencyCap
+from scrm.customers.models import Customer
+from scrm.db import dialect_insert
 from scrm.outreach.campaigns import audience_ids
+from scrm.outreach.cap import FrequencyCap
 from scrm.outreach.models import Campaign, CampaignRun, Delivery
+from scrm.runtime import Runtime, current
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
-    from scrm.runtime import Runtime
 
 PLAN_BATCH = 5000
 SEND_CHUNK = 500  # deliveries per sender job
@@ -49,8 +50,6 @@ _deliveries = Delivery.__table__
 
 def plan_run(run_id: int) -> int:
     """Job: plan every delivery of the run; returns how many it planned (skips included)."""
-    from scrm.runtime import current
-
     runtime = current()
     with runtime.transaction() as db_session:
         run = db_session.get(CampaignRun, run_id)
@@ -59,7 +58,7 @@ def plan_run(run_id: int) -> int:
         campaign = db_session.get(Campaign, run.campaign_id)
         settings = _Settings(campaign, as_utc(run.started_at))
     if settings.audience.get("groups"):  # a group message: one delivery per group, no customers
-        from scrm.outreach.group_messages import plan_group_run
+        from scrm.outreach.group_messages import plan_group_run  # here, not at the top: it imports this module
 
         return plan_group_run(runtime, run_id, settings)
     planned = 0
@@ -218,7 +217,7 @@ def variants_of(settings: _Settings, customer_ids: list[int]) -> list[str]:
 
 
 def enqueue_sends(runtime: Runtime, delivery_ids: list[int]) -> None:
-    from scrm.outreach.sender import send_deliveries
+    from scrm.outreach.sender import send_deliveries  # here, not at the top: sender → group_messages → planner
 
     for start in range(0, len(delivery_ids), SEND_CHUNK):
         runtime.queue.enqueue(send_deliveries, delivery_ids[start:start + SEND_CHUNK], queue="outreach")
@@ -229,6 +228,4 @@ def _key(run_id: int, customer_id: int) -> str:
 
 
 def _customer_id_column():  # noqa: ANN202
-    from scrm.customers.models import Customer
-
     return Customer.id

@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from scrm.errors import InvalidInput, validated
+from scrm.outreach.campaigns import cron_trigger
 from scrm.validators import Moment
 from scrm.validators import text as bounded_text
 
@@ -51,8 +52,6 @@ def _code(value: str) -> str:
 
 
 def _cron(value: str) -> str:
-    from scrm.outreach.campaigns import cron_trigger
-
     try:
         cron_trigger(value, "UTC")
     except ValueError as exc:

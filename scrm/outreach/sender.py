@@ -62,6 +62,7 @@ from sqlalchemy import and_, bindparam, exists, select, update
 from scrm.outreach import campaign_coupons, channels, group_messages, wecom_tasks
 from scrm.outreach.cap import FrequencyCap
 from scrm.outreach.models import Campaign, Delivery
+from scrm.runtime import current
 from scrm.wechat.errors import (
     BUSY_ERRCODES,
     RATE_LIMIT_ERRCODES,
@@ -124,7 +125,6 @@ class _Attempt:
 
 def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
     """Job: send the deliveries this worker can claim; returns a count per outcome."""
-    from scrm.runtime import current
 
     runtime = current()
     outcomes = _Outcomes(runtime)

@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, exists, func, select, update
 
+from scrm.outreach.campaigns import start_due_runs
 from scrm.outreach.models import Campaign, CampaignRun, Delivery
+from scrm.outreach import planner
 from scrm.outreach.sender import SWEEP_LIMIT, queued_key, recorded, sent_key, stuck_after
+from scrm.runtime import current
 
 if TYPE_CHECKING:
     from scrm.runtime import Runtime
@@ -24,8 +27,6 @@ _deliveries = Delivery.__table__
 def sweep_due_deliveries() -> int:
     """Scheduled: recover deliveries lost in ``sending``, then queue the planned ones due now
     (oldest first, in chunks); returns how many it queued."""
-    from scrm.outreach.planner import enqueue_sends
-    from scrm.runtime import current
 
     runtime = current()
     recover_stuck(runtime)
@@ -39,7 +40,7 @@ def sweep_due_deliveries() -> int:
     for delivery_id in ids:
         pipe.set(queued_key(delivery_id), 1, nx=True, ex=runtime.config.outreach.stuck_after_seconds)
     fresh = [d for d, newly in zip(ids, pipe.execute() if ids else [], strict=True) if newly]
-    enqueue_sends(runtime, fresh)
+    planner.enqueue_sends(runtime, fresh)
     return len(fresh)
 
 
@@ -89,13 +90,10 @@ def finish_runs(runtime: Runtime) -> list[int]:
 
 def start_campaign_runs() -> list[int]:
     """Scheduled: fire the campaigns whose time has come; plan each run after the commit."""
-    from scrm.outreach.campaigns import start_due_runs
-    from scrm.outreach.planner import plan_run
-    from scrm.runtime import current
 
     runtime = current()
     with runtime.transaction() as db_session:
         run_ids = start_due_runs(runtime=runtime, db_session=db_session)
     for run_id in run_ids:
-        runtime.queue.enqueue(plan_run, run_id, queue="outreach")
+        runtime.queue.enqueue(planner.plan_run, run_id, queue="outreach")
     return run_ids

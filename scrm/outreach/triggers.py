@@ -44,6 +44,7 @@ from scrm.outreach import planner
 from scrm.outreach.campaigns import audience_ids
 from scrm.outreach.models import Campaign, CampaignRun
 from scrm.queue import enqueue_after_commit
+from scrm.runtime import current
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -109,7 +110,6 @@ def event_happened(runtime: Runtime, db_session: Session, *, event: str, custome
 def fire_event(event: str, customer_id: int, ref: str | None = None, name: str | None = None) -> list[int]:
     """Job: fire every live campaign triggered by the event for the customer; returns the new
     runs' ids (none for campaigns that fired for this occurrence before)."""
-    from scrm.runtime import current
 
     runtime = current()
     with runtime.transaction() as db_session:

@@ -24,6 +24,7 @@ from scrm.db import dialect_insert
 from scrm.groups.models import CustomerGroup
 from scrm.outreach.models import Campaign, Delivery, WecomTask
 from scrm.queue import enqueue_after_commit
+from scrm.runtime import current
 from scrm.wechat.errors import WeChatError
 
 if TYPE_CHECKING:
@@ -58,7 +59,6 @@ def record(*, db_session: Session, rows: list[dict[str, Any]]) -> None:
 
 def enqueue_checks() -> int:
     """The scheduler's sweep: queue the pending tasks due a look; returns how many."""
-    from scrm.runtime import current
 
     runtime = current()
     now = runtime.clock.now()
@@ -76,7 +76,6 @@ def enqueue_checks() -> int:
 def check_tasks(task_ids: list[int]) -> dict[str, int]:
     """Job: ask WeCom about each pending task; a count of those now sent and still pending.
     A task WeCom will not answer for stays pending (logged) and is asked again later."""
-    from scrm.runtime import current
 
     runtime = current()
     with runtime.transaction() as db_session:

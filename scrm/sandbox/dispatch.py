@@ -14,7 +14,8 @@ The world's seeding, the fault and the token's status are read in one round trip
 the call is recorded in one more (a Lua script), where they took eleven: in bench/outreach.py
 the sandbox shares the machine's CPU with the senders it answers.
 
-Handlers take a :class:`Call`. WeCom answers are given ``{"errcode": 0, "errmsg": "ok"}``
+Handlers (``mp_api``, ``mp_oauth``, ``work_api``) register with ``apis.api`` and take a
+:class:`~scrm.sandbox.apis.Call`. WeCom answers are given ``{"errcode": 0, "errmsg": "ok"}``
 here; MP handlers return their whole answer, since MP's success shapes differ by api.
 """
 
@@ -22,72 +23,20 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 from typing import Any
 
-import redis as redis_lib
 from flask import Response, jsonify
 
-from scrm.config import Config
-from scrm.sandbox import state
+from scrm.sandbox import mp_api, mp_oauth, state, work_api  # noqa: F401 - their handlers register on import
+from scrm.sandbox.apis import REGISTRY, Call
 from scrm.sandbox.errors import WeChatError
 
 MAX_RECORDED_RAW_BODY = 4096
 
 
-@dataclass(frozen=True)
-class Call:
-    channel: str
-    api: str
-    redis: redis_lib.Redis
-    config: Config
-    now: datetime
-    query: dict[str, str]
-    body: dict[str, Any]
-
-    @property
-    def now_ms(self) -> int:
-        return state.ms(self.now)
-
-    def public_url(self, path: str) -> str:
-        return f"{self.config.server.public_base_url}/sandbox/wechat/{path}"
-
-
-Handler = Callable[[Call], "dict[str, Any] | Response"]
-
-
-@dataclass(frozen=True)
-class Api:
-    channel: str
-    name: str
-    method: str
-    handler: Handler
-    needs_token: bool
-
-
-REGISTRY: dict[tuple[str, str], Api] = {}
-
-
-def api(channel: str, name: str, *, method: str = "POST", needs_token: bool = True) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        REGISTRY[(channel, name)] = Api(channel, name, method, handler, needs_token)
-        return handler
-
-    return register
-
-
-def registry() -> dict[tuple[str, str], Api]:
-    """Every api played, loading the handler modules on first use."""
-    from scrm.sandbox import mp_api, mp_oauth, work_api  # noqa: F401 - they register on import
-
-    return REGISTRY
-
-
 def known_apis(channel: str) -> list[str]:
-    return sorted(name for ch, name in registry() if ch == channel)
+    return sorted(name for ch, name in REGISTRY if ch == channel)
 
 
 def _parse_body(raw: bytes) -> tuple[dict[str, Any] | None, Any]:
@@ -111,7 +60,7 @@ def _check_token(call: Call, status: str | None) -> None:
 def serve(*, runtime: Any, channel: str, name: str, method: str, query: dict[str, str], raw_body: bytes) -> Response:
     redis, now = runtime.redis, runtime.clock.now()
     body, recorded_body = _parse_body(raw_body) if method == "POST" else ({}, None)
-    spec = registry().get((channel, name))
+    spec = REGISTRY.get((channel, name))
     opened = state.open_call(redis, channel=channel, api=name if spec else None,
                              token=query.get("access_token"), now=now)
     record = partial(state.record_call, redis, channel=channel, api=name, method=method, query=query,
@@ -158,14 +107,3 @@ def serve(*, runtime: Any, channel: str, name: str, method: str, query: dict[str
     if channel == "work":
         result = {"errcode": 0, "errmsg": "ok", **result}
     return answer(result)
-
-
-def png(content: str) -> Response:
-    """A QR code of ``content`` as PNG."""
-    import io
-
-    import segno
-
-    buffer = io.BytesIO()
-    segno.make(content, error="m").save(buffer, kind="png", scale=6, border=2)
-    return Response(buffer.getvalue(), mimetype="image/png")

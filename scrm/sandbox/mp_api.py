@@ -19,7 +19,7 @@ import secrets
 from typing import Any
 
 from scrm.sandbox import world
-from scrm.sandbox.dispatch import Call, api, png
+from scrm.sandbox.apis import Call, api, png
 from scrm.sandbox.errors import WeChatError
 from scrm.sandbox.state import issue_token
 

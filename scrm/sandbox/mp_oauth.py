@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from scrm.sandbox.dispatch import Call, api
+from scrm.sandbox.apis import Call, api
 from scrm.sandbox.errors import WeChatError
 from scrm.sandbox.state import ms
 

@@ -35,6 +35,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request, url
 
 from handlers import wire
 from handlers.signed_callbacks import CallbackSender, mp_event_xml, mp_text_xml
+from qrcodes.service import scannable_codes
 from scrm.sandbox import world
 from scrm.web.errors import error_body
 
@@ -394,7 +395,6 @@ def page():  # noqa: ANN201
             "conversation": url_for(".show_conversation"),
         },
     }
-    from qrcodes.service import scannable_codes
 
     with runtime.transaction() as db_session:
         codes = scannable_codes(db_session=db_session)

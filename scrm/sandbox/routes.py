@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from scrm.sandbox import dispatch, state, world
+from scrm.sandbox import apis, dispatch, mp_oauth, state, work_api, world
 from scrm.users.models import MANAGERS
 from scrm.web.auth import require_role
 from scrm.web.errors import ApiError, NotFound
@@ -66,7 +66,7 @@ def contact_way_image(config_id: str):  # noqa: ANN201
     way = world.find_contact_way(_redis(), config_id)
     if way is None or "qr_code" not in way:
         return jsonify(errcode=404, errmsg="unknown contact way"), 404
-    return dispatch.png(way["qr_code"].removesuffix(".png"))
+    return apis.png(way["qr_code"].removesuffix(".png"))
 
 
 @wechat_api.route("/work/connect/oauth2/authorize", methods=["GET", "POST"])
@@ -74,7 +74,6 @@ def work_oauth_authorize():  # noqa: ANN201
     """WeCom's authorize page (open.weixin.qq.com/connect/oauth2/authorize) as the sandbox
     plays it: say which member you are, and go back to ``redirect_uri`` with a code and the
     ``state``. Like WeCom, it only sends codes to this site (WeCom: the app's trusted domain)."""
-    from scrm.sandbox.work_api import issue_oauth_code
 
     runtime = current_app.extensions["scrm"]
     args = request.args
@@ -85,7 +84,7 @@ def work_oauth_authorize():  # noqa: ANN201
     if request.method == "POST":
         userid = request.form.get("userid", "").strip()
         if world.get_member(_redis(), userid) is not None:
-            code = issue_oauth_code(_redis(), userid=userid, now=runtime.clock.now())
+            code = work_api.issue_oauth_code(_redis(), userid=userid, now=runtime.clock.now())
             target = args["redirect_uri"]
             query = urlencode({"code": code, "state": args.get("state", "")})
             return redirect(f"{target}{'&' if '?' in target else '?'}{query}")
@@ -99,7 +98,6 @@ def mp_oauth_authorize():  # noqa: ANN201
     """The Official Account's authorize page (snsapi_base) as the sandbox plays it: say which
     follower you are, and go back to ``redirect_uri`` with a code and the ``state``. Like
     WeChat, it only sends codes to this site (WeChat: the account's web sign-in domain)."""
-    from scrm.sandbox.mp_oauth import issue_oauth_code
 
     runtime = current_app.extensions["scrm"]
     args = request.args
@@ -112,7 +110,7 @@ def mp_oauth_authorize():  # noqa: ANN201
     if request.method == "POST":
         openid = request.form.get("openid", "").strip()
         if world.get_follower(_redis(), openid) is not None:
-            code = issue_oauth_code(_redis(), openid=openid, now=runtime.clock.now())
+            code = mp_oauth.issue_oauth_code(_redis(), openid=openid, now=runtime.clock.now())
             target = args["redirect_uri"]
             query = urlencode({"code": code, "state": args.get("state", "")})
             return redirect(f"{target}{'&' if '?' in target else '?'}{query}")

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from scrm.sandbox import world
-from scrm.sandbox.dispatch import Call, api
+from scrm.sandbox.apis import Call, api
 from scrm.sandbox.errors import WeChatError, invalid
 from scrm.sandbox.state import issue_token, ms
 

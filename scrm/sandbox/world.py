@@ -26,6 +26,8 @@ from typing import Any
 
 import redis as redis_lib
 
+from scrm.runtime import current
+
 SEEDED = "sandbox:seeded"
 DEFAULT_MEMBERS = (("zhangsan", "张三"), ("lisi", "李四"), ("wangwu", "王五"))
 WELCOME_CODE_SECONDS = 20
@@ -36,7 +38,6 @@ GC_SECONDS = 7 * 86400  # real-time expiry of short-lived keys, only to keep Red
 def _now(at: datetime | None) -> datetime:
     if at is not None:
         return at
-    from scrm.runtime import current
 
     return current().clock.now()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
+from scrm.users import service
 from scrm.web.auth import current_caller, require_role
 
 blueprint = Blueprint("users", __name__)
@@ -19,7 +20,6 @@ def me():  # noqa: ANN201
 @blueprint.get("/api/users")
 @require_role("admin")
 def list_users():  # noqa: ANN201
-    from scrm.users import service
 
     with current_app.extensions["scrm"].transaction() as db_session:
         users = service.list_users(db_session=db_session)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 
 from scrm.clock import as_utc
+from scrm.runtime import current
 from scrm.users.models import ROLES, ApiToken, User
 
 TOKEN_PREFIX = "scrm_"
@@ -96,15 +97,21 @@ def revoke_tokens(*, db_session: Session, name: str, now: datetime) -> int:
     return count
 
 
+CALLERS_GENERATION_KEY = "scrm:auth:generation"
+
+
+def forget_callers(redis_client) -> None:  # noqa: ANN001
+    """Every process stops trusting the callers it remembered (a token revoked, a user off):
+    scrm/web/auth.py compares this generation number with the one it remembered them under."""
+    redis_client.incr(CALLERS_GENERATION_KEY)
+
+
 def forget_signed_in_after_commit(db_session: Session) -> None:
     """Once the transaction commits, every process forgets the callers it remembered
     (scrm/web/auth.py): a revoked token or a deactivated user is refused at once."""
     from sqlalchemy import event
 
     def _forget(_session: Session) -> None:
-        from scrm.runtime import current
-        from scrm.web.auth import forget_callers
-
         forget_callers(current().redis)
 
     event.listen(db_session, "after_commit", _forget, once=True)

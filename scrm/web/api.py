@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app, request
 
+from scrm.clock import local_day
 from scrm.web.errors import ApiError
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ def day_range(runtime: Runtime, *, most_days: int = 366, default_days: int = 30)
     """``?from=YYYY-MM-DD&to=YYYY-MM-DD`` as local days (``brand.timezone``): ``to`` defaults to
     today, ``from`` to ``default_days`` before it; 400 ``bad_query`` for bad or reversed dates
     or a range over ``most_days``."""
-    from scrm.clock import local_day
 
     try:
         last = date.fromisoformat(request.args["to"]) if "to" in request.args else local_day(runtime.config,

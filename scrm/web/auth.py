@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import current_app, g, redirect, request, session, url_for
 
+from scrm.users import service
 from scrm.web.errors import Forbidden, Unauthorized
 
 
@@ -43,11 +44,9 @@ def authenticate_token(token: str) -> Caller | None:
     revocation or deactivation anywhere makes every process forget them at once (a generation
     number in Redis, read on each request: one Redis round trip instead of a database
     transaction)."""
-    from scrm.users import service
-
     runtime = _runtime()
     digest = service.hash_token(token)
-    generation = runtime.redis.get(GENERATION_KEY)
+    generation = runtime.redis.get(service.CALLERS_GENERATION_KEY)
     remembered = _remembered.get(digest)
     now = runtime.clock.timestamp()
     if remembered is not None and remembered[1] == generation and now - remembered[2] < REMEMBER_SECONDS:
@@ -63,19 +62,11 @@ def authenticate_token(token: str) -> Caller | None:
 
 REMEMBER_SECONDS = 30
 REMEMBER_MOST = 10_000
-GENERATION_KEY = "scrm:auth:generation"
 _remembered: dict[str, tuple[Caller, bytes | None, float]] = {}
-
-
-def forget_callers(redis_client) -> None:  # noqa: ANN001
-    """Every process stops trusting the callers it remembered (a token revoked, a user off)."""
-    redis_client.incr(GENERATION_KEY)
 
 
 def _session_caller(token_id: int) -> Caller | None:
     """A login session lasts only while its token is unrevoked and its user active."""
-    from scrm.users import service
-
     with _runtime().transaction() as db_session:
         return _caller(service.live_token(db_session=db_session, token_id=token_id))
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
+from scrm.health import check
+
 blueprint = Blueprint("health", __name__)
 
 
 @blueprint.get("/healthz")
 def healthz():  # noqa: ANN201
-    from scrm.health import check
 
     report = check(current_app.extensions["scrm"])
     return jsonify(report), 200 if report["status"] == "ok" else 503

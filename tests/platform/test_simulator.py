@@ -14,7 +14,8 @@ from handlers.models import CallbackRecord
 from scrm.cli import main
 from scrm.config import Config
 from scrm.customers.models import Interaction
-from scrm.simulator import DAY, LoadOptions, ServerUnreachable, Simulator, check_server, make_plan
+from scrm.simulator import DAY, make_plan
+from scrm.simulator_load import LoadOptions, ServerUnreachable, Simulator, check_server
 
 MP_KINDS = {"follow", "unfollow", "text", "click", "view", "scan", "image", "location"}
 

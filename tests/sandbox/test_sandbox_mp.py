@@ -107,7 +107,7 @@ def test_temporary_qrcode_and_its_image(client, mp, clock, redis):
     assert set(made) == {"ticket", "expire_seconds", "url"} and made["expire_seconds"] == 600
     image = client.get(BASE + "showqrcode", query_string={"ticket": made["ticket"]})
     assert image.status_code == 200 and image.mimetype == "image/png"
-    from scrm.sandbox.dispatch import png
+    from scrm.sandbox.apis import png
 
     assert image.data == png(made["url"]).data
     assert state.find_qrcode(redis, url=made["url"])["scene_str"] == "guide:7"

@@ -17,7 +17,7 @@ from scrm.cli import main
 from scrm.clock import FrozenClock
 from scrm.config import ConfigError, load_config
 from scrm.customers.models import Customer, Interaction
-from tagging import computed, jobs
+from tagging import computed, computed_bulk, jobs
 from tagging.computed_bulk import LOCK_KEY, RecomputeRunning
 from tagging.models import CustomerTag, Order, Tag, TagGroup
 
@@ -92,7 +92,7 @@ def rfm_customers(frozen):
 
 def test_rfm_classes_at_the_boundaries(frozen, rfm_customers):
     no_orders = create_customer(frozen)
-    summary = computed.recompute_all(frozen)
+    summary = computed_bulk.recompute_all(frozen)
     got = {name: computed_tags(frozen, cid).get("RFM") for name, (cid, _) in rfm_customers.items()}
     assert got == {name: expected for name, (_, expected) in rfm_customers.items()}
     assert "RFM" not in computed_tags(frozen, no_orders), "no order, no RFM class"
@@ -110,7 +110,7 @@ def test_the_mapping_is_the_classic_one():
 
 
 def test_one_customer_recomputed_agrees_with_the_bulk(frozen, rfm_customers):
-    computed.recompute_all(frozen)
+    computed_bulk.recompute_all(frozen)
     with frozen.transaction() as db_session:
         for customer_id, _ in rfm_customers.values():
             assert computed.recompute_customer(frozen, db_session, customer_id) == []
@@ -118,11 +118,11 @@ def test_one_customer_recomputed_agrees_with_the_bulk(frozen, rfm_customers):
 
 def test_thresholds_come_from_the_configuration(frozen):
     customer = create_customer(frozen, (days(50), "100"))
-    computed.recompute_all(frozen)
+    computed_bulk.recompute_all(frozen)
     assert computed_tags(frozen, customer) == {"RFM": "一般挽留客户", "生命周期": "活跃"}
     reconfigure(frozen, {"tagging.rfm_recency_days": 60, "tagging.rfm_frequency": 1, "tagging.rfm_monetary": 100,
                          "tagging.lifecycle_new_days": 50})
-    computed.recompute_all(frozen)
+    computed_bulk.recompute_all(frozen)
     assert computed_tags(frozen, customer) == {"RFM": "重要价值客户", "生命周期": "新客"}
 
 
@@ -145,7 +145,7 @@ def test_lifecycle_stages_at_the_boundaries(frozen):
     customers = {
         name: create_customer(frozen, *[(age, "10") for age in ages]) for name, (ages, _) in LIFECYCLE_CASES.items()
     }
-    computed.recompute_all(frozen)
+    computed_bulk.recompute_all(frozen)
     got = {name: computed_tags(frozen, cid).get("生命周期") for name, cid in customers.items()}
     assert got == {name: expected for name, (_, expected) in LIFECYCLE_CASES.items()}
 
@@ -157,16 +157,16 @@ def test_recompute_changes_only_what_changed(frozen):
     fading = create_customer(frozen, (days(30), "600"))  # 新客, 重要发展客户 … for one more second
     steady = create_customer(frozen, (days(100), "10"))  # 沉睡, 一般挽留客户 for 80 days more
     prospect = create_customer(frozen)  # 潜在
-    first = computed.recompute_all(frozen, batch_size=1)
+    first = computed_bulk.recompute_all(frozen, batch_size=1)
     assert first.changed == {"RFM": 2, "生命周期": 3}
     assert timeline_count(frozen, "tag_added") == 5 and timeline_count(frozen, "tag_removed") == 0
 
-    again = computed.recompute_all(frozen)
+    again = computed_bulk.recompute_all(frozen)
     assert again.changed == {"RFM": 0, "生命周期": 0}
     assert timeline_count(frozen, "tag_added", "tag_removed") == 5
 
     frozen.clock.advance(days=1)
-    later = computed.recompute_all(frozen)
+    later = computed_bulk.recompute_all(frozen)
     assert later.changed == {"RFM": 1, "生命周期": 1}
     assert computed_tags(frozen, fading) == {"RFM": "重要挽留客户", "生命周期": "活跃"}
     assert computed_tags(frozen, steady) == {"RFM": "一般挽留客户", "生命周期": "沉睡"}
@@ -187,7 +187,7 @@ def test_progress_is_reported_per_batch(frozen):
     for _ in range(5):
         create_customer(frozen)
     calls = []
-    computed.recompute_all(frozen, lambda done, total: calls.append((done, total)), batch_size=2)
+    computed_bulk.recompute_all(frozen, lambda done, total: calls.append((done, total)), batch_size=2)
     assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
 
 
@@ -200,7 +200,7 @@ def test_a_customer_who_orders_during_the_run_is_recomputed_after_it(frozen):
             with frozen.transaction() as db_session:
                 db_session.add(create_order(late, NOW - days(1), "50"))
 
-    summary = computed.recompute_all(frozen, order_meanwhile, batch_size=1)
+    summary = computed_bulk.recompute_all(frozen, order_meanwhile, batch_size=1)
     assert summary.caught_up == 1
     assert computed_tags(frozen, early) == {"生命周期": "潜在"}
     assert computed_tags(frozen, late) == {"RFM": "一般发展客户", "生命周期": "新客"}
@@ -212,18 +212,18 @@ def test_a_customer_who_orders_during_the_run_is_recomputed_after_it(frozen):
 def test_a_merged_away_customer_loses_its_computed_tags(frozen):
     keep = create_customer(frozen, (days(1), "10"))
     drop = create_customer(frozen)
-    computed.recompute_all(frozen)
+    computed_bulk.recompute_all(frozen)
     assert computed_tags(frozen, drop) == {"生命周期": "潜在"}
     with frozen.transaction() as db_session:
         db_session.get(Customer, drop).merged_into_id = keep
-    assert computed.recompute_all(frozen).customers == 1
+    assert computed_bulk.recompute_all(frozen).customers == 1
     assert computed_tags(frozen, drop) == {}
 
 
 def test_the_groups_are_created_once_as_computed(frozen):
     create_customer(frozen)
-    computed.recompute_all(frozen)
-    computed.recompute_all(frozen)
+    computed_bulk.recompute_all(frozen)
+    computed_bulk.recompute_all(frozen)
     with frozen.transaction() as db_session:
         groups = db_session.execute(select(TagGroup.name, TagGroup.computed)).all()
         assert sorted(groups) == [("RFM", True), ("生命周期", True)]
@@ -233,9 +233,9 @@ def test_the_groups_are_created_once_as_computed(frozen):
 def test_two_recomputes_never_run_at_once(frozen):
     frozen.redis.set(LOCK_KEY, b"another-run")
     with pytest.raises(RecomputeRunning):
-        computed.recompute_all(frozen)
+        computed_bulk.recompute_all(frozen)
     frozen.redis.delete(LOCK_KEY)
-    computed.recompute_all(frozen)
+    computed_bulk.recompute_all(frozen)
     assert frozen.redis.get(LOCK_KEY) is None
 
 
@@ -326,7 +326,7 @@ def test_a_row_inserted_meanwhile_falls_back_to_the_upsert(frozen, monkeypatch):
         ":now, :held, false, true FROM computed_changes WHERE added AND NOT existing", 1,
     )
     monkeypatch.setattr(computed_bulk, "_INSERT_NEW", text(duplicating))
-    assert computed.recompute_all(frozen).changed == {"RFM": 1, "生命周期": 1}
+    assert computed_bulk.recompute_all(frozen).changed == {"RFM": 1, "生命周期": 1}
     assert computed_tags(frozen, customer) == {"RFM": "一般发展客户", "生命周期": "新客"}
 
 
@@ -378,7 +378,7 @@ def test_parallel_batches_give_what_one_connection_gives(frozen, monkeypatch):
         summaries = []
         for advance in (0, 1, 100):
             frozen.clock.advance(days=advance)
-            summary = computed.recompute_all(frozen, batch_size=2)
+            summary = computed_bulk.recompute_all(frozen, batch_size=2)
             summaries.append((summary.customers, summary.changed, summary.caught_up))
         results = recompute_results(frozen)
         with frozen.transaction() as db_session:  # as if computed tags had never been
@@ -417,11 +417,11 @@ def test_a_failed_batch_stops_the_run_and_leaves_nothing_behind(frozen, monkeypa
 
     monkeypatch.setattr(computed_bulk._Run, "apply", failing_on_the_third)
     with pytest.raises(RuntimeError, match="went away"):
-        computed.recompute_all(frozen, batch_size=2)
+        computed_bulk.recompute_all(frozen, batch_size=2)
     assert frozen.redis.get(LOCK_KEY) is None
     assert run_tables(frozen) == []
     monkeypatch.setattr(computed_bulk._Run, "apply", apply)
-    assert computed.recompute_all(frozen, batch_size=2).changed == {"RFM": 2, "生命周期": 2}, "the 2 failed"
+    assert computed_bulk.recompute_all(frozen, batch_size=2).changed == {"RFM": 2, "生命周期": 2}, "the 2 failed"
 
 
 @pytest.mark.parametrize("backend", ["real"], indirect=True)
@@ -431,5 +431,5 @@ def test_the_tables_of_a_run_that_died_are_dropped_by_the_next(frozen):
     with frozen.engine.begin() as conn:
         conn.execute(text("CREATE UNLOGGED TABLE computed_run_0123456789ab_targets (customer_id bigint)"))
     create_customer(frozen)
-    computed.recompute_all(frozen)
+    computed_bulk.recompute_all(frozen)
     assert run_tables(frozen) == []

@@ -20,7 +20,7 @@ from scrm.sandbox import mp_api, state, work_api, world
 from scrm.wechat.values import FollowUser
 from tag_world import create_tag, text
 from tagging import mirror
-from tagging.computed import recompute_all
+from tagging.computed_bulk import recompute_all
 from tagging.lapses import record_lapsed_tags
 from tagging.mirror_plan import Target
 from tagging.mirror_work import choose_member
