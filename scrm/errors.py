@@ -22,6 +22,36 @@ class RetryLater(Exception):
         self.retry_after = retry_after
 
 
+class DomainError(Exception):
+    """A refusal a domain service raises, with a ``code`` and details for the caller. The web
+    layer answers every one the same way (scrm/web/errors.py, SPEC §11): a NotFoundError with
+    404, a ConflictError with 409, a Refused with 422. Each domain raises subclasses of its own
+    name; a subclass may set ``code`` and pass details (``field=…``, ``existing_id=…``)."""
+
+    code = "refused"
+
+    def __init__(self, message: str, *, code: str | None = None, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+        self.details = details
+
+
+class NotFoundError(DomainError):
+    code = "not_found"
+
+
+class ConflictError(DomainError):
+    code = "conflict"
+
+
+class Refused(DomainError):
+    """The request names something that cannot be used (an unknown store, a bad audience):
+    422, with ``field`` in the details where one field is to blame."""
+
+    code = "unprocessable"
+
+
 class InvalidInput(Exception):
     """Input that fails validation, naming the field (``errors`` lists every bad field).
     The web layer answers 422 with them; each domain raises a subclass of its own name."""

@@ -8,6 +8,8 @@ import logging
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from scrm.errors import ConflictError, DomainError, InvalidInput, NotFoundError, Refused
+
 log = logging.getLogger(__name__)
 
 
@@ -47,8 +49,17 @@ def error_body(code: str, message: str, **details: object) -> dict[str, object]:
     return {"error": code, "message": message, **details}
 
 
+DOMAIN_STATUS = ((NotFoundError, 404), (ConflictError, 409), (Refused, 422))
+
+
+def domain_status(exc: DomainError) -> int:
+    return next((status for kind, status in DOMAIN_STATUS if isinstance(exc, kind)), 400)
+
+
 def init_app(app: Flask) -> None:
-    from scrm.errors import InvalidInput
+    @app.errorhandler(DomainError)
+    def _domain_error(exc: DomainError):  # noqa: ANN202
+        return jsonify(error_body(exc.code, exc.message, **exc.details)), domain_status(exc)
 
     @app.errorhandler(InvalidInput)
     def _invalid_input(exc: InvalidInput):  # noqa: ANN202
