@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from handlers.events import Callback
+from scrm.callbacks import Callback
 from handlers.models import CallbackRecord
 from handlers.reactions import react
 from scrm.db import dialect_insert

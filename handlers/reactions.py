@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from guides import welcome
 from guides.binding import Touch
 from guides.leaving import transfer_failed
-from handlers import events as ev
+from scrm import callbacks as ev
 from scrm.coupons.links import coupons_reply
 from scrm.customers import service as customers
 from scrm.customers.jobs import fetch_profile

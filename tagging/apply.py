@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from handlers import events as ev
+from scrm import callbacks as ev
 from tagging.models import Tag, TagGroup
 from tagging.rules import RuleRef, rulebook
 from tagging.scores import Cause, TagChange, add_score

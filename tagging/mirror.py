@@ -38,7 +38,7 @@ from tagging.mirror_queue import QUIET
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from handlers.events import ExternalTagChange
+    from scrm.callbacks import ExternalTagChange
 
 log = logging.getLogger(__name__)
 

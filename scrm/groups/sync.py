@@ -27,7 +27,7 @@ from scrm.wechat.errors import WeChatError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from handlers.events import ExternalChatChange
+    from scrm.callbacks import ExternalChatChange
     from scrm.runtime import Runtime
     from scrm.wechat.values import GroupChat
 

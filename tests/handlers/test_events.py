@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from platform_world import SAMPLES_DIR
-from handlers import events as ev
+from handlers.events import parse_callback
+from scrm import callbacks as ev
 from handlers.wire import parse_xml
 
 
 def parse(name: str, channel: str = "mp") -> ev.Callback:
-    return ev.parse_callback(channel, parse_xml((SAMPLES_DIR / name).read_bytes()))
+    return parse_callback(channel, parse_xml((SAMPLES_DIR / name).read_bytes()))
 
 
 def test_text_message():
@@ -75,25 +76,25 @@ def test_member_change_list_with_two_items_and_with_one():
     assert isinstance(two, ev.ExternalChatChange) and two.members == ("Jack", "Rose")
     assert (two.update_detail, two.join_scene) == ("add_member", 1)
     xml = (SAMPLES_DIR / "work_change_external_chat_update_add_member.xml").read_text()
-    one = ev.parse_callback("work", parse_xml(xml.replace("<Item>Rose</Item>", "")))
+    one = parse_callback("work", parse_xml(xml.replace("<Item>Rose</Item>", "")))
     assert one.members == ("Jack",)
     assert one.dedupe_key != two.dedupe_key
 
 
 def test_string_msg_ids_are_kept_as_strings():
     xml = "<xml><ToUserName>ww1</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>hi</Content><MsgId>CAIQg/PKxgYY2sC9tpuAgAMg9/zKaw==</MsgId></xml>"
-    message = ev.parse_callback("work", parse_xml(xml))
+    message = parse_callback("work", parse_xml(xml))
     assert message.msg_id == "CAIQg/PKxgYY2sC9tpuAgAMg9/zKaw=="
 
 
 def test_unknown_types_are_kept():
     xml = "<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName><CreateTime>1</CreateTime><MsgType>miniprogrampage</MsgType><MsgId>9</MsgId></xml>"
-    assert isinstance(ev.parse_callback("mp", parse_xml(xml)), ev.UnknownMessage)
+    assert isinstance(parse_callback("mp", parse_xml(xml)), ev.UnknownMessage)
     xml = xml.replace("<MsgType>miniprogrampage</MsgType><MsgId>9</MsgId>", "<MsgType>event</MsgType><Event>user_pay_from_pay_cell</Event>")
-    assert isinstance(ev.parse_callback("mp", parse_xml(xml)), ev.UnknownEvent)
+    assert isinstance(parse_callback("mp", parse_xml(xml)), ev.UnknownEvent)
 
 
 def test_very_long_keys_are_hashed_to_fit_the_column():
     xml = f"<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><MsgId>{'9' * 300}</MsgId></xml>"
-    key = ev.parse_callback("mp", parse_xml(xml)).dedupe_key
+    key = parse_callback("mp", parse_xml(xml)).dedupe_key
     assert len(key) <= 200 and key.startswith("mp:sha1:")
