@@ -8,23 +8,21 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from handlers import wire
 from handlers.dispatch import StillProcessing, handle_callback
 from handlers.events import parse_callback
 from handlers.render import render_reply
+from scrm.web.api import current_runtime
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)
 
 
-def _runtime():  # noqa: ANN202
-    return current_app.extensions["scrm"]
-
 
 def _keys(channel: str) -> wire.Keys:
-    config = _runtime().config.wechat
+    config = current_runtime().config.wechat
     account = config.mp if channel == "mp" else config.work
     aes = tuple(k for k in (account.encoding_aes_key, account.previous_encoding_aes_key) if k)
     receive_id = config.mp.app_id if channel == "mp" else config.work.corp_id
@@ -32,7 +30,7 @@ def _keys(channel: str) -> wire.Keys:
 
 
 def _addressee(channel: str) -> str:
-    config = _runtime().config.wechat
+    config = current_runtime().config.wechat
     return config.mp.original_id if channel == "mp" else config.work.corp_id
 
 
@@ -50,7 +48,7 @@ def _busy(exc: StillProcessing) -> Response:
 @blueprint.get("/wechat/mp")
 def mp_verify() -> Response:
     args = request.args
-    wire.check_timestamp(args.get("timestamp"), _runtime().clock.timestamp())
+    wire.check_timestamp(args.get("timestamp"), current_runtime().clock.timestamp())
     wire.check_signature((_keys("mp").token, args.get("timestamp", ""), args.get("nonce", "")), args.get("signature"))
     return Response(args.get("echostr", ""), mimetype="text/plain")
 
@@ -59,7 +57,7 @@ def mp_verify() -> Response:
 def work_verify() -> Response:
     args, keys = request.args, _keys("work")
     echostr = args.get("echostr", "")
-    wire.check_timestamp(args.get("timestamp"), _runtime().clock.timestamp())
+    wire.check_timestamp(args.get("timestamp"), current_runtime().clock.timestamp())
     wire.check_signature((keys.token, args.get("timestamp", ""), args.get("nonce", ""), echostr), args.get("msg_signature"))
     return Response(wire.decrypt("work", keys, echostr), mimetype="text/plain")
 
@@ -74,7 +72,7 @@ def mp_callback() -> Response:
     # covers the payload too (WeChat sends both, its official sample only the second).
     if not encrypted or "signature" in args:
         wire.check_signature((keys.token, timestamp, nonce), args.get("signature"))
-    wire.check_timestamp(timestamp, _runtime().clock.timestamp())
+    wire.check_timestamp(timestamp, current_runtime().clock.timestamp())
     xml = wire.parse_xml(body)
     if encrypted:
         xml = _open_envelope("mp", keys, xml, timestamp, nonce)
@@ -86,7 +84,7 @@ def work_callback() -> Response:
     args, keys = request.args, _keys("work")
     body = _body()
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
-    wire.check_timestamp(timestamp, _runtime().clock.timestamp())
+    wire.check_timestamp(timestamp, current_runtime().clock.timestamp())
     xml = _open_envelope("work", keys, wire.parse_xml(body), timestamp, nonce)
     return _dispatch("work", keys, xml, timestamp)
 
@@ -112,7 +110,7 @@ def _dispatch(channel: str, keys: wire.Keys, xml: dict, seal_timestamp: str | No
     callback = parse_callback(channel, xml)
     if callback.to_user != _addressee(channel):
         raise wire.Rejected(400, f"ToUserName {callback.to_user!r} is not this {'account' if channel == 'mp' else 'corp'}")
-    reply = handle_callback(_runtime(), callback)
+    reply = handle_callback(current_runtime(), callback)
     if reply is None:
         return Response("success", mimetype="text/plain")
     text = render_reply(reply, to_user=callback.from_user, from_user=callback.to_user, create_time=callback.create_time)

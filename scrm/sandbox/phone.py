@@ -31,12 +31,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
-from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, jsonify, render_template, request, url_for
 
 from handlers import wire
 from handlers.signed_callbacks import CallbackSender, mp_event_xml, mp_text_xml
 from qrcodes.service import scannable_codes
 from scrm.sandbox import world
+from scrm.web.api import current_runtime
 from scrm.web.errors import error_body
 
 if TYPE_CHECKING:
@@ -363,9 +364,6 @@ def play(runtime: Runtime, action: PhoneAction) -> dict[str, Any]:
 # ---- routes ------------------------------------------------------------------------------
 
 
-def _runtime() -> Runtime:
-    return current_app.extensions["scrm"]
-
 
 def _json_body() -> Any:
     # get_json without force: only application/json, which a cross-site form cannot send.
@@ -385,7 +383,7 @@ def _refused(exc: Exception):  # noqa: ANN202
 @phone_pages.get("/")
 @phone_pages.get("")  # registered first, so url_for gives /sandbox/phone
 def page():  # noqa: ANN201
-    runtime = _runtime()
+    runtime = current_runtime()
     boot = {
         "customers": list_customers(runtime.redis),
         "menu": [{"kind": m.kind, "label": m.label, "value": m.value} for m in menu(runtime.config)],
@@ -403,7 +401,7 @@ def page():  # noqa: ANN201
 
 @phone_pages.get("/api/customers")
 def customers():  # noqa: ANN201
-    return jsonify(customers=list_customers(_runtime().redis))
+    return jsonify(customers=list_customers(current_runtime().redis))
 
 
 @phone_pages.post("/api/customers")
@@ -411,7 +409,7 @@ def create_customer():  # noqa: ANN201
     body = _json_body()
     if body is not None and not isinstance(body, dict):
         raise InvalidAction("the body must be a JSON object {nickname}")
-    runtime = _runtime()
+    runtime = current_runtime()
     made = new_customer(runtime.redis, nickname=(body or {}).get("nickname"), now=runtime.clock.now())
     return jsonify(made), 201
 
@@ -419,10 +417,10 @@ def create_customer():  # noqa: ANN201
 @phone_pages.get("/api/conversation")
 def show_conversation():  # noqa: ANN201
     openid = _check_openid(request.args.get("openid"))
-    redis = _runtime().redis
+    redis = current_runtime().redis
     return jsonify(customer=customer_state(redis, openid), messages=conversation(redis, openid))
 
 
 @phone_pages.post("/api/send")
 def send():  # noqa: ANN201
-    return jsonify(play(_runtime(), parse_action(_json_body())))
+    return jsonify(play(current_runtime(), parse_action(_json_body())))

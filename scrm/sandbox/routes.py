@@ -16,11 +16,12 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, jsonify, redirect, render_template, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scrm.sandbox import apis, dispatch, mp_oauth, state, work_api, world
 from scrm.users.models import MANAGERS
+from scrm.web.api import current_runtime
 from scrm.web.auth import require_role
 from scrm.web.errors import ApiError, NotFound
 
@@ -31,7 +32,7 @@ MAX_LISTED_FOLLOWERS = 50
 
 
 def _redis():  # noqa: ANN202
-    return current_app.extensions["scrm"].redis
+    return current_runtime().redis
 
 
 @wechat_api.route("/<channel>/cgi-bin/<path:name>", methods=["GET", "POST"])
@@ -39,7 +40,7 @@ def wechat_call(channel: str, name: str):  # noqa: ANN201
     if channel not in ("mp", "work"):
         return jsonify(errcode=404, errmsg=f"no channel {channel!r} in sandbox; use mp or work"), 404
     return dispatch.serve(
-        runtime=current_app.extensions["scrm"],
+        runtime=current_runtime(),
         channel=channel,
         name=name,
         method=request.method,
@@ -52,7 +53,7 @@ def wechat_call(channel: str, name: str):  # noqa: ANN201
 def mp_sns_call(name: str):  # noqa: ANN201
     """MP's web sign-in api, which WeChat serves beside cgi-bin/ (api.weixin.qq.com/sns/)."""
     return dispatch.serve(
-        runtime=current_app.extensions["scrm"],
+        runtime=current_runtime(),
         channel="mp",
         name=f"sns/{name}",
         method=request.method,
@@ -75,7 +76,7 @@ def work_oauth_authorize():  # noqa: ANN201
     plays it: say which member you are, and go back to ``redirect_uri`` with a code and the
     ``state``. Like WeCom, it only sends codes to this site (WeCom: the app's trusted domain)."""
 
-    runtime = current_app.extensions["scrm"]
+    runtime = current_runtime()
     args = request.args
     site = runtime.config.server.public_base_url + "/"
     if args.get("appid") != runtime.config.wechat.work.corp_id or not args.get("redirect_uri", "").startswith(site):
@@ -99,7 +100,7 @@ def mp_oauth_authorize():  # noqa: ANN201
     follower you are, and go back to ``redirect_uri`` with a code and the ``state``. Like
     WeChat, it only sends codes to this site (WeChat: the account's web sign-in domain)."""
 
-    runtime = current_app.extensions["scrm"]
+    runtime = current_runtime()
     args = request.args
     site = runtime.config.server.public_base_url + "/"
     if args.get("appid") != runtime.config.wechat.mp.app_id or not args.get("redirect_uri", "").startswith(site):

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from flask import current_app, g, redirect, request, session, url_for
+from flask import g, redirect, request, session, url_for
 
 from scrm.users import service
+from scrm.web.api import current_runtime
 from scrm.web.errors import Forbidden, Unauthorized
 
 
@@ -25,9 +26,6 @@ class Caller:
     guide_code: str | None
     token_id: int
 
-
-def _runtime():  # noqa: ANN202
-    return current_app.extensions["scrm"]
 
 
 def _caller(api_token) -> Caller | None:  # noqa: ANN001
@@ -44,7 +42,7 @@ def authenticate_token(token: str) -> Caller | None:
     revocation or deactivation anywhere makes every process forget them at once (a generation
     number in Redis, read on each request: one Redis round trip instead of a database
     transaction)."""
-    runtime = _runtime()
+    runtime = current_runtime()
     digest = service.hash_token(token)
     generation = runtime.redis.get(service.CALLERS_GENERATION_KEY)
     remembered = _remembered.get(digest)
@@ -67,7 +65,7 @@ _remembered: dict[str, tuple[Caller, bytes | None, float]] = {}
 
 def _session_caller(token_id: int) -> Caller | None:
     """A login session lasts only while its token is unrevoked and its user active."""
-    with _runtime().transaction() as db_session:
+    with current_runtime().transaction() as db_session:
         return _caller(service.live_token(db_session=db_session, token_id=token_id))
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from scrm.health import check
+from scrm.web.api import current_runtime
 
 blueprint = Blueprint("health", __name__)
 
@@ -12,5 +13,5 @@ blueprint = Blueprint("health", __name__)
 @blueprint.get("/healthz")
 def healthz():  # noqa: ANN201
 
-    report = check(current_app.extensions["scrm"])
+    report = check(current_runtime())
     return jsonify(report), 200 if report["status"] == "ok" else 503

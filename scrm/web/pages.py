@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 
+from scrm.web.api import current_runtime
 from scrm.web.auth import authenticate_token, current_caller, log_in, log_out
 
 blueprint = Blueprint("pages", __name__, template_folder="../templates")
@@ -11,7 +12,7 @@ blueprint = Blueprint("pages", __name__, template_folder="../templates")
 
 @blueprint.get("/")
 def home():  # noqa: ANN201
-    runtime = current_app.extensions["scrm"]
+    runtime = current_runtime()
     return render_template("home.html", caller=current_caller(), sandbox=runtime.config.wechat.sandbox)
 
 

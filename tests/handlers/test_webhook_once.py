@@ -149,7 +149,6 @@ def test_reply_is_not_delayed_by_a_slow_wechat_api(runtime, wechat):
 
 
 def test_profile_job_merges_customers_sharing_a_unionid(runtime, wechat):
-    to = runtime.config.wechat.mp.original_id
     sandbox.add_follower(runtime.redis, "oFirst", nickname="小李", unionid="uSamePerson")
     with runtime.transaction() as db_session:  # the same person, known already through WeCom
         other = Customer(unionid="uSamePerson", phone="13800001111")
@@ -193,7 +192,6 @@ def test_a_delivery_still_claimed_elsewhere_answers_503_so_wechat_retries(runtim
 
 
 def test_wecom_and_mp_identities_with_one_unionid_become_one_customer(runtime, wechat):
-    to = runtime.config.wechat.mp.original_id
     sandbox.add_follower(runtime.redis, "oAcross", nickname="王芳", unionid="uWangFang")
     sandbox.add_external_contact(runtime.redis, "wmAcross", userid="zhangsan", name="王芳", unionid="uWangFang")
     wechat.mp(_text(runtime, "hi", "9601", openid="oAcross"))
