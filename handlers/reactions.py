@@ -15,12 +15,12 @@ from scrm.customers import service as customers
 from scrm.customers.jobs import fetch_profile
 from scrm.flows import touch_code
 from scrm.groups.sync import chat_changed
+from scrm.mirror.jobs import corp_tags_changed
 from scrm.outreach.triggers import event_happened
 from scrm.queue import enqueue_after_commit
 from scrm.replies import service as replies
 from tagging import mirror_queue
 from tagging.apply import apply_rules
-from tagging.mirror import corp_tags_changed
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

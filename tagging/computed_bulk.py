@@ -15,7 +15,7 @@ in under 60 s on PostgreSQL; bench/computed.py measures it).
    UPDATE of the removed rows, an UPDATE of added rows that exist (not computed), and an
    INSERT of the new ones (ON CONFLICT DO UPDATE when a row appeared meanwhile). Rows whose
    class did not change are not touched. Once the batch commits, its changed customers that
-   WeChat knows are queued for the tag mirror (tagging/mirror.py), in jobs of 200 — by the
+   WeChat knows are queued for the tag mirror (scrm/mirror/jobs.py), in jobs of 200 — by the
    run's own thread, which also moves the progress bar and renews the lock.
 3. **Catch-up**: a customer who ordered after the snapshot is left alone by the batches (the
    snapshot is stale for them) and recomputed one by one afterwards.
@@ -203,7 +203,7 @@ _UPSERT_NEW = text(
 )
 _INSERT_NEW = text(_INSERT_NEW)
 _COUNT = text("SELECT group_id, count(DISTINCT customer_id) FROM computed_changes GROUP BY group_id")
-# The changed customers WeChat knows, for the tag mirror (tagging/mirror.py).
+# The changed customers WeChat knows, for the tag mirror (scrm/mirror/jobs.py).
 _MIRRORED = text(
     """
 SELECT DISTINCT ch.customer_id FROM computed_changes ch

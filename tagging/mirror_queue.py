@@ -1,4 +1,4 @@
-"""Which customers' tags to mirror to WeChat once a transaction commits (tagging/mirror.py).
+"""Which customers' tags to mirror to WeChat once a transaction commits (scrm/mirror/jobs.py).
 
 Anything that changes which tags customers carry calls :func:`customers_changed` inside its
 transaction; the ids are gathered in the session and one sync job is queued at the commit.
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from scrm.runtime import Runtime
 
-SYNC_JOB = "tagging.mirror.sync_customer_tags"
+SYNC_JOB = "scrm.mirror.jobs.sync_customer_tags"
 SYNC_BATCH = 200  # customers per sync job: ~2 WeChat reads each
 _KNOWN = "scrm.tag_mirror.known"  # customers of this session known to have an identity
 QUIET = "scrm.tag_mirror.quiet"  # customers the running sync pushes itself

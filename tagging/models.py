@@ -59,7 +59,7 @@ class Tag(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("tag_groups.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(30))
-    # WeChat's ids once mirrored: the MP user tag and the WeCom corp tag (tagging/mirror.py).
+    # WeChat's ids once mirrored: the MP user tag and the WeCom corp tag (scrm/mirror/jobs.py).
     mp_tag_id: Mapped[int | None] = mapped_column()
     work_tag_id: Mapped[str | None] = mapped_column(String(64))
     # Why WeChat refused to make the MP tag (the account's 100 tags are used), and when: shown

@@ -8,7 +8,7 @@ asks only ``active_until > now``. A manager's tag and a computed tag never decay
 
 Every time a customer starts or stops carrying a tag because of a change here, the timeline
 gets a ``tag_added``/``tag_removed`` entry naming the cause, and the customer's tags are
-synced to WeChat after the commit (tagging/mirror.py). A tag that lapses by decay alone
+synced to WeChat after the commit (scrm/mirror/jobs.py). A tag that lapses by decay alone
 has no moment of change to record; :func:`carried_tags` simply stops listing it.
 """
 

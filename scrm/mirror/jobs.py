@@ -11,9 +11,9 @@ writes with SQL of its own and queues its changed customers per batch
 
 **What.** Every carried tag is mirrored, the computed groups too (RFM and lifecycle are what
 mass sends by tag aim at): MP user tags on the customer's openids (at most 20, in
-tagging/mirror_plan.py's order; tagging/mirror_mp.py) and WeCom corp tags on the pair with
-one member (tagging/mirror_work.py). The job reads what WeChat has, takes back what WeCom
-members changed by hand (tagging/mirror_inbound.py), then writes only the difference: it can
+scrm/mirror/plan.py's order; scrm/mirror/mp.py) and WeCom corp tags on the pair with
+one member (scrm/mirror/work.py). The job reads what WeChat has, takes back what WeCom
+members changed by hand (scrm/mirror/inbound.py), then writes only the difference: it can
 be retried from the start, and a sync with nothing to change writes nothing. A failing
 channel does not hold up the other; its error fails the job, which the queue retries.
 
@@ -30,9 +30,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from scrm.mirror import inbound, mp, plan, work
 from scrm.queue import enqueue_after_commit
 from scrm.runtime import current
-from tagging import mirror_inbound, mirror_mp, mirror_plan, mirror_work
 from tagging.mirror_queue import QUIET
 
 if TYPE_CHECKING:
@@ -56,21 +56,21 @@ def sync_customer_tags(customer_ids: list[int]) -> None:
     runtime = current()
     now = runtime.clock.now()
     with runtime.transaction() as db_session:
-        targets = mirror_plan.targets(db_session=db_session, customer_ids=customer_ids)
+        targets = plan.targets(db_session=db_session, customer_ids=customer_ids)
     if not targets:
         return
     # WeChat is read and written outside any transaction: no row stays locked meanwhile.
-    followers = mirror_mp.read(runtime, targets)
-    pairs = mirror_work.read(runtime, targets)
+    followers = mp.read(runtime, targets)
+    pairs = work.read(runtime, targets)
     ids = [target.customer_id for target in targets]
     with runtime.transaction() as db_session:
         db_session.info[QUIET] = set(ids)  # this job pushes what the members' edits change
-        mirror_inbound.apply_member_edits(db_session=db_session, pairs=pairs, now=now)
-        wanted = mirror_plan.wanted(db_session=db_session, customer_ids=ids, now=now)
+        inbound.apply_member_edits(db_session=db_session, pairs=pairs, now=now)
+        wanted = plan.wanted(db_session=db_session, customer_ids=ids, now=now)
     failure: BaseException | None = None
     for push in (
-        lambda: mirror_mp.push(runtime, targets, followers, wanted, now),
-        lambda: mirror_work.push(runtime, pairs, wanted, now),
+        lambda: mp.push(runtime, targets, followers, wanted, now),
+        lambda: work.push(runtime, pairs, wanted, now),
     ):
         try:
             push()
@@ -85,4 +85,4 @@ def refresh_corp_tags() -> None:
     runtime = current()
     groups = runtime.work.corp_tags()
     with runtime.transaction() as db_session:
-        mirror_inbound.reconcile_corp_tags(db_session=db_session, groups=groups)
+        inbound.reconcile_corp_tags(db_session=db_session, groups=groups)

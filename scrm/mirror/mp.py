@@ -7,7 +7,7 @@ WeChat's limits, and what the mirror does about each:
   shows it) and logged as a warning the first time; the other tags go on syncing, and WeChat
   is asked again a day later (``RETRY_REFUSED_AFTER``), not by every sync.
 - **20 tags a follower** (45059): a follower gets the first 20 of their tags in
-  tagging/mirror_plan.py's order, less the tags someone gave them in the MP admin (not ours:
+  scrm/mirror/plan.py's order, less the tags someone gave them in the MP admin (not ours:
   left alone, but they count). What falls out of the 20 is untagged before anything is tagged.
 - **50 openids a call**: the customers of a job are grouped by tag, so one ``batchtagging``
   tags up to 50 followers.
@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
+from scrm.mirror.plan import MirroredTag, Target
 from scrm.wechat.errors import WeChatError
 from scrm.wechat.mp import TAG_BATCH
-from tagging.mirror_plan import MirroredTag, Target
 from tagging.models import Tag
 
 if TYPE_CHECKING:

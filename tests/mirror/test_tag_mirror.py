@@ -1,5 +1,5 @@
 """Our tags mirrored to WeChat through the queue, and WeCom's tag edits taken back
-(tagging/mirror.py), against the sandbox's WeChat and its limits: 20 tags a follower, 50
+(scrm/mirror/jobs.py), against the sandbox's WeChat and its limits: 20 tags a follower, 50
 openids a call, 100 tags an account."""
 
 from __future__ import annotations
@@ -9,21 +9,21 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-
 from guide_world import create_guide, create_store, send, work_add
+from sqlalchemy import select
+from tag_world import create_tag, text
+
 from handlers.signed_callbacks import mp_text_xml, work_contact_xml
 from scrm.clock import FrozenClock
 from scrm.customers import service as customers
 from scrm.customers.models import Customer, Interaction
+from scrm.mirror import jobs as mirror
+from scrm.mirror.plan import Target
+from scrm.mirror.work import choose_member
 from scrm.sandbox import mp_api, state, work_api, world
 from scrm.wechat.values import FollowUser
-from tag_world import create_tag, text
-from tagging import mirror
 from tagging.computed_bulk import recompute_all
 from tagging.lapses import record_lapsed_tags
-from tagging.mirror_plan import Target
-from tagging.mirror_work import choose_member
 from tagging.models import Tag, TagGroup
 from tagging.scores import Cause, add_score, carried_tags
 
@@ -190,7 +190,7 @@ def test_the_101st_mp_tag_is_refused_clearly_and_the_other_tags_still_sync(runti
     customer = mp_customer(runtime, "oFull")
     milk, toys = create_tag(runtime, "奶粉"), create_tag(runtime, "玩具")
     score(runtime, customer, (milk, 2), (toys, 1))
-    with caplog.at_level(logging.INFO, logger="tagging.mirror_mp"):
+    with caplog.at_level(logging.INFO, logger="scrm.mirror.mp"):
         runtime.queue.run_pending()
     assert mp_tags(runtime, "oFull") == [tag_row(runtime, milk).mp_tag_id]  # the 100th
     refused = tag_row(runtime, toys)
@@ -205,7 +205,7 @@ def test_the_101st_mp_tag_is_refused_clearly_and_the_other_tags_still_sync(runti
     caplog.clear()
     mirror.sync_customer_tags([customer])  # the same day: WeChat is not asked again, nor is it logged
     assert len(calls(runtime, "tags/create")) == 2
-    assert not [r for r in caplog.records if r.name == "tagging.mirror_mp"]
+    assert not [r for r in caplog.records if r.name == "scrm.mirror.mp"]
 
     runtime.mp.transport.call("POST", "tags/delete", body={"tag": {"id": mp_api.FIRST_TAG_ID}})  # room made
     runtime.clock.advance(days=1, minutes=1)

@@ -1,4 +1,4 @@
-"""WeCom's tag edits, taken back to our side (the inbound half of tagging/mirror.py).
+"""WeCom's tag edits, taken back to our side (the inbound half of scrm/mirror/jobs.py).
 
 - **A member edits a customer's tags in WeCom** (WeCom then sends ``edit_external_contact``):
   the next sync of the customer reads each pair's corp tags and compares them with what the
@@ -36,7 +36,7 @@ from tagging.models import CustomerTag, Tag, TagGroup, WeComPairTags
 from tagging.scores import set_manual
 
 if TYPE_CHECKING:
-    from tagging.mirror_work import Pair
+    from scrm.mirror.work import Pair
 
 log = logging.getLogger(__name__)
 

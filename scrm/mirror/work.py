@@ -10,7 +10,7 @@ has already is looked up), and their ids kept on our tags (``Tag.work_tag_id``).
 Each pair's corp tags are read (``externalcontact/get``) at every sync, written with one
 ``mark_tag`` (add and remove together) when they differ from ours, and what the pair then
 carries is kept in ``wecom_pair_tags``: the next read tells a member's own edits in WeCom
-(taken back by tagging/mirror_inbound.py) from ours. Corp tags that are not ours (no tag of
+(taken back by scrm/mirror/inbound.py) from ours. Corp tags that are not ours (no tag of
 ours has their id) are left alone.
 """
 
@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from scrm.db import dialect_insert
+from scrm.mirror.inbound import reconcile_corp_tags
+from scrm.mirror.plan import MirroredTag, Target
 from scrm.wechat.errors import WeChatError
 from scrm.wechat.values import FollowUser
-from tagging.mirror_inbound import reconcile_corp_tags
-from tagging.mirror_plan import MirroredTag, Target
 from tagging.models import Tag, WeComPairTags
 
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
 """What the tag mirror reads from our side: who the customers are on WeChat, and which of
-their tags WeChat should show, in order (tagging/mirror.py tells the whole story).
+their tags WeChat should show, in order (scrm/mirror/jobs.py tells the whole story).
 
 Order of the tags: a manager's (or a WeCom member's) first, then the computed ones (RFM,
 lifecycle: what mass sends target), then the rule-given ones by decayed score, highest

@@ -1,0 +1,1 @@
+"""Our tags mirrored to WeChat and WeChat's tag edits taken back (SPEC §5): see jobs.py."""
