@@ -1,6 +1,7 @@
 """``scrm stores …`` and ``scrm guides …``: bulk work on stores and guides from a terminal.
 
-Only click is imported here; commands import what they need when they run. With
+Only click is imported here; each command's work is in guides/commands.py, imported when the
+command runs (scrm/cli.py says why). With
 ``redis.url = memory://`` the queue lives in this process, so jobs the command queued (asking
 WeChat for codes, WeCom hand-overs) are run before it exits.
 """
@@ -8,32 +9,17 @@ WeChat for codes, WeCom hand-overs) are run before it exits.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import click
 
-from guides.importing import import_guides
-from guides.leaving import leave
-from guides.login_links import LoginLinkRefused, make_link
-from guides.schemas import GuideIn, InvalidInput, StoreIn, parse
-from guides.service import GuidesError, create_guide, create_store, list_guides
-from scrm.cli_context import runtime_of
-from scrm.redis_store import is_memory_url
 
+def _run() -> ModuleType:
+    """The commands' work, guides/commands.py, imported when a command runs."""
+    from guides import commands  # deferred on purpose: `scrm --help` imports nothing heavy (bench/startup.py)
 
-def _in_transaction(ctx: click.Context, work: Callable[[Any, Any], Any]) -> Any:
-    """Run ``work(runtime, db_session)``; domain errors become a clean message, exit 1."""
-
-    runtime = runtime_of(ctx)
-    try:
-        with runtime.transaction() as db_session:
-            result = work(runtime, db_session)
-    except (GuidesError, InvalidInput, LookupError) as exc:
-        raise click.ClickException(str(exc)) from None
-    if is_memory_url(runtime.config.redis.url):
-        runtime.queue.run_pending()
-    return result
+    return commands
 
 
 @click.group()
@@ -48,10 +34,7 @@ def stores() -> None:
 @click.pass_context
 def stores_add(ctx: click.Context, code: str, name: str, address: str | None) -> None:
     """Add a store; its MP store code is asked of WeChat through the queue."""
-
-    store_in = _parse(parse, StoreIn, {"code": code, "name": name, **({"address": address} if address else {})})
-    _in_transaction(ctx, lambda runtime, s: create_store(runtime=runtime, db_session=s, store_in=store_in))
-    click.echo(f"store {code} added")
+    _run().stores_add(ctx, code, name, address)
 
 
 @click.group()
@@ -67,10 +50,7 @@ def guides() -> None:
 @click.pass_context
 def guides_add(ctx: click.Context, code: str, name: str, store: str, wecom_userid: str) -> None:
     """Add a guide; their MP code and WeCom contact way are asked of WeChat through the queue."""
-
-    guide_in = _parse(parse, GuideIn, {"code": code, "name": name, "store": store, "wecom_userid": wecom_userid})
-    _in_transaction(ctx, lambda runtime, s: create_guide(runtime=runtime, db_session=s, guide_in=guide_in))
-    click.echo(f"guide {code} added to store {store}")
+    _run().guides_add(ctx, code, name, store, wecom_userid)
 
 
 @guides.command("list")
@@ -79,14 +59,7 @@ def guides_add(ctx: click.Context, code: str, name: str, store: str, wecom_useri
 @click.pass_context
 def guides_list(ctx: click.Context, store: str | None, include_left: bool) -> None:
     """Guides with their store, WeCom member, status and current customers."""
-
-    rows = _in_transaction(ctx, lambda runtime, s: [
-        (g.code, g.name, g.store.code, g.wecom_userid, g.status, n)
-        for g, n in list_guides(db_session=s, store_code=store, include_left=include_left)
-    ])
-    for code, name, store_code, userid, status, customers in rows:
-        click.echo(f"{code:<12} {name:<12} {store_code:<10} {userid:<20} {status:<7} {customers:>6} customers")
-    click.echo(f"{len(rows)} guide(s)", err=True)
+    _run().guides_list(ctx, store, include_left)
 
 
 @guides.command("import")
@@ -95,20 +68,7 @@ def guides_list(ctx: click.Context, store: str | None, include_left: bool) -> No
 def guides_import(ctx: click.Context, csv_file: Any) -> None:
     """Import guides from CSV (code,name,store,wecom_userid[,photo_url,daily_cap,backup]).
     All or nothing: a bad row prints every problem and imports none."""
-
-    report = _in_transaction(ctx, lambda runtime, s: _import_or_roll_back(runtime, s, import_guides, csv_file.read()))
-    if report.errors:
-        for error in report.errors:
-            click.echo(f"line {error.row}: {error.code or '-'}: {error.field}: {error.message}", err=True)
-        raise click.ClickException(f"{len(report.errors)} problem(s); nothing was imported")
-    click.echo(f"{len(report.created)} guide(s) created, {len(report.unchanged)} unchanged")
-
-
-def _import_or_roll_back(runtime: Any, db_session: Any, import_guides: Callable[..., Any], text: str) -> Any:
-    report = import_guides(runtime=runtime, db_session=db_session, text=text)
-    if report.errors:
-        db_session.rollback()
-    return report
+    _run().guides_import(ctx, csv_file)
 
 
 @guides.command("leave")
@@ -117,10 +77,7 @@ def _import_or_roll_back(runtime: Any, db_session: Any, import_guides: Callable[
 @click.pass_context
 def guides_leave(ctx: click.Context, code: str, to: str) -> None:
     """A guide leaves: customers move to --to (WeCom contacts by transfer_customer), codes retire."""
-
-    result = _in_transaction(ctx, lambda runtime, s: leave(runtime=runtime, db_session=s, code=code, to=to))
-    click.echo(f"guide {result.guide} left: {result.moved} customer(s) moved to {result.to}, "
-               f"{result.wecom_transfers} queued for WeCom's hand-over")
+    _run().guides_leave(ctx, code, to)
 
 
 @guides.command("login-link")
@@ -128,19 +85,7 @@ def guides_leave(ctx: click.Context, code: str, to: str) -> None:
 @click.pass_context
 def guides_login_link(ctx: click.Context, code: str) -> None:
     """Print a login link for a guide's phone pages (works once, for guides.login_link_hours)."""
-
-    try:
-        link = _in_transaction(ctx, lambda runtime, s: make_link(runtime=runtime, db_session=s, guide_code=code))
-    except LoginLinkRefused as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(link)
-
-
-def _parse(parse: Callable[..., Any], model: Any, data: dict[str, Any]) -> Any:
-    try:
-        return parse(model, data)
-    except InvalidInput as exc:
-        raise click.ClickException("; ".join(f"{e['field']}: {e['message']}" for e in exc.errors)) from None
+    _run().guides_login_link(ctx, code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,6 +1,5 @@
-"""What every ``scrm`` command (scrm/cli.py, guides/cli.py) loads first: the configuration,
-then the runtime, once per invocation and kept on click's context. Only click is imported at
-the top, so that ``scrm --help`` answers at once (bench/startup.py)."""
+"""What every ``scrm`` command's work (scrm/commands.py, guides/commands.py) loads first: the
+configuration, then the runtime, once per invocation and kept on click's context."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ from scrm.runtime import Runtime, install
 
 if TYPE_CHECKING:
     from scrm.config import Config
-    from scrm.runtime import Runtime
 
 
 def config_of(ctx: click.Context) -> Config:

@@ -1,0 +1,176 @@
+"""The ``scrm`` commands' work; scrm/cli.py declares them (options, help) and imports this
+module only when a command runs."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sys
+import threading
+from contextlib import ExitStack
+
+import click
+from sqlalchemy.engine import make_url
+
+from scrm.cli_context import config_of, runtime_of
+from scrm.demo import seed_demo_brand
+from scrm.logs import Redactor
+from scrm.migrate import upgrade
+from scrm.redis_store import is_memory_url
+from scrm.runtime import Runtime
+from scrm.scheduler import SchedulerService
+from scrm.serving import phone_url, serve_forever
+from scrm.simulator import make_plan
+from scrm.simulator_load import LoadOptions, ServerUnreachable, Simulator, check_server
+from scrm.users.service import UserError, create_user, list_users, revoke_tokens
+from tagging.computed_bulk import RecomputeRunning, recompute_all
+
+def migrate(ctx: click.Context) -> None:
+    config = config_of(ctx)
+    upgrade(config.database.url)
+    click.echo(f"database at {_safe_url(config.database.url)} is up to date")
+
+
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    runtime = runtime_of(ctx)
+    serve_forever(runtime, host or runtime.config.server.host, port or runtime.config.server.port)
+
+
+def worker(ctx: click.Context, burst: bool) -> None:
+    runtime = runtime_of(ctx)
+    _needs_real_redis(runtime, "worker")
+    runtime.queue.make_worker().work(burst=burst, with_scheduler=True)
+
+
+def scheduler(ctx: click.Context) -> None:
+    runtime = runtime_of(ctx)
+    _needs_real_redis(runtime, "scheduler")
+    service = SchedulerService(runtime)
+    signal.signal(signal.SIGTERM, lambda *_: service.stop())
+    click.echo(f"scheduler {service.name}: waiting for the lock")
+    try:
+        service.run()
+    except KeyboardInterrupt:
+        service.stop()
+
+
+def sandbox(ctx: click.Context, host: str | None, port: int | None, open_browser: bool) -> None:
+    runtime = runtime_of(ctx)
+    if not runtime.config.wechat.sandbox:
+        raise click.ClickException("wechat.sandbox is false: the phone sandbox plays a customer of the fake WeChat only")
+    url = phone_url(runtime)
+    click.secho(f"Phone sandbox: {url}", bold=True)
+    if open_browser:
+        threading.Timer(1.0, click.launch, args=(url,)).start()  # once the server listens
+    serve_forever(runtime, host or runtime.config.server.host, port or runtime.config.server.port)
+
+
+def demo(ctx: click.Context) -> None:
+    migrate(ctx)
+    runtime = runtime_of(ctx)
+    if runtime.config.wechat.sandbox:
+        brand = seed_demo_brand(runtime)
+        click.echo("demo brand ready: stores S001, S002; guides G001-G003 (console: log in as demo-admin)")
+        click.echo(f"  guide G001's phone pages (works once): {brand.guide_link}")
+        click.echo(f"  demo-admin's token: {brand.admin_token}")
+    serve(ctx, None, None)
+
+
+def users_create(ctx: click.Context, name: str, role: str, guide_code: str | None) -> None:
+    runtime = runtime_of(ctx)
+    try:
+        with runtime.transaction() as db_session:
+            user, token = create_user(db_session=db_session, name=name, role=role, guide_code=guide_code)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {user.role} {user.name} (id {user.id}); their token, shown once:")
+    click.echo(token)
+
+
+def users_list(ctx: click.Context) -> None:
+    with runtime_of(ctx).transaction() as db_session:
+        for user in list_users(db_session=db_session):
+            state = "" if user.active else "  (inactive)"
+            click.echo(f"{user.id:>5}  {user.name:<24} {user.role:<8} {user.guide_code or '':<12}{state}")
+
+
+def users_revoke(ctx: click.Context, name: str) -> None:
+    runtime = runtime_of(ctx)
+    try:
+        with runtime.transaction() as db_session:
+            count = revoke_tokens(db_session=db_session, name=name, now=runtime.clock.now())
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"revoked {count} token(s) of {name}")
+
+
+def jobs_failed(ctx: click.Context) -> None:
+    failed = runtime_of(ctx).queue.failed()
+    for job in failed:
+        last_line = job.error.splitlines()[-1] if job.error else ""
+        click.echo(f"{job.id}  {job.queue:<8} {job.func}{job.args}  {last_line}")
+    click.echo(f"{len(failed)} failed job(s)")
+
+
+def jobs_retry(ctx: click.Context, job_id: str) -> None:
+    try:
+        runtime_of(ctx).queue.requeue_failed(job_id)
+    except KeyError:
+        raise click.ClickException(f"no failed job {job_id}") from None
+    click.echo(f"requeued {job_id}")
+
+
+def show_config(ctx: click.Context) -> None:
+    config = config_of(ctx)
+    text = json.dumps(config.model_dump(), indent=2, ensure_ascii=False)
+    click.echo(Redactor.from_config(config)(text))
+
+
+def simulate(ctx: click.Context, url: str | None, customers: int, days: int, rate: float, concurrency: int, encrypt: bool, retry_fraction: float, work_fraction: float, seed: int | None) -> None:
+    config = config_of(ctx)
+    url = (url or config.server.public_base_url).rstrip("/")
+    try:
+        check_server(url)
+    except ServerUnreachable as exc:
+        raise click.ClickException(str(exc)) from None
+    seed = random.SystemRandom().randrange(1_000_000) if seed is None else seed
+    plan = make_plan(customers=customers, days=days, seed=seed, retry_fraction=retry_fraction, work_fraction=work_fraction)
+    click.echo(plan.describe())
+    click.echo(f"sending to {url} ({'safe mode' if encrypt else 'plaintext'} MP), concurrency {concurrency}")
+    simulator = Simulator(config, url, LoadOptions(encrypt=encrypt, concurrency=concurrency, rate=rate))
+    with click.progressbar(length=plan.deliveries, label="callbacks", file=sys.stderr) as bar:
+        summary = simulator.run(plan, on_progress=bar.update)
+    for line in summary.lines():
+        click.echo(line)
+    if not summary.all_accepted:
+        raise click.ClickException(f"{summary.sent - summary.accepted} of {summary.sent} deliveries were not accepted")
+
+
+def tags_recompute(ctx: click.Context, batch_size: int) -> None:
+    runtime = runtime_of(ctx)
+    with ExitStack() as stack:
+        bars: list = []
+
+        def progress(done: int, total: int) -> None:
+            if not bars:
+                bars.append(stack.enter_context(click.progressbar(length=total, label="batches", file=sys.stderr)))
+            bars[0].update(done - bars[0].pos)
+
+        try:
+            summary = recompute_all(runtime, progress, batch_size=batch_size)
+        except RecomputeRunning as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(summary.describe())
+
+
+def _needs_real_redis(runtime: Runtime, what: str) -> None:
+    if is_memory_url(runtime.config.redis.url):
+        raise click.ClickException(
+            f"redis.url is memory://, which lives inside one process: 'scrm serve' runs the {what} "
+            "itself. Set redis.url to a redis:// URL to run it as a separate process."
+        )
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
