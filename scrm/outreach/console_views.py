@@ -1,8 +1,7 @@
 """What the campaign console pages show (scrm/outreach/pages.py): the list with each campaign's
 delivery counts, the editor's choices, and the results with their charts.
 
-Charts are drawn by the server as inline SVG (no script), as the coupon and guide consoles draw
-theirs: the geometry is computed here, the template only places it.
+The charts' geometry comes from scrm/web/charts.py, as the coupon and guide consoles' does.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from scrm.coupons.models import CouponTemplate
 from scrm.groups.service import list_groups
 from scrm.outreach import campaigns, results
 from scrm.outreach.journeys import JOURNEYS, Journey
+from scrm.web.charts import Chart, Group, Series, grouped_bars
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -26,9 +26,10 @@ if TYPE_CHECKING:
     from scrm.config import Config
     from scrm.outreach.models import Campaign
 
-DELIVERY_SERIES = (("sent", "已发 sent"), ("failed", "失败 failed"), ("skipped_total", "跳过 skipped"))
-RESPONSE_SERIES = (("opened", "打开 opened"), ("replied", "回复 replied"), ("coupons_issued", "发券 coupons"),
-                   ("coupons_redeemed", "核销 redeemed"), ("orders", "下单 orders"))
+DELIVERY_SERIES = (Series("sent", "已发 sent"), Series("failed", "失败 failed"), Series("skipped_total", "跳过 skipped"))
+RESPONSE_SERIES = (Series("opened", "打开 opened"), Series("replied", "回复 replied"),
+                   Series("coupons_issued", "发券 coupons"), Series("coupons_redeemed", "核销 redeemed"),
+                   Series("orders", "下单 orders"))
 SCHEDULE_WORDS = {"once": "一次 once", "cron": "周期 recurring", "trigger": "触发 triggered"}
 
 
@@ -57,35 +58,6 @@ class Choices:
     coupon_templates: tuple[tuple[int, str], ...]
     stores: tuple[tuple[str, str], ...]
     groups: tuple[tuple[str, str, str], ...] = ()  # synced customer groups: chat_id, name, owner
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    series: str  # the measure: the CSS class that colours it
-    label: str
-
-
-@dataclass(frozen=True)
-class Label:
-    x: float
-    text: str
-
-
-@dataclass(frozen=True)
-class Chart:
-    width: int
-    height: int
-    left: int
-    baseline: float
-    top_y: float
-    top: int
-    bars: tuple[Bar, ...]
-    labels: tuple[Label, ...]  # the variants, under their groups
-    legend: tuple[tuple[str, str], ...]  # (series, word)
 
 
 @dataclass(frozen=True)
@@ -122,25 +94,10 @@ def results_view(*, db_session: Session, campaign_id: int, days: int = results.D
     return ResultsView(found, variant_chart(variants, DELIVERY_SERIES), variant_chart(variants, RESPONSE_SERIES))
 
 
-def variant_chart(variants: tuple[results.VariantResult, ...], series: tuple[tuple[str, str], ...], *,
-                  width: int = 460, height: int = 190) -> Chart:
-    """One group of bars per variant, one bar per measure, on one scale from 0 to the largest."""
-    left, right, top_pad, bottom_pad = 32, 6, 16, 24
-    plot_w, plot_h = width - left - right, height - top_pad - bottom_pad
-    top = max([1] + [getattr(v, measure) for v in variants for measure, _ in series])
-    slot = plot_w / max(1, len(variants))
-    bar_w = slot * 0.8 / len(series)
-    baseline = top_pad + plot_h
-    bars, labels = [], []
-    for i, variant in enumerate(variants):
-        x = left + i * slot + slot * 0.1
-        for j, (measure, word) in enumerate(series):
-            value = getattr(variant, measure)
-            h = plot_h * value / top
-            bars.append(Bar(round(x + j * bar_w, 2), round(baseline - h, 2), round(bar_w, 2), round(h, 2), measure,
-                            f"{variant.variant} {word}: {value}"))
-        labels.append(Label(round(left + (i + 0.5) * slot, 1), variant.variant))
-    return Chart(width, height, left, baseline, top_pad, top, tuple(bars), tuple(labels), series)
+def variant_chart(variants: tuple[results.VariantResult, ...], series: tuple[Series, ...]) -> Chart:
+    """One group of bars per variant, one bar per measure."""
+    groups = [Group(v.variant, v.variant, tuple(getattr(v, one.key) for one in series)) for v in variants]
+    return grouped_bars(groups, series, kind="variant")
 
 
 def schedule_text(campaign: Campaign) -> str:

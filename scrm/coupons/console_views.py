@@ -2,28 +2,26 @@
 
 Pages render after their transaction has closed, so each function here returns frozen rows
 holding everything a template touches. Times are shown in the brand's zone
-(``brand.timezone``), as the statistics count days. The per-day chart is drawn on the
-server (inline SVG, no script), so its geometry is computed here, as guides/console.py does
-for scans.
+(``brand.timezone``), as the statistics count days. The per-day chart's geometry comes from
+scrm/web/charts.py, as the guide console's scan chart does.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from guides.console import Tick
 from guides.models import Guide, Store
+from scrm.clock import as_utc
 from scrm.coupons import coupon_templates, redemption, stats
 from scrm.coupons.codes import display
 from scrm.coupons.models import Coupon, CouponAttempt, CouponReminder, CouponTemplate
-from scrm.coupons.views import coupon_json, value_text
-from scrm.clock import as_utc
+from scrm.coupons.schemas import coupon_json, value_text
 from scrm.users.models import User
+from scrm.web.charts import Chart, Group, Series, day_label_step, grouped_bars
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -34,7 +32,7 @@ if TYPE_CHECKING:
 STATS_DAYS = 30
 ATTEMPT_ROWS = 200
 REMINDER_ROWS = 500
-SERIES = (("issued", "发放 issued"), ("redeemed", "核销 redeemed"), ("expired", "过期 expired"))
+SERIES = (Series("issued", "发放 issued"), Series("redeemed", "核销 redeemed"), Series("expired", "过期 expired"))
 
 
 @dataclass(frozen=True)
@@ -68,36 +66,6 @@ class RuleRow:
     trigger: str
     min_amount: str | None
     active: bool
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    series: str  # issued | redeemed | expired: the CSS class that colours it
-    label: str
-
-
-@dataclass(frozen=True)
-class DayBars:
-    day: str
-    bars: tuple[Bar, ...]
-
-
-@dataclass(frozen=True)
-class Chart:
-    width: int
-    height: int
-    left: int
-    baseline: float
-    top_y: float
-    top: int  # the value at the top of the scale
-    days: tuple[DayBars, ...]  # only days with something to draw
-    ticks: tuple[Tick, ...]
-    first_day: date
-    last_day: date
 
 
 @dataclass(frozen=True)
@@ -277,39 +245,17 @@ def stats_page(*, config: Config, db_session: Session, by: str, first_day: date,
     return StatsPage(by, first_day, last_day, tuple(rows), stats.totals(rows), chart)
 
 
-def day_chart(rows: tuple[stats.StatsRow, ...] | list[stats.StatsRow], *, first_day: date, last_day: date,
-              width: int = 420, height: int = 170) -> Chart:
-    """Issued, redeemed and expired per day as groups of three bars, on one scale from 0 to the
-    busiest day; a slot for every day of the range, a group for each day with something."""
-    left, right, top_pad, bottom_pad = 28, 4, 24, 20
-    plot_w, plot_h = width - left - right, height - top_pad - bottom_pad
-    n = (last_day - first_day).days + 1
+def day_chart(rows: tuple[stats.StatsRow, ...] | list[stats.StatsRow], *, first_day: date, last_day: date) -> Chart:
+    """Issued, redeemed and expired per day as groups of three bars: a slot for every day of
+    the range, a group for each day with something."""
     by_day = {str(row.key): row for row in rows}
-    top = max([1] + [getattr(row, measure) for row in rows for measure, _ in SERIES])
-    slot = plot_w / n
-    bar_w = slot * 0.8 / len(SERIES)
-    baseline = top_pad + plot_h
-    groups, ticks = [], []
-    step = 7 * max(1, math.ceil(n / 42))  # at most about six labels, a week or weeks apart
-    for i in range(n):
+    groups = []
+    for i in range((last_day - first_day).days + 1):
         day = first_day + timedelta(days=i)
         row = by_day.get(day.isoformat())
-        if row is not None and (row.issued or row.redeemed or row.expired):
-            x = left + i * slot + slot * 0.1
-            bars = []
-            for j, (measure, word) in enumerate(SERIES):
-                value = getattr(row, measure)
-                if value:
-                    h = plot_h * value / top
-                    bars.append(Bar(round(x + j * bar_w, 2), round(baseline - h, 2), round(bar_w, 2), round(h, 2),
-                                    measure, f"{day:%m-%d} {word}: {value}"))
-            groups.append(DayBars(day.isoformat(), tuple(bars)))
-        # Labels counted back from the last day, so it is always labelled.
-        if i == n - 1:
-            ticks.append(Tick(round(left + (i + 1) * slot, 1), f"{day:%m-%d}", "end"))
-        elif (n - 1 - i) % step == 0 and (n - 1 - i) >= step // 2:
-            ticks.append(Tick(round(left + (i + 0.5) * slot, 1), f"{day:%m-%d}", "middle"))
-    return Chart(width, height, left, baseline, top_pad, top, tuple(groups), tuple(ticks), first_day, last_day)
+        values = tuple(0 if row is None else getattr(row, one.key) for one in SERIES)
+        groups.append(Group(day.isoformat(), f"{day:%m-%d}", values))
+    return grouped_bars(groups, SERIES, kind="day", label_every=day_label_step(len(groups)), unit="张 coupons")
 
 
 # -- reminders -------------------------------------------------------------------------------

@@ -2,8 +2,7 @@
 
 Pages render after their transaction has closed, so each function here returns a frozen
 object holding everything a template touches, relationships included: a template never
-loads anything lazily. The scan chart is drawn on the server (inline SVG, no script), so
-its geometry is computed here too.
+loads anything lazily. The scan chart's geometry comes from scrm/web/charts.py.
 """
 
 from __future__ import annotations
@@ -15,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from guides import service
-from guides.models import Guide, GuideTransfer, Store
 from guides.duty_routing import WEEKDAYS
+from guides.models import Guide, GuideTransfer, Store
 from qrcodes import stats
-from scrm.clock import local_day
 from qrcodes.service import codes_of
+from scrm.clock import local_day
+from scrm.web.charts import Chart, Group, Series, day_label_step, grouped_bars
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 STATS_DAYS = 30
 TRANSFER_ROWS = 200  # a hand-over of thousands is summed by status; the rows shown are the latest
+SERIES = (Series("scans", "扫码 scans"), Series("bindings", "绑定 bindings"))
 
 
 @dataclass(frozen=True)
@@ -38,35 +39,6 @@ class StorePage:
     store: Store
     guides: list[tuple[Guide, int]]  # with their current customers, the ones who left too
     codes: dict[str, ChannelCode]
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    series: str  # "scans" | "bindings": the CSS class that colours it
-    label: str
-
-
-@dataclass(frozen=True)
-class Tick:
-    x: float
-    text: str
-    anchor: str  # SVG text-anchor: today's label ends at the right edge instead of overflowing it
-
-
-@dataclass(frozen=True)
-class Chart:
-    width: int
-    height: int
-    left: int
-    baseline: float
-    top_y: float
-    top: int  # the value at the top of the scale
-    bars: tuple[Bar, ...]
-    ticks: tuple[Tick, ...]
 
 
 @dataclass(frozen=True)
@@ -158,26 +130,7 @@ def schedule_from_text(texts: dict[str, str]) -> dict[str, list[str]]:
     return schedule
 
 
-def bar_chart(days: Sequence[stats.DayStats], *, width: int = 420, height: int = 150) -> Chart:
-    """Scans and bindings per day as paired bars, on one scale from 0 to the busiest day."""
-    left, right, top_pad, bottom_pad = 26, 4, 10, 20
-    plot_w, plot_h = width - left - right, height - top_pad - bottom_pad
-    top = max([1] + [d.scans for d in days] + [d.bindings for d in days])
-    slot = plot_w / max(len(days), 1)
-    bar_w = slot * 0.4
-    baseline = top_pad + plot_h
-    bars, ticks = [], []
-    for i, day in enumerate(days):
-        x = left + i * slot + slot * 0.1
-        for j, (series, word, value) in enumerate((("scans", "扫码 scans", day.scans),
-                                                    ("bindings", "绑定 bindings", day.bindings))):
-            if value:
-                h = plot_h * value / top
-                bars.append(Bar(round(x + j * bar_w, 1), round(baseline - h, 1), round(bar_w, 1), round(h, 1), series,
-                                f"{day.day:%m-%d} {word}: {value}"))
-        # A label a week apart, counted back from today so today is always labelled.
-        if i == len(days) - 1:
-            ticks.append(Tick(round(left + (i + 1) * slot, 1), f"{day.day:%m-%d}", "end"))
-        elif (len(days) - 1 - i) % 7 == 0:
-            ticks.append(Tick(round(left + (i + 0.5) * slot, 1), f"{day.day:%m-%d}", "middle"))
-    return Chart(width, height, left, baseline, top_pad, top, tuple(bars), tuple(ticks))
+def bar_chart(days: Sequence[stats.DayStats]) -> Chart:
+    """Scans and bindings per day as paired bars, a slot for every day."""
+    groups = [Group(day.day.isoformat(), f"{day.day:%m-%d}", (day.scans, day.bindings)) for day in days]
+    return grouped_bars(groups, SERIES, kind="day", label_every=day_label_step(len(groups)))
