@@ -17,10 +17,10 @@ import logging
 
 from sqlalchemy import select
 
-from guides.models import Guide
 from guides.duty_routing import on_duty_pool
+from guides.models import Guide
 from qrcodes.models import ChannelCode
-from scrm.runtime import current
+from scrm.runtime import Runtime, job
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,9 @@ PUSHED_KEY = "guides:store-way:{code_id}"
 PUSHED_TTL_SECONDS = 24 * 3600
 
 
-def refresh_store_contact_ways() -> int:
+@job
+def refresh_store_contact_ways(runtime: Runtime) -> int:
     """The scheduler's sweep: a job per store with a ready WeCom store code; how many."""
-    runtime = current()
     with runtime.transaction() as db_session:
         store_ids = list(db_session.scalars(
             select(ChannelCode.store_id).where(ChannelCode.kind == "store", ChannelCode.channel == "work",
@@ -41,9 +41,9 @@ def refresh_store_contact_ways() -> int:
     return len(store_ids)
 
 
-def refresh_store_contact_way(store_id: int) -> bool:
+@job
+def refresh_store_contact_way(runtime: Runtime, store_id: int) -> bool:
     """Point the store's contact way at its on-duty pool now; True when WeChat was told."""
-    runtime = current()
     with runtime.transaction() as db_session:
         code = db_session.scalar(select(ChannelCode).where(
             ChannelCode.store_id == store_id, ChannelCode.kind == "store", ChannelCode.channel == "work",

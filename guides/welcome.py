@@ -22,7 +22,7 @@ from guides.models import Guide
 from scrm.customers.models import Customer, Interaction
 from scrm.errors import RetryLater
 from scrm.replies.service import Article, Reply
-from scrm.runtime import current
+from scrm.runtime import Runtime, current, job
 from scrm.wechat.errors import WeChatError
 
 if TYPE_CHECKING:
@@ -63,9 +63,9 @@ def mp_card(*, runtime: Runtime, card: GuideCard, nickname: str | None) -> Reply
     return Reply(kind="news", articles=(article,))
 
 
-def send_welcome(welcome_code: str, guide_id: int, customer_id: int, received_at: str) -> None:
+@job
+def send_welcome(runtime: Runtime, welcome_code: str, guide_id: int, customer_id: int, received_at: str) -> None:
     """Queued (``urgent``) when a customer adds a guide on WeCom through one of our codes."""
-    runtime = current()
     deadline = datetime.fromisoformat(received_at) + WELCOME_WINDOW
     with runtime.transaction() as db_session:
         guide = db_session.get(Guide, guide_id)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from guides.models import Guide
 from qrcodes.models import ChannelCode
-from scrm.runtime import current
+from scrm.runtime import Runtime, current, job
 from scrm.wechat.errors import WeChatError
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,8 @@ class CodeImageUnavailable(Exception):
     """The contact way exists but its image could not be fetched (retried)."""
 
 
-def create_code(code_id: int) -> None:
-    runtime = current()
+@job
+def create_code(runtime: Runtime, code_id: int) -> None:
     with runtime.transaction() as db_session:
         code = db_session.get(ChannelCode, code_id)
         if code is None or code.status in ("ready", "retired"):

@@ -6,10 +6,12 @@ The web app, the worker and the scheduler each ``install`` one; jobs reach it th
 
 from __future__ import annotations
 
+import inspect
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from functools import cached_property
-from typing import TYPE_CHECKING
+from functools import cached_property, wraps
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from scrm.clock import SystemClock
 from scrm.config import Config, load_config
@@ -82,3 +84,21 @@ def current() -> Runtime:
         if _current is None:
             _current = Runtime(load_config())
         return _current
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def job(work: Callable[Concatenate[Runtime, P], R]) -> Callable[P, R]:
+    """A job, queued (RQ) or scheduled (APScheduler): called with plain ids, it is given the
+    process's runtime as its first argument. RQ and APScheduler find it by its dotted path,
+    which ``wraps`` keeps."""
+
+    @wraps(work)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return work(current(), *args, **kwargs)
+
+    called_with = inspect.signature(work)
+    run.__signature__ = called_with.replace(parameters=list(called_with.parameters.values())[1:])  # what the queue passes
+    return run

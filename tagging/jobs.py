@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from scrm.runtime import current
-from tagging.computed_bulk import recompute_all
-from tagging.computed_bulk import RecomputeRunning
+from scrm.runtime import Runtime, job
+from tagging.computed_bulk import RecomputeRunning, recompute_all
 
 log = logging.getLogger(__name__)
 
 
-def recompute_computed_tags() -> None:
+@job
+def recompute_computed_tags(runtime: Runtime) -> None:
     """Recompute every customer's RFM class and lifecycle stage (queued nightly)."""
-
     try:
-        summary = recompute_all(current())
+        summary = recompute_all(runtime)
     except RecomputeRunning as exc:
         log.info("computed tags not recomputed: %s", exc)  # the running one does the work
         return
@@ -26,7 +25,8 @@ def recompute_computed_tags() -> None:
     )
 
 
-def enqueue_recompute() -> None:
+@job
+def enqueue_recompute(runtime: Runtime) -> None:
     """Scheduled (scrm/scheduler.py): queue :func:`recompute_computed_tags`. The scheduler only
     enqueues; there is nothing to commit first, the job reads everything it needs itself."""
-    current().queue.enqueue(recompute_computed_tags)
+    runtime.queue.enqueue(recompute_computed_tags)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from scrm.clock import as_utc
 from scrm.customers.models import Interaction
 from scrm.db import dialect_insert
-from scrm.runtime import current
+from scrm.runtime import Runtime, job
 from tagging.mirror_queue import customers_changed
 from tagging.models import CustomerTag, Tag, TagGroup
 
@@ -30,9 +30,9 @@ LAST_SWEEP_KEY = "tagging:lapses:last-sweep"
 FIRST_LOOKBACK = timedelta(days=1)
 
 
-def record_lapsed_tags() -> int:
+@job
+def record_lapsed_tags(runtime: Runtime) -> int:
     """The scheduler's hourly sweep; returns how many lapses it wrote."""
-    runtime = current()
     now = runtime.clock.now()
     raw = runtime.redis.get(LAST_SWEEP_KEY)
     since = datetime.fromisoformat(raw.decode()) if raw else now - FIRST_LOOKBACK

@@ -23,7 +23,7 @@ from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from scrm.clock import as_utc
-from scrm.runtime import current
+from scrm.runtime import Runtime, job
 from tagging.mirror_queue import customers_changed
 from tagging.models import CustomerTag, Tag, TagGroup
 from tagging.scores import active_until, decayed
@@ -38,9 +38,9 @@ _WRITE = (
 )
 
 
-def rescore_group(group_id: int, old_half_life: float | None, changed_at: str, after: tuple[int, int] = (0, 0)) -> None:
+@job
+def rescore_group(runtime: Runtime, group_id: int, old_half_life: float | None, changed_at: str, after: tuple[int, int] = (0, 0)) -> None:
     """The job: rescore the group's rows scored before ``changed_at`` (ISO, UTC)."""
-    runtime = current()
     changed = datetime.fromisoformat(changed_at)
     for _ in range(BATCHES_PER_JOB):
         with runtime.transaction() as db_session:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from scrm.customers.models import Customer, Interaction
 from scrm.errors import RetryLater
-from scrm.runtime import current
+from scrm.runtime import Runtime, current, job
 
 
-def note_on_timeline(customer_id: int, kind: str = "job_ran") -> None:
-    runtime = current()
+@job
+def note_on_timeline(runtime: Runtime, customer_id: int, kind: str = "job_ran") -> None:
     with runtime.transaction() as db_session:
         customer = db_session.get(Customer, customer_id)
         if customer is None:
@@ -21,8 +21,8 @@ def always_fails(customer_id: int) -> None:
     raise ValueError(f"cannot process customer {customer_id}")
 
 
-def rate_limited_once(customer_id: int) -> None:
-    runtime = current()
+@job
+def rate_limited_once(runtime: Runtime, customer_id: int) -> None:
     if runtime.redis.incr(f"test:attempts:{customer_id}") == 1:
         raise RetryLater("slow down", retry_after=30)
     note_on_timeline(customer_id, "after_backoff")

@@ -19,7 +19,7 @@ from scrm.clock import as_utc
 from scrm.coupons.links import coupons_link
 from scrm.coupons.models import Coupon, CouponTemplate
 from scrm.customers.models import CustomerIdentity, Interaction
-from scrm.runtime import current
+from scrm.runtime import Runtime, job
 from scrm.wechat.errors import AnswerLost, WeChatError
 
 if TYPE_CHECKING:
@@ -38,10 +38,10 @@ OUTSIDE_WINDOW = (45015, 45047)  # out of the window, or its 5 messages used
 SWEEP_BATCH = 1000
 
 
-def announce_coupon(coupon_id: int) -> None:
+@job
+def announce_coupon(runtime: Runtime, coupon_id: int) -> None:
     """Job: send the coupon's announcement, or note why it waits."""
 
-    runtime = current()
     with runtime.transaction() as db_session:
         target = _target(runtime, db_session, coupon_id)
     if target is None:
@@ -59,11 +59,11 @@ def announce_coupon(coupon_id: int) -> None:
     _mark(runtime, coupon_id, "sent")
 
 
-def announce_waiting() -> int:
+@job
+def announce_waiting(runtime: Runtime) -> int:
     """Scheduled: enqueue the announcements of waiting coupons whose customer has interacted
     since the coupon was issued (and so is inside the window now). Returns how many."""
 
-    runtime = current()
     now = runtime.clock.now()
     interacted = exists().where(
         Interaction.customer_id == Coupon.customer_id, Interaction.channel == "mp",

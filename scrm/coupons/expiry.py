@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, exists, func, literal, select, update
 
 from scrm.coupons.models import Coupon, CouponReminder, CouponTemplate
-from scrm.runtime import current
+from scrm.runtime import Runtime, job
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -28,10 +28,10 @@ if TYPE_CHECKING:
 BATCH = 5000
 
 
-def expire_due() -> int:
+@job
+def expire_due(runtime: Runtime) -> int:
     """Scheduled: expire what is due; returns how many coupons expired."""
 
-    runtime = current()
     total = 0
     while True:
         with runtime.transaction() as db_session:
@@ -54,10 +54,10 @@ def expire_batch(*, db_session: Session, now: datetime) -> int:
     return result.rowcount
 
 
-def record_reminders() -> int:
+@job
+def record_reminders(runtime: Runtime) -> int:
     """Scheduled (daily): record the reminders that are due; returns how many were new."""
 
-    runtime = current()
     with runtime.transaction() as db_session:
         return remind_due(runtime=runtime, db_session=db_session)
 

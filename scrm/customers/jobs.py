@@ -6,7 +6,7 @@ import logging
 
 from scrm import flows
 from scrm.customers.models import CustomerIdentity
-from scrm.runtime import current
+from scrm.runtime import Runtime, job
 from scrm.wechat.errors import WeChatError
 
 log = logging.getLogger(__name__)
@@ -15,10 +15,10 @@ log = logging.getLogger(__name__)
 UNKNOWN_CUSTOMER_ERRCODES = {40003, 40096, 61014}
 
 
-def fetch_profile(identity_id: int) -> None:
+@job
+def fetch_profile(runtime: Runtime, identity_id: int) -> None:
     """Ask WeChat who a customer is: ``user/info`` (MP) or ``externalcontact/get`` (WeCom).
     A ``unionid`` shared with another customer merges the two."""
-    runtime = current()
     with runtime.transaction() as db_session:
         identity = db_session.get(CustomerIdentity, identity_id)
         if identity is None:

@@ -21,7 +21,7 @@ from scrm.customers.models import Customer, CustomerIdentity
 from scrm.db import dialect_insert
 from scrm.groups.models import EXTERNAL, CustomerGroup, GroupDayStats, GroupMember
 from scrm.queue import enqueue_after_commit
-from scrm.runtime import current
+from scrm.runtime import Runtime, job
 from scrm.wechat.errors import WeChatError
 
 if TYPE_CHECKING:
@@ -35,11 +35,11 @@ PAGE = 100
 NO_SUCH_CHAT = 40050  # WeCom: the chat_id does not exist (any more)
 
 
-def sync_groups() -> int:
+@job
+def sync_groups(runtime: Runtime) -> int:
     """Scheduled job: every group WeCom lists, read whole, one transaction each; groups we
     hold that WeCom no longer lists are marked dismissed. Returns how many groups it read."""
 
-    runtime = current()
     seen: set[str] = set()
     cursor = None
     while True:
@@ -65,10 +65,10 @@ def sync_groups() -> int:
     return len(seen)
 
 
-def refresh_group(chat_id: str, at: str, dismissed: bool = False) -> None:
+@job
+def refresh_group(runtime: Runtime, chat_id: str, at: str, dismissed: bool = False) -> None:
     """Job, queued by a ``change_external_chat`` callback: re-read the one group."""
 
-    runtime = current()
     moment = datetime.fromisoformat(at)
     if not dismissed:
         try:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from scrm.mirror import inbound, mp, plan, work
 from scrm.queue import enqueue_after_commit
-from scrm.runtime import current
+from scrm.runtime import Runtime, job
 from tagging.mirror_queue import QUIET
 
 if TYPE_CHECKING:
@@ -51,9 +51,9 @@ def corp_tags_changed(db_session: Session, change: ExternalTagChange) -> None:
 # -- jobs ----------------------------------------------------------------------------------
 
 
-def sync_customer_tags(customer_ids: list[int]) -> None:
+@job
+def sync_customer_tags(runtime: Runtime, customer_ids: list[int]) -> None:
     """The job: bring the customers' WeChat tags (MP and WeCom) in line with ours."""
-    runtime = current()
     now = runtime.clock.now()
     with runtime.transaction() as db_session:
         targets = plan.targets(db_session=db_session, customer_ids=customer_ids)
@@ -80,9 +80,9 @@ def sync_customer_tags(customer_ids: list[int]) -> None:
         raise failure
 
 
-def refresh_corp_tags() -> None:
+@job
+def refresh_corp_tags(runtime: Runtime) -> None:
     """The job for ``change_external_tag``: our tags after WeCom's corp tag library."""
-    runtime = current()
     groups = runtime.work.corp_tags()
     with runtime.transaction() as db_session:
         inbound.reconcile_corp_tags(db_session=db_session, groups=groups)

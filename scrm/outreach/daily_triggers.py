@@ -30,7 +30,7 @@ from scrm.coupons.models import Coupon, CouponReminder
 from scrm.customers.models import Customer, Interaction
 from scrm.outreach import planner
 from scrm.outreach.triggers import cause_of, fire_in, live_triggers
-from scrm.runtime import current
+from scrm.runtime import Runtime, job
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -48,24 +48,24 @@ ACTIVITY_KINDS = ("text", "media", "location", "link", "unknown_message", "follo
                   "custom_event")
 
 
-def fire_birthdays() -> int:
+@job
+def fire_birthdays(runtime: Runtime) -> int:
     """Scheduled (daily): birthday triggers; returns how many runs it started."""
 
-    runtime = current()
     return _scan(runtime, "birthday", lambda trigger: _birthdays(runtime, trigger))
 
 
-def fire_inactive() -> int:
+@job
+def fire_inactive(runtime: Runtime) -> int:
     """Scheduled (daily): no-interaction-for-N-days triggers."""
 
-    runtime = current()
     return _scan(runtime, "inactive", lambda trigger: _sleepers(runtime, trigger))
 
 
-def fire_expiring_coupons() -> int:
+@job
+def fire_expiring_coupons(runtime: Runtime) -> int:
     """Scheduled (daily): coupon-about-to-expire triggers."""
 
-    runtime = current()
     return _scan(runtime, "coupon_expiring", lambda trigger: _expiring(runtime, trigger))
 
 

@@ -34,7 +34,7 @@ from scrm.db import dialect_insert
 from scrm.outreach.campaigns import audience_ids
 from scrm.outreach.cap import FrequencyCap
 from scrm.outreach.models import Campaign, CampaignRun, Delivery
-from scrm.runtime import Runtime, current
+from scrm.runtime import Runtime, job
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -48,9 +48,9 @@ SEND_CHUNK = 500  # deliveries per sender job
 _deliveries = Delivery.__table__
 
 
-def plan_run(run_id: int) -> int:
+@job
+def plan_run(runtime: Runtime, run_id: int) -> int:
     """Job: plan every delivery of the run; returns how many it planned (skips included)."""
-    runtime = current()
     with runtime.transaction() as db_session:
         run = db_session.get(CampaignRun, run_id)
         if run is None or run.status != "planning":

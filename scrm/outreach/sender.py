@@ -62,7 +62,7 @@ from sqlalchemy import and_, bindparam, exists, select, update
 from scrm.outreach import campaign_coupons, channels, group_messages, wecom_tasks
 from scrm.outreach.cap import FrequencyCap
 from scrm.outreach.models import Campaign, Delivery
-from scrm.runtime import current
+from scrm.runtime import Runtime, job
 from scrm.wechat.errors import (
     BUSY_ERRCODES,
     RATE_LIMIT_ERRCODES,
@@ -123,10 +123,10 @@ class _Attempt:
     coupon_note: str | None = None  # why it gets none
 
 
-def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
+@job
+def send_deliveries(runtime: Runtime, delivery_ids: list[int]) -> dict[str, int]:
     """Job: send the deliveries this worker can claim; returns a count per outcome."""
 
-    runtime = current()
     outcomes = _Outcomes(runtime)
     _skip_cancelled(runtime, outcomes, delivery_ids)
     claimed = _claim(runtime, delivery_ids)

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, exists, func, select, update
 
+from scrm.outreach import planner
 from scrm.outreach.campaigns import start_due_runs
 from scrm.outreach.models import Campaign, CampaignRun, Delivery
-from scrm.outreach import planner
 from scrm.outreach.sender import SWEEP_LIMIT, queued_key, recorded, sent_key, stuck_after
-from scrm.runtime import current
+from scrm.runtime import Runtime, job
 
 if TYPE_CHECKING:
     from scrm.runtime import Runtime
@@ -24,11 +24,11 @@ log = logging.getLogger(__name__)
 _deliveries = Delivery.__table__
 
 
-def sweep_due_deliveries() -> int:
+@job
+def sweep_due_deliveries(runtime: Runtime) -> int:
     """Scheduled: recover deliveries lost in ``sending``, then queue the planned ones due now
     (oldest first, in chunks); returns how many it queued."""
 
-    runtime = current()
     recover_stuck(runtime)
     finish_runs(runtime)
     with runtime.transaction() as db_session:
@@ -88,10 +88,10 @@ def finish_runs(runtime: Runtime) -> list[int]:
     return [r for _, r in finished]
 
 
-def start_campaign_runs() -> list[int]:
+@job
+def start_campaign_runs(runtime: Runtime) -> list[int]:
     """Scheduled: fire the campaigns whose time has come; plan each run after the commit."""
 
-    runtime = current()
     with runtime.transaction() as db_session:
         run_ids = start_due_runs(runtime=runtime, db_session=db_session)
     for run_id in run_ids:
