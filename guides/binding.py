@@ -27,8 +27,9 @@ from guides.channel_tags import tag_channel
 from guides.duty_routing import route
 from guides.models import Binding, Guide, Store
 from guides.store_duty import refresh_store_contact_way
+from qrcodes import service as codes
 from qrcodes import stats
-from qrcodes.service import CodeRef, find_code
+from qrcodes.models import ChannelCode
 from scrm.clock import as_utc, local_day
 from scrm.customers.models import Interaction
 from scrm.queue import enqueue_after_commit
@@ -44,6 +45,20 @@ RESULTS = ("bound", "rebound", "kept", "renewed", "refused", "unrouted", "counte
 # Outcomes that start a binding: counted as bindings; scrm.flows.touch_code sets off the binding
 # coupons and trigger.
 NEW_BINDING = ("bound", "rebound")
+
+
+@dataclass(frozen=True)
+class CodeRef:
+    """A scanned code as binding needs it (read once per callback, no ORM object kept)."""
+
+    id: int
+    kind: str
+    channel: str
+    guide_id: int | None
+    store_id: int | None
+    retired: bool
+    guide_active: bool = False  # a guide code's guide still works here
+    owner_store_id: int | None = None  # the store of the code, or of its guide
 
 
 @dataclass(frozen=True)
@@ -90,6 +105,26 @@ def touch_code(*, runtime: Runtime, db_session: Session, touch: Touch) -> Bindin
     stats.count(db_session=db_session, code_id=code.id, day=local_day(runtime.config, touch.at), scans=1,
                 follows=int(touch.new_follow), bindings=int(outcome.result in NEW_BINDING))
     return outcome
+
+
+def find_code(*, runtime: Runtime, db_session: Session, scene: str | None, channel: str) -> CodeRef | None:
+    """The code a callback's scene names on ``channel``; ``None`` when the scene is not one
+    of ours (or was tampered with, or names a code that does not exist)."""
+    if codes.codec(runtime).decode(scene) is None:
+        return None
+
+    row = db_session.execute(
+        select(
+            ChannelCode.id, ChannelCode.kind, ChannelCode.channel, ChannelCode.guide_id, ChannelCode.store_id,
+            ChannelCode.status, Guide.status.label("guide_status"), Guide.store_id.label("guide_store_id"),
+        )
+        .outerjoin(Guide, Guide.id == ChannelCode.guide_id)
+        .where(ChannelCode.scene == scene, ChannelCode.channel == channel)
+    ).first()
+    if row is None:
+        return None
+    return CodeRef(row.id, row.kind, row.channel, row.guide_id, row.store_id, row.status == "retired",
+                   row.guide_status == "active", row.store_id if row.store_id is not None else row.guide_store_id)
 
 
 def _bind_by_code(runtime: Runtime, db_session: Session, code: CodeRef, touch: Touch) -> BindingOutcome:

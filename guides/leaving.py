@@ -30,7 +30,7 @@ from guides.service import ConflictError, get_guide, refresh_store_way_after_com
 from qrcodes.service import retire_guide_codes
 from scrm.customers.models import CustomerIdentity
 from scrm.queue import enqueue_after_commit
-from scrm.runtime import current
+from scrm.runtime import Runtime, job
 from scrm.users.models import User
 from scrm.users.service import forget_signed_in_after_commit
 
@@ -92,6 +92,14 @@ def leave(*, runtime: Runtime, db_session: Session, code: str, to: str) -> Leave
     return LeaveResult(guide.code, heir.code, len(bindings), transfers)
 
 
+def transfers_of(*, db_session: Session, code: str) -> list[GuideTransfer]:
+    """The WeCom hand-overs of a guide's customers, in the order they were queued."""
+    guide = get_guide(db_session=db_session, code=code)
+    return list(db_session.scalars(
+        select(GuideTransfer).where(GuideTransfer.from_guide_id == guide.id).order_by(GuideTransfer.id)
+    ))
+
+
 def _queue_wecom_transfers(db_session: Session, customer_ids: list[int], guide: Guide, heir: Guide, now: datetime) -> int:
     """A transfer row for each moved customer who is a WeCom contact, then a job per batch."""
     rows = db_session.execute(
@@ -112,9 +120,9 @@ def _queue_wecom_transfers(db_session: Session, customer_ids: list[int], guide: 
     return len(ids)
 
 
-def transfer_customers(transfer_ids: list[int]) -> None:
+@job
+def transfer_customers(runtime: Runtime, transfer_ids: list[int]) -> None:
     """Ask WeCom to hand over one batch (same guides); record each customer's answer."""
-    runtime = current()
     with runtime.transaction() as db_session:
         transfers = db_session.scalars(
             select(GuideTransfer).where(GuideTransfer.id.in_(transfer_ids), GuideTransfer.status.in_(("pending", "waiting")))
@@ -144,9 +152,9 @@ def transfer_customers(transfer_ids: list[int]) -> None:
                 transfer.reason = f"WeCom answered {result.errcode}; trying again"
 
 
-def retry_waiting_transfers() -> int:
+@job
+def retry_waiting_transfers(runtime: Runtime) -> int:
     """The scheduler's sweep: queue again the transfers whose next try is due."""
-    runtime = current()
     now = runtime.clock.now()
     with runtime.transaction() as db_session:
         due = db_session.execute(

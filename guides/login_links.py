@@ -17,6 +17,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from guides.models import Guide
+from scrm.errors import Refused
 from scrm.signing import age_seconds, clock_serializer
 from scrm.users.models import ApiToken, User
 from scrm.users.service import hash_token, issue_token
@@ -30,7 +31,7 @@ SALT = "scrm guide login link"
 PATH = "/m/login"
 
 
-class LoginLinkRefused(Exception):
+class LoginLinkRefused(Refused):
     """The link is forged, expired, used, or its guide has left; the message says which."""
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from guides.login_links import sign_in_guide
 from guides.models import Guide
+from scrm.errors import Refused
 from scrm.wechat.errors import WeChatError
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ AUTHORIZE_URL = "https://open.weixin.qq.com/connect/oauth2/authorize"
 CALLBACK_PATH = "/m/oauth/callback"
 
 
-class OAuthRefused(Exception):
+class OAuthRefused(Refused):
     """WeCom did not sign this person in as a guide; the message says why."""
 
 

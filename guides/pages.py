@@ -4,7 +4,7 @@ Server-rendered forms, usable on a phone: GET shows; POST acts, then redirects w
 one-line message (post/redirect/get, so a reload never acts twice). Input the domain refuses
 re-renders the same page with the errors and what was typed: 422 for invalid input, 409 for a
 conflict (a code taken, a guide who left already), and nothing is changed. What a page shows
-is read by guides/console.py.
+is read by guides/console_views.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from guides import console, importing, leaving, service
+from guides import console_views, importing, leaving, service
 from guides.duty_routing import WEEKDAYS
 from guides.schemas import GuideFields, GuideIn, LeaveIn, StoreIn, parse
 from scrm.errors import InvalidInput
@@ -113,7 +113,7 @@ def _render_stores(*, status: int = 200, **state: Any):  # noqa: ANN202
 
 def _render_store(code: str, *, status: int = 200, **state: Any):  # noqa: ANN202
     with current_runtime().transaction() as db_session:
-        page = console.store_page(db_session=db_session, code=code)
+        page = console_views.store_page(db_session=db_session, code=code)
     return render_template("console/store.html", caller=current_caller(), page=page, **state), status
 
 
@@ -164,13 +164,13 @@ def leave(code: str):  # noqa: ANN201
 def _render_guide(code: str, *, status: int = 200, **state: Any):  # noqa: ANN202
     runtime = current_runtime()
     with runtime.transaction() as db_session:
-        page = console.guide_page(runtime=runtime, db_session=db_session, code=code)
+        page = console_views.guide_page(runtime=runtime, db_session=db_session, code=code)
     state.setdefault("edit", _edit_values(page))
     return render_template("console/guide.html", caller=current_caller(), page=page, weekdays=WEEKDAYS,
                            **state), status
 
 
-def _edit_values(page: console.GuidePage) -> dict[str, Any]:
+def _edit_values(page: console_views.GuidePage) -> dict[str, Any]:
     g = page.guide
     return {
         "name": g.name, "photo_url": g.photo_url or "", "welcome_text": g.welcome_text or "",
@@ -198,7 +198,7 @@ def _guide_changes(form: MultiDict[str, str]) -> dict[str, Any]:
     if "backup" in form:
         data["backup"] = "1" in form.getlist("backup")
     if any(f"schedule_{day}" in form for day in WEEKDAYS):
-        data["schedule"] = console.schedule_from_text({day: form.get(f"schedule_{day}", "") for day in WEEKDAYS})
+        data["schedule"] = console_views.schedule_from_text({day: form.get(f"schedule_{day}", "") for day in WEEKDAYS})
     return data
 
 

@@ -18,8 +18,7 @@ import logging
 
 from flask import Blueprint, render_template, request
 
-from guides import jssdk
-from guides import mobile as guide_mobile
+from guides import jssdk, phone_pages
 from guides import redeem_views as views
 from scrm.coupons import redemption
 from scrm.coupons.redemption import CODE_CHARS, Counter
@@ -32,14 +31,14 @@ log = logging.getLogger(__name__)
 redeem_pages = Blueprint("redeem_pages", __name__, template_folder="templates")
 UNKNOWN = ("bad_code", "not_found")  # nothing to show but the message: type it again
 
-guide_mobile.house_rules(redeem_pages)  # WeCom sign-in, no cache, guides only, as every /m/ page
+phone_pages.house_rules(redeem_pages)  # WeCom sign-in, no cache, guides only, as every /m/ page
 
 
 @redeem_pages.get("/m/redeem")
 @require_role("guide")
 def start():  # noqa: ANN201
     with current_runtime().transaction() as db_session:
-        guide_mobile._my_guide(db_session)  # noqa: SLF001
+        phone_pages._my_guide(db_session)  # noqa: SLF001
     return _code_page()
 
 
@@ -75,7 +74,7 @@ def confirm():  # noqa: ANN201
 
 def _counter(db_session) -> Counter:  # noqa: ANN001
     """The signed-in guide at their own store: the only place they redeem."""
-    guide = guide_mobile._my_guide(db_session)  # noqa: SLF001
+    guide = phone_pages._my_guide(db_session)  # noqa: SLF001
     return Counter(user_id=current_caller().user_id, store_id=guide.store_id, guide_id=guide.id,
                    guide_code=guide.code)
 

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from guides.models import Store
+from scrm.clock import as_utc
 from scrm.coupons.codes import display
 from scrm.coupons.models import Coupon, CouponTemplateStore
-from scrm.coupons.views import STATUS_WORDS, value_text
+from scrm.coupons.schemas import STATUS_WORDS, value_text
 from scrm.customers.models import Customer
-from scrm.customers.views import mask_phone
-from scrm.clock import as_utc
+from scrm.customers.schemas import mask_phone
 from scrm.users.models import User
 
 if TYPE_CHECKING:

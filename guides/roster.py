@@ -7,22 +7,18 @@ check every guide-facing read goes through.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
 
 from guides.models import Binding, Guide
-from qrcodes import stats
-from scrm.coupons.models import Coupon
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
-from tagging.models import CustomerTag, Order, Tag
+from tagging.models import CustomerTag, Tag
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from scrm.runtime import Runtime
     from scrm.web.auth import Caller
 
 PAGE = 30
@@ -77,41 +73,6 @@ def customers_of(
         for binding, customer in rows
     ]
     return entries, total or 0
-
-
-@dataclass(frozen=True)
-class WeekNumbers:
-    since: datetime  # local Monday 00:00
-    customers: int  # current customers
-    new_customers: int
-    scans: int
-    follows: int
-    orders: int
-    order_amount: Decimal
-    redemptions: int
-
-
-def week_numbers(*, runtime: Runtime, db_session: Session, guide_id: int) -> WeekNumbers:
-    """This local week (Monday on) for one guide: their customers, scans of their codes, and
-    what was credited to them: orders, and the coupons they redeemed (any customer's)."""
-    zone = runtime.config.brand.zone
-    today = runtime.clock.now().astimezone(zone).date()
-    monday = today - timedelta(days=today.weekday())
-    since = datetime.combine(monday, time(0), zone)
-    current = db_session.scalar(select(func.count()).where(Binding.guide_id == guide_id, Binding.ended_at.is_(None)))
-    new = db_session.scalar(select(func.count()).where(Binding.guide_id == guide_id,
-                                                       Binding.bound_at >= since.astimezone(UTC)))
-    days = stats.per_day(db_session=db_session, code_ids=stats.code_ids_of(db_session=db_session, guide_id=guide_id),
-                         start=monday, end=today)
-    orders, amount = db_session.execute(
-        select(func.count(), func.coalesce(func.sum(Order.amount), 0))
-        .where(Order.credited_guide_id == guide_id, Order.ordered_at >= since.astimezone(UTC))
-    ).one()
-
-    redeemed = db_session.scalar(select(func.count()).where(Coupon.redeemed_guide_id == guide_id,
-                                                            Coupon.redeemed_at >= since.astimezone(UTC)))
-    return WeekNumbers(since, current or 0, new or 0, sum(d.scans for d in days), sum(d.follows for d in days),
-                       orders, Decimal(amount).quantize(Decimal("0.01")), redeemed or 0)
 
 
 def last_interactions(db_session: Session, ids: list[int]) -> dict[int, tuple[datetime, str]]:

@@ -1,4 +1,5 @@
-"""What the store and guide API (and the CSV import, and the CLI) accept, validated once here.
+"""What the store and guide API (and the CSV import, and the CLI) accept, validated once here,
+and what it answers: stores, guides, their codes, customers and hand-overs as JSON.
 
 Codes are what people type on posters and in orders: 1-32 of ``A-Z a-z 0-9 _ -``. A guide's
 ``wecom_userid`` is their WeCom member id (1-64 characters, WeCom's own limit). A schedule
@@ -9,12 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from guides.duty_routing import WEEKDAYS, parse_hours
 from scrm.errors import InvalidInput as BaseInvalidInput
+
+if TYPE_CHECKING:
+    from guides.models import Guide, GuideTransfer, Store
+    from guides.roster import RosterEntry
+    from qrcodes.models import ChannelCode
 
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 USERID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -117,3 +123,78 @@ def _special(error: Mapping[str, Any]) -> str | None:
     if error["type"] != "missing":
         return str(error["msg"]).removeprefix("Value error, ").replace("Input should be", "must be", 1)
     return None
+
+
+# ---- answers ------------------------------------------------------------------------------
+
+
+def store_json(store: Store, *, guides: int | None = None, codes: dict[str, ChannelCode] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": store.code, "name": store.name, "address": store.address}
+    if guides is not None:
+        body["active_guides"] = guides
+    if codes is not None:
+        body["codes"] = {channel: code_json(code, f"/api/stores/{store.code}/qrcode.png?channel={channel}")
+                         for channel, code in codes.items()}
+    return body
+
+
+def guide_json(guide: Guide, *, customers: int | None = None, codes: dict[str, ChannelCode] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "code": guide.code,
+        "name": guide.name,
+        "store": {"code": guide.store.code, "name": guide.store.name},
+        "wecom_userid": guide.wecom_userid,
+        "status": guide.status,
+        "left_at": _iso(guide.left_at),
+        "photo_url": guide.photo_url,
+        "welcome_text": guide.welcome_text,
+        "schedule": guide.schedule or {},
+        "daily_cap": guide.daily_cap,
+        "backup": guide.backup,
+    }
+    if customers is not None:
+        body["customers"] = customers
+    if codes is not None:
+        body["codes"] = {channel: code_json(code, f"/api/guides/{guide.code}/qrcode.png?channel={channel}")
+                         for channel, code in codes.items()}
+    return body
+
+
+def code_json(code: ChannelCode, png_path: str) -> dict[str, Any]:
+    return {
+        "id": code.id,
+        "channel": code.channel,
+        "scene": code.scene,
+        "status": code.status,
+        "error": code.error,
+        "attempts": code.attempts,
+        # MP: the URL the code encodes; WeCom: the contact way.
+        "url": code.content,
+        "config_id": code.config_id,
+        "png": png_path if code.status in ("ready", "retired") else None,
+    }
+
+
+def transfer_json(transfer: GuideTransfer) -> dict[str, Any]:
+    return {
+        "customer_id": transfer.customer_id,
+        "external_userid": transfer.external_userid,
+        "status": transfer.status,
+        "errcode": transfer.errcode,
+        "reason": transfer.reason,
+        "attempts": transfer.attempts,
+        "next_try_at": _iso(transfer.next_try_at),
+    }
+
+
+def customer_json(entry: RosterEntry, *, phone: str | None) -> dict[str, Any]:
+    """One of a guide's customers, with ``phone`` as the caller may see it (a guide: masked)."""
+    return {
+        "id": entry.customer_id, "nickname": entry.nickname, "phone": phone,
+        "channel": entry.channel, "bound_at": entry.bound_at.isoformat(), "tags": list(entry.tags),
+        "last_seen_at": entry.last_seen_at.isoformat() if entry.last_seen_at else None, "last_kind": entry.last_kind,
+    }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

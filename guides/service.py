@@ -15,7 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from guides.models import Binding, Guide, Store
 from guides.schemas import GuideFields, GuideIn, InvalidInput, StoreIn
 from guides.store_duty import refresh_store_contact_way
+from qrcodes.models import ChannelCode
 from qrcodes.service import request_codes
+from scrm import errors
 from scrm.queue import enqueue_after_commit
 
 if TYPE_CHECKING:
@@ -24,15 +26,15 @@ if TYPE_CHECKING:
     from scrm.runtime import Runtime
 
 
-class GuidesError(Exception):
+class GuidesError(errors.DomainError):
     """A store or guide cannot be found or written; the message says why."""
 
 
-class NotFoundError(GuidesError):
+class NotFoundError(GuidesError, errors.NotFoundError):
     pass
 
 
-class ConflictError(GuidesError):
+class ConflictError(GuidesError, errors.ConflictError):
     pass
 
 
@@ -133,3 +135,17 @@ def _flush(db_session: Session, conflict: str) -> None:
             db_session.flush()
     except IntegrityError:
         raise ConflictError(conflict) from None
+
+
+def scannable_codes(*, db_session: Session, channel: str = "mp") -> list[tuple[str, str]]:
+    """(label, scene) of every ready code on ``channel``, stores first: what a customer could
+    find printed in a store (the phone sandbox offers them to scan)."""
+
+    rows = db_session.execute(
+        select(ChannelCode.kind, ChannelCode.scene, Store.name, Guide.name)
+        .outerjoin(Guide, Guide.id == ChannelCode.guide_id)
+        .outerjoin(Store, Store.id == func.coalesce(ChannelCode.store_id, Guide.store_id))
+        .where(ChannelCode.channel == channel, ChannelCode.status == "ready")
+        .order_by(ChannelCode.kind.desc(), ChannelCode.id)
+    ).all()
+    return [(f"{store} 门店码" if kind == "store" else f"{guide} · {store}", scene) for kind, scene, store, guide in rows]

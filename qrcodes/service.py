@@ -1,14 +1,13 @@
-"""Channel codes: created for guides and stores, found again from a callback's scene."""
+"""Channel codes: created for guides and stores (guides/binding.py finds them again from a
+callback's scene; guides/service.py lists the ones a customer could scan)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
-from guides.models import Guide, Store
 from qrcodes.jobs import create_code
 from qrcodes.models import ChannelCode
 from qrcodes.scenes import SceneCodec
@@ -20,20 +19,6 @@ if TYPE_CHECKING:
     from scrm.runtime import Runtime
 
 CHANNELS = ("mp", "work")
-
-
-@dataclass(frozen=True)
-class CodeRef:
-    """A scanned code as binding needs it (read once per callback, no ORM object kept)."""
-
-    id: int
-    kind: str
-    channel: str
-    guide_id: int | None
-    store_id: int | None
-    retired: bool
-    guide_active: bool = False  # a guide code's guide still works here
-    owner_store_id: int | None = None  # the store of the code, or of its guide
 
 
 def codec(runtime: Runtime) -> SceneCodec:
@@ -63,26 +48,6 @@ def request_codes(
     return created
 
 
-def find_code(*, runtime: Runtime, db_session: Session, scene: str | None, channel: str) -> CodeRef | None:
-    """The code a callback's scene names on ``channel``; ``None`` when the scene is not one
-    of ours (or was tampered with, or names a code that does not exist)."""
-    if codec(runtime).decode(scene) is None:
-        return None
-
-    row = db_session.execute(
-        select(
-            ChannelCode.id, ChannelCode.kind, ChannelCode.channel, ChannelCode.guide_id, ChannelCode.store_id,
-            ChannelCode.status, Guide.status.label("guide_status"), Guide.store_id.label("guide_store_id"),
-        )
-        .outerjoin(Guide, Guide.id == ChannelCode.guide_id)
-        .where(ChannelCode.scene == scene, ChannelCode.channel == channel)
-    ).first()
-    if row is None:
-        return None
-    return CodeRef(row.id, row.kind, row.channel, row.guide_id, row.store_id, row.status == "retired",
-                   row.guide_status == "active", row.store_id if row.store_id is not None else row.guide_store_id)
-
-
 def codes_of(*, db_session: Session, guide_id: int | None = None, store_id: int | None = None) -> dict[str, ChannelCode]:
     """The owner's codes by channel."""
     query = select(ChannelCode)
@@ -101,17 +66,3 @@ def retire_guide_codes(*, db_session: Session, guide_id: int, at: datetime) -> i
         .values(status="retired", retired_at=at)
     )
     return result.rowcount or 0
-
-
-def scannable_codes(*, db_session: Session, channel: str = "mp") -> list[tuple[str, str]]:
-    """(label, scene) of every ready code on ``channel``, stores first: what a customer could
-    find printed in a store (the phone sandbox offers them to scan)."""
-
-    rows = db_session.execute(
-        select(ChannelCode.kind, ChannelCode.scene, Store.name, Guide.name)
-        .outerjoin(Guide, Guide.id == ChannelCode.guide_id)
-        .outerjoin(Store, Store.id == func.coalesce(ChannelCode.store_id, Guide.store_id))
-        .where(ChannelCode.channel == channel, ChannelCode.status == "ready")
-        .order_by(ChannelCode.kind.desc(), ChannelCode.id)
-    ).all()
-    return [(f"{store} 门店码" if kind == "store" else f"{guide} · {store}", scene) for kind, scene, store, guide in rows]

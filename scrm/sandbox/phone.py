@@ -33,9 +33,9 @@ from urllib.parse import urlsplit
 import requests
 from flask import Blueprint, jsonify, render_template, request, url_for
 
+from guides.service import scannable_codes
 from handlers import wire
 from handlers.signed_callbacks import CallbackSender, mp_event_xml, mp_text_xml
-from qrcodes.service import scannable_codes
 from scrm.sandbox import world
 from scrm.web.api import current_runtime
 from scrm.web.errors import error_body

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
+from guide_world import create_guide, create_store, openid
 from sqlalchemy import select
 
-from guide_world import create_guide, create_store, openid
 from guides.login_links import make_link
 from handlers.signed_callbacks import mp_event_xml, mp_text_xml
 from scrm.clock import FrozenClock
@@ -204,10 +204,10 @@ def test_the_public_card_shows_the_guide_and_their_code(runtime, client, guide):
 
 
 def test_customers_and_timelines_page(runtime, client, wechat, guide, monkeypatch):
-    import guides.mobile
+    import guides.phone_pages
 
-    monkeypatch.setattr(guides.mobile, "PAGE", 1)
-    monkeypatch.setattr(guides.mobile, "TIMELINE_PAGE", 1)
+    monkeypatch.setattr(guides.phone_pages, "PAGE", 1)
+    monkeypatch.setattr(guides.phone_pages, "TIMELINE_PAGE", 1)
     first, second = openid(), openid()
     _subscribe(runtime, wechat, first, guide.mp_scene)
     _subscribe(runtime, wechat, second, guide.mp_scene)
@@ -287,7 +287,7 @@ def test_wecom_oauth_refuses_a_forged_callback_and_a_member_who_is_not_a_guide(r
 def test_this_week_starts_at_local_midnight_on_monday_on_both_backends(runtime, guide):
     """00:10 on Monday in Shanghai is still Sunday in UTC: a binding made then is this week's
     (SQLite compares stored UTC times as text, so the week's start must be in UTC too)."""
-    from guides import roster
+    from guides import phone_views
     from guides.models import Binding
 
     runtime.clock = FrozenClock(datetime(2026, 11, 22, 16, 10, tzinfo=UTC))  # Monday 00:10 in Shanghai
@@ -300,5 +300,5 @@ def test_this_week_starts_at_local_midnight_on_monday_on_both_backends(runtime, 
                                    bound_at=datetime(2026, 11, 22, 16, 10 - minutes_ago, tzinfo=UTC)
                                    if minutes_ago < 10 else datetime(2026, 11, 22, 15, 50, tzinfo=UTC)))
     with runtime.transaction() as db_session:
-        numbers = roster.week_numbers(runtime=runtime, db_session=db_session, guide_id=guide.id)
+        numbers = phone_views.week_numbers(runtime=runtime, db_session=db_session, guide_id=guide.id)
     assert (numbers.customers, numbers.new_customers) == (2, 1)

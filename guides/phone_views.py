@@ -2,22 +2,35 @@
 
 The pages are rendered from these and never from ORM rows, so a template cannot lazy-load
 (a query per row on a weak shop connection) and an unmasked phone number never reaches one:
-a guide sees ``138****5678`` (SPEC §12), masked here with :func:`mask_phone`.
+a guide sees ``138****5678`` (SPEC §12), masked here with :func:`mask_phone`. What a page
+reads besides (the guide's pending WeCom tasks) is read here too, never in the page.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from guides.models import Guide
+from sqlalchemy import func, select
+
+from guides.models import Binding, Guide
 from guides.roster import RosterEntry
+from qrcodes import stats
 from qrcodes.models import ChannelCode
-from scrm.customers.models import Customer, CustomerIdentity, Interaction
-from scrm.customers.views import mask_phone
 from scrm.clock import as_utc
+from scrm.coupons.models import Coupon
+from scrm.customers.models import Customer, CustomerIdentity, Interaction
+from scrm.customers.schemas import mask_phone
+from scrm.outreach.models import WecomTask
+from tagging.models import Order
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from scrm.runtime import Runtime
 
 CHANNEL_WORDS = {"mp": "公众号 Official Account", "work": "企业微信 WeCom"}
 CODE_STATUS_WORDS = {
@@ -158,6 +171,12 @@ def ago(at: datetime | None, now: datetime) -> str | None:
     return None  # not reached
 
 
+def pending_task_ids(*, db_session: Session, sender: str) -> list[int]:
+    """The member's WeCom tasks (群发任务) still waiting to be sent, oldest first."""
+    return list(db_session.scalars(select(WecomTask.id).where(
+        WecomTask.sender == sender, WecomTask.status == "pending").order_by(WecomTask.id)))
+
+
 def _detail(entry: Interaction) -> str:
     """The one thing worth reading about an entry; empty when its kind says it all."""
     payload = entry.payload if isinstance(entry.payload, dict) else {}
@@ -182,3 +201,38 @@ def _detail(entry: Interaction) -> str:
 
 def _local(at: datetime, zone: ZoneInfo) -> str:
     return as_utc(at).astimezone(zone).strftime("%m-%d %H:%M")
+
+
+@dataclass(frozen=True)
+class WeekNumbers:
+    since: datetime  # local Monday 00:00
+    customers: int  # current customers
+    new_customers: int
+    scans: int
+    follows: int
+    orders: int
+    order_amount: Decimal
+    redemptions: int
+
+
+def week_numbers(*, runtime: Runtime, db_session: Session, guide_id: int) -> WeekNumbers:
+    """This local week (Monday on) for one guide: their customers, scans of their codes, and
+    what was credited to them: orders, and the coupons they redeemed (any customer's)."""
+    zone = runtime.config.brand.zone
+    today = runtime.clock.now().astimezone(zone).date()
+    monday = today - timedelta(days=today.weekday())
+    since = datetime.combine(monday, time(0), zone)
+    current = db_session.scalar(select(func.count()).where(Binding.guide_id == guide_id, Binding.ended_at.is_(None)))
+    new = db_session.scalar(select(func.count()).where(Binding.guide_id == guide_id,
+                                                       Binding.bound_at >= since.astimezone(UTC)))
+    days = stats.per_day(db_session=db_session, code_ids=stats.code_ids_of(db_session=db_session, guide_id=guide_id),
+                         start=monday, end=today)
+    orders, amount = db_session.execute(
+        select(func.count(), func.coalesce(func.sum(Order.amount), 0))
+        .where(Order.credited_guide_id == guide_id, Order.ordered_at >= since.astimezone(UTC))
+    ).one()
+
+    redeemed = db_session.scalar(select(func.count()).where(Coupon.redeemed_guide_id == guide_id,
+                                                            Coupon.redeemed_at >= since.astimezone(UTC)))
+    return WeekNumbers(since, current or 0, new or 0, sum(d.scans for d in days), sum(d.follows for d in days),
+                       orders, Decimal(amount).quantize(Decimal("0.01")), redeemed or 0)

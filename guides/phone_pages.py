@@ -1,6 +1,6 @@
 """The shopping guide's phone pages (导购手机端): sign in by link, my numbers this week (and
-how many WeCom tasks wait for me: guides/task_pages.py), my codes, my customers and their
-timelines; and the public guide card (名片) a customer opens from the welcome message.
+how many WeCom tasks wait for me), my codes, my customers and their timelines, my WeCom tasks;
+and the public guide card (名片) a customer opens from the welcome message.
 
 Server-rendered HTML with a little inline CSS and no framework: guides open these on cheap
 phones over shop Wi-Fi. Every page works without JavaScript; only "share" needs it.
@@ -18,13 +18,15 @@ import secrets
 import segno
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
-from guides import mobile_views as views
 from guides import oauth, roster, service
+from guides import phone_views as views
 from guides.login_links import LoginLinkRefused, use_link
 from guides.models import Guide
 from qrcodes.service import codes_of
+from scrm.clock import as_utc
 from scrm.customers import service as customers
 from scrm.outreach import wecom_tasks
+from scrm.queue import enqueue_after_commit
 from scrm.web.api import current_runtime
 from scrm.web.auth import Caller, current_caller, log_in, require_role
 from scrm.web.errors import Forbidden, NotFound
@@ -41,8 +43,8 @@ SIGN_IN_ENDPOINTS = ("guide_pages.login", "guide_pages.oauth_start", "guide_page
 
 
 def house_rules(blueprint: Blueprint) -> None:
-    """The rules every /m/ page keeps, for the blueprints of the guide's other pages (redeem,
-    tasks): WeCom sign-in, no cache, and the guide's own 403 and 404 pages."""
+    """The rules every /m/ page keeps, for the blueprint of the guide's redeem pages: WeCom
+    sign-in, no cache, and the guide's own 403 and 404 pages."""
     blueprint.before_request(_sign_in_through_wecom)
     blueprint.after_request(_private)
     blueprint.register_error_handler(Forbidden, _forbidden)
@@ -121,7 +123,7 @@ def home():  # noqa: ANN201
     runtime = current_runtime()
     with runtime.transaction() as db_session:
         guide = _my_guide(db_session)
-        numbers = roster.week_numbers(runtime=runtime, db_session=db_session, guide_id=guide.id)
+        numbers = views.week_numbers(runtime=runtime, db_session=db_session, guide_id=guide.id)
         me = views.guide_card(guide)
         to_send = (wecom_tasks.pending_count(db_session=db_session, sender=guide.wecom_userid, now=runtime.clock.now())
                    if guide.wecom_userid else 0)
@@ -187,6 +189,45 @@ def card_code(guide_code: str):  # noqa: ANN201
     # make_qr: segno.make may pick a Micro QR, which WeChat cannot scan.
     segno.make_qr(content, error="m").save(buffer, kind="png", scale=8, border=4)
     return buffer.getvalue(), 200, {"Content-Type": "image/png", "Cache-Control": "public, max-age=3600"}
+
+
+# ---- WeCom tasks (群发任务) -------------------------------------------------------------------
+# A ``work_single`` campaign reaches a customer through their guide: WeCom holds the message as a
+# task until the guide sends it from 群发助手 (``work_group``: the group's owner). ``GET /m/tasks``
+# lists the signed-in guide's pending tasks, oldest first, each with its campaign, what it says
+# and the customers (or groups) it goes to, then the ones sent in the last two weeks. WeCom is
+# asked every five minutes whether a task was sent (scrm/outreach/wecom_tasks.py); ``POST
+# /m/tasks/check`` asks now, for this guide's pending tasks, and comes back to the list.
+
+
+@guide_pages.get("/m/tasks")
+@require_role("guide")
+def tasks():  # noqa: ANN201
+    runtime = current_runtime()
+    now = runtime.clock.now()
+    zone = runtime.config.brand.zone
+    with runtime.transaction() as db_session:
+        guide = _my_guide(db_session)
+        entries = (wecom_tasks.tasks_of(db_session=db_session, sender=guide.wecom_userid, now=now)
+                   if guide.wecom_userid else [])
+    pending = [e for e in entries if e.status == "pending"]
+    sent = [e for e in entries if e.status != "pending"]
+    return render_template("guide/tasks.html", pending=pending, sent=sent, has_wecom=bool(guide.wecom_userid),
+                           checking=request.args.get("checking") == "1", now=now, ago=views.ago, nav="home",
+                           local=lambda at: as_utc(at).astimezone(zone).strftime("%m-%d %H:%M"))
+
+
+@guide_pages.post("/m/tasks/check")
+@require_role("guide")
+def check_tasks():  # noqa: ANN201
+    """Ask WeCom now about this guide's pending tasks (a job: the page does not wait for WeCom)."""
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        guide = _my_guide(db_session)
+        ids = views.pending_task_ids(db_session=db_session, sender=guide.wecom_userid or "")
+        for start in range(0, len(ids), wecom_tasks.CHECK_BATCH):
+            enqueue_after_commit(db_session, wecom_tasks.check_tasks, ids[start:start + wecom_tasks.CHECK_BATCH])
+    return redirect(url_for("guide_pages.tasks", checking="1" if ids else None), code=303)
 
 
 # ---- helpers: look-ups the routes share ---------------------------------------------------
