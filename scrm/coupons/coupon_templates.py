@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from guides.models import Store
 from scrm.coupons.models import Coupon, CouponRule, CouponTemplate, CouponTemplateStore
+from scrm.errors import ConflictError, NotFoundError, Refused
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -19,18 +20,24 @@ if TYPE_CHECKING:
     from scrm.coupons.schemas import RuleIn, TemplateChangeIn, TemplateIn
 
 
-class UnknownStores(LookupError):
+class UnknownStores(Refused):
+    """A template names stores that do not exist: 422 ``unknown_store``, naming them."""
+
+    code = "unknown_store"
+
     def __init__(self, codes: list[str]) -> None:
-        super().__init__(f"no store with the code {', '.join(codes)}")
+        super().__init__(f"no store with the code {', '.join(codes)}", field="stores", stores=codes)
         self.codes = codes
 
 
-class TemplateNotFound(LookupError):
-    pass
+class TemplateNotFound(NotFoundError):
+    """No such coupon template (or rule of one)."""
 
 
-class StockBelowIssued(ValueError):
-    pass
+class StockBelowIssued(ConflictError):
+    """A template's stock cannot go below the coupons already issued of it."""
+
+    code = "stock_below_issued"
 
 
 def create_template(*, db_session: Session, template_in: TemplateIn, at: datetime) -> CouponTemplate:

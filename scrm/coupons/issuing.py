@@ -31,6 +31,7 @@ from scrm.coupons.codes import CouponCodec
 from scrm.coupons.models import Coupon, CouponHolding, CouponReminder, CouponRule, CouponTemplate
 from scrm.customers.models import Interaction
 from scrm.db import dialect_insert
+from scrm.errors import ConflictError, DomainError, NotFoundError
 from scrm.queue import enqueue_after_commit
 
 if TYPE_CHECKING:
@@ -42,15 +43,23 @@ _templates = CouponTemplate.__table__
 _holdings = CouponHolding.__table__
 
 
-class NotIssued(Exception):
+class NotIssued(DomainError):
     """The template cannot give this customer a coupon now; ``reason`` is one of
     ``not_found``, ``paused``, ``ended`` (its fixed dates are over), ``out_of_stock``,
-    ``limit_reached``."""
+    ``limit_reached``, and is the error's code. Raised as one of the two kinds below: no
+    such template is a 404, every other reason a 409."""
 
     def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, code=reason)
         self.reason = reason
-        self.message = message
+
+
+class TemplateMissing(NotIssued, NotFoundError):
+    """Nothing issued: there is no such template."""
+
+
+class IssueConflict(NotIssued, ConflictError):
+    """Nothing issued: the template is paused, over, out of stock, or the customer at the limit."""
 
 
 @dataclass(frozen=True)
@@ -84,8 +93,8 @@ def issue(
     if not _hold_one_more(db_session, template_id, customer_id, taken.per_customer_limit):
         db_session.execute(update(_templates).where(_templates.c.id == template_id)
                            .values(issued_count=_templates.c.issued_count - 1))
-        raise NotIssued("limit_reached", f"the customer has had the most coupons of this template "
-                                         f"({taken.per_customer_limit}) already")
+        raise IssueConflict("limit_reached", f"the customer has had the most coupons of this template "
+                                             f"({taken.per_customer_limit}) already")
     valid_from, valid_until = _validity(taken, at)
     guide_id, store_id = _customer_guide(db_session, customer_id)
     coupon = Coupon(template_id=template_id, customer_id=customer_id, status="issued", source=source,
@@ -102,6 +111,16 @@ def issue(
 
     enqueue_after_commit(db_session, announce_coupon, coupon.id)
     return coupon
+
+
+def list_coupons(*, db_session: Session, customer_id: int, limit: int) -> list[Coupon]:
+    """The customer's coupons, newest first."""
+    return list(db_session.scalars(select(Coupon).where(Coupon.customer_id == customer_id)
+                                   .order_by(Coupon.id.desc()).limit(limit)))
+
+
+def get_coupon(*, db_session: Session, coupon_id: int) -> Coupon | None:
+    return db_session.get(Coupon, coupon_id)
 
 
 def issue_by_rules(*, runtime: Runtime, db_session: Session, customer_id: int, occasion: Occasion) -> list[Coupon]:
@@ -160,13 +179,13 @@ def _customer_guide(db_session: Session, customer_id: int) -> tuple[int | None, 
 def _why_not(db_session: Session, template_id: int, at: datetime) -> NotIssued:
     template = db_session.get(CouponTemplate, template_id)
     if template is None:
-        return NotIssued("not_found", f"no coupon template {template_id}")
+        return TemplateMissing("not_found", f"no coupon template {template_id}")
     if template.status != "active":
-        return NotIssued("paused", f"coupon template {template_id} is paused")
+        return IssueConflict("paused", f"coupon template {template_id} is paused")
     if template.valid_until is not None and as_utc(template.valid_until) <= at:
-        return NotIssued("ended", f"coupon template {template_id}'s dates are over")
-    return NotIssued("out_of_stock", f"coupon template {template_id} has no stock left "
-                                     f"({template.issued_count} of {template.stock} issued)")
+        return IssueConflict("ended", f"coupon template {template_id}'s dates are over")
+    return IssueConflict("out_of_stock", f"coupon template {template_id} has no stock left "
+                                         f"({template.issued_count} of {template.stock} issued)")
 
 
 def merge_coupons(*, db_session: Session, keep_id: int, drop_id: int) -> None:

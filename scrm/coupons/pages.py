@@ -8,7 +8,7 @@ with a one-line message (post/redirect/get). Input the domain refuses re-renders
 the errors and what was typed, and changes nothing: 422 for invalid input, 409 for a conflict
 (stock gone, the customer at the limit, a coupon already redeemed). A void or un-redeem that is
 refused keeps its audit row, as the API does. What a page shows is read by
-scrm/coupons/console.py.
+scrm/coupons/console_views.py.
 """
 
 from __future__ import annotations
@@ -22,20 +22,19 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
 from scrm.clock import local_day
-from scrm.coupons import console, issuing, redemption, stats
+from scrm.coupons import console_views, issuing, redemption, stats
 from scrm.coupons import coupon_templates as template_service  # coupon_templates is a view here
 from scrm.coupons.codes import display
 from scrm.coupons.models import KINDS, TRIGGERS
-from scrm.coupons.schemas import VALUE_FIELD, ReasonIn, RuleIn, TemplateChangeIn, TemplateIn, parse
-from scrm.coupons.views import STATUS_WORDS
+from scrm.coupons.schemas import STATUS_WORDS, VALUE_FIELD, ReasonIn, RuleIn, TemplateChangeIn, TemplateIn, parse
 from scrm.customers.service import resolve
 from scrm.errors import InvalidInput
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
 from scrm.web.forms import form_errors, form_fields, form_status, not_found_as_404
-from tagging.order_schemas import CustomerRefIn
 from tagging.orders import UnknownCustomer, find_customer
+from tagging.schemas import CustomerRefIn
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -84,7 +83,7 @@ def create_template():  # noqa: ANN201
 def _render_templates(*, status: int = 200, **state: Any):  # noqa: ANN202
     runtime = current_runtime()
     with runtime.transaction() as db_session:
-        page = console.templates_page(config=runtime.config, db_session=db_session)
+        page = console_views.templates_page(config=runtime.config, db_session=db_session)
     return render_template("coupons/console/templates.html", caller=current_caller(), page=page, kinds=KINDS,
                            **state), status
 
@@ -173,7 +172,7 @@ def issue_by_hand(template_id: int):  # noqa: ANN201
 def _render_template(template_id: int, *, status: int = 200, **state: Any):  # noqa: ANN202
     runtime = current_runtime()
     with runtime.transaction() as db_session:
-        page = console.template_page(config=runtime.config, db_session=db_session, template_id=template_id,
+        page = console_views.template_page(config=runtime.config, db_session=db_session, template_id=template_id,
                                      today=local_day(runtime.config, runtime.clock.now()))
     t = page.template
     state.setdefault("edit", {"status": t.status, "stock": "" if t.stock is None else str(t.stock),
@@ -230,7 +229,7 @@ def _render_lookup(code: str | None, *, status: int | None = None, **state: Any)
     page = None
     if code is not None:
         with runtime.transaction() as db_session:
-            page = console.lookup_page(runtime=runtime, db_session=db_session, code=code)
+            page = console_views.lookup_page(runtime=runtime, db_session=db_session, code=code)
         if status is None and page.coupon is None:
             status = REFUSAL_STATUS.get(page.outcome.result, 422)
     return render_template("coupons/console/lookup.html", caller=current_caller(), page=page, code=code or "",
@@ -251,9 +250,9 @@ def coupon_stats():  # noqa: ANN201
         first, last = _day_range(typed, today)
     except InvalidInput as exc:
         status, errors = 422, form_errors(exc)
-        first, last = today - timedelta(days=console.STATS_DAYS - 1), today
+        first, last = today - timedelta(days=console_views.STATS_DAYS - 1), today
     with runtime.transaction() as db_session:
-        page = console.stats_page(config=runtime.config, db_session=db_session, by=by, first_day=first, last_day=last)
+        page = console_views.stats_page(config=runtime.config, db_session=db_session, by=by, first_day=first, last_day=last)
     return render_template("coupons/console/stats.html", caller=current_caller(), page=page, typed=typed,
                            errors=errors, dimensions=stats.DIMENSIONS, percent=stats.percent), status
 
@@ -263,7 +262,7 @@ def coupon_stats():  # noqa: ANN201
 def reminders():  # noqa: ANN201
     runtime = current_runtime()
     with runtime.transaction() as db_session:
-        rows, counts = console.reminders_page(config=runtime.config, db_session=db_session)
+        rows, counts = console_views.reminders_page(config=runtime.config, db_session=db_session)
     return render_template("coupons/console/reminders.html", caller=current_caller(), rows=rows, counts=counts)
 
 
@@ -328,7 +327,7 @@ def _customer_id(db_session: Session, by: str, who: str) -> int:
     try:
         return find_customer(db_session=db_session, ref=ref).customer_id
     except UnknownCustomer as exc:
-        raise InvalidInput("who", exc.message) from None
+        raise InvalidInput("who", exc.reason) from None
 
 
 def _int(raw: str) -> int | str:
@@ -353,7 +352,7 @@ def _day_range(typed: dict[str, str], today: date) -> tuple[date, date]:
     except ValueError:
         raise InvalidInput("to", "must be a date, YYYY-MM-DD") from None
     try:
-        first = date.fromisoformat(typed["from"]) if typed["from"] else last - timedelta(days=console.STATS_DAYS - 1)
+        first = date.fromisoformat(typed["from"]) if typed["from"] else last - timedelta(days=console_views.STATS_DAYS - 1)
     except ValueError:
         raise InvalidInput("from", "must be a date, YYYY-MM-DD") from None
     if first > last:

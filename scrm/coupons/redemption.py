@@ -70,6 +70,42 @@ class Outcome:
         return self.result == "ok"
 
 
+def guide_counter(*, db_session: Session, user_id: int | None, guide_code: str | None) -> Counter | None:
+    """Where a guide redeems: in their own store; None when no active guide has the code."""
+    guide = db_session.execute(_GUIDE_AT_COUNTER, {"code": guide_code}).first()
+    if guide is None or guide.status != "active":
+        return None
+    return Counter(user_id=user_id, store_id=guide.store_id, guide_id=guide.id, guide_code=guide.code,
+                   guide_name=guide.name, store_code=guide.store, store_name=guide.store_name)
+
+
+def store_counter(*, db_session: Session, user_id: int | None, store_code: str) -> Counter | None:
+    """Where an admin or manager redeems: the store named; None when no store has the code."""
+    store = db_session.execute(select(Store.id, Store.name).where(Store.code == store_code)).first()
+    if store is None:
+        return None
+    return Counter(user_id=user_id, store_id=store.id, store_code=store_code, store_name=store.name)
+
+
+def list_attempts(*, db_session: Session, coupon_id: int | None, limit: int) -> list[CouponAttempt]:
+    """The audit log, newest first; ``coupon_id`` narrows it to one coupon."""
+    query = select(CouponAttempt).order_by(CouponAttempt.id.desc()).limit(limit)
+    if coupon_id:
+        query = query.where(CouponAttempt.coupon_id == coupon_id)
+    return list(db_session.scalars(query))
+
+
+def redeemed_by(*, db_session: Session, coupon: Coupon) -> dict[str, Any] | None:
+    """Who redeemed the coupon, and where; None while it is not redeemed."""
+    if coupon.redeemed_at is None:
+        return None
+    guide = db_session.execute(select(Guide.code, Guide.name).where(Guide.id == coupon.redeemed_guide_id)).first()
+    store = db_session.execute(select(Store.code, Store.name).where(Store.id == coupon.redeemed_store_id)).first()
+    return {"guide": guide.code if guide else None, "guide_name": guide.name if guide else None,
+            "store": store.code if store else None, "store_name": store.name if store else None,
+            "user_id": coupon.redeemed_user_id}
+
+
 def find(*, runtime: Runtime, db_session: Session, code: str, counter: Counter | None = None) -> Outcome:
     """What the guide sees before confirming: the coupon and, were it redeemed here now,
     whether it would be refused and why. Not an attempt: nothing is written."""
@@ -239,6 +275,11 @@ _REDEEM = (
     .values(status="redeemed", redeemed_at=bindparam("now"), redeemed_guide_id=bindparam("guide"),
             redeemed_store_id=bindparam("store"), redeemed_user_id=bindparam("user"))
     .returning(_coupons.c.id)
+)
+_GUIDE_AT_COUNTER = (
+    select(Guide.id, Guide.code, Guide.name, Guide.store_id, Guide.status, Store.code.label("store"),
+           Store.name.label("store_name"))
+    .join(Store, Store.id == Guide.store_id).where(Guide.code == bindparam("code"))
 )
 _INSERT_INTERACTION = insert(Interaction.__table__)
 _INSERT_ATTEMPT = insert(CouponAttempt.__table__)

@@ -13,24 +13,30 @@ Redemption refusals answer with their reason as the error code: 422 ``bad_code``
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
 from flask import Blueprint, jsonify, request
-from sqlalchemy import bindparam, select
 
-from guides.models import Guide, Store
-from scrm.clock import as_utc
 from scrm.coupons import coupon_templates, issuing, redemption, stats
-from scrm.coupons.models import Coupon, CouponAttempt
-from scrm.coupons.schemas import IssueIn, ReasonIn, RedeemIn, RuleIn, TemplateChangeIn, TemplateIn, parse
-from scrm.coupons.views import coupon_json, redeemed_json, rule_json, template_json
+from scrm.coupons.schemas import (
+    IssueIn,
+    ReasonIn,
+    RedeemIn,
+    RuleIn,
+    TemplateChangeIn,
+    TemplateIn,
+    attempt_json,
+    coupon_json,
+    parse,
+    redeemed_json,
+    rule_json,
+    template_json,
+)
 from scrm.customers.service import resolve
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, day_range, json_object
 from scrm.web.auth import Caller, current_caller, require_role
-from scrm.web.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
-from tagging.orders import UnknownCustomer, find_customer
+from scrm.web.errors import ApiError, Forbidden, Unprocessable
+from tagging.orders import find_customer
 
 blueprint = Blueprint("coupons_api", __name__)
 
@@ -38,27 +44,8 @@ STATUS_OF = {"bad_code": 422, "not_found": 404}  # every other refusal: 409
 MAX_LIST = 500
 
 
-def _maps_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except coupon_templates.TemplateNotFound as exc:
-            raise NotFound(str(exc)) from exc
-        except coupon_templates.UnknownStores as exc:
-            raise Unprocessable(str(exc), code="unknown_store", field="stores", stores=exc.codes) from exc
-        except coupon_templates.StockBelowIssued as exc:
-            raise Conflict(str(exc), code="stock_below_issued") from exc
-        except issuing.NotIssued as exc:
-            status = 404 if exc.reason == "not_found" else 409
-            raise ApiError(exc.message, code=exc.reason, status=status) from exc
-
-    return wrapped
-
-
 @blueprint.post("/api/coupon-templates")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def create_template():  # noqa: ANN201
     template_in = parse(TemplateIn, json_object(), what="coupon template")
     runtime = current_runtime()
@@ -78,7 +65,6 @@ def list_templates():  # noqa: ANN201
 
 @blueprint.get("/api/coupon-templates/<int:template_id>")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def get_template(template_id: int):  # noqa: ANN201
     with current_runtime().transaction() as db_session:
         template = coupon_templates.get_template(db_session=db_session, template_id=template_id)
@@ -90,7 +76,6 @@ def get_template(template_id: int):  # noqa: ANN201
 
 @blueprint.patch("/api/coupon-templates/<int:template_id>")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def change_template(template_id: int):  # noqa: ANN201
     change = parse(TemplateChangeIn, json_object(), what="template change")
     with current_runtime().transaction() as db_session:
@@ -100,7 +85,6 @@ def change_template(template_id: int):  # noqa: ANN201
 
 @blueprint.post("/api/coupon-rules")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def create_rule():  # noqa: ANN201
     rule_in = parse(RuleIn, json_object(), what="coupon rule")
     runtime = current_runtime()
@@ -118,7 +102,6 @@ def list_rules():  # noqa: ANN201
 
 @blueprint.patch("/api/coupon-rules/<int:rule_id>")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def change_rule(rule_id: int):  # noqa: ANN201
     active = json_object().get("active")
     if not isinstance(active, bool):
@@ -129,7 +112,6 @@ def change_rule(rule_id: int):  # noqa: ANN201
 
 @blueprint.post("/api/coupons")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def issue_coupon():  # noqa: ANN201
     """Issue by hand (手动发券)."""
     issue_in = parse(IssueIn, json_object(), what="coupon")
@@ -149,8 +131,7 @@ def list_coupons():  # noqa: ANN201
     if customer_id is None:
         raise ApiError("give customer_id", code="bad_query")
     with current_runtime().transaction() as db_session:
-        found = db_session.scalars(select(Coupon).where(Coupon.customer_id == customer_id)
-                                   .order_by(Coupon.id.desc()).limit(MAX_LIST))
+        found = issuing.list_coupons(db_session=db_session, customer_id=customer_id, limit=MAX_LIST)
         return jsonify(coupons=[coupon_json(db_session, c) for c in found])
 
 
@@ -165,7 +146,8 @@ def find_coupon(code: str):  # noqa: ANN201
         outcome = redemption.find(runtime=runtime, db_session=db_session, code=code, counter=counter)
         if outcome.coupon_id is None:
             _refuse(outcome)
-        body = coupon_json(db_session, db_session.get(Coupon, outcome.coupon_id), role=current_caller().role)
+        coupon = issuing.get_coupon(db_session=db_session, coupon_id=outcome.coupon_id)
+        body = coupon_json(db_session, coupon, role=current_caller().role)
         body["redeemable"] = outcome.ok
         body["refusal"] = None if outcome.ok else {"error": outcome.result, "message": outcome.message,
                                                     **outcome.details}
@@ -218,18 +200,10 @@ def coupon_stats():  # noqa: ANN201
 def coupon_attempts():  # noqa: ANN201
     """The audit log, newest first; ``coupon_id`` narrows it to one coupon."""
     limit = min(request.args.get("limit", 100, type=int) or 100, MAX_LIST)
-    query = select(CouponAttempt).order_by(CouponAttempt.id.desc()).limit(limit)
-    if request.args.get("coupon_id", type=int):
-        query = query.where(CouponAttempt.coupon_id == request.args.get("coupon_id", type=int))
     with current_runtime().transaction() as db_session:
-        return jsonify(attempts=[attempt_json(a) for a in db_session.scalars(query)])
-
-
-def attempt_json(attempt: CouponAttempt) -> dict[str, Any]:
-    return {"id": attempt.id, "at": as_utc(attempt.at).isoformat(), "action": attempt.action,
-            "result": attempt.result, "code": attempt.code, "coupon_id": attempt.coupon_id,
-            "user_id": attempt.user_id, "guide_id": attempt.guide_id, "store_id": attempt.store_id,
-            "reason": attempt.reason, "detail": attempt.detail}
+        found = redemption.list_attempts(db_session=db_session, coupon_id=request.args.get("coupon_id", type=int),
+                                         limit=limit)
+        return jsonify(attempts=[attempt_json(a) for a in found])
 
 
 def _manager_move(code: str, move: Callable[..., redemption.Outcome]):  # noqa: ANN202
@@ -238,7 +212,8 @@ def _manager_move(code: str, move: Callable[..., redemption.Outcome]):  # noqa: 
     with runtime.transaction() as db_session:
         counter = redemption.Counter(user_id=caller.user_id, store_id=None)
         outcome = move(runtime=runtime, db_session=db_session, code=code, reason=reason, counter=counter)
-        body = coupon_json(db_session, db_session.get(Coupon, outcome.coupon_id)) if outcome.ok else None
+        body = (coupon_json(db_session, issuing.get_coupon(db_session=db_session, coupon_id=outcome.coupon_id))
+                if outcome.ok else None)
     if not outcome.ok:
         _refuse(outcome)
     return jsonify(body)
@@ -251,40 +226,27 @@ def _refuse(outcome: redemption.Outcome) -> None:
 def _counter(db_session, caller: Caller, store_code: str | None, *, required: bool) -> redemption.Counter | None:  # noqa: ANN001
     """Where this caller redeems: a guide in their own store, anyone else in the store named."""
     if caller.role == "guide":
-        guide = db_session.execute(_GUIDE_AT_COUNTER, {"code": caller.guide_code}).first()
-        if guide is None or guide.status != "active":
+        counter = redemption.guide_counter(db_session=db_session, user_id=caller.user_id, guide_code=caller.guide_code)
+        if counter is None:
             raise Forbidden("only an active guide redeems coupons")
-        if store_code is not None and store_code != guide.store:
-            raise Forbidden(f"a guide redeems only in their own store ({guide.store})")
-        return redemption.Counter(user_id=caller.user_id, store_id=guide.store_id, guide_id=guide.id,
-                                  guide_code=guide.code, guide_name=guide.name, store_code=guide.store,
-                                  store_name=guide.store_name)
+        if store_code is not None and store_code != counter.store_code:
+            raise Forbidden(f"a guide redeems only in their own store ({counter.store_code})")
+        return counter
     if store_code is None:
         if required:
             raise Unprocessable("store_code: say in which store the coupon is redeemed", field="store_code")
         return None
-    store = db_session.execute(select(Store.id, Store.name).where(Store.code == store_code)).first()
-    if store is None:
+    counter = redemption.store_counter(db_session=db_session, user_id=caller.user_id, store_code=store_code)
+    if counter is None:
         raise Unprocessable(f"store_code: no store with the code {store_code}", field="store_code")
-    return redemption.Counter(user_id=caller.user_id, store_id=store.id, store_code=store_code, store_name=store.name)
-
-
-_GUIDE_AT_COUNTER = (
-    select(Guide.id, Guide.code, Guide.name, Guide.store_id, Guide.status, Store.code.label("store"),
-           Store.name.label("store_name"))
-    .join(Store, Store.id == Guide.store_id).where(Guide.code == bindparam("code"))
-)
+    return counter
 
 
 def _customer_of(db_session, issue_in: IssueIn) -> int:  # noqa: ANN001
-
     if issue_in.customer_id is not None:
         customer = resolve(db_session=db_session, customer_id=issue_in.customer_id)
         if customer is None:
             raise Unprocessable(f"customer_id: no customer {issue_in.customer_id}", field="customer_id")
         return customer.id
-    try:
-        return find_customer(db_session=db_session, ref=issue_in.customer).customer_id
-    except UnknownCustomer as exc:
-        raise Unprocessable(f"{exc.field}: {exc.message}", code="unknown_customer", field=exc.field) from exc
+    return find_customer(db_session=db_session, ref=issue_in.customer).customer_id  # UnknownCustomer: 422
 

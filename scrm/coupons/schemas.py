@@ -11,25 +11,42 @@ Validity is ``{"valid_from", "valid_until"}`` (fixed dates, ISO 8601 with a zone
 ``{"valid_days": N}`` (N days from the moment of issue, 1-3650). ``stock`` (total that may ever
 be issued; omitted: no limit) and ``per_customer_limit`` (default 1; ``null``: no limit).
 ``stores``: store codes where it may be redeemed (omitted or empty: every store).
+
+What the API answers is written here too: templates, rules, coupons and audited attempts as
+JSON, and a coupon's value and state as the words a customer or guide reads. A guide sees a
+customer's phone number masked (SPEC §12).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from scrm.clock import as_utc
+from scrm.coupons.codes import display
+from scrm.coupons.coupon_templates import store_codes
+from scrm.coupons.models import Coupon, CouponAttempt, CouponRule, CouponTemplate
+from scrm.coupons.redemption import redeemed_by
+from scrm.customers.models import Customer
+from scrm.customers.schemas import mask_phone
 from scrm.errors import InvalidInput, validated
 from scrm.validators import Moment
 from scrm.validators import text as bounded_text
-from tagging.order_schemas import CustomerRefIn, parse_amount
+from tagging.schemas import CustomerRefIn, parse_amount
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 STORE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MAX_STOCK = 100_000_000
 VALUE_FIELD = {"cash": "amount", "discount": "discount", "gift": "gift"}  # what each kind gives
+STATUS_WORDS = {"issued": "可使用 ready to use", "redeemed": "已使用 used", "voided": "已作废 voided",
+                "expired": "已过期 expired"}
 
 
 class InvalidCouponInput(InvalidInput):
@@ -166,3 +183,113 @@ class ReasonIn(BaseModel):
 def parse(model: type[BaseModel], body: Mapping[str, Any], *, what: str) -> Any:
     """The validated input, or :class:`InvalidCouponInput` naming every bad field."""
     return validated(model, body, error=InvalidCouponInput, what=what)
+
+
+# ---- what the API answers ------------------------------------------------------------------
+
+def value_text(template: CouponTemplate) -> str:
+    """What the coupon gives, as it is printed: ¥20 off over ¥100, 8.5折, a gift."""
+    spend = f"满{_yuan(template.min_spend)}" if template.min_spend else ""
+    if template.kind == "cash":
+        return f"{spend}减¥{_yuan(template.amount)}" if spend else f"¥{_yuan(template.amount)} 代金券"
+    if template.kind == "discount":
+        return f"{spend}{Decimal(template.discount).normalize()}折" if spend else f"{Decimal(template.discount).normalize()}折"
+    return f"赠 {template.gift}"
+
+
+def template_json(db_session: Session, template: CouponTemplate, *, redeemed: int | None = None) -> dict[str, Any]:
+    body = {
+        "id": template.id,
+        "name": template.name,
+        "kind": template.kind,
+        "amount": _money_text(template.amount),
+        "discount": str(Decimal(template.discount).normalize()) if template.discount is not None else None,
+        "gift": template.gift,
+        "min_spend": _money_text(template.min_spend),
+        "value_text": value_text(template),
+        "description": template.description,
+        "valid_from": _iso(template.valid_from),
+        "valid_until": _iso(template.valid_until),
+        "valid_days": template.valid_days,
+        "stock": template.stock,
+        "issued": template.issued_count,
+        "left": None if template.stock is None else template.stock - template.issued_count,
+        "per_customer_limit": template.per_customer_limit,
+        "remind_days_before": template.remind_days_before,
+        "stores": store_codes(db_session=db_session, template_id=template.id),
+        "status": template.status,
+        "created_at": _iso(template.created_at),
+    }
+    if redeemed is not None:
+        body["redeemed"] = redeemed
+    return body
+
+
+def rule_json(rule: CouponRule) -> dict[str, Any]:
+    return {"id": rule.id, "template_id": rule.template_id, "trigger": rule.trigger,
+            "min_amount": _money_text(rule.min_amount), "active": rule.active, "created_at": _iso(rule.created_at)}
+
+
+def coupon_json(db_session: Session, coupon: Coupon, *, role: str | None = None) -> dict[str, Any]:
+    template = coupon.template
+    customer = db_session.get(Customer, coupon.customer_id)
+    return {
+        "id": coupon.id,
+        "code": display(coupon.code or ""),
+        "status": coupon.status,
+        "template": {"id": template.id, "name": template.name, "kind": template.kind,
+                     "value_text": value_text(template), "min_spend": _money_text(template.min_spend)},
+        "customer": {"id": coupon.customer_id, "nickname": customer.nickname if customer else None,
+                     "phone": (mask_phone(customer.phone) if role == "guide" else customer.phone) if customer else None},
+        "source": coupon.source,
+        "issued_at": _iso(coupon.issued_at),
+        "valid_from": _iso(coupon.valid_from),
+        "valid_until": _iso(coupon.valid_until),
+        "stores": store_codes(db_session=db_session, template_id=template.id),
+        "redeemed_at": _iso(coupon.redeemed_at),
+        "redeemed_by": redeemed_by(db_session=db_session, coupon=coupon),
+        "voided_at": _iso(coupon.voided_at),
+        "void_reason": coupon.void_reason,
+        "expired_at": _iso(coupon.expired_at),
+        "announce_state": coupon.announce_state,
+    }
+
+
+def redeemed_json(row: Any, counter: Any, *, role: str, redeemed_at: str) -> dict[str, Any]:
+    """The coupon just redeemed, from what the redemption read (scrm/coupons/redemption.py
+    ``Outcome.coupon``) and who redeemed it: no query of its own, on the hot path."""
+    return {
+        "id": row.id,
+        "code": display(row.code),
+        "status": "redeemed",
+        "template": {"id": row.template_id, "name": row.template_name, "kind": row.kind,
+                     "value_text": value_text(row), "min_spend": _money_text(row.min_spend)},
+        "customer": {"id": row.customer_id, "nickname": row.nickname,
+                     "phone": mask_phone(row.phone) if role == "guide" else row.phone},
+        "issued_at": _iso(row.issued_at),
+        "valid_from": _iso(row.valid_from),
+        "valid_until": _iso(row.valid_until),
+        "redeemed_at": redeemed_at,
+        "redeemed_by": {"guide": counter.guide_code, "guide_name": counter.guide_name, "store": counter.store_code,
+                        "store_name": counter.store_name, "user_id": counter.user_id},
+    }
+
+
+def attempt_json(attempt: CouponAttempt) -> dict[str, Any]:
+    return {"id": attempt.id, "at": as_utc(attempt.at).isoformat(), "action": attempt.action,
+            "result": attempt.result, "code": attempt.code, "coupon_id": attempt.coupon_id,
+            "user_id": attempt.user_id, "guide_id": attempt.guide_id, "store_id": attempt.store_id,
+            "reason": attempt.reason, "detail": attempt.detail}
+
+
+def _money_text(value: Decimal | None) -> str | None:
+    return None if value is None else str(Decimal(value).quantize(Decimal("0.01")))
+
+
+def _yuan(value: Decimal | None) -> str:
+    number = Decimal(value or 0)
+    return str(number.quantize(Decimal(1))) if number == number.to_integral() else str(number.quantize(Decimal("0.01")))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else as_utc(value).isoformat()

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, select
 
 from guides.models import Store
+from scrm.clock import as_utc
 from scrm.coupons.codes import display
 from scrm.coupons.models import Coupon, CouponTemplateStore
-from scrm.coupons.views import STATUS_WORDS, value_text
-from scrm.clock import as_utc
+from scrm.coupons.schemas import STATUS_WORDS, value_text
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -198,6 +198,7 @@ def test_issuing_by_hand_from_the_page(shop, client, make_token):
 
     unknown = client.post(url, data={"by": "openid", "who": "o-nobody"})
     assert unknown.status_code == 422 and "no customer has this openid" in page_text(unknown)
+    assert "customer.openid" not in page_text(unknown)  # the form's field is "who", said once
     assert 'value="o-nobody"' in page_text(unknown)
     twice = client.post(url, data={"by": "customer_id", "who": str(by_id)})
     assert twice.status_code == 409 and "limit_reached" in page_text(twice)

@@ -60,6 +60,11 @@ def test_issue_by_hand_validity_modes_and_the_timeline(frozen, client, auth):
     by_dates = client.post("/api/coupons", json={"template_id": fixed, "customer_id": amy}, headers=auth())
     assert by_dates.get_json()["valid_from"] == (NOW + timedelta(days=1)).isoformat()
     assert kinds_on_timeline(frozen, amy) == ["coupon_issued", "coupon_issued"]
+    nobody = client.post("/api/coupons", json={"template_id": days, "customer": {"openid": "o-nobody"}},
+                         headers=auth())
+    assert (nobody.status_code, nobody.get_json()) == (422, {
+        "error": "unknown_customer", "message": "customer.openid: no customer has this openid",
+        "field": "customer.openid"})
     assert client.post("/api/coupons", json={"template_id": days, "customer": {"phone": "139"}},
                        headers=auth()).status_code == 422
     assert client.post("/api/coupons", json={"template_id": 999, "customer_id": amy}, headers=auth()).status_code == 404
