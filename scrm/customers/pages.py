@@ -12,10 +12,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from guides.binding import current_binding
-from guides.mobile_views import CHANNEL_WORDS, ago, kind_words, profile
 from guides.models import Guide
+from guides.phone_views import CHANNEL_WORDS, ago, kind_words, profile
 from scrm.clock import as_utc, local_day
-from scrm.customers import directory, service
+from scrm.customers import console_views, service
 from scrm.customers.schemas import InvalidCustomer, parse_change
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
@@ -38,9 +38,9 @@ def customers():  # noqa: ANN201
     page = _page(request.args.get("page"))
     now = runtime.clock.now()
     with runtime.transaction() as db_session:
-        entries, total = directory.find(db_session=db_session, now=now, query=query or None,
-                                        limit=directory.PAGE, offset=(page - 1) * directory.PAGE)
-    pages = max(1, -(-total // directory.PAGE))
+        entries, total = console_views.find(db_session=db_session, now=now, query=query or None,
+                                        limit=console_views.PAGE, offset=(page - 1) * console_views.PAGE)
+    pages = max(1, -(-total // console_views.PAGE))
     return render_template("customers/console/customers.html", entries=entries, total=total, query=query,
                            page=page, pages=pages, now=now, ago=ago, kind_words=kind_words,
                            channel_words=CHANNEL_WORDS, caller=current_caller())
@@ -63,10 +63,9 @@ def change_customer(customer_id: int):  # noqa: ANN201
     except InvalidCustomer as exc:
         return _render_customer(customer_id, errors=form_errors(exc), typed=typed, status=422)
     with runtime.transaction() as db_session:
-        found = service.resolve(db_session=db_session, customer_id=customer_id)
+        found = service.set_birthday(db_session=db_session, customer_id=customer_id, birthday=changed.birthday)
         if found is None:
             abort(404)
-        found.birthday = changed.birthday
         shown_id = found.id
     flash(f"生日已保存 Birthday saved: {changed.birthday}" if changed.birthday else "生日已清除 Birthday cleared")
     return redirect(url_for("customer_console.customer", customer_id=shown_id), code=303)

@@ -3,14 +3,13 @@ a manager's change of what WeChat does not tell us (the birthday)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from guides.roster import may_see
 from scrm.clock import local_day
 from scrm.customers import service
-from scrm.customers.schemas import parse_change
-from scrm.customers.views import customer_json, interaction_json
-from scrm.web.api import json_object
+from scrm.customers.schemas import customer_json, interaction_json, parse_change
+from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import Caller, current_caller, require_role
 from scrm.web.errors import ApiError, Forbidden, NotFound
 
@@ -31,7 +30,7 @@ def lookup():  # noqa: ANN201
     if len(given) != 1:
         raise ApiError("give exactly one of openid or external_userid", code="bad_query")
     (channel, external_id), = given.items()
-    with current_app.extensions["scrm"].transaction() as db_session:
+    with current_runtime().transaction() as db_session:
         customer = service.lookup(db_session=db_session, channel=channel, external_id=external_id)
         if customer is None:
             raise NotFound(f"no customer with that {'openid' if channel == 'mp' else 'external_userid'}")
@@ -46,7 +45,7 @@ def lookup():  # noqa: ANN201
 def profile(customer_id: int):  # noqa: ANN201
     limit = _int_arg("limit", 50, 1, MAX_PAGE)
     before = _int_arg("before", None, 1, None)
-    with current_app.extensions["scrm"].transaction() as db_session:
+    with current_runtime().transaction() as db_session:
         customer = service.resolve(db_session=db_session, customer_id=customer_id)
         if customer is None:
             raise NotFound(f"no customer {customer_id}")
@@ -64,14 +63,13 @@ def profile(customer_id: int):  # noqa: ANN201
 @require_role("admin", "manager")
 def change(customer_id: int):  # noqa: ANN201
     """``{"birthday": "YYYY-MM-DD" | null}``; a merged customer's id changes the survivor."""
-    runtime = current_app.extensions["scrm"]
+    runtime = current_runtime()
     today = local_day(runtime.config, runtime.clock.now())
     changed = parse_change(json_object(), today=today)
     with runtime.transaction() as db_session:
-        customer = service.resolve(db_session=db_session, customer_id=customer_id)
+        customer = service.set_birthday(db_session=db_session, customer_id=customer_id, birthday=changed.birthday)
         if customer is None:
             raise NotFound(f"no customer {customer_id}")
-        customer.birthday = changed.birthday
         identities = service.identities_of(db_session=db_session, customer_id=customer.id)
         return jsonify(customer_json(customer, identities, current_caller()))
 

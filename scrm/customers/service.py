@@ -6,7 +6,7 @@ Service functions take ``db_session`` and never commit; the caller owns the tran
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -159,6 +159,14 @@ def resolve(*, db_session: Session, customer_id: int) -> Customer | None:
     while customer is not None and customer.merged_into_id is not None and customer.id not in seen:
         seen.add(customer.id)
         customer = db_session.get(Customer, customer.merged_into_id)
+    return customer
+
+
+def set_birthday(*, db_session: Session, customer_id: int, birthday: date | None) -> Customer | None:
+    """Set (or forget) the customer's birthday, on the survivor of a merge; None: no such customer."""
+    customer = resolve(db_session=db_session, customer_id=customer_id)
+    if customer is not None:
+        customer.birthday = birthday
     return customer
 
 

@@ -21,6 +21,7 @@ from scrm.outreach.results import VariantResult, campaign_results
 from tagging.models import CustomerTag, Order, Tag, TagGroup
 
 if TYPE_CHECKING:
+    from sqlalchemy import Row
     from sqlalchemy.orm import Session
 
     from scrm.config import Config
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
 LEADERS = 20
 TAGS_SHOWN = 15
 CAMPAIGNS_SHOWN = 5
+
+
+def stores(*, db_session: Session) -> list[Row[tuple[int, str, str]]]:
+    """Every store, to narrow the dashboard to one: ``id``, ``code`` and ``name``, by code."""
+    return list(db_session.execute(select(Store.id, Store.code, Store.name).order_by(Store.code)).all())
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from guides.models import Guide
+from sqlalchemy import select
+
+from guides.models import Guide, Store
 from qrcodes import stats as code_stats
 from scrm.coupons import stats as coupon_stats
+from scrm.errors import NotFoundError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -23,6 +26,10 @@ if TYPE_CHECKING:
     from scrm.config import Config
 
 STAGES = ("scans", "follows", "bindings", "coupons_issued", "coupons_redeemed")
+
+
+class UnknownScope(NotFoundError):
+    """The funnel is asked for a guide or a store whose code names none."""
 
 
 @dataclass(frozen=True)
@@ -47,9 +54,6 @@ def funnel(
 ) -> Funnel:
     code_ids = code_stats.code_ids_of(db_session=db_session, guide_id=guide_id, store_id=store_id)
     if store_id is not None and guide_id is None:  # a store's own codes and its guides' codes
-        from sqlalchemy import select
-
-
         guides = select(Guide.id).where(Guide.store_id == store_id)
         code_ids += [i for g in db_session.scalars(guides)
                      for i in code_stats.code_ids_of(db_session=db_session, guide_id=g)]
@@ -65,3 +69,18 @@ def funnel(
         "scans": int(days["scans"]), "follows": int(days["follows"]), "bindings": int(days["bindings"]),
         "coupons_issued": coupons.issued, "coupons_redeemed": coupons.redeemed,
     })
+
+
+def scope_ids(*, db_session: Session, guide_code: str | None, store_code: str | None) -> tuple[int | None, int | None]:
+    """The ids of the guide and the store the funnel is narrowed to (None: not narrowed), or
+    :class:`UnknownScope` for a code that names none."""
+    return (_id_of(db_session, Guide, guide_code, "guide"), _id_of(db_session, Store, store_code, "store"))
+
+
+def _id_of(db_session: Session, model: type[Guide] | type[Store], code: str | None, what: str) -> int | None:
+    if not code:
+        return None
+    found = db_session.scalar(select(model.id).where(model.code == code))
+    if found is None:
+        raise UnknownScope(f"no {what} {code}")
+    return found

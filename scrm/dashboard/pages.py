@@ -8,9 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, render_template, request
-from sqlalchemy import select
 
-from guides.models import Store
 from scrm.clock import local_day
 from scrm.coupons.stats import MAX_DAYS
 from scrm.dashboard import board
@@ -41,7 +39,7 @@ def dashboard():  # noqa: ANN201
     store_code = request.args.get("store", "").strip()
     now = runtime.clock.now()
     with runtime.transaction() as db_session:
-        stores = db_session.execute(select(Store.id, Store.code, Store.name).order_by(Store.code)).all()
+        stores = board.stores(db_session=db_session)
         store = next((s for s in stores if s.code == store_code), None)
         if store_code and store is None:
             errors.append({"field": "store", "message": f"no store {store_code}"})
@@ -60,5 +58,3 @@ def dashboard():  # noqa: ANN201
                            store=store, stages=stages, stage_words=STAGE_WORDS, widest=widest, leaders=leaders,
                            most_bound=most_bound, tags=tags, most_tagged=most_tagged, campaigns=campaigns,
                            errors=errors, caller=current_caller()), status
-
-

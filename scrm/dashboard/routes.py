@@ -1,17 +1,15 @@
 """Dashboard API (SPEC §11): ``GET /api/stats/funnel?from=&to=&store=&guide=`` for admins and
-managers; a guide gets their own funnel (``guide`` is theirs, whatever is asked)."""
+managers; a guide gets their own funnel (``guide`` is theirs, whatever is asked). An unknown
+guide or store code answers 404."""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
-from sqlalchemy import select
 
-from guides.models import Guide, Store
 from scrm.coupons.stats import MAX_DAYS
-from scrm.dashboard.funnel import funnel
+from scrm.dashboard.funnel import funnel, scope_ids
 from scrm.web.api import current_runtime, day_range
 from scrm.web.auth import current_caller, require_role
-from scrm.web.errors import NotFound
 
 blueprint = Blueprint("dashboard_api", __name__)
 
@@ -24,18 +22,7 @@ def stats_funnel():  # noqa: ANN201
     guide_code = caller.guide_code if caller.role == "guide" else request.args.get("guide")
     store_code = None if caller.role == "guide" else request.args.get("store")
     with runtime.transaction() as db_session:
-        guide_id = _id_of(db_session, Guide, guide_code, "guide")
-        store_id = _id_of(db_session, Store, store_code, "store")
+        guide_id, store_id = scope_ids(db_session=db_session, guide_code=guide_code, store_code=store_code)
         found = funnel(db_session=db_session, config=runtime.config, first_day=first, last_day=last,
                        store_id=store_id, guide_id=guide_id)
     return jsonify(found.as_json())
-
-
-def _id_of(db_session, model, code: str | None, what: str) -> int | None:  # noqa: ANN001
-    if not code:
-        return None
-    found = db_session.scalar(select(model.id).where(model.code == code))
-    if found is None:
-        raise NotFound(f"no {what} {code}")
-    return found
-

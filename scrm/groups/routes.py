@@ -9,7 +9,6 @@ from flask import Blueprint, jsonify, request
 from scrm.groups import service
 from scrm.web.api import current_runtime, day_range
 from scrm.web.auth import current_caller, require_role
-from scrm.web.errors import NotFound
 
 blueprint = Blueprint("groups_api", __name__)
 
@@ -40,9 +39,6 @@ def get_group(chat_id: str):  # noqa: ANN201
     first, last = day_range(runtime)
     with runtime.transaction() as db_session:
         owner = service.owner_filter(db_session=db_session, guide_code=_guide_code())
-        try:
-            body = service.group_detail(db_session=db_session, chat_id=chat_id, owner_guide_id=owner,
-                                        first=first, last=last)
-        except service.GroupNotFound as exc:
-            raise NotFound(str(exc)) from exc
+        body = service.group_detail(db_session=db_session, chat_id=chat_id, owner_guide_id=owner,
+                                    first=first, last=last)
     return jsonify(body)

@@ -1,5 +1,6 @@
 """Reading customer groups for the API: the list (a guide sees the groups they own) and one
-group with its members and joins/quits per local day. Plain functions; no commits."""
+group with its members and joins/quits per local day, as scrm/groups/schemas.py writes them.
+Plain functions; no commits."""
 
 from __future__ import annotations
 
@@ -9,19 +10,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from guides.models import Guide
-from scrm.clock import as_utc
+from scrm.errors import NotFoundError
 from scrm.groups.models import CustomerGroup, GroupDayStats, GroupMember
+from scrm.groups.schemas import group_json, member_json
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from sqlalchemy.orm import Session
 
 LIST_LIMIT = 500
 
 
-class GroupNotFound(LookupError):
-    pass
+class GroupNotFound(NotFoundError):
+    """No group has that chat id (or the guide does not own it)."""
 
 
 def owner_filter(*, db_session: Session, guide_code: str | None) -> int | None:
@@ -59,24 +59,3 @@ def group_detail(*, db_session: Session, chat_id: str, owner_guide_id: int | Non
         days.append({"day": day.isoformat(), "joined": row.joined if row else 0, "quit": row.quit if row else 0})
     return {**group_json(group), "members": [member_json(m) for m in members], "days": days,
             "joined": sum(d["joined"] for d in days), "quit": sum(d["quit"] for d in days)}
-
-
-def group_json(group: CustomerGroup) -> dict[str, Any]:
-    return {
-        "chat_id": group.chat_id, "name": group.name, "owner_userid": group.owner_userid,
-        "owner_guide_id": group.owner_guide_id, "status": group.status, "member_count": group.member_count,
-        "external_count": group.external_count, "notice": group.notice, "created_at": _iso(group.created_at),
-        "updated_at": _iso(group.updated_at), "dismissed_at": _iso(group.dismissed_at),
-    }
-
-
-def member_json(member: GroupMember) -> dict[str, Any]:
-    return {
-        "userid": member.userid, "kind": "member" if member.kind == 1 else "external", "name": member.name,
-        "customer_id": member.customer_id, "join_time": _iso(member.join_time), "join_scene": member.join_scene,
-        "left_at": _iso(member.left_at),
-    }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else as_utc(moment).isoformat()

@@ -5,7 +5,7 @@ transaction. Planning a run's deliveries is scrm/outreach/planner.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -14,8 +14,9 @@ from sqlalchemy import and_, exists, func, select
 
 from guides.models import Binding, Guide, Store
 from scrm.clock import as_utc
-from scrm.coupons.coupon_templates import get_template
+from scrm.coupons.coupon_templates import TemplateNotFound, get_template
 from scrm.customers.models import Customer
+from scrm.errors import ConflictError, NotFoundError, Refused
 from scrm.outreach.models import Campaign, CampaignRun
 from tagging import audience as audiences
 
@@ -28,36 +29,55 @@ if TYPE_CHECKING:
 
 LIVE = ("scheduled", "running", "paused")
 SAMPLE = 10
+RUNS_SHOWN = 50
 
 
-class CampaignNotFound(LookupError):
+class CampaignNotFound(NotFoundError):
     pass
 
 
-class CampaignRefused(Exception):
+class CampaignRefused(ConflictError):
     """The campaign cannot do that now (launch a cancelled one…); ``code`` says what."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
 
 
-class BadAudience(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+class CampaignFieldRefused(Refused):
+    """A campaign field names something that cannot be used; ``field`` names it, ``reason``
+    says why (the message is ``"field: reason"``)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}", field=field)
         self.field = field
+        self.reason = reason
+
+
+class BadAudience(CampaignFieldRefused):
+    """The audience names an unknown tag, store or guide."""
+
+    code = "bad_audience"
+
+
+class UnknownCouponTemplate(CampaignFieldRefused):
+    """The campaign's coupon template does not exist."""
+
+    code = "unknown_coupon_template"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("coupon_template_id", reason)
 
 
 @dataclass(frozen=True)
 class Preview:
     count: int
     sample: list[int]
+    nicknames: dict[int, str | None] = field(default_factory=dict)  # the sample's
 
 
 def create_campaign(*, db_session: Session, campaign_in: CampaignIn, at: datetime) -> Campaign:
     check_audience(db_session=db_session, audience=campaign_in.audience.model_dump(), now=at)
-    if campaign_in.coupon_template_id is not None:
-        get_template(db_session=db_session, template_id=campaign_in.coupon_template_id)
+    _check_coupon_template(db_session=db_session, template_id=campaign_in.coupon_template_id)
     fields = campaign_in.model_dump(mode="json")
     campaign = Campaign(**fields, status="draft", created_at=at)
     db_session.add(campaign)
@@ -84,7 +104,15 @@ def preview(*, db_session: Session, campaign: Campaign, now: datetime) -> Previe
     query = audience_ids(db_session=db_session, audience=campaign.audience, now=now)
     count = db_session.scalar(select(func.count()).select_from(query.subquery())) or 0
     sample = list(db_session.scalars(query.order_by(Customer.id).limit(SAMPLE)))
-    return Preview(count, sample)
+    nicknames = dict(db_session.execute(select(Customer.id, Customer.nickname).where(Customer.id.in_(sample))).all()
+                     ) if sample else {}
+    return Preview(count, sample, nicknames)
+
+
+def latest_runs(*, db_session: Session, campaign_id: int, limit: int = RUNS_SHOWN) -> list[CampaignRun]:
+    """The campaign's runs, newest first."""
+    return list(db_session.scalars(select(CampaignRun).where(CampaignRun.campaign_id == campaign_id)
+                                   .order_by(CampaignRun.id.desc()).limit(limit)))
 
 
 def launch(*, runtime: Runtime, db_session: Session, campaign_id: int) -> Campaign:
@@ -178,6 +206,17 @@ def check_audience(*, db_session: Session, audience: dict, now: datetime) -> Non
             raise BadAudience(f"audience.{field}", f"no {field} with the code {code}")
 
 
+def _check_coupon_template(*, db_session: Session, template_id: int | None) -> None:
+    """Refuse a coupon template that does not exist (a 422 here, where the coupon API's own
+    lookup answers 404)."""
+    if template_id is None:
+        return
+    try:
+        get_template(db_session=db_session, template_id=template_id)
+    except TemplateNotFound as exc:
+        raise UnknownCouponTemplate(str(exc)) from exc
+
+
 def audience_ids(*, db_session: Session, audience: dict, now: datetime) -> Select:
     """``SELECT customers.id`` of a customer audience: the tag expression (everyone when there
     is none; merged customers never), narrowed to a guide's or a store's current customers."""
@@ -201,8 +240,7 @@ def update_draft(*, db_session: Session, campaign_id: int, campaign_in: Campaign
     if campaign.status != "draft":
         raise CampaignRefused("not_editable", f"campaign {campaign_id} is {campaign.status}: only a draft is edited")
     check_audience(db_session=db_session, audience=campaign_in.audience.model_dump(), now=now)
-    if campaign_in.coupon_template_id is not None:
-        get_template(db_session=db_session, template_id=campaign_in.coupon_template_id)
+    _check_coupon_template(db_session=db_session, template_id=campaign_in.coupon_template_id)
     for name, value in campaign_in.model_dump(mode="json").items():
         setattr(campaign, name, value)
     db_session.flush()

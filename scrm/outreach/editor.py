@@ -16,7 +16,7 @@ from scrm.clock import as_utc
 from scrm.outreach.schemas import InvalidCampaign
 
 if TYPE_CHECKING:
-    from werkzeug.datastructures import MultiDict
+    from collections.abc import Mapping
 
     from scrm.outreach.models import Campaign
 
@@ -36,11 +36,12 @@ def blank_form() -> dict[str, Any]:
     return form
 
 
-def read_form(posted: MultiDict[str, str]) -> dict[str, Any]:
-    """The fields as typed (stripped), the fallbacks in the order the page lists them."""
-    form: dict[str, Any] = {name: posted.get(name, "").strip() for name in FIELDS}
-    form["fallbacks"] = posted.getlist("fallbacks")
-    form["groups"] = "\n".join(v.strip() for v in posted.getlist("groups") if v.strip())  # the ticked groups
+def read_form(posted: Mapping[str, list[str]]) -> dict[str, Any]:
+    """The fields as typed (stripped), the fallbacks in the order the page lists them.
+    ``posted``: each field's values, as ``request.form.to_dict(flat=False)`` gives them."""
+    form: dict[str, Any] = {name: (posted.get(name) or [""])[0].strip() for name in FIELDS}
+    form["fallbacks"] = list(posted.get("fallbacks", []))
+    form["groups"] = "\n".join(v.strip() for v in posted.get("groups", []) if v.strip())  # the ticked groups
     return form
 
 

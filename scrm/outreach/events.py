@@ -25,12 +25,12 @@ from scrm.clock import as_utc
 from scrm.customers.models import Interaction
 from scrm.customers.service import resolve
 from scrm.db import dialect_insert
-from scrm.errors import InvalidInput, validated
+from scrm.errors import ConflictError, InvalidInput, Refused, validated
 from scrm.outreach.models import OutreachEvent
 from scrm.outreach.triggers import event_happened
 from scrm.validators import Moment
-from tagging.order_schemas import CustomerRefIn
 from tagging.orders import UnknownCustomer, find_customer
+from tagging.schemas import CustomerRefIn
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -47,14 +47,18 @@ class InvalidEvent(InvalidInput):
     """Bad custom-event input; ``field`` names the first offending field."""
 
 
-class UnknownEventCustomer(LookupError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+class UnknownEventCustomer(Refused):
+    """The event names no customer we know (422 ``unknown_customer``, naming the field)."""
+
+    code = "unknown_customer"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}", field=field)
         self.field = field
-        self.message = message
+        self.reason = reason
 
 
-class EventConflict(Exception):
+class EventConflict(ConflictError):
     """The event_key names an event with another name or customer."""
 
 
@@ -143,7 +147,7 @@ def _customer_of(db_session: Session, event_in: EventIn) -> int:
         try:
             return find_customer(db_session=db_session, ref=event_in.customer).customer_id
         except UnknownCustomer as exc:
-            raise UnknownEventCustomer(exc.field, exc.message) from exc
+            raise UnknownEventCustomer(exc.field, exc.reason) from exc
     customer = resolve(db_session=db_session, customer_id=event_in.customer_id)
     if customer is None:
         raise UnknownEventCustomer("customer_id", "no customer has this id")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scrm.errors import NotFoundError
 from scrm.outreach import campaigns
 from scrm.outreach.schemas import CampaignIn, InvalidCampaign, parse
 from tagging.computed import DORMANT
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from scrm.outreach.models import Campaign
 
 
-class JourneyNotFound(LookupError):
+class JourneyNotFound(NotFoundError):
     pass
 
 

@@ -13,16 +13,15 @@ without script, the editor's 计算 Count button counts on the server.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from scrm.coupons.coupon_templates import TemplateNotFound
 from scrm.errors import InvalidInput
-from scrm.outreach import campaigns, console, editor, journeys
+from scrm.outreach import campaigns, console_views, editor, journeys
 from scrm.outreach.models import CHANNELS, Campaign
-from scrm.outreach.schemas import TRIGGERS, AudienceIn, CampaignIn, parse
-from scrm.outreach.views import preview_json
+from scrm.outreach.schemas import TRIGGERS, AudienceIn, CampaignIn, parse, preview_json
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
@@ -30,7 +29,7 @@ from scrm.web.forms import form_errors, form_status, not_found_as_404
 
 campaign_console = Blueprint("campaign_console", __name__, template_folder="templates", url_prefix="/console")
 
-REFUSED = (InvalidInput, campaigns.BadAudience, campaigns.CampaignRefused, TemplateNotFound)
+REFUSED = (InvalidInput, campaigns.CampaignFieldRefused, campaigns.CampaignRefused)
 ACTIONS = {"launch": "已启动 · launched.", "pause": "已暂停 · paused.", "cancel": "已取消 · cancelled."}
 
 _404_when_missing = not_found_as_404(campaigns.CampaignNotFound)
@@ -71,7 +70,7 @@ def new_campaign():  # noqa: ANN201
 @campaign_console.post("/campaigns/new")
 @require_role(*MANAGERS)
 def create_campaign():  # noqa: ANN201
-    form = editor.read_form(request.form)
+    form = editor.read_form(request.form.to_dict(flat=False))
     if request.form.get("action") == "count":
         return _render_editor(None, form=form, count=_count(form))
     runtime = current_runtime()
@@ -98,7 +97,7 @@ def campaign(campaign_id: int):  # noqa: ANN201
 @require_role(*MANAGERS)
 @_404_when_missing
 def update_campaign(campaign_id: int):  # noqa: ANN201
-    form = editor.read_form(request.form)
+    form = editor.read_form(request.form.to_dict(flat=False))
     if request.form.get("action") == "count":
         return _render_editor(campaign_id, form=form, count=_count(form))
     runtime = current_runtime()
@@ -137,7 +136,7 @@ def move_campaign(campaign_id: int, action: str):  # noqa: ANN201
 def _render_list(*, status: int = 200, **state: Any):  # noqa: ANN202
     runtime = current_runtime()
     with runtime.transaction() as db_session:
-        page = console.list_page(config=runtime.config, db_session=db_session)
+        page = console_views.list_page(config=runtime.config, db_session=db_session)
     return render_template("outreach/campaigns.html", caller=current_caller(), page=page, **state), status
 
 
@@ -150,22 +149,20 @@ def _render_editor(campaign_id: int | None, *, status: int = 200, form: dict[str
         shown = None
         if campaign_id is not None:
             found = campaigns.get_campaign(db_session=db_session, campaign_id=campaign_id)
-            shown = console.results_view(db_session=db_session, campaign_id=campaign_id, days=min(max(days, 1), 90))
+            shown = console_views.results_view(db_session=db_session, campaign_id=campaign_id, days=min(max(days, 1), 90))
             if form is None:
                 form = editor.form_of(found, runtime.config.brand.timezone)
             found = _detached(found)
-        choices = console.choices(db_session)
+        choices = console_views.choices(db_session)
     return render_template("outreach/editor.html", caller=current_caller(), campaign=found, form=form,
                            choices=choices, shown=shown, channels=CHANNELS, triggers=TRIGGERS,
-                           next_run=console.local_time(runtime.config, found.next_run_at) if found else "",
+                           next_run=console_views.local_time(runtime.config, found.next_run_at) if found else "",
                            **state), status
 
 
 def _detached(campaign: Campaign) -> Any:
-    from types import SimpleNamespace
-
     return SimpleNamespace(id=campaign.id, name=campaign.name, status=campaign.status,
-                           next_run_at=campaign.next_run_at, schedule_text=console.schedule_text(campaign))
+                           next_run_at=campaign.next_run_at, schedule_text=console_views.schedule_text(campaign))
 
 
 def _parsed(form: dict[str, Any]) -> CampaignIn:
@@ -181,18 +178,15 @@ def _count(form: dict[str, Any]) -> dict[str, Any]:
             campaigns.check_audience(db_session=db_session, audience=audience, now=runtime.clock.now())
             found = campaigns.preview(db_session=db_session, campaign=Campaign(audience=audience),
                                       now=runtime.clock.now())
-
-            return preview_json(db_session, found)
+            return preview_json(found)
     except (InvalidInput, campaigns.BadAudience) as exc:
         return {"errors": form_errors(_as_input(exc))}
 
 
 def _as_input(exc: Exception) -> Exception:
     """Domain refusals as field errors: the audience field, the coupon template."""
-    if isinstance(exc, campaigns.BadAudience):
-        return InvalidInput(exc.field, str(exc).partition(": ")[2])
-    if isinstance(exc, TemplateNotFound):
-        return InvalidInput("coupon_template_id", str(exc))
+    if isinstance(exc, campaigns.CampaignFieldRefused):
+        return InvalidInput(exc.field, exc.reason)
     if isinstance(exc, ValueError) and not isinstance(exc, InvalidInput):
         return InvalidInput("coupon_template_id", "choose a coupon template")
     return exc

@@ -1,63 +1,33 @@
-"""Campaign and journey API (SPEC §8, §11), for admins and managers.
+"""Campaign, journey and custom event API (SPEC §8, §11), for admins and managers.
 
-Thin routes over scrm/outreach/campaigns.py, results.py and journeys.py. Bad input answers
-422 naming the field (an unknown tag in the audience expression: ``audience.expr``; an
+Thin routes over scrm/outreach/campaigns.py, results.py, journeys.py and events.py. Bad input
+answers 422 naming the field (an unknown tag in the audience expression: ``audience.expr``; an
 unknown store: ``audience.store``; an unknown coupon template: ``coupon_template_id``); a
 campaign that cannot move that way now answers 409 with the refusal's code
-(``not_launchable``, ``not_paused``, ``not_cancelled``, ``not_editable``).
+(``not_launchable``, ``not_paused``, ``not_cancelled``, ``not_editable``). Domain errors are
+answered by scrm/web/errors.py.
+
+``POST /api/events`` records a custom event: 201 a new event, 200 the same ``event_key``
+again, 409 the key taken by another event, 422 bad input or an unknown customer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
-
 from flask import Blueprint, jsonify, request
-from pydantic import BaseModel, ConfigDict
 
-from scrm.coupons.coupon_templates import TemplateNotFound
-from scrm.outreach import campaigns, journeys, results
+from scrm.outreach import campaigns, events, journeys, results
 from scrm.outreach.models import Campaign
-from scrm.outreach.schemas import AudienceIn, CampaignIn, parse
-from scrm.outreach.views import campaign_json, preview_json, runs_json
+from scrm.outreach.schemas import AudienceIn, CampaignIn, campaign_json, parse, preview_json, runs_json
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import require_role
-from scrm.web.errors import ApiError, Conflict, NotFound, Unprocessable
+from scrm.web.errors import ApiError, Unprocessable
 
 blueprint = Blueprint("campaigns_api", __name__)
 
 
-class PreviewIn(BaseModel):
-    """What a preview may post: the audience to count instead of the campaign's (or unsaved)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    audience: AudienceIn | None = None
-
-
-def _maps_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except (campaigns.CampaignNotFound, journeys.JourneyNotFound) as exc:
-            raise NotFound(str(exc)) from exc
-        except campaigns.BadAudience as exc:
-            raise Unprocessable(str(exc), code="bad_audience", field=exc.field) from exc
-        except TemplateNotFound as exc:
-            raise Unprocessable(f"coupon_template_id: {exc}", code="unknown_coupon_template",
-                                field="coupon_template_id") from exc
-        except campaigns.CampaignRefused as exc:
-            raise Conflict(str(exc), code=exc.code) from exc
-
-    return wrapped
-
-
 @blueprint.post("/api/campaigns")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def create_campaign():  # noqa: ANN201
     """Create a draft campaign."""
     campaign_in = parse(CampaignIn, json_object(), what="campaign")
@@ -79,20 +49,18 @@ def list_campaigns():  # noqa: ANN201
 
 @blueprint.get("/api/campaigns/<int:campaign_id>")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def get_campaign(campaign_id: int):  # noqa: ANN201
     """The campaign with its latest runs and its results (``?days=`` the order window)."""
     days = _days()
     with current_runtime().transaction() as db_session:
         campaign = campaigns.get_campaign(db_session=db_session, campaign_id=campaign_id)
         found = results.campaign_results(db_session=db_session, campaign_id=campaign_id, days=days)
-        return jsonify({**campaign_json(campaign), "runs": runs_json(db_session, campaign_id),
-                        "results": found.as_json()})
+        runs = campaigns.latest_runs(db_session=db_session, campaign_id=campaign_id)
+        return jsonify({**campaign_json(campaign), "runs": runs_json(runs), "results": found.as_json()})
 
 
 @blueprint.put("/api/campaigns/<int:campaign_id>")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def update_campaign(campaign_id: int):  # noqa: ANN201
     """Replace a draft's settings."""
     campaign_in = parse(CampaignIn, json_object(), what="campaign")
@@ -105,7 +73,6 @@ def update_campaign(campaign_id: int):  # noqa: ANN201
 
 @blueprint.get("/api/campaigns/<int:campaign_id>/results")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def campaign_results(campaign_id: int):  # noqa: ANN201
     days = _days()
     with current_runtime().transaction() as db_session:
@@ -115,7 +82,6 @@ def campaign_results(campaign_id: int):  # noqa: ANN201
 
 @blueprint.post("/api/campaigns/preview")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def preview_audience():  # noqa: ANN201
     """Count an audience before saving it: ``{"audience": {…}}`` → count and sample."""
     return _preview(None)
@@ -123,7 +89,6 @@ def preview_audience():  # noqa: ANN201
 
 @blueprint.post("/api/campaigns/<int:campaign_id>/preview")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def preview_campaign(campaign_id: int):  # noqa: ANN201
     """The campaign's audience count and a sample (``{"audience"}`` in the body: that one instead)."""
     return _preview(campaign_id)
@@ -131,7 +96,6 @@ def preview_campaign(campaign_id: int):  # noqa: ANN201
 
 @blueprint.post("/api/campaigns/<int:campaign_id>/launch")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def launch_campaign(campaign_id: int):  # noqa: ANN201
     runtime = current_runtime()
     with runtime.transaction() as db_session:
@@ -141,7 +105,6 @@ def launch_campaign(campaign_id: int):  # noqa: ANN201
 
 @blueprint.post("/api/campaigns/<int:campaign_id>/pause")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def pause_campaign(campaign_id: int):  # noqa: ANN201
     with current_runtime().transaction() as db_session:
         return jsonify(campaign_json(campaigns.set_status(db_session=db_session, campaign_id=campaign_id,
@@ -150,7 +113,6 @@ def pause_campaign(campaign_id: int):  # noqa: ANN201
 
 @blueprint.post("/api/campaigns/<int:campaign_id>/cancel")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def cancel_campaign(campaign_id: int):  # noqa: ANN201
     with current_runtime().transaction() as db_session:
         return jsonify(campaign_json(campaigns.set_status(db_session=db_session, campaign_id=campaign_id,
@@ -165,7 +127,6 @@ def list_journeys():  # noqa: ANN201
 
 @blueprint.post("/api/journeys/<key>")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def start_journey(key: str):  # noqa: ANN201
     """A draft campaign from a journey: ``{"coupon_template_id"?, "name"?}``."""
     body = json_object() if request.get_data() else {}
@@ -176,6 +137,18 @@ def start_journey(key: str):  # noqa: ANN201
         campaign = journeys.start_journey(db_session=db_session, key=key, at=runtime.clock.now(), name=start.name,
                                           coupon_template_id=start.coupon_template_id)
         return jsonify(campaign_json(campaign)), 201
+
+
+@blueprint.post("/api/events")
+@require_role(*MANAGERS)
+def post_event():  # noqa: ANN201
+    """Record a custom event (it may trigger campaigns)."""
+    runtime = current_runtime()
+    event_in = events.parse_event(json_object(), now=runtime.clock.now())
+    with runtime.transaction() as db_session:
+        event, created = events.record_event(runtime=runtime, db_session=db_session, event_in=event_in)
+        body = events.event_json(event)
+    return jsonify(body), 201 if created else 200
 
 
 def _preview(campaign_id: int | None):  # noqa: ANN202
@@ -196,7 +169,7 @@ def _preview(campaign_id: int | None):  # noqa: ANN202
         campaigns.check_audience(db_session=db_session, audience=audience, now=now)
         # An unsaved campaign holding only the audience: preview reads nothing else.
         found = campaigns.preview(db_session=db_session, campaign=Campaign(audience=audience), now=now)
-        return jsonify({**preview_json(db_session, found), "audience": audience})
+        return jsonify({**preview_json(found), "audience": audience})
 
 
 def _days() -> int:

@@ -15,20 +15,30 @@
   (local time), ``{"kind": "trigger", "event", "days", "name"}``.
 - ``variants`` ``[{"name", "weight", "content"}]`` (weights add up to 100) and
   ``holdout_percent`` (0-50); ``when_capped``: ``defer`` or ``skip``.
+
+And campaigns as the JSON API shows them (SPEC §11): :func:`campaign_json`, :func:`runs_json`,
+:func:`preview_json`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from scrm.clock import as_utc
 from scrm.errors import InvalidInput, validated
 from scrm.outreach.campaigns import cron_trigger
 from scrm.validators import Moment
 from scrm.validators import text as bounded_text
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from scrm.outreach.campaigns import Preview
+    from scrm.outreach.models import Campaign, CampaignRun
 
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 TRIGGERS = ("follow", "binding", "purchase", "coupon_expiring", "birthday", "inactive", "custom")
@@ -173,6 +183,42 @@ class CampaignIn(BaseModel):
         return self
 
 
+class PreviewIn(BaseModel):
+    """What a preview may post: the audience to count instead of the campaign's (or unsaved)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    audience: AudienceIn | None = None
+
+
 def parse(model: type[BaseModel], body: Mapping[str, Any], *, what: str) -> Any:
     """The validated input, or :class:`InvalidCampaign` naming every bad field."""
     return validated(model, body, error=InvalidCampaign, what=what)
+
+
+# ---- output ---------------------------------------------------------------------------------
+
+def campaign_json(campaign: Campaign) -> dict[str, Any]:
+    return {
+        "id": campaign.id, "name": campaign.name, "status": campaign.status, "audience": campaign.audience,
+        "channel": campaign.channel, "fallbacks": campaign.fallbacks, "content": campaign.content,
+        "coupon_template_id": campaign.coupon_template_id, "schedule": campaign.schedule,
+        "when_capped": campaign.when_capped, "variants": campaign.variants,
+        "holdout_percent": campaign.holdout_percent, "next_run_at": _moment(campaign.next_run_at),
+        "created_at": _moment(campaign.created_at), "launched_at": _moment(campaign.launched_at),
+    }
+
+
+def runs_json(runs: list[CampaignRun]) -> list[dict[str, Any]]:
+    return [{"id": r.id, "cause": r.cause, "status": r.status, "planned": r.planned,
+             "started_at": _moment(r.started_at), "planned_at": _moment(r.planned_at)} for r in runs]
+
+
+def preview_json(preview: Preview) -> dict[str, Any]:
+    """The count and the sample with nicknames, as the tag audience preview shows them."""
+    return {"count": preview.count,
+            "sample": [{"id": i, "nickname": preview.nicknames.get(i)} for i in preview.sample]}
+
+
+def _moment(moment: datetime | None) -> str | None:
+    return None if moment is None else as_utc(moment).isoformat()

@@ -44,7 +44,7 @@ from scrm.outreach import planner
 from scrm.outreach.campaigns import audience_ids
 from scrm.outreach.models import Campaign, CampaignRun
 from scrm.queue import enqueue_after_commit
-from scrm.runtime import current
+from scrm.runtime import Runtime, job
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -107,11 +107,11 @@ def event_happened(runtime: Runtime, db_session: Session, *, event: str, custome
         enqueue_after_commit(db_session, fire_event, event, customer_id, ref, name, queue="outreach")
 
 
-def fire_event(event: str, customer_id: int, ref: str | None = None, name: str | None = None) -> list[int]:
+@job
+def fire_event(runtime: Runtime, event: str, customer_id: int, ref: str | None = None, name: str | None = None) -> list[int]:
     """Job: fire every live campaign triggered by the event for the customer; returns the new
     runs' ids (none for campaigns that fired for this occurrence before)."""
 
-    runtime = current()
     with runtime.transaction() as db_session:
         triggers = live_triggers(db_session=db_session, event=event, name=name if event == "custom" else None)
     runs = []

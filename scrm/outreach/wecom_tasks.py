@@ -7,7 +7,7 @@ that marks its deliveries sent), ``pending``. The scheduler's ``outreach-wecom-t
 queues the pending ones of the last :data:`WATCH_DAYS` days that were not asked about for
 :data:`CHECK_EVERY`; :func:`check_tasks` asks WeCom (``get_groupmsg_task``) and marks those the
 member has sent ``sent``, with WeCom's send time. The guide's page (/m/tasks,
-guides/task_pages.py) lists their pending tasks first, with each task's customers or groups.
+guides/phone_pages.py) lists their pending tasks first, with each task's customers or groups.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from scrm.db import dialect_insert
 from scrm.groups.models import CustomerGroup
 from scrm.outreach.models import Campaign, Delivery, WecomTask
 from scrm.queue import enqueue_after_commit
-from scrm.runtime import current
+from scrm.runtime import Runtime, job
 from scrm.wechat.errors import WeChatError
 
 if TYPE_CHECKING:
@@ -57,10 +57,10 @@ def record(*, db_session: Session, rows: list[dict[str, Any]]) -> None:
 # --- Asking WeCom ----------------------------------------------------------------------------
 
 
-def enqueue_checks() -> int:
+@job
+def enqueue_checks(runtime: Runtime) -> int:
     """The scheduler's sweep: queue the pending tasks due a look; returns how many."""
 
-    runtime = current()
     now = runtime.clock.now()
     with runtime.transaction() as db_session:
         ids = list(db_session.scalars(
@@ -73,11 +73,11 @@ def enqueue_checks() -> int:
     return len(ids)
 
 
-def check_tasks(task_ids: list[int]) -> dict[str, int]:
+@job
+def check_tasks(runtime: Runtime, task_ids: list[int]) -> dict[str, int]:
     """Job: ask WeCom about each pending task; a count of those now sent and still pending.
     A task WeCom will not answer for stays pending (logged) and is asked again later."""
 
-    runtime = current()
     with runtime.transaction() as db_session:
         tasks = db_session.execute(
             select(WecomTask.id, WecomTask.msgid, WecomTask.sender)

@@ -12,12 +12,26 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from typing import Any, Literal
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
-from pydantic import field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
 from scrm.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from scrm.replies.models import ReplyRule
 
 MATCHES = ("exact", "contains", "follow", "default")
 KEYWORD_MATCHES = ("exact", "contains")
@@ -169,3 +183,26 @@ def parse_changes(data: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidRule(unknown[0], "is not a field of a reply rule")
     return dict(data)
 
+
+# ---- output ---------------------------------------------------------------------------------
+
+def rule_json(rule: ReplyRule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "match": rule.match,
+        "keyword": rule.keyword,
+        "reply_kind": rule.reply_kind,
+        "text": rule.text,
+        "articles": rule.articles,
+        "priority": rule.priority,
+        "enabled": rule.enabled,
+        "created_at": _iso(rule.created_at),
+        "updated_at": _iso(rule.updated_at),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    # SQLite hands back CURRENT_TIMESTAMP (UTC) without a zone.
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).isoformat()

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from scrm.errors import ConflictError, NotFoundError
 from scrm.replies.models import ReplyRule
 from scrm.replies.schemas import SINGLE_MATCHES, RuleIn, match_form, parse_rule
 from scrm.versioned_cache import VersionedCache
@@ -51,17 +52,15 @@ class Reply:
     articles: tuple[Article, ...] = ()
 
 
-class ReplyRuleError(Exception):
-    """A reply rule cannot be found or written; the message says why."""
+class RuleNotFound(NotFoundError):
+    """No reply rule has that id."""
 
 
-class RuleNotFound(ReplyRuleError):
-    pass
+class RuleConflict(ConflictError):
+    """Another enabled follow greeting or default reply exists (``existing_id``, when known)."""
 
-
-class RuleConflict(ReplyRuleError):
     def __init__(self, message: str, *, existing_id: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, existing_id=existing_id)
         self.existing_id = existing_id
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from scrm.users import service
+from scrm.users.schemas import user_json
+from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
 
 blueprint = Blueprint("users", __name__)
@@ -20,9 +22,6 @@ def me():  # noqa: ANN201
 @blueprint.get("/api/users")
 @require_role("admin")
 def list_users():  # noqa: ANN201
-
-    with current_app.extensions["scrm"].transaction() as db_session:
+    with current_runtime().transaction() as db_session:
         users = service.list_users(db_session=db_session)
-        return jsonify(
-            users=[{"id": u.id, "name": u.name, "role": u.role, "guide_code": u.guide_code, "active": u.active} for u in users]
-        )
+        return jsonify(users=[user_json(user) for user in users])

@@ -1,0 +1,33 @@
+"""Customer groups (客户群) as the JSON API shows them (SPEC §9, §11)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from scrm.clock import as_utc
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from scrm.groups.models import CustomerGroup, GroupMember
+
+
+def group_json(group: CustomerGroup) -> dict[str, Any]:
+    return {
+        "chat_id": group.chat_id, "name": group.name, "owner_userid": group.owner_userid,
+        "owner_guide_id": group.owner_guide_id, "status": group.status, "member_count": group.member_count,
+        "external_count": group.external_count, "notice": group.notice, "created_at": _iso(group.created_at),
+        "updated_at": _iso(group.updated_at), "dismissed_at": _iso(group.dismissed_at),
+    }
+
+
+def member_json(member: GroupMember) -> dict[str, Any]:
+    return {
+        "userid": member.userid, "kind": "member" if member.kind == 1 else "external", "name": member.name,
+        "customer_id": member.customer_id, "join_time": _iso(member.join_time), "join_scene": member.join_scene,
+        "left_at": _iso(member.left_at),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else as_utc(moment).isoformat()
