@@ -43,6 +43,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from scrm.clock import as_utc
 from scrm.customers.models import Customer
+from scrm.errors import Refused
 from tagging.models import CustomerTag, Tag, TagGroup
 
 MAX_CHARS = 2000
@@ -52,12 +53,14 @@ _SPECIAL = set('!&|():"')
 _customer_tags = CustomerTag.__table__
 
 
-class AudienceError(ValueError):
-    """A bad expression: ``message`` ends with "at <position>"; ``position`` is 0-based."""
+class AudienceError(Refused):
+    """A bad expression (422 ``bad_expression``): ``message`` ends with "at <position>";
+    ``position`` is 0-based."""
+
+    code = "bad_expression"
 
     def __init__(self, message: str, position: int) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, position=position)
         self.position = position
 
 

@@ -23,10 +23,11 @@ from scrm.clock import as_utc
 from scrm.customers import service as customers
 from scrm.customers.models import Customer, Interaction
 from scrm.db import dialect_insert
+from scrm.errors import ConflictError, Refused
 from tagging.apply import apply_event_rules
 from tagging.computed import recompute_customer
 from tagging.models import Order
-from tagging.order_schemas import CustomerRefIn, OrderIn
+from tagging.schemas import CustomerRefIn, OrderIn
 
 if TYPE_CHECKING:
     from scrm.runtime import Runtime
@@ -34,22 +35,28 @@ if TYPE_CHECKING:
 _CHANNEL_OF = {"openid": "mp", "external_userid": "work"}
 
 
-class UnknownCustomer(LookupError):
-    """No customer (or more than one, for a phone) matches the order's customer reference."""
+class UnknownCustomer(Refused):
+    """No customer (or more than one, for a phone) matches the order's customer reference
+    (422 ``unknown_customer``): ``message`` is "<field>: <reason>", ``reason`` the wording alone."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+    code = "unknown_customer"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}", field=field)
         self.field = field
-        self.message = message
+        self.reason = reason
 
 
-class OrderConflict(Exception):
-    """The order_no is taken by an order with other content."""
+class OrderConflict(ConflictError):
+    """The order_no is taken by an order with other content (409, with the ``fields`` that
+    differ and the ``existing`` order)."""
 
     def __init__(self, order: Order, fields: list[str]) -> None:
-        super().__init__(f"order {order.order_no} exists already with another {', '.join(fields)}")
+        existing = order_json(order)  # read now: the transaction is rolled back next
+        super().__init__(f"order {order.order_no} exists already with another {', '.join(fields)}",
+                         fields=fields, existing=existing)
         self.fields = fields
-        self.existing = order_json(order)  # read now: the transaction is rolled back next
+        self.existing = existing
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ through the same service functions as the JSON API, then redirects with a one-li
 was typed, and changes nothing: 422 for invalid input, 409 for a conflict (a name taken, a
 computed group, which only the recompute job writes). An id in the path that does not exist
 is a 404; one chosen in a form is bad input (422). What a page shows is read by
-tagging/console.py.
+tagging/console_views.py.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
 from scrm.web.forms import form_errors, form_fields, form_status, not_found_as_404
-from tagging import console, rules, service
+from tagging import console_views, rules, service
 from tagging.models import RULE_KINDS
-from tagging.rule_schemas import parse_rule
-from tagging.schemas import GroupChanges, GroupIn, TagIn, parse
+from tagging.schemas import GroupChanges, GroupIn, TagIn, parse, parse_rule
 
 if TYPE_CHECKING:
     from werkzeug.datastructures import MultiDict
@@ -111,7 +110,7 @@ def delete_tag(tag_id: int):  # noqa: ANN201
 def _render_tags(*, status: int = 200, **state: Any):  # noqa: ANN202
     runtime = current_runtime()
     with runtime.transaction() as db_session:
-        page = console.tags_page(db_session=db_session, now=runtime.clock.now())
+        page = console_views.tags_page(db_session=db_session, now=runtime.clock.now())
     # A tag or group named in the path that does not exist: 404 rather than a page about nothing.
     if "delete_tag" in state and not any(t.id == state["delete_tag"] for g in page.groups for t in g.tags):
         abort(404)
@@ -131,13 +130,13 @@ def tag_rules():  # noqa: ANN201
     text = text.strip()
     if not text:
         return _render_rules(status=422, try_errors=form_errors(InvalidInput("text", "输入一条消息 · type a message")))
-    if len(text) > console.TRY_MAX_CHARS:
+    if len(text) > console_views.TRY_MAX_CHARS:
         return _render_rules(status=422, try_text=text, try_errors=form_errors(
-            InvalidInput("text", f"at most {console.TRY_MAX_CHARS} characters, as a WeChat message")))
+            InvalidInput("text", f"at most {console_views.TRY_MAX_CHARS} characters, as a WeChat message")))
     runtime = current_runtime()
     book = rules.rulebook(runtime)
     with runtime.transaction() as db_session:
-        trial = console.try_message(db_session=db_session, book=book, text=text)
+        trial = console_views.try_message(db_session=db_session, book=book, text=text)
     return _render_rules(try_text=text, trial=trial)
 
 
@@ -192,7 +191,7 @@ def delete_rule(rule_id: int):  # noqa: ANN201
 def _render_rules(*, status: int = 200, **state: Any):  # noqa: ANN202
     filters = _filters(request.args.get("kind"), request.args.get("tag_id"))
     with current_runtime().transaction() as db_session:
-        page = console.rules_page(db_session=db_session, kind=filters.get("kind"), tag_id=filters.get("tag_id"))
+        page = console_views.rules_page(db_session=db_session, kind=filters.get("kind"), tag_id=filters.get("tag_id"))
     # A rule named in the path that does not exist: 404 rather than a page about nothing.
     if "rule_action" in state and not any(r.id == state["rule_action"] for r in page.rules):
         abort(404)
@@ -210,7 +209,7 @@ def audience():  # noqa: ANN201
     text = request.args.get("expr")
     runtime = current_runtime()
     with runtime.transaction() as db_session:
-        page = console.audience_page(db_session=db_session, now=runtime.clock.now(), text=text)
+        page = console_views.audience_page(db_session=db_session, now=runtime.clock.now(), text=text)
     status = 422 if page.result is not None and page.result.error else 200
     return render_template("console/audience.html", caller=current_caller(), page=page), status
 

@@ -1,47 +1,37 @@
-"""Tag API (SPEC §5, §8, §11): groups and tags, a manager's tags on customers, audiences.
+"""Tagging API (SPEC §5, §8, §11): groups and tags, a manager's tags on customers, audiences,
+tag rules, and orders.
 
 Admins and managers write; a guide may read the tag list and the tags of their own customers
-(those bound to them now).
+(those bound to them now). The brand's order system posts orders with a manager token:
+``POST /api/orders`` is idempotent on ``order_no`` (201 new, 200 the same again, 409 other
+content under a taken order_no, 422 bad input or an unknown customer). Domain errors are
+answered by scrm/web/errors.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timezone
-from functools import wraps
 from typing import Any
 
 from flask import Blueprint, jsonify, request
 
 from guides.roster import may_see
+from scrm import flows
+from scrm.clock import as_utc
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import current_caller, require_role
-from scrm.web.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
-from tagging import service
-from tagging.audience import AudienceError
-from tagging.models import Tag, TagGroup
-from tagging.schemas import GroupChanges, GroupIn, ManualTagIn, TagIn, parse
+from scrm.web.errors import ApiError, Forbidden
+from tagging import orders, rules, service
+from tagging.models import Tag, TagGroup, TagRule
+from tagging.schemas import GroupChanges, GroupIn, ManualTagIn, TagIn, parse, parse_changes, parse_order, parse_rule
 
 blueprint = Blueprint("tags", __name__)
 
 SAMPLE_SIZE = 10
 
 
-def _maps_domain_errors(view: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except AudienceError as exc:
-            raise Unprocessable(exc.message, code="bad_expression", position=exc.position) from exc
-        except service.NotFoundError as exc:
-            raise NotFound(str(exc)) from exc
-        except service.ConflictError as exc:
-            details = {} if exc.existing_id is None else {"existing_id": exc.existing_id}
-            raise Conflict(str(exc), **details) from exc
-
-    return wrapped
+# -- groups and tags -------------------------------------------------------------------------
 
 
 @blueprint.get("/api/tags")
@@ -55,7 +45,6 @@ def list_tags():  # noqa: ANN201
 
 @blueprint.post("/api/tag-groups")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def create_group():  # noqa: ANN201
     group_in = parse(GroupIn, json_object())
     with current_runtime().transaction() as db_session:
@@ -65,7 +54,6 @@ def create_group():  # noqa: ANN201
 
 @blueprint.patch("/api/tag-groups/<int:group_id>")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def update_group(group_id: int):  # noqa: ANN201
     changes = parse(GroupChanges, json_object())
     runtime = current_runtime()
@@ -76,7 +64,6 @@ def update_group(group_id: int):  # noqa: ANN201
 
 @blueprint.post("/api/tags")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def create_tag():  # noqa: ANN201
     tag_in = parse(TagIn, json_object())
     with current_runtime().transaction() as db_session:
@@ -86,7 +73,6 @@ def create_tag():  # noqa: ANN201
 
 @blueprint.delete("/api/tags/<int:tag_id>")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def delete_tag(tag_id: int):  # noqa: ANN201
     runtime = current_runtime()
     with runtime.transaction() as db_session:
@@ -96,7 +82,6 @@ def delete_tag(tag_id: int):  # noqa: ANN201
 
 @blueprint.get("/api/tags/audience")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def audience():  # noqa: ANN201
     text = request.args.get("expr")
     if text is None:
@@ -108,11 +93,12 @@ def audience():  # noqa: ANN201
     return jsonify(expr=text, count=preview.count, sample=sample)
 
 
+# -- a manager's tags on a customer ----------------------------------------------------------
+
+
 @blueprint.get("/api/customers/<int:customer_id>/tags")
 @require_role(*MANAGERS, "guide")
-@_maps_domain_errors
 def customer_tags(customer_id: int):  # noqa: ANN201
-
     runtime = current_runtime()
     with runtime.transaction() as db_session:
         holder, tags = service.customer_tags(db_session=db_session, customer_id=customer_id, now=runtime.clock.now())
@@ -123,7 +109,6 @@ def customer_tags(customer_id: int):  # noqa: ANN201
 
 @blueprint.post("/api/customers/<int:customer_id>/tags")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def add_customer_tag(customer_id: int):  # noqa: ANN201
     tag_in = parse(ManualTagIn, json_object())
     return _set_manual(customer_id, tag_in.tag_id, on=True)
@@ -131,7 +116,6 @@ def add_customer_tag(customer_id: int):  # noqa: ANN201
 
 @blueprint.delete("/api/customers/<int:customer_id>/tags/<int:tag_id>")
 @require_role(*MANAGERS)
-@_maps_domain_errors
 def remove_customer_tag(customer_id: int, tag_id: int):  # noqa: ANN201
     return _set_manual(customer_id, tag_id, on=False)
 
@@ -146,6 +130,68 @@ def _set_manual(customer_id: int, tag_id: int, *, on: bool):  # noqa: ANN202
     return jsonify(customer_id=change.customer_id, changed=change.changed, tags=change.tags)
 
 
+# -- tag rules -------------------------------------------------------------------------------
+
+
+@blueprint.get("/api/tag-rules")
+@require_role(*MANAGERS)
+def list_rules():  # noqa: ANN201
+    tag_id = request.args.get("tag_id", type=int)
+    with current_runtime().transaction() as db_session:
+        return jsonify(rules=[_rule_json(rule) for rule in rules.list_rules(db_session=db_session, tag_id=tag_id)])
+
+
+@blueprint.post("/api/tag-rules")
+@require_role(*MANAGERS)
+def create_rule():  # noqa: ANN201
+    rule_in = parse_rule(json_object())
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        rule = rules.create_rule(db_session=db_session, redis=runtime.redis, rule_in=rule_in)
+        return jsonify(_rule_json(rule)), 201
+
+
+@blueprint.get("/api/tag-rules/<int:rule_id>")
+@require_role(*MANAGERS)
+def get_rule(rule_id: int):  # noqa: ANN201
+    with current_runtime().transaction() as db_session:
+        return jsonify(_rule_json(rules.get_rule(db_session=db_session, rule_id=rule_id)))
+
+
+@blueprint.patch("/api/tag-rules/<int:rule_id>")
+@require_role(*MANAGERS)
+def update_rule(rule_id: int):  # noqa: ANN201
+    changes = parse_changes(json_object())
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        rule = rules.update_rule(db_session=db_session, redis=runtime.redis, rule_id=rule_id, changes=changes)
+        return jsonify(_rule_json(rule))
+
+
+@blueprint.delete("/api/tag-rules/<int:rule_id>")
+@require_role(*MANAGERS)
+def delete_rule(rule_id: int):  # noqa: ANN201
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        rules.delete_rule(db_session=db_session, redis=runtime.redis, rule_id=rule_id)
+    return "", 204
+
+
+# -- orders ----------------------------------------------------------------------------------
+
+
+@blueprint.post("/api/orders")
+@require_role(*MANAGERS)
+def create_order():  # noqa: ANN201
+    runtime = current_runtime()
+    order_in = parse_order(json_object(), now=runtime.clock.now())
+    with runtime.transaction() as db_session:
+        order, created = flows.record_order(runtime=runtime, db_session=db_session, order_in=order_in)
+        body = orders.order_json(order)
+    return jsonify(body), 201 if created else 200
+
+
+# -- JSON ------------------------------------------------------------------------------------
 
 
 def _group_json(group: TagGroup, tags: tuple[tuple[Tag, int], ...] | None) -> dict[str, Any]:
@@ -163,9 +209,24 @@ def _group_json(group: TagGroup, tags: tuple[tuple[Tag, int], ...] | None) -> di
 
 
 def _tag_json(tag: Tag, carried: int) -> dict[str, Any]:
-    # How the tag is mirrored to WeChat (tagging/mirror.py); mp_error: why WeChat refused it.
+    # How the tag is mirrored to WeChat (scrm/mirror/jobs.py); mp_error: why WeChat refused it.
     wechat = {"mp_tag_id": tag.mp_tag_id, "work_tag_id": tag.work_tag_id, "mp_error": tag.mp_error}
     return {"id": tag.id, "group_id": tag.group_id, "name": tag.name, "customers": carried, "wechat": wechat}
+
+
+def _rule_json(rule: TagRule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "kind": rule.kind,
+        "pattern": rule.pattern,
+        "tag_id": rule.tag_id,
+        "weight": rule.weight,
+        "synonyms": list(rule.synonyms or ()),
+        "substring": rule.substring,
+        "enabled": rule.enabled,
+        # SQLite hands back CURRENT_TIMESTAMP (UTC) without a zone
+        "created_at": None if rule.created_at is None else as_utc(rule.created_at).isoformat(),
+    }
 
 
 def _iso(moment: datetime | None) -> str | None:

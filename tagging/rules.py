@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scrm.errors import NotFoundError
 from scrm.versioned_cache import VersionedCache
 from tagging.keywords import KeywordEntry, KeywordMatcher
 from tagging.models import Tag, TagGroup, TagRule
-from tagging.rule_schemas import InvalidTagRule, TagRuleIn, parse_rule
+from tagging.schemas import InvalidTagRule, TagRuleIn, parse_rule
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -33,8 +34,8 @@ _MAX_ID = 2**31 - 1
 _EXACT_KINDS = ("click", "view", "scene", "event")
 
 
-class TagRuleError(Exception):
-    """A tag rule cannot be found or written; the message says why."""
+class TagRuleError(NotFoundError):
+    """A tag rule, or the tag it sets, cannot be found (404); the message says which."""
 
 
 class TagRuleNotFound(TagRuleError):

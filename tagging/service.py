@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from scrm import errors
 from scrm.customers import service as customers
 from scrm.customers.models import Customer
 from scrm.queue import enqueue_after_commit
@@ -31,17 +32,15 @@ MAX_ID = 2**31 - 1  # groups and tags have 32-bit ids
 MAX_CUSTOMER_ID = 2**63 - 1
 
 
-class TaggingError(Exception):
-    """A tag write that cannot be done; the message says why."""
+class NotFoundError(errors.NotFoundError):
+    """No such tag group, tag or customer (404)."""
 
 
-class NotFoundError(TaggingError):
-    pass
+class ConflictError(errors.ConflictError):
+    """A name taken (``existing_id``: the row that has it) or a computed group (409)."""
 
-
-class ConflictError(TaggingError):
     def __init__(self, message: str, *, existing_id: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, **({} if existing_id is None else {"existing_id": existing_id}))
         self.existing_id = existing_id
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from tagging import orders as order_service
 from tagging.models import CustomerTag, Order
-from tagging.order_schemas import normalise_phone
+from tagging.schemas import normalise_phone
 from tagging.scores import carried_tags
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
-
 from tag_world import create_tag
+
 from tagging.models import TagRule
 from tagging.rules import VERSION_KEY
 
@@ -149,7 +149,7 @@ def test_each_write_bumps_the_version_after_its_commit(client, manager, runtime,
 
 def test_a_rolled_back_write_does_not_bump(runtime, milk):
     from tagging import rules
-    from tagging.rule_schemas import parse_rule
+    from tagging.schemas import parse_rule
 
     before = version(runtime)
     with pytest.raises(RuntimeError), runtime.transaction() as db_session:
