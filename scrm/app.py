@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from guides import roster_routes as guide_roster_routes
 from guides import routes as guide_routes
-from guides.mobile import guide_pages
 from guides.pages import guide_console
+from guides.phone_pages import guide_pages
 from guides.redeem_pages import redeem_pages
-from guides.task_pages import task_pages
 from handlers import routes as webhook_routes
 from scrm.config import Config, load_config
 from scrm.coupons import routes as coupon_routes
@@ -21,7 +19,6 @@ from scrm.dashboard import routes as dashboard_routes
 from scrm.dashboard.pages import dashboard_console
 from scrm.groups import routes as group_routes
 from scrm.groups.pages import group_console
-from scrm.outreach import event_routes
 from scrm.outreach import routes as campaign_routes
 from scrm.outreach.pages import campaign_console
 from scrm.replies import routes as reply_routes
@@ -31,9 +28,7 @@ from scrm.sandbox import routes as sandbox_routes
 from scrm.users import routes as user_routes
 from scrm.web import errors, health, openapi, pages
 from tagging import links as tracked_links
-from tagging import order_routes
 from tagging import routes as tag_routes
-from tagging import rule_routes as tag_rule_routes
 from tagging.pages import tag_console
 
 MAX_CONTENT_LENGTH = 1024 * 1024  # API bodies; the webhooks enforce their own 64 KiB
@@ -101,22 +96,17 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(user_routes.blueprint)
     app.register_blueprint(reply_routes.blueprint)
-    app.register_blueprint(tag_rule_routes.blueprint)
     app.register_blueprint(tracked_links.blueprint)
     app.register_blueprint(tag_routes.blueprint)
-    app.register_blueprint(order_routes.blueprint)
     app.register_blueprint(guide_routes.blueprint)
-    app.register_blueprint(guide_roster_routes.blueprint)
     app.register_blueprint(coupon_routes.blueprint)
     app.register_blueprint(dashboard_routes.blueprint)
     app.register_blueprint(group_routes.blueprint)
-    app.register_blueprint(event_routes.blueprint)
     app.register_blueprint(campaign_routes.blueprint)
     app.register_blueprint(campaign_console)
     app.register_blueprint(guide_pages)
     app.register_blueprint(customer_pages)
     app.register_blueprint(redeem_pages)
-    app.register_blueprint(task_pages)
     app.register_blueprint(guide_console)
     app.register_blueprint(tag_console)
     app.register_blueprint(coupon_console)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from scrm.customers.models import Customer
     from scrm.runtime import Runtime
-    from tagging.order_schemas import OrderIn
+    from tagging.schemas import OrderIn
 
 
 def touch_code(*, runtime: Runtime, db_session: Session, touch: binding.Touch) -> binding.BindingOutcome | None:
