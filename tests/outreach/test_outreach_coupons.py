@@ -6,32 +6,20 @@ the limit, the message still goes and the delivery says why no coupon came with 
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
-from platform_world import reconfigure
 from coupon_world import issue, make_template
 from guide_world import create_guide, create_store
-from scrm.clock import FrozenClock
 from scrm.coupons.links import PATH, coupons_link
 from scrm.coupons.models import Coupon, CouponTemplate
-from scrm.outreach import planner, results
+from scrm.outreach import results
 from scrm.sandbox import state, world
-from test_outreach_sending import NOW, bind, deliveries, fire, follower, make_campaign, send_run
+from test_outreach_sending import NOW, bind, deliveries, fire, follower, make_campaign, send_run  # noqa: F401 - NOW: frozen's moment
+
+OUTREACH = {"outreach.weekly_cap": 10, "outreach.quiet_hours": "", "queue.max_retries": 2}  # sent by hand below
 
 CUSTOM = "message/custom/send"
 TEMPLATE_API = "externalcontact/add_msg_template"
-
-
-@pytest.fixture
-def frozen(runtime, monkeypatch):  # noqa: ANN001, ANN201
-    from scrm.runtime import install
-
-    runtime.clock = FrozenClock(NOW)
-    install(runtime)
-    reconfigure(runtime, {"outreach.weekly_cap": 10, "outreach.quiet_hours": "", "queue.max_retries": 2})
-    monkeypatch.setattr(planner, "enqueue_sends", lambda _runtime, ids: None)  # sent by hand below
-    return runtime
 
 
 def coupons(runtime, template_id: int) -> list[Coupon]:  # noqa: ANN001

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from coupon_world import make_customer
 from guide_world import create_guide, create_store
+from platform_world import count
 from scrm.customers.models import Customer, Interaction
 from scrm.outreach.models import OutreachEvent
-from platform_world import count
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 

@@ -14,9 +14,7 @@ import pytest
 from sqlalchemy import select, update
 
 from campaign_world import fire
-from platform_world import reconfigure
 from guide_world import create_guide, create_store
-from scrm.clock import FrozenClock
 from scrm.groups.models import CustomerGroup
 from scrm.groups.sync import sync_groups
 from scrm.outreach import campaigns, channels, planner, results, sender, wecom_tasks
@@ -26,31 +24,24 @@ from scrm.sandbox import state, world
 from scrm.wechat.errors import WeChatError
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai; November has 30 days
+OUTREACH = {"outreach.weekly_cap": 1, "outreach.quiet_hours": "22-8", "queue.max_retries": 2}
 TEMPLATE_API = "externalcontact/add_msg_template"
 
 
 @pytest.fixture
-def frozen(runtime, monkeypatch):  # noqa: ANN001, ANN201
-    from scrm.runtime import install
-
-    runtime.clock = FrozenClock(NOW)
-    install(runtime)
-    reconfigure(runtime, {"outreach.weekly_cap": 1, "outreach.quiet_hours": "22-8", "queue.max_retries": 2})
-    queued: list[int] = []
-    monkeypatch.setattr(planner, "enqueue_sends", lambda _runtime, ids: queued.extend(ids))
-    runtime.queued = queued
-    create_store(runtime)
-    create_guide(runtime, "G1")
-    create_guide(runtime, "G2")
-    world.add_group_chat(runtime.redis, "wrVIP", owner="member-g1", name="静安店VIP群", external_userids=["wmA"], at=NOW)
-    world.add_group_chat(runtime.redis, "wrNew", owner="member-g1", name="新品群", external_userids=["wmB"], at=NOW)
-    world.add_group_chat(runtime.redis, "wrG2", owner="member-g2", name="G2的群", external_userids=["wmC"], at=NOW)
-    world.add_group_chat(runtime.redis, "wrGone", owner="member-g2", name="解散的群", at=NOW)
+def frozen(frozen):  # noqa: ANN001, ANN201
+    create_store(frozen)
+    create_guide(frozen, "G1")
+    create_guide(frozen, "G2")
+    world.add_group_chat(frozen.redis, "wrVIP", owner="member-g1", name="静安店VIP群", external_userids=["wmA"], at=NOW)
+    world.add_group_chat(frozen.redis, "wrNew", owner="member-g1", name="新品群", external_userids=["wmB"], at=NOW)
+    world.add_group_chat(frozen.redis, "wrG2", owner="member-g2", name="G2的群", external_userids=["wmC"], at=NOW)
+    world.add_group_chat(frozen.redis, "wrGone", owner="member-g2", name="解散的群", at=NOW)
     sync_groups()
-    with runtime.transaction() as db_session:
+    with frozen.transaction() as db_session:
         db_session.execute(update(CustomerGroup).where(CustomerGroup.chat_id == "wrGone")
                            .values(status="dismissed", dismissed_at=NOW))
-    return runtime
+    return frozen
 
 
 def group_campaign(runtime, groups: list[str], **changes) -> int:  # noqa: ANN001

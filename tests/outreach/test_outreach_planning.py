@@ -6,29 +6,16 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from platform_world import reconfigure
 from campaign_world import deliveries, fire, make_campaign
 from coupon_world import make_customer
-from scrm.clock import FrozenClock
+from platform_world import reconfigure
 from scrm.outreach import campaigns, planner
 from scrm.outreach.models import Campaign, CampaignRun
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+OUTREACH = {"outreach.weekly_cap": 2, "outreach.quiet_hours": "22-8"}
 
 
-@pytest.fixture
-def frozen(runtime, monkeypatch):
-    from scrm.runtime import install
-
-    runtime.clock = FrozenClock(NOW)
-    install(runtime)
-    reconfigure(runtime, {"outreach.weekly_cap": 2, "outreach.quiet_hours": "22-8"})
-    sent: list[int] = []
-    monkeypatch.setattr(planner, "enqueue_sends", lambda _runtime, ids: sent.extend(ids))
-    runtime.sent_ids = sent
-    return runtime
 
 
 def test_a_run_plans_one_delivery_per_customer_and_queues_those_due(frozen, monkeypatch):
@@ -38,7 +25,7 @@ def test_a_run_plans_one_delivery_per_customer_and_queues_those_due(frozen, monk
     planned = deliveries(frozen, run_id)
     assert [d.customer_id for d in planned] == customers
     assert {d.status for d in planned} == {"planned"} and {d.variant for d in planned} == {"main"}
-    assert sorted(frozen.sent_ids) == [d.id for d in planned]
+    assert sorted(frozen.queued) == [d.id for d in planned]
     with frozen.transaction() as db_session:
         run = db_session.get(CampaignRun, run_id)
         assert (run.status, run.planned) == ("planned", 7)
@@ -63,7 +50,7 @@ def test_the_cap_holds_across_campaigns_deferring_or_skipping(frozen):
     assert [d.status for d in deliveries(frozen, first) + deliveries(frozen, second)] == ["planned", "planned"]
     (later,) = deliveries(frozen, deferred)
     assert later.status == "planned" and later.due_at.replace(tzinfo=UTC) == NOW + timedelta(days=7)
-    assert later.id not in frozen.sent_ids  # not due yet: the sweep sends it then
+    assert later.id not in frozen.queued  # not due yet: the sweep sends it then
     (dropped,) = deliveries(frozen, skipped)
     assert (dropped.status, dropped.reason, dropped.customer_id) == ("skipped", "capped", amy)
 
@@ -74,7 +61,7 @@ def test_quiet_hours_move_the_run_to_the_morning(frozen):
     run_id = fire(frozen, make_campaign(frozen, schedule={"kind": "once", "at": "2026-11-02T23:00:00+08:00"}))
     (delivery,) = deliveries(frozen, run_id)
     assert delivery.due_at.replace(tzinfo=UTC) == datetime(2026, 11, 3, 0, 0, tzinfo=UTC)
-    assert frozen.sent_ids == []
+    assert frozen.queued == []
 
 
 def test_variants_and_holdout_split_the_audience_stably(frozen, monkeypatch):

@@ -10,34 +10,21 @@ import itertools
 import threading
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from campaign_world import deliveries, fire, make_campaign
-from platform_world import reconfigure
 from guide_world import create_guide, create_store
-from scrm.clock import FrozenClock
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
-from scrm.outreach import campaigns, cap, channels, planner, sender, sweeps
+from scrm.outreach import campaigns, cap, channels, sender, sweeps
 from scrm.outreach.models import Campaign, CampaignRun, Delivery
 from scrm.sandbox import state, world
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+OUTREACH = {"outreach.weekly_cap": 10, "outreach.quiet_hours": "", "queue.max_retries": 2}
 CUSTOM = "message/custom/send"
 _ids = itertools.count(1)
 
 
-@pytest.fixture
-def frozen(runtime, monkeypatch):
-    from scrm.runtime import install
-
-    runtime.clock = FrozenClock(NOW)
-    install(runtime)
-    reconfigure(runtime, {"outreach.weekly_cap": 10, "outreach.quiet_hours": "", "queue.max_retries": 2})
-    queued: list[int] = []
-    monkeypatch.setattr(planner, "enqueue_sends", lambda _runtime, ids: queued.extend(ids))
-    runtime.queued = queued
-    return runtime
 
 
 def follower(runtime, *, in_window: bool = True, following: bool = True,  # noqa: ANN001

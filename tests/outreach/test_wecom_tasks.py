@@ -12,31 +12,24 @@ import pytest
 from sqlalchemy import select
 
 from campaign_world import fire, make_campaign, wecom_customer
-from platform_world import reconfigure
 from guide_world import create_guide, create_store
 from guides.login_links import make_link
-from scrm.clock import FrozenClock
 from scrm.clock import as_utc
-from scrm.outreach import planner, sender, wecom_tasks
+from scrm.outreach import sender, wecom_tasks
 from scrm.outreach.models import Delivery, WecomTask
 from scrm.sandbox import state, world
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
+OUTREACH = {"outreach.weekly_cap": 10, "outreach.quiet_hours": ""}
 TASK_API = "externalcontact/get_groupmsg_task"
 
 
 @pytest.fixture
-def frozen(runtime, monkeypatch):  # noqa: ANN001, ANN201
-    from scrm.runtime import install
-
-    runtime.clock = FrozenClock(NOW)
-    install(runtime)
-    reconfigure(runtime, {"outreach.weekly_cap": 10, "outreach.quiet_hours": ""})
-    monkeypatch.setattr(planner, "enqueue_sends", lambda _runtime, ids: None)
-    create_store(runtime)
-    create_guide(runtime, "G1", name="王小美")
-    create_guide(runtime, "G2", name="李大力")
-    return runtime
+def frozen(frozen):  # noqa: ANN001, ANN201
+    create_store(frozen)
+    create_guide(frozen, "G1", name="王小美")
+    create_guide(frozen, "G2", name="李大力")
+    return frozen
 
 
 def send_campaign(runtime, text: str = "周末会员日 全场8折", name: str = "会员日") -> int:  # noqa: ANN001
