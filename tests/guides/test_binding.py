@@ -9,21 +9,13 @@ import pytest
 from sqlalchemy import func, select
 
 from platform_world import reconfigure
-from guide_world import create_guide, create_store, mp_scan, openid, reply_of, work_add
+from guide_world import mp_scan, openid, reply_of, work_add
 from guides.models import Binding
 from qrcodes.models import CodeDayStats
-from scrm.clock import FrozenClock
 from scrm.customers.models import CustomerIdentity, Interaction
 from tagging.scores import carried_tags
 
 START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
-
-
-@pytest.fixture
-def shop(runtime):  # noqa: ANN001, ANN201
-    runtime.clock = FrozenClock(START)
-    create_store(runtime)
-    return create_guide(runtime, "A", name="王小美"), create_guide(runtime, "B", name="李大力")
 
 
 def customer_of(runtime, external_id: str) -> int:  # noqa: ANN001

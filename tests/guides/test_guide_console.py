@@ -13,7 +13,6 @@ from sqlalchemy import select
 from guide_world import create_guide, create_store, mp_scan, openid, work_add
 from guides.models import Binding, Guide, Store
 from qrcodes.models import ChannelCode
-from scrm.clock import FrozenClock
 from scrm.sandbox import world
 from web_world import log_in
 from platform_world import count
@@ -48,13 +47,6 @@ def edit_form(**given: str) -> dict[str, object]:
             **{f"schedule_{day}": "" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
     form.update(given)
     return form
-
-
-@pytest.fixture
-def shop(runtime):  # noqa: ANN001, ANN201
-    runtime.clock = FrozenClock(START)
-    create_store(runtime)
-    return create_guide(runtime, "A", name="王小美"), create_guide(runtime, "B", name="李大力")
 
 
 # ---- stores and guides through the forms -------------------------------------------------------
