@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from scrm.web.api import current_runtime
@@ -23,9 +25,7 @@ def login():  # noqa: ANN201
         caller = authenticate_token(request.form.get("token", "").strip())
         if caller is not None:
             log_in(caller)
-            target = request.args.get("next", "")
-            # Only a path on this site: never an open redirect.
-            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("pages.home"))
+            return redirect(local_path(request.args.get("next", "")) or url_for("pages.home"))
         error = "That token is not valid. Ask an admin for one (scrm users create NAME --role ROLE)."
     return render_template("login.html", error=error), 401 if error else 200
 
@@ -34,3 +34,16 @@ def login():  # noqa: ANN201
 def logout():  # noqa: ANN201
     log_out()
     return redirect(url_for("pages.home"))
+
+
+def local_path(target: str) -> str | None:
+    """``target`` if it is a path on this site, else None: never an open redirect (SPEC §12).
+    Browsers drop tabs and line breaks from a URL and read a backslash as a slash, so a path
+    that starts with a slash, a tab and a slash leads off-site; a line break in the Location
+    header would be a 500."""
+    if not target.startswith("/") or "\\" in target or any(ord(char) < 0x20 or ord(char) == 0x7F for char in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return None
+    return target

@@ -81,10 +81,18 @@ def test_login_session_for_pages_ends_when_the_token_is_revoked(cli, client):
     assert client.get("/api/users").status_code == 401
 
 
-def test_login_never_redirects_off_site(cli, client):
+@pytest.mark.parametrize("target", ["//evil.example/x", "/%09/evil.example/x", "/%5Cevil.example/x", "%2F%2Fevil.example",
+                                    "https://evil.example/", "/%0D%0ASet-Cookie:%20x=1", "/x%00y", "javascript:alert(1)"])
+def test_login_never_redirects_off_site(cli, client, target):
     token = cli("users", "create", "dan", "--role", "admin").output.strip().splitlines()[-1]
-    response = client.post("/login?next=//evil.example/x", data={"token": token})
-    assert response.headers["Location"] == "/"
+    response = client.post(f"/login?next={target}", data={"token": token})
+    assert (response.status_code, response.headers["Location"]) == (302, "/")
+
+
+def test_login_goes_on_to_a_path_of_this_site_with_its_query(cli, client):
+    token = cli("users", "create", "erin", "--role", "admin").output.strip().splitlines()[-1]
+    response = client.post("/login?next=/console/customers%3Fq%3D%E5%B0%8F%E6%9D%8E", data={"token": token})
+    assert (response.status_code, response.headers["Location"]) == (302, "/console/customers?q=%E5%B0%8F%E6%9D%8E")
 
 
 def test_jobs_cli_lists_failed_jobs(cli, runtime):
