@@ -26,7 +26,7 @@ from scrm.runtime import Runtime, install
 from scrm.sandbox import phone
 from scrm.sandbox import routes as sandbox_routes
 from scrm.users import routes as user_routes
-from scrm.web import errors, health, openapi, pages
+from scrm.web import edge, errors, health, openapi, pages
 from tagging import links as tracked_links
 from tagging import routes as tag_routes
 from tagging.pages import tag_console
@@ -40,6 +40,7 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None) 
     app = Flask(__name__)
     configure_app(app, runtime)
     configure_errors(app)
+    configure_edge(app)
     configure_request_log(app)
     configure_blueprints(app, runtime)
     return app
@@ -60,6 +61,11 @@ def configure_app(app: Flask, runtime: Runtime) -> None:
 
 def configure_errors(app: Flask) -> None:
     errors.init_app(app)
+
+
+def configure_edge(app: Flask) -> None:
+    """Ids bounded to 64 bits, NUL refused, security headers (scrm/web/edge.py, SPEC §12)."""
+    edge.init_app(app)
 
 
 def configure_request_log(app: Flask) -> None:

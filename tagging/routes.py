@@ -21,6 +21,7 @@ from scrm.clock import as_utc
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import current_caller, require_role
+from scrm.web.edge import query_id
 from scrm.web.errors import ApiError, Forbidden
 from tagging import orders, rules, service
 from tagging.models import Tag, TagGroup, TagRule
@@ -136,7 +137,7 @@ def _set_manual(customer_id: int, tag_id: int, *, on: bool):  # noqa: ANN202
 @blueprint.get("/api/tag-rules")
 @require_role(*MANAGERS)
 def list_rules():  # noqa: ANN201
-    tag_id = request.args.get("tag_id", type=int)
+    tag_id = query_id("tag_id")
     with current_runtime().transaction() as db_session:
         return jsonify(rules=[_rule_json(rule) for rule in rules.list_rules(db_session=db_session, tag_id=tag_id)])
 

@@ -35,6 +35,7 @@ from scrm.customers.service import resolve
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, day_range, json_object
 from scrm.web.auth import Caller, current_caller, require_role
+from scrm.web.edge import query_id
 from scrm.web.errors import ApiError, Forbidden, Unprocessable
 from tagging.orders import find_customer
 
@@ -127,7 +128,7 @@ def issue_coupon():  # noqa: ANN201
 @blueprint.get("/api/coupons")
 @require_role(*MANAGERS)
 def list_coupons():  # noqa: ANN201
-    customer_id = request.args.get("customer_id", type=int)
+    customer_id = query_id("customer_id")
     if customer_id is None:
         raise ApiError("give customer_id", code="bad_query")
     with current_runtime().transaction() as db_session:
@@ -190,7 +191,7 @@ def coupon_stats():  # noqa: ANN201
     first, last = day_range(runtime, most_days=stats.MAX_DAYS)
     with runtime.transaction() as db_session:
         rows = stats.coupon_stats(db_session=db_session, config=runtime.config, by=by, first_day=first,
-                                  last_day=last, template_id=request.args.get("template_id", type=int))
+                                  last_day=last, template_id=query_id("template_id"))
     return jsonify(by=by, first_day=first.isoformat(), last_day=last.isoformat(),
                    rows=[r.as_json() for r in rows], totals=stats.totals(rows).as_json())
 
@@ -201,7 +202,7 @@ def coupon_attempts():  # noqa: ANN201
     """The audit log, newest first; ``coupon_id`` narrows it to one coupon."""
     limit = min(request.args.get("limit", 100, type=int) or 100, MAX_LIST)
     with current_runtime().transaction() as db_session:
-        found = redemption.list_attempts(db_session=db_session, coupon_id=request.args.get("coupon_id", type=int),
+        found = redemption.list_attempts(db_session=db_session, coupon_id=query_id("coupon_id"),
                                          limit=limit)
         return jsonify(attempts=[attempt_json(a) for a in found])
 
