@@ -8,9 +8,11 @@ dict directly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
+from handlers.wire import Rejected
 from scrm.callbacks import (
     Callback,
     Event,
@@ -31,9 +33,15 @@ from scrm.callbacks import (
     Unsubscribe,
 )
 
+MAX_ID_LENGTH = 64  # openids, external_userids, userids, chat ids: WeChat's are shorter
+ID_FIELDS = ("ToUserName", "FromUserName", "ExternalUserID", "UserID", "ChatId")
+
 
 def parse_callback(channel: str, xml: Mapping[str, Any]) -> Callback:
-    """Map a decrypted, parsed ``<xml>`` dict to its typed callback."""
+    """Map a decrypted, parsed ``<xml>`` dict to its typed callback. Ids longer than WeChat's
+    (and our columns') 64 characters and coordinates that are not finite numbers are refused
+    with 400 before anything is stored (SPEC §12), alike on SQLite and PostgreSQL."""
+    _check_bounds(xml)
     common = {
         "channel": channel,
         "to_user": _text(xml, "ToUserName"),
@@ -131,9 +139,20 @@ def _int(xml: Mapping[str, Any], name: str) -> int | None:
 
 def _float(xml: Mapping[str, Any], name: str) -> float:
     try:
-        return float(_text(xml, name))
+        value = float(_text(xml, name))
     except ValueError:
         return 0.0
+    if not math.isfinite(value):
+        raise Rejected(400, f"{name} is not a finite number")
+    return value
+
+
+def _check_bounds(xml: Mapping[str, Any]) -> None:
+    for name in ID_FIELDS:
+        if len(_text(xml, name)) > MAX_ID_LENGTH:
+            raise Rejected(400, f"{name} is longer than {MAX_ID_LENGTH} characters")
+    if any(len(member) > MAX_ID_LENGTH for member in _items(xml.get("MemChangeList"))):
+        raise Rejected(400, f"a MemChangeList item is longer than {MAX_ID_LENGTH} characters")
 
 
 def _items(value: Any) -> tuple[str, ...]:
