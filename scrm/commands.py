@@ -14,6 +14,7 @@ import click
 from sqlalchemy.engine import make_url
 
 from scrm.cli_context import config_of, runtime_of
+from scrm.config import is_loopback
 from scrm.demo import seed_demo_brand
 from scrm.logs import Redactor
 from scrm.migrate import upgrade
@@ -34,7 +35,7 @@ def migrate(ctx: click.Context) -> None:
 
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     runtime = runtime_of(ctx)
-    serve_forever(runtime, host or runtime.config.server.host, port or runtime.config.server.port)
+    _serve(runtime, host, port)
 
 
 def worker(ctx: click.Context, burst: bool) -> None:
@@ -63,7 +64,7 @@ def sandbox(ctx: click.Context, host: str | None, port: int | None, open_browser
     click.secho(f"Phone sandbox: {url}", bold=True)
     if open_browser:
         threading.Timer(1.0, click.launch, args=(url,)).start()  # once the server listens
-    serve_forever(runtime, host or runtime.config.server.host, port or runtime.config.server.port)
+    _serve(runtime, host, port)
 
 
 def demo(ctx: click.Context) -> None:
@@ -174,3 +175,14 @@ def _needs_real_redis(runtime: Runtime, what: str) -> None:
 
 def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _serve(runtime: Runtime, host: str | None, port: int | None) -> None:
+    host = host or runtime.config.server.host
+    if runtime.config.wechat.sandbox and not runtime.config.security.secret_key and not is_loopback(host):
+        raise click.ClickException(
+            f"--host {host} is reachable from outside, while wechat.sandbox is true and security.secret_key "
+            "is not set: the sandbox's built-in key would sign sessions anyone could forge. Use 127.0.0.1, "
+            "or set security.secret_key."
+        )
+    serve_forever(runtime, host, port or runtime.config.server.port)

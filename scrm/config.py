@@ -8,6 +8,7 @@ names the key and where it came from (the file, or the variable).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -408,6 +409,31 @@ def _source_of_parent(dotted: str, sources: dict[str, str]) -> str:
     return "; ".join(within) or "defaults"
 
 
+def _check_sandbox_stays_local(config: Config, sources: dict[str, str]) -> None:
+    """Sandbox mode is for a developer's machine (SPEC §12): without security.secret_key its
+    built-in key signs sessions and links, so it must not be reachable from outside."""
+    if config.security.secret_key and config.security.secret_key != SANDBOX_SECRET_KEY:
+        return
+    for key, host in (("server.public_base_url", urlsplit(config.server.public_base_url).hostname or ""),
+                      ("server.host", config.server.host)):
+        if not is_loopback(host):
+            raise ConfigError(
+                f"{key} is {host!r}, reachable from outside, while wechat.sandbox is true and "
+                "security.secret_key is not set: the sandbox's built-in key would sign sessions and "
+                f"sign-in links anyone could forge. Use 127.0.0.1, or set security.secret_key "
+                f"(from {sources.get(key, 'defaults')})"
+            )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _check_production_safety(config: Config, sources: dict[str, str]) -> None:
     if config.wechat.sandbox:
         for key in ("wechat.mp.api_base_url", "wechat.work.api_base_url"):
@@ -419,6 +445,7 @@ def _check_production_safety(config: Config, sources: dict[str, str]) -> None:
                     f"{key} points at a real WeChat host while wechat.sandbox is true "
                     f"(from {sources.get(key, 'defaults')})"
                 )
+        _check_sandbox_stays_local(config, sources)
         return
     secret = config.security.secret_key
     if not secret or secret in (SANDBOX_SECRET_KEY, "change-me"):

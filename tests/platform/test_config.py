@@ -165,3 +165,31 @@ def test_an_old_config_naming_outreach_timezone_is_told_the_new_key(tmp_path):
     assert "outreach.timezone is now brand.timezone" in message and "[brand]" in message and str(path) in message
     with pytest.raises(ConfigError, match=r"outreach.timezone is now brand.timezone.*SCRM_OUTREACH__TIMEZONE"):
         load_config(environ={"SCRM_OUTREACH__TIMEZONE": "Asia/Shanghai"})
+
+
+@pytest.mark.parametrize("environ, key", [
+    ({"SCRM_SERVER__PUBLIC_BASE_URL": "https://scrm.example.com"}, "server.public_base_url"),
+    ({"SCRM_SERVER__PUBLIC_BASE_URL": "http://192.168.1.20:5000"}, "server.public_base_url"),
+    ({"SCRM_SERVER__HOST": "0.0.0.0"}, "server.host"),
+])
+def test_sandbox_mode_without_a_secret_key_refuses_to_be_reachable_from_outside(environ, key):
+    with pytest.raises(ConfigError) as error:
+        load_config(environ=environ)
+    assert str(error.value).startswith(key) and "security.secret_key" in str(error.value)
+    secret = {"SCRM_SECURITY__SECRET_KEY": "a-key-of-this-brand-only-32-characters-long"}
+    assert load_config(environ={**environ, **secret}).wechat.sandbox  # with its own key it may be reached
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:5000", "http://localhost:8000", "http://[::1]:5000"])
+def test_sandbox_mode_on_this_machine_needs_no_secret_key(url):
+    assert load_config(environ={"SCRM_SERVER__PUBLIC_BASE_URL": url}).server.public_base_url == url
+
+
+def test_scrm_serve_refuses_a_public_host_in_sandbox_mode_without_a_secret_key(tmp_path):
+    from click.testing import CliRunner
+
+    from scrm.cli import main
+
+    result = CliRunner().invoke(main, ["--config", str(write(tmp_path, "")), "serve", "--host", "0.0.0.0"],
+                                env={"SCRM_DATABASE__URL": f"sqlite:///{tmp_path}/x.db"})
+    assert result.exit_code == 1 and "--host 0.0.0.0 is reachable from outside" in result.output
