@@ -6,6 +6,7 @@ window (403), XML and addressee (400), decryption (403; sealed for another app, 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from flask import Blueprint, Response, request
@@ -68,11 +69,15 @@ def mp_callback() -> Response:
     body = _body()
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
     encrypted = args.get("encrypt_type", "raw").lower() == "aes"
+    runtime = current_runtime()
+    if not encrypted and runtime.config.mp_requires_safe_mode:
+        raise wire.Rejected(403, "plaintext callbacks are refused (wechat.mp.require_safe_mode): use safe mode")
     # Plaintext mode is authenticated by `signature`; safe mode by `msg_signature`, which
     # covers the payload too (WeChat sends both, its official sample only the second).
     if not encrypted or "signature" in args:
         wire.check_signature((keys.token, timestamp, nonce), args.get("signature"))
-    wire.check_timestamp(timestamp, current_runtime().clock.timestamp())
+    wire.check_timestamp(timestamp, runtime.clock.timestamp())
+    _bind_signature_to_body(runtime, "mp", args.get("msg_signature") or args.get("signature", ""), timestamp, nonce, body)
     xml = wire.parse_xml(body)
     if encrypted:
         xml = _open_envelope("mp", keys, xml, timestamp, nonce)
@@ -84,9 +89,24 @@ def work_callback() -> Response:
     args, keys = request.args, _keys("work")
     body = _body()
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
-    wire.check_timestamp(timestamp, current_runtime().clock.timestamp())
+    runtime = current_runtime()
+    wire.check_timestamp(timestamp, runtime.clock.timestamp())
+    _bind_signature_to_body(runtime, "work", args.get("msg_signature", ""), timestamp, nonce, body)
     xml = _open_envelope("work", keys, wire.parse_xml(body), timestamp, nonce)
     return _dispatch("work", keys, xml, timestamp)
+
+
+def _bind_signature_to_body(runtime, channel: str, signature: str, timestamp: str, nonce: str, body: bytes) -> None:  # noqa: ANN001
+    """A (timestamp, nonce, signature) is bound to the first body it came with, across
+    processes, for as long as the timestamp is accepted: the same request again goes on (WeChat
+    resends; the callback ledger answers it once), another body under it is refused (403). A
+    plaintext signature covers only token, timestamp and nonce, and is in every callback URL."""
+    key = f"scrm:callback:signed:{channel}:{timestamp}:{nonce}:{signature}"
+    digest = hashlib.sha256(body).hexdigest()
+    if runtime.redis.set(key, digest, nx=True, ex=2 * wire.REPLAY_WINDOW_SECONDS):
+        return
+    if (runtime.redis.get(key) or b"").decode() != digest:
+        raise wire.Rejected(403, "this signature came with another body")
 
 
 def _body() -> bytes:

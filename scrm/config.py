@@ -79,6 +79,9 @@ class MPConfig(_Section):
     previous_encoding_aes_key: str | None = None
     original_id: str = "gh_sandbox000001"
     api_base_url: str | None = None
+    # Refuse plaintext callbacks (403): their signature does not cover the body. Unset: true
+    # outside sandbox mode (see Config.mp_requires_safe_mode).
+    require_safe_mode: bool | None = None
 
 
 class WorkConfig(_Section):
@@ -252,6 +255,11 @@ class Config(_Section):
                 f"{self.outreach.stuck_after_seconds} and {self.queue.job_timeout_seconds}"
             )
         return self
+
+    @property
+    def mp_requires_safe_mode(self) -> bool:
+        required = self.wechat.mp.require_safe_mode
+        return (not self.wechat.sandbox) if required is None else required
 
     @property
     def secret_key(self) -> str:
