@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import g, redirect, request, session, url_for
 
+from scrm.redis_store import is_memory_url
 from scrm.users import service
 from scrm.web.api import current_runtime
 from scrm.web.errors import Forbidden, Unauthorized
@@ -41,8 +42,12 @@ def authenticate_token(token: str) -> Caller | None:
     ``last_used_at`` lags by at most that plus ``users.service.LAST_USED_PRECISION``. Any
     revocation or deactivation anywhere makes every process forget them at once (a generation
     number in Redis, read on each request: one Redis round trip instead of a database
-    transaction)."""
+    transaction). With ``memory://`` another process (``scrm users revoke``) cannot reach this
+    one's Redis, so nothing is remembered: each request asks the database."""
     runtime = current_runtime()
+    if is_memory_url(runtime.config.redis.url):
+        with runtime.transaction() as db_session:
+            return _caller(service.authenticate(db_session=db_session, token=token, now=runtime.clock.now()))
     digest = service.hash_token(token)
     generation = runtime.redis.get(service.CALLERS_GENERATION_KEY)
     remembered = _remembered.get(digest)
