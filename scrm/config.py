@@ -67,8 +67,14 @@ class ServerConfig(_Section):
         return value.rstrip("/")
 
 
+class SessionHours(_Section):
+    console: int = Field(default=12, ge=1, le=24 * 90)
+    guide: int = Field(default=72, ge=1, le=24 * 90)
+
+
 class SecurityConfig(_Section):
     secret_key: str | None = None
+    session_hours: SessionHours = SessionHours()
 
 
 class MPConfig(_Section):

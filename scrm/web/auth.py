@@ -6,6 +6,7 @@ for a role not listed. The user is on ``g.user`` as a frozen :class:`Caller`.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -81,8 +82,9 @@ def current_caller() -> Caller | None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         caller = authenticate_token(header[len("Bearer "):].strip())
-    elif session.get("token_id"):
-        caller = _session_caller(session["token_id"])
+    elif session.get("sid"):
+        token_id = _live_session(session["sid"])
+        caller = _session_caller(token_id) if token_id is not None else None
     g.caller = caller
     return caller
 
@@ -105,10 +107,35 @@ def require_role(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., An
     return decorate
 
 
+SESSION_KEY = "scrm:session:{}"
+
+
 def log_in(caller: Caller) -> None:
+    """A login session: the cookie names it, the server holds it (Redis), so that it expires
+    after ``security.session_hours`` (the console's, or a guide's) and logging out ends it."""
+    runtime = current_runtime()
+    hours = runtime.config.security.session_hours
+    seconds = 3600 * (hours.guide if caller.role == "guide" else hours.console)
+    sid = secrets.token_urlsafe(24)
+    until = int(runtime.clock.timestamp()) + seconds
+    runtime.redis.set(SESSION_KEY.format(sid), f"{caller.token_id}:{until}", ex=seconds)
     session.clear()
-    session["token_id"] = caller.token_id
+    session["sid"] = sid
 
 
 def log_out() -> None:
+    sid = session.get("sid")
+    if sid:
+        current_runtime().redis.delete(SESSION_KEY.format(sid))
     session.clear()
+
+
+def _live_session(sid: str) -> int | None:
+    """The token behind a session that is neither logged out nor past its hours (by the
+    runtime's clock; Redis's expiry only clears it away)."""
+    runtime = current_runtime()
+    held = runtime.redis.get(SESSION_KEY.format(sid))
+    if held is None:
+        return None
+    token_id, until = (int(part) for part in held.decode().split(":"))
+    return token_id if runtime.clock.timestamp() < until else None

@@ -61,6 +61,15 @@ def guide(runtime):  # noqa: ANN001, ANN201
     return create_guide(runtime, "G1", name="王小美")
 
 
+def test_a_guides_sign_in_lasts_72_hours(runtime, client, guide):
+    runtime.clock = FrozenClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
+    _sign_in(runtime, client, "G1")
+    runtime.clock.advance(hours=71)
+    assert client.get("/m/").status_code == 200
+    runtime.clock.advance(hours=2)  # past security.session_hours.guide (72)
+    assert client.get("/m/").status_code != 200
+
+
 def test_a_login_link_signs_the_guide_in_once(runtime, client, guide):
     path = _link_path(runtime, "G1")
     response = client.get(path)

@@ -150,3 +150,26 @@ def test_a_token_revoked_by_another_process_is_refused_at_once(cli, runtime, cli
                              capture_output=True, text=True, timeout=60)
     assert revoked.returncode == 0 and "revoked 1 token(s) of zoe" in revoked.stdout, revoked.stderr
     assert client.get("/api/me", headers=headers).status_code == 401
+
+
+def test_a_console_session_lasts_its_hours_and_logging_out_ends_it_on_the_server(cli, runtime, client):
+    from datetime import UTC, datetime
+
+    from scrm.clock import FrozenClock
+
+    runtime.clock = FrozenClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
+    token = cli("users", "create", "ivy", "--role", "manager").output.strip().splitlines()[-1]
+    assert client.post("/login", data={"token": token}).status_code == 302
+    runtime.clock.advance(hours=11, minutes=59)
+    assert client.get("/console/customers").status_code == 200
+    runtime.clock.advance(minutes=2)  # past security.session_hours.console (12)
+    expired = client.get("/console/customers")
+    assert expired.status_code == 302 and expired.headers["Location"].startswith("/login")
+
+    assert client.post("/login", data={"token": token}).status_code == 302
+    kept = client.get_cookie("session").value  # what a thief copied from this browser
+    assert client.post("/logout").status_code == 302
+    thief = client.application.test_client()
+    thief.set_cookie("session", kept)
+    assert thief.get("/console/customers").status_code == 302  # the session ended on the server
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200  # the token lives on
