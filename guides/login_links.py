@@ -2,8 +2,9 @@
 that opens the guide's phone pages without typing a token.
 
 The link carries the guide's code and a random nonce, signed with ``security.secret_key``
-(itsdangerous). Using it claims the nonce in Redis (``SET NX``), so a link forwarded to
-someone else after the guide used it opens nothing. It then signs the guide in as their user
+(itsdangerous). Using it claims the nonce in the database (``used_login_links``, a unique
+nonce), so a link forwarded to someone else after the guide used it opens nothing, even
+after a restart or a Redis flush. It then signs the guide in as their user
 (created on first use, role ``guide``) with a fresh token; a login session ends when that
 token is revoked (``scrm users revoke``) or the guide leaves.
 """
@@ -16,7 +17,8 @@ from typing import TYPE_CHECKING
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from guides.models import Guide
+from guides.models import Guide, UsedLoginLink
+from scrm.db import dialect_insert
 from scrm.errors import Refused
 from scrm.signing import age_seconds, clock_serializer
 from scrm.users.models import ApiToken, User
@@ -33,6 +35,15 @@ PATH = "/m/login"
 
 class LoginLinkRefused(Refused):
     """The link is forged, expired, used, or its guide has left; the message says which."""
+
+
+class LoginLinkUsed(LoginLinkRefused):
+    """The link was used already; ``guide_code`` says whose it is (the guide signed in with it
+    who opens it again is simply shown their page)."""
+
+    def __init__(self, guide_code: str) -> None:
+        super().__init__("this login link was used already; ask for a new one")
+        self.guide_code = guide_code
 
 
 def _serializer(runtime: Runtime) -> URLSafeTimedSerializer:
@@ -63,8 +74,14 @@ def use_link(*, runtime: Runtime, db_session: Session, token: str) -> ApiToken:
     guide = db_session.scalar(select(Guide).where(Guide.code == data.get("guide")))
     if guide is None or not guide.active:
         raise LoginLinkRefused("this guide no longer works here")
-    if not runtime.redis.set(f"guides:login-link:{data['nonce']}", b"1", nx=True, ex=max_age):
-        raise LoginLinkRefused("this login link was used already; ask for a new one")
+    claimed = db_session.scalar(
+        dialect_insert(db_session, UsedLoginLink)
+        .values(nonce=data["nonce"][:32], guide_code=guide.code, used_at=runtime.clock.now())
+        .on_conflict_do_nothing(index_elements=["nonce"])
+        .returning(UsedLoginLink.nonce)
+    )
+    if claimed is None:
+        raise LoginLinkUsed(guide.code)
     return sign_in_guide(db_session=db_session, guide=guide)
 
 

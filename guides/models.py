@@ -108,3 +108,15 @@ class GuideTransfer(Base):
     next_try_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UsedLoginLink(Base):
+    """A guide's sign-in link once used (SPEC §12): kept in the database, so that a restart or a
+    Redis flush does not make it work again. Its nonce is unique; rows older than the links'
+    lifetime mean nothing any more."""
+
+    __tablename__ = "used_login_links"
+
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    guide_code: Mapped[str] = mapped_column(String(32))
+    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

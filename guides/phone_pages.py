@@ -20,7 +20,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 
 from guides import oauth, roster, service
 from guides import phone_views as views
-from guides.login_links import LoginLinkRefused, use_link
+from guides.login_links import LoginLinkRefused, LoginLinkUsed, use_link
 from guides.models import Guide
 from qrcodes.service import codes_of
 from scrm.clock import as_utc
@@ -86,6 +86,11 @@ def login():  # noqa: ANN201
     try:
         with runtime.transaction() as db_session:
             caller = _caller_of(use_link(runtime=runtime, db_session=db_session, token=request.args.get("t", "")))
+    except LoginLinkUsed as exc:
+        signed_in = current_caller()
+        if signed_in is not None and signed_in.guide_code == exc.guide_code:  # the guide opened it again
+            return redirect(url_for("guide_pages.home"))
+        return _message("登录链接无效 Link refused", str(exc), "请向店长要一个新的登录链接 Ask your manager for a new link.", 403)
     except LoginLinkRefused as exc:
         return _message("登录链接无效 Link refused", str(exc), "请向店长要一个新的登录链接 Ask your manager for a new link.", 403)
     log_in(caller)

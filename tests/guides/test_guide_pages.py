@@ -9,9 +9,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from guide_world import create_guide, create_store, openid
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from guides.login_links import make_link
+from guides.models import UsedLoginLink
 from handlers.signed_callbacks import mp_event_xml, mp_text_xml
 from scrm.clock import FrozenClock
 from scrm.customers.models import Customer, CustomerIdentity
@@ -81,6 +82,18 @@ def test_a_login_link_signs_the_guide_in_once(runtime, client, guide):
     again = client.application.test_client().get(path)  # the link forwarded to someone else
     assert again.status_code == 403
     assert "used already" in again.text and "登录链接无效" in again.text
+    reopened = client.get(path)  # the guide who signed in with it taps it again: their page, no error
+    assert reopened.status_code == 302 and reopened.headers["Location"].endswith("/m/")
+
+
+def test_a_used_link_stays_used_after_redis_forgets_everything(runtime, client, guide):
+    path = _link_path(runtime, "G1")
+    assert client.get(path).status_code == 302
+    runtime.redis.flushdb()  # a restart on memory://, or a Redis flush
+    again = client.application.test_client().get(path)
+    assert again.status_code == 403 and "used already" in again.text
+    with runtime.transaction() as db_session:
+        assert db_session.scalar(select(func.count()).select_from(UsedLoginLink)) == 1
 
 
 def test_a_forged_link_is_refused_and_no_session_sends_to_the_login(runtime, client, guide):

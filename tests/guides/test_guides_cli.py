@@ -182,7 +182,9 @@ def test_guides_login_link_prints_a_link_that_signs_the_guide_in_once(cli, runti
     parts = urlsplit(link)
     first = client.get(f"{parts.path}?{parts.query}")
     assert first.status_code == 302
-    assert client.get(f"{parts.path}?{parts.query}").status_code == 403  # used already
+    assert client.application.test_client().get(f"{parts.path}?{parts.query}").status_code == 403  # used already
+    again = client.get(f"{parts.path}?{parts.query}")  # the guide signed in with it, tapping it again (SPEC §12)
+    assert again.status_code == 302 and again.headers["Location"].endswith("/m/")
 
     unknown = cli("guides", "login-link", "NOPE")
     assert unknown.exit_code == 1 and "no guide NOPE" in unknown.output
