@@ -295,6 +295,10 @@ def main() -> None:
         "SCRM_LOGGING__LEVEL": "WARNING",
         "SCRM_SERVER__PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "SCRM_SERVER__PORT": str(port),
+        # 32 clients on one address and a few guides: the redemption rate limits (SPEC §12) would
+        # measure themselves, not redemption.
+        "SCRM_SECURITY__RATE_LIMITS__REDEEM_PER_USER": "1000000/minute",
+        "SCRM_SECURITY__RATE_LIMITS__REDEEM_PER_IP": "1000000/minute",
     })
     runtime = install(Runtime(load_config(environ=env)))  # after-commit jobs go to its Redis
     server = Gunicorn("scrm.wsgi:app", settings, env, port, logdir)

@@ -26,7 +26,7 @@ from scrm.runtime import Runtime, install
 from scrm.sandbox import phone
 from scrm.sandbox import routes as sandbox_routes
 from scrm.users import routes as user_routes
-from scrm.web import edge, errors, health, openapi, pages
+from scrm.web import edge, errors, health, limits, openapi, pages
 from tagging import links as tracked_links
 from tagging import routes as tag_routes
 from tagging.pages import tag_console
@@ -43,6 +43,7 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None) 
     configure_edge(app)
     configure_request_log(app)
     configure_blueprints(app, runtime)
+    limits.init_app(app, runtime)  # after the blueprints: it wraps their views
     return app
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from limits import parse_many
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "SCRM_"
@@ -72,9 +73,27 @@ class SessionHours(_Section):
     guide: int = Field(default=72, ge=1, le=24 * 90)
 
 
+class RateLimits(_Section):
+    """Flask-Limiter's notation: "20/minute", "100/hour;1000/day"."""
+
+    sign_in_per_ip: str = "20/minute"
+    redeem_per_user: str = "60/minute"
+    redeem_per_ip: str = "300/minute"
+
+    @field_validator("sign_in_per_ip", "redeem_per_user", "redeem_per_ip")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError('must read like "20/minute" or "100/hour;1000/day"') from None
+        return value
+
+
 class SecurityConfig(_Section):
     secret_key: str | None = None
     session_hours: SessionHours = SessionHours()
+    rate_limits: RateLimits = RateLimits()
 
 
 class MPConfig(_Section):

@@ -193,3 +193,9 @@ def test_scrm_serve_refuses_a_public_host_in_sandbox_mode_without_a_secret_key(t
     result = CliRunner().invoke(main, ["--config", str(write(tmp_path, "")), "serve", "--host", "0.0.0.0"],
                                 env={"SCRM_DATABASE__URL": f"sqlite:///{tmp_path}/x.db"})
     assert result.exit_code == 1 and "--host 0.0.0.0 is reachable from outside" in result.output
+
+
+def test_a_rate_limit_setting_that_does_not_parse_names_its_key():
+    with pytest.raises(ConfigError) as error:
+        load_config(environ={"SCRM_SECURITY__RATE_LIMITS__SIGN_IN_PER_IP": "often"})
+    assert "security.rate_limits.sign_in_per_ip" in str(error.value) and "20/minute" in str(error.value)

@@ -1,0 +1,57 @@
+"""Rate limits (SPEC §12) with Flask-Limiter on our Redis: coupon redemption attempts per user
+and per IP, and sign-in per IP, answered 429 with ``Retry-After``.
+
+Flask-Limiter (and its ``limits`` storage) rather than our token bucket: it keys by whatever
+we choose, counts in Redis with one round trip, and writes the 429 and its headers. A
+``memory://`` runtime keeps the counts in the process, as its Redis is. Each app gets its own
+limiter, so that no count outlives the app that made it (a test's app, a restarted server).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from scrm.redis_store import is_memory_url
+from scrm.runtime import Runtime
+from scrm.web.auth import current_caller
+
+# endpoint → the limits it is counted against: (the setting in security.rate_limits, the key)
+PER_IP, PER_USER = "ip", "user"
+LIMITED: dict[str, tuple[tuple[str, str], ...]] = {
+    "pages.login": (("sign_in_per_ip", PER_IP),),
+    "guide_pages.login": (("sign_in_per_ip", PER_IP),),
+    "guide_pages.oauth_callback": (("sign_in_per_ip", PER_IP),),
+    "coupons_api.redeem_coupon": (("redeem_per_user", PER_USER), ("redeem_per_ip", PER_IP)),
+    "redeem_pages.check": (("redeem_per_user", PER_USER), ("redeem_per_ip", PER_IP)),
+    "redeem_pages.confirm": (("redeem_per_user", PER_USER), ("redeem_per_ip", PER_IP)),
+}
+
+
+def init_app(app: Flask, runtime: Runtime) -> Limiter:
+    url = runtime.config.redis.url
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri="memory://" if is_memory_url(url) else url,
+        headers_enabled=True,
+        key_prefix="scrm:limits",
+    )
+    settings = runtime.config.security.rate_limits
+    for endpoint, limits in LIMITED.items():
+        view = app.view_functions[endpoint]
+        for name, per in limits:
+            view = limiter.limit(getattr(settings, name), key_func=_KEYS[per], scope=f"{endpoint}:{name}")(view)
+        app.view_functions[endpoint] = view
+    return limiter
+
+
+def _user_or_ip() -> str:
+    caller = current_caller()
+    return f"user:{caller.user_id}" if caller is not None else f"ip:{request.remote_addr}"
+
+
+_KEYS: dict[str, Callable[[], str]] = {PER_IP: get_remote_address, PER_USER: _user_or_ip}

@@ -1,0 +1,41 @@
+"""Rate limits (SPEC §12, scrm/web/limits.py): sign-in per IP, redemption attempts per user
+and per IP, 429 with Retry-After, counted in the runtime's Redis (or in the process on
+memory://). The limits here are small so that a test reaches them."""
+
+from __future__ import annotations
+
+import pytest
+
+from guide_world import create_guide, create_store
+
+
+@pytest.fixture
+def config_overrides():  # noqa: ANN201
+    return {"security.rate_limits.sign_in_per_ip": "3/minute", "security.rate_limits.redeem_per_user": "4/minute",
+            "security.rate_limits.redeem_per_ip": "6/minute"}
+
+
+def test_sign_in_guesses_from_one_address_get_429_with_retry_after(client, make_token):
+    token = make_token("manager")
+    assert [client.post("/login", data={"token": f"scrm_guess{n}"}).status_code for n in range(3)] == [401] * 3
+    refused = client.post("/login", data={"token": token})  # even the right one, for now
+    assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 60
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200  # the API is not
+
+
+def test_guide_sign_in_links_are_limited_too(client):
+    answers = [client.get(f"/m/login?t=forged{n}").status_code for n in range(4)]
+    assert answers == [403, 403, 403, 429]
+
+
+def test_redemption_attempts_are_limited_per_user_and_per_address(runtime, client, auth):
+    create_store(runtime)
+    create_guide(runtime, "G1")
+    create_guide(runtime, "G2")
+    first, second = auth("guide", "G1"), auth("guide", "G2")
+    guesses = [client.post("/api/coupons/redeem", json={"code": f"0001-GUESS{n}"}, headers=first) for n in range(5)]
+    assert [r.status_code for r in guesses] == [422, 422, 422, 422, 429]  # G1's fifth in the minute
+    assert guesses[4].get_json()["error"] == "too_many_requests" and int(guesses[4].headers["Retry-After"]) > 0
+    others = [client.post("/api/coupons/redeem", json={"code": f"0002-GUESS{n}"}, headers=second).status_code
+              for n in range(3)]
+    assert others == [422, 422, 429]  # another guide, the same address: its sixth attempt was the last
