@@ -24,8 +24,9 @@ def test_sign_in_guesses_from_one_address_get_429_with_retry_after(client, make_
 
 
 def test_guide_sign_in_links_are_limited_too(client):
-    answers = [client.get(f"/m/login?t=forged{n}").status_code for n in range(4)]
-    assert answers == [403, 403, 403, 429]
+    answers = [client.get(f"/m/login?t=forged{n}") for n in range(4)]
+    assert [answer.status_code for answer in answers] == [403, 403, 403, 429]
+    assert "请求太频繁" in answers[3].text and int(answers[3].headers["Retry-After"]) > 0  # a page, for a person
 
 
 def test_redemption_attempts_are_limited_per_user_and_per_address(runtime, client, auth):
