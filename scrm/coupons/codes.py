@@ -3,11 +3,15 @@
 A code is 12 characters of Crockford's base 32 (no I, L, O, U), shown in groups of four,
 ``7ZQ4-KD2M-9XHB``:
 
-- the coupon's id in base 32, at least 4 characters (more once ids pass 32⁴);
-- a 7-character MAC (35 bits of HMAC-SHA256 over the id), so a made-up or edited code is
-  refused without a database hit, and guessing one takes billions of tries;
+- the coupon's id, enciphered (a keyed Feistel permutation of the id's 4, 6, … characters),
+  so that no code shows how many coupons came before it (SPEC §12);
+- a 7-character MAC (35 bits of HMAC-SHA256 over those characters), so a made-up or edited
+  code is refused without a database hit, and guessing one takes billions of tries;
 - a Luhn mod 32 check character (python-stdnum), so a mistyped character or two swapped
   neighbours are caught before anything else is done.
+
+Codes issued before the ids were enciphered carry the id in plain base 32 under a MAC of
+another domain; they are still read (and redeemed), and none is issued any more.
 
 Reading is forgiving where people are: case, spaces and dashes do not matter, and O/I/L are
 read as 0/1/1, as Crockford intends.
@@ -25,6 +29,7 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ID_MIN_CHARS = 4
 MAC_CHARS = 7
 MAX_CHARS = 20  # id up to 12 characters: far beyond any real coupon count
+FEISTEL_ROUNDS = 4
 _READ_AS = str.maketrans({"O": "0", "I": "1", "L": "1", " ": None, "-": None})
 
 
@@ -61,8 +66,11 @@ class CouponCodec:
     def encode(self, coupon_id: int) -> str:
         if coupon_id < 1:
             raise ValueError("coupon ids start at 1")
-        body = _base32(coupon_id).rjust(ID_MIN_CHARS, "0")
-        body += self._mac(body)
+        width = ID_MIN_CHARS
+        while coupon_id >= 32**width:
+            width += 2  # an even number of characters: the permutation's halves are equal
+        body = _base32(self._permute(coupon_id, width)).rjust(width, "0")
+        body += self._mac(body, b"coupon-enciphered:")
         return body + luhn.calc_check_digit(body, alphabet=ALPHABET)
 
     def decode(self, typed: str) -> CouponCode:
@@ -74,14 +82,37 @@ class CouponCodec:
             raise BadCode("typo", "this code has a typo: check each character against the coupon")
         body = text[:-1]
         id_part, mac = body[:-MAC_CHARS], body[-MAC_CHARS:]
-        if not hmac.compare_digest(mac, self._mac(id_part)):
+        if len(id_part) % 2 == 0 and hmac.compare_digest(mac, self._mac(id_part, b"coupon-enciphered:")):
+            coupon_id = self._permute(_from_base32(id_part), len(id_part), inverse=True)
+        elif hmac.compare_digest(mac, self._mac(id_part, b"coupon:")):  # issued before ids were enciphered
+            coupon_id = _from_base32(id_part)
+        else:
             raise BadCode("forged", "this is not one of our coupon codes")
-        return CouponCode(_from_base32(id_part), text)
+        if coupon_id < 1:
+            raise BadCode("forged", "this is not one of our coupon codes")
+        return CouponCode(coupon_id, text)
 
-    def _mac(self, id_part: str) -> str:
-        digest = hmac.new(self._key, b"coupon:" + id_part.encode(), hashlib.sha256).digest()
+    def _mac(self, id_part: str, domain: bytes) -> str:
+        digest = hmac.new(self._key, domain + id_part.encode(), hashlib.sha256).digest()
         number = int.from_bytes(digest[:5], "big") >> (40 - 5 * MAC_CHARS)
         return _base32(number).rjust(MAC_CHARS, "0")
+
+    def _permute(self, number: int, width: int, *, inverse: bool = False) -> int:
+        """A keyed permutation of the numbers of ``width`` base-32 characters (a balanced
+        Feistel network, HMAC-SHA256 rounds): consecutive ids come out scattered."""
+        half = 5 * width // 2
+        mask = (1 << half) - 1
+        left, right = number >> half, number & mask
+        for step in (reversed(range(FEISTEL_ROUNDS)) if inverse else range(FEISTEL_ROUNDS)):
+            if inverse:
+                left, right = right ^ self._round(step, left, width, mask), left
+            else:
+                left, right = right, left ^ self._round(step, right, width, mask)
+        return (left << half) | right
+
+    def _round(self, step: int, value: int, width: int, mask: int) -> int:
+        digest = hmac.new(self._key, f"coupon-round:{width}:{step}:{value}".encode(), hashlib.sha256).digest()
+        return int.from_bytes(digest[:8], "big") & mask
 
 
 def _base32(number: int) -> str:

@@ -100,3 +100,25 @@ def test_the_key_comes_from_config_and_changes_codes():
     rotated = load_config(environ={}, overrides={"security.secret_key": "t" * 40, "coupons.code_key": "p" * 20})
     assert CouponCodec.from_config(plain).encode(5) != CouponCodec.from_config(pinned).encode(5)
     assert CouponCodec.from_config(pinned).encode(5) == CouponCodec.from_config(rotated).encode(5)
+
+
+# Codes issued before the ids were enciphered, made with KEY: they are still read as issued.
+ISSUED_BEFORE = {"0001MG12KEYG": 1, "001AF99CTAN5": 42, "10000WDSGGH7P": 1_048_576, "XSNJG09DC61BCC": 10**9}
+
+
+@pytest.mark.parametrize("text, coupon_id", ISSUED_BEFORE.items())
+def test_codes_issued_before_the_ids_were_enciphered_are_still_read(codec, text, coupon_id):
+    assert codec.decode(text).coupon_id == coupon_id
+    assert codec.encode(coupon_id) != text  # no such code is issued any more
+    assert codec.decode(display(text).lower()).coupon_id == coupon_id
+
+
+def test_codes_show_no_sequence(codec):
+    """The first hundred coupons: nothing in their codes counts up (SPEC §12)."""
+    codes = [codec.encode(coupon_id) for coupon_id in range(1, 101)]
+    heads = [code[:4] for code in codes]
+    assert len(set(heads)) == 100 and heads != sorted(heads)
+    assert sum(head.startswith("00") for head in heads) < 10  # about 1 in 1,024 would by chance
+    rising = sum(a < b for a, b in itertools.pairwise(heads))
+    assert 30 < rising < 70  # as often up as down, like shuffled cards
+    assert all(codec.decode(code).coupon_id == n for n, code in enumerate(codes, start=1))
