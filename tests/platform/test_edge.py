@@ -48,10 +48,12 @@ def test_a_nul_in_the_query_is_400(client, manager, path):
     assert response.status_code == 400 and "NUL" in response.get_json()["message"]
 
 
-def test_a_nul_in_a_json_body_is_400_and_changes_nothing(runtime, client, manager):
-    for body in ('{"name": "a\\u0000b", "half_life_days": 7}', '{"name": "a\\U0000b"}'):
+def test_a_nul_in_a_json_body_is_422_naming_the_field_and_changes_nothing(runtime, client, manager):
+    for body, field in (('{"name": "a\\u0000b", "half_life_days": 7}', "name"),
+                        ('{"name": "兴趣", "tags": [{"x": 1}, {"n\\u0000": 2}]}', "tags.1.n\x00")):
         response = client.post("/api/tag-groups", data=body, content_type="application/json", headers=manager)
-        assert response.status_code == 400 and "NUL" in response.get_json()["message"]
+        assert response.status_code == 422 and "NUL" in response.get_json()["message"]
+        assert response.get_json()["field"] == field
     with runtime.transaction() as db_session:
         assert db_session.scalar(select(func.count()).select_from(TagGroup)) == 0
     made = client.post("/api/tag-groups", json={"name": "兴趣", "half_life_days": 7}, headers=manager)
