@@ -29,7 +29,6 @@ class Caller:
     token_id: int
 
 
-
 def _caller(api_token) -> Caller | None:  # noqa: ANN001
     if api_token is None:
         return None
