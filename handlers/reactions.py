@@ -66,7 +66,6 @@ def react(runtime: Runtime, db_session: Session, callback: ev.Callback) -> Outco
 
 
 def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callback, identity: IdentityRef):  # noqa: ANN202
-
     now = runtime.clock.now()
     if isinstance(callback, ev.Subscribe):
         customers.set_following(db_session=db_session, identity=identity, following=True, at=now)

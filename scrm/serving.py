@@ -8,6 +8,7 @@ import threading
 from urllib.parse import urlsplit
 
 import click
+from werkzeug.serving import run_simple
 
 from scrm.app import create_app
 from scrm.redis_store import is_memory_url
@@ -19,10 +20,6 @@ log = logging.getLogger(__name__)
 
 
 def serve_forever(runtime: Runtime, host: str, port: int) -> None:
-    from werkzeug.serving import run_simple
-
-
-
     app = create_app(runtime=runtime)
     warm_up_in_background(runtime)
     stoppers = []

@@ -12,6 +12,5 @@ blueprint = Blueprint("health", __name__)
 
 @blueprint.get("/healthz")
 def healthz():  # noqa: ANN201
-
     report = check(current_runtime())
     return jsonify(report), 200 if report["status"] == "ok" else 503
