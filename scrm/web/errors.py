@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from scrm.errors import ConflictError, DomainError, InvalidInput, NotFoundError, Refused
@@ -76,8 +76,7 @@ def init_app(app: Flask) -> None:
             code = (exc.name or "error").lower().replace(" ", "_")
             return jsonify(error_body(code, exc.description or exc.name)), exc.code
         if exc.code == 429:  # a person on a page (sign-in, the guide's redeem page) reads why
-            return Response("请求太频繁，请稍后再试。Too many attempts: please wait a minute and try again.\n",
-                            status=429, mimetype="text/plain")
+            return render_template("too_many.html"), 429
         return exc
 
     @app.errorhandler(Exception)
