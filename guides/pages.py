@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from guides import console_views, importing, leaving, service
+from guides import routes as guide_routes
 from guides.duty_routing import WEEKDAYS
 from guides.schemas import GuideFields, GuideIn, LeaveIn, StoreIn, parse
 from scrm.errors import InvalidInput
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
     from werkzeug.datastructures import FileStorage, MultiDict
 
 guide_console = Blueprint("guide_console", __name__, template_folder="templates", url_prefix="/console")
+# The codes and posters the pages show: the API's images, reached with the console's session
+# (/api/ takes Bearer tokens only).
+guide_console.add_url_rule("/stores/<code>/qrcode.png", "store_qrcode", guide_routes.store_qrcode)
+guide_console.add_url_rule("/stores/<code>/poster.<fmt>", "store_poster", guide_routes.store_poster)
+guide_console.add_url_rule("/guides/<code>/qrcode.png", "guide_qrcode", guide_routes.guide_qrcode)
 
 
 class _Rejected(Exception):

@@ -20,6 +20,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 
 from guides import oauth, roster, service
 from guides import phone_views as views
+from guides import routes as guide_routes
 from guides.login_links import LoginLinkRefused, LoginLinkUsed, use_link
 from guides.models import Guide
 from qrcodes.service import codes_of
@@ -33,6 +34,8 @@ from scrm.web.errors import Forbidden, NotFound
 from tagging.scores import carried_tags
 
 guide_pages = Blueprint("guide_pages", __name__, template_folder="templates")
+# The guide's own codes on /m/code, with the guide's session (/api/ takes Bearer tokens only).
+guide_pages.add_url_rule("/m/guides/<code>/qrcode.png", "guide_qrcode", guide_routes.guide_qrcode)
 
 PAGE = 30  # customers per page
 MAX_PAGE = 100_000  # keeps OFFSET well inside a bigint

@@ -126,7 +126,7 @@ def code_views(guide_code: str, codes: dict[str, ChannelCode]) -> list[CodeView]
         if status == "failed" and code is not None and code.error:
             note = f"{note}: {code.error}"
         views.append(CodeView(channel, CHANNEL_WORDS[channel], status == "ready", note,
-                              f"/api/guides/{guide_code}/qrcode.png?channel={channel}"))
+                              f"/m/guides/{guide_code}/qrcode.png?channel={channel}"))
     return views
 
 

@@ -26,7 +26,7 @@ from scrm.runtime import Runtime, install
 from scrm.sandbox import phone
 from scrm.sandbox import routes as sandbox_routes
 from scrm.users import routes as user_routes
-from scrm.web import edge, errors, health, limits, openapi, pages
+from scrm.web import csrf, edge, errors, health, limits, openapi, pages
 from tagging import links as tracked_links
 from tagging import routes as tag_routes
 from tagging.pages import tag_console
@@ -41,6 +41,7 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None) 
     configure_app(app, runtime)
     configure_errors(app)
     configure_edge(app)
+    configure_csrf(app)
     configure_request_log(app)
     configure_blueprints(app, runtime)
     limits.init_app(app, runtime)  # after the blueprints: it wraps their views
@@ -67,6 +68,11 @@ def configure_errors(app: Flask) -> None:
 def configure_edge(app: Flask) -> None:
     """Ids bounded to 64 bits, NUL refused, security headers (scrm/web/edge.py, SPEC §12)."""
     edge.init_app(app)
+
+
+def configure_csrf(app: Flask) -> None:
+    """CSRF tokens on cookie-authenticated writes; a Bearer-only, JSON-only /api/ (scrm/web/csrf.py, SPEC §12)."""
+    csrf.init_app(app)
 
 
 def configure_request_log(app: Flask) -> None:

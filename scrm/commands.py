@@ -62,6 +62,7 @@ def sandbox(ctx: click.Context, host: str | None, port: int | None, open_browser
         raise click.ClickException("wechat.sandbox is false: the phone sandbox plays a customer of the fake WeChat only")
     url = phone_url(runtime)
     click.secho(f"Phone sandbox: {url}", bold=True)
+    click.echo("  it asks for an admin's token: scrm users create NAME --role admin prints one (last line)")
     if open_browser:
         threading.Timer(1.0, click.launch, args=(url,)).start()  # once the server listens
     _serve(runtime, host, port)

@@ -56,7 +56,7 @@ def _print_where_to_look(runtime: Runtime, host: str, port: int) -> None:
         )
     lines = []
     if runtime.config.wechat.sandbox:
-        lines.append(("phone sandbox", f"{phone_url(runtime)}   <- open this first: play a customer"))
+        lines.append(("phone sandbox", f"{phone_url(runtime)}   <- open this first: play a customer (sign in with an admin's token)"))
     lines += [
         ("console", f"{base}/"),
         ("health", f"{base}/healthz"),

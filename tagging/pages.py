@@ -21,6 +21,7 @@ from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
 from scrm.web.forms import form_errors, form_fields, form_status, not_found_as_404
 from tagging import console_views, rules, service
+from tagging import routes as tag_routes
 from tagging.models import RULE_KINDS
 from tagging.schemas import GroupChanges, GroupIn, TagIn, parse, parse_rule
 
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from werkzeug.datastructures import MultiDict
 
 tag_console = Blueprint("tag_console", __name__, template_folder="templates", url_prefix="/console")
+# The audience page's live count: the API's, reached with the console's session (/api/ takes
+# Bearer tokens only).
+tag_console.add_url_rule("/audience/count", "audience_count", tag_routes.audience)
 
 _SYNONYM_SEPARATORS = (",", "，", "、", ";", "；", "\n")
 

@@ -240,6 +240,7 @@ def stack(backend: Backend, config_overrides: dict[str, Any]):  # noqa: ANN201
     from scrm.app import create_app
     from scrm.config import load_config
     from scrm.runtime import Runtime
+    from web_world import PageClient
 
     empty_database(backend.database_url)
     dispatch = _Dispatch()
@@ -256,6 +257,7 @@ def stack(backend: Backend, config_overrides: dict[str, Any]):  # noqa: ANN201
     runtime.redis.flushdb()
     app = create_app(runtime=runtime)
     app.testing = True
+    app.test_client_class = PageClient
     dispatch.app = app
     # A short poll: shutdown() waits for the loop to look, once per test.
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import html
+from urllib.parse import urlsplit
+
+from flask import session
+from flask.testing import FlaskClient
+from flask_wtf.csrf import generate_csrf
+
+from scrm.web.csrf import NOT_BY_COOKIE, WRITES
 
 
 def page_text(response) -> str:  # noqa: ANN001
@@ -13,3 +20,40 @@ def page_text(response) -> str:  # noqa: ANN001
 def log_in(client, make_token, role: str = "manager", guide_code: str | None = None) -> None:  # noqa: ANN001
     """Open a console session on ``client`` for a new user of ``role``."""
     assert client.post("/login", data={"token": make_token(role, guide_code)}).status_code == 302
+
+
+class PageClient(FlaskClient):
+    """A test client whose writes carry the session's CSRF token, as a browser's do when it
+    submits one of our forms (the hidden ``csrf_token`` field) or a page script posts (the
+    ``X-CSRFToken`` header). The token comes from Flask-WTF's ``generate_csrf`` on the client's
+    own session. ``csrf=False`` on a call sends none, to see a write without one refused.
+
+    That every form on our pages holds the field is tested apart
+    (tests/platform/test_csrf.py), so this does not hide a form without it."""
+
+    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        send_token = kwargs.pop("csrf", True)
+        method = (kwargs.get("method") or "GET").upper()
+        path = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "/")
+        if send_token and method in WRITES and not urlsplit(path).path.startswith(NOT_BY_COOKIE):
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers.setdefault("X-CSRFToken", self.csrf_token())
+            kwargs["headers"] = headers
+        return super().open(*args, **kwargs)
+
+    def csrf_token(self) -> str:
+        """The token this client's session's pages would carry (made now if it has none)."""
+        with self.session_transaction() as held, self.application.test_request_context():
+            session.update(held)
+            token = generate_csrf()
+            held.update(session)
+        return token
+
+
+def open_phone_sandbox(page, base_url: str, admin_token: str) -> None:  # noqa: ANN001
+    """Sign a browser page in to the console as an admin (the login form, as a person does) and
+    go on to the phone sandbox, which needs that session (SPEC §12)."""
+    page.goto(f"{base_url}/login?next=/sandbox/phone")
+    page.fill("#token", admin_token)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/sandbox/phone")

@@ -7,8 +7,9 @@ Server-rendered forms, as scrm/coupons/pages.py does them: GET shows; POST acts 
 same service functions as the JSON API (scrm/outreach/routes.py), then redirects with a
 one-line message. Input the domain refuses re-renders the page with the errors and what was
 typed, and changes nothing: 422 for invalid input, 409 for a campaign that cannot do that now.
-The audience count is live in the browser (the page posts to ``/api/campaigns/preview``);
-without script, the editor's 计算 Count button counts on the server.
+The audience count is live in the browser (the page posts to ``/console/campaigns/preview``,
+the API's preview reached with the console's session and CSRF token, since ``/api/`` takes
+Bearer tokens only); without script, the editor's 计算 Count button counts on the server.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from scrm.errors import InvalidInput
-from scrm.outreach import campaigns, console_views, editor, journeys
+from scrm.outreach import campaigns, console_views, editor, journeys, routes
 from scrm.outreach.models import CHANNELS, Campaign
 from scrm.outreach.schemas import TRIGGERS, AudienceIn, CampaignIn, parse, preview_json
 from scrm.users.models import MANAGERS
@@ -33,6 +34,8 @@ REFUSED = (InvalidInput, campaigns.CampaignFieldRefused, campaigns.CampaignRefus
 ACTIONS = {"launch": "已启动 · launched.", "pause": "已暂停 · paused.", "cancel": "已取消 · cancelled."}
 
 _404_when_missing = not_found_as_404(campaigns.CampaignNotFound)
+
+campaign_console.add_url_rule("/campaigns/preview", "preview_audience", routes.preview_audience, methods=["POST"])
 
 
 @campaign_console.get("/campaigns")

@@ -32,12 +32,14 @@ from urllib.parse import urlsplit
 
 import requests
 from flask import Blueprint, jsonify, render_template, request, url_for
+from flask_wtf.csrf import generate_csrf
 
 from guides.service import scannable_codes
 from handlers import wire
 from handlers.signed_callbacks import CallbackSender, mp_event_xml, mp_text_xml
 from scrm.sandbox import world
 from scrm.web.api import current_runtime
+from scrm.web.auth import require_role
 from scrm.web.errors import error_body
 
 if TYPE_CHECKING:
@@ -49,6 +51,14 @@ if TYPE_CHECKING:
 phone_pages = Blueprint(
     "phone_pages", __name__, template_folder="../templates", static_folder="../static", static_url_path="/static"
 )
+
+
+@phone_pages.before_request
+@require_role("admin")
+def _admins_only() -> None:
+    """The phone sandbox lists customers and their conversations (coupon links included) and
+    acts as any of them: it needs the console's admin session (SPEC §12); its writes carry the
+    page's CSRF token."""
 
 
 @dataclass(frozen=True)
@@ -366,7 +376,6 @@ def play(runtime: Runtime, action: PhoneAction) -> dict[str, Any]:
 
 
 def _json_body() -> Any:
-    # get_json without force: only application/json, which a cross-site form cannot send.
     return request.get_json(silent=True)
 
 
@@ -392,6 +401,7 @@ def page():  # noqa: ANN201
             "customers": url_for(".customers"),
             "conversation": url_for(".show_conversation"),
         },
+        "csrf_token": generate_csrf(),  # sent back as X-CSRFToken on the page's writes
     }
 
     with runtime.transaction() as db_session:

@@ -18,6 +18,7 @@
 
   function api(method, url, body) {
     var options = { method: method, headers: { "Accept": "application/json" } };
+    if (method !== "GET") options.headers["X-CSRFToken"] = boot.csrf_token;
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);

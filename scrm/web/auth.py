@@ -1,4 +1,5 @@
-"""Who is calling: ``Authorization: Bearer`` on /api/, a login session on pages.
+"""Who is calling: ``Authorization: Bearer`` on /api/ (only that: a session cookie does not
+authenticate the API, so no other site can make a browser call it), a login session on pages.
 
 ``@require_role("admin", "manager")`` answers 401 without a valid token or session and 403
 for a role not listed. The user is on ``g.user`` as a frozen :class:`Caller`.
@@ -81,7 +82,7 @@ def current_caller() -> Caller | None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         caller = authenticate_token(header[len("Bearer "):].strip())
-    elif session.get("sid"):
+    elif session.get("sid") and not request.path.startswith("/api/"):  # the API takes Bearer tokens only
         token_id = _live_session(session["sid"])
         caller = _session_caller(token_id) if token_id is not None else None
     g.caller = caller
@@ -94,9 +95,11 @@ def require_role(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., An
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             caller = current_caller()
             if caller is None:
-                if not request.path.startswith("/api/"):
-                    return redirect(url_for("pages.login", next=request.path))
-                raise Unauthorized("a valid bearer token is required")
+                if request.path.startswith("/api/"):
+                    raise Unauthorized("a valid bearer token is required")
+                if request.accept_mimetypes.best == "application/json":  # a page's script
+                    raise Unauthorized("your session has ended: sign in again at /login")
+                return redirect(url_for("pages.login", next=request.path))
             if roles and caller.role not in roles:
                 raise Forbidden(f"this needs the role {' or '.join(roles)}; you are {caller.role}")
             return view(*args, **kwargs)

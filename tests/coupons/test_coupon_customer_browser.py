@@ -13,6 +13,7 @@ from PIL import Image
 
 from coupon_world import issue, make_template
 from scrm.coupons import redemption
+from web_world import open_phone_sandbox
 
 PHONE = {"width": 390, "height": 844}
 IMAGE_LOADED = "sel => { const i = document.querySelector(sel); return !!i && i.complete && i.naturalWidth > 0; }"
@@ -25,7 +26,7 @@ def decoded(element) -> list[str]:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
-def test_the_customer_opens_my_coupons_from_the_menu_and_its_qr_decodes_to_the_code(browser, stack, tmp_path):
+def test_the_customer_opens_my_coupons_from_the_menu_and_its_qr_decodes_to_the_code(browser, stack, make_token, tmp_path):
     from playwright.sync_api import expect
 
     from scrm.customers import service as customers
@@ -37,7 +38,7 @@ def test_the_customer_opens_my_coupons_from_the_menu_and_its_qr_decodes_to_the_c
     context.on("weberror", lambda error: errors.append(str(error.error)))
 
     phone = context.new_page()
-    phone.goto(stack.url + "/sandbox/phone")
+    open_phone_sandbox(phone, stack.url, make_token("admin"))
     phone.click("#new-customer")
     expect(phone.locator("#status")).to_contain_text("not following")
     openid = phone.locator("#customer").input_value()

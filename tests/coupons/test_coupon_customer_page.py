@@ -19,6 +19,7 @@ from handlers.signed_callbacks import mp_text_xml
 from scrm.coupons import redemption
 from scrm.coupons.links import coupons_link
 from scrm.sandbox import state, world
+from web_world import log_in
 
 NOW = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 MANAGER = redemption.Counter(user_id=None, store_id=None)
@@ -255,9 +256,10 @@ def test_sending_youhuiquan_answers_with_a_card_that_opens_the_page(frozen, clie
     assert coupon.code in fresh.get("/c/coupons").get_data(as_text=True)
 
 
-def test_the_phone_sandbox_menu_opens_my_coupons(runtime, client):  # noqa: ANN001
+def test_the_phone_sandbox_menu_opens_my_coupons(runtime, client, make_token):  # noqa: ANN001
     from scrm.customers import service as customers
 
+    log_in(client, make_token, "admin")  # the phone sandbox is the console admin's
     html = client.get("/sandbox/phone").get_data(as_text=True)
     assert "我的优惠券 My coupons" in html and runtime.config.coupons.menu_key in html
     openid = client.post("/sandbox/phone/api/customers", json={"nickname": "小美"}).get_json()["openid"]

@@ -113,7 +113,7 @@ def test_bad_bodies_change_nothing(shop, client, auth):
     for body in ({}, {"code": ""}, {"code": 12}, {"code": "x" * 41}, {"code": "A", "extra": 1}):
         response = client.post("/api/coupons/redeem", json=body, headers=auth("guide", "G1"))
         assert response.status_code == 422, body
-    assert client.post("/api/coupons/redeem", data="nope", headers=auth("guide", "G1")).status_code == 400
+    assert client.post("/api/coupons/redeem", data="nope", headers=auth("guide", "G1"), content_type="application/json").status_code == 400
     assert client.post("/api/coupons/redeem", json={"code": "A"}).status_code == 401
     assert attempts(shop) == []
 

@@ -110,7 +110,7 @@ def test_a_manager_sets_and_forgets_a_birthday_and_bad_ones_change_nothing(runti
         refused = client.patch(f"/api/customers/{customer_id}", json=body, headers=headers)
         assert refused.status_code == 422, body
         assert [e["field"] for e in refused.get_json()["errors"]] == [field], body
-    assert client.patch(f"/api/customers/{customer_id}", data="[]", headers=headers).status_code == 400
+    assert client.patch(f"/api/customers/{customer_id}", data="[]", headers=headers, content_type="application/json").status_code == 400
     assert client.patch("/api/customers/999999", json={"birthday": None}, headers=headers).status_code == 404
     from guide_world import create_guide, create_store
 

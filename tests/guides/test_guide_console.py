@@ -75,10 +75,10 @@ def test_a_manager_creates_a_store_and_a_guide_through_the_forms(runtime, client
     assert "/console/stores/S1" in listing and "上海静安店" in listing
     store_page = page_text(client.get("/console/stores/S1"))
     assert "/console/guides/G1" in store_page and "member-g1" in store_page
-    assert "/api/stores/S1/poster.pdf?channel=mp" in store_page and "/api/stores/S1/poster.png?channel=mp" in store_page
+    assert "/console/stores/S1/poster.pdf?channel=mp" in store_page and "/console/stores/S1/poster.png?channel=mp" in store_page
     guide_page = page_text(client.get("/console/guides/G1"))
     for channel in ("mp", "work"):
-        src = f"/api/guides/G1/qrcode.png?channel={channel}"
+        src = f"/console/guides/G1/qrcode.png?channel={channel}"
         assert f'src="{src}"' in guide_page
         image = client.get(src)  # the page's images load under the same login session
         assert image.status_code == 200 and image.mimetype == "image/png"
@@ -92,7 +92,7 @@ def test_a_code_not_yet_made_shows_its_status_instead_of_the_image(runtime, clie
     client.post("/console/stores/S1/guides", data={"code": "G1", "name": "王小美", "wecom_userid": "member-g1"})
     # The jobs that ask WeChat have not run yet.
     page = page_text(client.get("/console/guides/G1"))
-    assert "/api/guides/G1/qrcode.png" not in page and "生成中 pending" in page
+    assert "/console/guides/G1/qrcode.png" not in page and "生成中 pending" in page
 
 
 @embedded_only

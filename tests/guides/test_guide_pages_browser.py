@@ -8,13 +8,14 @@ import pytest
 
 from guide_world import create_guide, create_store
 from guides.login_links import make_link
+from web_world import open_phone_sandbox
 
 PHONE = {"width": 390, "height": 844}
 IMAGE_LOADED = "sel => { const i = document.querySelector(sel); return !!i && i.complete && i.naturalWidth > 0; }"
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
-def test_a_guide_shows_their_code_and_finds_the_customer_who_scanned_it(browser, stack, tmp_path):
+def test_a_guide_shows_their_code_and_finds_the_customer_who_scanned_it(browser, stack, make_token, tmp_path):
     from playwright.sync_api import expect
 
     runtime = stack.runtime
@@ -37,12 +38,16 @@ def test_a_guide_shows_their_code_and_finds_the_customer_who_scanned_it(browser,
     page.get_by_role("link", name="我的码").click()
     expect(page).to_have_url(stack.url + "/m/code")
     page.wait_for_function(IMAGE_LOADED, arg="#code-mp img")
-    assert page.locator("#code-mp a[download]").get_attribute("href") == "/api/guides/G1/qrcode.png?channel=mp"
+    assert page.locator("#code-mp a[download]").get_attribute("href") == "/m/guides/G1/qrcode.png?channel=mp"
     page.screenshot(path=str(tmp_path / "guide-code.png"))
 
-    phone = context.new_page()  # the customer's WeChat, in another tab
+    # The customer's WeChat: the phone sandbox, in its own browser (it needs an admin's session,
+    # and one browser holds one session for the site: the guide's here).
+    phone_context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    phone_context.set_default_timeout(15_000)
+    phone = phone_context.new_page()
     phone.on("pageerror", lambda exc: errors.append(str(exc)))
-    phone.goto(stack.url + "/sandbox/phone")
+    open_phone_sandbox(phone, stack.url, make_token("admin"))
     phone.click("#new-customer")
     expect(phone.locator("#status")).to_contain_text("not following")
     who = phone.locator("#customer").input_value()
@@ -73,6 +78,7 @@ def test_a_guide_shows_their_code_and_finds_the_customer_who_scanned_it(browser,
     expect(page.locator("#n-customers b")).to_have_text("1")
     page.screenshot(path=str(tmp_path / "guide-home.png"))
     context.close()
+    phone_context.close()
 
     stranger = browser.new_context(viewport=PHONE, is_mobile=True)  # a customer: no session
     card = stranger.new_page()

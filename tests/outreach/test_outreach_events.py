@@ -94,4 +94,4 @@ def test_unknown_customers_roles_and_bodies(frozen, client, auth):
     as_guide = auth("guide", "G1")
     assert client.post("/api/events", json={"name": "x", "customer_id": 1}, headers=as_guide).status_code == 403
     assert client.post("/api/events", json={"name": "x", "customer_id": 1}).status_code == 401
-    assert client.post("/api/events", data="[1]", headers=auth()).status_code == 400
+    assert client.post("/api/events", data="[1]", headers=auth(), content_type="application/json").status_code == 400

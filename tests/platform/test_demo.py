@@ -84,7 +84,12 @@ def test_scrm_demo_serves_a_seeded_brand_from_an_empty_directory(tmp_path: Path)
         assert {c["status"] for c in codes.values()} == {"ready"}
         card = requests.get(f"{base}/api/guides/G001/qrcode.png?channel=mp", headers=headers, timeout=10)
         assert card.status_code == 200 and card.content.startswith(b"\x89PNG")
-        assert codes["mp"]["scene"] in requests.get(f"{base}/sandbox/phone", timeout=5).text
+        browser = requests.Session()  # the phone sandbox: after signing in with the printed token, as a person does
+        login = browser.get(f"{base}/sandbox/phone", timeout=5)
+        assert login.url == f"{base}/login?next=/sandbox/phone"
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
+        phone = browser.post(login.url, data={"token": token, "csrf_token": csrf}, timeout=5)
+        assert phone.url == f"{base}/sandbox/phone" and codes["mp"]["scene"] in phone.text
     finally:
         process.terminate()
         process.wait(10)

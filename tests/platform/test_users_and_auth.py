@@ -74,11 +74,11 @@ def test_wrong_role_is_403_with_a_reason(client, auth):
 def test_login_session_for_pages_ends_when_the_token_is_revoked(cli, client):
     token = cli("users", "create", "carol", "--role", "admin").output.strip().splitlines()[-1]
     assert client.post("/login", data={"token": "scrm_wrong"}).status_code == 401
-    response = client.post("/login?next=/api/users", data={"token": token})
-    assert response.status_code == 302 and response.headers["Location"] == "/api/users"
-    assert client.get("/api/users").status_code == 200
+    response = client.post("/login?next=/console/customers", data={"token": token})
+    assert response.status_code == 302 and response.headers["Location"] == "/console/customers"
+    assert client.get("/console/customers").status_code == 200
     cli("users", "revoke", "carol")
-    assert client.get("/api/users").status_code == 401
+    assert client.get("/console/customers").headers["Location"] == "/login?next=/console/customers"
 
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "/%09/evil.example/x", "/%5Cevil.example/x", "%2F%2Fevil.example",

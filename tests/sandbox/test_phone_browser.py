@@ -8,13 +8,14 @@ import pytest
 from sqlalchemy import select
 
 from handlers.models import CallbackRecord
+from web_world import open_phone_sandbox
 
 GREETING = "欢迎关注!回复 奶粉 看看有什么"
 REPLY = "奶粉在这里: 1 段 2 段 3 段"
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
-def test_a_customer_follows_sends_a_keyword_and_sees_the_reply(browser, stack, client, auth, tmp_path):
+def test_a_customer_follows_sends_a_keyword_and_sees_the_reply(browser, stack, client, auth, make_token, tmp_path):
     from playwright.sync_api import expect
 
     manager = auth("manager")
@@ -28,7 +29,7 @@ def test_a_customer_follows_sends_a_keyword_and_sees_the_reply(browser, stack, c
     page.set_default_timeout(15_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(stack.url + "/sandbox/phone")
+    open_phone_sandbox(page, stack.url, make_token("admin"))
     expect(page.locator("#welcome")).to_be_visible()
 
     page.click("#new-customer")

@@ -4,6 +4,7 @@ survives a reload, and bad input is refused with nothing stored."""
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 from handlers.models import CallbackRecord
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.sandbox import phone, world
+from web_world import log_in
 
 SEND = "/sandbox/phone/api/send"
 CUSTOMERS = "/sandbox/phone/api/customers"
@@ -37,6 +39,14 @@ def _timeline(runtime) -> list[tuple[str, dict]]:
 def _rule(client, auth, **rule) -> None:
     response = client.post("/api/reply-rules", json=rule, headers=auth("manager"))
     assert response.status_code == 201, response.get_json()
+
+
+@pytest.fixture(autouse=True)
+def admin_session(request):  # noqa: ANN001, ANN201
+    """The phone sandbox needs the console's admin session (SPEC §12); tests that build their own
+    app (outside sandbox mode) have no ``client`` fixture to sign in."""
+    if "client" in request.fixturenames:
+        log_in(request.getfixturevalue("client"), request.getfixturevalue("make_token"), "admin")
 
 
 @pytest.fixture
@@ -79,6 +89,26 @@ def test_the_page_shows_the_customers_and_the_menu(client, customer):
         assert all(item.value in html for item in phone.MENU)
         assert "/sandbox/phone/static/phone.js" in html
     assert client.get("/sandbox/phone/static/phone.js").status_code == 200
+
+
+def test_the_phone_needs_an_admins_console_session_and_its_writes_a_csrf_token(app, client, make_token, runtime):
+    stranger = app.test_client()
+    assert stranger.get("/sandbox/phone").headers["Location"] == "/login?next=/sandbox/phone"
+    for path in (CUSTOMERS, "/sandbox/phone/api/conversation?openid=oSandbox1"):
+        refused = stranger.get(path, headers={"Accept": "application/json"})
+        assert refused.status_code == 401 and refused.get_json()["error"] == "unauthorized"
+    assert stranger.post(CUSTOMERS, json={}, headers={"Accept": "application/json"}).status_code == 401
+    manager = app.test_client()
+    log_in(manager, make_token, "manager")
+    assert manager.get(CUSTOMERS).status_code == 403  # the console's admins only
+    assert manager.post(CUSTOMERS, json={}).status_code == 403
+    no_token = client.post(CUSTOMERS, json={}, csrf=False)
+    assert no_token.status_code == 403 and no_token.get_json()["error"] == "csrf_failed"
+    assert phone.list_customers(runtime.redis) == []  # nothing made by the refused writes
+    page = client.get("/sandbox/phone").get_data(as_text=True)
+    token = json.loads(re.search(r'<script id="phone-boot" type="application/json">(.*?)</script>', page, re.S)[1])["csrf_token"]
+    made = client.post(CUSTOMERS, json={}, headers={"X-CSRFToken": token}, csrf=False)
+    assert made.status_code == 201 and phone.list_customers(runtime.redis)[0]["openid"] == made.get_json()["openid"]
 
 
 def test_the_home_page_and_the_startup_lines_lead_to_the_phone(client, runtime, capsys):

@@ -211,4 +211,7 @@ def test_bad_faults_are_refused_clearly(client, admin, body, mentions):
 
 def test_a_fault_body_must_be_json(client, admin):
     answer = client.post("/api/sandbox/faults", headers=admin, data="channel=mp", content_type="text/plain")
+    assert answer.status_code == 415 and answer.get_json()["error"] == "unsupported_media_type"
+    answer = client.post("/api/sandbox/faults", headers=admin, data="[1]", content_type="application/json")
     assert answer.status_code == 400 and "JSON object" in answer.get_json()["message"]
+    assert client.get("/api/sandbox/faults", headers=admin).get_json() == {"faults": []}

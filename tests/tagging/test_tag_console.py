@@ -299,7 +299,7 @@ def test_the_audience_page_counts_a_valid_expression_and_marks_a_bad_one(runtime
     assert blank.status_code == 200
     builder = page_text(blank)
     assert 'data-term="奶粉"' in builder and 'data-term=""双十一 活动""' in builder  # quoted: it has a space
-    assert "/api/tags/audience" in builder and "setTimeout(ask, 300)" in builder
+    assert "/console/audience/count" in builder and "setTimeout(ask, 300)" in builder
 
     counted = manager.get("/console/audience", query_string={"expr": "奶粉 & !流失"})
     assert counted.status_code == 200
@@ -316,10 +316,12 @@ def test_the_audience_page_counts_a_valid_expression_and_marks_a_bad_one(runtime
     unknown = page_text(manager.get("/console/audience", query_string={"expr": "奶粉 | 奶茶"}))
     assert '<code class="expr">奶粉 | <mark>奶</mark>茶</code>' in unknown
 
-    # The live count asks the JSON API with the page's session: no token in the page.
-    live = manager.get("/api/tags/audience", query_string={"expr": "奶粉 & ("})
+    # The live count asks the API's view at a console path, with the page's session: no token in
+    # the page, and the session does not open /api/ itself (Bearer only).
+    live = manager.get("/console/audience/count", query_string={"expr": "奶粉 & ("})
     assert live.status_code == 422 and live.get_json()["position"] == 6
-    assert manager.get("/api/tags/audience", query_string={"expr": "奶粉"}).get_json()["count"] == 3
+    assert manager.get("/console/audience/count", query_string={"expr": "奶粉"}).get_json()["count"] == 3
+    assert manager.get("/api/tags/audience", query_string={"expr": "奶粉"}).status_code == 401
 
 
 @embedded_only
