@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from guides import routes as guide_routes
 from guides.pages import guide_console
@@ -59,6 +60,9 @@ def configure_app(app: Flask, runtime: Runtime) -> None:
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["scrm"] = runtime
+    proxies = runtime.config.server.trusted_proxies
+    if proxies:  # the client's own address (per-IP rate limits, logs) and scheme, from the proxies' headers
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
 
 def configure_errors(app: Flask) -> None:

@@ -59,6 +59,9 @@ class ServerConfig(_Section):
     public_base_url: str = "http://127.0.0.1:5000"
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65535)
+    # Reverse proxies in front of the app whose X-Forwarded-For and X-Forwarded-Proto are
+    # trusted (werkzeug's ProxyFix): with 0, the client's address is the connection's.
+    trusted_proxies: int = Field(default=0, ge=0, le=5)
 
     @field_validator("public_base_url")
     @classmethod

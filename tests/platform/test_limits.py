@@ -40,3 +40,22 @@ def test_redemption_attempts_are_limited_per_user_and_per_address(runtime, clien
     others = [client.post("/api/coupons/redeem", json={"code": f"0002-GUESS{n}"}, headers=second).status_code
               for n in range(3)]
     assert others == [422, 422, 429]  # another guide, the same address: its sixth attempt was the last
+
+
+def _sign_in_guesses(client, forwarded_for: str) -> list[int]:  # noqa: ANN001
+    return [client.post("/login", data={"token": f"scrm_guess{n}"}, headers={"X-Forwarded-For": forwarded_for},
+                        environ_base={"REMOTE_ADDR": "10.0.0.2"}).status_code for n in range(4)]
+
+
+def test_without_trusted_proxies_a_forwarded_for_header_does_not_dodge_the_limit(client):
+    assert _sign_in_guesses(client, "203.0.113.7") == [401, 401, 401, 429]
+    assert _sign_in_guesses(client, "203.0.113.8")[0] == 429  # made up addresses: still the connection's
+
+
+@pytest.mark.parametrize("config_overrides", [{"server.trusted_proxies": 1,
+                                               "security.rate_limits.sign_in_per_ip": "3/minute"}])
+def test_behind_a_trusted_proxy_each_client_address_is_counted_apart(client):
+    assert _sign_in_guesses(client, "203.0.113.7") == [401, 401, 401, 429]
+    assert _sign_in_guesses(client, "198.51.100.1") == [401, 401, 401, 429]  # another customer behind the proxy
+    # Only the last hop is the trusted proxy's: what a client puts in front of it is not believed.
+    assert _sign_in_guesses(client, "192.0.2.1, 203.0.113.7")[0] == 429
