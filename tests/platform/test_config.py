@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from scrm.config import ConfigError, load_config
@@ -186,13 +191,12 @@ def test_sandbox_mode_on_this_machine_needs_no_secret_key(url):
 
 
 def test_scrm_serve_refuses_a_public_host_in_sandbox_mode_without_a_secret_key(tmp_path):
-    from click.testing import CliRunner
-
-    from scrm.cli import main
-
-    result = CliRunner().invoke(main, ["--config", str(write(tmp_path, "")), "serve", "--host", "0.0.0.0"],
-                                env={"SCRM_DATABASE__URL": f"sqlite:///{tmp_path}/x.db"})
-    assert result.exit_code == 1 and "--host 0.0.0.0 is reachable from outside" in result.output
+    # A process of its own, with a deadline: without the refusal it would serve, and the test
+    # would fail on the timeout instead of hanging the suite.
+    env = {"PATH": os.environ.get("PATH", ""), "SCRM_DATABASE__URL": f"sqlite:///{tmp_path}/x.db"}
+    result = subprocess.run([Path(sys.executable).with_name("scrm"), "--config", str(write(tmp_path, "")), "serve",
+                             "--host", "0.0.0.0", "--port", "0"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "--host 0.0.0.0 is reachable from outside" in result.stdout + result.stderr
 
 
 def test_a_rate_limit_setting_that_does_not_parse_names_its_key():
