@@ -1,13 +1,14 @@
 """Dashboard API (SPEC §11): ``GET /api/stats/funnel?from=&to=&store=&guide=`` for admins and
 managers; a guide gets their own funnel (``guide`` is theirs, whatever is asked). An unknown
-guide or store code answers 404."""
+guide or store code answers 404. The cohort of the period, each step with its events and the
+same figures for the period of the same length before it (scrm/dashboard/funnel.py)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
 from scrm.coupons.stats import MAX_DAYS
-from scrm.dashboard.funnel import funnel, scope_ids
+from scrm.dashboard.funnel import compare, scope_ids
 from scrm.web.api import current_runtime, day_range
 from scrm.web.auth import current_caller, require_role
 
@@ -23,6 +24,6 @@ def stats_funnel():  # noqa: ANN201
     store_code = None if caller.role == "guide" else request.args.get("store")
     with runtime.transaction() as db_session:
         guide_id, store_id = scope_ids(db_session=db_session, guide_code=guide_code, store_code=store_code)
-        found = funnel(db_session=db_session, config=runtime.config, first_day=first, last_day=last,
-                       store_id=store_id, guide_id=guide_id)
+        found = compare(db_session=db_session, config=runtime.config, first_day=first, last_day=last,
+                        store_id=store_id, guide_id=guide_id)
     return jsonify(found.as_json())
