@@ -5,9 +5,15 @@ two periods side by side (its geometry from scrm/web/charts.py, as the other con
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from scrm.dashboard.funnel import Comparison
-from scrm.web.charts import Chart, Group, Series, grouped_bars
+from scrm.web.charts import Chart, Group, Series, day_label_step, grouped_bars
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from qrcodes.stats import DayStats
+    from scrm.dashboard.funnel import Comparison
 
 STAGE_WORDS = {"scans": "扫码 Scanned", "follows": "关注 Followed", "bindings": "绑定导购 Bound",
                "coupons_issued": "领券 Given a coupon", "coupons_redeemed": "核销 Redeemed"}
@@ -16,6 +22,7 @@ STAGE_SHORT = {"scans": "扫码", "follows": "关注", "bindings": "绑定", "co
 EVENT_WORDS = {"scans": "次扫码 scans", "follows": "次关注 follows", "bindings": "次绑定 bindings",
                "coupons_issued": "张发出 coupons issued", "coupons_redeemed": "张核销 coupons redeemed"}
 PERIODS = (Series("now", "本期 this period"), Series("before", "上期 the period before"))
+DAY_SERIES = (Series("scans", "扫码 scans"), Series("follows", "关注 follows"), Series("bindings", "绑定 bindings"))
 
 
 @dataclass(frozen=True)
@@ -42,11 +49,12 @@ class Step:
 class FunnelView:
     steps: tuple[Step, ...]
     chart: Chart
+    trend: Chart
     before_first: str
     before_last: str
 
 
-def funnel_view(found: Comparison) -> FunnelView:
+def funnel_view(found: Comparison, days: Sequence[DayStats]) -> FunnelView:
     steps = found.steps()
     widest = max([s["count"] for s in steps] + [s["before"]["count"] for s in steps] + [1])
     shown = tuple(Step(
@@ -57,7 +65,9 @@ def funnel_view(found: Comparison) -> FunnelView:
     ) for s in steps)
     groups = [Group(s["stage"], STAGE_SHORT[s["stage"]], (s["count"], s["before"]["count"])) for s in steps]
     chart = grouped_bars(groups, PERIODS, kind="stage", unit="人 people")
-    return FunnelView(shown, chart, found.before.first_day.isoformat(), found.before.last_day.isoformat())
+    trend = grouped_bars([Group(d.day.isoformat(), f"{d.day:%m-%d}", (d.scans, d.follows, d.bindings)) for d in days],
+                         DAY_SERIES, kind="day", label_every=day_label_step(len(days)), unit="次 times")
+    return FunnelView(shown, chart, trend, found.before.first_day.isoformat(), found.before.last_day.isoformat())
 
 
 def _percent(rate: float | None, *, signed: bool = False) -> str | None:

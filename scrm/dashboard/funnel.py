@@ -136,6 +136,15 @@ def funnel(
                   _events(db_session, config, scope, first_day, last_day, store_id=store_id, guide_id=guide_id))
 
 
+def days(
+    *, db_session: Session, first_day: date, last_day: date, store_id: int | None = None, guide_id: int | None = None,
+) -> list[code_stats.DayStats]:
+    """The scope's codes' events per local day of the period (scans, follows, bindings), for a trend."""
+    scope = _scope(db_session, store_id=store_id, guide_id=guide_id)
+    code_ids = scope.code_ids if scope.code_ids is not None else code_stats.code_ids_of(db_session=db_session)
+    return code_stats.per_day(db_session=db_session, code_ids=code_ids, start=first_day, end=last_day)
+
+
 def _scope(db_session: Session, *, store_id: int | None, guide_id: int | None) -> Scope:
     if guide_id is not None:
         return Scope(code_stats.code_ids_of(db_session=db_session, guide_id=guide_id), [guide_id])
@@ -182,7 +191,8 @@ def _events(db_session: Session, config: Config, scope: Scope, first_day: date, 
     code_ids = scope.code_ids if scope.code_ids is not None else code_stats.code_ids_of(db_session=db_session)
     days = code_stats.totals(code_stats.per_day(db_session=db_session, code_ids=code_ids, start=first_day,
                                                 end=last_day))
-    by, key = ("guide", guide_id) if guide_id is not None else ("store", store_id) if store_id is not None else (None, None)
+    by, key = ("guide", guide_id) if guide_id is not None else ("store", store_id) if store_id is not None \
+        else (None, None)
     rows = coupon_stats.coupon_stats(db_session=db_session, config=config, by=by or "template", first_day=first_day,
                                      last_day=last_day)
     if by is not None:

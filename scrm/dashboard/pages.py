@@ -14,7 +14,7 @@ from scrm.clock import local_day
 from scrm.coupons.stats import MAX_DAYS
 from scrm.dashboard import board
 from scrm.dashboard.console_views import funnel_view
-from scrm.dashboard.funnel import compare
+from scrm.dashboard.funnel import compare, days
 from scrm.web.api import current_runtime, day_range
 from scrm.web.auth import current_caller, require_role
 from scrm.web.errors import ApiError
@@ -46,7 +46,8 @@ def dashboard():  # noqa: ANN201
             status = 422
         store_id = store.id if store else None
         shown = funnel_view(compare(db_session=db_session, config=runtime.config, first_day=first, last_day=last,
-                                    store_id=store_id))
+                                    store_id=store_id),
+                            days(db_session=db_session, first_day=first, last_day=last, store_id=store_id))
         leaders = board.leaderboard(db_session=db_session, config=runtime.config, first_day=first, last_day=last,
                                     store_id=store_id)
         tags = board.tag_distribution(db_session=db_session, now=now)

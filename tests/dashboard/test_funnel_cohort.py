@@ -173,6 +173,12 @@ def test_the_page_shows_the_cohort_and_the_change(world, client, make_token):
                        "＝ +0 人 (+0.0%)"]
     assert re.search(r'data-events="bindings">\s*5 次绑定 bindings', text)
     assert "2026-10-18 – 2026-10-24" in text
-    chart = re.search(r'<svg class="chart".*?</svg>', text, re.S).group(0)
-    assert re.findall(r'<rect class="(now|before)"[^>]*><title>([^<]+)</title>', chart)[:2] == \
+    periods, trend = re.findall(r'<svg class="chart".*?</svg>', text, re.S)[:2]
+    assert re.findall(r'<rect class="(now|before)"[^>]*><title>([^<]+)</title>', periods)[:2] == \
         [("now", "扫码 本期 this period: 5"), ("before", "扫码 上期 the period before: 2")]
+    # the trend: the codes' events per day; on the 26th A and D scanned again, B followed and was bound, D bound
+    day = re.search(r'<g class="day" data-day="2026-10-26">(.*?)</g>', trend).group(1)
+    assert re.findall(r"<title>([^<]+)</title>", day) == ["10-26 扫码 scans: 3", "10-26 关注 follows: 1",
+                                                          "10-26 绑定 bindings: 2"]
+    assert re.findall(r'<g class="day" data-day="([\d-]+)"', trend) == \
+        ["2026-10-25", "2026-10-26", "2026-10-27", "2026-10-30"]  # days without a scan draw nothing
