@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 
 from guides.models import Binding, Guide, Store
 from qrcodes import stats as code_stats
@@ -157,33 +157,34 @@ def _scope(db_session: Session, *, store_id: int | None, guide_id: int | None) -
 
 
 def _people(db_session: Session, scope: Scope, start: datetime, end: datetime) -> dict[str, int]:
-    scanned = _reached_a_code(scope, start, end, SCAN_KINDS)
-    followed = _reached_a_code(scope, start, end, FOLLOW_KINDS)  # a follow by a code is a scan of it
-    bound = select(Binding.customer_id).where(Binding.bound_at >= start, Binding.bound_at < end,
-                                              Binding.customer_id.in_(followed))
+    """Each step's people as a set of ids, intersected with the step before's here: one query
+    per step, each driven by the period's time bounds, so no plan depends on how well the
+    database guesses how many customers the timeline's scenes match."""
+    reached = dict(db_session.execute(_reached_a_code(scope, start, end)).all())
+    followed = {customer for customer, by_follow in reached.items() if by_follow}
+    bindings = select(Binding.customer_id).where(Binding.bound_at >= start, Binding.bound_at < end)
     if scope.guide_ids is not None:
-        bound = bound.where(Binding.guide_id.in_(scope.guide_ids))
-    issued = select(Coupon.customer_id).where(Coupon.issued_at >= start, Coupon.issued_at < end,
-                                              Coupon.customer_id.in_(bound))
-    redeemed = select(Coupon.customer_id).where(Coupon.status == "redeemed", Coupon.redeemed_at >= start,
-                                                Coupon.redeemed_at < end, Coupon.customer_id.in_(issued))
-    steps = dict(zip(STAGES, (scanned, followed, bound, issued, redeemed), strict=True))
-    return {name: _distinct_count(db_session, query) for name, query in steps.items()}
+        bindings = bindings.where(Binding.guide_id.in_(scope.guide_ids))
+    bound = followed & set(db_session.scalars(bindings))
+    issued = bound & set(db_session.scalars(select(Coupon.customer_id)
+                                            .where(Coupon.issued_at >= start, Coupon.issued_at < end)))
+    redeemed = issued & set(db_session.scalars(select(Coupon.customer_id).where(
+        Coupon.status == "redeemed", Coupon.redeemed_at >= start, Coupon.redeemed_at < end)))
+    return dict(zip(STAGES, (len(reached), len(followed), len(bound), len(issued), len(redeemed)), strict=True))
 
 
-def _reached_a_code(scope: Scope, start: datetime, end: datetime, kinds: tuple[str, ...]) -> Select:
-    """The customers whose timeline has a callback of ``kinds`` naming one of the scope's codes."""
+def _reached_a_code(scope: Scope, start: datetime, end: datetime) -> Select:
+    """Each customer whose timeline has a callback naming one of the scope's codes, and
+    ``followed`` 1 when one of those callbacks was a follow (a follow by a code is a scan of it)."""
     scene = func.coalesce(Interaction.payload["scene"].as_string(), Interaction.payload["state"].as_string())
-    query = (select(Interaction.customer_id)
+    followed = func.max(case((Interaction.kind.in_(FOLLOW_KINDS), 1), else_=0)).label("followed")
+    query = (select(Interaction.customer_id.label("customer_id"), followed)
              .join(ChannelCode, and_(ChannelCode.scene == scene, ChannelCode.channel == Interaction.channel))
-             .where(Interaction.kind.in_(kinds), Interaction.occurred_at >= start, Interaction.occurred_at < end))
+             .where(Interaction.kind.in_(SCAN_KINDS), Interaction.occurred_at >= start, Interaction.occurred_at < end)
+             .group_by(Interaction.customer_id))
     if scope.code_ids is not None:
         query = query.where(ChannelCode.id.in_(scope.code_ids))
     return query
-
-
-def _distinct_count(db_session: Session, query: Select) -> int:
-    return db_session.scalar(select(func.count()).select_from(query.distinct().subquery())) or 0
 
 
 def _events(db_session: Session, config: Config, scope: Scope, first_day: date, last_day: date, *,
