@@ -18,6 +18,7 @@ blueprint = Blueprint("dashboard_api", __name__)
 @blueprint.get("/api/stats/funnel")
 @require_role("admin", "manager", "guide")
 def stats_funnel():  # noqa: ANN201
+    """The funnel: people of each step who scanned a code in the period, with events and the period before."""
     runtime, caller = current_runtime(), current_caller()
     first, last = day_range(runtime, most_days=MAX_DAYS)
     guide_code = caller.guide_code if caller.role == "guide" else request.args.get("guide")
