@@ -39,6 +39,14 @@ _SPECIAL = set('!&|():"')
 
 
 @dataclass(frozen=True)
+class Firing:
+    """How long one firing keeps a tag, in words; ``warn``: not at all, or only for that moment."""
+
+    text: str
+    warn: bool
+
+
+@dataclass(frozen=True)
 class TagRow:
     id: int
     name: str
@@ -55,7 +63,7 @@ class GroupRow:
     threshold: float
     computed: bool
     tags: tuple[TagRow, ...]
-    keeps: str  # how long one firing of a rule with the default weight keeps a tag
+    keeps: Firing  # one firing of a rule with the default weight
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,7 @@ class RuleRow:
     enabled: bool
     tag_id: int
     tag: str  # group:tag
-    keeps: str  # how long one firing keeps the tag
+    keeps: Firing | None  # None: a computed tag's (no rule fires for it)
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,7 @@ class Outcome:
     added: bool  # the customer carries the tag now
     until: datetime | None  # when it lapses, local time; None: not added, or carried for ever
     forever: bool
-    keeps: str
+    keeps: Firing
 
 
 @dataclass(frozen=True)
@@ -233,10 +241,14 @@ def _outcomes(fired: tuple[RuleRow, ...], choices: dict[int, TagChoice], now: da
     return tuple(outcomes)
 
 
-def one_firing(weight: float, half_life_days: float | None, threshold: float, *, say_weight: bool = False) -> str:
+def one_firing(weight: float, half_life_days: float | None, threshold: float, *, say_weight: bool = False) -> Firing:
     """How long one firing of ``weight`` keeps a tag of a group, in words (中文 · English)."""
-    zh_w, en_w = (f"（权重 {weight:g}）", f" (weight {weight:g})") if say_weight else ("", "")
     keeps = scores.carried_for(weight, half_life_days, threshold)
+    return Firing(_keeps_words(keeps, weight, threshold, say_weight=say_weight), warn=not keeps)
+
+
+def _keeps_words(keeps: timedelta | None, weight: float, threshold: float, *, say_weight: bool) -> str:
+    zh_w, en_w = (f"（权重 {weight:g}）", f" (weight {weight:g})") if say_weight else ("", "")
     if keeps is None:
         return (f"不足以打上标签：一次触发{zh_w}得 {weight:g} 分，低于阈值 {threshold:g}"
                 f" · not enough to tag: one firing{en_w} scores {weight:g}, below the threshold {threshold:g}")
@@ -260,7 +272,7 @@ def _about(span: timedelta) -> tuple[str, str]:
 
 
 def one_firing_of(weight: str | float | None, half_life_days: str | float | None,
-                  threshold: str | float | None, *, say_weight: bool = False) -> str | None:
+                  threshold: str | float | None, *, say_weight: bool = False) -> Firing | None:
     """:func:`one_firing` for a form as typed (blank: the default; a blank half-life: no
     decay); None when a number cannot be read or is out of range (the form says why)."""
     w = _typed(weight, DEFAULT_WEIGHT, MAX_WEIGHT)
@@ -315,7 +327,7 @@ def _rule_row(rule: TagRule, choices: dict[int, TagChoice]) -> RuleRow:
         enabled=bool(rule.enabled),
         tag_id=rule.tag_id,
         tag=tag.label if tag else f"#{rule.tag_id}",
-        keeps=one_firing(weight, tag.half_life_days, tag.threshold) if tag and not tag.computed else "",
+        keeps=one_firing(weight, tag.half_life_days, tag.threshold) if tag and not tag.computed else None,
     )
 
 

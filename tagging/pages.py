@@ -159,10 +159,10 @@ def one_firing():  # noqa: ANN201
         if tag is None or tag.computed:
             return jsonify(error="no tag a rule can set"), 404
         args.update(half_life_days=tag.half_life_days, threshold=tag.threshold)
-    text = console_views.one_firing_of(**args, say_weight=tag_id is None)  # a group's: with the default weight
-    if text is None:
-        return jsonify(error="weight, half-life and threshold must be numbers over 0"), 422
-    return jsonify(text=text)
+    firing = console_views.one_firing_of(**args, say_weight=tag_id is None)  # a group's: at the default weight
+    if firing is None:
+        return jsonify(error="权重、半衰期、阈值须为大于 0 的数 · weight, half-life and threshold must be numbers over 0"), 422
+    return jsonify(text=firing.text, warn=firing.warn)
 
 
 @tag_console.post("/tag-rules")
