@@ -4,14 +4,13 @@ domain's input: a rule's form as :func:`scrm.replies.schemas.parse_rule` takes i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from scrm.replies import menu as menu_service
 from scrm.replies.schemas import InvalidRule, PRIORITY_LIMIT
 
 if TYPE_CHECKING:
-    from werkzeug.datastructures import MultiDict
-
     from scrm.replies.models import ReplyRule
 
 RULE_FIELDS = ("match", "keyword", "reply_kind", "text", "title", "description", "url", "picurl", "priority")
@@ -37,7 +36,7 @@ SUB_SLOTS = range(1, menu_service.MAX_SUB + 1)
 
 # ---- reply rules ----------------------------------------------------------------------------
 
-def read_rule_form(form: MultiDict[str, str]) -> dict[str, Any]:
+def read_rule_form(form: Mapping[str, str]) -> dict[str, Any]:
     """The fields as typed (re-shown on an error), ``enabled`` as a checkbox."""
     typed: dict[str, Any] = {name: form.get(name, "") for name in RULE_FIELDS}
     typed["keyword"] = typed["keyword"].strip()
@@ -89,7 +88,7 @@ def reply_summary(rule: ReplyRule) -> str:
 
 # ---- the menu -------------------------------------------------------------------------------
 
-def read_menu_form(form: MultiDict[str, str]) -> dict[str, str]:
+def read_menu_form(form: Mapping[str, str]) -> dict[str, str]:
     """Every field of the 3 × (1 + 5) rows, as typed."""
     names = [f"b{i}_{f}" for i in TOP_SLOTS for f in ("name", "kind", "value")]
     names += [f"b{i}_s{j}_{f}" for i in TOP_SLOTS for j in SUB_SLOTS for f in ("name", "kind", "value")]
@@ -113,7 +112,7 @@ def menu_buttons(typed: dict[str, str]) -> tuple[menu_service.ButtonIn, ...]:
 
 def menu_form(buttons: list[dict[str, Any]]) -> dict[str, str]:
     """The form's fields filled from WeChat's ``button`` list."""
-    typed = {name: "" for name in read_menu_form({})}  # type: ignore[arg-type]
+    typed = dict.fromkeys(read_menu_form({}), "")
     for i, button in enumerate(menu_service.buttons_in(buttons), start=1):
         typed.update({f"b{i}_name": button.name, f"b{i}_kind": button.kind, f"b{i}_value": button.value})
         for j, sub in enumerate(button.sub, start=1):

@@ -81,19 +81,21 @@ def update_rule(rule_id: int):  # noqa: ANN201
     return redirect(url_for(".rules"))
 
 
-@reply_console.post("/reply-rules/<int:rule_id>/<any(enable, disable):action>")
+@reply_console.post("/reply-rules/<int:rule_id>/switch")
 @require_role(*MANAGERS)
 @_404_when_missing
-def switch_rule(rule_id: int, action: str):  # noqa: ANN201
+def switch_rule(rule_id: int):  # noqa: ANN201
+    """Enable (``enabled=on``) or disable (anything else) a rule."""
+    enable = request.form.get("enabled") == "on"
     runtime = current_runtime()
     try:
         with runtime.transaction() as db_session:
             service.update_rule(db_session=db_session, redis=runtime.redis, rule_id=rule_id,
-                                changes={"enabled": action == "enable"})
+                                changes={"enabled": enable})
     except REFUSED as exc:
         return _render_rules(status=form_status(exc, service.RuleConflict), list_errors=form_errors(exc))
-    flash("已启用 · enabled." if action == "enable" else "已停用 · disabled.")
-    return redirect(request.form.get("back") == "follow" and url_for(".follow_greeting") or url_for(".rules"))
+    flash("已启用 · enabled." if enable else "已停用 · disabled.")
+    return redirect(url_for(".rules"))
 
 
 @reply_console.post("/reply-rules/<int:rule_id>/delete")

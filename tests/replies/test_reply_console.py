@@ -111,9 +111,9 @@ def test_edit_disable_enable_and_delete_from_the_console(client, runtime):
 
     openid = phone_customer(client)
     phone_says(client, openid, "follow")
-    assert client.post(f"{RULES}/{rule.id}/disable").status_code == 302
+    assert client.post(f"{RULES}/{rule.id}/switch", data={"enabled": "off"}).status_code == 302
     assert rules(runtime)[0].enabled is False and phone_says(client, openid, "text", "hello") is None
-    assert client.post(f"{RULES}/{rule.id}/enable").status_code == 302
+    assert client.post(f"{RULES}/{rule.id}/switch", data={"enabled": "on"}).status_code == 302
     assert phone_says(client, openid, "text", "hello")["text"] == "你好"
     assert client.post(f"{RULES}/{rule.id}/delete").status_code == 302
     assert rules(runtime) == [] and client.get(f"{RULES}/{rule.id}").status_code == 404
