@@ -29,7 +29,7 @@ MENU_STATUS_WORDS = {
     "failed": "发布失败 failed",
     "superseded": "已被新版本取代 replaced by a newer version",
 }
-MENU_KIND_WORDS = {"click": "点击 click (key)", "view": "链接 link (URL)"}
+MENU_KIND_WORDS = {"click": "点击 click", "view": "链接 link"}
 TOP_SLOTS = range(1, menu_service.MAX_TOP + 1)
 SUB_SLOTS = range(1, menu_service.MAX_SUB + 1)
 
