@@ -3,8 +3,8 @@ version in ``mp_menus``, and published to WeChat by a queued job (``menu/create`
 
 WeChat's rules, refused here with a message that names the button rather than left to
 WeChat's errcode: 1-3 top buttons; a top button either opens 1-5 sub-buttons or is a button
-itself; a top button's name is at most 16 bytes of UTF-8 (4 Chinese characters), a
-sub-button's at most 60 (WeChat's documented limits, counted in bytes as WeChat counts them);
+itself; a top button's name is at most 16 bytes of UTF-8 (5 Chinese characters; the MP console
+says 4), a sub-button's at most 60 (20) (WeChat's documented limits, counted in bytes as WeChat counts them);
 a ``click`` button carries a key of 1-128 bytes that comes back in the CLICK event, a ``view``
 button an http(s) URL of at most 1024 bytes that WeChat opens.
 
@@ -77,7 +77,7 @@ def _leaf(button: ButtonIn, where: str, label: str, name_max: int, problems: lis
         refuse("name", "needs a name")
     elif _size(name) > name_max:
         refuse("name", f"「{name}」 is {_size(name)} bytes; WeChat allows {name_max} "
-                       f"({name_max // 4} Chinese characters)")
+                       f"(about {name_max // 3} Chinese characters)")
     if button.sub:
         return {"name": name, "sub_button": []}
     value = button.value.strip()
