@@ -128,7 +128,8 @@ def test_backfill_dates_the_activity_over_the_past_days(stack, brand):
     assert min(dates) == today - timedelta(days=days)
     recent = datetime.now(UTC) - timedelta(minutes=5)
     with stack.runtime.transaction() as db_session:
-        late = db_session.execute(select(Interaction.kind, Interaction.payload).where(Interaction.occurred_at >= recent))
+        late = db_session.execute(
+            select(Interaction.kind, Interaction.payload).where(Interaction.occurred_at >= recent))
         # An order's RFM class and lifecycle stage are computed when the order is posted: now.
         late = [(kind, payload) for kind, payload in late
                 if (payload.get("cause") or {}).get("kind") != "computation"]
