@@ -203,3 +203,25 @@ def test_scrm_simulate_with_a_refused_token_says_so_and_sends_nothing(cli, stack
     assert "could not learn the server's guides" in result.output and "401" in result.output
     with stack.runtime.transaction() as db_session:
         assert db_session.scalar(select(CallbackRecord.id).limit(1)) is None
+
+
+@pytest.mark.parametrize(("sandbox", "age", "dated"), [
+    (True, 2 * 86_400, True), (True, 299, False), (True, 11 * 365 * 86_400, False), (True, -3600, False),
+    (False, 2 * 86_400, False),
+])
+def test_only_the_sandbox_dates_a_callback_and_only_an_old_one(sandbox, age, dated):
+    from types import SimpleNamespace
+
+    from handlers.dispatch import _as_of_event
+    from scrm.callbacks import TextMessage
+    from scrm.clock import SystemClock
+
+    clock = SystemClock()
+    runtime = SimpleNamespace(clock=clock, config=SimpleNamespace(wechat=SimpleNamespace(sandbox=sandbox)))
+    said = int(time.time()) - age
+    callback = TextMessage(channel="mp", to_user="gh", from_user="o1", create_time=said, raw={}, msg_id="1",
+                           content="在吗")
+    with _as_of_event(runtime, callback):
+        inside = clock.now()
+    assert (inside.timestamp() == said) is dated
+    assert abs(clock.now().timestamp() - time.time()) < 5  # and the clock is back to now after
