@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from scrm.replies import menu as menus
 from scrm.replies import service
 from scrm.replies.schemas import parse_changes, parse_rule, rule_json
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import require_role
+from scrm.web.errors import NotFound
 
 blueprint = Blueprint("replies", __name__)
 
@@ -55,3 +57,16 @@ def delete_rule(rule_id: int):  # noqa: ANN201
     with runtime.transaction() as db_session:
         service.delete_rule(db_session=db_session, redis=runtime.redis, rule_id=rule_id)
     return "", 204
+
+
+@blueprint.get("/api/menu")
+@require_role(*MANAGERS)
+def get_menu():  # noqa: ANN201
+    """The Official Account's menu: the newest saved version, in WeChat's ``button`` shape, with
+    its publishing status (404 before any is saved; changed on the console's menu page)."""
+    with current_runtime().transaction() as db_session:
+        menu = menus.current_menu(db_session=db_session)
+        if menu is None:
+            raise NotFound("no menu has been saved yet: make one at /console/menu")
+        return jsonify(id=menu.id, button=menu.buttons, status=menu.status, error=menu.error,
+                       published_at=menu.published_at.isoformat() if menu.published_at else None)

@@ -172,3 +172,13 @@ def test_the_sandbox_refuses_what_wechat_refuses(runtime):
             runtime.mp.create_menu(buttons)
         assert refused.value.errcode == errcode, buttons
     assert runtime.mp.get_menu() is None  # 46003: none set
+
+
+def test_the_api_reads_the_newest_menu_in_wechats_shape(client, runtime, auth):
+    missing = client.get("/api/menu", headers=auth("manager"))
+    assert missing.status_code == 404 and "/console/menu" in missing.get_json()["message"]
+    assert client.post(MENU, data={**good_menu(), "action": "save"}).status_code == 302
+    answer = client.get("/api/menu", headers=auth("manager"))
+    assert answer.status_code == 200
+    assert (answer.get_json()["button"], answer.get_json()["status"]) == (WECHAT_JSON, "saved")
+    assert client.get("/api/menu", headers=auth("guide", "G1")).status_code == 403
