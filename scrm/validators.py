@@ -6,7 +6,15 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
+
+# Ids as large as their column holds: an INTEGER id (PostgreSQL's is 32 bits) or a BIGINT one
+# (customers, coupons, orders, …). A larger id is refused here, before PostgreSQL would refuse
+# it with an error (a 500), alike on SQLite (SPEC §12).
+INT_ID_MAX = 2**31 - 1
+BIG_ID_MAX = 2**63 - 1
+IntId = Annotated[int, Field(ge=1, le=INT_ID_MAX, strict=True)]
+BigIntId = Annotated[int, Field(ge=1, le=BIG_ID_MAX, strict=True)]
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
 

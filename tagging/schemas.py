@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from pydantic import field_validator, model_validator
 
 from scrm.errors import InvalidInput as BaseInvalidInput
+from scrm.validators import INT_ID_MAX
 from tagging.keywords import normal_form, segmentable
 
 
@@ -176,7 +177,7 @@ class TagRuleIn(BaseModel):
 
     kind: Literal["keyword", "click", "view", "scene", "event"]
     pattern: StrictStr
-    tag_id: StrictInt = Field(gt=0, lt=2**31)
+    tag_id: StrictInt = Field(gt=0, le=INT_ID_MAX)
     weight: float = Field(1.0, gt=0, le=MAX_WEIGHT, allow_inf_nan=False, strict=True)
     synonyms: tuple[StrictStr, ...] = Field((), max_length=MAX_SYNONYMS)
     substring: StrictBool = False

@@ -35,7 +35,7 @@ from scrm.coupons.redemption import redeemed_by
 from scrm.customers.models import Customer
 from scrm.customers.schemas import mask_phone
 from scrm.errors import InvalidInput, validated
-from scrm.validators import Moment
+from scrm.validators import BigIntId, IntId, Moment
 from scrm.validators import text as bounded_text
 from tagging.schemas import CustomerRefIn, parse_amount
 
@@ -138,7 +138,7 @@ class TemplateChangeIn(BaseModel):
 class RuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    template_id: Annotated[int, Field(ge=1, strict=True)]
+    template_id: IntId
     trigger: Literal["binding", "first_order", "order_over"]
     min_amount: Money | None = None
 
@@ -156,9 +156,9 @@ class IssueIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    template_id: Annotated[int, Field(ge=1, strict=True)]
+    template_id: IntId
     customer: CustomerRefIn | None = None
-    customer_id: Annotated[int, Field(ge=1, strict=True)] | None = None
+    customer_id: BigIntId | None = None
 
     @model_validator(mode="after")
     def _one_customer(self) -> IssueIn:

@@ -31,7 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from scrm.clock import as_utc
 from scrm.errors import InvalidInput, validated
 from scrm.outreach.campaigns import cron_trigger
-from scrm.validators import Moment
+from scrm.validators import IntId, Moment
 from scrm.validators import text as bounded_text
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ class CampaignIn(BaseModel):
     fallbacks: list[Literal["mp_custom", "mp_template", "mp_mass", "work_single"]] = Field(default_factory=list,
                                                                                            max_length=4)
     content: ContentIn
-    coupon_template_id: Annotated[int, Field(ge=1, strict=True)] | None = None
+    coupon_template_id: IntId | None = None
     schedule: ScheduleIn
     when_capped: Literal["defer", "skip"] = "defer"
     variants: list[VariantIn] = Field(default_factory=list, max_length=10)

@@ -6,12 +6,14 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from scrm.replies import service
+from scrm.replies.models import ReplyRule
 from scrm.replies.schemas import parse_changes, parse_rule, rule_json
 from scrm.users.models import MANAGERS
-from scrm.web.api import current_runtime, json_object
+from scrm.web.api import current_runtime, json_object, path_ids_fit
 from scrm.web.auth import require_role
 
 blueprint = Blueprint("replies", __name__)
+path_ids_fit(blueprint, rule_id=ReplyRule.id)
 
 
 @blueprint.get("/api/reply-rules")
