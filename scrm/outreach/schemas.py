@@ -222,3 +222,103 @@ def preview_json(preview: Preview) -> dict[str, Any]:
 
 def _moment(moment: datetime | None) -> str | None:
     return None if moment is None else as_utc(moment).isoformat()
+
+
+# ---- described in /api/openapi.json ---------------------------------------------------------
+
+
+class CampaignOut(BaseModel):
+    id: int
+    name: str
+    status: str
+    audience: dict[str, Any]
+    channel: str
+    fallbacks: list[str]
+    content: dict[str, Any]
+    coupon_template_id: int | None
+    schedule: dict[str, Any]
+    when_capped: str
+    variants: list[dict[str, Any]]
+    holdout_percent: int
+    next_run_at: str | None
+    created_at: str | None
+    launched_at: str | None
+
+
+class VariantResultOut(BaseModel):
+    variant: str
+    planned: int
+    sent: int
+    failed: int
+    dead: int
+    waiting: int
+    holdout: int
+    opened: int
+    replied: int
+    coupons_issued: int
+    coupons_redeemed: int
+    orders: int
+    skipped: dict[str, int] = Field(description="deliveries skipped, by reason")
+    skipped_total: int
+    order_amount: str
+
+
+class CampaignResultsOut(BaseModel):
+    campaign_id: int
+    days: int
+    total: VariantResultOut
+    variants: list[VariantResultOut]
+
+
+class CampaignSummaryOut(CampaignOut):
+    deliveries: VariantResultOut | None
+
+
+class CampaignListOut(BaseModel):
+    campaigns: list[CampaignSummaryOut]
+
+
+class RunOut(BaseModel):
+    id: int
+    cause: str
+    status: str
+    planned: int
+    started_at: str | None
+    planned_at: str | None
+
+
+class CampaignDetailOut(CampaignOut):
+    runs: list[RunOut]
+    results: CampaignResultsOut
+
+
+class SampleCustomerOut(BaseModel):
+    id: int
+    nickname: str | None
+
+
+class PreviewOut(BaseModel):
+    count: int
+    sample: list[SampleCustomerOut]
+    audience: dict[str, Any] | None
+
+
+class JourneyOut(BaseModel):
+    key: str
+    name: str
+    description: str
+    needs_coupon: bool
+    campaign: dict[str, Any] = Field(description="the draft campaign it starts")
+
+
+class JourneyListOut(BaseModel):
+    journeys: list[JourneyOut]
+
+
+class EventOut(BaseModel):
+    id: int
+    name: str
+    customer_id: int
+    event_key: str | None
+    occurred_at: str
+    payload: dict[str, Any]
