@@ -112,37 +112,53 @@ def served_app(database_url: str, redis_url: str) -> Iterator[Any]:
         runtime.close()
 
 
-def seed(app: Any) -> str:
+def seed(app: Any) -> tuple[str, dict[str, list[Any]]]:
     """The demo brand (stores, guides, coupon templates and rules, an admin) through the
-    services, then a little more through the API; the admin's token."""
+    services, then a little more through the API: the admin's token, and path values that exist
+    (the ids and codes a share of the generated requests are sent to)."""
     from scrm.customers.service import contact
-    from scrm.demo import seed_demo_brand
+    from scrm.demo import GUIDES, STORES, seed_demo_brand
+    from scrm.outreach.journeys import JOURNEYS
 
     runtime = app.extensions["scrm"]
     token = seed_demo_brand(runtime).admin_token
+    runtime.queue.run_pending()  # the guides' and stores' codes, made by the sandbox WeChat
     with runtime.transaction() as db_session:
         for n in range(3):
             contact(db_session=db_session, channel="mp", external_id=f"o-fuzz-{n}")
         contact(db_session=db_session, channel="work", external_id="wm-fuzz-0")
     client, headers = app.test_client(), {"Authorization": f"Bearer {token}"}
     group = client.post("/api/tag-groups", json={"name": "兴趣"}, headers=headers).get_json()
-    for body, path in (
-        ({"group": group["id"], "name": "奶粉"}, "/api/tags"),
-        ({"match": "contains", "keyword": "奶粉", "reply_kind": "text", "text": "您好"}, "/api/reply-rules"),
-        ({"name": "欢迎", "audience": {"expr": "奶粉"}, "channel": "mp_custom",
-          "content": {"kind": "text", "text": "欢迎"}, "schedule": {"kind": "once", "at": "2030-01-01T08:00:00+08:00"}},
-         "/api/campaigns"),
+    answers = {}
+    for path, body in (
+        ("/api/tags", {"group": group["id"], "name": "奶粉"}),
+        ("/api/tag-rules", {"kind": "keyword", "pattern": "奶粉", "tag_id": 1}),
+        ("/api/reply-rules", {"match": "contains", "keyword": "奶粉", "reply_kind": "text", "text": "您好"}),
+        ("/api/campaigns", {"name": "欢迎", "audience": {"expr": "奶粉"}, "channel": "mp_custom",
+                            "content": {"kind": "text", "text": "欢迎"},
+                            "schedule": {"kind": "once", "at": "2030-01-01T08:00:00+08:00"}}),
+        ("/api/coupons", {"template_id": 1, "customer_id": 1}),
+        ("/api/orders", {"order_no": "FUZZ-1", "customer": {"openid": "o-fuzz-0"}, "amount": "99.50",
+                         "ordered_at": "2026-01-01T10:00:00+08:00", "store_code": "S001"}),
     ):
         answer = client.post(path, json=body, headers=headers)
         if answer.status_code != 201:
             raise SystemExit(f"seeding {path} answered {answer.status_code}: {answer.get_data(as_text=True)}")
-    return token
+        answers[path] = answer.get_json()
+    known = {
+        "int": [1, 2, 3],
+        "code": [code for code, *_ in STORES + GUIDES] + [answers["/api/coupons"]["code"]],
+        "key": [journey.key for journey in JOURNEYS],
+        "fmt": ["pdf", "png"],
+    }
+    return token, known
 
 
 # -- the fuzzing -------------------------------------------------------------------------------
 
 
-def fuzz(app: Any, token: str, *, seconds: float, max_examples: int, only: str | None) -> dict[str, Tally]:
+def fuzz(app: Any, token: str, known: dict[str, list[Any]], *, seconds: float, max_examples: int,  # noqa: ANN401
+         only: str | None) -> dict[str, Tally]:
     import hypothesis
     import schemathesis
     from schemathesis.checks import not_a_server_error
@@ -163,6 +179,7 @@ def fuzz(app: Any, token: str, *, seconds: float, max_examples: int, only: str |
         tally = tallies.setdefault(f"{operation.method.upper()} {operation.path}", Tally())
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
             test = _test(app, operation, mode, tally, until=time.monotonic() + share, checks=checks, headers=headers,
+                         known=known if mode == schemathesis.GenerationMode.POSITIVE else {},
                          max_examples=max_examples)
             try:
                 test()
@@ -172,11 +189,13 @@ def fuzz(app: Any, token: str, *, seconds: float, max_examples: int, only: str |
 
 
 def _test(app: Any, operation: Any, mode: Any, tally: Tally, *, until: float, checks: list[Any],  # noqa: ANN401
-          headers: dict[str, str], max_examples: int) -> Any:  # noqa: ANN401
+          headers: dict[str, str], known: dict[str, list[Any]], max_examples: int) -> Any:  # noqa: ANN401
     """A hypothesis test sending ``operation`` the cases it generates until ``until``, tallying
-    answers and failures (caught: one bad answer does not end the operation's run)."""
+    answers and failures (caught: one bad answer does not end the operation's run). With
+    ``known``, about half the cases go to path values that exist."""
     import hypothesis
     from hypothesis import HealthCheck, Phase
+    from hypothesis import strategies as st
     from schemathesis.core.failures import FailureGroup
 
     from scrm.sandbox import state
@@ -185,10 +204,15 @@ def _test(app: Any, operation: Any, mode: Any, tally: Tally, *, until: float, ch
 
     @hypothesis.settings(max_examples=max_examples, deadline=None, database=None, derandomize=True,
                          phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-    @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
-    def run(case: Any) -> None:  # noqa: ANN401
+    @hypothesis.given(case=operation.as_strategy(generation_mode=mode), data=st.data())
+    def run(case: Any, data: Any) -> None:  # noqa: ANN401
         if time.monotonic() > until:
             return
+        if known and case.path_parameters and data.draw(st.booleans(), label="known path values"):
+            for name, value in case.path_parameters.items():
+                choices = known.get(name) or (known["int"] if isinstance(value, int) else None)
+                if choices:
+                    case.path_parameters[name] = data.draw(st.sampled_from(choices), label=name)
         response = case.call(headers=headers)
         tally.cases += 1
         tally.statuses[response.status_code] += 1
@@ -243,8 +267,8 @@ def main() -> int:
 
     logging.disable(logging.ERROR)  # the 500s are counted here, not logged with their tracebacks
     with backends(args.postgres) as (database_url, redis_url), served_app(database_url, redis_url) as app:
-        token = seed(app)
-        tallies = fuzz(app, token, seconds=args.seconds, max_examples=args.max_examples, only=args.only)
+        token, known = seed(app)
+        tallies = fuzz(app, token, known, seconds=args.seconds, max_examples=args.max_examples, only=args.only)
     return report(tallies, time.monotonic() - started)
 
 
