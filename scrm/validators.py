@@ -19,9 +19,16 @@ BigIntId = Annotated[int, Field(ge=1, le=BIG_ID_MAX, strict=True)]
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
 
 
+# Moments a body may give: year 1 at +08:00 is in year 0 in UTC (an OverflowError, a 500);
+# nothing the brand plans or records is before 1970 or after 2999.
+EARLIEST_MOMENT, LATEST_MOMENT = datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
+
+
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must carry a time zone, e.g. 2026-12-01T10:00:00+08:00")
+    if not EARLIEST_MOMENT <= value < LATEST_MOMENT:  # compared in UTC without converting: no overflow
+        raise ValueError("must be between 1970 and 2999")
     return value.astimezone(UTC)
 
 

@@ -32,21 +32,33 @@ def json_object() -> dict[str, Any]:
     return body
 
 
+# The days a query may name: a day at either end of ``date`` has no UTC bounds in another zone
+# (0001-01-01 in Asia/Shanghai starts in year 0), which was an OverflowError, a 500.
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+
+
 def day_range(runtime: Runtime, *, most_days: int = 366, default_days: int = 30) -> tuple[date, date]:
     """``?from=YYYY-MM-DD&to=YYYY-MM-DD`` as local days (``brand.timezone``): ``to`` defaults to
-    today, ``from`` to ``default_days`` before it; 400 ``bad_query`` for bad or reversed dates
-    or a range over ``most_days``."""
+    today, ``from`` to ``default_days`` before it; 400 ``bad_query`` for bad or reversed dates,
+    days outside :data:`EARLIEST_DAY` … :data:`LATEST_DAY`, or a range over ``most_days``."""
 
-    try:
-        last = date.fromisoformat(request.args["to"]) if "to" in request.args else local_day(runtime.config,
-                                                                                              runtime.clock.now())
-        first = (date.fromisoformat(request.args["from"]) if "from" in request.args
-                 else last - timedelta(days=default_days - 1))
-    except ValueError:
-        raise ApiError("from and to must be dates, YYYY-MM-DD", code="bad_query") from None
+    last = _query_day("to") or local_day(runtime.config, runtime.clock.now())
+    first = _query_day("from") or max(last - timedelta(days=default_days - 1), EARLIEST_DAY)
     if first > last or (last - first).days >= most_days:
         raise ApiError(f"from must be before to, at most {most_days} days apart", code="bad_query")
     return first, last
+
+
+def _query_day(name: str) -> date | None:
+    if name not in request.args:
+        return None
+    try:
+        day = date.fromisoformat(request.args[name])
+    except ValueError:
+        raise ApiError("from and to must be dates, YYYY-MM-DD", code="bad_query") from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ApiError(f"from and to must be dates from {EARLIEST_DAY} to {LATEST_DAY}", code="bad_query")
+    return day
 
 
 def query_int(name: str, *, default: int, low: int, high: int) -> int:
