@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from guides.duty_routing import WEEKDAYS, parse_hours
 from scrm.errors import InvalidInput as BaseInvalidInput
+from scrm.validators import described
 
 if TYPE_CHECKING:
     from guides.models import Guide, GuideTransfer, Store
@@ -68,13 +69,14 @@ def _userid(value: str) -> str:
     return value
 
 
-Code = Annotated[str, AfterValidator(_code)]
-Name = Annotated[str, AfterValidator(lambda v: _text(v, 64))]
-Address = Annotated[str, AfterValidator(lambda v: _text(v, 200))]
-WelcomeText = Annotated[str, AfterValidator(lambda v: _text(v, 600))]
-Url = Annotated[str, AfterValidator(_url)]
-Schedule = Annotated[dict[str, list[str]], AfterValidator(_schedule)]
-UserId = Annotated[str, AfterValidator(_userid)]
+Code = Annotated[str, AfterValidator(_code), described(pattern=CODE.pattern)]
+Name = Annotated[str, AfterValidator(lambda v: _text(v, 64)), described(minLength=1, maxLength=64)]
+Address = Annotated[str, AfterValidator(lambda v: _text(v, 200)), described(minLength=1, maxLength=200)]
+WelcomeText = Annotated[str, AfterValidator(lambda v: _text(v, 600)), described(minLength=1, maxLength=600)]
+Url = Annotated[str, AfterValidator(_url), described(pattern=r"^https?://\S{1,490}$")]
+Schedule = Annotated[dict[str, list[str]], AfterValidator(_schedule),
+                     described(propertyNames={"enum": list(WEEKDAYS)})]
+UserId = Annotated[str, AfterValidator(_userid), described(pattern=USERID.pattern)]
 
 
 class _Input(BaseModel):

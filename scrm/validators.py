@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 # Ids as large as their column holds: an INTEGER id (PostgreSQL's is 32 bits) or a BIGINT one
 # (customers, coupons, orders, …). A larger id is refused here, before PostgreSQL would refuse
@@ -36,6 +39,33 @@ def _aware(value: datetime) -> datetime:
 Moment = Annotated[datetime, AfterValidator(_aware)]
 
 
+@dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, as its bounds may hold a dict
+class Described:
+    """What /api/openapi.json says of a value a validator checks (a pattern, a length): it adds
+    to the JSON Schema only; the validator still decides, with its own message."""
+
+    bounds: tuple[tuple[str, Any], ...]
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema.update(self.bounds)
+        return schema
+
+
+def described(**bounds: Any) -> Described:  # noqa: ANN401
+    return Described(tuple(bounds.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class _Text(AfterValidator):
+    most: int = 0
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema.update(minLength=1, maxLength=self.most)
+        return schema
+
+
 def text(most: int, *, strip: bool = True) -> AfterValidator:
     """1-``most`` characters, not only spaces, no control characters (line breaks and tabs are
     allowed); ``strip``: outer spaces dropped (names), else kept (messages)."""
@@ -48,4 +78,4 @@ def text(most: int, *, strip: bool = True) -> AfterValidator:
             raise ValueError("must not contain control characters")
         return kept
 
-    return AfterValidator(check)
+    return _Text(check, most=most)

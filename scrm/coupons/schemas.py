@@ -35,7 +35,7 @@ from scrm.coupons.redemption import redeemed_by
 from scrm.customers.models import Customer
 from scrm.customers.schemas import mask_phone
 from scrm.errors import InvalidInput, validated
-from scrm.validators import BigIntId, IntId, Moment
+from scrm.validators import BigIntId, IntId, Moment, described
 from scrm.validators import text as bounded_text
 from tagging.schemas import CustomerRefIn, parse_amount
 
@@ -80,7 +80,7 @@ def _store_code(value: str) -> str:
 
 Money = Annotated[Decimal, BeforeValidator(_money)]
 Discount = Annotated[Decimal, BeforeValidator(_discount)]
-StoreCode = Annotated[str, AfterValidator(_store_code)]
+StoreCode = Annotated[str, AfterValidator(_store_code), described(pattern=STORE_CODE.pattern)]
 
 
 class TemplateIn(BaseModel):

@@ -31,7 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from scrm.clock import as_utc
 from scrm.errors import InvalidInput, validated
 from scrm.outreach.campaigns import cron_trigger
-from scrm.validators import IntId, Moment
+from scrm.validators import IntId, Moment, described
 from scrm.validators import text as bounded_text
 
 if TYPE_CHECKING:
@@ -69,15 +69,15 @@ def _cron(value: str) -> str:
     return value
 
 
-Url = Annotated[str, AfterValidator(_url)]
+Url = Annotated[str, AfterValidator(_url), described(pattern=r"^https?://\S{1,1000}$")]
 
 
 class AudienceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     expr: Annotated[str, bounded_text(1000, strip=False)] | None = None
-    store: Annotated[str, AfterValidator(_code)] | None = None
-    guide: Annotated[str, AfterValidator(_code)] | None = None
+    store: Annotated[str, AfterValidator(_code), described(pattern=CODE.pattern)] | None = None
+    guide: Annotated[str, AfterValidator(_code), described(pattern=CODE.pattern)] | None = None
     groups: list[Annotated[str, bounded_text(64, strip=False)]] = Field(default_factory=list, max_length=1000)
 
     @model_validator(mode="after")
@@ -142,7 +142,7 @@ class ScheduleIn(BaseModel):
 class VariantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, AfterValidator(_code)]
+    name: Annotated[str, AfterValidator(_code), described(pattern=CODE.pattern)]
     weight: Annotated[int, Field(ge=1, le=100, strict=True)]
     content: ContentIn
 

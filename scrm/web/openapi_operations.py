@@ -52,9 +52,9 @@ CHANNEL = q("channel", {"type": "string", "enum": ["mp", "work"], "default": "mp
 
 def day_range(most_days: int, default_days: int) -> tuple[dict[str, Any], ...]:
     return (
-        q("from", DAY, f"the first local day (brand.timezone), YYYY-MM-DD; default {default_days - 1} days before "
-                       f"`to`; at most {most_days} days before `to`"),
-        q("to", DAY, "the last local day, YYYY-MM-DD; default today"),
+        q("from", DAY, f"the first local day (brand.timezone), YYYY-MM-DD, 1970-01-01 … 2999-12-31; default "
+                       f"{default_days - 1} days before `to`; at most {most_days - 1} days before `to`"),
+        q("to", DAY, "the last local day, YYYY-MM-DD, 1970-01-01 … 2999-12-31; default today"),
     )
 
 
