@@ -13,7 +13,7 @@ of each kind), and every answer is checked:
 - ``status_code_conformance``: the status is one the description lists;
 - ``content_type_conformance``: the Content-Type is one the description lists.
 
-    .venv/bin/python bench/api_fuzz.py [--seconds 120] [--max-examples 50] [--postgres] [--only PATH]
+    .venv/bin/python bench/api_fuzz.py [--seconds 120] [--max-examples 50] [--postgres] [--only PATH] [--seed N]
 
 Prints one line per operation (cases, failures) and a summary; exits 1 on any failure, with the
 first failures of each operation and check shown as curl commands.
@@ -158,7 +158,7 @@ def seed(app: Any) -> tuple[str, dict[str, list[Any]]]:
 
 
 def fuzz(app: Any, token: str, known: dict[str, list[Any]], *, seconds: float, max_examples: int,  # noqa: ANN401
-         only: str | None) -> dict[str, Tally]:
+         only: str | None, case_seed: int | None = None) -> dict[str, Tally]:
     import hypothesis
     import schemathesis
     from schemathesis.checks import not_a_server_error
@@ -180,16 +180,20 @@ def fuzz(app: Any, token: str, known: dict[str, list[Any]], *, seconds: float, m
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
             test = _test(app, operation, mode, tally, until=time.monotonic() + share, checks=checks, headers=headers,
                          known=known if mode == schemathesis.GenerationMode.POSITIVE else {},
-                         max_examples=max_examples)
+                         max_examples=max_examples, case_seed=case_seed)
             try:
                 test()
             except hypothesis.errors.Unsatisfiable:
                 pass
+            except hypothesis.errors.HypothesisException as exc:  # the generator's trouble, not the app's
+                tally.failures[type(exc).__name__] += 1
+                tally.shown.append(f"{type(exc).__name__}: {str(exc)[:300]}")
     return tallies
 
 
 def _test(app: Any, operation: Any, mode: Any, tally: Tally, *, until: float, checks: list[Any],  # noqa: ANN401
-          headers: dict[str, str], known: dict[str, list[Any]], max_examples: int) -> Any:  # noqa: ANN401
+          headers: dict[str, str], known: dict[str, list[Any]], max_examples: int,
+          case_seed: int | None) -> Any:  # noqa: ANN401
     """A hypothesis test sending ``operation`` the cases it generates until ``until``, tallying
     answers and failures (caught: one bad answer does not end the operation's run). With
     ``known``, about half the cases go to path values that exist."""
@@ -202,17 +206,18 @@ def _test(app: Any, operation: Any, mode: Any, tally: Tally, *, until: float, ch
 
     runtime = app.extensions["scrm"]
 
-    @hypothesis.settings(max_examples=max_examples, deadline=None, database=None, derandomize=True,
+    @hypothesis.seed(case_seed if case_seed is not None else 0)
+    @hypothesis.settings(max_examples=max_examples, deadline=None, database=None, derandomize=case_seed is None,
                          phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     @hypothesis.given(case=operation.as_strategy(generation_mode=mode), data=st.data())
     def run(case: Any, data: Any) -> None:  # noqa: ANN401
-        if time.monotonic() > until:
-            return
         if known and case.path_parameters and data.draw(st.booleans(), label="known path values"):
             for name, value in case.path_parameters.items():
                 choices = known.get(name) or (known["int"] if isinstance(value, int) else None)
                 if choices:
                     case.path_parameters[name] = data.draw(st.sampled_from(choices), label=name)
+        if time.monotonic() > until:  # after the draws: hypothesis wants each case to draw alike
+            return
         response = case.call(headers=headers)
         tally.cases += 1
         tally.statuses[response.status_code] += 1
@@ -261,6 +266,7 @@ def main() -> int:
     parser.add_argument("--max-examples", type=int, default=50, help="per operation and kind (valid, invalid)")
     parser.add_argument("--postgres", action="store_true", help=f"on {POSTGRES_URL} and {REDIS_URL}")
     parser.add_argument("--only", help="only operations whose path contains this")
+    parser.add_argument("--seed", type=int, help="other cases than the default, reproducible ones")
     args = parser.parse_args()
     started = time.monotonic()
     import logging
@@ -268,7 +274,8 @@ def main() -> int:
     logging.disable(logging.ERROR)  # the 500s are counted here, not logged with their tracebacks
     with backends(args.postgres) as (database_url, redis_url), served_app(database_url, redis_url) as app:
         token, known = seed(app)
-        tallies = fuzz(app, token, known, seconds=args.seconds, max_examples=args.max_examples, only=args.only)
+        tallies = fuzz(app, token, known, seconds=args.seconds, max_examples=args.max_examples, only=args.only,
+                       case_seed=args.seed)
     return report(tallies, time.monotonic() - started)
 
 
