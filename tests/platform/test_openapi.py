@@ -17,7 +17,8 @@ from scrm.web.openapi_operations import OPERATIONS
 pytestmark = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 
 # What a view's source reads from the query: request.args.get("x"), query_id("x"), _int_arg("x", …), …
-_QUERY_READS = re.compile(r"""(?:request\.args\.get|request\.args\[|query_id|query_id_of|query_int|_int_arg|_date_arg)\(?\s*["'](\w+)["']""")
+_QUERY_READS = re.compile(
+    r"""(?:request\.args\.get|request\.args\[|query_id|query_id_of|query_int|_int_arg)\(?\s*["'](\w+)["']""")
 _HELPERS = {"day_range(": ("from", "to"), "_channel()": ("channel",), "_days()": ("days",)}
 _READS_JSON = ("json_object(", "get_json(", "_manager_move(", "_preview(")
 
@@ -148,7 +149,8 @@ def test_real_answers_fit_the_schemas_described(runtime, client, manager, spec):
         ("post", "/api/tag-groups", lambda: client.post("/api/tag-groups", json={"name": "兴趣"}, headers=manager)),
         ("post", "/api/tags", lambda: client.post("/api/tags", json={"group": "兴趣", "name": "奶粉"}, headers=manager)),
         ("get", "/api/tags", lambda: client.get("/api/tags", headers=manager)),
-        ("get", "/api/customers/lookup", lambda: client.get("/api/customers/lookup?openid=o-described", headers=manager)),
+        ("get", "/api/customers/lookup",
+         lambda: client.get("/api/customers/lookup?openid=o-described", headers=manager)),
         ("get", "/api/customers/{customer_id}", lambda: client.get("/api/customers/1", headers=manager)),
         ("get", "/api/stats/funnel", lambda: client.get("/api/stats/funnel", headers=manager)),
         ("get", "/api/me", lambda: client.get("/api/me", headers=manager)),
