@@ -61,7 +61,17 @@ def import_guides(*, runtime: Runtime, db_session: Session, text: str) -> Import
 
 
 def _rows(text: str, report: ImportReport) -> list[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(text))
+    # newline="": the csv module reads \r, \n and \r\n line ends itself (a lone \r otherwise
+    # breaks it: "new-line character seen in unquoted field").
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return _read_rows(reader, report)
+    except csv.Error as exc:  # a field over csv's size limit, a NUL, …: a bad file, not a crash
+        report.errors.append(RowError(reader.line_num or 1, None, "file", f"not a readable CSV file: {exc}"))
+        return []
+
+
+def _read_rows(reader: csv.DictReader, report: ImportReport) -> list[tuple[int, dict[str, str]]]:
     header = [name.strip() for name in reader.fieldnames or []]
     missing = [name for name in REQUIRED if name not in header]
     unknown = [name for name in header if name not in REQUIRED + OPTIONAL]

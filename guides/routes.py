@@ -4,8 +4,6 @@ statistics, their leaving and hand-overs, and bulk import of guides."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 from flask import Blueprint, Response, jsonify, request
 
 from guides import code_images, leaving, roster, service
@@ -23,10 +21,9 @@ from guides.schemas import (
 )
 from qrcodes import stats
 from qrcodes.service import codes_of
-from scrm.clock import local_day
 from scrm.customers.schemas import mask_phone
 from scrm.users.models import MANAGERS
-from scrm.web.api import current_runtime, json_object
+from scrm.web.api import current_runtime, day_range, json_object
 from scrm.web.auth import current_caller, require_role
 from scrm.web.errors import ApiError, Forbidden, NotFound, Unprocessable
 
@@ -165,10 +162,7 @@ def guide_stats(code: str):  # noqa: ANN201
     the last 7 days; per channel and together."""
     _own_or_manager(code)
     runtime = current_runtime()
-    end = _date_arg("to") or local_day(runtime.config, runtime.clock.now())
-    start = _date_arg("from") or end - timedelta(days=6)
-    if start > end or (end - start).days >= MAX_DAYS:
-        raise ApiError(f"from must be on or before to, at most {MAX_DAYS} days", code="bad_query")
+    start, end = day_range(runtime, most_days=MAX_DAYS, default_days=7)
     with runtime.transaction() as db_session:
         guide = service.get_guide(db_session=db_session, code=code)
 
@@ -243,16 +237,6 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise ApiError(f"{name} must be a whole number from {low} to {high}", code="bad_query")
     return int(raw)
-
-
-def _date_arg(name: str) -> date | None:
-    raw = request.args.get(name)
-    if raw is None:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise ApiError(f"{name} must be a date, YYYY-MM-DD", code="bad_query") from None
 
 
 def _download(content: bytes, mimetype: str, filename: str) -> Response:

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from guides.duty_routing import WEEKDAYS, parse_hours
 from scrm.errors import InvalidInput as BaseInvalidInput
+from scrm.validators import described
 
 if TYPE_CHECKING:
     from guides.models import Guide, GuideTransfer, Store
@@ -68,13 +69,14 @@ def _userid(value: str) -> str:
     return value
 
 
-Code = Annotated[str, AfterValidator(_code)]
-Name = Annotated[str, AfterValidator(lambda v: _text(v, 64))]
-Address = Annotated[str, AfterValidator(lambda v: _text(v, 200))]
-WelcomeText = Annotated[str, AfterValidator(lambda v: _text(v, 600))]
-Url = Annotated[str, AfterValidator(_url)]
-Schedule = Annotated[dict[str, list[str]], AfterValidator(_schedule)]
-UserId = Annotated[str, AfterValidator(_userid)]
+Code = Annotated[str, AfterValidator(_code), described(pattern=CODE.pattern)]
+Name = Annotated[str, AfterValidator(lambda v: _text(v, 64)), described(minLength=1, maxLength=64)]
+Address = Annotated[str, AfterValidator(lambda v: _text(v, 200)), described(minLength=1, maxLength=200)]
+WelcomeText = Annotated[str, AfterValidator(lambda v: _text(v, 600)), described(minLength=1, maxLength=600)]
+Url = Annotated[str, AfterValidator(_url), described(pattern=r"^https?://\S{1,490}$")]
+Schedule = Annotated[dict[str, list[str]], AfterValidator(_schedule),
+                     described(propertyNames={"enum": list(WEEKDAYS)})]
+UserId = Annotated[str, AfterValidator(_userid), described(pattern=USERID.pattern)]
 
 
 class _Input(BaseModel):
@@ -126,6 +128,125 @@ def _special(error: Mapping[str, Any]) -> str | None:
 
 
 # ---- answers ------------------------------------------------------------------------------
+# The models describe them in /api/openapi.json (scrm/web/openapi.py); the functions below make them.
+
+
+class ChannelCodeOut(BaseModel):
+    id: int
+    channel: str
+    scene: str
+    status: str = Field(description="pending, ready, failed or retired")
+    error: str | None
+    attempts: int
+    url: str | None = Field(description="MP: the URL the code encodes; WeCom: the contact way")
+    config_id: str | None
+    png: str | None = Field(description="the card's path, once the code is ready")
+
+
+class StoreOut(BaseModel):
+    code: str
+    name: str
+    address: str | None
+    active_guides: int | None = None
+    codes: dict[str, ChannelCodeOut] | None = Field(None, description="by channel, mp and work")
+
+
+class StoreRef(BaseModel):
+    code: str
+    name: str
+
+
+class GuideOut(BaseModel):
+    code: str
+    name: str
+    store: StoreRef
+    wecom_userid: str
+    status: str = Field(description="active or left")
+    left_at: str | None
+    photo_url: str | None
+    welcome_text: str | None
+    schedule: dict[str, list[str]]
+    daily_cap: int | None
+    backup: bool
+    customers: int | None = None
+    codes: dict[str, ChannelCodeOut] | None = None
+
+
+class StoreDetailOut(StoreOut):
+    guides: list[GuideOut]
+
+
+class StoreListOut(BaseModel):
+    stores: list[StoreOut]
+
+
+class GuideListOut(BaseModel):
+    guides: list[GuideOut]
+
+
+class RosterCustomerOut(BaseModel):
+    id: int
+    nickname: str | None
+    phone: str | None = Field(description="masked for a guide")
+    channel: str | None
+    bound_at: str
+    tags: list[str]
+    last_seen_at: str | None
+    last_kind: str | None
+
+
+class GuideCustomersOut(BaseModel):
+    total: int
+    customers: list[RosterCustomerOut]
+
+
+class CodeFiguresOut(BaseModel):
+    scans: int
+    follows: int
+    bindings: int
+    orders: int
+    order_amount: str = Field(description="yuan, two decimals")
+    redemptions: int
+
+
+class DayFiguresOut(CodeFiguresOut):
+    day: str
+
+
+class GuideStatsOut(BaseModel):
+    guide: str
+    start: str
+    end: str
+    totals: CodeFiguresOut
+    channels: dict[str, CodeFiguresOut]
+    days: list[DayFiguresOut]
+
+
+class LeaveOut(BaseModel):
+    guide: str
+    to: str
+    moved: int
+    wecom_transfers: int
+
+
+class TransferOut(BaseModel):
+    customer_id: int
+    external_userid: str
+    status: str
+    errcode: int | None
+    reason: str | None
+    attempts: int
+    next_try_at: str | None
+
+
+class TransfersOut(BaseModel):
+    transfers: list[TransferOut]
+
+
+class ImportOut(BaseModel):
+    created: list[str] = Field(description="the codes of the guides created")
+    unchanged: list[str] = Field(description="the codes of guides that were already so")
+
 
 
 def store_json(store: Store, *, guides: int | None = None, codes: dict[str, ChannelCode] | None = None) -> dict[str, Any]:

@@ -19,15 +19,15 @@ from guides.roster import may_see
 from scrm import flows
 from scrm.clock import as_utc
 from scrm.users.models import MANAGERS
-from scrm.web.api import current_runtime, json_object
+from scrm.web.api import current_runtime, json_object, path_ids_fit, query_id_of
 from scrm.web.auth import current_caller, require_role
-from scrm.web.edge import query_id
 from scrm.web.errors import ApiError, Forbidden
 from tagging import orders, rules, service
 from tagging.models import Tag, TagGroup, TagRule
 from tagging.schemas import GroupChanges, GroupIn, ManualTagIn, TagIn, parse, parse_changes, parse_order, parse_rule
 
 blueprint = Blueprint("tags", __name__)
+path_ids_fit(blueprint, group_id=TagGroup.id, tag_id=Tag.id, rule_id=TagRule.id)
 
 SAMPLE_SIZE = 10
 
@@ -137,7 +137,7 @@ def _set_manual(customer_id: int, tag_id: int, *, on: bool):  # noqa: ANN202
 @blueprint.get("/api/tag-rules")
 @require_role(*MANAGERS)
 def list_rules():  # noqa: ANN201
-    tag_id = query_id("tag_id")
+    tag_id = query_id_of("tag_id", Tag.id)
     with current_runtime().transaction() as db_session:
         return jsonify(rules=[_rule_json(rule) for rule in rules.list_rules(db_session=db_session, tag_id=tag_id)])
 

@@ -32,13 +32,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 from pydantic import field_validator, model_validator
 
 from scrm.errors import InvalidInput as BaseInvalidInput
+from scrm.validators import INT_ID_MAX, described
 from tagging.keywords import normal_form, segmentable
 
 
@@ -68,13 +69,16 @@ def clean_name(value: str) -> str:
     return value
 
 
+Name = Annotated[str, described(minLength=1, maxLength=NAME_MAX_CHARS)]  # checked by clean_name
+
+
 class _Input(BaseModel):
     # strict: true is not a number and "3" is not a number of days
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class GroupIn(_Input):
-    name: str
+    name: Name
     half_life_days: float | None = Field(None, gt=0, le=HALF_LIFE_MAX_DAYS)
     threshold: float = Field(DEFAULT_THRESHOLD, gt=0, le=THRESHOLD_MAX)
     computed: Literal[False] = False
@@ -88,7 +92,7 @@ class GroupIn(_Input):
 class GroupChanges(_Input):
     """A PATCH: only the fields given change (``half_life_days: null`` turns decay off)."""
 
-    name: str | None = None
+    name: Name | None = None
     half_life_days: float | None = Field(None, gt=0, le=HALF_LIFE_MAX_DAYS)
     threshold: float | None = Field(None, gt=0, le=THRESHOLD_MAX)
 
@@ -111,8 +115,8 @@ class GroupChanges(_Input):
 
 
 class TagIn(_Input):
-    group: StrictInt | str  # the group's id, or its name
-    name: str
+    group: Annotated[StrictInt, described(minimum=1)] | Name  # the group's id, or its name
+    name: Name
 
     @field_validator("group", mode="before")
     @classmethod
@@ -132,7 +136,7 @@ class TagIn(_Input):
 
 
 class ManualTagIn(_Input):
-    tag_id: StrictInt = Field(gt=0)
+    tag_id: StrictInt = Field(gt=0)  # beyond the tags' ids: 404, as any other unknown tag (tagging/service.py)
 
 
 def parse(model: type[_Input], data: Mapping[str, Any]) -> Any:
@@ -181,7 +185,7 @@ class TagRuleIn(BaseModel):
 
     kind: Literal["keyword", "click", "view", "scene", "event"]
     pattern: StrictStr
-    tag_id: StrictInt = Field(gt=0, lt=2**31)
+    tag_id: StrictInt = Field(gt=0, le=INT_ID_MAX)
     weight: float = Field(DEFAULT_WEIGHT, gt=0, le=MAX_WEIGHT, allow_inf_nan=False, strict=True)
     synonyms: tuple[StrictStr, ...] = Field((), max_length=MAX_SYNONYMS)
     substring: StrictBool = False

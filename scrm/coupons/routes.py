@@ -17,6 +17,7 @@ from collections.abc import Callable
 from flask import Blueprint, jsonify, request
 
 from scrm.coupons import coupon_templates, issuing, redemption, stats
+from scrm.coupons.models import CouponRule, CouponTemplate
 from scrm.coupons.schemas import (
     IssueIn,
     ReasonIn,
@@ -33,13 +34,14 @@ from scrm.coupons.schemas import (
 )
 from scrm.customers.service import resolve
 from scrm.users.models import MANAGERS
-from scrm.web.api import current_runtime, day_range, json_object
+from scrm.web.api import current_runtime, day_range, json_object, path_ids_fit, query_id_of, query_int
 from scrm.web.auth import Caller, current_caller, require_role
 from scrm.web.edge import query_id
 from scrm.web.errors import ApiError, Forbidden, Unprocessable
 from tagging.orders import find_customer
 
 blueprint = Blueprint("coupons_api", __name__)
+path_ids_fit(blueprint, template_id=CouponTemplate.id, rule_id=CouponRule.id)
 
 STATUS_OF = {"bad_code": 422, "not_found": 404}  # every other refusal: 409
 MAX_LIST = 500
@@ -191,7 +193,7 @@ def coupon_stats():  # noqa: ANN201
     first, last = day_range(runtime, most_days=stats.MAX_DAYS)
     with runtime.transaction() as db_session:
         rows = stats.coupon_stats(db_session=db_session, config=runtime.config, by=by, first_day=first,
-                                  last_day=last, template_id=query_id("template_id"))
+                                  last_day=last, template_id=query_id_of("template_id", CouponTemplate.id))
     return jsonify(by=by, first_day=first.isoformat(), last_day=last.isoformat(),
                    rows=[r.as_json() for r in rows], totals=stats.totals(rows).as_json())
 
@@ -200,7 +202,7 @@ def coupon_stats():  # noqa: ANN201
 @require_role(*MANAGERS)
 def coupon_attempts():  # noqa: ANN201
     """The audit log, newest first; ``coupon_id`` narrows it to one coupon."""
-    limit = min(request.args.get("limit", 100, type=int) or 100, MAX_LIST)
+    limit = query_int("limit", default=100, low=1, high=MAX_LIST)  # negative: PostgreSQL refuses LIMIT -1
     with current_runtime().transaction() as db_session:
         found = redemption.list_attempts(db_session=db_session, coupon_id=query_id("coupon_id"),
                                          limit=limit)

@@ -35,7 +35,7 @@ from scrm.coupons.redemption import redeemed_by
 from scrm.customers.models import Customer
 from scrm.customers.schemas import mask_phone
 from scrm.errors import InvalidInput, validated
-from scrm.validators import Moment
+from scrm.validators import BigIntId, IntId, Moment, described
 from scrm.validators import text as bounded_text
 from tagging.schemas import CustomerRefIn, parse_amount
 
@@ -80,7 +80,7 @@ def _store_code(value: str) -> str:
 
 Money = Annotated[Decimal, BeforeValidator(_money)]
 Discount = Annotated[Decimal, BeforeValidator(_discount)]
-StoreCode = Annotated[str, AfterValidator(_store_code)]
+StoreCode = Annotated[str, AfterValidator(_store_code), described(pattern=STORE_CODE.pattern)]
 
 
 class TemplateIn(BaseModel):
@@ -138,7 +138,7 @@ class TemplateChangeIn(BaseModel):
 class RuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    template_id: Annotated[int, Field(ge=1, strict=True)]
+    template_id: IntId
     trigger: Literal["binding", "first_order", "order_over"]
     min_amount: Money | None = None
 
@@ -156,9 +156,9 @@ class IssueIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    template_id: Annotated[int, Field(ge=1, strict=True)]
+    template_id: IntId
     customer: CustomerRefIn | None = None
-    customer_id: Annotated[int, Field(ge=1, strict=True)] | None = None
+    customer_id: BigIntId | None = None
 
     @model_validator(mode="after")
     def _one_customer(self) -> IssueIn:
@@ -293,3 +293,144 @@ def _yuan(value: Decimal | None) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else as_utc(value).isoformat()
+
+
+# ---- described in /api/openapi.json ---------------------------------------------------------
+
+
+class RuleActiveIn(BaseModel):
+    """``PATCH /api/coupon-rules/<id>``: turn a rule on or off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    active: bool
+
+
+class CouponRuleOut(BaseModel):
+    id: int
+    template_id: int
+    trigger: str
+    min_amount: str | None
+    active: bool
+    created_at: str | None
+
+
+class CouponRuleListOut(BaseModel):
+    rules: list[CouponRuleOut]
+
+
+class TemplateOut(BaseModel):
+    id: int
+    name: str
+    kind: str = Field(description="cash, discount or gift")
+    amount: str | None
+    discount: str | None
+    gift: str | None
+    min_spend: str | None
+    value_text: str = Field(description="what the coupon gives, as printed")
+    description: str | None
+    valid_from: str | None
+    valid_until: str | None
+    valid_days: int | None
+    stock: int | None
+    issued: int
+    left: int | None
+    per_customer_limit: int | None
+    remind_days_before: int | None
+    stores: list[str]
+    status: str
+    created_at: str | None
+    redeemed: int | None = None
+
+
+class TemplateDetailOut(TemplateOut):
+    rules: list[CouponRuleOut]
+
+
+class TemplateListOut(BaseModel):
+    templates: list[TemplateOut]
+
+
+class CouponTemplateRef(BaseModel):
+    id: int
+    name: str
+    kind: str
+    value_text: str
+    min_spend: str | None
+
+
+class CouponCustomerRef(BaseModel):
+    id: int
+    nickname: str | None
+    phone: str | None = Field(description="masked for a guide")
+
+
+class CouponOut(BaseModel):
+    id: int
+    code: str
+    status: str = Field(description="issued, redeemed, voided or expired")
+    template: CouponTemplateRef
+    customer: CouponCustomerRef
+    source: str | None = None
+    issued_at: str | None
+    valid_from: str | None
+    valid_until: str | None
+    stores: list[str] | None = None
+    redeemed_at: str | None
+    redeemed_by: dict[str, Any] | None
+    voided_at: str | None = None
+    void_reason: str | None = None
+    expired_at: str | None = None
+    announce_state: str | None = None
+
+
+class CouponListOut(BaseModel):
+    coupons: list[CouponOut]
+
+
+class CouponCheckOut(CouponOut):
+    """``GET /api/coupons/<code>``: the coupon and whether it can be redeemed here now."""
+
+    redeemable: bool
+    refusal: dict[str, Any] | None = Field(description="``{error, message, …}``: why not")
+
+
+class RedeemedOut(BaseModel):
+    result: Literal["redeemed"]
+    coupon: CouponOut
+    credited_guide_id: int | None
+
+
+class StatsRowOut(BaseModel):
+    key: Any = Field(description="the template's, store's or guide's id, the day, or all")
+    label: str
+    issued: int
+    redeemed: int
+    expired: int
+    redemption_rate: float | None
+
+
+class CouponStatsOut(BaseModel):
+    by: str
+    first_day: str
+    last_day: str
+    rows: list[StatsRowOut]
+    totals: StatsRowOut
+
+
+class AttemptOut(BaseModel):
+    id: int
+    at: str
+    action: str = Field(description="redeem, void or unredeem")
+    result: str = Field(description="ok, or the refusal's code")
+    code: str
+    coupon_id: int | None
+    user_id: int | None
+    guide_id: int | None
+    store_id: int | None
+    reason: str | None
+    detail: dict[str, Any]
+
+
+class AttemptListOut(BaseModel):
+    attempts: list[AttemptOut]

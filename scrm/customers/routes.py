@@ -11,6 +11,7 @@ from scrm.customers import service
 from scrm.customers.schemas import customer_json, interaction_json, parse_change
 from scrm.web.api import current_runtime, json_object
 from scrm.web.auth import Caller, current_caller, require_role
+from scrm.web.edge import MAX_ID
 from scrm.web.errors import ApiError, Forbidden, NotFound
 
 blueprint = Blueprint("customers", __name__)
@@ -44,7 +45,7 @@ def lookup():  # noqa: ANN201
 @require_role("admin", "manager", "guide")
 def profile(customer_id: int):  # noqa: ANN201
     limit = _int_arg("limit", 50, 1, MAX_PAGE)
-    before = _int_arg("before", None, 1, None)
+    before = _int_arg("before", None, 1, MAX_ID)  # a timeline id: BIGINT
     with current_runtime().transaction() as db_session:
         customer = service.resolve(db_session=db_session, customer_id=customer_id)
         if customer is None:

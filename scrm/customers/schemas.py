@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from scrm.errors import InvalidInput, validated
 
@@ -89,3 +89,37 @@ def interaction_json(entry: Interaction) -> dict[str, Any]:
 
 def _iso(value: Any) -> str | None:  # noqa: ANN401
     return value.isoformat() if value is not None else None
+
+
+# ---- described in /api/openapi.json ---------------------------------------------------------
+
+
+class IdentityOut(BaseModel):
+    channel: str = Field(description="mp (Official Account) or work (WeCom)")
+    external_id: str = Field(description="the openid or external_userid")
+    following: bool
+    followed_at: str | None
+    unfollowed_at: str | None
+
+
+class CustomerOut(BaseModel):
+    id: int
+    nickname: str | None
+    unionid: str | None
+    phone: str | None = Field(description="masked for a guide")
+    birthday: str | None
+    created_at: str | None
+    identities: list[IdentityOut]
+
+
+class InteractionOut(BaseModel):
+    id: int
+    kind: str
+    channel: str | None
+    occurred_at: str | None
+    payload: dict[str, Any]
+
+
+class CustomerProfileOut(CustomerOut):
+    timeline: list[InteractionOut] = Field(description="newest first, ``limit`` of them")
+    next_before: int | None = Field(description="``?before=`` for the next page; null on the last")

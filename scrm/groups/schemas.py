@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, Field
+
 from scrm.clock import as_utc
 
 if TYPE_CHECKING:
@@ -31,3 +33,47 @@ def member_json(member: GroupMember) -> dict[str, Any]:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else as_utc(moment).isoformat()
+
+
+# ---- described in /api/openapi.json ---------------------------------------------------------
+
+
+class GroupOut(BaseModel):
+    chat_id: str
+    name: str
+    owner_userid: str
+    owner_guide_id: int | None
+    status: str = Field(description="normal or dismissed")
+    member_count: int
+    external_count: int
+    notice: str
+    created_at: str | None
+    updated_at: str | None
+    dismissed_at: str | None
+
+
+class GroupListOut(BaseModel):
+    groups: list[GroupOut]
+
+
+class GroupMemberOut(BaseModel):
+    userid: str
+    kind: str = Field(description="member (WeCom staff) or external (a customer)")
+    name: str
+    customer_id: int | None
+    join_time: str | None
+    join_scene: int | None
+    left_at: str | None
+
+
+class GroupDayOut(BaseModel):
+    day: str
+    joined: int
+    quit: int
+
+
+class GroupDetailOut(GroupOut):
+    members: list[GroupMemberOut]
+    days: list[GroupDayOut]
+    joined: int
+    quit: int

@@ -28,7 +28,7 @@ from scrm.db import dialect_insert
 from scrm.errors import ConflictError, InvalidInput, Refused, validated
 from scrm.outreach.models import OutreachEvent
 from scrm.outreach.triggers import event_happened
-from scrm.validators import Moment
+from scrm.validators import BigIntId, Moment
 from tagging.orders import UnknownCustomer, find_customer
 from tagging.schemas import CustomerRefIn
 
@@ -87,7 +87,7 @@ class EventIn(BaseModel):
 
     name: Annotated[StrictStr, AfterValidator(_name)]
     customer: CustomerRefIn | None = None
-    customer_id: Annotated[int, Field(ge=1, strict=True)] | None = None
+    customer_id: BigIntId | None = None
     occurred_at: Moment | None = None
     event_key: Annotated[StrictStr, AfterValidator(_key)] | None = None
     payload: Annotated[dict[str, Any], AfterValidator(_small)] = Field(default_factory=dict)

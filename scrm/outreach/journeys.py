@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from scrm.errors import NotFoundError
 from scrm.outreach import campaigns
 from scrm.outreach.schemas import CampaignIn, InvalidCampaign, parse
+from scrm.validators import IntId
 from tagging.computed import DORMANT
 
 if TYPE_CHECKING:
@@ -98,4 +99,4 @@ class JourneyStartIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = None
-    coupon_template_id: Annotated[int, Field(ge=1, strict=True)] | None = None
+    coupon_template_id: IntId | None = None

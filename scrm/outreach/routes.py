@@ -19,11 +19,12 @@ from scrm.outreach import campaigns, events, journeys, results
 from scrm.outreach.models import Campaign
 from scrm.outreach.schemas import AudienceIn, CampaignIn, campaign_json, parse, preview_json, runs_json
 from scrm.users.models import MANAGERS
-from scrm.web.api import current_runtime, json_object
+from scrm.web.api import current_runtime, json_object, path_ids_fit
 from scrm.web.auth import require_role
 from scrm.web.errors import ApiError, Unprocessable
 
 blueprint = Blueprint("campaigns_api", __name__)
+path_ids_fit(blueprint, campaign_id=Campaign.id)
 
 
 @blueprint.post("/api/campaigns")

@@ -31,7 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from scrm.clock import as_utc
 from scrm.errors import InvalidInput, validated
 from scrm.outreach.campaigns import cron_trigger
-from scrm.validators import Moment
+from scrm.validators import IntId, Moment, described
 from scrm.validators import text as bounded_text
 
 if TYPE_CHECKING:
@@ -69,15 +69,15 @@ def _cron(value: str) -> str:
     return value
 
 
-Url = Annotated[str, AfterValidator(_url)]
+Url = Annotated[str, AfterValidator(_url), described(pattern=r"^https?://\S{1,1000}$")]
 
 
 class AudienceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     expr: Annotated[str, bounded_text(1000, strip=False)] | None = None
-    store: Annotated[str, AfterValidator(_code)] | None = None
-    guide: Annotated[str, AfterValidator(_code)] | None = None
+    store: Annotated[str, AfterValidator(_code), described(pattern=CODE.pattern)] | None = None
+    guide: Annotated[str, AfterValidator(_code), described(pattern=CODE.pattern)] | None = None
     groups: list[Annotated[str, bounded_text(64, strip=False)]] = Field(default_factory=list, max_length=1000)
 
     @model_validator(mode="after")
@@ -142,7 +142,7 @@ class ScheduleIn(BaseModel):
 class VariantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, AfterValidator(_code)]
+    name: Annotated[str, AfterValidator(_code), described(pattern=CODE.pattern)]
     weight: Annotated[int, Field(ge=1, le=100, strict=True)]
     content: ContentIn
 
@@ -156,7 +156,7 @@ class CampaignIn(BaseModel):
     fallbacks: list[Literal["mp_custom", "mp_template", "mp_mass", "work_single"]] = Field(default_factory=list,
                                                                                            max_length=4)
     content: ContentIn
-    coupon_template_id: Annotated[int, Field(ge=1, strict=True)] | None = None
+    coupon_template_id: IntId | None = None
     schedule: ScheduleIn
     when_capped: Literal["defer", "skip"] = "defer"
     variants: list[VariantIn] = Field(default_factory=list, max_length=10)
@@ -222,3 +222,103 @@ def preview_json(preview: Preview) -> dict[str, Any]:
 
 def _moment(moment: datetime | None) -> str | None:
     return None if moment is None else as_utc(moment).isoformat()
+
+
+# ---- described in /api/openapi.json ---------------------------------------------------------
+
+
+class CampaignOut(BaseModel):
+    id: int
+    name: str
+    status: str
+    audience: dict[str, Any]
+    channel: str
+    fallbacks: list[str]
+    content: dict[str, Any]
+    coupon_template_id: int | None
+    schedule: dict[str, Any]
+    when_capped: str
+    variants: list[dict[str, Any]]
+    holdout_percent: int
+    next_run_at: str | None
+    created_at: str | None
+    launched_at: str | None
+
+
+class VariantResultOut(BaseModel):
+    variant: str
+    planned: int
+    sent: int
+    failed: int
+    dead: int
+    waiting: int
+    holdout: int
+    opened: int
+    replied: int
+    coupons_issued: int
+    coupons_redeemed: int
+    orders: int
+    skipped: dict[str, int] = Field(description="deliveries skipped, by reason")
+    skipped_total: int
+    order_amount: str
+
+
+class CampaignResultsOut(BaseModel):
+    campaign_id: int
+    days: int
+    total: VariantResultOut
+    variants: list[VariantResultOut]
+
+
+class CampaignSummaryOut(CampaignOut):
+    deliveries: VariantResultOut | None
+
+
+class CampaignListOut(BaseModel):
+    campaigns: list[CampaignSummaryOut]
+
+
+class RunOut(BaseModel):
+    id: int
+    cause: str
+    status: str
+    planned: int
+    started_at: str | None
+    planned_at: str | None
+
+
+class CampaignDetailOut(CampaignOut):
+    runs: list[RunOut]
+    results: CampaignResultsOut
+
+
+class SampleCustomerOut(BaseModel):
+    id: int
+    nickname: str | None
+
+
+class PreviewOut(BaseModel):
+    count: int
+    sample: list[SampleCustomerOut]
+    audience: dict[str, Any] | None
+
+
+class JourneyOut(BaseModel):
+    key: str
+    name: str
+    description: str
+    needs_coupon: bool
+    campaign: dict[str, Any] = Field(description="the draft campaign it starts")
+
+
+class JourneyListOut(BaseModel):
+    journeys: list[JourneyOut]
+
+
+class EventOut(BaseModel):
+    id: int
+    name: str
+    customer_id: int
+    event_key: str | None
+    occurred_at: str
+    payload: dict[str, Any]

@@ -7,13 +7,15 @@ from flask import Blueprint, jsonify
 
 from scrm.replies import menu as menus
 from scrm.replies import service
+from scrm.replies.models import ReplyRule
 from scrm.replies.schemas import parse_changes, parse_rule, rule_json
 from scrm.users.models import MANAGERS
-from scrm.web.api import current_runtime, json_object
+from scrm.web.api import current_runtime, json_object, path_ids_fit
 from scrm.web.auth import require_role
 from scrm.web.errors import NotFound
 
 blueprint = Blueprint("replies", __name__)
+path_ids_fit(blueprint, rule_id=ReplyRule.id)
 
 
 @blueprint.get("/api/reply-rules")

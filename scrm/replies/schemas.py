@@ -206,3 +206,23 @@ def _iso(moment: datetime | None) -> str | None:
         return None
     # SQLite hands back CURRENT_TIMESTAMP (UTC) without a zone.
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).isoformat()
+
+
+# ---- described in /api/openapi.json ---------------------------------------------------------
+
+
+class ReplyRuleOut(BaseModel):
+    id: int
+    match: str
+    keyword: str | None
+    reply_kind: str = Field(description="text or news")
+    text: str
+    articles: list[dict[str, Any]]
+    priority: int
+    enabled: bool
+    created_at: str | None
+    updated_at: str | None
+
+
+class ReplyRuleListOut(BaseModel):
+    rules: list[ReplyRuleOut]

@@ -1,0 +1,92 @@
+"""What the tagging API answers, as /api/openapi.json describes it (scrm/web/openapi.py): tag
+groups and tags, a customer's tags, audiences, tag rules and orders. (What it accepts is in
+tagging/schemas.py, already long enough.)"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class TagWeChatOut(BaseModel):
+    mp_tag_id: int | None
+    work_tag_id: str | None
+    mp_error: str | None = Field(description="why WeChat refused the tag, if it did")
+
+
+class TagOut(BaseModel):
+    id: int
+    group_id: int
+    name: str
+    customers: int = Field(description="customers who carry it now")
+    wechat: TagWeChatOut
+    group: str | None = Field(None, description="the group's name (on create)")
+
+
+class TagGroupOut(BaseModel):
+    id: int
+    name: str
+    half_life_days: float | None
+    threshold: float
+    computed: bool
+    created_at: str | None
+    tags: list[TagOut] | None = None
+
+
+class TagListOut(BaseModel):
+    groups: list[TagGroupOut]
+
+
+class SampleCustomerOut(BaseModel):
+    id: int
+    nickname: str | None
+
+
+class AudienceOut(BaseModel):
+    expr: str
+    count: int
+    sample: list[SampleCustomerOut]
+
+
+class CarriedTagOut(BaseModel):
+    tag_id: int
+    group: str
+    tag: str
+    score: float
+    source: str = Field(description="manual, computed or rule")
+
+
+class CustomerTagsOut(BaseModel):
+    customer_id: int = Field(description="the customer's id after merges")
+    tags: list[CarriedTagOut]
+
+
+class TagChangeOut(CustomerTagsOut):
+    changed: bool
+
+
+class TagRuleOut(BaseModel):
+    id: int
+    kind: str
+    pattern: str
+    tag_id: int
+    weight: float
+    synonyms: list[str]
+    substring: bool
+    enabled: bool
+    created_at: str | None
+
+
+class TagRuleListOut(BaseModel):
+    rules: list[TagRuleOut]
+
+
+class OrderOut(BaseModel):
+    id: int
+    order_no: str
+    customer_id: int
+    amount: str = Field(description="yuan, two decimals")
+    ordered_at: str
+    store_code: str | None
+    guide_code: str | None
+    credited_guide_id: int | None
+    created_at: str
