@@ -226,3 +226,12 @@ class ReplyRuleOut(BaseModel):
 
 class ReplyRuleListOut(BaseModel):
     rules: list[ReplyRuleOut]
+
+
+class MenuOut(BaseModel):
+    id: int
+    button: list[dict[str, Any]] = Field(description="WeChat's menu/create button list: name, type click|view, "
+                                                     "key or url, or sub_button")
+    status: str = Field(description="saved, publishing, published, failed or superseded")
+    error: str | None = Field(description="WeChat's errcode and errmsg when publishing failed")
+    published_at: str | None

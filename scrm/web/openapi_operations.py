@@ -120,6 +120,7 @@ OPERATIONS: dict[str, Op] = {
     "replies.update_rule": Op({200: "scrm.replies.schemas:ReplyRuleOut"}, body="scrm.replies.schemas:RuleIn",
                               partial=True),
     "replies.delete_rule": Op({204: None}),
+    "replies.get_menu": Op({200: "scrm.replies.schemas:MenuOut"}),
     # ---- coupons (scrm/coupons/routes.py)
     "coupons_api.create_template": Op({201: f"{C}:TemplateOut"}, body=f"{C}:TemplateIn"),
     "coupons_api.list_templates": Op({200: f"{C}:TemplateListOut"}),
