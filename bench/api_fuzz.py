@@ -1,7 +1,7 @@
 """Fuzz every /api/ operation against /api/openapi.json with schemathesis (SPEC §11, §12).
 
 The app is built in sandbox mode on a temporary SQLite database and a ``memory://`` Redis (or,
-with ``--postgres``, the PostgreSQL database ``agent1`` and Redis DB 11, both emptied first),
+with ``--postgres``, the PostgreSQL database ``bench_api`` (it must exist) and Redis DB 11, both emptied first),
 migrated, and given a little data through the services and the API (stores and guides, coupon
 templates, a tag group and a tag, a customer, a reply rule, a campaign) so that fuzzed ids and
 codes sometimes exist. Each operation is then fed generated requests, valid ones and invalid
@@ -37,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/agent1"
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_api"
 REDIS_URL = "redis://127.0.0.1:6379/11"
 SHOWN_PER_OPERATION = 2  # failures printed in full for each (operation, kind of failure)
 
