@@ -405,26 +405,10 @@ def transfer_customer(call: Call) -> dict[str, Any]:
     _member(call, takeover)
     if handover == takeover:
         raise WeChatError(40130)
-    results = []
     with world.lock(call.redis, "work"):
-        for external_userid in customers:
-            results.append({"external_userid": external_userid, "errcode": _transfer_one(call, external_userid, handover, takeover)})
-    return {"customer": results}
-
-
-def _transfer_one(call: Call, external_userid: str, handover: str, takeover: str) -> int:
-    if world.get_customer(call.redis, external_userid) is None:
-        return 40096
-    busy = world.take_busy_answer(call.redis, external_userid)
-    if busy is not None:
-        return busy
-    if handover not in world.followers_of(call.redis, external_userid):
-        return 40131
-    recent = [t for t in world.transfer_times(call.redis, external_userid) if call.now_ms - t < NINETY_DAYS_MS]
-    if len(recent) >= TRANSFERS_PER_90_DAYS:
-        return 40128
-    world.move_customer(call.redis, external_userid, handover=handover, takeover=takeover, at=call.now)
-    return 0
+        answers = world.transfer_customers(call.redis, customers, handover=handover, takeover=takeover, at=call.now,
+                                           window_ms=NINETY_DAYS_MS, most=TRANSFERS_PER_90_DAYS)
+    return {"customer": [{"external_userid": c, "errcode": e} for c, e in zip(customers, answers)]}
 
 
 # ---- group chats ---------------------------------------------------------------------------

@@ -144,22 +144,23 @@ def unfollow(redis: redis_lib.Redis, openid: str) -> None:
         store.upsert(session, SandboxFollower, row, keys=("openid",), change=("subscribe",))
 
 
-def _as_strings(follower: SandboxFollower) -> dict[str, str]:
-    """As Redis kept it (and the APIs read it): strings, and only the fields known."""
-    known = {"openid": follower.openid, "subscribe": follower.subscribe, "subscribe_time": follower.subscribe_time,
-             "nickname": follower.nickname, "unionid": follower.unionid,
-             "last_message_at": follower.last_message_at}
-    if follower.last_message_at is not None:
-        known["replies"] = follower.replies
-    return {k: str(v) for k, v in known.items() if v is not None}
+_FOLLOWER_FIELDS = ("openid", "subscribe", "subscribe_time", "nickname", "unionid", "last_message_at", "replies")
+_READ_FOLLOWER = select(*(getattr(SandboxFollower, f) for f in _FOLLOWER_FIELDS))
 
 
 def get_follower(redis: redis_lib.Redis, openid: str) -> dict[str, str] | None:
+    """As Redis kept it (and the APIs read it): strings, only the fields known, and the reply
+    count only with a window."""
     if not openid:
         return None
-    with store.transaction() as session:
-        follower = session.get(SandboxFollower, openid)
-        return None if follower is None else _as_strings(follower)
+    with store.reading() as conn:
+        row = conn.execute(_READ_FOLLOWER.where(SandboxFollower.openid == openid)).first()
+    if row is None:
+        return None
+    known = dict(zip(_FOLLOWER_FIELDS, row))
+    if known["last_message_at"] is None:
+        del known["replies"]
+    return {k: str(v) for k, v in known.items() if v is not None}
 
 
 def follower_openids(redis: redis_lib.Redis, *, subscribed: bool = False, limit: int | None = None) -> list[str]:
@@ -172,8 +173,8 @@ def follower_openids(redis: redis_lib.Redis, *, subscribed: bool = False, limit:
 
 
 def follower_tags(redis: redis_lib.Redis, openid: str) -> list[int]:
-    with store.transaction() as session:
-        return list(session.scalars(select(SandboxFollowerTag.tag_id).where(SandboxFollowerTag.openid == openid)
+    with store.reading() as conn:
+        return list(conn.scalars(select(SandboxFollowerTag.tag_id).where(SandboxFollowerTag.openid == openid)
                                     .order_by(SandboxFollowerTag.tag_id)))
 
 
@@ -181,21 +182,21 @@ def follower_tags(redis: redis_lib.Redis, openid: str) -> list[int]:
 
 
 def deliver(redis: redis_lib.Redis, channel: str, users: Iterable[str], message: dict[str, Any]) -> int | None:
-    """Put ``message`` in each user's inbox; the id of the last one put (None: no user)."""
-    with store.transaction() as session:
-        return store.put_messages(session, channel, users, message)
+    """Put ``message`` in each user's inbox; the message's id when it went to one user."""
+    with store.writing() as conn:
+        return store.put_messages(conn, channel, users, message)
 
 
 def deliver_reply(redis: redis_lib.Redis, openid: str, message: dict[str, Any], *, most: int) -> bool:
     """A customer-service message to ``openid``, counted in their window, unless ``most`` were
     sent in it already (False, nothing delivered)."""
-    with store.transaction() as session:
-        counted = session.execute(update(SandboxFollower).where(SandboxFollower.openid == openid,
-                                                                SandboxFollower.replies < most)
-                                  .values(replies=SandboxFollower.replies + 1))
+    with store.writing() as conn:
+        counted = conn.execute(update(SandboxFollower).where(SandboxFollower.openid == openid,
+                                                             SandboxFollower.replies < most)
+                               .values(replies=SandboxFollower.replies + 1))
         if counted.rowcount != 1:
             return False
-        store.put_messages(session, "mp", [openid], message)
+        store.put_messages(conn, "mp", [openid], message)
     return True
 
 
@@ -239,12 +240,13 @@ def add_member(
 def get_member(redis: redis_lib.Redis, userid: str) -> dict[str, Any] | None:
     if not userid:
         return None
-    with store.transaction() as session:
-        member = session.get(SandboxMember, userid)
-        if member is None:
-            return None
-        return {"userid": member.userid, "name": member.name, "department": list(member.department),
-                "position": member.position}
+    with store.reading() as conn:
+        member = conn.execute(select(SandboxMember.userid, SandboxMember.name, SandboxMember.department,
+                                     SandboxMember.position).where(SandboxMember.userid == userid)).first()
+    if member is None:
+        return None
+    return {"userid": member.userid, "name": member.name, "department": list(member.department),
+            "position": member.position}
 
 
 def add_external_contact(
@@ -317,26 +319,52 @@ def change_pair_tags(redis: redis_lib.Redis, external_userid: str, userid: str, 
 def move_customer(redis: redis_lib.Redis, external_userid: str, *, handover: str, takeover: str, at: datetime) -> None:
     """In-service transfer (在职继承). WeCom moves the customer 24 h later; the sandbox at once."""
     with store.transaction() as session:
-        old = session.get(SandboxRelation, (external_userid, handover))
-        if old is None:
-            raise KeyError(handover)
-        relation = {**old.relation, "userid": takeover, "createtime": int(at.timestamp()), "add_way": 0}
-        session.delete(old)
-        tags = list(session.scalars(select(SandboxRelationTag.tag_id).where(
-            SandboxRelationTag.external_userid == external_userid, SandboxRelationTag.userid == handover)))
-        session.execute(delete(SandboxRelationTag).where(SandboxRelationTag.external_userid == external_userid,
-                                                         SandboxRelationTag.userid == handover))
-        session.flush()
-        store.upsert(session, SandboxRelation, {"external_userid": external_userid, "userid": takeover,
-                                                "relation": relation}, keys=("external_userid", "userid"),
-                     change=("relation",))
-        if tags:
-            store.upsert(session, SandboxRelationTag, [{"external_userid": external_userid, "userid": takeover,
-                                                        "tag_id": t} for t in tags],
-                         keys=("external_userid", "userid", "tag_id"))
-        customer = session.get(SandboxCustomer, external_userid)
-        if customer is not None:
-            customer.transfers = [*customer.transfers, _ms(at)]
+        _move(session, external_userid, handover=handover, takeover=takeover, at=at)
+
+
+def transfer_customers(redis: redis_lib.Redis, external_userids: Iterable[str], *, handover: str, takeover: str,
+                       at: datetime, window_ms: int, most: int) -> list[int]:
+    """``transfer_customer``'s answer for each customer, in one transaction: 40096 unknown, a
+    busy answer (:func:`busy_transfer`), 40131 not the handover's, 40128 moved ``most`` times
+    within ``window_ms``; else 0, and moved (:func:`move_customer`)."""
+    answers = []
+    with store.transaction() as session:
+        for external_userid in external_userids:
+            customer = session.get(SandboxCustomer, external_userid)
+            busy = None if customer is None else take_busy_answer(redis, external_userid)
+            if customer is None or busy is not None:
+                answers.append(40096 if customer is None else busy)
+            elif session.get(SandboxRelation, (external_userid, handover)) is None:
+                answers.append(40131)
+            elif sum(1 for t in customer.transfers if _ms(at) - t < window_ms) >= most:
+                answers.append(40128)
+            else:
+                _move(session, external_userid, handover=handover, takeover=takeover, at=at)
+                answers.append(0)
+    return answers
+
+
+def _move(session: Any, external_userid: str, *, handover: str, takeover: str, at: datetime) -> None:
+    old = session.get(SandboxRelation, (external_userid, handover))
+    if old is None:
+        raise KeyError(handover)
+    relation = {**old.relation, "userid": takeover, "createtime": int(at.timestamp()), "add_way": 0}
+    session.delete(old)
+    tags = list(session.scalars(select(SandboxRelationTag.tag_id).where(
+        SandboxRelationTag.external_userid == external_userid, SandboxRelationTag.userid == handover)))
+    session.execute(delete(SandboxRelationTag).where(SandboxRelationTag.external_userid == external_userid,
+                                                     SandboxRelationTag.userid == handover))
+    session.flush()
+    store.upsert(session, SandboxRelation, {"external_userid": external_userid, "userid": takeover,
+                                            "relation": relation}, keys=("external_userid", "userid"),
+                 change=("relation",))
+    if tags:
+        store.upsert(session, SandboxRelationTag, [{"external_userid": external_userid, "userid": takeover,
+                                                    "tag_id": t} for t in tags],
+                     keys=("external_userid", "userid", "tag_id"))
+    customer = session.get(SandboxCustomer, external_userid)
+    if customer is not None:
+        customer.transfers = [*customer.transfers, _ms(at)]
 
 
 def transfer_times(redis: redis_lib.Redis, external_userid: str) -> list[int]:
