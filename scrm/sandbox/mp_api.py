@@ -301,7 +301,18 @@ def _message(call: Call, kind: str, msgtype: str, content: Any) -> dict[str, Any
 
 @api("mp", "message/custom/send")
 def send_custom_message(call: Call) -> dict[str, Any]:
-    follower = _follower(call, call.body.get("touser"))
+    """The usual case first, in one transaction (a follower in their window with replies
+    left); any refusal is then explained by the checks below, in WeChat's order."""
+    touser = call.body.get("touser")
+    try:
+        msgtype, content = _content(call.body, CUSTOM_TYPES)
+    except WeChatError:
+        msgtype = content = None
+    if msgtype is not None and isinstance(touser, str) and world.deliver_reply(
+            call.redis, touser, _message(call, "custom", msgtype, content), most=REPLIES_PER_WINDOW,
+            window_from_ms=call.now_ms - WINDOW_MS):
+        return OK
+    follower = _follower(call, touser)
     msgtype, content = _content(call.body, CUSTOM_TYPES)
     last = follower.get("last_message_at")
     if follower["subscribe"] != "1":
@@ -309,14 +320,23 @@ def send_custom_message(call: Call) -> dict[str, Any]:
     if not last or call.now_ms - int(last) > WINDOW_MS:
         raise WeChatError(45015, "no message from the follower in the last 48 hours")
     message = _message(call, "custom", msgtype, content)
-    if not world.deliver_reply(call.redis, follower["openid"], message, most=REPLIES_PER_WINDOW):
+    if not world.deliver_reply(call.redis, follower["openid"], message, most=REPLIES_PER_WINDOW,
+                               window_from_ms=call.now_ms - WINDOW_MS):
         raise WeChatError(45047, f"{REPLIES_PER_WINDOW} messages already sent since the follower's last message")
     return OK
 
 
 @api("mp", "message/template/send")
 def send_template_message(call: Call) -> dict[str, Any]:
-    follower = _follower(call, call.body.get("touser"))
+    """The usual case (a valid body to a subscribed follower) in one transaction; a refusal is
+    explained by the checks below, in WeChat's order."""
+    touser, template_id, data = call.body.get("touser"), call.body.get("template_id"), call.body.get("data", {})
+    if isinstance(touser, str) and isinstance(template_id, str) and template_id and isinstance(data, dict):
+        content = {"template_id": template_id, "data": data, "url": call.body.get("url")}
+        message_id = world.deliver_to_subscribed(call.redis, touser, _message(call, "template", "template", content))
+        if message_id is not None:  # the message's own id: unique, in order, durable, no counter to contend on
+            return {**OK, "msgid": MSGID_BASE + message_id}
+    follower = _follower(call, touser)
     template_id = call.body.get("template_id")
     if not isinstance(template_id, str) or not template_id:
         raise WeChatError(40037, "template_id is required")
@@ -326,9 +346,11 @@ def send_template_message(call: Call) -> dict[str, Any]:
     if follower["subscribe"] != "1":
         raise WeChatError(43004)
     content = {"template_id": template_id, "data": data, "url": call.body.get("url")}
-    # The message's own id: unique and in order, and durable without a counter to contend on.
-    message_id = world.deliver(call.redis, "mp", [follower["openid"]], _message(call, "template", "template", content))
-    return {**OK, "msgid": MSGID_BASE + int(message_id or 0)}
+    message_id = world.deliver_to_subscribed(call.redis, follower["openid"],
+                                             _message(call, "template", "template", content))
+    if message_id is None:  # unfollowed meanwhile
+        raise WeChatError(43004)
+    return {**OK, "msgid": MSGID_BASE + message_id}
 
 
 @api("mp", "message/mass/sendall")

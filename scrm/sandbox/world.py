@@ -187,17 +187,29 @@ def deliver(redis: redis_lib.Redis, channel: str, users: Iterable[str], message:
         return store.put_messages(conn, channel, users, message)
 
 
-def deliver_reply(redis: redis_lib.Redis, openid: str, message: dict[str, Any], *, most: int) -> bool:
-    """A customer-service message to ``openid``, counted in their window, unless ``most`` were
-    sent in it already (False, nothing delivered)."""
+def deliver_reply(redis: redis_lib.Redis, openid: str, message: dict[str, Any], *, most: int,
+                  window_from_ms: int) -> bool:
+    """A customer-service message to ``openid``, counted in their window, if they follow, wrote
+    since ``window_from_ms`` and were sent fewer than ``most`` in it (else False, nothing
+    delivered)."""
     with store.writing() as conn:
         counted = conn.execute(update(SandboxFollower).where(SandboxFollower.openid == openid,
+                                                             SandboxFollower.subscribe == 1,
+                                                             SandboxFollower.last_message_at >= window_from_ms,
                                                              SandboxFollower.replies < most)
                                .values(replies=SandboxFollower.replies + 1))
         if counted.rowcount != 1:
             return False
         store.put_messages(conn, "mp", [openid], message)
     return True
+
+
+def deliver_to_subscribed(redis: redis_lib.Redis, openid: str, message: dict[str, Any]) -> int | None:
+    """``message`` to ``openid`` if they follow now: the message's id (None: nothing delivered)."""
+    with store.writing() as conn:
+        if conn.scalar(select(SandboxFollower.subscribe).where(SandboxFollower.openid == openid)) != 1:
+            return None
+        return store.put_messages(conn, "mp", [openid], message)
 
 
 def list_messages(redis: redis_lib.Redis, user: str, *, channel: str = "mp") -> list[dict[str, Any]]:
