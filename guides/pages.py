@@ -12,9 +12,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+import segno
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
 
-from guides import console_views, importing, leaving, service
+from guides import console_views, importing, leaving, login_links, service
 from guides import routes as guide_routes
 from guides.duty_routing import WEEKDAYS
 from guides.schemas import GuideFields, GuideIn, LeaveIn, StoreIn, parse
@@ -165,6 +167,24 @@ def leave(code: str):  # noqa: ANN201
     flash(f"{result.guide} 已离职 · left: {result.moved} 位顾客转给 customers moved to {result.to}; "
           f"{result.wecom_transfers} 个企业微信交接 WeCom hand-overs queued.")
     return redirect(url_for(".guide", code=code))
+
+
+@guide_console.post("/guides/<code>/login-link")
+@require_role(*MANAGERS)
+@_404_when_missing
+def make_login_link(code: str):  # noqa: ANN201
+    """A one-time sign-in link for the guide's phone, shown once with its QR code (not
+    redirected: the link is not kept anywhere to show again; a reload makes another)."""
+    runtime = current_runtime()
+    try:
+        with runtime.transaction() as db_session:
+            link = login_links.make_link(runtime=runtime, db_session=db_session, guide_code=code)
+    except LookupError:
+        raise service.NotFoundError(f"no guide {code}") from None
+    except login_links.LoginLinkRefused as exc:
+        return _render_guide(code, status=409, link_errors=form_errors(exc))
+    qr = Markup(segno.make(link, error="m").svg_inline(scale=4, border=2))  # noqa: S704 - segno's own SVG
+    return _render_guide(code, login_link=link, login_qr=qr, link_hours=runtime.config.guides.login_link_hours)
 
 
 def _render_guide(code: str, *, status: int = 200, **state: Any):  # noqa: ANN202

@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import nullcontext
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -28,6 +30,7 @@ from sqlalchemy import select
 from scrm.callbacks import Callback
 from handlers.models import CallbackRecord
 from handlers.reactions import react
+from scrm.clock import as_of
 from scrm.db import dialect_insert
 
 if TYPE_CHECKING:
@@ -40,6 +43,10 @@ DONE_SECONDS = 3600
 WAIT_SECONDS = 3.0  # inside WeChat's 5 s
 POLL_SECONDS = 0.02
 PENDING = b"pending"
+# The sandbox only: a callback whose CreateTime is further back than WeChat's replay window
+# is a backfill (scrm simulate --backfill) and is handled as of that time; see _as_of_event.
+BACKFILL_AFTER_SECONDS = 300
+BACKFILL_MAX_DAYS = 3660
 
 Reply = dict[str, Any] | None
 
@@ -69,7 +76,8 @@ def handle_callback(runtime: Runtime, callback: Callback) -> Reply:
 
 def _record_and_react(runtime: Runtime, callback: Callback) -> Reply:
     with runtime.transaction() as db_session:
-        outcome = react(runtime, db_session, callback)
+        with _as_of_event(runtime, callback):
+            outcome = react(runtime, db_session, callback)
         recorded = db_session.connection().execute(
             _ledger_insert(db_session),
             {
@@ -87,6 +95,23 @@ def _record_and_react(runtime: Runtime, callback: Callback) -> Reply:
             db_session.rollback()  # undo this delivery's reaction, and the jobs it queued
             return _stored_reply(db_session, callback.dedupe_key)
         return outcome.reply
+
+
+def _as_of_event(runtime: Runtime, callback: Callback):  # noqa: ANN202
+    """With ``wechat.sandbox`` on, a callback that says it happened more than 300 s ago (and
+    within ten years) is reacted to as of then: its interaction, following, scan, binding,
+    coupons and tag scores carry that time, so a backfilled history reads as it happened.
+    WeChat itself sends CreateTime within seconds of the event, and the signed query
+    ``timestamp`` (checked before this, 300 s window) still guards against replays; off the
+    sandbox, every callback is handled as of now, as before. The ledger keeps the real
+    receiving time, and jobs queued by the reaction run on the real clock."""
+    if not runtime.config.wechat.sandbox or callback.create_time <= 0:
+        return nullcontext()
+    now = runtime.clock.now().timestamp()
+    age = now - callback.create_time
+    if not BACKFILL_AFTER_SECONDS < age <= BACKFILL_MAX_DAYS * 86_400:
+        return nullcontext()
+    return as_of(datetime.fromtimestamp(callback.create_time, UTC))
 
 
 _LEDGER_INSERTS: dict[str, Any] = {}

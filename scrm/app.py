@@ -23,6 +23,7 @@ from scrm.groups.pages import group_console
 from scrm.outreach import routes as campaign_routes
 from scrm.outreach.pages import campaign_console
 from scrm.replies import routes as reply_routes
+from scrm.replies.pages import reply_console
 from scrm.runtime import Runtime, install
 from scrm.sandbox import phone
 from scrm.sandbox import routes as sandbox_routes
@@ -130,6 +131,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(customer_console)
     app.register_blueprint(dashboard_console)
     app.register_blueprint(group_console)
+    app.register_blueprint(reply_console)
     if runtime.config.wechat.sandbox:
         app.register_blueprint(sandbox_routes.wechat_api, url_prefix="/sandbox/wechat")
         app.register_blueprint(sandbox_routes.control_api, url_prefix="/api/sandbox")

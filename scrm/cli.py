@@ -144,24 +144,36 @@ def show_config(ctx: click.Context) -> None:
 @click.option("--url", default=None, help="The server to load. Default: server.public_base_url.")
 @click.option("--customers", type=click.IntRange(1, 1_000_000), default=50, show_default=True)
 @click.option("--days", type=click.IntRange(1, 3650), default=7, show_default=True,
-              help="Days of behaviour the customers' activity is spread over (sent now, in that order).")
-@click.option("--rate", type=click.FloatRange(min=0), default=20.0, show_default=True,
-              help="Deliveries a second, retries included; 0: as fast as the server answers.")
+              help="Days of behaviour the customers' activity is spread over.")
+@click.option("--backfill", is_flag=True,
+              help="Date the activity over the past --days days (the sandbox records it then), sent unpaced "
+                   "unless --rate is given. Without it, everything happens now, paced at --rate.")
+@click.option("--rate", type=click.FloatRange(min=0), default=None,
+              help="Deliveries a second, retries included; 0: as fast as the server answers. "
+                   "Default: 20, or 0 with --backfill.")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=4, show_default=True)
 @click.option("--encrypt/--plain", default=True, show_default=True, help="MP safe mode (WeCom is always encrypted).")
 @click.option("--retry-fraction", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Share of callbacks delivered again, as WeChat's retries are.")
 @click.option("--work-fraction", type=click.FloatRange(0, 0.9), default=0.2, show_default=True,
               help="Share of callbacks that are WeCom change_external_contact events.")
+@click.option("--order-fraction", type=click.FloatRange(0, 1), default=0.15, show_default=True,
+              help="Share of customers who also buy (POST /api/orders).")
+@click.option("--token", default=None,
+              help="A manager's API token for the server. Default: one made in the configured database for "
+                   "this run (user 'simulator') and revoked after it.")
 @click.option("--seed", type=int, default=None, help="Same seed, same plan. Default: random, printed.")
 @click.pass_context
-def simulate(ctx: click.Context, url: str | None, customers: int, days: int, rate: float, concurrency: int,
-             encrypt: bool, retry_fraction: float, work_fraction: float, seed: int | None) -> None:
-    """Load a running server with customers' WeChat callbacks, signed as WeChat signs them.
+def simulate(ctx: click.Context, url: str | None, customers: int, days: int, backfill: bool, rate: float | None,
+             concurrency: int, encrypt: bool, retry_fraction: float, work_fraction: float, order_fraction: float,
+             token: str | None, seed: int | None) -> None:
+    """Load a running server with customers' WeChat callbacks, signed as WeChat signs them, and
+    their orders, using the guides, codes, rules and menu the server has.
 
-    Prints the plan, a progress bar (stderr), then what the server answered; exits 1 when no
-    server answers at --url or when any delivery was not accepted."""
-    _run().simulate(ctx, url, customers, days, rate, concurrency, encrypt, retry_fraction, work_fraction, seed)
+    Prints what it learnt of the server, the plan, a progress bar (stderr), then what the server
+    answered; exits 1 when no server answers at --url or when any delivery was not accepted."""
+    _run().simulate(ctx, url, customers, days, rate, concurrency, encrypt, retry_fraction, work_fraction, seed,
+                    backfill=backfill, token=token, order_fraction=order_fraction)
 
 
 @main.group()

@@ -3,6 +3,9 @@ the brand's local days (``brand.timezone``) and moments read back from the datab
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
@@ -10,9 +13,25 @@ if TYPE_CHECKING:
     from scrm.config import Config
 
 
+# The moment this thread's work happens "as of": see as_of().
+_AS_OF: ContextVar[datetime | None] = ContextVar("scrm_clock_as_of", default=None)
+
+
+@contextmanager
+def as_of(moment: datetime) -> Iterator[None]:
+    """Inside the block, ``now()`` of our clocks answers ``moment``, in this thread (context)
+    only. The sandbox handles a backfilled callback (``scrm simulate --backfill``) as of the
+    time the callback says it happened (handlers/dispatch.py)."""
+    token = _AS_OF.set(as_utc(moment))
+    try:
+        yield
+    finally:
+        _AS_OF.reset(token)
+
+
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return _AS_OF.get() or datetime.now(UTC)
 
     def timestamp(self) -> float:
         return self.now().timestamp()
@@ -25,7 +44,7 @@ class FrozenClock(SystemClock):
         self._at = at if at.tzinfo else at.replace(tzinfo=UTC)
 
     def now(self) -> datetime:
-        return self._at
+        return _AS_OF.get() or self._at
 
     def advance(self, **delta: float) -> None:
         self._at += timedelta(**delta)

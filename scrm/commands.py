@@ -8,9 +8,12 @@ import random
 import signal
 import sys
 import threading
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import datetime, time, timedelta
 
 import click
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from scrm.cli_context import config_of, runtime_of
@@ -24,7 +27,17 @@ from scrm.scheduler import SchedulerService
 from scrm.serving import phone_url, serve_forever
 from scrm.simulator import make_plan
 from scrm.simulator_load import LoadOptions, ServerUnreachable, Simulator, check_server
-from scrm.users.service import UserError, create_user, list_users, revoke_tokens
+from scrm.simulator_world import DiscoveryFailed, discover
+from scrm.users.models import ApiToken, User
+from scrm.users.service import (
+    UserError,
+    create_user,
+    forget_callers,
+    hash_token,
+    issue_token,
+    list_users,
+    revoke_tokens,
+)
 from tagging.computed_bulk import RecomputeRunning, recompute_all
 
 def migrate(ctx: click.Context) -> None:
@@ -129,24 +142,77 @@ def show_config(ctx: click.Context) -> None:
     click.echo(Redactor.from_config(config)(text))
 
 
-def simulate(ctx: click.Context, url: str | None, customers: int, days: int, rate: float, concurrency: int, encrypt: bool, retry_fraction: float, work_fraction: float, seed: int | None) -> None:
+SIMULATOR_USER = "simulator"
+
+
+def simulate(ctx: click.Context, url: str | None, customers: int, days: int, rate: float | None, concurrency: int,
+             encrypt: bool, retry_fraction: float, work_fraction: float, seed: int | None, backfill: bool = False,
+             token: str | None = None, order_fraction: float = 0.15) -> None:
     config = config_of(ctx)
     url = (url or config.server.public_base_url).rstrip("/")
     try:
         check_server(url)
     except ServerUnreachable as exc:
         raise click.ClickException(str(exc)) from None
-    seed = random.SystemRandom().randrange(1_000_000) if seed is None else seed
-    plan = make_plan(customers=customers, days=days, seed=seed, retry_fraction=retry_fraction, work_fraction=work_fraction)
-    click.echo(plan.describe())
-    click.echo(f"sending to {url} ({'safe mode' if encrypt else 'plaintext'} MP), concurrency {concurrency}")
-    simulator = Simulator(config, url, LoadOptions(encrypt=encrypt, concurrency=concurrency, rate=rate))
-    with click.progressbar(length=plan.deliveries, label="callbacks", file=sys.stderr) as bar:
-        summary = simulator.run(plan, on_progress=bar.update)
+    with ExitStack() as stack:
+        if token is None:
+            token = stack.enter_context(_simulator_token(ctx))
+        try:
+            world = discover(url, token, coupons_menu_key=config.coupons.menu_key)
+        except DiscoveryFailed as exc:
+            raise click.ClickException(f"could not learn the server's guides, codes and menu: {exc}") from None
+        click.echo(world.describe())
+        seed = random.SystemRandom().randrange(1_000_000) if seed is None else seed
+        plan = make_plan(customers=customers, days=days, seed=seed, retry_fraction=retry_fraction,
+                         work_fraction=work_fraction, order_fraction=order_fraction, world=world)
+        click.echo(plan.describe())
+        rate = (0.0 if backfill else 20.0) if rate is None else rate
+        start = _backfill_start(config, days) if backfill else None
+        when = "live" if start is None else f"dated from {datetime.fromtimestamp(start, config.brand.zone):%Y-%m-%d}"
+        mode = "safe mode" if encrypt else "plaintext"
+        click.echo(f"sending to {url} ({mode} MP), concurrency {concurrency}, {when}")
+        options = LoadOptions(encrypt=encrypt, concurrency=concurrency, rate=rate, backfill_start=start)
+        simulator = Simulator(config, url, options, token=token)
+        with click.progressbar(length=plan.deliveries, label="callbacks", file=sys.stderr) as bar:
+            summary = simulator.run(plan, on_progress=bar.update)
     for line in summary.lines():
         click.echo(line)
     if not summary.all_accepted:
         raise click.ClickException(f"{summary.sent - summary.accepted} of {summary.sent} deliveries were not accepted")
+
+
+def _backfill_start(config, days: int) -> int:  # noqa: ANN001
+    """Local midnight (brand.timezone) ``days`` days before today: day 0 of a backfilled plan,
+    whose last day is yesterday."""
+    today = datetime.now(config.brand.zone).date()
+    return int(datetime.combine(today - timedelta(days=days), time(0), config.brand.zone).timestamp())
+
+
+@contextmanager
+def _simulator_token(ctx: click.Context) -> Iterator[str]:
+    """A manager's token for this run, made in the configured database and revoked after it.
+
+    The simulator signs callbacks with the server's WeChat tokens and keys, so it runs with the
+    server's configuration, database included: it can make its own token rather than ask for
+    one (``--token`` is for a server whose database it cannot reach)."""
+    runtime = runtime_of(ctx)
+    with runtime.transaction() as db_session:
+        user = db_session.scalar(select(User).where(User.name == SIMULATOR_USER))
+        if user is None:
+            user, token = create_user(db_session=db_session, name=SIMULATOR_USER, role="manager")
+        elif not user.active or user.role == "guide":
+            raise click.ClickException(f"the user {SIMULATOR_USER!r} is inactive or a guide: pass --token, or "
+                                       "'scrm users create' another manager")
+        else:
+            token = issue_token(db_session=db_session, user=user)
+    try:
+        yield token
+    finally:
+        with runtime.transaction() as db_session:
+            row = db_session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+            if row is not None:
+                row.revoked_at = runtime.clock.now()
+        forget_callers(runtime.redis)
 
 
 def tags_recompute(ctx: click.Context, batch_size: int) -> None:

@@ -1,6 +1,6 @@
 """Delivering a plan of :mod:`scrm.simulator` to a running server: :class:`Simulator`, and
-for one run of it the delivery schedule, each callback's XML, the worker threads and what
-they observed."""
+for one run of it the delivery schedule, each callback's XML (or order's JSON), the worker
+threads and what they observed."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import requests
@@ -42,12 +43,17 @@ class LoadOptions:
     rate: float = 0.0  # deliveries a second; 0: as fast as the server answers
     timeout: float = 10.0
     max_seconds: float | None = None  # stop sending after this long (the benchmark)
+    # --backfill: the epoch second day 0 of the plan starts at; CreateTimes and order times are
+    # then when the plan says (never later than now). None: live, stamped when sent.
+    backfill_start: int | None = None
 
 
 class Simulator:
-    def __init__(self, config: Config, url: str, options: LoadOptions = LoadOptions()) -> None:
+    def __init__(self, config: Config, url: str, options: LoadOptions = LoadOptions(), *,
+                 token: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.options = options
+        self.token = token  # a manager's, for POST /api/orders
         self.senders = {
             "mp": CallbackSender.from_config(config, "mp", encrypt=options.encrypt),
             "work": CallbackSender.from_config(config, "work"),
@@ -56,6 +62,8 @@ class Simulator:
 
     def run(self, plan: Plan, *, on_progress: Callable[[int], None] | None = None) -> Summary:
         """Deliver ``plan``; ``on_progress(n)`` is called from this thread as deliveries end."""
+        if self.token is None and any(c.channel == "api" for c in plan.callbacks):
+            raise ValueError("a plan with orders needs a token to POST /api/orders")
         delivery = Delivery(self, plan)
         threads = [threading.Thread(target=delivery.work, daemon=True) for _ in range(self.options.concurrency)]
         for thread in threads:
@@ -105,11 +113,22 @@ class Delivery:
         self._started = time.monotonic()
         self._finished = self._started
         self._xml: dict[int, str] = {}  # kept for callbacks that will be delivered again
+        self._orders: dict[int, dict[str, object]] = {}  # likewise for orders
         self._last_create_time: dict[tuple[str, str], int] = {}
         self._msg_id_base = new_msg_id_base()
         self._first_sent: set[int] = set()
         self._replies: dict[int, set[str]] = {}  # retried callback → the replies it got
         self._summary = Summary(rate_asked=self.options.rate)
+        # One customer's callbacks (and orders) are first delivered one after the other, in the
+        # plan's order, as their phone sends them; retries still race with their first delivery.
+        self._turns = threading.Condition()
+        self._ordinal: dict[int, int] = {}  # callback → how many of its customer's come before it
+        self._ended: dict[tuple[str, str], int] = {}  # customer → first deliveries ended
+        for cb in plan.callbacks:
+            who = _customer(cb)
+            self._ordinal[cb.index] = self._ended.get(who, 0)
+            self._ended[who] = self._ordinal[cb.index] + 1
+        self._ended.clear()
 
     # -- threads ---------------------------------------------------------------------------
 
@@ -118,7 +137,15 @@ class Delivery:
 
         with requests.Session() as session:
             while (slot := self._take()) is not None:
-                self._deliver(session, *slot)
+                index, attempt = slot
+                try:
+                    self._deliver(session, index, attempt)
+                finally:
+                    if attempt == 0:
+                        with self._turns:
+                            who = _customer(self.plan.callbacks[index])
+                            self._ended[who] = self._ended.get(who, 0) + 1
+                            self._turns.notify_all()
 
     def _take(self) -> tuple[int, int] | None:
         with self._lock:
@@ -134,12 +161,23 @@ class Delivery:
             delay = self._started + k / self.options.rate - now
             if delay > 0 and self.stop.wait(delay):
                 return None
-        return self.slots[k]
+        index, attempt = self.slots[k]
+        if attempt == 0:  # the customer's callbacks before this one have been answered
+            cb = self.plan.callbacks[index]
+            with self._turns:
+                while self._ended.get(_customer(cb), 0) < self._ordinal[index]:
+                    if self.stop.is_set():
+                        return None
+                    self._turns.wait(0.1)
+        return index, attempt
 
     def _deliver(self, session, index: int, attempt: int) -> None:  # noqa: ANN001
         import requests
 
         cb = self.plan.callbacks[index]
+        if cb.channel == "api":
+            self._post_order(session, cb, attempt)
+            return
         sender = self.simulator.senders[cb.channel]
         signed = sender.sign(self.xml_of(cb))  # every delivery is signed afresh, as WeChat does
         url = self.simulator.url + signed.path
@@ -159,6 +197,21 @@ class Delivery:
             except (ValueError, KeyError, Rejected) as exc:  # counted as a reply unlike any other
                 reply = f"unreadable reply: {exc}"
         self._record(cb, attempt, status=response.status_code, latency_ms=elapsed_ms, reply=reply)
+
+    def _post_order(self, session, cb: PlannedCallback, attempt: int) -> None:  # noqa: ANN001
+        import requests
+
+        body = self.order_of(cb)
+        headers = {"Authorization": f"Bearer {self.simulator.token}"}
+        started = time.perf_counter()
+        try:
+            response = session.post(self.simulator.url + "/api/orders", json=body, headers=headers,
+                                    timeout=self.options.timeout)
+        except requests.RequestException as exc:
+            self._record(cb, attempt, status=None, error=type(exc).__name__)
+            return
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self._record(cb, attempt, status=response.status_code, latency_ms=elapsed_ms)
 
     def _record(self, cb: PlannedCallback, attempt: int, *, status: int | None, latency_ms: float = 0.0,
                 error: str = "", reply: str = "") -> None:
@@ -181,6 +234,10 @@ class Delivery:
                 return
             s.accepted += 1
             s.retries_accepted += bool(attempt)
+            if cb.channel == "api":
+                s.orders_new += status == 201
+                s.orders_again += status == 200
+                return
             s.replies_with_content += reply not in NO_REPLY
             if cb.retries:
                 self._replies.setdefault(cb.index, set()).add(reply)
@@ -193,14 +250,38 @@ class Delivery:
             xml = self._xml.get(cb.index)
             if xml is not None:
                 return xml
-            who = (cb.channel, cb.user)
-            create_time = max(int(time.time()), self._last_create_time.get(who, 0) + 1)
-            self._last_create_time[who] = create_time
+            create_time = self._create_time(cb)
             xml = callback_xml(cb, to=self.simulator.addressees[cb.channel], create_time=create_time,
                                msg_id=str(self._msg_id_base + cb.index))
             if cb.retries:
                 self._xml[cb.index] = xml
             return xml
+
+    def order_of(self, cb: PlannedCallback) -> dict[str, object]:
+        """The order's JSON, made when first needed; its retries get the very same (its number
+        is the run's and the plan's, so a retry is the same order)."""
+        with self._lock:
+            body = self._orders.get(cb.index)
+            if body is None:
+                moment = datetime.fromtimestamp(self._create_time(cb), UTC)
+                body = {"order_no": f"SIM{self._msg_id_base}-{cb.index}", "amount": cb.get("amount"),
+                        "ordered_at": moment.isoformat(), "customer": {"openid": cb.user}}
+                if cb.get("guide"):
+                    body["guide_code"] = cb.get("guide")
+                if cb.retries:
+                    self._orders[cb.index] = body
+            return body
+
+    def _create_time(self, cb: PlannedCallback) -> int:
+        """When the callback (or order) happened: now, or the plan's moment when backfilling;
+        strictly increasing per customer. Call with the lock held."""
+        now = int(time.time())
+        start = self.options.backfill_start
+        at = now if start is None else min(start + cb.sim_at, now)
+        who = _customer(cb)
+        at = max(at, self._last_create_time.get(who, 0) + 1)
+        self._last_create_time[who] = at
+        return at
 
     def summary(self) -> Summary:
         with self._lock:
@@ -209,6 +290,10 @@ class Delivery:
             s.retried_callbacks = len(self._replies)
             s.retried_answered_alike = sum(1 for replies in self._replies.values() if len(replies) == 1)
             return s
+
+
+def _customer(cb: PlannedCallback) -> tuple[str, str]:
+    return ("work" if cb.channel == "work" else "mp", cb.user)
 
 
 def callback_xml(cb: PlannedCallback, *, to: str, create_time: int, msg_id: str) -> str:

@@ -5,23 +5,29 @@ holding everything a template touches. The tag distribution is drawn as CSS bars
 widths computed here. Tags are offered to the audience builder as the term an expression
 needs: the bare name when one group has it, ``group:tag`` when several do, quoted when the
 name holds a space or an operator (tagging/audience.py's grammar).
+
+How long one firing keeps a tag (SPEC §5) is said in words from the weight, the group's
+threshold and half-life (:func:`one_firing`), on the rules, the groups and their forms; the
+try-a-message box says which tags a message would add now and until when.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from tagging import rules, service
+from tagging import rules, scores, service
 from tagging.audience import AudienceError
 from tagging.keywords import normal_form
 from tagging.models import RULE_KINDS, Tag, TagGroup
+from tagging.schemas import DEFAULT_THRESHOLD, DEFAULT_WEIGHT, HALF_LIFE_MAX_DAYS, MAX_WEIGHT, THRESHOLD_MAX
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    from datetime import datetime, tzinfo
 
     from sqlalchemy.orm import Session
 
@@ -30,6 +36,14 @@ if TYPE_CHECKING:
 TRY_MAX_CHARS = 2000  # a WeChat text message is at most 2048 bytes
 SAMPLE_SIZE = 10
 _SPECIAL = set('!&|():"')
+
+
+@dataclass(frozen=True)
+class Firing:
+    """How long one firing keeps a tag, in words; ``warn``: not at all, or only for that moment."""
+
+    text: str
+    warn: bool
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class GroupRow:
     threshold: float
     computed: bool
     tags: tuple[TagRow, ...]
+    keeps: Firing  # one firing of a rule with the default weight
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,7 @@ class RuleRow:
     enabled: bool
     tag_id: int
     tag: str  # group:tag
+    keeps: Firing | None  # None: a computed tag's (no rule fires for it)
 
 
 @dataclass(frozen=True)
@@ -75,6 +91,8 @@ class TagChoice:
     id: int
     label: str  # group:tag
     computed: bool  # rules cannot set it
+    half_life_days: float | None
+    threshold: float
 
 
 @dataclass(frozen=True)
@@ -84,12 +102,27 @@ class Token:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What a message does to one tag of a customer who has no score for it yet."""
+
+    tag: str  # group:tag
+    score: float  # the fired rules' weights, added up
+    threshold: float
+    added: bool  # the customer carries the tag now
+    until: datetime | None  # when it lapses, local time; None: not added, or carried for ever
+    forever: bool
+    keeps: Firing
+
+
+@dataclass(frozen=True)
 class Trial:
-    """A message tried against the live rule book: how it is segmented, which rules fire."""
+    """A message tried against the live rule book: how it is segmented, which rules fire,
+    and which tags it would add now."""
 
     text: str
     tokens: tuple[Token, ...]
     fired: tuple[RuleRow, ...]
+    outcomes: tuple[Outcome, ...]
 
 
 @dataclass(frozen=True)
@@ -139,6 +172,7 @@ def tags_page(*, db_session: Session, now: datetime) -> TagsPage:
             half_life_days=entry.group.half_life_days,
             threshold=entry.group.threshold,
             computed=entry.group.computed,
+            keeps=one_firing(DEFAULT_WEIGHT, entry.group.half_life_days, entry.group.threshold, say_weight=True),
             tags=tuple(
                 TagRow(
                     id=tag.id,
@@ -170,44 +204,130 @@ def _quoted(name: str) -> str:
 
 
 def rules_page(*, db_session: Session, kind: str | None, tag_id: int | None) -> RulesPage:
-    labels = _tag_labels(db_session)
+    choices = _tag_choices(db_session)
     every = rules.list_rules(db_session=db_session)
     shown = [r for r in every if (kind is None or r.kind == kind) and (tag_id is None or r.tag_id == tag_id)]
-    choices = tuple(TagChoice(i, label, computed) for i, (label, computed) in labels.items())
-    return RulesPage(tuple(_rule_row(r, labels) for r in shown), len(every), choices, RULE_KINDS)
+    return RulesPage(tuple(_rule_row(r, choices) for r in shown), len(every), tuple(choices.values()), RULE_KINDS)
 
 
-def try_message(*, db_session: Session, book: rules.RuleBook, text: str) -> Trial:
+def try_message(*, db_session: Session, book: rules.RuleBook, text: str, now: datetime, zone: tzinfo) -> Trial:
     """What the webhook would do with ``text`` now: the rule book is the one it matches with
-    (enabled rules only, as of the last reload)."""
+    (enabled rules only, as of the last reload). The outcomes are for a customer without a
+    score for the tags yet: each tag's fired weights added up, against its group's threshold."""
     fired_ids = book.keywords.match(text)
-    labels = _tag_labels(db_session)
-    fired = tuple(_rule_row(r, labels) for r in rules.list_rules(db_session=db_session) if r.id in fired_ids)
+    choices = _tag_choices(db_session)
+    fired = tuple(_rule_row(r, choices) for r in rules.list_rules(db_session=db_session) if r.id in fired_ids)
     words = {normal_form(w) for r in fired if not r.substring for w in (r.pattern, *r.synonyms)}
     tokens = tuple(Token(t, t in words) for t in book.keywords.tokens(text) if t.strip())
-    return Trial(text, tokens, fired)
+    return Trial(text, tokens, fired, _outcomes(fired, choices, now, zone))
 
 
-def _tag_labels(db_session: Session) -> dict[int, tuple[str, bool]]:
-    rows = db_session.execute(
-        select(Tag.id, Tag.name, TagGroup.name, TagGroup.computed)
+def _outcomes(fired: tuple[RuleRow, ...], choices: dict[int, TagChoice], now: datetime, zone: tzinfo,
+              ) -> tuple[Outcome, ...]:
+    added: defaultdict[int, float] = defaultdict(float)
+    for rule in fired:
+        if rule.tag_id in choices and not choices[rule.tag_id].computed:  # as tagging/apply.py skips them
+            added[rule.tag_id] += rule.weight
+    outcomes = []
+    for tag_id, score in added.items():
+        tag = choices[tag_id]
+        until = scores.active_until(score, now, tag.half_life_days, tag.threshold)
+        forever = until >= scores.HELD
+        outcomes.append(Outcome(
+            tag=tag.label, score=score, threshold=tag.threshold, added=until > now,
+            until=until.astimezone(zone) if now < until < scores.HELD else None, forever=forever,
+            keeps=one_firing(score, tag.half_life_days, tag.threshold),
+        ))
+    return tuple(outcomes)
+
+
+def one_firing(weight: float, half_life_days: float | None, threshold: float, *, say_weight: bool = False) -> Firing:
+    """How long one firing of ``weight`` keeps a tag of a group, in words (中文 · English)."""
+    keeps = scores.carried_for(weight, half_life_days, threshold)
+    return Firing(_keeps_words(keeps, weight, threshold, say_weight=say_weight), warn=not keeps)
+
+
+def _keeps_words(keeps: timedelta | None, weight: float, threshold: float, *, say_weight: bool) -> str:
+    zh_w, en_w = (f"（权重 {weight:g}）", f" (weight {weight:g})") if say_weight else ("", "")
+    if keeps is None:
+        return (f"不足以打上标签：一次触发{zh_w}得 {weight:g} 分，低于阈值 {threshold:g}"
+                f" · not enough to tag: one firing{en_w} scores {weight:g}, below the threshold {threshold:g}")
+    if keeps == timedelta.max:
+        return f"一次触发{zh_w}一直保持标签（不衰减）· one firing{en_w} keeps the tag for ever (no decay)"
+    if not keeps:
+        return (f"一次触发{zh_w}只在那一刻打上标签，分数随即低于阈值"
+                f" · one firing{en_w} tags only for that moment: the score falls below the threshold at once")
+    zh, en = _about(keeps)
+    return f"一次触发{zh_w}保持标签约 {zh} · one firing{en_w} keeps the tag for about {en}"
+
+
+def _about(span: timedelta) -> tuple[str, str]:
+    days = span / timedelta(days=1)
+    units = ((1.0, "天", "day", True), (1 / 24, "小时", "hour", True), (1 / 1440, "分钟", "minute", False))
+    for unit, zh, en, tenths in units:
+        if days >= unit:
+            n = round(days / unit, 1 if tenths and days < 10 * unit else 0)
+            return f"{n:g} {zh}", f"{n:g} {en}{'' if n == 1 else 's'}"
+    return "不到 1 分钟", "less than a minute"
+
+
+def one_firing_of(weight: str | float | None, half_life_days: str | float | None,
+                  threshold: str | float | None, *, say_weight: bool = False) -> Firing | None:
+    """:func:`one_firing` for a form as typed (blank: the default; a blank half-life: no
+    decay); None when a number cannot be read or is out of range (the form says why)."""
+    w = _typed(weight, DEFAULT_WEIGHT, MAX_WEIGHT)
+    t = _typed(threshold, DEFAULT_THRESHOLD, THRESHOLD_MAX)
+    h = _typed(half_life_days, None, HALF_LIFE_MAX_DAYS)
+    if w is None or t is None or (h is None and _given(half_life_days)):
+        return None
+    return one_firing(w, h, t, say_weight=say_weight)
+
+
+def _given(raw: str | float | None) -> bool:
+    return raw is not None and str(raw).strip() != ""
+
+
+def _typed(raw: str | float | None, default: float | None, top: float) -> float | None:
+    if not _given(raw):
+        return default
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except ValueError:
+        return None
+    return value if 0 < value <= top else None  # also refuses nan and inf
+
+
+def tag_choice(*, db_session: Session, tag_id: int) -> TagChoice | None:
+    return _tag_choices(db_session, tag_id).get(tag_id)
+
+
+def _tag_choices(db_session: Session, tag_id: int | None = None) -> dict[int, TagChoice]:
+    query = (
+        select(Tag.id, Tag.name, TagGroup.name, TagGroup.computed, TagGroup.half_life_days, TagGroup.threshold)
         .join(TagGroup, TagGroup.id == Tag.group_id)
         .order_by(TagGroup.id, Tag.id)
     )
-    return {tag_id: (f"{group}:{name}", bool(computed)) for tag_id, name, group, computed in rows}
+    rows = db_session.execute(query if tag_id is None else query.where(Tag.id == tag_id))
+    return {
+        tag_id: TagChoice(tag_id, f"{group}:{name}", bool(computed), half_life, threshold)
+        for tag_id, name, group, computed, half_life, threshold in rows
+    }
 
 
-def _rule_row(rule: TagRule, labels: dict[int, tuple[str, bool]]) -> RuleRow:
+def _rule_row(rule: TagRule, choices: dict[int, TagChoice]) -> RuleRow:
+    tag = choices.get(rule.tag_id)
+    weight = float(rule.weight)
     return RuleRow(
         id=rule.id,
         kind=rule.kind,
         pattern=rule.pattern,
         synonyms=tuple(str(s) for s in rule.synonyms or ()),
         substring=bool(rule.substring),
-        weight=float(rule.weight),
+        weight=weight,
         enabled=bool(rule.enabled),
         tag_id=rule.tag_id,
-        tag=labels.get(rule.tag_id, (f"#{rule.tag_id}", False))[0],
+        tag=tag.label if tag else f"#{rule.tag_id}",
+        keeps=one_firing(weight, tag.half_life_days, tag.threshold) if tag and not tag.computed else None,
     )
 
 

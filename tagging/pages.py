@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 
 from scrm.errors import InvalidInput
 from scrm.users.models import MANAGERS
@@ -120,7 +120,8 @@ def _render_tags(*, status: int = 200, **state: Any):  # noqa: ANN202
         abort(404)
     if "edit_group" in state and not any(g.id == state["edit_group"] for g in page.groups):
         abort(404)
-    return render_template("console/tags.html", caller=current_caller(), page=page, **state), status
+    return render_template("console/tags.html", caller=current_caller(), page=page,
+                           one_firing_of=console_views.one_firing_of, **state), status
 
 
 # ---- tag rules ------------------------------------------------------------------------------
@@ -140,8 +141,28 @@ def tag_rules():  # noqa: ANN201
     runtime = current_runtime()
     book = rules.rulebook(runtime)
     with runtime.transaction() as db_session:
-        trial = console_views.try_message(db_session=db_session, book=book, text=text)
+        trial = console_views.try_message(db_session=db_session, book=book, text=text, now=runtime.clock.now(),
+                                          zone=runtime.config.brand.zone)
     return _render_rules(try_text=text, trial=trial)
+
+
+@tag_console.get("/tags/one-firing")
+@require_role(*MANAGERS)
+def one_firing():  # noqa: ANN201
+    """How long one firing keeps a tag, for a form as it is typed: ``weight`` (blank: the
+    default) with a tag's group (``tag_id``) or a group's ``half_life_days`` and ``threshold``."""
+    args = {name: request.args.get(name) for name in ("weight", "half_life_days", "threshold")}
+    tag_id = _id(request.args.get("tag_id"))
+    if tag_id is not None:
+        with current_runtime().transaction() as db_session:
+            tag = console_views.tag_choice(db_session=db_session, tag_id=tag_id)
+        if tag is None or tag.computed:
+            return jsonify(error="no tag a rule can set"), 404
+        args.update(half_life_days=tag.half_life_days, threshold=tag.threshold)
+    firing = console_views.one_firing_of(**args, say_weight=tag_id is None)  # a group's: at the default weight
+    if firing is None:
+        return jsonify(error="权重、半衰期、阈值须为大于 0 的数 · weight, half-life and threshold must be numbers over 0"), 422
+    return jsonify(text=firing.text, warn=firing.warn)
 
 
 @tag_console.post("/tag-rules")
@@ -200,7 +221,7 @@ def _render_rules(*, status: int = 200, **state: Any):  # noqa: ANN202
     if "rule_action" in state and not any(r.id == state["rule_action"] for r in page.rules):
         abort(404)
     return render_template("console/tag_rules.html", caller=current_caller(), page=page, filters=filters,
-                           **state), status
+                           one_firing_of=console_views.one_firing_of, **state), status
 
 
 # ---- audiences ------------------------------------------------------------------------------
@@ -245,7 +266,7 @@ def _id(raw: str | None) -> int | None:
 
 def _rule_input(form: dict[str, Any]) -> dict[str, Any]:
     """The form as TagRuleIn takes it: synonyms split on commas (either width), 、, ; or new
-    lines; a blank weight takes the default (1)."""
+    lines; a blank weight takes the default (2)."""
     synonyms = form["synonyms"]
     for separator in _SYNONYM_SEPARATORS:
         synonyms = synonyms.replace(separator, "\n")

@@ -5,7 +5,8 @@ groups, tags and a manager's tag on a customer; tag rules; orders.
 outer whitespace is stripped, control characters are refused, and a tag name holds at most 30
 characters, the limit of both WeChat MP user tags and WeCom corp tags (they are mirrored
 there, SPEC §5). A group's ``half_life_days`` is None (scores never decay) or a positive
-number of days; its ``threshold`` is the score a customer needs to carry one of its tags.
+number of days; its ``threshold`` is the score a customer needs to carry one of its tags (1
+when not given). A rule's ``weight`` is 2 when not given, so that one firing carries a tag.
 Computed groups (RFM, lifecycle) belong to the recompute job: the API neither creates nor
 changes them.
 
@@ -47,6 +48,10 @@ from tagging.keywords import normal_form, segmentable
 NAME_MAX_CHARS = 30  # WeChat's limit for a tag name (MP and WeCom); groups share it
 HALF_LIFE_MAX_DAYS = 36_500
 THRESHOLD_MAX = 1_000_000.0
+# One firing counts (SPEC §5): a rule's default weight is twice a group's default threshold, so
+# one firing carries the tag for one half-life (for ever in a group without decay).
+DEFAULT_THRESHOLD = 1.0
+DEFAULT_WEIGHT = 2.0
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\ufffe\uffff]")
 
 
@@ -71,7 +76,7 @@ class _Input(BaseModel):
 class GroupIn(_Input):
     name: str
     half_life_days: float | None = Field(None, gt=0, le=HALF_LIFE_MAX_DAYS)
-    threshold: float = Field(1.0, gt=0, le=THRESHOLD_MAX)
+    threshold: float = Field(DEFAULT_THRESHOLD, gt=0, le=THRESHOLD_MAX)
     computed: Literal[False] = False
 
     @field_validator("name")
@@ -177,7 +182,7 @@ class TagRuleIn(BaseModel):
     kind: Literal["keyword", "click", "view", "scene", "event"]
     pattern: StrictStr
     tag_id: StrictInt = Field(gt=0, lt=2**31)
-    weight: float = Field(1.0, gt=0, le=MAX_WEIGHT, allow_inf_nan=False, strict=True)
+    weight: float = Field(DEFAULT_WEIGHT, gt=0, le=MAX_WEIGHT, allow_inf_nan=False, strict=True)
     synonyms: tuple[StrictStr, ...] = Field((), max_length=MAX_SYNONYMS)
     substring: StrictBool = False
     enabled: StrictBool = True

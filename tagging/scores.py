@@ -2,9 +2,13 @@
 
 Applying a rule adds its weight to the customer's score for the tag, after decaying the old
 score by the group's half-life: ``score · 0.5^(Δt / half_life)``. The customer carries the tag
-while the decayed score is over the group's threshold (SPEC §5): until
-``scored_at + half_life · log2(score / threshold)``, stored as ``active_until`` so that SQL
-asks only ``active_until > now``. A manager's tag and a computed tag never decay (HELD).
+while the decayed score is at least the group's threshold (SPEC §5): up to and including
+``scored_at + half_life · log2(score / threshold)``. Stored times count microseconds, so
+``active_until`` is the first microsecond after that, when the tag is no longer carried, and
+SQL asks only ``active_until > now``: a score equal to its threshold carries the tag at the
+moment it is scored. Sums of weights are floats (0.7 + 0.1 < 0.8), so a score within a
+billionth of its threshold counts as reaching it. A manager's tag and a computed tag never
+decay (HELD).
 
 Every time a customer starts or stops carrying a tag because of a change here, the timeline
 gets a ``tag_added``/``tag_removed`` entry naming the cause, and the customer's tags are
@@ -29,6 +33,9 @@ from tagging.mirror_queue import customers_changed
 from tagging.models import CustomerTag, Tag, TagGroup
 
 HELD = datetime(9999, 12, 31, tzinfo=UTC)
+RESOLUTION = timedelta(microseconds=1)  # of a stored time, on both backends
+_TOLERANCE = 1e-9
+_MICROSECONDS_A_DAY = 86_400_000_000
 
 
 @dataclass(frozen=True)
@@ -56,18 +63,37 @@ def decayed(score: float, scored_at: datetime, now: datetime, half_life_days: fl
     return score * 0.5 ** (elapsed_days / half_life_days)
 
 
-def active_until(score: float, scored_at: datetime, half_life_days: float | None, threshold: float) -> datetime:
-    """When a score set at ``scored_at`` decays below ``threshold`` (``scored_at`` itself when
-    it is below already; HELD when it never decays)."""
-    if score < threshold or score <= 0:
-        return scored_at
-    if not half_life_days:
-        return HELD
-    days = half_life_days * math.log2(score / threshold) if threshold > 0 else float("inf")
+def reaches(score: float, threshold: float) -> bool:
+    """Whether ``score`` is at least ``threshold``, forgiving float sums (0.7 + 0.1 for 0.8)."""
+    return score > 0 and score >= threshold * (1 - _TOLERANCE)
+
+
+def carried_for(score: float, half_life_days: float | None, threshold: float) -> timedelta | None:
+    """How long a score just set keeps its tag: None when it does not reach the threshold,
+    ``timedelta.max`` when it never decays, else ``half_life · log2(score / threshold)`` (zero
+    for a score equal to its threshold: carried at that moment only)."""
+    if not reaches(score, threshold):
+        return None
+    if not half_life_days or threshold <= 0:
+        return timedelta.max
+    days = half_life_days * max(math.log2(score / threshold), 0.0)
     try:
-        return scored_at + timedelta(days=days)
+        return timedelta(microseconds=math.floor(days * _MICROSECONDS_A_DAY))
+    except OverflowError:
+        return timedelta.max
+
+
+def active_until(score: float, scored_at: datetime, half_life_days: float | None, threshold: float) -> datetime:
+    """The first moment a score set at ``scored_at`` no longer carries its tag: ``scored_at``
+    itself when it is below the threshold already, HELD when it never decays."""
+    keeps = carried_for(score, half_life_days, threshold)
+    if keeps is None:
+        return scored_at
+    try:
+        until = scored_at + keeps + RESOLUTION
     except OverflowError:
         return HELD
+    return min(until, HELD)
 
 
 def add_score(

@@ -1,7 +1,8 @@
-"""The console's dashboard (看板, SPEC §11), for admins and managers: the funnel (scans → follows
-→ bindings → coupons issued → redeemed) with its rates, the guides' leaderboard, the tags most
-customers carry, and the latest campaigns' results; for a period of local days and, if chosen,
-one store. Bars are drawn in HTML and CSS: every number is also written out."""
+"""The console's dashboard (看板, SPEC §11), for admins and managers: the funnel as a cohort
+(scanned → followed → bound → given a coupon → redeemed, in people, each step with its events)
+beside the period before, the guides' leaderboard, the tags most customers carry, and the
+latest campaigns' results; for a period of local days and, if chosen, one store. Every number
+is also written out beside its bar."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from flask import Blueprint, render_template, request
 from scrm.clock import local_day
 from scrm.coupons.stats import MAX_DAYS
 from scrm.dashboard import board
-from scrm.dashboard.funnel import funnel
+from scrm.dashboard.console_views import funnel_view
+from scrm.dashboard.funnel import compare, days
 from scrm.web.api import current_runtime, day_range
 from scrm.web.auth import current_caller, require_role
 from scrm.web.errors import ApiError
@@ -20,8 +22,6 @@ from scrm.web.errors import ApiError
 dashboard_console = Blueprint("dashboard_console", __name__, template_folder="templates", url_prefix="/console")
 
 DEFAULT_DAYS = 30  # as day_range's default
-STAGE_WORDS = {"scans": "扫码 Scans", "follows": "关注 Follows", "bindings": "绑定导购 Bindings",
-               "coupons_issued": "发券 Coupons issued", "coupons_redeemed": "核销 Redeemed"}
 
 
 @dashboard_console.get("/dashboard")
@@ -45,16 +45,16 @@ def dashboard():  # noqa: ANN201
             errors.append({"field": "store", "message": f"no store {store_code}"})
             status = 422
         store_id = store.id if store else None
-        stages = funnel(db_session=db_session, config=runtime.config, first_day=first, last_day=last,
-                        store_id=store_id).as_json()["stages"]
+        shown = funnel_view(compare(db_session=db_session, config=runtime.config, first_day=first, last_day=last,
+                                    store_id=store_id),
+                            days(db_session=db_session, first_day=first, last_day=last, store_id=store_id))
         leaders = board.leaderboard(db_session=db_session, config=runtime.config, first_day=first, last_day=last,
                                     store_id=store_id)
         tags = board.tag_distribution(db_session=db_session, now=now)
         campaigns = board.latest_campaigns(db_session=db_session)
-    widest = max([s["count"] for s in stages] + [1])
     most_bound = max([g.bindings for g in leaders] + [1])
     most_tagged = max([t.customers for t in tags] + [1])
     return render_template("dashboard/dashboard.html", first=first, last=last, stores=stores,
-                           store=store, stages=stages, stage_words=STAGE_WORDS, widest=widest, leaders=leaders,
+                           store=store, funnel=shown, leaders=leaders,
                            most_bound=most_bound, tags=tags, most_tagged=most_tagged, campaigns=campaigns,
                            errors=errors, caller=current_caller()), status

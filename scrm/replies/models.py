@@ -39,3 +39,26 @@ class ReplyRule(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+MENU_STATUSES = ("saved", "publishing", "published", "failed", "superseded")
+
+
+class MPMenu(Base):
+    """One saved version of the Official Account's custom menu (自定义菜单); the newest row is
+    the menu. ``buttons`` is WeChat's own ``button`` list, as ``menu/create`` takes it.
+    ``status`` follows publishing: saved → publishing → published | failed (``error`` holds
+    WeChat's errcode and errmsg); an older version whose publishing was overtaken is superseded."""
+
+    __tablename__ = "mp_menus"
+    __table_args__ = (
+        CheckConstraint("status IN ('saved', 'publishing', 'published', 'failed', 'superseded')",
+                        name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    buttons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="saved", server_default="saved")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

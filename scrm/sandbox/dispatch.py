@@ -28,7 +28,7 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from scrm.sandbox import mp_api, mp_oauth, state, work_api  # noqa: F401 - their handlers register on import
+from scrm.sandbox import menu_api, mp_api, mp_oauth, state, work_api  # noqa: F401 - their handlers register on import
 from scrm.sandbox.apis import REGISTRY, Call
 from scrm.sandbox.errors import WeChatError
 

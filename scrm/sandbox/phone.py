@@ -36,7 +36,7 @@ from flask_wtf.csrf import generate_csrf
 from guides.service import scannable_codes
 from handlers import wire
 from handlers.signed_callbacks import CallbackSender, mp_event_xml, mp_text_xml
-from scrm.sandbox import store, world
+from scrm.sandbox import menu_api, store, world
 from scrm.web.api import current_runtime
 from scrm.web.auth import require_role
 from scrm.web.errors import error_body
@@ -62,12 +62,17 @@ def _admins_only() -> None:
 
 @dataclass(frozen=True)
 class MenuItem:
-    kind: str  # "click" sends a CLICK event with ``value`` as its key; "view" a VIEW event with ``value`` as its url
-    label: str
+    kind: str  # "click" sends a CLICK event with ``value`` as its key; "view" a VIEW event with ``value`` as its url;
+    label: str  # "sub" opens ``sub``, the item's sub-buttons
     value: str
+    sub: tuple[MenuItem, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "label": self.label, "value": self.value, "sub": [s.as_json() for s in self.sub]}
 
 
-# The account's custom menu (自定义菜单) as the phone shows it. Tag rules can react to these keys.
+# The account's custom menu (自定义菜单) as the phone shows it before the account sets one.
+# Tag rules can react to these keys.
 MENU = (
     MenuItem("click", "新品 New in", "MENU_NEW_ARRIVALS"),
     MenuItem("view", "商城 Shop", "https://shop.example.com/"),
@@ -75,10 +80,29 @@ MENU = (
 COUPONS_LABEL = "我的优惠券 My coupons"
 
 
-def menu(config: Config) -> tuple[MenuItem, ...]:
-    """The menu's three buttons (WeChat's most), "my coupons" in the middle on the key the
-    webhook answers with the customer's coupon link (``coupons.menu_key``)."""
+def _item(button: dict[str, Any]) -> MenuItem:
+    if button.get("sub_button"):
+        return MenuItem("sub", button["name"], "", tuple(_item(b) for b in button["sub_button"]))
+    kind = button.get("type", "")
+    return MenuItem(kind, button["name"], button.get("key" if kind == "click" else "url", ""))
+
+
+def menu(config: Config, redis: redis_lib.Redis | None = None) -> tuple[MenuItem, ...]:
+    """The menu the account set last with ``menu/create`` (:mod:`scrm.sandbox.menu_api`); before
+    it sets one, three buttons, "my coupons" in the middle on the key the webhook answers with
+    the customer's coupon link (``coupons.menu_key``)."""
+    buttons = menu_api.current(redis) if redis is not None else None
+    if buttons:
+        return tuple(_item(b) for b in buttons)
     return (MENU[0], MenuItem("click", COUPONS_LABEL, config.coupons.menu_key), MENU[1])
+
+
+def _menu_label(config: Config, redis: redis_lib.Redis, key: str) -> str | None:
+    for item in menu(config, redis):
+        for leaf in item.sub or (item,):
+            if leaf.kind == "click" and leaf.value == key:
+                return leaf.label
+    return None
 
 ACTIONS = ("text", "follow", "unfollow", "scan", "click", "view")
 NEEDS_FOLLOWING = ("text", "unfollow", "click", "view")  # WeChat offers these to followers only
@@ -245,7 +269,7 @@ def conversation(redis: redis_lib.Redis, openid: str) -> list[dict[str, Any]]:
 # ---- playing WeChat ----------------------------------------------------------------------
 
 
-def _note(config: Config, action: PhoneAction, following: bool) -> str:
+def _note(runtime: Runtime, action: PhoneAction, following: bool) -> str:
     if action.action == "follow":
         return "你关注了公众号 You followed the account"
     if action.action == "unfollow":
@@ -254,7 +278,7 @@ def _note(config: Config, action: PhoneAction, following: bool) -> str:
         joined = "" if following else ", 并关注 and followed"
         return f"扫描二维码 Scanned code「{action.value}」{joined}"
     if action.action == "click":
-        label = next((m.label for m in menu(config) if m.kind == "click" and m.value == action.value), action.value)
+        label = _menu_label(runtime.config, runtime.redis, action.value) or action.value
         return f"点击菜单 Tapped「{label}」"
     return f"打开链接 Opened {action.value}"
 
@@ -356,7 +380,7 @@ def play(runtime: Runtime, action: PhoneAction) -> dict[str, Any]:
     sent = (
         _entry("me", "text", now, text=action.value)
         if action.action == "text"
-        else _entry("note", "note", now, text=_note(runtime.config, action, following))
+        else _entry("note", "note", now, text=_note(runtime, action, following))
     )
     entries = [sent]
     if reply is not None:
@@ -389,7 +413,7 @@ def page():  # noqa: ANN201
     runtime = current_runtime()
     boot = {
         "customers": list_customers(runtime.redis),
-        "menu": [{"kind": m.kind, "label": m.label, "value": m.value} for m in menu(runtime.config)],
+        "menu": [m.as_json() for m in menu(runtime.config, runtime.redis)],
         "urls": {
             "send": url_for(".send"),
             "customers": url_for(".customers"),

@@ -254,14 +254,41 @@
     });
   }
 
+  // The account's menu: up to three slots; a slot with sub-buttons opens them above it, as WeChat does.
+  function menuButton(item, className) {
+    var button = make("button", className || "", item.label + (item.kind === "view" ? " ↗" : ""));
+    button.type = "button";
+    button.dataset.kind = item.kind;
+    button.dataset.value = item.value;
+    return button;
+  }
+
+  function closeMenus(except) {
+    Array.prototype.forEach.call(el.menu.querySelectorAll(".pop"), function (p) { if (p !== except) p.hidden = true; });
+  }
+
   function renderMenu() {
     boot.menu.forEach(function (item) {
-      var button = make("button", "", item.label + (item.kind === "view" ? " ↗" : ""));
-      button.type = "button";
-      button.dataset.kind = item.kind;
-      button.dataset.value = item.value;
-      button.addEventListener("click", function () { act(item.kind, item.value); });
-      el.menu.appendChild(button);
+      var slot = make("div", "slot", "");
+      if (item.sub && item.sub.length) {
+        var opener = menuButton({ kind: "sub", value: "", label: "≡ " + item.label });
+        var pop = make("div", "pop", "");
+        pop.hidden = true;
+        item.sub.forEach(function (sub) {
+          var button = menuButton(sub);
+          button.addEventListener("click", function () { pop.hidden = true; act(sub.kind, sub.value); });
+          pop.appendChild(button);
+        });
+        opener.setAttribute("aria-haspopup", "true");
+        opener.addEventListener("click", function () { closeMenus(pop); pop.hidden = !pop.hidden; });
+        slot.appendChild(pop);
+        slot.appendChild(opener);
+      } else {
+        var button = menuButton(item);
+        button.addEventListener("click", function () { closeMenus(null); act(item.kind, item.value); });
+        slot.appendChild(button);
+      }
+      el.menu.appendChild(slot);
     });
   }
 

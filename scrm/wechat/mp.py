@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 MAX_QR_EXPIRE_SECONDS = 2_592_000  # 30 days, WeChat's longest temporary code
 TAG_BATCH = 50  # openids per batchtagging call
 CLIENTMSGID_USED = 45065
+NO_MENU = 46003
 REAL_API_HOST = "api.weixin.qq.com"
 REAL_SHOWQRCODE_BASE = "https://mp.weixin.qq.com/cgi-bin/"
 
@@ -133,6 +134,23 @@ class MPClient:
         if not data.get("openid"):
             raise WeChatError(0, "the answer holds no openid", "sns/oauth2/access_token")
         return str(data["openid"])
+
+    # --- Custom menu (自定义菜单) ----------------------------------------------------------
+
+    def create_menu(self, buttons: list[dict[str, Any]]) -> None:
+        """``menu/create``: replace the account's menu with ``buttons`` (WeChat's ``button`` list).
+        Creating the same menu twice does no harm, so a retried job may send it again."""
+        self._wx.menu.create({"button": buttons})
+
+    def get_menu(self) -> list[dict[str, Any]] | None:
+        """``menu/get``: the menu WeChat has, as its ``button`` list; None when none is set (46003)."""
+        try:
+            result = self.transport.call("GET", "menu/get")
+        except WeChatError as exc:
+            if exc.errcode == NO_MENU:
+                return None
+            raise
+        return list((result.get("menu") or {}).get("button") or [])
 
     # --- Tags (标签) -----------------------------------------------------------------------
 

@@ -31,8 +31,9 @@ def _rows(runtime) -> dict[str, int]:  # noqa: ANN001
 
 def _path(rule) -> str:  # noqa: ANN001
     """A URL for ``rule`` with a made-up value for each part (the check comes before the view)."""
-    return re.sub(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>",
-                  lambda m: "1" if m[1] == "int" else "launch" if m[1] == "any" else "png" if m[2] == "fmt" else "X1",
+    return re.sub(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>",
+                  lambda m: "1" if m[1] == "int" else m[2].split(",")[0].strip(" '\"") if m[1] == "any"
+                  else "png" if m[3] == "fmt" else "X1",
                   rule.rule)
 
 

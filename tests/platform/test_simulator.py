@@ -14,8 +14,10 @@ from handlers.models import CallbackRecord
 from scrm.cli import main
 from scrm.config import Config
 from scrm.customers.models import Interaction
+from scrm import simulator_corpus as corpus
 from scrm.simulator import DAY, make_plan
 from scrm.simulator_load import LoadOptions, ServerUnreachable, Simulator, check_server
+from scrm.simulator_world import World
 
 MP_KINDS = {"follow", "unfollow", "text", "click", "view", "scan", "image", "location"}
 
@@ -127,20 +129,29 @@ def test_no_server_is_reported_as_unreachable():
 
 @pytest.fixture
 def cli(stack, tmp_path, monkeypatch):
-    """``scrm`` with a config file naming the live test server as the public URL."""
+    """``scrm`` with the live test server's configuration (its database and Redis too: the
+    command makes its token there)."""
     for name in [n for n in os.environ if n.startswith("SCRM_")]:
         monkeypatch.delenv(name)
+    config = stack.runtime.config
     config_file = tmp_path / "config.toml"
-    config_file.write_text(f'[server]\npublic_base_url = "{stack.url}"\n')
+    config_file.write_text(
+        f'[server]\npublic_base_url = "{stack.url}"\n'
+        f'[database]\nurl = "{config.database.url}"\n[redis]\nurl = "{config.redis.url}"\n'
+    )
     runner = CliRunner()
     return lambda *args: runner.invoke(main, ["--config", str(config_file), *args])
 
 
 def test_scrm_simulate_prints_the_plan_and_the_summary(cli, stack):
-    result = cli("simulate", "--customers", "6", "--days", "2", "--rate", "0", "--seed", "4", "--retry-fraction", "0.5")
+    result = cli("simulate", "--customers", "6", "--days", "2", "--rate", "0", "--seed", "4", "--retry-fraction", "0.5",
+                 "--order-fraction", "0")
     assert result.exit_code == 0, result.output
-    plan = make_plan(customers=6, days=2, seed=4, retry_fraction=0.5, work_fraction=0.2)
-    assert f"{len(plan.callbacks)} callbacks" in result.output and "seed 4" in result.output
+    # A server with no guides, rules or menu route: the coupons button is the menu.
+    world = World((), (), corpus.TEXTS, (stack.runtime.config.coupons.menu_key,), (), "")
+    plan = make_plan(customers=6, days=2, seed=4, retry_fraction=0.5, work_fraction=0.2, world=world)
+    assert "guides none: nobody will be bound" in result.output
+    assert f"{len(plan.callbacks)} callbacks (0 WeCom) and 0 orders" in result.output and "seed 4" in result.output
     assert f"sent        {plan.deliveries} deliveries" in result.output
     assert f"accepted    {plan.deliveries} (2xx)" in result.output
     assert "rejected    0" in result.output and "p99" in result.output

@@ -90,7 +90,7 @@ def test_method_body_and_unknown_api_are_refused(client, mp):
     for data in (b"not json", b"[1, 2]", b""):
         answer = client.post(BASE + "tags/create", query_string={"access_token": mp.token}, data=data)
         assert answer.status_code == 200 and answer.get_json()["errcode"] == 47001
-    missing = client.post(BASE + "menu/create", query_string={"access_token": mp.token}, json={})
+    missing = client.post(BASE + "menu/addconditional", query_string={"access_token": mp.token}, json={})
     assert missing.status_code == 404
     assert missing.get_json()["errcode"] == 404 and "not in sandbox" in missing.get_json()["errmsg"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -71,10 +71,49 @@ def test_decay_halves_the_score_each_half_life():
     assert scores.decayed(4.0, T0, T0.replace(day=21), None) == 4.0
 
 
-def test_active_until_is_when_the_decayed_score_meets_the_threshold():
-    assert scores.active_until(4.0, T0, 10, 1.0) == T0.replace(day=21)  # 4 → 1 in two half-lives
-    assert scores.active_until(0.5, T0, 10, 1.0) == T0  # below already
+def test_active_until_is_the_first_moment_the_decayed_score_is_below_the_threshold():
+    # 4 → 1 in two half-lives; at that moment it is still "at least" 1, a microsecond later not
+    assert scores.active_until(4.0, T0, 10, 1.0) == T0.replace(day=21) + scores.RESOLUTION
+    assert scores.active_until(1.0, T0, 10, 1.0) == T0 + scores.RESOLUTION  # equal: carried at T0 only
+    assert scores.active_until(0.5, T0, 10, 1.0) == T0  # below already: never carried
     assert scores.active_until(5.0, T0, None, 1.0) == scores.HELD
+    assert scores.active_until(1.0, T0, None, 1.0) == scores.HELD
+    assert scores.active_until(100.0, T0, 36_500, 1e-300) == scores.HELD  # past the calendar's end
+
+
+def test_a_sum_of_weights_that_should_equal_the_threshold_reaches_it():
+    assert 0.7 + 0.1 < 0.8  # the float trap
+    assert scores.reaches(0.7 + 0.1, 0.8) and scores.active_until(0.7 + 0.1, T0, 10, 0.8) > T0
+    assert not scores.reaches(0.79, 0.8) and not scores.reaches(0.0, 0.0)
+    assert scores.carried_for(2.0, 7, 1.0) == timedelta(days=7)
+    assert scores.carried_for(1.0, 7, 1.0) == timedelta(0)
+    assert scores.carried_for(1.0, 7, 2.0) is None
+    assert scores.carried_for(1.0, None, 1.0) == timedelta.max
+
+
+def test_a_score_equal_to_the_threshold_carries_the_tag_at_the_moment_it_is_scored(runtime, world):
+    change = _add(runtime, world, "奶粉", 1.0)  # threshold 1, half-life 10 days
+    assert change == scores.TagChange(world["customer"], world["tags"]["奶粉"], True)
+    assert _carried(runtime, world) == {"奶粉": "rule"}  # through SQL: active_until > now
+    runtime.clock.advance(microseconds=1)
+    assert _carried(runtime, world) == {}
+    assert _timeline(runtime) == [("tag_added", "奶粉", {"kind": "rule", "ref": "1"})]
+
+
+def test_two_weights_adding_up_to_the_threshold_carry_the_tag(runtime, world):
+    with runtime.transaction() as db_session:
+        db_session.get(TagGroup, world["groups"]["兴趣"]).threshold = 0.8
+    assert _add(runtime, world, "奶粉", 0.7) is None
+    assert _add(runtime, world, "奶粉", 0.1) is not None
+    assert _carried(runtime, world) == {"奶粉": "rule"}
+
+
+def test_twice_the_threshold_carries_the_tag_for_one_half_life_exactly(runtime, world):
+    _add(runtime, world, "奶粉", 2.0)
+    runtime.clock.advance(days=10)  # decayed to 1.0, the threshold: still at least it
+    assert _carried(runtime, world) == {"奶粉": "rule"}
+    runtime.clock.advance(microseconds=1)
+    assert _carried(runtime, world) == {}
 
 
 def test_weights_add_up_to_the_threshold_then_the_tag_lapses_by_decay(runtime, world):
