@@ -259,19 +259,12 @@ def bench_planning(env: dict[str, str], profile: bool) -> float:
 
 
 def seed_followers(runtime, customer_ids: list[int]) -> None:  # noqa: ANN001
-    from scrm.sandbox import state, world
+    from scrm.sandbox import world
 
-    world.ensure_seeded(runtime.redis)
-    state.ensure_seeded(runtime.redis)
-    stamp = int(time.time())
-    pipe = runtime.redis.pipeline(transaction=False)
-    for customer_id in customer_ids:
-        openid = f"o-bench-{customer_id}"
-        pipe.hset(world.follower_key(openid), mapping={"openid": openid, "subscribe": 1, "subscribe_time": stamp})
-        pipe.sadd("sandbox:mp:followers", openid)
-        if len(pipe) >= 10_000:
-            pipe.execute()
-    pipe.execute()
+    from scrm.runtime import install
+
+    install(runtime)  # the sandbox's world is kept in this runtime's database
+    world.add_followers(runtime.redis, [f"o-bench-{customer_id}" for customer_id in customer_ids])
 
 
 def bench_sending(env: dict[str, str], workers: int, logdir: Path, profile_send: int) -> float:
@@ -316,10 +309,9 @@ def bench_sending(env: dict[str, str], workers: int, logdir: Path, profile_send:
         counts = statuses(runtime, run_id)
         calls = int(runtime.redis.get(state.CALLS_SEQ) or 0) - calls_before
         sends = sum(1 for c in state.list_calls(runtime.redis, "mp") if c["api"] == "message/template/send")
-        pipe = runtime.redis.pipeline(transaction=False)
-        for customer_id in ids:
-            pipe.llen(f"sandbox:mp:inbox:o-bench-{customer_id}")
-        inboxes = pipe.execute()
+        from scrm.sandbox import world
+
+        inboxes = list(world.count_messages(runtime.redis, [f"o-bench-{c}" for c in ids]).values())
         sent = counts.get("sent", 0)
         rate, n = sent / wall, max(sent, 1)
         print(f"  sent {sent:,} of {len(ids):,} in {wall:.2f} s: {rate:,.0f} deliveries/s (target {SEND_TARGET:,.0f}: "

@@ -51,13 +51,14 @@ class DemoBrand:
 
 
 def seed_demo_brand(runtime: Runtime) -> DemoBrand:
+    for _, name, _, userid, _ in GUIDES:  # the sandbox's world commits on its own: before ours opens
+        world.add_member(runtime.redis, userid, name)
     with runtime.transaction() as db_session:
         for code, name, address in STORES:
             if db_session.scalar(select(Store.id).where(Store.code == code)) is None:
                 service.create_store(runtime=runtime, db_session=db_session,
                                      store_in=StoreIn(code=code, name=name, address=address))
         for code, name, store, userid, schedule in GUIDES:
-            world.add_member(runtime.redis, userid, name)
             if db_session.scalar(select(Guide.id).where(Guide.code == code)) is None:
                 service.create_guide(runtime=runtime, db_session=db_session, guide_in=GuideIn(
                     code=code, name=name, store=store, wecom_userid=userid, schedule=schedule))

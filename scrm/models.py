@@ -17,6 +17,18 @@ from scrm.db import Base
 from scrm.groups.models import CustomerGroup, GroupDayStats, GroupMember
 from scrm.outreach.models import Campaign, CampaignRun, Delivery, OutreachEvent
 from scrm.replies.models import ReplyRule
+from scrm.sandbox.models import (
+    SandboxCounter,
+    SandboxCustomer,
+    SandboxDocument,
+    SandboxFollower,
+    SandboxFollowerTag,
+    SandboxMember,
+    SandboxMessage,
+    SandboxMpTag,
+    SandboxRelation,
+    SandboxRelationTag,
+)
 from scrm.users.models import ApiToken, User
 from tagging.models import CustomerTag, Order, Tag, TagGroup, TagRule, WeComPairTags
 
@@ -49,6 +61,16 @@ __all__ = [
     "Order",
     "OutreachEvent",
     "ReplyRule",
+    "SandboxCounter",
+    "SandboxCustomer",
+    "SandboxDocument",
+    "SandboxFollower",
+    "SandboxFollowerTag",
+    "SandboxMember",
+    "SandboxMessage",
+    "SandboxMpTag",
+    "SandboxRelation",
+    "SandboxRelationTag",
     "Store",
     "Tag",
     "TagGroup",

@@ -5,23 +5,24 @@ under ``/sandbox/wechat/mp/cgi-bin/`` (each call recorded like every other, ``di
 (a button's type), 40018 (a name over 16 bytes), 40019 (a click key over 128 bytes), 40020 (a
 url over 1024 bytes), 40023 (1-5 sub-buttons), 40024-40027 the same for a sub-button (names up
 to 60 bytes), 47001 for a body without ``button``. The menu it accepts replaces the last one
-and is kept in Redis at ``sandbox:mp:menu`` (JSON); ``menu/get`` answers it as
+and is kept with the rest of the sandbox's world in the database (the ``mp_menu`` document:
+a restart keeps it); ``menu/get`` answers it as
 ``{"menu": {"button": [...]}}`` (leaf buttons with an empty ``sub_button``, as WeChat does), or
 46003 when none is set. The phone sandbox shows it (:func:`current`).
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
+from scrm.sandbox import store
 from scrm.sandbox.apis import Call, api
 from scrm.sandbox.errors import WeChatError
 
 if TYPE_CHECKING:
     import redis as redis_lib
 
-MENU = "sandbox:mp:menu"
+MENU = "mp_menu"  # its document's kind and key
 OK = {"errcode": 0, "errmsg": "ok"}
 MAX_BUTTONS, MAX_SUB = 3, 5
 NAME_BYTES, SUB_NAME_BYTES, KEY_BYTES, URL_BYTES = 16, 60, 128, 1024
@@ -83,7 +84,7 @@ def create_menu(call: Call) -> dict[str, Any]:
     if not 1 <= len(buttons) <= MAX_BUTTONS:
         raise _refused(40016)
     checked = [_button(b, sub=False) for b in buttons]
-    call.redis.set(MENU, json.dumps(checked, ensure_ascii=False))
+    store.save_doc(MENU, MENU, checked)
     return OK
 
 
@@ -97,5 +98,4 @@ def get_menu(call: Call) -> dict[str, Any]:
 
 def current(redis: redis_lib.Redis) -> list[dict[str, Any]] | None:
     """The menu the account set last, WeChat's ``button`` list; None before any."""
-    raw = redis.get(MENU)
-    return json.loads(raw) if raw else None
+    return store.doc(MENU, MENU)

@@ -36,7 +36,6 @@ CLIENTMSGID_MS = 24 * 3600 * 1000
 MAX_EXPIRE_SECONDS = 2592000
 DEFAULT_EXPIRE_SECONDS = 60
 MSGID_BASE = 1_000_000_000
-TAGS = "sandbox:mp:tags"
 
 # msgtype → (the field its object must carry, the errcode when it does not)
 CONTENT_FIELDS = {
@@ -127,9 +126,9 @@ def create_qrcode(call: Call) -> dict[str, Any]:
         "expires_at": expires_at,
     }
     if permanent:
-        scene_key = f"sandbox:mp:qrcode:scene:{action}:{value}"
-        if not call.redis.set(scene_key, ticket, nx=True):
-            qrcode = world.find_qrcode(call.redis, ticket=call.redis.get(scene_key).decode()) or qrcode
+        made = world.claim_permanent_qrcode(call.redis, f"{action}:{value}", ticket)
+        if made is not None:
+            qrcode = world.find_qrcode(call.redis, ticket=made) or qrcode
             return {"ticket": qrcode["ticket"], "url": qrcode["url"]}
     world.save_qrcode(call.redis, qrcode)
     if permanent:
@@ -149,7 +148,7 @@ def show_qrcode(call: Call) -> Any:
 
 
 def _tags(call: Call) -> dict[int, str]:
-    return {int(k): v.decode() for k, v in call.redis.hgetall(TAGS).items()}
+    return world.mp_tags(call.redis)
 
 
 def _tag_name(tag: dict[str, Any]) -> str:
@@ -169,10 +168,6 @@ def _tag_id(call: Call, tags: dict[int, str], tag_id: Any) -> int:
     return tag_id
 
 
-def _members_key(tag_id: int) -> str:
-    return f"sandbox:mp:tag:{tag_id}:openids"
-
-
 @api("mp", "tags/create")
 def create_tag(call: Call) -> dict[str, Any]:
     name = _tag_name(_object(call.body.get("tag"), "tag"))
@@ -182,16 +177,16 @@ def create_tag(call: Call) -> dict[str, Any]:
             raise WeChatError(45056)
         if name in tags.values():
             raise WeChatError(45157, f"a tag named {name!r} exists")
-        tag_id = FIRST_TAG_ID - 1 + int(call.redis.incr("sandbox:mp:tags:seq"))
-        call.redis.hset(TAGS, tag_id, name)
+        tag_id = world.create_mp_tag(call.redis, name, first_id=FIRST_TAG_ID)
     return {"tag": {"id": tag_id, "name": name}}
 
 
 @api("mp", "tags/get", method="GET")
 def get_tags(call: Call) -> dict[str, Any]:
+    counts = world.mp_tag_counts(call.redis)
     return {
         "tags": [
-            {"id": tag_id, "name": name, "count": call.redis.scard(_members_key(tag_id))}
+            {"id": tag_id, "name": name, "count": counts.get(tag_id, 0)}
             for tag_id, name in sorted(_tags(call).items())
         ]
     }
@@ -206,7 +201,7 @@ def update_tag(call: Call) -> dict[str, Any]:
         name = _tag_name(tag)
         if any(other == name and other_id != tag_id for other_id, other in tags.items()):
             raise WeChatError(45157, f"a tag named {name!r} exists")
-        call.redis.hset(TAGS, tag_id, name)
+        world.rename_mp_tag(call.redis, tag_id, name)
     return OK
 
 
@@ -215,13 +210,7 @@ def delete_tag(call: Call) -> dict[str, Any]:
     tag = _object(call.body.get("tag"), "tag")
     with world.lock(call.redis, "mp"):
         tag_id = _tag_id(call, _tags(call), tag.get("id"))
-        openids = [o.decode() for o in call.redis.smembers(_members_key(tag_id))]
-        pipe = call.redis.pipeline()
-        for openid in openids:
-            pipe.srem(world.follower_key(openid) + ":tags", tag_id)
-        pipe.delete(_members_key(tag_id))
-        pipe.hdel(TAGS, tag_id)
-        pipe.execute()
+        world.delete_mp_tag(call.redis, tag_id)
     return OK
 
 
@@ -231,21 +220,13 @@ def _batch_tagging(call: Call, *, tagging: bool) -> dict[str, Any]:
         raise WeChatError(40032, f"openid_list must hold 1 to {MAX_BATCH} openids")
     with world.lock(call.redis, "mp"):
         tag_id = _tag_id(call, _tags(call), call.body.get("tagid"))
+        carried = world.tags_of_followers(call.redis, [o for o in openids if isinstance(o, str)])
         for openid in openids:
-            if not isinstance(openid, str) or world.get_follower(call.redis, openid) is None:
+            if not isinstance(openid, str) or carried[openid] is None:
                 raise WeChatError(40003, f"unknown openid {openid!r}")
-            carried = world.follower_tags(call.redis, openid)
-            if tagging and tag_id not in carried and len(carried) >= MAX_TAGS_PER_FOLLOWER:
+            if tagging and tag_id not in carried[openid] and len(carried[openid]) >= MAX_TAGS_PER_FOLLOWER:
                 raise WeChatError(45059, f"{openid} already has {MAX_TAGS_PER_FOLLOWER} tags")
-        pipe = call.redis.pipeline()
-        for openid in openids:
-            if tagging:
-                pipe.sadd(world.follower_key(openid) + ":tags", tag_id)
-                pipe.sadd(_members_key(tag_id), openid)
-            else:
-                pipe.srem(world.follower_key(openid) + ":tags", tag_id)
-                pipe.srem(_members_key(tag_id), openid)
-        pipe.execute()
+        world.tag_followers(call.redis, tag_id, openids, tagging=tagging)
     return OK
 
 
@@ -320,24 +301,42 @@ def _message(call: Call, kind: str, msgtype: str, content: Any) -> dict[str, Any
 
 @api("mp", "message/custom/send")
 def send_custom_message(call: Call) -> dict[str, Any]:
-    follower = _follower(call, call.body.get("touser"))
+    """The usual case first, in one transaction (a follower in their window with replies
+    left); any refusal is then explained by the checks below, in WeChat's order."""
+    touser = call.body.get("touser")
+    try:
+        msgtype, content = _content(call.body, CUSTOM_TYPES)
+    except WeChatError:
+        msgtype = content = None
+    if msgtype is not None and isinstance(touser, str) and world.deliver_reply(
+            call.redis, touser, _message(call, "custom", msgtype, content), most=REPLIES_PER_WINDOW,
+            window_from_ms=call.now_ms - WINDOW_MS):
+        return OK
+    follower = _follower(call, touser)
     msgtype, content = _content(call.body, CUSTOM_TYPES)
     last = follower.get("last_message_at")
     if follower["subscribe"] != "1":
         raise WeChatError(45015, "the follower has unsubscribed")
     if not last or call.now_ms - int(last) > WINDOW_MS:
         raise WeChatError(45015, "no message from the follower in the last 48 hours")
-    key = world.follower_key(follower["openid"])
-    if call.redis.hincrby(key, "replies", 1) > REPLIES_PER_WINDOW:
-        call.redis.hincrby(key, "replies", -1)
+    message = _message(call, "custom", msgtype, content)
+    if not world.deliver_reply(call.redis, follower["openid"], message, most=REPLIES_PER_WINDOW,
+                               window_from_ms=call.now_ms - WINDOW_MS):
         raise WeChatError(45047, f"{REPLIES_PER_WINDOW} messages already sent since the follower's last message")
-    world.deliver(call.redis, "mp", [follower["openid"]], _message(call, "custom", msgtype, content))
     return OK
 
 
 @api("mp", "message/template/send")
 def send_template_message(call: Call) -> dict[str, Any]:
-    follower = _follower(call, call.body.get("touser"))
+    """The usual case (a valid body to a subscribed follower) in one transaction; a refusal is
+    explained by the checks below, in WeChat's order."""
+    touser, template_id, data = call.body.get("touser"), call.body.get("template_id"), call.body.get("data", {})
+    if isinstance(touser, str) and isinstance(template_id, str) and template_id and isinstance(data, dict):
+        content = {"template_id": template_id, "data": data, "url": call.body.get("url")}
+        message_id = world.deliver_to_subscribed(call.redis, touser, _message(call, "template", "template", content))
+        if message_id is not None:  # the message's own id: unique, in order, durable, no counter to contend on
+            return {**OK, "msgid": MSGID_BASE + message_id}
+    follower = _follower(call, touser)
     template_id = call.body.get("template_id")
     if not isinstance(template_id, str) or not template_id:
         raise WeChatError(40037, "template_id is required")
@@ -347,30 +346,29 @@ def send_template_message(call: Call) -> dict[str, Any]:
     if follower["subscribe"] != "1":
         raise WeChatError(43004)
     content = {"template_id": template_id, "data": data, "url": call.body.get("url")}
-    pipe = call.redis.pipeline()
-    pipe.incr("sandbox:mp:msgid")
-    world.queue_delivery(pipe, "mp", [follower["openid"]], _message(call, "template", "template", content))
-    return {**OK, "msgid": MSGID_BASE + int(pipe.execute()[0])}
+    message_id = world.deliver_to_subscribed(call.redis, follower["openid"],
+                                             _message(call, "template", "template", content))
+    if message_id is None:  # unfollowed meanwhile
+        raise WeChatError(43004)
+    return {**OK, "msgid": MSGID_BASE + message_id}
 
 
 @api("mp", "message/mass/sendall")
 def send_mass_message(call: Call) -> dict[str, Any]:
     target = _object(call.body.get("filter"), "filter")
     msgtype, content = _content(call.body, MASS_TYPES)
-    if target.get("is_to_all") is True:
-        openids = [o.decode() for o in call.redis.smembers("sandbox:mp:followers")]
-    else:
+    tag_id = None
+    if target.get("is_to_all") is not True:
         tag_id = target.get("tag_id")
-        if _int(tag_id) is None or call.redis.hget(TAGS, tag_id) is None:
+        if _int(tag_id) is None or tag_id not in _tags(call):
             raise WeChatError(40003, f"unknown filter.tag_id {tag_id!r}")
-        openids = [o.decode() for o in call.redis.smembers(_members_key(tag_id))]
-    msg_id = MSGID_BASE + int(call.redis.incr("sandbox:mp:msgid"))
+    msg_id = MSGID_BASE + world.next_mass_msgid(call.redis)
     clientmsgid = call.body.get("clientmsgid")
     if clientmsgid is not None:
         if not isinstance(clientmsgid, str) or not 1 <= len(clientmsgid) <= 64:
             raise WeChatError(47001, "clientmsgid must be 1 to 64 characters")
         _claim_clientmsgid(call, clientmsgid, msg_id)
-    subscribed = [o for o in openids if (world.get_follower(call.redis, o) or {}).get("subscribe") == "1"]
+    subscribed = world.subscribed_openids(call.redis, tag_id=tag_id)
     world.deliver(call.redis, "mp", subscribed, _message(call, "mass", msgtype, content))
     return {"errcode": 0, "errmsg": "send job submission success", "msg_id": msg_id, "msg_data_id": msg_id + 1}
 

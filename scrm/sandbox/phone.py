@@ -10,18 +10,17 @@ The fake WeChat API learns of the customer too (``add_follower`` on a follow, ``
 ``touch_follower`` on what opens WeChat's 48-hour window), so later API calls such as
 ``user/info`` or ``message/custom/send`` know them.
 
-What the phone shows is kept in Redis, not read back from the customer timeline: the timeline
-records what the customer did but not the passive replies they saw. Keys, beside the fake
-WeChat's own under ``sandbox:``: ``sandbox:phone:customers`` (openid → JSON, the customers
-made here), ``sandbox:phone:chat:<openid>`` (JSON list, oldest first) and
-``sandbox:phone:time:<openid>`` (the last ``CreateTime`` sent). Messages the account sent later
-through the API (customer-service, template and mass messages) are read from the fake WeChat's
-inbox and merged in by time.
+What the phone shows is kept in the database with the rest of the sandbox's world (it survives
+a restart), not read back from the customer timeline: the timeline records what the customer
+did but not the passive replies they saw. The customers made here are documents of kind
+``phone_customer`` (openid → nickname, created_at), the chat is ``sandbox_messages`` on channel
+``phone`` (oldest first); only ``sandbox:phone:time:<openid>`` (the last ``CreateTime`` sent)
+is in Redis. Messages the account sent later through the API (customer-service, template and
+mass messages) are read from the fake WeChat's inbox and merged in by time.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import string
@@ -37,7 +36,7 @@ from flask_wtf.csrf import generate_csrf
 from guides.service import scannable_codes
 from handlers import wire
 from handlers.signed_callbacks import CallbackSender, mp_event_xml, mp_text_xml
-from scrm.sandbox import menu_api, world
+from scrm.sandbox import menu_api, store, world
 from scrm.web.api import current_runtime
 from scrm.web.auth import require_role
 from scrm.web.errors import error_body
@@ -119,7 +118,7 @@ NICKNAME_MAX_CHARS = 32
 CHAT_LIMIT = 200
 LIST_LIMIT = 200
 WEBHOOK_TIMEOUT_SECONDS = 10
-CUSTOMERS = "sandbox:phone:customers"
+CUSTOMERS = "phone_customer"  # their documents' kind
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")  # XML cannot carry them
 
 # Two taps within one second would carry the same CreateTime, and the webhook would rightly
@@ -212,32 +211,28 @@ def new_customer(redis: redis_lib.Redis, *, nickname: Any, now: datetime) -> dic
     alphabet = string.ascii_letters + string.digits + "_-"
     openid = "oSandbox" + "".join(secrets.choice(alphabet) for _ in range(20))  # 28, like WeChat's
     made = {"nickname": _printable(nickname.strip(), "nickname"), "created_at": now.isoformat()}
-    redis.hset(CUSTOMERS, openid, json.dumps(made, ensure_ascii=False))
+    store.save_doc(CUSTOMERS, openid, made)
     return customer_state(redis, openid)
 
 
-def customer_state(redis: redis_lib.Redis, openid: str) -> dict[str, Any]:
+def customer_state(redis: redis_lib.Redis, openid: str, made: dict[str, Any] | None = None) -> dict[str, Any]:
     follower = world.get_follower(redis, openid) or {}
-    raw = redis.hget(CUSTOMERS, openid)
-    made = json.loads(raw) if raw else {}
+    made = made if made is not None else store.doc(CUSTOMERS, openid) or {}
     nickname = follower.get("nickname") or made.get("nickname") or ""
     return {"openid": openid, "nickname": nickname, "following": follower.get("subscribe") == "1"}
 
 
 def list_customers(redis: redis_lib.Redis) -> list[dict[str, Any]]:
     """Customers made here (newest first), then the fake WeChat's other followers."""
-    made = {k.decode(): json.loads(v) for k, v in redis.hgetall(CUSTOMERS).items()}
+    with store.transaction() as session:
+        made = store.docs(session, CUSTOMERS)
     ordered = sorted(made, key=lambda openid: made[openid]["created_at"], reverse=True)
-    # The fake WeChat's follower index (see scrm.sandbox.world): openids seeded or followed.
-    others = sorted(o.decode() for o in redis.smembers("sandbox:mp:followers") if o.decode() not in made)
-    return [customer_state(redis, openid) for openid in (ordered + others)[:LIST_LIMIT]]
+    # The fake WeChat's followers (see scrm.sandbox.world): openids seeded or followed.
+    others = [o for o in world.follower_openids(redis, limit=LIST_LIMIT + len(made)) if o not in made]
+    return [customer_state(redis, openid, made.get(openid, {})) for openid in (ordered + others)[:LIST_LIMIT]]
 
 
 # ---- the conversation --------------------------------------------------------------------
-
-
-def _chat_key(openid: str) -> str:
-    return f"sandbox:phone:chat:{openid}"
 
 
 def _entry(side: str, kind: str, at: datetime, *, text: str = "", articles: list | None = None) -> dict[str, Any]:
@@ -245,10 +240,9 @@ def _entry(side: str, kind: str, at: datetime, *, text: str = "", articles: list
 
 
 def _remember(redis: redis_lib.Redis, openid: str, entries: list[dict[str, Any]]) -> None:
-    pipe = redis.pipeline()
-    pipe.rpush(_chat_key(openid), *(json.dumps(e, ensure_ascii=False) for e in entries))
-    pipe.ltrim(_chat_key(openid), -CHAT_LIMIT, -1)
-    pipe.execute()
+    with store.transaction() as session:
+        for entry in entries:
+            store.put_messages(session, "phone", [openid], entry)
 
 
 def _from_inbox(message: dict[str, Any]) -> dict[str, Any]:
@@ -267,7 +261,7 @@ def _from_inbox(message: dict[str, Any]) -> dict[str, Any]:
 
 def conversation(redis: redis_lib.Redis, openid: str) -> list[dict[str, Any]]:
     """What the phone saw, oldest first: its own log merged with what arrived later by API."""
-    own = [json.loads(raw) for raw in redis.lrange(_chat_key(openid), 0, -1)]
+    own = world.list_messages(redis, openid, channel="phone")[-CHAT_LIMIT:]
     arrived = [_from_inbox(m) for m in world.list_messages(redis, openid)]
     return sorted(own + arrived, key=lambda e: datetime.fromisoformat(e["at"]))  # stable: own first on a tie
 

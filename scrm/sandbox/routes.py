@@ -116,7 +116,7 @@ def mp_oauth_authorize():  # noqa: ANN201
             query = urlencode({"code": code, "state": args.get("state", "")})
             return redirect(f"{target}{'&' if '?' in target else '?'}{query}")
         error = f"no WeChat user {openid!r} in the sandbox"
-    followers = sorted(o.decode() for o in _redis().smembers("sandbox:mp:followers"))[:MAX_LISTED_FOLLOWERS]
+    followers = world.follower_openids(_redis(), limit=MAX_LISTED_FOLLOWERS)
     return render_template("sandbox_mp_authorize.html", error=error, followers=followers), 400 if error else 200
 
 

@@ -2,9 +2,9 @@
 
 Plain functions for tests and tools (no HTTP needed): the call log (``record_call``,
 ``list_calls``, ``clear_calls``), faults (``add_fault``, ``take_fault``, ``list_faults``,
-``clear_faults``) and access tokens. The world the sandbox plays — followers, members,
-customers, group chats, welcome codes — is seeded with the functions of
-:mod:`scrm.sandbox.world`, re-exported here.
+``clear_faults``) and access tokens: what is ephemeral, in Redis. The world the sandbox plays —
+followers, members, customers, group chats, codes, what customers received — is kept in the
+database and seeded with the functions of :mod:`scrm.sandbox.world`, re-exported here.
 
 Keys: ``sandbox:calls`` (list of ids, oldest first) + ``sandbox:calls:data`` (id → JSON);
 ``sandbox:faults`` (list of ids, oldest first) + ``sandbox:faults:{match,left,spec}``
@@ -26,6 +26,7 @@ from scrm.sandbox.world import (  # noqa: F401 - re-exported: the sandbox's one 
     SEEDED,
     add_external_contact,
     add_follower,
+    add_followers,
     add_group_chat,
     add_group_chat_members,
     add_member,

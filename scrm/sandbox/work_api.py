@@ -21,7 +21,6 @@ customer's inbox (``state.list_messages(redis, external_userid, channel="work")`
 from __future__ import annotations
 
 import hmac
-import json
 import secrets
 from datetime import datetime
 from typing import Any
@@ -41,7 +40,6 @@ NINETY_DAYS_MS = 90 * 86400 * 1000
 MAX_TEMPLATE_CUSTOMERS = 10000
 MAX_TEMPLATE_CHATS = 2000
 MAX_TASK_PAGE = 1000
-CORP_TAGS = "sandbox:work:corptags"
 
 
 def _str(body: dict[str, Any], field: str, *, missing: int | None = None) -> str:
@@ -173,7 +171,7 @@ def get_external_contact(call: Call) -> dict[str, Any]:
     index = _tag_index(call)
     follow_user = []
     for userid, relation in sorted(world.followers_of(call.redis, external_userid).items()):
-        tag_ids = sorted(t.decode() for t in call.redis.smembers(f"{world.customer_key(external_userid)}:tags:{userid}"))
+        tag_ids = world.pair_tags(call.redis, external_userid, userid)
         tags = [
             {"group_name": index[t][0]["group_name"], "tag_name": index[t][1]["name"], "tag_id": t, "type": 1}
             for t in tag_ids
@@ -257,13 +255,7 @@ def mark_tag(call: Call) -> dict[str, Any]:
     unknown = [t for t in add + remove if t not in known]
     if unknown:
         raise WeChatError(40068, f"unknown tag ids {', '.join(unknown)}")
-    key = f"{world.customer_key(external_userid)}:tags:{userid}"
-    pipe = call.redis.pipeline()
-    if add:
-        pipe.sadd(key, *add)
-    if remove:
-        pipe.srem(key, *remove)
-    pipe.execute()
+    world.change_pair_tags(call.redis, external_userid, userid, add=add, remove=remove)
     return {}
 
 
@@ -271,8 +263,7 @@ def mark_tag(call: Call) -> dict[str, Any]:
 
 
 def _corp_tags(call: Call) -> list[dict[str, Any]]:
-    raw = call.redis.get(CORP_TAGS)
-    return json.loads(raw) if raw else []
+    return world.corp_tags(call.redis)
 
 
 @api("work", "externalcontact/get_corp_tag_list")
@@ -327,7 +318,7 @@ def add_corp_tag(call: Call) -> dict[str, Any]:
         new = [{"id": "et" + secrets.token_hex(11), "name": name, "create_time": created,
                 "order": tag.get("order", 0), "deleted": False} for name, tag in zip(names, tags)]
         group["tag"] += new
-        call.redis.set(CORP_TAGS, json.dumps(groups, ensure_ascii=False))
+        world.save_corp_tags(call.redis, groups)
     return {"tag_group": {**group, "tag": new}}
 
 
@@ -361,8 +352,7 @@ def add_msg_template(call: Call) -> dict[str, Any]:
         parts[sender] = _str_list(body, "chat_id_list", most=MAX_TEMPLATE_CHATS)
         _owned_chats(call, sender, parts[sender])
     else:  # the owner picks among their groups: all of them, here
-        parts[sender] = [c for c in world.group_chat_ids(call.redis)
-                         if (world.get_group_chat(call.redis, c) or {}).get("owner") == sender]
+        parts[sender] = [c for c, chat in world.group_chats(call.redis).items() if chat.get("owner") == sender]
     msgid = "msg" + secrets.token_urlsafe(21)
     content = {k: body[k] for k in ("text", "attachments") if k in body}
     world.save_msg_task(call.redis, {
@@ -415,26 +405,10 @@ def transfer_customer(call: Call) -> dict[str, Any]:
     _member(call, takeover)
     if handover == takeover:
         raise WeChatError(40130)
-    results = []
     with world.lock(call.redis, "work"):
-        for external_userid in customers:
-            results.append({"external_userid": external_userid, "errcode": _transfer_one(call, external_userid, handover, takeover)})
-    return {"customer": results}
-
-
-def _transfer_one(call: Call, external_userid: str, handover: str, takeover: str) -> int:
-    if world.get_customer(call.redis, external_userid) is None:
-        return 40096
-    busy = world.take_busy_answer(call.redis, external_userid)
-    if busy is not None:
-        return busy
-    if handover not in world.followers_of(call.redis, external_userid):
-        return 40131
-    recent = [t for t in world.transfer_times(call.redis, external_userid) if call.now_ms - t < NINETY_DAYS_MS]
-    if len(recent) >= TRANSFERS_PER_90_DAYS:
-        return 40128
-    world.move_customer(call.redis, external_userid, handover=handover, takeover=takeover, at=call.now)
-    return 0
+        answers = world.transfer_customers(call.redis, customers, handover=handover, takeover=takeover, at=call.now,
+                                           window_ms=NINETY_DAYS_MS, most=TRANSFERS_PER_90_DAYS)
+    return {"customer": [{"external_userid": c, "errcode": e} for c, e in zip(customers, answers)]}
 
 
 # ---- group chats ---------------------------------------------------------------------------
@@ -458,10 +432,9 @@ def list_group_chats(call: Call) -> dict[str, Any]:
             raise invalid("owner_filter", "must be an object with userid_list")
         owners = set(_str_list(body["owner_filter"], "userid_list", most=100))
     chats = []
-    for chat_id in world.group_chat_ids(call.redis):
+    for chat_id, chat in world.group_chats(call.redis).items():
         if chat_id <= cursor:  # the cursor is the last chat_id of the previous page
             continue
-        chat = world.get_group_chat(call.redis, chat_id)
         if chat and (not status or chat["status"] == status) and (owners is None or chat["owner"] in owners):
             chats.append({"chat_id": chat_id, "status": chat["status"]})
     page = chats[:limit]

@@ -145,8 +145,7 @@ def test_a_group_wecom_no_longer_knows_is_dismissed_when_re_read(frozen, client)
     assert group(frozen, "wrGone") is None
     world.add_group_chat(frozen.redis, "wrGone", owner="member-g1", name="要解散的群", at=NOW)
     sync_groups()
-    frozen.redis.delete("sandbox:work:groupchat:wrGone")
-    frozen.redis.srem("sandbox:work:groupchats", "wrGone")
+    world.remove_group_chat(frozen.redis, "wrGone")
     sync_groups()
     assert group(frozen, "wrGone").status == "dismissed"
 

@@ -5,7 +5,6 @@ openids a call, 100 tags an account."""
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 from datetime import UTC, datetime
 
@@ -20,7 +19,7 @@ from scrm.customers.models import Customer, Interaction
 from scrm.mirror import jobs as mirror
 from scrm.mirror.plan import Target
 from scrm.mirror.work import choose_member
-from scrm.sandbox import mp_api, state, work_api, world
+from scrm.sandbox import mp_api, state, world
 from scrm.wechat.values import FollowUser
 from tagging.computed_bulk import recompute_all
 from tagging.lapses import record_lapsed_tags
@@ -75,7 +74,7 @@ def calls(runtime, api: str, channel: str = "mp") -> list[dict]:  # noqa: ANN001
 
 
 def pair_tags(runtime, external_userid: str, userid: str) -> set[str]:  # noqa: ANN001
-    return {t.decode() for t in runtime.redis.smembers(f"{world.customer_key(external_userid)}:tags:{userid}")}
+    return set(world.pair_tags(runtime.redis, external_userid, userid))
 
 
 def carried(runtime, customer_id: int) -> dict[str, str]:  # noqa: ANN001
@@ -110,15 +109,14 @@ def wecom_tag_change(runtime, client, change_type: str, corp_id: str, *, at: int
 
 def edit_corp_tags(runtime, change) -> None:  # noqa: ANN001
     """What a manager does in WeCom's admin (the sandbox plays no edit or delete api)."""
-    groups = json.loads(runtime.redis.get(work_api.CORP_TAGS))
+    groups = world.corp_tags(runtime.redis)
     change(groups)
-    runtime.redis.set(work_api.CORP_TAGS, json.dumps(groups, ensure_ascii=False))
+    world.save_corp_tags(runtime.redis, groups)
 
 
 def made_by_hand_in_mp_admin(runtime, count: int) -> None:  # noqa: ANN001
     """``count`` MP tags that are not ours, made in the MP admin."""
-    runtime.redis.hset(mp_api.TAGS, mapping={mp_api.FIRST_TAG_ID + i: f"手工{i}" for i in range(count)})
-    runtime.redis.set("sandbox:mp:tags:seq", count)
+    world.add_mp_tags(runtime.redis, {mp_api.FIRST_TAG_ID + i: f"手工{i}" for i in range(count)})
 
 
 # -- MP ----------------------------------------------------------------------------------------
