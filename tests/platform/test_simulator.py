@@ -3,15 +3,12 @@ server, where every callback lands once however often it is delivered."""
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from handlers.models import CallbackRecord
-from scrm.cli import main
 from scrm.config import Config
 from scrm.customers.models import Interaction
 from scrm import simulator_corpus as corpus
@@ -127,25 +124,9 @@ def test_no_server_is_reported_as_unreachable():
         check_server("http://127.0.0.1:9", timeout=2)
 
 
-@pytest.fixture
-def cli(stack, tmp_path, monkeypatch):
-    """``scrm`` with the live test server's configuration (its database and Redis too: the
-    command makes its token there)."""
-    for name in [n for n in os.environ if n.startswith("SCRM_")]:
-        monkeypatch.delenv(name)
-    config = stack.runtime.config
-    config_file = tmp_path / "config.toml"
-    config_file.write_text(
-        f'[server]\npublic_base_url = "{stack.url}"\n'
-        f'[database]\nurl = "{config.database.url}"\n[redis]\nurl = "{config.redis.url}"\n'
-    )
-    runner = CliRunner()
-    return lambda *args: runner.invoke(main, ["--config", str(config_file), *args])
-
-
-def test_scrm_simulate_prints_the_plan_and_the_summary(cli, stack):
-    result = cli("simulate", "--customers", "6", "--days", "2", "--rate", "0", "--seed", "4", "--retry-fraction", "0.5",
-                 "--order-fraction", "0")
+def test_scrm_simulate_prints_the_plan_and_the_summary(served_cli, stack):
+    result = served_cli("simulate", "--customers", "6", "--days", "2", "--rate", "0", "--seed", "4",
+                        "--retry-fraction", "0.5", "--order-fraction", "0")
     assert result.exit_code == 0, result.output
     # A server with no guides, rules or menu route: the coupons button is the menu.
     world = World((), (), corpus.TEXTS, (stack.runtime.config.coupons.menu_key,), (), "")
@@ -158,14 +139,14 @@ def test_scrm_simulate_prints_the_plan_and_the_summary(cli, stack):
     assert _count(stack.runtime, CallbackRecord) == len(plan.callbacks)
 
 
-def test_scrm_simulate_fails_clearly_when_no_server_answers(cli):
-    result = cli("simulate", "--url", "http://127.0.0.1:9", "--customers", "2")
+def test_scrm_simulate_fails_clearly_when_no_server_answers(served_cli):
+    result = served_cli("simulate", "--url", "http://127.0.0.1:9", "--customers", "2")
     assert result.exit_code == 1
     assert "no server answers at http://127.0.0.1:9" in result.output
 
 
-def test_scrm_simulate_exits_1_when_callbacks_are_refused(cli, monkeypatch):
+def test_scrm_simulate_exits_1_when_callbacks_are_refused(served_cli, monkeypatch):
     monkeypatch.setenv("SCRM_WECHAT__MP__TOKEN", "not-the-token")
-    result = cli("simulate", "--customers", "2", "--days", "1", "--rate", "0", "--work-fraction", "0", "--plain")
+    result = served_cli("simulate", "--customers", "2", "--days", "1", "--rate", "0", "--work-fraction", "0", "--plain")
     assert result.exit_code == 1
     assert "403 ×" in result.output and "were not accepted" in result.output

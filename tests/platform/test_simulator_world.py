@@ -4,19 +4,16 @@ dating the activity over the past days (the sandbox handles such a callback as o
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 
 from guides.models import Binding, Guide
 from handlers.models import CallbackRecord
 from handlers.signed_callbacks import CallbackSender, mp_text_xml
-from scrm.cli import main
 from scrm.clock import as_utc
 from scrm.customers.models import CustomerIdentity, Interaction
 from scrm.sandbox import world as sandbox_world
@@ -165,23 +162,9 @@ def test_the_builtin_world_keeps_plans_without_a_server():
     assert plan == make_plan(customers=10, days=2, seed=3, order_fraction=0.5, world=builtin())
 
 
-@pytest.fixture
-def cli(stack, tmp_path, monkeypatch):
-    """``scrm`` with the live test server's configuration (its database and Redis too)."""
-    for name in [n for n in os.environ if n.startswith("SCRM_")]:
-        monkeypatch.delenv(name)
-    config = stack.runtime.config
-    config_file = tmp_path / "config.toml"
-    config_file.write_text(
-        f'[server]\npublic_base_url = "{stack.url}"\n'
-        f'[database]\nurl = "{config.database.url}"\n[redis]\nurl = "{config.redis.url}"\n'
-    )
-    runner = CliRunner()
-    return lambda *args: runner.invoke(main, ["--config", str(config_file), *args])
-
-
-def test_scrm_simulate_backfill_learns_the_server_and_revokes_its_token(cli, stack, brand):
-    result = cli("simulate", "--customers", "8", "--days", "3", "--backfill", "--seed", "4", "--order-fraction", "0.5")
+def test_scrm_simulate_backfill_learns_the_server_and_revokes_its_token(served_cli, stack, brand):
+    result = served_cli("simulate", "--customers", "8", "--days", "3", "--backfill", "--seed", "4",
+                        "--order-fraction", "0.5")
 
     assert result.exit_code == 0, result.output
     assert "guides GA01, GB02" in result.output and "click key(s)" in result.output
@@ -197,8 +180,8 @@ def test_scrm_simulate_backfill_learns_the_server_and_revokes_its_token(cli, sta
     assert _guide_of_binding(stack.runtime)
 
 
-def test_scrm_simulate_with_a_refused_token_says_so_and_sends_nothing(cli, stack):
-    result = cli("simulate", "--customers", "2", "--token", "scrm_not-a-token")
+def test_scrm_simulate_with_a_refused_token_says_so_and_sends_nothing(served_cli, stack):
+    result = served_cli("simulate", "--customers", "2", "--token", "scrm_not-a-token")
     assert result.exit_code == 1
     assert "could not learn the server's guides" in result.output and "401" in result.output
     with stack.runtime.transaction() as db_session:
