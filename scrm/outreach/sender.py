@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import LockError
 from sqlalchemy import and_, bindparam, exists, select, update
 
-from scrm.outreach import campaign_coupons, channels, group_messages, wecom_tasks
+from scrm.outreach import campaign_coupons, channels, finishing, group_messages, wecom_tasks
 from scrm.outreach.cap import FrequencyCap
 from scrm.outreach.models import Campaign, Delivery
 from scrm.runtime import Runtime, job
@@ -176,8 +176,10 @@ def _skip_cancelled(runtime: Runtime, outcomes: _Outcomes, delivery_ids: list[in
         rows = db_session.execute(
             update(Delivery).where(Delivery.id.in_(delivery_ids), Delivery.status == "planned", cancelled)
             .values(status="skipped", reason="cancelled")
-            .returning(Delivery.customer_id, Delivery.idempotency_key)
+            .returning(Delivery.customer_id, Delivery.idempotency_key, Delivery.run_id)
             .execution_options(synchronize_session=False)).all()
+        if rows:
+            finishing.finish(db_session=db_session, run_ids={r.run_id for r in rows})
     if rows:
         outcomes.counts["skipped"] = len(rows)
         outcomes.release([(r.customer_id, r.idempotency_key) for r in rows])
@@ -360,6 +362,8 @@ class _Outcomes:
         self.coupons: list[_Attempt] = []
         self.tasks: list[dict[str, Any]] = []  # WeCom tasks created (wecom_tasks.py)
         self.counts: dict[str, int] = {}
+        self.ended_runs: set[int] = set()  # runs with a delivery made final since the last flush
+        self.finished = finishing.Finished()  # what the last flush finished
         settings = runtime.config.queue
         self.tries = 1 + settings.max_retries
         self.backoff = settings.backoff_seconds or [0]
@@ -438,13 +442,16 @@ class _Outcomes:
 
     def _row(self, attempt: _Attempt, status: str, **values: Any) -> None:  # noqa: ANN401
         self.counts[status] = self.counts.get(status, 0) + 1
+        if status != "planned":
+            self.ended_runs.add(attempt.run_id)
         self.rows.append({"b_id": attempt.id, "status": status, **values})
         if len(self.rows) >= self.FLUSH_EVERY:
             self.flush()
 
     def flush(self) -> None:
         """One statement per set of columns, all in one transaction; only rows still
-        ``sending`` (this worker's) are written."""
+        ``sending`` (this worker's) are written. Their runs (and once campaigns) with nothing
+        left to send are done in the same transaction (scrm/outreach/finishing.py)."""
         if not self.rows and not self.tasks:
             return
         by_shape = channels.group_by(self.rows, lambda r: tuple(sorted(r)))
@@ -459,4 +466,5 @@ class _Outcomes:
                              .values(**columns))
                 connection.execute(statement, [{("b_id" if k == "b_id" else f"v_{k}"): v for k, v in r.items()}
                                                for r in rows])
-        self.rows, self.coupons, self.tasks = [], [], []
+            self.finished = finishing.finish(db_session=db_session, run_ids=self.ended_runs)
+        self.rows, self.coupons, self.tasks, self.ended_runs = [], [], [], set()

@@ -1,0 +1,94 @@
+"""A run, and a one-off campaign, finishing (完成): a planned run with no delivery left
+``planned`` or ``sending`` is ``done``; a ``once`` campaign that is ``running``, has no next run
+and whose runs are all done is ``done``.
+
+:func:`finish` is called in the transaction that makes deliveries final (the sender's flush,
+the recovery sweep) or that ends planning (a run whose deliveries were all skipped or held out
+at planning is done at once), so a campaign is done the moment its last delivery is; the
+scheduler's sweep calls it too, as a safety net.
+
+**Race-free.** Two workers finishing a run's last two deliveries each see the other's as still
+``sending`` (neither has committed): checked naively, both would leave the run open. So the
+check comes after the deliveries are written and after the run's row is locked (``FOR NO KEY
+UPDATE``, in id order): the second worker waits for the first to commit, then its check (a new
+statement: a new snapshot under READ COMMITTED) sees both rows final. Only the tail of a run
+pays for the lock: a run that still has ``planned`` deliveries (which no flush is finishing) is
+passed over without one. SQLite writes one transaction at a time, which serialises the same.
+The campaign moves with ``WHERE status = 'running'`` under its row's lock: done exactly once.
+
+**Recurring and triggered campaigns** are not one-offs: their runs are done as they finish,
+the campaign itself stays ``running`` (more runs will come) until it is paused or cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import exists, select, update
+
+from scrm.outreach.models import Campaign, CampaignRun, Delivery
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+UNSENT = ("planned", "sending")
+
+
+@dataclass(frozen=True)
+class Finished:
+    runs: tuple[int, ...] = ()
+    campaigns: tuple[int, ...] = ()  # moved to done by this call
+
+
+def finish(*, db_session: Session, run_ids: Iterable[int]) -> Finished:
+    """Close the given runs that have nothing left to send, and their once campaigns; call it
+    after the deliveries' new states are written, in the same transaction."""
+    wanted = sorted(set(run_ids))
+    if not wanted:
+        return Finished()
+    planned_left = exists().where(Delivery.run_id == CampaignRun.id, Delivery.campaign_id == CampaignRun.campaign_id,
+                                  Delivery.status == "planned")
+    # Unlocked first look: a run with planned deliveries is not finishing in this transaction.
+    tail = list(db_session.scalars(select(CampaignRun.id).where(
+        CampaignRun.id.in_(wanted), CampaignRun.status == "planned", ~planned_left).order_by(CampaignRun.id)))
+    if not tail:
+        return Finished()
+    db_session.execute(select(CampaignRun.id).where(CampaignRun.id.in_(tail)).order_by(CampaignRun.id)
+                       .with_for_update(key_share=True))
+    unsent = exists().where(Delivery.run_id == CampaignRun.id, Delivery.campaign_id == CampaignRun.campaign_id,
+                            Delivery.status.in_(UNSENT))
+    done = db_session.execute(update(CampaignRun).where(CampaignRun.id.in_(tail), CampaignRun.status == "planned",
+                                                        ~unsent)
+                              .values(status="done").returning(CampaignRun.id, CampaignRun.campaign_id)
+                              .execution_options(synchronize_session=False)).all()
+    if not done:
+        return Finished()
+    return Finished(tuple(sorted(r for r, _ in done)),
+                    _finish_campaigns(db_session, sorted({c for _, c in done})))
+
+
+def _finish_campaigns(db_session: Session, campaign_ids: list[int]) -> tuple[int, ...]:
+    rows = db_session.execute(select(Campaign.id, Campaign.schedule).where(Campaign.id.in_(campaign_ids))
+                              .order_by(Campaign.id).with_for_update(key_share=True)).all()
+    once = [campaign_id for campaign_id, schedule in rows if (schedule or {}).get("kind") == "once"]
+    if not once:
+        return ()
+    open_runs = exists().where(CampaignRun.campaign_id == Campaign.id, CampaignRun.status != "done")
+    moved = db_session.scalars(update(Campaign).where(
+        Campaign.id.in_(once), Campaign.status == "running", Campaign.next_run_at.is_(None), ~open_runs)
+        .values(status="done").returning(Campaign.id).execution_options(synchronize_session=False)).all()
+    for campaign_id in moved:
+        log.info("campaign %d done: every delivery is final", campaign_id)
+    return tuple(sorted(moved))
+
+
+def open_runs(db_session: Session, limit: int = 1000) -> list[int]:
+    """Planned runs not done yet (the sweep's safety net looks at these)."""
+    return list(db_session.scalars(select(CampaignRun.id).where(CampaignRun.status == "planned")
+                                   .order_by(CampaignRun.id).limit(limit)))
