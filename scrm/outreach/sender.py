@@ -51,6 +51,7 @@ Each WeCom task created is recorded in that flush too, pending until the member 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -342,6 +343,18 @@ def _transient(exc: Exception) -> bool:
     return code is None or code in TOKEN_ERRCODES or code in RATE_LIMIT_ERRCODES or code in BUSY_ERRCODES
 
 
+_ERRMSG = re.compile(r"(errcode -?\d+)[^;]*")
+_NETWORK = re.compile(r"errcode None[^;]*")
+
+
+def coded(reason: str) -> str:
+    """The reason as recorded on the delivery: WeChat's codes without their messages, which
+    carry openids and request ids (``refused mp_custom: errcode 45015``; ``errcode None``, a
+    network failure, as ``unreachable``), so that the results group deliveries by it; the whole
+    text stays in ``last_error``."""
+    return _ERRMSG.sub(r"\1", _NETWORK.sub("unreachable", reason))
+
+
 def _describe(exc: Exception) -> str:
     if isinstance(exc, WeChatError):
         return f"errcode {exc.errcode} {exc.errmsg}".strip()
@@ -410,7 +423,7 @@ class _Outcomes:
 
     def ended(self, attempt: _Attempt, status: str, reason: str, error: str | None = None) -> None:
         used = {"channel": attempt.channel} if attempt.channel else {}
-        self._row(attempt, status, reason=reason[:64], last_error=error or reason, **used)
+        self._row(attempt, status, reason=coded(reason)[:64], last_error=error or reason, **used)
         self.release([(attempt.customer_id, attempt.key)])
 
     def retry(self, group: list[_Attempt], exc: Exception) -> None:
