@@ -52,25 +52,34 @@ def finish(*, db_session: Session, run_ids: Iterable[int]) -> Finished:
     wanted = sorted(set(run_ids))
     if not wanted:
         return Finished()
-    planned_left = exists().where(Delivery.run_id == CampaignRun.id, Delivery.campaign_id == CampaignRun.campaign_id,
-                                  Delivery.status == "planned")
+    runs = db_session.execute(select(CampaignRun.id, CampaignRun.campaign_id).where(
+        CampaignRun.id.in_(wanted), CampaignRun.status == "planned").order_by(CampaignRun.id)).all()
     # Unlocked first look: a run with planned deliveries is not finishing in this transaction.
-    tail = list(db_session.scalars(select(CampaignRun.id).where(
-        CampaignRun.id.in_(wanted), CampaignRun.status == "planned", ~planned_left).order_by(CampaignRun.id)))
+    tail = [(r, c) for r, c in runs if not _left(db_session, r, c, ("planned",))]
     if not tail:
         return Finished()
-    db_session.execute(select(CampaignRun.id).where(CampaignRun.id.in_(tail)).order_by(CampaignRun.id)
-                       .with_for_update(key_share=True))
-    unsent = exists().where(Delivery.run_id == CampaignRun.id, Delivery.campaign_id == CampaignRun.campaign_id,
-                            Delivery.status.in_(UNSENT))
-    done = db_session.execute(update(CampaignRun).where(CampaignRun.id.in_(tail), CampaignRun.status == "planned",
-                                                        ~unsent)
-                              .values(status="done").returning(CampaignRun.id, CampaignRun.campaign_id)
+    db_session.execute(select(CampaignRun.id).where(CampaignRun.id.in_([r for r, _ in tail]))
+                       .order_by(CampaignRun.id).with_for_update(key_share=True))
+    # Locked, and a new statement: under READ COMMITTED it sees what the other finishers committed.
+    ended = [(r, c) for r, c in tail if not _left(db_session, r, c, UNSENT)]
+    if not ended:
+        return Finished()
+    done = db_session.scalars(update(CampaignRun).where(CampaignRun.id.in_([r for r, _ in ended]),
+                                                        CampaignRun.status == "planned")
+                              .values(status="done").returning(CampaignRun.id)
                               .execution_options(synchronize_session=False)).all()
     if not done:
         return Finished()
-    return Finished(tuple(sorted(r for r, _ in done)),
-                    _finish_campaigns(db_session, sorted({c for _, c in done})))
+    return Finished(tuple(sorted(done)), _finish_campaigns(db_session, sorted({c for r, c in ended if r in done})))
+
+
+def _left(db_session: Session, run_id: int, campaign_id: int, statuses: tuple[str, ...]) -> bool:
+    """Whether the run has a delivery in one of ``statuses``: one row looked up by the
+    (campaign, status) index, however many the run holds (an EXISTS here became a semi-join
+    that read every planned row of a large run: 16 ms a flush at 300,000)."""
+    return db_session.scalar(select(Delivery.id).where(
+        Delivery.campaign_id == campaign_id, Delivery.status.in_(statuses), Delivery.run_id == run_id).limit(1)
+    ) is not None
 
 
 def _finish_campaigns(db_session: Session, campaign_ids: list[int]) -> tuple[int, ...]:

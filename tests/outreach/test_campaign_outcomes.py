@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -183,8 +184,9 @@ def test_two_workers_finishing_the_last_two_at_once_make_it_done_exactly_once(fr
     campaign_id = make_campaign(frozen)
     run_id = fire(frozen, campaign_id)
     ids = [d.id for d in _deliveries(frozen, run_id)]
-    # Both flushes have written their delivery and not committed when they look: each sees the
-    # other's as still sending. Without the run's lock neither would finish the campaign.
+    # Both flushes have written their delivery and not committed when they look, and each holds
+    # its transaction open a while after looking: each sees the other's as still sending.
+    # Without the run's lock neither would finish the campaign.
     both_written = threading.Barrier(2, timeout=20)
     finished: list[finishing.Finished] = []
     real_finish = finishing.finish
@@ -193,6 +195,7 @@ def test_two_workers_finishing_the_last_two_at_once_make_it_done_exactly_once(fr
         both_written.wait()
         found = real_finish(**kwargs)
         finished.append(found)
+        time.sleep(0.5)  # the commit comes later
         return found
 
     monkeypatch.setattr(finishing, "finish", racing_finish)
