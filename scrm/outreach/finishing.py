@@ -98,6 +98,8 @@ def _finish_campaigns(db_session: Session, campaign_ids: list[int]) -> tuple[int
 
 
 def open_runs(db_session: Session, limit: int = 1000) -> list[int]:
-    """Planned runs not done yet (the sweep's safety net looks at these)."""
-    return list(db_session.scalars(select(CampaignRun.id).where(CampaignRun.status == "planned")
+    """Planned runs that look finished (nothing planned or sending), unlocked: the sweep's safety
+    net hands these to :func:`finish`, which looks again under the lock."""
+    unsent = exists().where(Delivery.run_id == CampaignRun.id, Delivery.status.in_(UNSENT))
+    return list(db_session.scalars(select(CampaignRun.id).where(CampaignRun.status == "planned", ~unsent)
                                    .order_by(CampaignRun.id).limit(limit)))

@@ -31,8 +31,8 @@ from sqlalchemy import select, text, update
 from scrm.clock import as_utc
 from scrm.customers.models import Customer
 from scrm.db import dialect_insert
-from scrm.outreach.campaigns import audience_ids
 from scrm.outreach import finishing
+from scrm.outreach.campaigns import audience_ids
 from scrm.outreach.cap import FrequencyCap, QuietHours
 from scrm.outreach.models import Campaign, CampaignRun, Delivery
 from scrm.runtime import Runtime, job

@@ -376,7 +376,6 @@ class _Outcomes:
         self.tasks: list[dict[str, Any]] = []  # WeCom tasks created (wecom_tasks.py)
         self.counts: dict[str, int] = {}
         self.ended_runs: set[int] = set()  # runs with a delivery made final since the last flush
-        self.finished = finishing.Finished()  # what the last flush finished
         settings = runtime.config.queue
         self.tries = 1 + settings.max_retries
         self.backoff = settings.backoff_seconds or [0]
@@ -479,5 +478,5 @@ class _Outcomes:
                              .values(**columns))
                 connection.execute(statement, [{("b_id" if k == "b_id" else f"v_{k}"): v for k, v in r.items()}
                                                for r in rows])
-            self.finished = finishing.finish(db_session=db_session, run_ids=self.ended_runs)
+            finishing.finish(db_session=db_session, run_ids=self.ended_runs)
         self.rows, self.coupons, self.tasks, self.ended_runs = [], [], [], set()
