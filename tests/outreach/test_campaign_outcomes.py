@@ -250,6 +250,7 @@ def test_the_results_page_updates_while_running_and_stops_polling_when_done(brow
     expect(page.locator("#status")).to_have_text("已完成 done", timeout=10_000)
     expect(page.locator('#tiles [data-count="sent"]')).to_have_text("2")
     expect(page.locator("#reasons tr.empty")).to_be_visible()
+    expect(page.locator("#live-note")).to_contain_text("全部发送结果已确定")  # reloaded once, drawn final
     assert page.locator("#results").get_attribute("data-poll") is None
     seen = len(polls)
     page.wait_for_timeout(4_000)
