@@ -30,6 +30,10 @@ DELIVERY_SERIES = (Series("sent", "已发 sent"), Series("failed", "失败 faile
 RESPONSE_SERIES = (Series("opened", "打开 opened"), Series("replied", "回复 replied"),
                    Series("coupons_issued", "发券 coupons"), Series("coupons_redeemed", "核销 redeemed"),
                    Series("orders", "下单 orders"))
+# A campaign whose results still move: the results page polls while it is one of these.
+LIVE_STATUSES = ("scheduled", "running")
+STATUS_WORDS = {"draft": "草稿 draft", "scheduled": "已排期 scheduled", "running": "发送中 running",
+                "paused": "已暂停 paused", "done": "已完成 done", "cancelled": "已取消 cancelled"}
 SCHEDULE_WORDS = {"once": "一次 once", "cron": "周期 recurring", "trigger": "触发 triggered"}
 
 
@@ -88,8 +92,9 @@ def coupon_templates(db_session: Session) -> tuple[tuple[int, str], ...]:
     return tuple((template_id, name) for template_id, name in rows)
 
 
-def results_view(*, db_session: Session, campaign_id: int, days: int = results.DEFAULT_DAYS) -> ResultsView:
-    found = results.campaign_results(db_session=db_session, campaign_id=campaign_id, days=days)
+def results_view(*, db_session: Session, campaign_id: int, days: int = results.DEFAULT_DAYS,
+                 now: datetime | None = None) -> ResultsView:
+    found = results.campaign_results(db_session=db_session, campaign_id=campaign_id, days=days, now=now)
     variants = found.variants or (found.total,)
     return ResultsView(found, variant_chart(variants, DELIVERY_SERIES), variant_chart(variants, RESPONSE_SERIES))
 

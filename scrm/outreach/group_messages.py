@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 
 from scrm.db import dialect_insert
 from scrm.groups.models import CustomerGroup
-from scrm.outreach import channels, planner
+from scrm.outreach import channels, finishing, planner
 from scrm.outreach.cap import QuietHours
 from scrm.outreach.models import Campaign, CampaignRun, Delivery
 
@@ -57,7 +57,7 @@ def plan_group_run(runtime: Runtime, run_id: int, settings: _Settings) -> int:
         rows.append({
             "campaign_id": settings.campaign_id, "run_id": run_id, "customer_id": None, "chat_id": chat_id,
             "idempotency_key": group_key(run_id, chat_id), "variant": variant, "channel": CHANNEL,
-            "status": status, "reason": "quiet_hours" if status == "skipped" else None,
+            "status": status, "reason": "quiet_hours" if status != "holdout" and due != settings.due else None,
             "due_at": settings.due if skip_quiet else due, "attempts": 0, "created_at": now,
         })
     with runtime.transaction() as db_session:
@@ -67,6 +67,7 @@ def plan_group_run(runtime: Runtime, run_id: int, settings: _Settings) -> int:
             db_session.execute(insert, rows)
         db_session.execute(update(CampaignRun).where(CampaignRun.id == run_id)
                            .values(status="planned", planned=len(rows), planned_at=now))
+        finishing.finish(db_session=db_session, run_ids=[run_id])
         due_now = list(db_session.scalars(select(Delivery.id).where(
             Delivery.run_id == run_id, Delivery.status == "planned", Delivery.due_at <= now).order_by(Delivery.id)))
     planner.enqueue_sends(runtime, due_now)

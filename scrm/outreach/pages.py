@@ -1,7 +1,9 @@
 """Console pages for campaigns (活动) and journeys (旅程), for admins and managers: the list
 with each campaign's counts and "new from a journey" buttons; the editor (name, audience with
 its live count, channel and fallbacks, content, coupon, schedule, cap policy, variants and
-holdout); launch, pause, cancel; the results with their charts.
+holdout); launch, pause, cancel; the results with their charts, and the results page
+(``/console/campaigns/<id>/results``): every delivery's outcome and reason, refreshing itself
+while the campaign runs.
 
 Server-rendered forms, as scrm/coupons/pages.py does them: GET shows; POST acts through the
 same service functions as the JSON API (scrm/outreach/routes.py), then redirects with a
@@ -20,7 +22,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from scrm.errors import InvalidInput
-from scrm.outreach import campaigns, console_views, editor, journeys, routes
+from scrm.outreach import campaigns, console_views, editor, journeys, results_reasons, routes
 from scrm.outreach.models import CHANNELS, Campaign
 from scrm.outreach.schemas import TRIGGERS, AudienceIn, CampaignIn, parse, preview_json
 from scrm.users.models import MANAGERS
@@ -36,6 +38,8 @@ ACTIONS = {"launch": "已启动 · launched.", "pause": "已暂停 · paused.", 
 _404_when_missing = not_found_as_404(campaigns.CampaignNotFound)
 
 campaign_console.add_url_rule("/campaigns/preview", "preview_audience", routes.preview_audience, methods=["POST"])
+# The results page polls this (the API's results, reached with the console's session) while the campaign runs.
+campaign_console.add_url_rule("/campaigns/<int:campaign_id>/results.json", "results_json", routes.campaign_results)
 
 
 @campaign_console.get("/campaigns")
@@ -132,6 +136,23 @@ def move_campaign(campaign_id: int, action: str):  # noqa: ANN201
         return _render_editor(campaign_id, status=409, action_errors=form_errors(exc))
     flash(ACTIONS[action])
     return redirect(url_for(".campaign", campaign_id=campaign_id))
+
+
+@campaign_console.get("/campaigns/<int:campaign_id>/results")
+@require_role(*MANAGERS)
+@_404_when_missing
+def campaign_results(campaign_id: int):  # noqa: ANN201
+    """What became of every delivery and why; it updates itself while the campaign runs."""
+    runtime = current_runtime()
+    days = min(max(request.args.get("days", 7, type=int) or 7, 1), 90)
+    with runtime.transaction() as db_session:
+        found = _detached(campaigns.get_campaign(db_session=db_session, campaign_id=campaign_id))
+        shown = console_views.results_view(db_session=db_session, campaign_id=campaign_id, days=days,
+                                           now=runtime.clock.now())
+    return render_template("outreach/results.html", caller=current_caller(), campaign=found, shown=shown,
+                           zone=runtime.config.brand.zone, live=found.status in console_views.LIVE_STATUSES,
+                           live_statuses=console_views.LIVE_STATUSES, status_words=console_views.STATUS_WORDS,
+                           outcome_words=results_reasons.OUTCOME_WORDS, when=results_reasons.when)
 
 
 # ---- rendering ------------------------------------------------------------------------------

@@ -31,8 +31,9 @@ from sqlalchemy import select, text, update
 from scrm.clock import as_utc
 from scrm.customers.models import Customer
 from scrm.db import dialect_insert
+from scrm.outreach import finishing
 from scrm.outreach.campaigns import audience_ids
-from scrm.outreach.cap import FrequencyCap
+from scrm.outreach.cap import FrequencyCap, QuietHours
 from scrm.outreach.models import Campaign, CampaignRun, Delivery
 from scrm.runtime import Runtime, job
 
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from sqlalchemy.orm import Session
+
+    from scrm.outreach.cap import Slot
 
 
 PLAN_BATCH = 5000
@@ -71,6 +74,7 @@ def plan_run(runtime: Runtime, run_id: int) -> int:
     with runtime.transaction() as db_session:
         db_session.execute(update(CampaignRun).where(CampaignRun.id == run_id)
                            .values(status="planned", planned=planned, planned_at=runtime.clock.now()))
+        finishing.finish(db_session=db_session, run_ids=[run_id])  # all skipped or held out: done now
     return planned
 
 
@@ -122,10 +126,12 @@ def plan_batch(*, runtime: Runtime, db_session: Session, run_id: int, settings: 
     slots = dict(zip(reaching, FrequencyCap(runtime.redis, runtime.config).reserve_many(
         [(c, _key(run_id, c)) for c in reaching], settings.due, now, defer=settings.defer), strict=True))
     statuses, reasons, dues = [], [], []
+    quiet_end = QuietHours.parse(runtime.config.outreach.quiet_hours, runtime.config.brand.timezone).next_open(
+        settings.due)
     for customer_id in customer_ids:
         slot = slots.get(customer_id)
         statuses.append("holdout" if slot is None else "planned" if slot.due_at is not None else "skipped")
-        reasons.append(slot.reason if slot else None)
+        reasons.append(_why(slot, settings.due, quiet_end))
         dues.append(slot.due_at if slot is not None and slot.due_at is not None else settings.due)
     if db_session.get_bind().dialect.name == "postgresql":
         due_now, inserted = _insert_unnest(db_session, run_id, settings, now, customer_ids, variants, statuses,
@@ -191,6 +197,16 @@ def _insert_unnest(db_session: Session, run_id: int, settings: _Settings, now: d
         "reasons": [k[2] for k in kinds], "customer_ids": ",".join(map(str, customer_ids)),
         "kinds": ",".join(map(str, kind_of)), "after_us": ",".join(map(str, after_of))}).all()
     return [row.id for row in rows if row.due], len(rows)
+
+
+def _why(slot: Slot | None, due: datetime, quiet_end: datetime) -> str | None:
+    """Why a delivery is skipped (the cap's reason), or why it waits past the run's moment:
+    ``quiet_hours`` when it goes when they end, else ``capped`` (deferred by the weekly cap)."""
+    if slot is None:
+        return None
+    if slot.due_at is None or slot.due_at == due:
+        return slot.reason
+    return "quiet_hours" if slot.due_at == quiet_end else "capped"
 
 
 def variants_of(settings: _Settings, customer_ids: list[int]) -> list[str]:

@@ -14,6 +14,9 @@ deliveries, the customers' timelines, the coupons it issued and the orders that 
   campaign, attributed to the LAST touch: the latest sent delivery before the order, whatever
   its campaign. An order after two campaigns counts for the later one only.
 
+- ``reasons``: every failed, dead, skipped or waiting delivery by its reason in words, counted,
+  waiting ones with when they go (scrm/outreach/results_reasons.py).
+
 Each figure is one ``GROUP BY variant`` query over the campaign's deliveries; nothing loops
 over rows in Python.
 """
@@ -21,16 +24,19 @@ over rows in Python.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, distinct, exists, func, or_, select
+from sqlalchemy import and_, case, distinct, exists, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from scrm.coupons.models import Coupon
 from scrm.customers.models import Interaction
+from scrm.outreach import results_reasons
 from scrm.outreach.models import Delivery
+from scrm.outreach.results_reasons import Reason
 from tagging.models import Order
 
 if TYPE_CHECKING:
@@ -80,14 +86,19 @@ class CampaignResults:
     days: int
     variants: tuple[VariantResult, ...]
     total: VariantResult
+    # Every failed, dead, skipped and waiting delivery by its reason, in words (results_reasons.py).
+    reasons: tuple[Reason, ...] = ()
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, zone: ZoneInfo | None = None) -> dict[str, Any]:
         return {"campaign_id": self.campaign_id, "days": self.days, "total": self.total.as_json(),
-                "variants": [v.as_json() for v in self.variants]}
+                "variants": [v.as_json() for v in self.variants],
+                "reasons": results_reasons.as_json(self.reasons, zone or ZoneInfo("UTC"))}
 
 
-def campaign_results(*, db_session: Session, campaign_id: int, days: int = DEFAULT_DAYS) -> CampaignResults:
-    """The campaign's figures, per variant (in name order, the holdout last) and in total."""
+def campaign_results(*, db_session: Session, campaign_id: int, days: int = DEFAULT_DAYS,
+                     now: datetime | None = None) -> CampaignResults:
+    """The campaign's figures, per variant (in name order, the holdout last) and in total;
+    ``now`` tells waiting deliveries queued now from those due later."""
     window = timedelta(days=days)
     dialect = db_session.get_bind().dialect.name
     rows: dict[str, dict[str, Any]] = {}
@@ -100,7 +111,12 @@ def campaign_results(*, db_session: Session, campaign_id: int, days: int = DEFAU
             else:
                 slot[name] = slot.get(name, 0) + value
 
-    for variant, status, reason, n in _status_counts(db_session, campaign_id):
+    why: list[tuple[Reason, int, datetime | None, datetime | None]] = []
+    for variant, status, reason, retrying, due_now, n, first, last, error in _status_counts(
+            db_session, campaign_id, now):
+        if status not in ("sent", "holdout"):
+            why.append((results_reasons.classify(status, reason, error, retrying=bool(retrying),
+                                                 due_now=bool(due_now)), n, first, last))
         moves: dict[str, Any] = {"planned": n}
         if status in ("sent", "failed", "dead", "holdout"):
             moves[status] = n
@@ -120,7 +136,8 @@ def campaign_results(*, db_session: Session, campaign_id: int, days: int = DEFAU
     # Coupons of customers without a delivery (variant "") count in the total only.
     variants = tuple(_result(name, values) for name, values in
                      sorted(rows.items(), key=lambda item: (item[0] == "holdout", item[0] == "", item[0])))
-    return CampaignResults(campaign_id, days, tuple(v for v in variants if v.variant), _sum(variants))
+    return CampaignResults(campaign_id, days, tuple(v for v in variants if v.variant), _sum(variants),
+                           results_reasons.fold(why))
 
 
 def summaries(*, db_session: Session, campaign_ids: list[int]) -> dict[int, VariantResult]:
@@ -143,11 +160,19 @@ def summaries(*, db_session: Session, campaign_ids: list[int]) -> dict[int, Vari
 # -- the queries ------------------------------------------------------------------------------
 
 
-def _status_counts(db_session: Session, campaign_id: int):  # noqa: ANN202
+def _status_counts(db_session: Session, campaign_id: int, now: datetime | None):  # noqa: ANN202
+    """Per variant, status and reason (the sender records WeChat's codes without their messages,
+    so reasons are few): the count, for waiting ones whether they are retries and due now, their
+    first and last due moment, and one error text of the group (for the page to show)."""
+    retrying = case((and_(Delivery.status == "planned", Delivery.attempts > 0), 1), else_=0).label("retrying")
+    due_now = (case((Delivery.due_at <= now, 1), else_=0) if now is not None else literal(0)).label("due_now")
+    rows = select(Delivery.variant, Delivery.status, Delivery.reason, retrying, due_now, Delivery.due_at,
+                  Delivery.last_error).where(Delivery.campaign_id == campaign_id).subquery()
+    # Grouped outside: PostgreSQL does not match a CASE with bound values in SELECT and GROUP BY.
+    keys = (rows.c.variant, rows.c.status, rows.c.reason, rows.c.retrying, rows.c.due_now)
     return db_session.execute(
-        select(Delivery.variant, Delivery.status, Delivery.reason, func.count())
-        .where(Delivery.campaign_id == campaign_id)
-        .group_by(Delivery.variant, Delivery.status, Delivery.reason)
+        select(*keys, func.count(), func.min(rows.c.due_at), func.max(rows.c.due_at), func.min(rows.c.last_error))
+        .group_by(*keys)
     ).all()
 
 

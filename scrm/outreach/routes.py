@@ -55,9 +55,11 @@ def get_campaign(campaign_id: int):  # noqa: ANN201
     days = _days()
     with current_runtime().transaction() as db_session:
         campaign = campaigns.get_campaign(db_session=db_session, campaign_id=campaign_id)
-        found = results.campaign_results(db_session=db_session, campaign_id=campaign_id, days=days)
+        found = results.campaign_results(db_session=db_session, campaign_id=campaign_id, days=days,
+                                         now=current_runtime().clock.now())
         runs = campaigns.latest_runs(db_session=db_session, campaign_id=campaign_id)
-        return jsonify({**campaign_json(campaign), "runs": runs_json(runs), "results": found.as_json()})
+        return jsonify({**campaign_json(campaign), "runs": runs_json(runs),
+                        "results": found.as_json(current_runtime().config.brand.zone)})
 
 
 @blueprint.put("/api/campaigns/<int:campaign_id>")
@@ -75,10 +77,16 @@ def update_campaign(campaign_id: int):  # noqa: ANN201
 @blueprint.get("/api/campaigns/<int:campaign_id>/results")
 @require_role(*MANAGERS)
 def campaign_results(campaign_id: int):  # noqa: ANN201
+    """The results with the campaign's status and every failed, skipped or waiting delivery's
+    reason, counted (waiting ones with when they go, local time); the console's results page
+    polls the same at ``/console/campaigns/<id>/results.json`` while the campaign runs."""
     days = _days()
-    with current_runtime().transaction() as db_session:
-        campaigns.get_campaign(db_session=db_session, campaign_id=campaign_id)
-        return jsonify(results.campaign_results(db_session=db_session, campaign_id=campaign_id, days=days).as_json())
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        campaign = campaigns.get_campaign(db_session=db_session, campaign_id=campaign_id)
+        found = results.campaign_results(db_session=db_session, campaign_id=campaign_id, days=days,
+                                         now=runtime.clock.now())
+        return jsonify({"status": campaign.status, **found.as_json(runtime.config.brand.zone)})
 
 
 @blueprint.post("/api/campaigns/preview")

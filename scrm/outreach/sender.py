@@ -51,6 +51,7 @@ Each WeCom task created is recorded in that flush too, pending until the member 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -59,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import LockError
 from sqlalchemy import and_, bindparam, exists, select, update
 
-from scrm.outreach import campaign_coupons, channels, group_messages, wecom_tasks
+from scrm.outreach import campaign_coupons, channels, finishing, group_messages, wecom_tasks
 from scrm.outreach.cap import FrequencyCap
 from scrm.outreach.models import Campaign, Delivery
 from scrm.runtime import Runtime, job
@@ -176,8 +177,10 @@ def _skip_cancelled(runtime: Runtime, outcomes: _Outcomes, delivery_ids: list[in
         rows = db_session.execute(
             update(Delivery).where(Delivery.id.in_(delivery_ids), Delivery.status == "planned", cancelled)
             .values(status="skipped", reason="cancelled")
-            .returning(Delivery.customer_id, Delivery.idempotency_key)
+            .returning(Delivery.customer_id, Delivery.idempotency_key, Delivery.run_id)
             .execution_options(synchronize_session=False)).all()
+        if rows:
+            finishing.finish(db_session=db_session, run_ids={r.run_id for r in rows})
     if rows:
         outcomes.counts["skipped"] = len(rows)
         outcomes.release([(r.customer_id, r.idempotency_key) for r in rows])
@@ -340,6 +343,18 @@ def _transient(exc: Exception) -> bool:
     return code is None or code in TOKEN_ERRCODES or code in RATE_LIMIT_ERRCODES or code in BUSY_ERRCODES
 
 
+_ERRMSG = re.compile(r"(errcode -?\d+)[^;]*")
+_NETWORK = re.compile(r"errcode None[^;]*")
+
+
+def coded(reason: str) -> str:
+    """The reason as recorded on the delivery: WeChat's codes without their messages, which
+    carry openids and request ids (``refused mp_custom: errcode 45015``; ``errcode None``, a
+    network failure, as ``unreachable``), so that the results group deliveries by it; the whole
+    text stays in ``last_error``."""
+    return _ERRMSG.sub(r"\1", _NETWORK.sub("unreachable", reason))
+
+
 def _describe(exc: Exception) -> str:
     if isinstance(exc, WeChatError):
         return f"errcode {exc.errcode} {exc.errmsg}".strip()
@@ -360,6 +375,7 @@ class _Outcomes:
         self.coupons: list[_Attempt] = []
         self.tasks: list[dict[str, Any]] = []  # WeCom tasks created (wecom_tasks.py)
         self.counts: dict[str, int] = {}
+        self.ended_runs: set[int] = set()  # runs with a delivery made final since the last flush
         settings = runtime.config.queue
         self.tries = 1 + settings.max_retries
         self.backoff = settings.backoff_seconds or [0]
@@ -406,7 +422,7 @@ class _Outcomes:
 
     def ended(self, attempt: _Attempt, status: str, reason: str, error: str | None = None) -> None:
         used = {"channel": attempt.channel} if attempt.channel else {}
-        self._row(attempt, status, reason=reason[:64], last_error=error or reason, **used)
+        self._row(attempt, status, reason=coded(reason)[:64], last_error=error or reason, **used)
         self.release([(attempt.customer_id, attempt.key)])
 
     def retry(self, group: list[_Attempt], exc: Exception) -> None:
@@ -438,13 +454,16 @@ class _Outcomes:
 
     def _row(self, attempt: _Attempt, status: str, **values: Any) -> None:  # noqa: ANN401
         self.counts[status] = self.counts.get(status, 0) + 1
+        if status != "planned":
+            self.ended_runs.add(attempt.run_id)
         self.rows.append({"b_id": attempt.id, "status": status, **values})
         if len(self.rows) >= self.FLUSH_EVERY:
             self.flush()
 
     def flush(self) -> None:
         """One statement per set of columns, all in one transaction; only rows still
-        ``sending`` (this worker's) are written."""
+        ``sending`` (this worker's) are written. Their runs (and once campaigns) with nothing
+        left to send are done in the same transaction (scrm/outreach/finishing.py)."""
         if not self.rows and not self.tasks:
             return
         by_shape = channels.group_by(self.rows, lambda r: tuple(sorted(r)))
@@ -459,4 +478,5 @@ class _Outcomes:
                              .values(**columns))
                 connection.execute(statement, [{("b_id" if k == "b_id" else f"v_{k}"): v for k, v in r.items()}
                                                for r in rows])
-        self.rows, self.coupons, self.tasks = [], [], []
+            finishing.finish(db_session=db_session, run_ids=self.ended_runs)
+        self.rows, self.coupons, self.tasks, self.ended_runs = [], [], [], set()

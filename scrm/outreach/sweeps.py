@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, exists, func, select, update
 
-from scrm.outreach import planner
+from scrm.outreach import finishing, planner
 from scrm.outreach.campaigns import start_due_runs
-from scrm.outreach.models import Campaign, CampaignRun, Delivery
+from scrm.outreach.models import Campaign, Delivery
 from scrm.outreach.sender import SWEEP_LIMIT, queued_key, recorded, sent_key, stuck_after
 from scrm.runtime import Runtime, job
 
@@ -49,19 +49,20 @@ def recover_stuck(runtime: Runtime) -> tuple[int, int]:
     idempotency key says so, else back to ``planned`` (due now). Returns (marked sent, put back)."""
     now = runtime.clock.now()
     with runtime.transaction() as db_session:
-        stuck = db_session.execute(select(Delivery.id, Delivery.idempotency_key).where(
+        stuck = db_session.execute(select(Delivery.id, Delivery.idempotency_key, Delivery.run_id).where(
             Delivery.status == "sending", Delivery.claimed_at < now - stuck_after(runtime)).limit(SWEEP_LIMIT)).all()
         if not stuck:
             return 0, 0
-        refs = runtime.redis.mget([sent_key(key) for _, key in stuck])
+        refs = runtime.redis.mget([sent_key(key) for _, key, _ in stuck])
         done = [{"b_id": d, "b_channel": recorded(ref)[0], "b_ref": recorded(ref)[1]}
-                for (d, _), ref in zip(stuck, refs, strict=True) if ref is not None]
-        lost = [d for (d, _), ref in zip(stuck, refs, strict=True) if ref is None]
+                for (d, _, _), ref in zip(stuck, refs, strict=True) if ref is not None]
+        lost = [d for (d, _, _), ref in zip(stuck, refs, strict=True) if ref is None]
         if done:
             db_session.connection().execute(
                 _deliveries.update().where(_deliveries.c.id == bindparam("b_id"), _deliveries.c.status == "sending")
                 .values(status="sent", wechat_ref=bindparam("b_ref"), sent_at=now,
                         channel=func.coalesce(bindparam("b_channel"), _deliveries.c.channel)), done)
+            finishing.finish(db_session=db_session, run_ids={r for _, _, r in stuck})
         if lost:
             db_session.execute(update(Delivery).where(Delivery.id.in_(lost), Delivery.status == "sending")
                                .values(status="planned", due_at=now, last_error="lost while sending"))
@@ -72,20 +73,11 @@ def recover_stuck(runtime: Runtime) -> tuple[int, int]:
 
 
 def finish_runs(runtime: Runtime) -> list[int]:
-    """Planned runs with nothing left to send are ``done``, and so is a ``once`` campaign
-    whose runs all are. Returns the runs finished."""
-    unsent = exists().where(Delivery.run_id == CampaignRun.id, Delivery.status.in_(("planned", "sending")))
+    """The safety net: planned runs with nothing left to send are ``done``, and so is a
+    ``once`` campaign whose runs all are (the sender does this as it goes: scrm/outreach/finishing.py).
+    Returns the runs finished."""
     with runtime.transaction() as db_session:
-        finished = db_session.execute(update(CampaignRun).where(CampaignRun.status == "planned", ~unsent)
-                                      .values(status="done").returning(CampaignRun.campaign_id, CampaignRun.id)
-                                      .execution_options(synchronize_session=False)).all()
-        open_runs = exists().where(CampaignRun.campaign_id == Campaign.id, CampaignRun.status != "done")
-        for campaign in db_session.scalars(select(Campaign).where(
-                Campaign.id.in_({c for c, _ in finished}), Campaign.status == "running",
-                Campaign.next_run_at.is_(None), ~open_runs)):
-            if campaign.schedule.get("kind") == "once":
-                campaign.status = "done"
-    return [r for _, r in finished]
+        return list(finishing.finish(db_session=db_session, run_ids=finishing.open_runs(db_session)).runs)
 
 
 @job
