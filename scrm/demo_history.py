@@ -30,7 +30,7 @@ from scrm.simulator_world import discover
 if TYPE_CHECKING:
     from scrm.runtime import Runtime
 
-CUSTOMERS = 160
+CUSTOMERS = 100
 DAYS = 30
 SEED = 16
 ORDER_FRACTION = 0.2
@@ -49,7 +49,7 @@ def backfill(runtime: Runtime, url: str, token: str, *, echo: Callable[[str], No
     _wait_for_codes(url, token)
     world = discover(url, token, coupons_menu_key=runtime.config.coupons.menu_key)
     echo(f"  {world.describe()}")
-    plan = make_plan(customers=customers, days=days, seed=SEED, retry_fraction=0.05, work_fraction=WORK_FRACTION,
+    plan = make_plan(customers=customers, days=days, seed=SEED, retry_fraction=0.02, work_fraction=WORK_FRACTION,
                      order_fraction=ORDER_FRACTION, world=world)
     echo(f"  {plan.describe()}")
     options = LoadOptions(concurrency=4, backfill_start=backfill_start(runtime.config.brand.zone, days))

@@ -14,6 +14,7 @@ import tag_world
 from campaign_world import deliveries, fire
 from guides.models import Binding, Guide
 from scrm import demo_history
+from scrm import simulator_corpus as corpus
 from scrm.demo import seed_demo_brand
 from scrm.demo_seed import KEYWORD_REPLIES, TAG_GROUPS, seed_first_hour
 from scrm.outreach import campaigns
@@ -21,6 +22,8 @@ from scrm.outreach.models import Campaign
 from scrm.outreach.schemas import CampaignIn, parse
 from scrm.replies.models import MPMenu, ReplyRule
 from scrm.sandbox import world
+from scrm.simulator import make_plan
+from scrm.simulator_world import World
 from tagging.models import Tag, TagGroup, TagRule
 
 
@@ -113,3 +116,26 @@ def test_the_backfilled_history_binds_customers_to_guides_and_its_funnel_adds_up
     assert done and not any("40003" in (d.last_error or "") or d.reason == "invalid_openid" for d in done), \
         {(d.status, d.reason, d.last_error) for d in done}
     assert any(d.status == "sent" for d in done), {(d.status, d.reason) for d in done}
+
+
+def test_scrm_simulate_puts_its_customers_in_the_sandbox_world_it_shares(served_cli, stack):
+    result = served_cli("simulate", "--customers", "4", "--days", "2", "--rate", "0", "--seed", "9",
+                        "--retry-fraction", "0", "--order-fraction", "0", "--work-fraction", "0")
+
+    assert result.exit_code == 0, result.output
+    assert "the server's sandbox WeChat learns each simulated customer" in result.output
+    plan = make_plan(customers=4, days=2, seed=9, retry_fraction=0, work_fraction=0,
+                     world=World((), (), corpus.TEXTS, (stack.runtime.config.coupons.menu_key,), (), ""))
+    openids = {c.user for c in plan.callbacks}
+    left = {c.user for c in plan.callbacks if c.kind == "unfollow"}
+    assert set(world.follower_openids(stack.runtime.redis)) >= openids
+    assert set(world.follower_openids(stack.runtime.redis, subscribed=True)) & openids == openids - left
+
+
+def test_scrm_simulate_with_a_token_leaves_the_sandbox_world_alone(served_cli, stack, make_token):
+    result = served_cli("simulate", "--customers", "2", "--days", "1", "--rate", "0", "--seed", "9",
+                        "--order-fraction", "0", "--work-fraction", "0", "--token", make_token("manager"))
+
+    assert result.exit_code == 0, result.output
+    assert "sandbox WeChat learns" not in result.output
+    assert world.follower_openids(stack.runtime.redis) == []
