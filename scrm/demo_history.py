@@ -6,7 +6,9 @@ handles a callback (``user/info`` on a follow, a welcome on a WeCom add), and it
 publishes the menu and makes the guides' codes. The world is learnt over the API as ``scrm
 simulate`` learns it (:func:`scrm.simulator_world.discover`: the demo's real guides, codes,
 rules and menu), and each simulated customer is put in the sandbox's WeChat world as they act
-(:mod:`scrm.simulator_sandbox`), so messages sent to them later are delivered.
+(:mod:`scrm.simulator_sandbox`), so messages sent to them later are delivered. Two customer
+groups (客户群) of the customers who added a guide are then put in the sandbox's WeCom and read
+by the groups' sync. (No group live code: those are made in the console.)
 
 Made once: a database that already has customers keeps its history (a second ``scrm demo``
 adds nothing). Same seed, same plan.
@@ -15,6 +17,7 @@ adds nothing). Same seed, same plan.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -22,7 +25,9 @@ import requests
 from sqlalchemy import func, select
 
 from scrm.customers.models import Customer
-from scrm.simulator import Summary, make_plan
+from scrm.groups.sync import sync_groups
+from scrm.sandbox import world
+from scrm.simulator import Plan, Summary, make_plan
 from scrm.simulator_load import LoadOptions, Simulator, backfill_start
 from scrm.simulator_sandbox import registrar
 from scrm.simulator_world import discover
@@ -36,6 +41,9 @@ SEED = 16
 ORDER_FRACTION = 0.2
 WORK_FRACTION = 0.15
 CODES_WAIT_SECONDS = 30.0
+# chat_id, owner (a demo guide's WeCom member, scrm/demo.py), name
+GROUPS = (("wrDemoGroupJingan01", "wangxiaomei", "静安店宝妈群"), ("wrDemoGroupSanlitun01", "zhangxiaoxue", "三里屯育儿交流群"))
+GROUP_SIZE = 40
 
 
 def has_history(runtime: Runtime) -> bool:
@@ -61,7 +69,26 @@ def backfill(runtime: Runtime, url: str, token: str, *, echo: Callable[[str], No
         if done[0] // step != before // step or done[0] == plan.deliveries:
             echo(f"  history: {done[0]}/{plan.deliveries} callbacks and orders")
 
-    return simulator.run(plan, on_progress=progress)
+    summary = simulator.run(plan, on_progress=progress)
+    groups = seed_groups(runtime, plan, at=datetime.fromtimestamp(options.backfill_start or 0, UTC))
+    echo(f"  customer groups: {groups} read from the sandbox's WeCom")
+    return summary
+
+
+def seed_groups(runtime: Runtime, plan: Plan, *, at: datetime) -> int:
+    """Customer groups (客户群) in the sandbox's WeCom, owned by guides' members, with the
+    simulated customers who added that member; then read by the groups' sync, as the
+    scheduler reads them every night. Returns how many groups the sync read."""
+    added: dict[str, list[str]] = {}
+    for cb in plan.callbacks:
+        if cb.channel == "work" and cb.kind == "add_external_contact":
+            added.setdefault(cb.get("userid"), []).append(cb.user)
+    for chat_id, owner, name in GROUPS:
+        members = list(dict.fromkeys(added.get(owner, ())))[:GROUP_SIZE]
+        if members:
+            world.add_group_chat(runtime.redis, chat_id, owner=owner, name=name, external_userids=members,
+                                 notice="群内每周三上新，欢迎提问～", at=at)
+    return sync_groups()
 
 
 def _wait_for_codes(url: str, token: str) -> None:

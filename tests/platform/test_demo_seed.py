@@ -17,6 +17,7 @@ from scrm import demo_history
 from scrm import simulator_corpus as corpus
 from scrm.demo import seed_demo_brand
 from scrm.demo_seed import KEYWORD_REPLIES, TAG_GROUPS, seed_first_hour
+from scrm.groups.models import CustomerGroup, GroupMember
 from scrm.outreach import campaigns
 from scrm.outreach.models import Campaign
 from scrm.outreach.schemas import CampaignIn, parse
@@ -99,6 +100,12 @@ def test_the_backfilled_history_binds_customers_to_guides_and_its_funnel_adds_up
         query = select(Guide.code, func.count()).join(Binding, Binding.guide_id == Guide.id).group_by(Guide.code)
         bound = {code: count for code, count in db_session.execute(query)}
     assert len(bound) >= 2 and sum(bound.values()) > 0, bound
+    with runtime.transaction() as db_session:  # customer groups of the customers who added a guide, linked to them
+        groups = {g.name: (g.owner_guide_id, g.external_count) for g in db_session.scalars(select(CustomerGroup))}
+        linked = db_session.scalar(select(func.count()).select_from(GroupMember)
+                                   .where(GroupMember.customer_id.is_not(None)))
+    assert groups and all(owner and count for owner, count in groups.values()), groups
+    assert linked > 0 and any(f"customer groups: {len(groups)}" in line for line in lines), lines
 
     # Every simulated follower is in the sandbox's WeChat world: a campaign to all of them is
     # delivered to those within WeChat's 48 h window, refused for the others as WeChat would
