@@ -8,9 +8,10 @@ import random
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import datetime, time, timedelta
+from datetime import datetime
+from time import monotonic
 
 import click
 from sqlalchemy import select
@@ -18,7 +19,9 @@ from sqlalchemy.engine import make_url
 
 from scrm.cli_context import config_of, runtime_of
 from scrm.config import is_loopback
+from scrm import demo_history
 from scrm.demo import seed_demo_brand
+from scrm.demo_seed import seed_first_hour
 from scrm.logs import Redactor
 from scrm.migrate import upgrade
 from scrm.redis_store import is_memory_url
@@ -26,7 +29,8 @@ from scrm.runtime import Runtime
 from scrm.scheduler import SchedulerService
 from scrm.serving import phone_url, serve_forever
 from scrm.simulator import make_plan
-from scrm.simulator_load import LoadOptions, ServerUnreachable, Simulator, check_server
+from scrm.simulator_load import LoadOptions, ServerUnreachable, Simulator, backfill_start, check_server
+from scrm.simulator_sandbox import registrar
 from scrm.simulator_world import DiscoveryFailed, discover
 from scrm.users.models import ApiToken, User
 from scrm.users.service import (
@@ -82,14 +86,30 @@ def sandbox(ctx: click.Context, host: str | None, port: int | None, open_browser
 
 
 def demo(ctx: click.Context) -> None:
+    started = monotonic()
     migrate(ctx)
     runtime = runtime_of(ctx)
-    if runtime.config.wechat.sandbox:
-        brand = seed_demo_brand(runtime)
-        click.echo("demo brand ready: stores S001, S002; guides G001-G003 (console: log in as demo-admin)")
-        click.echo(f"  guide G001's phone pages (works once): {brand.guide_link}")
-        click.echo(f"  demo-admin's token: {brand.admin_token}")
-    serve(ctx, None, None)
+    if not runtime.config.wechat.sandbox:
+        serve(ctx, None, None)
+        return
+    brand = seed_demo_brand(runtime)
+    click.echo("demo brand ready: stores S001, S002; guides G001-G003 (console: log in as demo-admin)")
+    made = seed_first_hour(runtime)
+    click.echo("first hour: " + ("; ".join(made) if made else "reply rules, menu, tags, campaign and journey were there"))
+    click.echo(f"  guide G001's phone pages (works once): {brand.guide_link}")
+    click.echo(f"  demo-admin's token: {brand.admin_token}")
+    before_ready = None
+    if not demo_history.has_history(runtime):
+        url = runtime.config.server.public_base_url.rstrip("/")
+
+        def before_ready() -> None:
+            click.echo(f"history: {demo_history.DAYS} days of {demo_history.CUSTOMERS} simulated customers, backfilled")
+            summary = demo_history.backfill(runtime, url, brand.admin_token, echo=click.echo)
+            click.echo(f"  history: {summary.accepted} of {summary.sent} accepted in {summary.elapsed:.1f} s")
+            click.echo(f"demo ready in {monotonic() - started:.1f} s")
+    else:
+        click.echo("history: kept (the database has customers)")
+    _serve(runtime, None, None, before_ready=before_ready)
 
 
 def users_create(ctx: click.Context, name: str, role: str, guide_code: str | None) -> None:
@@ -155,6 +175,9 @@ def simulate(ctx: click.Context, url: str | None, customers: int, days: int, rat
     except ServerUnreachable as exc:
         raise click.ClickException(str(exc)) from None
     with ExitStack() as stack:
+        # Without --token the simulator works in the server's database (its token is made
+        # there): on a sandbox server it also puts its customers in the sandbox's WeChat world.
+        before_send = registrar(runtime_of(ctx).redis) if token is None and config.wechat.sandbox else None
         if token is None:
             token = stack.enter_context(_simulator_token(ctx))
         try:
@@ -167,25 +190,20 @@ def simulate(ctx: click.Context, url: str | None, customers: int, days: int, rat
                          work_fraction=work_fraction, order_fraction=order_fraction, world=world)
         click.echo(plan.describe())
         rate = (0.0 if backfill else 20.0) if rate is None else rate
-        start = _backfill_start(config, days) if backfill else None
+        start = backfill_start(config.brand.zone, days) if backfill else None
         when = "live" if start is None else f"dated from {datetime.fromtimestamp(start, config.brand.zone):%Y-%m-%d}"
         mode = "safe mode" if encrypt else "plaintext"
         click.echo(f"sending to {url} ({mode} MP), concurrency {concurrency}, {when}")
         options = LoadOptions(encrypt=encrypt, concurrency=concurrency, rate=rate, backfill_start=start)
-        simulator = Simulator(config, url, options, token=token)
+        simulator = Simulator(config, url, options, token=token, before_send=before_send)
+        if before_send is not None:
+            click.echo("the server's sandbox WeChat learns each simulated customer (its database is this one)")
         with click.progressbar(length=plan.deliveries, label="callbacks", file=sys.stderr) as bar:
             summary = simulator.run(plan, on_progress=bar.update)
     for line in summary.lines():
         click.echo(line)
     if not summary.all_accepted:
         raise click.ClickException(f"{summary.sent - summary.accepted} of {summary.sent} deliveries were not accepted")
-
-
-def _backfill_start(config, days: int) -> int:  # noqa: ANN001
-    """Local midnight (brand.timezone) ``days`` days before today: day 0 of a backfilled plan,
-    whose last day is yesterday."""
-    today = datetime.now(config.brand.zone).date()
-    return int(datetime.combine(today - timedelta(days=days), time(0), config.brand.zone).timestamp())
 
 
 @contextmanager
@@ -244,7 +262,8 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _serve(runtime: Runtime, host: str | None, port: int | None) -> None:
+def _serve(runtime: Runtime, host: str | None, port: int | None, *,
+           before_ready: Callable[[], None] | None = None) -> None:
     host = host or runtime.config.server.host
     if runtime.config.wechat.sandbox and not runtime.config.security.secret_key and not is_loopback(host):
         raise click.ClickException(
@@ -252,4 +271,4 @@ def _serve(runtime: Runtime, host: str | None, port: int | None) -> None:
             "is not set: the sandbox's built-in key would sign sessions anyone could forge. Use 127.0.0.1, "
             "or set security.secret_key."
         )
-    serve_forever(runtime, host, port or runtime.config.server.port)
+    serve_forever(runtime, host, port or runtime.config.server.port, before_ready=before_ready)

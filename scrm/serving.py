@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import click
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server, run_simple
 
 from scrm.app import create_app
 from scrm.redis_store import is_memory_url
@@ -19,15 +20,29 @@ from scrm.warmup import warm_up_in_background
 log = logging.getLogger(__name__)
 
 
-def serve_forever(runtime: Runtime, host: str, port: int) -> None:
+def serve_forever(runtime: Runtime, host: str, port: int, *, before_ready: Callable[[], None] | None = None) -> None:
+    """Serve until interrupted. ``before_ready`` (``scrm demo``'s history) runs once the
+    server listens and answers, before "SCRM is running" is printed."""
     app = create_app(runtime=runtime)
     warm_up_in_background(runtime)
     stoppers = []
     if is_memory_url(runtime.config.redis.url):
         stoppers = _start_embedded_processes(runtime)
-    _print_where_to_look(runtime, host, port)
     try:
-        run_simple(host, port, app, threaded=True, use_reloader=False)
+        if before_ready is None:
+            _print_where_to_look(runtime, host, port)
+            run_simple(host, port, app, threaded=True, use_reloader=False)
+            return
+        server = make_server(host, port, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, name="scrm-http", daemon=True)
+        thread.start()
+        try:
+            before_ready()
+            _print_where_to_look(runtime, host, port)
+            while thread.is_alive():
+                thread.join(0.5)
+        finally:
+            server.shutdown()
     finally:
         for stop in stoppers:
             stop()

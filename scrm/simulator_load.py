@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 import requests
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from scrm.config import Config
 
 NO_REPLY = ("", "success")
+BeforeSend = Callable[[PlannedCallback, datetime], None]
 
 
 class ServerUnreachable(Exception):
@@ -50,10 +51,13 @@ class LoadOptions:
 
 class Simulator:
     def __init__(self, config: Config, url: str, options: LoadOptions = LoadOptions(), *,
-                 token: str | None = None) -> None:
+                 token: str | None = None, before_send: BeforeSend | None = None) -> None:
         self.url = url.rstrip("/")
         self.options = options
         self.token = token  # a manager's, for POST /api/orders
+        # Told of each callback (not order) once, before its first delivery, with its CreateTime:
+        # what WeChat knows before the server hears of it (scrm.simulator_sandbox).
+        self.before_send = before_send
         self.senders = {
             "mp": CallbackSender.from_config(config, "mp", encrypt=options.encrypt),
             "work": CallbackSender.from_config(config, "work"),
@@ -88,6 +92,13 @@ def _report(delivery, reported: int, on_progress: Callable[[int], None] | None) 
     return done
 
 
+def backfill_start(zone: tzinfo, days: int) -> int:
+    """Local midnight (in ``zone``, brand.timezone) ``days`` days before today: day 0 of a
+    backfilled plan, whose last day is yesterday."""
+    today = datetime.now(zone).date()
+    return int(datetime.combine(today - timedelta(days=days), datetime.min.time(), zone).timestamp())
+
+
 def schedule(plan: Plan, spread: int) -> list[tuple[int, int]]:
     """(callback index, attempt) in sending order. A retry goes ``spread`` places after the
     delivery before it: with several threads, often while that one is still being answered,
@@ -115,6 +126,7 @@ class Delivery:
         self._xml: dict[int, str] = {}  # kept for callbacks that will be delivered again
         self._orders: dict[int, dict[str, object]] = {}  # likewise for orders
         self._last_create_time: dict[tuple[str, str], int] = {}
+        self._sent_at: dict[int, int] = {}  # callback → its CreateTime
         self._msg_id_base = new_msg_id_base()
         self._first_sent: set[int] = set()
         self._replies: dict[int, set[str]] = {}  # retried callback → the replies it got
@@ -179,7 +191,10 @@ class Delivery:
             self._post_order(session, cb, attempt)
             return
         sender = self.simulator.senders[cb.channel]
-        signed = sender.sign(self.xml_of(cb))  # every delivery is signed afresh, as WeChat does
+        xml = self.xml_of(cb)
+        if attempt == 0 and self.simulator.before_send is not None:
+            self.simulator.before_send(cb, datetime.fromtimestamp(self._sent_at[cb.index], UTC))
+        signed = sender.sign(xml)  # every delivery is signed afresh, as WeChat does
         url = self.simulator.url + signed.path
         started = time.perf_counter()
         try:
@@ -281,6 +296,7 @@ class Delivery:
         who = _customer(cb)
         at = max(at, self._last_create_time.get(who, 0) + 1)
         self._last_create_time[who] = at
+        self._sent_at[cb.index] = at
         return at
 
     def summary(self) -> Summary:

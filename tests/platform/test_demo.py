@@ -1,6 +1,7 @@
 """``scrm demo`` from nothing: a new SQLite file, memory:// Redis, the sandbox WeChat. It
 migrates, seeds the demo brand, serves, and the guides' codes become ready through the
-in-process worker calling the sandbox over HTTP, as on a newcomer's machine."""
+in-process worker calling the sandbox over HTTP, as on a newcomer's machine; 30 days of history
+are backfilled before it says it is running, and a second run keeps them."""
 
 from __future__ import annotations
 
@@ -56,22 +57,15 @@ def test_scrm_demo_serves_a_seeded_brand_from_an_empty_directory(tmp_path: Path)
         "SCRM_SERVER__PORT": str(port),
         "SCRM_SERVER__PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
     }
-    scrm = Path(sys.executable).with_name("scrm")
-    process = subprocess.Popen([str(scrm), "demo"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process, output, token = _start_demo(tmp_path, env)
     try:
-        output, token = "", None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "SCRM is running" not in output:
-            line = process.stdout.readline()
-            if not line:
-                break
-            output += line
-            found = re.search(r"demo-admin's token: (\S+)", line)
-            token = found.group(1) if found else token
-        assert "SCRM is running" in output and token, output
+        assert "history: 30 days of" in output and "demo ready in" in output, output
         headers = {"Authorization": f"Bearer {token}"}
         base = f"http://127.0.0.1:{port}"
+        stages = requests.get(f"{base}/api/stats/funnel", headers=headers, timeout=10).json()["stages"]
+        counts = [stage["count"] for stage in stages]
+        assert counts[0] > 0 and all(later <= earlier for earlier, later in zip(counts, counts[1:])), stages
+        deadline = time.monotonic() + 30
         codes = {}
         while time.monotonic() < deadline:  # the server starts; the worker asks the sandbox for the codes
             try:
@@ -93,3 +87,34 @@ def test_scrm_demo_serves_a_seeded_brand_from_an_empty_directory(tmp_path: Path)
     finally:
         process.terminate()
         process.wait(10)
+
+    # Run again on the same database: it keeps what is there and adds nothing twice.
+    process, output, token = _start_demo(tmp_path, env)
+    try:
+        assert "history: kept" in output and "were there" in output, output
+        again = requests.get(f"{base}/api/stats/funnel", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert [stage["count"] for stage in again.json()["stages"]] == counts
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _start_demo(directory: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str, str | None]:
+    """``scrm demo`` started, read until it says it is running (seeding and history included)."""
+    scrm = Path(sys.executable).with_name("scrm")
+    process = subprocess.Popen([str(scrm), "demo"], cwd=directory, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    output, token = "", None
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline and "SCRM is running" not in output:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output += line
+        found = re.search(r"demo-admin's token: (\S+)", line)
+        token = found.group(1) if found else token
+    if "SCRM is running" not in output or not token:
+        process.terminate()
+        process.wait(10)
+        raise AssertionError(output)
+    return process, output, token
