@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from scrm.demo_history import DAYS
+
 from scrm.demo import COUPONS, GUIDES, seed_demo_brand
 
 
@@ -59,7 +61,7 @@ def test_scrm_demo_serves_a_seeded_brand_from_an_empty_directory(tmp_path: Path)
     }
     process, output, token = _start_demo(tmp_path, env)
     try:
-        assert "history: 30 days of" in output and "demo ready in" in output, output
+        assert f"history: {DAYS} days of" in output and "demo ready in" in output, output
         headers = {"Authorization": f"Bearer {token}"}
         base = f"http://127.0.0.1:{port}"
         stages = requests.get(f"{base}/api/stats/funnel", headers=headers, timeout=10).json()["stages"]
