@@ -222,7 +222,8 @@ def tasks():  # noqa: ANN201
     zone = runtime.config.brand.zone
     with runtime.transaction() as db_session:
         guide = _my_guide(db_session)
-        entries = (wecom_tasks.tasks_of(db_session=db_session, sender=guide.wecom_userid, now=now)
+        entries = (wecom_tasks.tasks_of(db_session=db_session, sender=guide.wecom_userid, now=now,
+                                        locale=runtime.config.brand.locale)
                    if guide.wecom_userid else [])
     pending = [e for e in entries if e.status == "pending"]
     sent = [e for e in entries if e.status != "pending"]

@@ -289,3 +289,12 @@ def test_every_text_exists_in_every_language() -> None:
         for key, text in table.items():
             words = re.sub(r"\{\w+\}", " ", text)  # the placeholders are not words
             assert foreign(words, locale, proper=("WeChat", "WeCom")) == [] or key == "html.lang", (locale, key)
+
+
+def test_a_nameless_customer_in_an_audience_sample_is_named_by_id() -> None:
+    from scrm.outreach.campaigns import Preview
+    from scrm.outreach.schemas import preview_json
+
+    shown = preview_json(Preview(2, [5, 6], {5: None, 6: "小美"}))
+    assert [c["name"] for c in shown["sample"]] == ["顾客 #5", "小美"]
+    assert preview_json(Preview(1, [5], {5: " "}), "en")["sample"][0]["name"] == "Customer #5"
