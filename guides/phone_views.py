@@ -177,6 +177,10 @@ def _detail(entry: Interaction) -> str:
         return str(payload.get("recognition") or payload.get("media_type") or "")
     if entry.kind == "location":
         return str(payload.get("label") or "")
+    if entry.kind == "coupon_issued":
+        return str(payload.get("template") or "")
+    if entry.kind == "custom_event":
+        return str(payload.get("name") or payload.get("event") or "")
     return ""
 
 

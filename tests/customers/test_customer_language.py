@@ -184,7 +184,8 @@ def _nameless_customer_with_history(runtime, wechat, scene: str) -> tuple[int, l
         db_session.get(Customer, customer_id).nickname = None
         kinds = ["coupon_issued", "edit_external_contact", "a_kind_from_the_future"]
         for minutes, kind in enumerate(kinds):
-            db_session.add(Interaction(customer_id=customer_id, kind=kind, channel="mp", payload={},
+            payload = {"template": "满100减20"} if kind == "coupon_issued" else {}
+            db_session.add(Interaction(customer_id=customer_id, kind=kind, channel="mp", payload=payload,
                                        occurred_at=datetime(2026, 11, 1, 2, minutes, tzinfo=UTC)))
     return customer_id, kinds
 
@@ -210,7 +211,7 @@ def test_timelines_name_kinds_and_customers_in_the_brands_time(runtime, client, 
     for page in (shown, console):
         for kind in kinds:
             assert kind not in page  # never the raw key
-        assert "获得优惠券" in page and "修改企业微信备注" in page and "其他动态（a kind from the future）" in page
+        assert "获得优惠券" in page and "满100减20" in page and "修改企业微信备注" in page and "其他动态（a kind from the future）" in page
         assert "2026-11-01 10:01" in page  # 02:01 UTC, in Shanghai: one format, the brand's zone
         assert "2026-11-01 02:01" not in page and " UTC" not in visible(page)
 
