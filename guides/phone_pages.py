@@ -28,6 +28,7 @@ from scrm.clock import as_utc
 from scrm.customers import service as customers
 from scrm.outreach import wecom_tasks
 from scrm.queue import enqueue_after_commit
+from scrm.texts import say
 from scrm.web.api import current_runtime
 from scrm.web.auth import Caller, current_caller, log_in, require_role
 from scrm.web.errors import Forbidden, NotFound
@@ -61,6 +62,9 @@ def _forbidden(exc: Forbidden):  # noqa: ANN202
 
 @guide_pages.errorhandler(NotFound)
 def _not_found(exc: NotFound):  # noqa: ANN202
+    if request.path.startswith("/card/"):  # a customer's page: the brand's language only, no internals
+        config = current_runtime().config
+        return _message(say(config, "page.not_found"), say(config, "page.nothing_here"), "", 404)
     return _message("找不到 Not found", "没有这个页面 There is nothing here.", exc.message, 404)
 
 
@@ -159,7 +163,7 @@ def my_customers():  # noqa: ANN201
         guide = _my_guide(db_session)
         entries, total = roster.customers_of(db_session=db_session, guide_id=guide.id, now=now, query=query or None,
                                              limit=PAGE, offset=(page - 1) * PAGE)
-    rows = views.customer_rows(entries, now)
+    rows = views.customer_rows(entries, now, runtime.config.brand.locale)
     pages = max(1, -(-total // PAGE))
     return render_template("guide/customers.html", rows=rows, total=total, query=query, page=page, pages=pages,
                            nav="customers")
@@ -182,7 +186,9 @@ def card(guide_code: str):  # noqa: ANN201
         guide = _public_guide(db_session, guide_code)
         shown = views.guide_card(guide)
         ready = _mp_content(db_session, guide) is not None
-    return render_template("guide/card.html", card=shown, code_ready=ready)
+    config = current_runtime().config
+    return render_template("guide/card.html", card=shown, code_ready=ready,
+                           say=lambda key, **values: say(config, key, **values))
 
 
 @guide_pages.get("/card/<guide_code>/code.png")
@@ -216,7 +222,8 @@ def tasks():  # noqa: ANN201
     zone = runtime.config.brand.zone
     with runtime.transaction() as db_session:
         guide = _my_guide(db_session)
-        entries = (wecom_tasks.tasks_of(db_session=db_session, sender=guide.wecom_userid, now=now)
+        entries = (wecom_tasks.tasks_of(db_session=db_session, sender=guide.wecom_userid, now=now,
+                                        locale=runtime.config.brand.locale)
                    if guide.wecom_userid else [])
     pending = [e for e in entries if e.status == "pending"]
     sent = [e for e in entries if e.status != "pending"]
@@ -295,6 +302,7 @@ def _profile(runtime, db_session, caller: Caller, customer_id: int, before: int 
         page.entries,
         page.next_before_id,
         runtime.config.brand.zone,
+        runtime.config.brand.locale,
     )
 
 

@@ -24,6 +24,8 @@ from scrm.clock import as_utc
 from scrm.coupons.models import Coupon
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.customers.schemas import mask_phone
+from scrm import texts
+from scrm.texts import customer_name, local_time
 from scrm.outreach.models import WecomTask
 from tagging.models import Order
 
@@ -37,29 +39,6 @@ CODE_STATUS_WORDS = {
     "pending": "生成中 being created",
     "failed": "生成失败 could not be created",
     "retired": "已停用 retired",
-}
-# Timeline kinds in words; a kind not listed here is shown as it is.
-KIND_WORDS = {
-    "follow": "关注 Follow",
-    "unfollow": "取消关注 Unfollow",
-    "scan": "扫码 Scan",
-    "guide_bound": "绑定导购 Bound to a guide",
-    "purchase": "购买 Purchase",
-    "order": "购买 Purchase",
-    "text": "消息 Message",
-    "media": "图片/语音 Media",
-    "location": "位置 Location",
-    "link": "链接 Link",
-    "click": "点菜单 Menu",
-    "view": "打开菜单链接 Menu link",
-    "link_open": "打开文章 Opened an article",
-    "tag_added": "加标签 Tag added",
-    "tag_removed": "去标签 Tag removed",
-    "add_external_contact": "加企业微信 Added on WeCom",
-    "add_half_external_contact": "加企业微信 Added on WeCom",
-    "del_external_contact": "删除好友 Removed on WeCom",
-    "del_follow_user": "删除导购 Removed the guide",
-    "redeemed": "核销 Redeemed",
 }
 
 
@@ -130,32 +109,34 @@ def code_views(guide_code: str, codes: dict[str, ChannelCode]) -> list[CodeView]
     return views
 
 
-def customer_rows(entries: list[RosterEntry], now: datetime) -> list[CustomerRow]:
+def customer_rows(entries: list[RosterEntry], now: datetime, locale: str = "zh_CN") -> list[CustomerRow]:
     return [
-        CustomerRow(e.customer_id, e.nickname or f"顾客 #{e.customer_id}", mask_phone(e.phone),
+        CustomerRow(e.customer_id, customer_name(locale, e.customer_id, e.nickname), mask_phone(e.phone),
                     CHANNEL_WORDS.get(e.channel or "", e.channel), ago(e.last_seen_at, now),
-                    kind_words(e.last_kind) if e.last_kind else None, e.tags)
+                    kind_words(e.last_kind, locale) if e.last_kind else None, e.tags)
         for e in entries
     ]
 
 
 def profile(
     customer: Customer, identities: list[CustomerIdentity], tags: list[dict[str, Any]],
-    entries: list[Interaction], older_than: int | None, zone: ZoneInfo,
+    entries: list[Interaction], older_than: int | None, zone: ZoneInfo, locale: str = "zh_CN",
 ) -> Profile:
+    """A customer as a page shows them: kinds by their names and times in ``zone``, both the brand's."""
     return Profile(
         customer.id,
-        customer.nickname or f"顾客 #{customer.id}",
+        customer_name(locale, customer.id, customer.nickname),
         mask_phone(customer.phone),
         tuple((CHANNEL_WORDS.get(i.channel, i.channel), i.following) for i in identities),
         tuple(t["tag"] for t in tags),
-        tuple(TimelineLine(_local(e.occurred_at, zone), kind_words(e.kind), _detail(e)) for e in entries),
+        tuple(TimelineLine(local_time(e.occurred_at, zone), kind_words(e.kind, locale), _detail(e)) for e in entries),
         older_than,
     )
 
 
-def kind_words(kind: str) -> str:
-    return KIND_WORDS.get(kind, kind)
+def kind_words(kind: str | None, locale: str = "zh_CN") -> str:
+    """A timeline kind by its human name (scrm/texts.py KIND_WORDS); never the raw key."""
+    return texts.kind_words(locale, kind) if kind else ""
 
 
 def ago(at: datetime | None, now: datetime) -> str | None:
@@ -196,11 +177,11 @@ def _detail(entry: Interaction) -> str:
         return str(payload.get("recognition") or payload.get("media_type") or "")
     if entry.kind == "location":
         return str(payload.get("label") or "")
+    if entry.kind == "coupon_issued":
+        return str(payload.get("template") or "")
+    if entry.kind == "custom_event":
+        return str(payload.get("name") or payload.get("event") or "")
     return ""
-
-
-def _local(at: datetime, zone: ZoneInfo) -> str:
-    return as_utc(at).astimezone(zone).strftime("%m-%d %H:%M")
 
 
 @dataclass(frozen=True)

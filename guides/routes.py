@@ -69,7 +69,8 @@ def get_store(code: str):  # noqa: ANN201
 def store_qrcode(code: str):  # noqa: ANN201
     channel = _channel()
     with current_runtime().transaction() as db_session:
-        png = code_images.store_card_png(db_session=db_session, code=code, channel=channel)
+        png = code_images.store_card_png(db_session=db_session, code=code, channel=channel,
+                                         locale=current_runtime().config.brand.locale)
     return _download(png, "image/png", f"store-{code}-{channel}.png")
 
 
@@ -81,7 +82,8 @@ def store_poster(code: str, fmt: str):  # noqa: ANN201
         raise NotFound("the poster sheet is poster.pdf or poster.png")
     channel = _channel()
     with current_runtime().transaction() as db_session:
-        poster = code_images.store_poster(db_session=db_session, code=code, channel=channel, fmt=fmt)
+        poster = code_images.store_poster(db_session=db_session, code=code, channel=channel, fmt=fmt,
+                                          locale=current_runtime().config.brand.locale)
     response = _download(poster.content, "application/pdf" if fmt == "pdf" else "image/png",
                          f"store-{code}-{channel}.{fmt}")
     if poster.missing:
@@ -134,7 +136,8 @@ def guide_qrcode(code: str):  # noqa: ANN201
     _own_or_manager(code)
     channel = _channel()
     with current_runtime().transaction() as db_session:
-        png = code_images.guide_card_png(db_session=db_session, code=code, channel=channel)
+        png = code_images.guide_card_png(db_session=db_session, code=code, channel=channel,
+                                         locale=current_runtime().config.brand.locale)
     return _download(png, "image/png", f"guide-{code}-{channel}.png")
 
 

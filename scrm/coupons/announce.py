@@ -20,6 +20,7 @@ from scrm.coupons.links import coupons_link
 from scrm.coupons.models import Coupon, CouponTemplate
 from scrm.customers.models import CustomerIdentity, Interaction
 from scrm.runtime import Runtime, job
+from scrm.texts import local_time, say
 from scrm.wechat.errors import AnswerLost, WeChatError
 
 if TYPE_CHECKING:
@@ -107,9 +108,8 @@ def _target(runtime: Runtime, db_session: Session, coupon_id: int) -> tuple[str,
 
 
 def announcement(runtime: Runtime, customer_id: int, template_name: str, valid_until: datetime) -> str:
-    local = valid_until.astimezone(runtime.config.brand.zone)
-    return (f"您获得一张优惠券：{template_name}，有效期至 {local:%Y-%m-%d %H:%M}。"
-            f"到店出示券码即可使用：{coupons_link(runtime, customer_id)}")
+    return say(runtime.config, "coupons.announcement", name=template_name,
+               until=local_time(valid_until, runtime.config.brand.zone), link=coupons_link(runtime, customer_id))
 
 
 def _inside_window(db_session: Session, customer_id: int, now: datetime) -> bool:

@@ -25,6 +25,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from scrm.coupons import mp_oauth, wallet
 from scrm.coupons.links import LinkRefused, read_link
 from scrm.customers import service as customers
+from scrm.texts import say
 from scrm.web.api import current_runtime
 from scrm.web.errors import NotFound
 
@@ -36,14 +37,14 @@ customer_pages = Blueprint("customer_pages", __name__, template_folder="template
 
 @customer_pages.context_processor
 def _brand() -> dict[str, object]:
-    """The customer sees whose coupons these are (``brand.name``)."""
-    return {"brand": current_runtime().config.brand}
+    """The customer sees whose coupons these are (``brand.name``), in the brand's language only."""
+    config = current_runtime().config
+    return {"brand": config.brand, "say": lambda key, **values: say(config, key, **values)}
 
 
 SIGNED_IN = "coupon_customer"  # {"c": customer id, "at": when, epoch seconds}
 OAUTH_STATE = "coupon_oauth_state"
 QR_SCALE = 10  # pixels a module: 290 px for a 12-character code, crisp when the page shrinks it
-OPEN_FROM_ACCOUNT = "请在公众号里发送“优惠券”，点开收到的链接 Send 优惠券 to the Official Account and open the link it sends."
 
 
 @customer_pages.after_request
@@ -56,7 +57,9 @@ def _private(response):  # noqa: ANN001, ANN202
 
 @customer_pages.errorhandler(NotFound)
 def _not_found(exc: NotFound):  # noqa: ANN202
-    return _message("找不到 Not found", "这里没有这张券 There is no such coupon here.", exc.message, 404)
+    # exc.message is for the log and the API, not the customer
+    message = say(current_runtime().config, "page.no_such_coupon")
+    return _message("page.not_found", message, "link.open_from_account", 404)
 
 
 @customer_pages.get("/c/coupons")
@@ -69,7 +72,7 @@ def my_coupons():  # noqa: ANN201
         if customer_id is None:
             return _no_session(runtime)
         cards = wallet.cards_of(db_session=db_session, customer_id=customer_id, now=runtime.clock.now(),
-                                zone=_zone(runtime))
+                                zone=_zone(runtime), locale=runtime.config.brand.locale)
     return render_template("coupons/customer/list.html", cards=cards)
 
 
@@ -82,7 +85,7 @@ def coupon(coupon_id: int):  # noqa: ANN201
         if customer_id is None:
             return _no_session(runtime)
         card = wallet.card_of(db_session=db_session, customer_id=customer_id, coupon_id=coupon_id,
-                              now=runtime.clock.now(), zone=_zone(runtime))
+                              now=runtime.clock.now(), zone=_zone(runtime), locale=runtime.config.brand.locale)
     if card is None:
         raise NotFound(f"no coupon {coupon_id}")
     return render_template("coupons/customer/coupon.html", card=card)
@@ -117,15 +120,14 @@ def oauth_callback():  # noqa: ANN201
     expected, given = session.pop(OAUTH_STATE, None), request.args.get("state", "")
     try:
         if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
-            raise mp_oauth.OAuthRefused("这次登录不是在这台手机上开始的，请重新打开 This sign-in was not started here; "
-                                        "open the page again.")
+            raise mp_oauth.OAuthRefused(say(runtime.config, "oauth.not_here"))
         if not request.args.get("code"):
-            raise mp_oauth.OAuthRefused("微信没有确认你的身份 WeChat did not sign you in.")
+            raise mp_oauth.OAuthRefused(say(runtime.config, "oauth.not_signed_in"))
         openid = mp_oauth.openid_of(runtime, code=request.args["code"])
         with runtime.transaction() as db_session:
             customer_id = mp_oauth.customer_of(db_session=db_session, openid=openid)
     except mp_oauth.OAuthRefused as exc:
-        return _message("打不开 Cannot open", str(exc), "", 403)
+        return _message("page.cannot_open", str(exc), None, 403)
     _remember(runtime, customer_id)
     return redirect(url_for("customer_pages.my_coupons"))
 
@@ -139,10 +141,10 @@ def _sign_in_by_link(runtime: Runtime, token: str):  # noqa: ANN202
         with runtime.transaction() as db_session:
             customer = customers.resolve(db_session=db_session, customer_id=customer_id)
             if customer is None:
-                raise LinkRefused("这个链接无效 This link is not valid.")
+                raise LinkRefused(say(runtime.config, "link.invalid"))
             customer_id = customer.id
     except LinkRefused as exc:
-        return _message("链接无效 Link refused", str(exc), OPEN_FROM_ACCOUNT, 403)
+        return _message("link.refused", str(exc), "link.open_from_account", 403)
     _remember(runtime, customer_id)
     return redirect(url_for("customer_pages.my_coupons"))
 
@@ -168,14 +170,13 @@ def _signed_in(runtime: Runtime, db_session) -> int | None:  # noqa: ANN001
 def _no_session(runtime: Runtime):  # noqa: ANN202
     if runtime.config.coupons.mp_oauth:
         return redirect(url_for("customer_pages.oauth_start"))
-    return _message("我的优惠券 My coupons", "请从公众号打开 Open this page from the Official Account.",
-                    OPEN_FROM_ACCOUNT, 200)
+    return _message("coupons.title", say(runtime.config, "link.open_here"), "link.open_from_account", 200)
 
 
 def _oauth_runtime() -> Runtime:
     runtime = current_runtime()
     if not runtime.config.coupons.mp_oauth:
-        raise NotFound("WeChat sign-in is off (coupons.mp_oauth); open the link the account sends")
+        raise NotFound("WeChat sign-in is off (coupons.mp_oauth); open the link the account sends")  # not shown
     return runtime
 
 
@@ -183,5 +184,8 @@ def _zone(runtime: Runtime) -> ZoneInfo:
     return runtime.config.brand.zone
 
 
-def _message(title: str, message: str, hint: str, status: int):  # noqa: ANN202
-    return render_template("coupons/customer/message.html", title=title, message=message, hint=hint), status
+def _message(title_key: str, message: str, hint_key: str | None, status: int):  # noqa: ANN202
+    """A page with one message; the title and the hint by their keys in scrm/texts.py."""
+    config = current_runtime().config
+    return render_template("coupons/customer/message.html", title=say(config, title_key), message=message,
+                           hint=say(config, hint_key) if hint_key else ""), status

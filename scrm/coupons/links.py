@@ -14,6 +14,7 @@ from itsdangerous import BadSignature
 
 from scrm.replies.service import Article, Reply
 from scrm.signing import age_seconds, clock_serializer
+from scrm.texts import say
 
 if TYPE_CHECKING:
     from scrm.replies.service import Reply
@@ -37,19 +38,19 @@ def read_link(runtime: Runtime, token: str) -> int:
     try:
         data, signed_at = clock_serializer(runtime, salt=SALT).loads(token, return_timestamp=True)
     except BadSignature:
-        raise LinkRefused("这个链接无效 This link is not valid.") from None
+        raise LinkRefused(say(runtime.config, "link.invalid")) from None
     if not isinstance(data, dict) or not isinstance(data.get("c"), int):
-        raise LinkRefused("这个链接无效 This link is not valid.")
+        raise LinkRefused(say(runtime.config, "link.invalid"))
     if age_seconds(runtime, signed_at) > runtime.config.coupons.link_days * 86400:
-        raise LinkRefused("这个链接已过期，请在公众号里再发一次“优惠券” This link is too old; send 优惠券 again.")
+        raise LinkRefused(say(runtime.config, "link.too_old"))
     return data["c"]
 
 
 def coupons_reply(runtime: Runtime, customer_id: int) -> Reply:
-    """The passive reply to "my coupons": a card that opens the customer's coupon page."""
+    """The passive reply to "my coupons": a card that opens the customer's coupon page, in ``brand.locale``."""
 
     return Reply("news", articles=(Article(
-        title="我的优惠券 My coupons",
-        description="点开查看券码，到店出示二维码即可使用 Open to see your coupons; show the QR code in store.",
+        title=say(runtime.config, "coupons.title"),
+        description=say(runtime.config, "coupons.news_description"),
         url=coupons_link(runtime, customer_id),
     ),))

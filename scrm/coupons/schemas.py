@@ -35,6 +35,7 @@ from scrm.coupons.redemption import redeemed_by
 from scrm.customers.models import Customer
 from scrm.customers.schemas import mask_phone
 from scrm.errors import InvalidInput, validated
+from scrm.texts import say
 from scrm.validators import BigIntId, IntId, Moment, described
 from scrm.validators import text as bounded_text
 from tagging.schemas import CustomerRefIn, parse_amount
@@ -187,14 +188,17 @@ def parse(model: type[BaseModel], body: Mapping[str, Any], *, what: str) -> Any:
 
 # ---- what the API answers ------------------------------------------------------------------
 
-def value_text(template: CouponTemplate) -> str:
-    """What the coupon gives, as it is printed: ¥20 off over ¥100, 8.5折, a gift."""
-    spend = f"满{_yuan(template.min_spend)}" if template.min_spend else ""
+def value_text(template: CouponTemplate, locale: str = "zh_CN") -> str:
+    """What the coupon gives, as it is printed (in ``locale``): 满100减¥20, 8.5折, a gift."""
+    spend = _yuan(template.min_spend) if template.min_spend else None
+    over = "_over" if spend else ""
     if template.kind == "cash":
-        return f"{spend}减¥{_yuan(template.amount)}" if spend else f"¥{_yuan(template.amount)} 代金券"
+        return say(locale, f"coupons.value.cash{over}", spend=spend, amount=_yuan(template.amount))
     if template.kind == "discount":
-        return f"{spend}{Decimal(template.discount).normalize()}折" if spend else f"{Decimal(template.discount).normalize()}折"
-    return f"赠 {template.gift}"
+        discount = Decimal(template.discount).normalize()
+        percent = ((10 - Decimal(template.discount)) * 10).normalize()
+        return say(locale, f"coupons.value.discount{over}", spend=spend, discount=discount, percent=f"{percent:f}")
+    return say(locale, "coupons.value.gift", gift=template.gift)
 
 
 def template_json(db_session: Session, template: CouponTemplate, *, redeemed: int | None = None) -> dict[str, Any]:

@@ -18,15 +18,13 @@ from guides.models import Store
 from scrm.clock import as_utc
 from scrm.coupons.codes import display
 from scrm.coupons.models import Coupon, CouponTemplateStore
-from scrm.coupons.schemas import STATUS_WORDS, value_text
+from scrm.coupons.schemas import value_text
+from scrm.texts import local_time, say
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 MOST_SHOWN = 100
-ALL_STORES = "全部门店 all stores"
-NOT_YET_WORDS = "未生效 not valid yet"
-TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
 @dataclass(frozen=True)
@@ -47,8 +45,10 @@ class CouponCard:
         return self.state in ("usable", "later")
 
 
-def cards_of(*, db_session: Session, customer_id: int, now: datetime, zone: ZoneInfo) -> list[CouponCard]:
-    """The customer's coupons, usable ones first (soonest to end first), at most ``MOST_SHOWN``."""
+def cards_of(*, db_session: Session, customer_id: int, now: datetime, zone: ZoneInfo,
+             locale: str = "zh_CN") -> list[CouponCard]:
+    """The customer's coupons, usable ones first (soonest to end first), at most ``MOST_SHOWN``;
+    their words in ``locale`` (``brand.locale``)."""
     now = as_utc(now)
     still_open = (Coupon.status == "issued") & (Coupon.valid_until > now)
     rank = case((still_open & (Coupon.valid_from <= now), 0), (still_open, 1), else_=2)
@@ -58,17 +58,17 @@ def cards_of(*, db_session: Session, customer_id: int, now: datetime, zone: Zone
         .limit(MOST_SHOWN)
     ))
     stores = _store_names(db_session, {coupon.template_id for coupon in coupons})
-    return [_card(coupon, stores.get(coupon.template_id), now, zone) for coupon in coupons]
+    return [_card(coupon, stores.get(coupon.template_id), now, zone, locale) for coupon in coupons]
 
 
 def card_of(*, db_session: Session, customer_id: int, coupon_id: int, now: datetime,
-            zone: ZoneInfo) -> CouponCard | None:
+            zone: ZoneInfo, locale: str = "zh_CN") -> CouponCard | None:
     """One of the customer's coupons; None when it is not theirs (or not at all)."""
     coupon = db_session.get(Coupon, coupon_id)
     if coupon is None or coupon.customer_id != customer_id:
         return None
     stores = _store_names(db_session, {coupon.template_id})
-    return _card(coupon, stores.get(coupon.template_id), as_utc(now), zone)
+    return _card(coupon, stores.get(coupon.template_id), as_utc(now), zone, locale)
 
 
 def qr_text_of(*, db_session: Session, customer_id: int, coupon_id: int) -> str | None:
@@ -85,31 +85,29 @@ def _state(coupon: Coupon, now: datetime) -> str:
     return "later" if as_utc(coupon.valid_from) > now else "usable"
 
 
-def _card(coupon: Coupon, stores: list[str] | None, now: datetime, zone: ZoneInfo) -> CouponCard:
+def _card(coupon: Coupon, stores: list[str] | None, now: datetime, zone: ZoneInfo, locale: str) -> CouponCard:
     state = _state(coupon, now)
     template = coupon.template
     return CouponCard(
         id=coupon.id,
         name=template.name,
-        value=value_text(template),
+        value=value_text(template, locale),
         code=display(coupon.code or ""),
         state=state,
-        state_words=NOT_YET_WORDS if state == "later" else STATUS_WORDS["issued" if state == "usable" else state],
-        validity=_validity(coupon, state, zone),
-        stores="、".join(stores) if stores else ALL_STORES,
+        state_words=say(locale, f"coupons.state.{state}"),
+        validity=_validity(coupon, state, zone, locale),
+        stores="、".join(stores) if stores else say(locale, "coupons.all_stores"),
         description=template.description,
     )
 
 
-def _validity(coupon: Coupon, state: str, zone: ZoneInfo) -> str:
-    def local(at: datetime) -> str:
-        return as_utc(at).astimezone(zone).strftime(TIME_FORMAT)
-
+def _validity(coupon: Coupon, state: str, zone: ZoneInfo, locale: str) -> str:
     if state == "redeemed" and coupon.redeemed_at is not None:
-        return f"{local(coupon.redeemed_at)} 已使用 used"
+        return say(locale, "coupons.used_at", at=local_time(coupon.redeemed_at, zone))
     if state == "later":
-        return f"{local(coupon.valid_from)} 起可用 usable from · 有效期至 {local(coupon.valid_until)}"
-    return f"有效期至 {local(coupon.valid_until)}"
+        return say(locale, "coupons.usable_from", start=local_time(coupon.valid_from, zone),
+                   until=local_time(coupon.valid_until, zone))
+    return say(locale, "coupons.valid_until", until=local_time(coupon.valid_until, zone))
 
 
 def _store_names(db_session: Session, template_ids: set[int]) -> dict[int, list[str]]:

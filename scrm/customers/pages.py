@@ -42,7 +42,8 @@ def customers():  # noqa: ANN201
                                         limit=console_views.PAGE, offset=(page - 1) * console_views.PAGE)
     pages = max(1, -(-total // console_views.PAGE))
     return render_template("customers/console/customers.html", entries=entries, total=total, query=query,
-                           page=page, pages=pages, now=now, ago=ago, kind_words=kind_words,
+                           page=page, pages=pages, now=now, ago=ago,
+                           kind_words=lambda kind: kind_words(kind, runtime.config.brand.locale),
                            channel_words=CHANNEL_WORDS, caller=current_caller())
 
 
@@ -87,14 +88,16 @@ def _render_customer(customer_id: int, *, errors: list | None = None, typed: str
         tags = carried_tags(db_session=db_session, customer_id=found.id, now=now)
         page = service.timeline(db_session=db_session, customer_id=found.id, before_id=before, limit=TIMELINE_PAGE)
         shown = profile(found, identities, tags, page.entries, page.next_before_id,
-                        runtime.config.brand.zone)
+                        runtime.config.brand.zone, runtime.config.brand.locale)
         binding = current_binding(db_session=db_session, customer_id=found.id)
         guide = db_session.get(Guide, binding.guide_id) if binding is not None else None
+        zone = runtime.config.brand.zone  # every time on the page in the brand's zone, one format
         facts = {
             "phone": found.phone, "unionid": found.unionid, "birthday": found.birthday,
-            "created_at": as_utc(found.created_at), "guide": f"{guide.name} ({guide.code})" if guide else None,
+            "created_at": as_utc(found.created_at).astimezone(zone),
+            "guide": f"{guide.name} ({guide.code})" if guide else None,
             "guide_code": guide.code if guide else None,
-            "bound_at": as_utc(binding.bound_at) if binding is not None else None,
+            "bound_at": as_utc(binding.bound_at).astimezone(zone) if binding is not None else None,
         }
     return render_template("customers/console/customer.html", profile=shown, facts=facts, tags=tags,
                            identities=identities, errors=errors or [], channel_words=CHANNEL_WORDS,

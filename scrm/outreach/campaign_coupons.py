@@ -39,6 +39,7 @@ from scrm.coupons.links import PATH, coupons_link
 from scrm.coupons.models import Coupon, CouponHolding, CouponTemplate
 from scrm.clock import as_utc
 from scrm.outreach.models import Delivery
+from scrm.texts import say
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
     from scrm.runtime import Runtime
 
 SOURCE = "campaign"
-LINE = "🎁 优惠券已放入“我的优惠券” Your coupon is in My coupons: {link}"
 
 
 def check(*, db_session: Session, campaigns: dict[int, Campaign], attempts: list[_Attempt], now: datetime) -> None:
@@ -98,7 +98,7 @@ def content_for(runtime: Runtime, attempts: list[_Attempt]) -> dict[str, Any]:
     else:
         link = runtime.config.server.public_base_url + PATH
     if content.get("kind") == "text":
-        return {**content, "text": content["text"] + "\n\n" + LINE.format(link=link)}
+        return {**content, "text": content["text"] + "\n\n" + say(runtime.config, "coupons.campaign_line", link=link)}
     if content.get("kind") == "template" and not content.get("url"):
         return {**content, "url": link}
     return content

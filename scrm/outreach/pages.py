@@ -202,7 +202,7 @@ def _count(form: dict[str, Any]) -> dict[str, Any]:
             campaigns.check_audience(db_session=db_session, audience=audience, now=runtime.clock.now())
             found = campaigns.preview(db_session=db_session, campaign=Campaign(audience=audience),
                                       now=runtime.clock.now())
-            return preview_json(found)
+            return preview_json(found, runtime.config.brand.locale)
     except (InvalidInput, campaigns.BadAudience) as exc:
         return {"errors": form_errors(_as_input(exc))}
 

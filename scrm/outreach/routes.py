@@ -178,7 +178,7 @@ def _preview(campaign_id: int | None):  # noqa: ANN202
         campaigns.check_audience(db_session=db_session, audience=audience, now=now)
         # An unsaved campaign holding only the audience: preview reads nothing else.
         found = campaigns.preview(db_session=db_session, campaign=Campaign(audience=audience), now=now)
-        return jsonify({**preview_json(found), "audience": audience})
+        return jsonify({**preview_json(found, current_runtime().config.brand.locale), "audience": audience})
 
 
 def _days() -> int:

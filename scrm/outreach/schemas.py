@@ -31,6 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from scrm.clock import as_utc
 from scrm.errors import InvalidInput, validated
 from scrm.outreach.campaigns import cron_trigger
+from scrm.texts import customer_name
 from scrm.validators import IntId, Moment, described
 from scrm.validators import text as bounded_text
 
@@ -214,10 +215,12 @@ def runs_json(runs: list[CampaignRun]) -> list[dict[str, Any]]:
              "started_at": _moment(r.started_at), "planned_at": _moment(r.planned_at)} for r in runs]
 
 
-def preview_json(preview: Preview) -> dict[str, Any]:
-    """The count and the sample with nicknames, as the tag audience preview shows them."""
+def preview_json(preview: Preview, locale: str = "zh_CN") -> dict[str, Any]:
+    """The count and the sample with nicknames, as the tag audience preview shows them; ``name``
+    is what a page shows (the nickname, or 顾客 #id in ``locale``)."""
     return {"count": preview.count,
-            "sample": [{"id": i, "nickname": preview.nicknames.get(i)} for i in preview.sample]}
+            "sample": [{"id": i, "nickname": preview.nicknames.get(i),
+                        "name": customer_name(locale, i, preview.nicknames.get(i))} for i in preview.sample]}
 
 
 def _moment(moment: datetime | None) -> str | None:
@@ -295,6 +298,7 @@ class CampaignDetailOut(CampaignOut):
 class SampleCustomerOut(BaseModel):
     id: int
     nickname: str | None
+    name: str  # as shown: the nickname, or 顾客 #id
 
 
 class PreviewOut(BaseModel):

@@ -25,6 +25,7 @@ from scrm.groups.models import CustomerGroup
 from scrm.outreach.models import Campaign, Delivery, WecomTask
 from scrm.queue import enqueue_after_commit
 from scrm.runtime import Runtime, job
+from scrm.texts import customer_name
 from scrm.wechat.errors import WeChatError
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ class TaskEntry:
     names: tuple[str, ...]  # the first customers' or groups' names
 
 
-def tasks_of(*, db_session: Session, sender: str, now: datetime) -> list[TaskEntry]:
+def tasks_of(*, db_session: Session, sender: str, now: datetime, locale: str = "zh_CN") -> list[TaskEntry]:
     """The member's pending tasks of the last :data:`WATCH_DAYS` days (oldest first: they have
     waited longest), then those sent in the last :data:`SHOWN_SENT_DAYS` days (newest first)."""
     rows = db_session.execute(
@@ -133,7 +134,7 @@ def tasks_of(*, db_session: Session, sender: str, now: datetime) -> list[TaskEnt
     pending = [r for r in rows if r.WecomTask.status == "pending"]
     sent = sorted((r for r in rows if r.WecomTask.status != "pending"), key=lambda r: r.WecomTask.sent_at,
                   reverse=True)
-    return [_entry(db_session, r) for r in pending + sent]
+    return [_entry(db_session, r, locale) for r in pending + sent]
 
 
 def pending_count(*, db_session: Session, sender: str, now: datetime) -> int:
@@ -142,22 +143,25 @@ def pending_count(*, db_session: Session, sender: str, now: datetime) -> int:
         WecomTask.created_at >= now - timedelta(days=WATCH_DAYS))) or 0
 
 
-def _entry(db_session: Session, row: Any) -> TaskEntry:  # noqa: ANN401
+def _entry(db_session: Session, row: Any, locale: str) -> TaskEntry:  # noqa: ANN401
     task = row.WecomTask
     content = next((v["content"] for v in row.variants or () if v.get("name") == task.variant), row.content)
     return TaskEntry(id=task.id, msgid=task.msgid, chat_type=task.chat_type, campaign=row.name,
                      text=describe(content), targets=task.targets, status=task.status, created_at=task.created_at,
-                     sent_at=task.sent_at, checked_at=task.checked_at, names=_names(db_session, task))
+                     sent_at=task.sent_at, checked_at=task.checked_at, names=_names(db_session, task, locale))
 
 
-def _names(db_session: Session, task: WecomTask) -> tuple[str, ...]:
+def _names(db_session: Session, task: WecomTask, locale: str) -> tuple[str, ...]:
+    """The first targets by name: a group's name, a customer's nickname or 顾客 #id."""
     if task.chat_type == "group":
-        query = (select(CustomerGroup.name).join(Delivery, Delivery.chat_id == CustomerGroup.chat_id))
+        query = (select(CustomerGroup.id, CustomerGroup.name).join(Delivery, Delivery.chat_id == CustomerGroup.chat_id))
     else:
-        query = (select(Customer.nickname).join(Delivery, Delivery.customer_id == Customer.id))
-    names = db_session.scalars(query.where(Delivery.wechat_ref == task.msgid, Delivery.run_id == task.run_id)
-                               .order_by(Delivery.id).limit(SHOWN_TARGETS))
-    return tuple(name or "(无昵称 no nickname)" for name in names)
+        query = (select(Customer.id, Customer.nickname).join(Delivery, Delivery.customer_id == Customer.id))
+    rows = db_session.execute(query.where(Delivery.wechat_ref == task.msgid, Delivery.run_id == task.run_id)
+                              .order_by(Delivery.id).limit(SHOWN_TARGETS))
+    if task.chat_type == "group":
+        return tuple(name or "—" for _id, name in rows)
+    return tuple(customer_name(locale, customer_id, nickname) for customer_id, nickname in rows)
 
 
 def describe(content: dict[str, Any]) -> str:

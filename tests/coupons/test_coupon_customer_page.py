@@ -62,9 +62,9 @@ def test_a_signed_link_signs_in_and_lands_on_the_clean_url(frozen, client):  # n
     assert page.headers["Cache-Control"] == "no-store"
     assert page.headers["Referrer-Policy"] == "same-origin"
     assert coupon.code in html and len(coupon.code) == 14  # groups of four: XXXX-XXXX-XXXX
-    assert "满100减20" in html and "可使用 ready to use" in html
+    assert "满100减20" in html and "可使用" in html
     assert "有效期至 2026-12-01 10:00" in html  # 30 days on, in Shanghai time
-    assert "全部门店 all stores" in html
+    assert "全部门店" in html
     assert f'/c/coupons/{coupon.id}/qr.png' in html
 
 
@@ -74,7 +74,7 @@ def test_the_page_says_whose_coupons_they_are_in_the_brands_local_time(frozen, c
     issue(frozen, make_template(frozen, name="满100减20", valid_days=30), amy)
     sign_in(frozen, client, amy)
     html = client.get("/c/coupons").get_data(as_text=True)
-    assert "<title>我的优惠券 My coupons · 英氏 YEEHOO</title>" in html
+    assert "<title>我的优惠券 · 英氏 YEEHOO</title>" in html
     assert '<div class="brand">英氏 YEEHOO</div>' in html
     assert "有效期至 2026-12-01 03:00" in html  # the same moment as 10:00 in Shanghai, in Paris
 
@@ -114,9 +114,9 @@ def test_usable_coupons_come_first_and_ended_ones_show_no_qr(frozen, client):  #
     order = [html.index(f'id="coupon-{c.id}"') for c in (usable, later, used, voided, short)]
     assert order[:2] == sorted(order[:2]) and max(order[:2]) < min(order[2:])
     assert "满200减50" in html and "8.5折" in html and "赠 试用装" in html
-    assert "未生效 not valid yet" in html and "2026-12-11 10:00 起可用" in html
+    assert "未生效" in html and "2026-12-11 10:00 起可用" in html
     assert "杭州西湖店、上海静安店" not in html and "上海静安店、杭州西湖店" in html  # by store code
-    assert "已使用 used" in html and "已作废 voided" in html and "已过期 expired" in html
+    assert "已使用" in html and "已作废" in html and "已过期" in html
     for shown in (usable, later):
         assert f"/c/coupons/{shown.id}/qr.png" in html
     for ended in (used, voided, short):
@@ -248,7 +248,7 @@ def test_sending_youhuiquan_answers_with_a_card_that_opens_the_page(frozen, clie
     reply = wire.parse_xml(reply_of(frozen, "mp", send(frozen, client, "mp", xml)))
     assert reply["MsgType"] == "news"
     article = reply["Articles"]["item"]
-    assert article["Title"] == "我的优惠券 My coupons"
+    assert article["Title"] == "我的优惠券"
     assert article["Url"].startswith(frozen.config.server.public_base_url + "/c/coupons?t=")
 
     fresh = client.application.test_client()  # the customer's WeChat browser

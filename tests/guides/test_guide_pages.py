@@ -164,7 +164,7 @@ def test_my_customers_lists_mine_with_masked_phones_and_search(runtime, client, 
     assert "安娜" in page and "鲍勃" in page and "别人的客户" not in page
     assert "138****5678" in page and "13812345678" not in page
     assert "My customers · 2" in page
-    assert "刚刚 just now" in page and "加标签 Tag added" in page  # the last interaction, in words
+    assert "刚刚 just now" in page and "加标签" in page and "Tag added" not in page  # the last interaction, in words
     assert 'class="chip"' in page  # the channel tag the binding gave them
 
     found = client.get("/m/customers", query_string={"q": "安娜"}).text
@@ -188,7 +188,7 @@ def test_a_customer_page_shows_profile_and_timeline(runtime, client, wechat, gui
     text = page.text
     assert "安娜" in text and "138****5678" in text and "13812345678" not in text
     assert "绑定导购" in text and "王小美 (G1)" in text
-    assert "关注 Follow" in text
+    assert "关注" in text and "关注 Follow" not in text
     assert "请问有奶粉吗" in text
     assert client.get("/m/customers/999999").status_code == 404
 

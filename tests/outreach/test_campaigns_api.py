@@ -87,7 +87,7 @@ def test_preview_counts_the_audience_with_a_sample_before_and_after_saving(froze
     unsaved = client.post("/api/campaigns/preview", json={"audience": {"expr": "奶粉"}}, headers=headers)
     assert unsaved.status_code == 200, unsaved.get_json()
     assert unsaved.get_json()["count"] == 3
-    assert unsaved.get_json()["sample"] == [{"id": i, "nickname": f"fan{n}"} for n, i in enumerate(fans)]
+    assert unsaved.get_json()["sample"] == [{"id": i, "nickname": f"fan{n}", "name": f"fan{n}"} for n, i in enumerate(fans)]
     everyone = client.post("/api/campaigns/preview", json={"audience": {}}, headers=headers).get_json()
     assert everyone["count"] == 4
     campaign_id = create(client, headers, audience={"expr": "奶粉 | 玩具"}).get_json()["id"]
