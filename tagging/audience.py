@@ -270,7 +270,7 @@ class _Context:
 
 def _resolve_text(context: _Context, text: str, stack: tuple[str, ...]) -> Node:
     tree = parse(text)
-    names = {term.name for term in _terms(tree) if term.group != SEGMENT}
+    names = {term.name for term in _leaves(tree) if term.group != SEGMENT}
     rows = context.db_session.execute(
         select(Tag.id, Tag.name, TagGroup.name.label("group"))
         .join(TagGroup, TagGroup.id == Tag.group_id)
@@ -307,7 +307,15 @@ def _segment(context: _Context, term: Term, stack: tuple[str, ...]) -> Node:
     return tree
 
 
-def _leaves(node: Node):  # noqa: ANN202 - a generator of HasTag
+def segment_names(text: str) -> set[str]:
+    """The segments ``text`` names directly (none when it does not parse)."""
+    try:
+        return {term.name for term in _leaves(parse(text)) if term.group == SEGMENT}
+    except AudienceError:
+        return set()
+
+
+def _leaves(node: Node):  # noqa: ANN202 - a generator of Term (parsed) or HasTag (resolved)
     if isinstance(node, Not):
         yield from _leaves(node.operand)
     elif isinstance(node, And | Or):
@@ -315,24 +323,6 @@ def _leaves(node: Node):  # noqa: ANN202 - a generator of HasTag
             yield from _leaves(operand)
     else:
         yield node
-
-
-def segment_names(text: str) -> set[str]:
-    """The segments ``text`` names directly (none when it does not parse)."""
-    try:
-        return {term.name for term in _terms(parse(text)) if term.group == SEGMENT}
-    except AudienceError:
-        return set()
-
-
-def _terms(node: Node):  # noqa: ANN202 - a generator of Term
-    if isinstance(node, Term):
-        yield node
-    elif isinstance(node, Not):
-        yield from _terms(node.operand)
-    elif isinstance(node, And | Or):
-        for operand in node.operands:
-            yield from _terms(operand)
 
 
 def _resolved(node: Node, found: dict[str, list[tuple[int, str]]], segment: Callable[[Term], Node]) -> Node:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from campaign_world import customer, deliveries, fire, make_campaign
 from tagging import audience
-from tagging.models import Segment
+from tagging.models import Segment, Tag
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 
@@ -158,3 +158,24 @@ def test_a_segment_a_campaign_names_cannot_be_deleted(frozen, client, manager, p
     assert refused.get_json()["used_by"] == [f"活动 campaign #{campaign_id} 双11 玩具"]
     with frozen.transaction() as db_session:
         assert db_session.scalar(select(func.count(Segment.id))) == 1
+
+
+def test_segments_nest_at_most_eight_deep(frozen, client, manager, people):
+    assert create(client, manager, "S1", "奶粉").status_code == 201
+    for n in range(2, 9):
+        assert create(client, manager, f"S{n}", f"segment:S{n - 1}").status_code == 201
+    assert ids_of(frozen, "segment:S8") == {people["milk"], people["both"]}
+    deep = create(client, manager, "S9", "segment:S8")
+    assert deep.status_code == 422 and "nested more than 8 deep" in deep.get_json()["message"]
+    assert len(saved(frozen)) == 8
+
+
+def test_a_segment_whose_tag_is_deleted_is_listed_as_broken(frozen, client, manager, people):
+    create(client, manager, "玩具客", "玩具")
+    with frozen.transaction() as db_session:
+        toy = db_session.scalar(select(Tag.id).where(Tag.name == "玩具"))
+    assert client.delete(f"/api/tags/{toy}", headers=manager).status_code == 204
+    (listed,) = client.get("/api/segments", headers=manager).get_json()["segments"]
+    assert listed["count"] is None and listed["error"] == "unknown tag 玩具 at 0"
+    bad = client.get("/api/tags/audience", query_string={"expr": "奶粉 | segment:玩具客"}, headers=manager)
+    assert bad.status_code == 422 and bad.get_json()["message"] == "segment 玩具客: unknown tag 玩具 at 5"
