@@ -32,6 +32,8 @@ from scrm.web import csrf, edge, errors, health, limits, openapi, pages
 from tagging import links as tracked_links
 from tagging import routes as tag_routes
 from tagging.pages import tag_console
+from tagging.segments import routes as segment_routes
+from tagging.segments.pages import segment_console
 
 MAX_CONTENT_LENGTH = 1024 * 1024  # API bodies; the webhooks enforce their own 64 KiB
 
@@ -116,6 +118,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(reply_routes.blueprint)
     app.register_blueprint(tracked_links.blueprint)
     app.register_blueprint(tag_routes.blueprint)
+    app.register_blueprint(segment_routes.blueprint)
     app.register_blueprint(guide_routes.blueprint)
     app.register_blueprint(coupon_routes.blueprint)
     app.register_blueprint(dashboard_routes.blueprint)
@@ -127,6 +130,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(redeem_pages)
     app.register_blueprint(guide_console)
     app.register_blueprint(tag_console)
+    app.register_blueprint(segment_console)
     app.register_blueprint(coupon_console)
     app.register_blueprint(customer_console)
     app.register_blueprint(dashboard_console)

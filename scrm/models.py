@@ -30,7 +30,7 @@ from scrm.sandbox.models import (
     SandboxRelationTag,
 )
 from scrm.users.models import ApiToken, User
-from tagging.models import CustomerTag, Order, Tag, TagGroup, TagRule, WeComPairTags
+from tagging.models import CustomerTag, Order, Segment, Tag, TagGroup, TagRule, WeComPairTags
 
 __all__ = [
     "ApiToken",
@@ -71,6 +71,7 @@ __all__ = [
     "SandboxMpTag",
     "SandboxRelation",
     "SandboxRelationTag",
+    "Segment",
     "Store",
     "Tag",
     "TagGroup",

@@ -10,6 +10,12 @@ Grammar, loosest first (``a | b & !c`` is ``a | (b & (!c))``)::
     bare   = characters other than whitespace and  ! & | ( ) : "
     quoted = '"' any characters, \\" and \\\\ escaped '"'   ("双十一 活动")
 
+``segment:名字`` names a saved segment (tagging/segments/): its expression, resolved when
+this one is, stands in for the term, so a changed segment changes every audience naming it.
+A segment may name other segments, never itself through any chain (an error naming the
+chain); errors inside a segment point at the ``segment:`` term. (A tag group called
+"segment" therefore cannot be named as ``segment:tag``.)
+
 A bare tag name must be in one group only; when two groups have a tag of that name the
 expression must say ``group:tag``. Whitespace (the full-width space too) separates tokens.
 Errors are :class:`AudienceError` with the 0-based character position they point at.
@@ -33,6 +39,7 @@ as two EXISTS). The sample (``ORDER BY id LIMIT 10``) takes 2-90 ms.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Union
@@ -44,11 +51,14 @@ from sqlalchemy.sql import ColumnElement, Select
 from scrm.clock import as_utc
 from scrm.customers.models import Customer
 from scrm.errors import Refused
-from tagging.models import CustomerTag, Tag, TagGroup
+from tagging.models import CustomerTag, Segment, Tag, TagGroup
 
 MAX_CHARS = 2000
 MAX_TERMS = 200
 MAX_DEPTH = 50  # nested parentheses and !
+SEGMENT = "segment"  # segment:名字
+MAX_SEGMENT_DEPTH = 8  # segments naming segments
+MAX_EXPANDED_TAGS = 1000  # tags once segments are expanded
 _SPECIAL = set('!&|():"')
 _customer_tags = CustomerTag.__table__
 
@@ -240,37 +250,89 @@ def parse(text: str) -> Node:
 # -- resolving and compiling ---------------------------------------------------------------
 
 
-def resolve(*, db_session: Session, text: str) -> Audience:
-    """Parse ``text`` and find its tags (one SELECT): unknown or ambiguous names are errors."""
+def resolve(*, db_session: Session, text: str, segments: dict[str, str] | None = None,
+            as_segment: str | None = None) -> Audience:
+    """Parse ``text``, find its tags (one SELECT) and expand its segments: unknown or
+    ambiguous names are errors. ``segments`` overrides saved segments' expressions by name
+    and ``as_segment`` names the segment ``text`` is to become (a segment being saved,
+    checked for cycles through itself)."""
+    context = _Context(db_session, dict(segments or {}), [0])
+    tree = _resolve_text(context, text, (as_segment,) if as_segment else ())
+    return Audience(text, tree)
+
+
+@dataclass(frozen=True)
+class _Context:
+    db_session: Session
+    texts: dict[str, str]  # segments' expressions by name, as read (or overridden)
+    tags: list[int]  # how many tags the expansion holds so far
+
+
+def _resolve_text(context: _Context, text: str, stack: tuple[str, ...]) -> Node:
     tree = parse(text)
-    terms = list(_terms(tree))
-    rows = db_session.execute(
+    names = {term.name for term in _leaves(tree) if term.group != SEGMENT}
+    rows = context.db_session.execute(
         select(Tag.id, Tag.name, TagGroup.name.label("group"))
         .join(TagGroup, TagGroup.id == Tag.group_id)
-        .where(Tag.name.in_({term.name for term in terms}))
-    ).all()
+        .where(Tag.name.in_(names))
+    ).all() if names else []
     found: dict[str, list[tuple[int, str]]] = {}
     for row in rows:
         found.setdefault(row.name, []).append((row.id, row.group))
-    return Audience(text, _resolved(tree, found))
+    return _resolved(tree, found, lambda term: _segment(context, term, stack))
 
 
-def _terms(node: Node):  # noqa: ANN202 - a generator of Term
-    if isinstance(node, Term):
-        yield node
-    elif isinstance(node, Not):
-        yield from _terms(node.operand)
+def _segment(context: _Context, term: Term, stack: tuple[str, ...]) -> Node:
+    """The tree of the segment ``term`` names, its errors pointing at ``term``."""
+    name, at = term.name, term.position
+    if name in stack:
+        chain = " → ".join((*stack[stack.index(name):], name))
+        raise AudienceError(f"segment {name} would use itself ({chain}) at {at}", at)
+    if len(stack) >= MAX_SEGMENT_DEPTH:
+        raise AudienceError(f"segments nested more than {MAX_SEGMENT_DEPTH} deep at {at}", at)
+    if name not in context.texts:
+        saved = context.db_session.scalar(select(Segment.expr).where(Segment.name == name))
+        if saved is None:
+            raise AudienceError(f"unknown segment {name} at {at}", at)
+        context.texts[name] = saved
+    try:
+        tree = _resolve_text(context, context.texts[name], (*stack, name))
+    except AudienceError as exc:
+        reason = exc.message if "would use itself" in exc.message else f"segment {name}: {exc.message}"
+        reason = reason.rsplit(" at ", 1)[0]
+        raise AudienceError(f"{reason} at {at}", at) from exc
+    context.tags[0] += sum(1 for _ in _leaves(tree))
+    if context.tags[0] > MAX_EXPANDED_TAGS:
+        raise AudienceError(f"more than {MAX_EXPANDED_TAGS} tags once segments are expanded at {at}", at)
+    return tree
+
+
+def segment_names(text: str) -> set[str]:
+    """The segments ``text`` names directly (none when it does not parse)."""
+    try:
+        return {term.name for term in _leaves(parse(text)) if term.group == SEGMENT}
+    except AudienceError:
+        return set()
+
+
+def _leaves(node: Node):  # noqa: ANN202 - a generator of Term (parsed) or HasTag (resolved)
+    if isinstance(node, Not):
+        yield from _leaves(node.operand)
     elif isinstance(node, And | Or):
         for operand in node.operands:
-            yield from _terms(operand)
+            yield from _leaves(operand)
+    else:
+        yield node
 
 
-def _resolved(node: Node, found: dict[str, list[tuple[int, str]]]) -> Node:
+def _resolved(node: Node, found: dict[str, list[tuple[int, str]]], segment: Callable[[Term], Node]) -> Node:
     if isinstance(node, Not):
-        return Not(_resolved(node.operand, found))
+        return Not(_resolved(node.operand, found, segment))
     if isinstance(node, And | Or):
-        return type(node)(tuple(_resolved(operand, found) for operand in node.operands))
+        return type(node)(tuple(_resolved(operand, found, segment) for operand in node.operands))
     assert isinstance(node, Term)
+    if node.group == SEGMENT:
+        return segment(node)
     at = node.position
     candidates = found.get(node.name, [])
     if node.group is not None:

@@ -135,3 +135,19 @@ class Order(Base):
     # The guide the order is credited to: the one it names, else the customer's bound guide.
     credited_guide_id: Mapped[int | None] = mapped_column(ForeignKey("guides.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Segment(Base):
+    """A saved, named audience (人群, SPEC §11): a tag expression, usable in another as
+    ``segment:名字``. Only the text is stored: it is resolved when used, so changing a segment
+    changes every audience and campaign that names it (tagging/segments/service.py)."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    expr: Mapped[str] = mapped_column(String(2000))
+    created_by: Mapped[str] = mapped_column(String(64))
+    updated_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -24,6 +24,7 @@ from tagging import console_views, rules, service
 from tagging import routes as tag_routes
 from tagging.models import RULE_KINDS
 from tagging.schemas import GroupChanges, GroupIn, TagIn, parse, parse_rule
+from tagging.segments import pages as segment_pages
 
 if TYPE_CHECKING:
     from werkzeug.datastructures import MultiDict
@@ -229,14 +230,10 @@ def _render_rules(*, status: int = 200, **state: Any):  # noqa: ANN202
 @tag_console.get("/audience")
 @require_role(*MANAGERS)
 def audience():  # noqa: ANN201
-    """The builder; with ``?expr=`` (the form submitted without script) the count is rendered
-    here, and a bad expression answers 422 with the character it points at marked."""
-    text = request.args.get("expr")
-    runtime = current_runtime()
-    with runtime.transaction() as db_session:
-        page = console_views.audience_page(db_session=db_session, now=runtime.clock.now(), text=text)
-    status = 422 if page.result is not None and page.result.error else 200
-    return render_template("console/audience.html", caller=current_caller(), page=page), status
+    """The builder and the saved segments (tagging/segments/pages.py); with ``?expr=`` (the form
+    submitted without script) the count is rendered here, and a bad expression answers 422
+    with the character it points at marked."""
+    return segment_pages.render_audience(request.args.get("expr"))
 
 
 # ---- form input -----------------------------------------------------------------------------

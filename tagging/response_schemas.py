@@ -90,3 +90,20 @@ class OrderOut(BaseModel):
     guide_code: str | None
     credited_guide_id: int | None
     created_at: str
+
+
+class SegmentOut(BaseModel):
+    id: int
+    name: str
+    expr: str = Field(description="the tag expression (SPEC §5), which may name other segments")
+    term: str = Field(description="how an expression names this segment: segment:名字 (quoted when needed)")
+    count: int | None = Field(description="customers in it now; null when the expression no longer resolves")
+    error: str | None = Field(description="why the expression no longer resolves (a tag it names was deleted)")
+    created_by: str
+    updated_by: str
+    created_at: str | None
+    updated_at: str | None
+
+
+class SegmentListOut(BaseModel):
+    segments: list[SegmentOut]

@@ -102,6 +102,18 @@ OPERATIONS: dict[str, Op] = {
         q("expr", {"type": "string", "minLength": 1, "maxLength": 1000}, "a tag expression (SPEC §5)",
           required=True),
     )),
+    # ---- saved segments (tagging/segments/routes.py)
+    "segments.list_segments": Op({200: f"{T}:SegmentListOut"}),
+    "segments.create_segment": Op({201: f"{T}:SegmentOut"}, body="tagging.segments.service:SegmentIn", errors=(409,),
+                                  notes="422 bad_expression when the expression does not resolve or would use "
+                                        "itself through other segments; 409 name_taken."),
+    "segments.get_segment": Op({200: f"{T}:SegmentOut"}),
+    "segments.update_segment": Op({200: f"{T}:SegmentOut"}, body="tagging.segments.service:SegmentChanges",
+                                  partial=True, errors=(409,),
+                                  notes="409 segment_in_use when renaming a segment a campaign or segment names."),
+    "segments.delete_segment": Op({204: None}, errors=(409,),
+                                  notes="409 segment_in_use naming the campaigns (not done or cancelled) and "
+                                        "segments that name it."),
     "tags.customer_tags": Op({200: f"{T}:CustomerTagsOut"}),
     "tags.add_customer_tag": Op({200: f"{T}:TagChangeOut"}, body="tagging.schemas:ManualTagIn"),
     "tags.remove_customer_tag": Op({200: f"{T}:TagChangeOut"}),
