@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scrm import errors
@@ -126,7 +127,7 @@ def create_segment(*, db_session: Session, segment_in: SegmentIn, by: str, now: 
     segment = Segment(name=segment_in.name, expr=segment_in.expr, created_by=by, updated_by=by,
                       created_at=now, updated_at=now)
     db_session.add(segment)
-    db_session.flush()
+    _flush_name(db_session, segment.name)
     return segment
 
 
@@ -141,7 +142,7 @@ def update_segment(*, db_session: Session, segment_id: int, changes: SegmentChan
     # Checked as it will be: under its new name, with its new expression seen by every segment.
     audience.resolve(db_session=db_session, text=expr, segments={name: expr}, as_segment=name)
     segment.name, segment.expr, segment.updated_by, segment.updated_at = name, expr, by, now
-    db_session.flush()
+    _flush_name(db_session, name)
     return segment
 
 
@@ -173,6 +174,14 @@ def _name_free(db_session: Session, name: str) -> None:
     if taken is not None:
         raise SegmentConflict(f"人群名已被使用 · a segment is already called {name}", code="name_taken",
                               field="name", existing_id=taken)
+
+
+def _flush_name(db_session: Session, name: str) -> None:
+    try:
+        db_session.flush()
+    except IntegrityError as exc:  # a concurrent writer took the name after _name_free looked
+        raise SegmentConflict(f"人群名已被使用 · a segment is already called {name}", code="name_taken",
+                              field="name") from exc
 
 
 def _not_used(db_session: Session, segment: Segment, done: str, named_elsewhere: Iterable[str]) -> None:

@@ -179,3 +179,33 @@ def test_a_segment_whose_tag_is_deleted_is_listed_as_broken(frozen, client, mana
     assert listed["count"] is None and listed["error"] == "unknown tag 玩具 at 0"
     bad = client.get("/api/tags/audience", query_string={"expr": "奶粉 | segment:玩具客"}, headers=manager)
     assert bad.status_code == 422 and bad.get_json()["message"] == "segment 玩具客: unknown tag 玩具 at 5"
+
+
+def test_two_saves_racing_for_one_name_end_in_one_segment_and_a_409(runtime, people):  # noqa: ANN001
+    """Both look the name up before either commits; the database's unique name decides, and the
+    loser is the same 409 ``name_taken`` as a name found taken, not a 500."""
+    import threading
+
+    from tagging.segments.service import SegmentConflict, SegmentIn, create_segment
+
+    def save(db_session, expr: str) -> None:  # noqa: ANN001
+        create_segment(db_session=db_session, segment_in=SegmentIn(name="奶粉客", expr=expr), by="t", now=NOW)
+
+    outcome: list[BaseException | None] = []
+
+    def second() -> None:
+        try:
+            with runtime.transaction() as db_session:
+                save(db_session, "玩具")  # looks, finds it free, then waits for the first's commit
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001
+            outcome.append(exc)
+
+    with runtime.transaction() as db_session:
+        save(db_session, "奶粉")  # written, not yet committed
+        racer = threading.Thread(target=second)
+        racer.start()
+        racer.join(1.0)  # it is blocked on the first's uncommitted name
+    racer.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], SegmentConflict) and outcome[0].code == "name_taken"
+    assert saved(runtime) == [("奶粉客", "奶粉")]
