@@ -6,6 +6,7 @@ link is an admin's, in sandbox mode. Pages outside the console keep their own lo
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from datetime import UTC, datetime
 
 import pytest
@@ -135,3 +136,61 @@ def test_pages_outside_the_console_keep_their_own_look(client, make_token):
     log_in(client, make_token, "manager")
     home = page_text(client.get("/"))
     assert 'class="side-nav"' in home and current(side_bar(home)) == []
+
+
+# ---- in a browser: a side bar on a desktop, a menu on a phone, nothing scrolls sideways -------
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console-layout"
+SIDEWAYS = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_the_side_bar_on_a_desktop_the_menu_on_a_phone_and_no_page_scrolls_sideways(browser, stack, app, make_token,
+                                                                                   seeded):
+    from playwright.sync_api import expect
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pages = console_pages(app, seeded)
+    token = make_token("manager")
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    desk = context.new_page()
+    desk.set_default_timeout(15_000)
+    errors: list[str] = []
+    desk.on("pageerror", lambda exc: errors.append(str(exc)))
+    desk.goto(f"{stack.url}/login")
+    desk.fill("#token", token)
+    desk.click("button[type=submit]")
+    desk.wait_for_url(f"{stack.url}/")
+    phone = context.new_page()  # the same session, a phone's width
+    phone.set_viewport_size({"width": 390, "height": 844})
+    phone.set_default_timeout(15_000)
+    phone.on("pageerror", lambda exc: errors.append(str(exc)))
+    wide: dict[str, int] = {}
+    for endpoint, url in pages.items():
+        name = endpoint.replace(".", "-")
+        desk.goto(stack.url + url)
+        expect(desk.locator("#side-nav")).to_be_visible()
+        expect(desk.locator(".side > summary")).to_be_hidden()
+        expect(desk.locator("#me")).to_contain_text("运营 manager")
+        if desk.evaluate(SIDEWAYS) > 0:
+            wide[f"{url} at 1366"] = desk.evaluate(SIDEWAYS)
+        desk.screenshot(path=str(ARTIFACTS / f"desktop-{name}.png"), full_page=True)
+
+        phone.goto(stack.url + url)
+        expect(phone.locator("#side-nav")).to_be_hidden()  # the menu starts closed
+        if phone.evaluate(SIDEWAYS) > 0:
+            wide[f"{url} at 390"] = phone.evaluate(SIDEWAYS)
+        phone.screenshot(path=str(ARTIFACTS / f"phone-{name}.png"), full_page=True)
+    assert wide == {}, f"pages that scroll sideways (by px): {wide}"
+
+    phone.goto(f"{stack.url}/console/coupons")
+    phone.click(".side > summary")  # the menu button opens the side bar
+    expect(phone.locator("#side-nav")).to_be_visible()
+    expect(phone.locator('#side-nav a[aria-current="page"]')).to_have_text("优惠券 Coupons")
+    assert phone.evaluate(SIDEWAYS) <= 0
+    phone.screenshot(path=str(ARTIFACTS / "phone-menu-open.png"))
+    phone.click("#side-nav >> text=人群")
+    phone.wait_for_url(f"{stack.url}/console/audience")
+    expect(phone.locator("#side-nav")).to_be_hidden()  # a new page starts closed again
+    assert errors == []
+    context.close()
