@@ -99,7 +99,7 @@ def test_every_console_page_has_the_side_bar_the_brand_and_the_user(app, client,
             assert f'<a href="{href}"' in nav and label in nav, (url, href)
         assert "手机沙盒" not in nav, url  # a manager's console: the phone sandbox is an admin's
         assert BRAND in text, url
-        assert 'id="me"><span>manager-' in text and "运营 manager" in text and "退出 Log out" in text, url
+        assert 'id="side-me"><span>manager-' in text and "运营 manager" in text and "退出 Log out" in text, url
         assert 'action="/logout"' in text, url
         assert text.count('aria-label="控制台 Console"') == 1, url  # one side bar, not nested twice
         area = EXPECTED_AREA.get(endpoint, url if url in AREAS else "?")
@@ -170,21 +170,26 @@ def test_the_side_bar_on_a_desktop_the_menu_on_a_phone_and_no_page_scrolls_sidew
         name = endpoint.replace(".", "-")
         desk.goto(stack.url + url)
         expect(desk.locator("#side-nav")).to_be_visible()
-        expect(desk.locator(".side > summary")).to_be_hidden()
-        expect(desk.locator("#me")).to_contain_text("运营 manager")
+        expect(desk.locator(".menu-button")).to_be_hidden()
+        expect(desk.locator("#side-me")).to_contain_text("运营 manager")
+        tallest = desk.evaluate("Math.max(...[...document.querySelectorAll('#side-nav a')].map(a => a.offsetHeight))")
+        assert tallest < 48, f"{url}: a side bar link wraps ({tallest} px): a page's style reaches into the bar?"
         if desk.evaluate(SIDEWAYS) > 0:
             wide[f"{url} at 1366"] = desk.evaluate(SIDEWAYS)
         desk.screenshot(path=str(ARTIFACTS / f"desktop-{name}.png"), full_page=True)
 
         phone.goto(stack.url + url)
         expect(phone.locator("#side-nav")).to_be_hidden()  # the menu starts closed
+        expect(phone.locator(".side-top b")).to_have_text(BRAND)
+        box = phone.locator(".menu-button").bounding_box()
+        assert box and box["x"] > 200 and box["x"] + box["width"] <= 390, (url, box)  # at the bar's right end
         if phone.evaluate(SIDEWAYS) > 0:
             wide[f"{url} at 390"] = phone.evaluate(SIDEWAYS)
         phone.screenshot(path=str(ARTIFACTS / f"phone-{name}.png"), full_page=True)
     assert wide == {}, f"pages that scroll sideways (by px): {wide}"
 
     phone.goto(f"{stack.url}/console/coupons")
-    phone.click(".side > summary")  # the menu button opens the side bar
+    phone.click(".menu-button")  # the menu button opens the side bar
     expect(phone.locator("#side-nav")).to_be_visible()
     expect(phone.locator('#side-nav a[aria-current="page"]')).to_have_text("优惠券 Coupons")
     assert phone.evaluate(SIDEWAYS) <= 0
@@ -192,5 +197,8 @@ def test_the_side_bar_on_a_desktop_the_menu_on_a_phone_and_no_page_scrolls_sidew
     phone.click("#side-nav >> text=人群")
     phone.wait_for_url(f"{stack.url}/console/audience")
     expect(phone.locator("#side-nav")).to_be_hidden()  # a new page starts closed again
+    phone.click(".menu-button")
+    phone.click(".menu-button")  # and closes it
+    expect(phone.locator("#side-nav")).to_be_hidden()
     assert errors == []
     context.close()
