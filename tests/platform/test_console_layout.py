@@ -44,7 +44,8 @@ def seeded(runtime, client, auth):  # noqa: ANN001, ANN201
     assert reply.status_code == 201, reply.get_data(as_text=True)
     now = datetime.now(UTC)
     with runtime.transaction() as db_session:
-        db_session.add(CustomerGroup(chat_id="wrVIP", name="静安店VIP群", owner_userid="g1", created_at=now, updated_at=now))
+        db_session.add(CustomerGroup(chat_id="wrVIP", name="静安店VIP群", owner_userid="g1",
+                                     created_at=now, updated_at=now))
     return {"customer_id": make_customer(runtime, nickname="艾米"), "template_id": make_template(runtime),
             "campaign_id": make_campaign(runtime), "rule_id": reply.get_json()["id"], "chat_id": "wrVIP",
             "code": {"guide_console.guide": "G1", "guide_console.store": "S1"}}
