@@ -71,7 +71,8 @@ def console_nav() -> dict[str, Any] | None:
     runtime = current_runtime()
     sandbox = runtime.config.wechat.sandbox and "phone_pages.page" in current_app.view_functions
     phone_sandbox = sandbox and caller.role == "admin"
-    shown = [(section, [link for link in section.links if phone_sandbox or not link.admin_sandbox_only]) for section in NAV]
+    shown = [(section, [link for link in section.links if phone_sandbox or not link.admin_sandbox_only])
+             for section in NAV]
     urls = {link.endpoint: url_for(link.endpoint) for _, links in shown for link in links}
     here = current_endpoint(urls)
     return {
