@@ -62,6 +62,10 @@ NAV = (
 )
 
 
+# Blueprints whose pages live in another's area: a refused segment form (/console/segments) shows the audience page.
+SHOWN_IN = {"segment_console": "tag_console.audience"}
+
+
 def console_nav() -> dict[str, Any] | None:
     """The side bar for this request: the brand's name, the user and the sections with each
     link's URL and whether it is the current area; None for a visitor who is not a console user."""
@@ -101,6 +105,8 @@ def current_endpoint(urls: dict[str, str]) -> str | None:
     if under:
         return max(under)[1]
     blueprint = request.blueprint
+    if SHOWN_IN.get(blueprint or "") in urls:
+        return SHOWN_IN[blueprint]
     return next((endpoint for endpoint in urls if blueprint and endpoint.split(".")[0] == blueprint), None)
 
 
