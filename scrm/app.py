@@ -28,7 +28,7 @@ from scrm.runtime import Runtime, install
 from scrm.sandbox import phone
 from scrm.sandbox import routes as sandbox_routes
 from scrm.users import routes as user_routes
-from scrm.web import csrf, edge, errors, health, limits, openapi, pages
+from scrm.web import csrf, edge, errors, health, limits, nav, openapi, pages
 from tagging import links as tracked_links
 from tagging import routes as tag_routes
 from tagging.pages import tag_console
@@ -114,6 +114,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(openapi.blueprint)
     app.register_blueprint(pages.blueprint)
+    nav.init_app(app)  # the console's side bar (console_base.html)
     app.register_blueprint(user_routes.blueprint)
     app.register_blueprint(reply_routes.blueprint)
     app.register_blueprint(tracked_links.blueprint)
