@@ -329,3 +329,10 @@ def test_the_phone_offers_the_ready_guide_and_store_codes_to_scan(runtime, clien
     page = client.get("/sandbox/phone").get_data(as_text=True)
     assert f'<option value="{guide.mp_scene}">王小美 · 上海静安店</option>' in page
     assert f'<option value="{store_scene(runtime, "S1")}">上海静安店 门店码</option>' in page
+
+
+def test_the_home_page_offers_the_phone_to_admins_and_visitors_not_to_managers(app, make_token):
+    manager = app.test_client()
+    log_in(manager, make_token, "manager")
+    assert 'href="/sandbox/phone"' not in manager.get("/").get_data(as_text=True)  # it would refuse them
+    assert 'href="/sandbox/phone"' in app.test_client().get("/").get_data(as_text=True)  # then signs in
