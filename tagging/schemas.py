@@ -60,10 +60,10 @@ class InvalidInput(BaseInvalidInput):
     """Bad input; ``field`` names the first offending field ("half_life_days")."""
 
 
-def clean_name(value: str) -> str:
+def clean_name(value: str, most: int = NAME_MAX_CHARS) -> str:
     value = value.strip()
-    if not 1 <= len(value) <= NAME_MAX_CHARS:
-        raise ValueError(f"must be 1-{NAME_MAX_CHARS} characters, not only spaces")
+    if not 1 <= len(value) <= most:
+        raise ValueError(f"must be 1-{most} characters, not only spaces")
     if _CONTROL_CHARS.search(value):
         raise ValueError("must not contain control characters")
     return value

@@ -11,7 +11,6 @@ them naming nothing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,9 +26,9 @@ from scrm.errors import InvalidInput
 from tagging import audience
 from tagging.audience import AudienceError
 from tagging.models import Segment
+from tagging.schemas import clean_name
 
 NAME_MAX_CHARS = 32
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\ufffe\uffff]")
 
 
 class SegmentNotFound(errors.NotFoundError):
@@ -41,12 +40,7 @@ class SegmentConflict(errors.ConflictError):
 
 
 def _clean_name(value: str) -> str:
-    value = value.strip()
-    if not 1 <= len(value) <= NAME_MAX_CHARS:
-        raise ValueError(f"must be 1-{NAME_MAX_CHARS} characters, not only spaces")
-    if _CONTROL_CHARS.search(value):
-        raise ValueError("must not contain control characters")
-    return value
+    return clean_name(value, most=NAME_MAX_CHARS)
 
 
 def _clean_expr(value: str) -> str:
