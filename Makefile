@@ -17,8 +17,11 @@ NORMALIZE := awk -F'==' '/^[A-Za-z0-9]/ && NF == 2 { name = tolower($$1); gsub(/
   split($$2, version, /[ ;]/); print name "==" version[1] }' | sort
 # How many test processes: one per core. Each has its own PostgreSQL database and Redis db.
 TEST_WORKERS ?= auto
+# The console's English (scrm/web/i18n.py): written in the .po, compiled to the .mo the app reads.
+CATALOGUES := scrm/translations
+CATALOGUE := $(CATALOGUES)/en/LC_MESSAGES/messages
 
-.PHONY: demo test lock bench clean
+.PHONY: demo test lock bench clean translations
 
 # A new .venv whenever the lock or the project changes: exactly the locked packages and
 # nothing left over, then the project itself (editable, no dependencies of its own choosing).
@@ -35,12 +38,12 @@ $(INSTALLED): $(LOCK) pyproject.toml
 
 ## Migrate and run the app on the embedded defaults (SQLite under var/, memory:// Redis,
 ## the WeChat sandbox), printing the URLs to open.
-demo: $(INSTALLED) $(CJK_FONT)
+demo: $(INSTALLED) $(CJK_FONT) $(CATALOGUE).mo
 	$(BIN)/scrm demo
 
 ## Run the whole suite (the real PostgreSQL/Redis parts too, when they answer; CI=true
 ## makes them required), in parallel, listing the 25 slowest tests.
-test: $(INSTALLED) $(CHROMIUM) $(CJK_FONT)
+test: $(INSTALLED) $(CHROMIUM) $(CJK_FONT) $(CATALOGUE).mo
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --durations=25 $(PYTEST_ARGS)
 
 ## Upgrade every pinned package to the newest release that pyproject.toml's ranges allow,
@@ -49,6 +52,20 @@ lock: $(INSTALLED)
 	$(BIN)/pip-compile --quiet --upgrade --extra dev --generate-hashes --allow-unsafe --strip-extras \
 	  --no-emit-find-links --no-emit-index-url --no-emit-trusted-host -o $(LOCK) pyproject.toml
 	$(MAKE) $(INSTALLED)
+
+## Gather every word marked for translation (_("…") in templates and pages) into the English
+## catalogue, new ones with an empty translation to write, then compile it.
+translations: $(INSTALLED)
+	$(BIN)/pybabel --quiet extract -F babel.cfg --no-location --sort-output --omit-header -k _l \
+	  -o $(CATALOGUES)/messages.pot scrm guides tagging handlers qrcodes
+	$(BIN)/pybabel --quiet update --no-fuzzy-matching --ignore-obsolete --no-wrap \
+	  -i $(CATALOGUES)/messages.pot -d $(CATALOGUES)
+	rm $(CATALOGUES)/messages.pot
+	sed -i '/^"POT-Creation-Date: /d' $(CATALOGUE).po  # no date: branches' catalogues merge cleanly
+	$(MAKE) $(CATALOGUE).mo
+
+$(CATALOGUE).mo: $(CATALOGUE).po $(INSTALLED)
+	$(BIN)/pybabel --quiet compile -d $(CATALOGUES)
 
 $(CHROMIUM):
 	$(SUDO) apt-get update -q

@@ -28,7 +28,7 @@ from scrm.runtime import Runtime, install
 from scrm.sandbox import phone
 from scrm.sandbox import routes as sandbox_routes
 from scrm.users import routes as user_routes
-from scrm.web import csrf, edge, errors, health, limits, nav, openapi, pages
+from scrm.web import csrf, edge, errors, health, i18n, limits, nav, openapi, pages
 from tagging import links as tracked_links
 from tagging import routes as tag_routes
 from tagging.pages import tag_console
@@ -46,6 +46,7 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None) 
     configure_errors(app)
     configure_edge(app)
     configure_csrf(app)
+    configure_languages(app)
     configure_request_log(app)
     configure_blueprints(app, runtime)
     limits.init_app(app, runtime)  # after the blueprints: it wraps their views
@@ -80,6 +81,11 @@ def configure_edge(app: Flask) -> None:
 def configure_csrf(app: Flask) -> None:
     """CSRF tokens on cookie-authenticated writes; a Bearer-only, JSON-only /api/ (scrm/web/csrf.py, SPEC §12)."""
     csrf.init_app(app)
+
+
+def configure_languages(app: Flask) -> None:
+    """Chinese first, English by choice (Flask-Babel catalogues); customers' pages in brand.locale (scrm/web/i18n.py)."""
+    i18n.init_app(app)
 
 
 def configure_request_log(app: Flask) -> None:

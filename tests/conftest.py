@@ -30,7 +30,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 from werkzeug.serving import make_server
 
-from platform_world import CHROMIUM, CHROMIUM_ARGS, require_browser
+from platform_world import CHROMIUM, CHROMIUM_ARGS, ChineseBrowser, require_browser
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # "gw0", "gw1", … in a pytest-xdist process; "" in a plain pytest run.
@@ -369,6 +369,6 @@ def browser():  # noqa: ANN201
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield launched
+            yield ChineseBrowser(launched)
         finally:
             launched.close()

@@ -54,6 +54,26 @@ CHROMIUM_ARGS = [
 ]
 
 
+class ChineseBrowser:
+    """The launched browser, whose pages read Chinese (``Accept-Language: zh-CN``) as the people
+    the tests play do; Playwright's own default is en-US. A test of the English console chooses
+    English on the page, as a person would."""
+
+    LOCALE = "zh-CN"
+
+    def __init__(self, browser) -> None:  # noqa: ANN001
+        self._browser = browser
+
+    def new_context(self, **options):  # noqa: ANN003, ANN201
+        return self._browser.new_context(**{"locale": self.LOCALE, **options})
+
+    def new_page(self, **options):  # noqa: ANN003, ANN201
+        return self._browser.new_page(**{"locale": self.LOCALE, **options})
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._browser, name)
+
+
 def require_browser() -> None:
     """``make test`` installs both; with ``CI=true`` a missing one fails the test."""
     import shutil

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, request, url_for
+from flask_babel import lazy_gettext as _l
 
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller
@@ -22,8 +23,7 @@ CONSOLE_ROLES = ("admin", "manager")
 @dataclass(frozen=True)
 class Link:
     endpoint: str
-    label: str  # Chinese first, then English: the console's "中文 English" convention
-    english: str
+    label: str  # lazy_gettext: in the reader's language when the bar is drawn
     admin_sandbox_only: bool = False
 
 
@@ -37,27 +37,27 @@ class Section:
 
 NAV = (
     Section(None, (
-        Link("dashboard_console.dashboard", "概览", "Dashboard"),
-        Link("customer_console.customers", "顾客", "Customers"),
+        Link("dashboard_console.dashboard", _l("概览")),
+        Link("customer_console.customers", _l("顾客")),
     )),
-    Section("自动回复 Replies", (
-        Link("reply_console.rules", "关键词回复", "Keyword replies"),
-        Link("reply_console.follow_greeting", "关注回复", "Follow greeting"),
-        Link("reply_console.menu", "菜单", "Menu"),
+    Section(_l("自动回复"), (
+        Link("reply_console.rules", _l("关键词回复")),
+        Link("reply_console.follow_greeting", _l("关注回复")),
+        Link("reply_console.menu", _l("菜单")),
     )),
-    Section("标签 Tags", (
-        Link("tag_console.tags", "标签", "Tags"),
-        Link("tag_console.tag_rules", "标签规则", "Tag rules"),
-        Link("tag_console.audience", "人群", "Audiences"),
-    )),
-    Section(None, (
-        Link("guide_console.stores", "门店与导购", "Stores & guides"),
-        Link("coupon_console.coupon_templates", "优惠券", "Coupons"),
-        Link("campaign_console.campaign_list", "活动", "Campaigns & journeys"),
-        Link("group_console.groups", "客户群", "Groups"),
+    Section(_l("标签"), (
+        Link("tag_console.tags", _l("标签")),
+        Link("tag_console.tag_rules", _l("标签规则")),
+        Link("tag_console.audience", _l("人群")),
     )),
     Section(None, (
-        Link("phone_pages.page", "手机沙盒", "Phone sandbox", admin_sandbox_only=True),
+        Link("guide_console.stores", _l("门店与导购")),
+        Link("coupon_console.coupon_templates", _l("优惠券")),
+        Link("campaign_console.campaign_list", _l("活动")),
+        Link("group_console.groups", _l("客户群")),
+    )),
+    Section(None, (
+        Link("phone_pages.page", _l("手机沙盒"), admin_sandbox_only=True),
     )),
 )
 
@@ -84,7 +84,7 @@ def console_nav() -> dict[str, Any] | None:
         "user": caller,
         "sections": [
             {"label": section.label,
-             "links": [{"url": urls[link.endpoint], "label": link.label, "english": link.english,
+             "links": [{"url": urls[link.endpoint], "label": link.label,
                         "current": _current(link.endpoint == here, urls[link.endpoint])} for link in links]}
             for section, links in shown if links
         ],

@@ -100,9 +100,9 @@ def test_every_console_page_has_the_side_bar_the_brand_and_the_user(app, client,
             assert f'<a href="{href}"' in nav and label in nav, (url, href)
         assert "手机沙盒" not in nav, url  # a manager's console: the phone sandbox is an admin's
         assert BRAND in text, url
-        assert 'id="side-me"><span>manager-' in text and "运营 manager" in text and "退出 Log out" in text, url
+        assert 'id="side-me"><span>manager-' in text and "<small>运营</small>" in text and ">退出<" in text, url
         assert 'action="/logout"' in text, url
-        assert text.count('aria-label="控制台 Console"') == 1, url  # one side bar, not nested twice
+        assert text.count('aria-label="控制台"') == 1, url  # one side bar, not nested twice
         area = EXPECTED_AREA.get(endpoint, url if url in AREAS else "?")
         if area != "?":
             assert current(nav) == ([area] if area else []), (url, current(nav))
@@ -126,7 +126,56 @@ def test_an_admin_in_sandbox_mode_also_has_the_phone_sandbox(client, make_token,
     log_in(client, make_token, "admin")
     nav = side_bar(page_text(client.get("/console/dashboard")))
     assert '<a href="/sandbox/phone/">手机沙盒' in nav or '<a href="/sandbox/phone">手机沙盒' in nav
-    assert "管理员 admin" in page_text(client.get("/console/dashboard"))
+    assert "<small>管理员</small>" in page_text(client.get("/console/dashboard"))
+
+
+# Pages whose words are not yet all in the catalogue (issue 16: each area's templates move from
+# "中文 English" pairs to _("中文") with its English in scrm/translations/; remove the area's
+# prefix here when it has moved).
+NOT_YET_IN_ENGLISH = (
+    "/console/customers",
+    "/console/dashboard",
+    "/console/reply-rules",
+    "/console/follow-greeting",
+    "/console/menu",
+    "/console/tags",
+    "/console/tag-rules",
+    "/console/audience",
+    "/console/segments",
+    "/console/stores",
+    "/console/guides",
+    "/console/coupons",
+    "/console/campaigns",
+    "/console/journeys",
+    "/console/groups",
+    "/",
+)
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]+")
+
+
+def visible_text(html_text: str) -> str:
+    """What a person reads: the page without its tags, scripts and styles."""
+    html_text = re.sub(r"<(script|style)\b.*?</\1>", " ", html_text, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html_text)
+
+
+def test_every_console_page_reads_in_english_when_english_is_chosen(app, client, make_token, seeded):
+    """Switched to English, a console page shows no Chinese but the brand's own data (its name,
+    a guide's, a customer's, a group's, a reply rule's keyword and text)."""
+    data = (BRAND, "王小美", "艾米", "静安店VIP群", "奶粉", "有货", "中文")  # 中文: the switch names itself
+    log_in(client, make_token, "manager")
+    client.post("/language", data={"lang": "en", "next": "/"})
+    chinese: dict[str, list[str]] = {}
+    for endpoint, url in console_pages(app, seeded).items():
+        if url == "/" and "/" in NOT_YET_IN_ENGLISH or url != "/" and url.startswith(
+                tuple(p for p in NOT_YET_IN_ENGLISH if p != "/")):
+            continue
+        text = visible_text(page_text(client.get(url)))
+        for word in data:
+            text = text.replace(word, " ")
+        if found := CJK.findall(text):
+            chinese[url] = found
+    assert chinese == {}, f"Chinese left on English pages: {chinese}"
 
 
 def test_pages_outside_the_console_keep_their_own_look(client, make_token):
@@ -172,7 +221,7 @@ def test_the_side_bar_on_a_desktop_the_menu_on_a_phone_and_no_page_scrolls_sidew
         desk.goto(stack.url + url)
         expect(desk.locator("#side-nav")).to_be_visible()
         expect(desk.locator(".menu-button")).to_be_hidden()
-        expect(desk.locator("#side-me")).to_contain_text("运营 manager")
+        expect(desk.locator("#side-me")).to_contain_text("运营")
         tallest = desk.evaluate("Math.max(...[...document.querySelectorAll('#side-nav a')].map(a => a.offsetHeight))")
         assert tallest < 48, f"{url}: a side bar link wraps ({tallest} px): a page's style reaches into the bar?"
         if desk.evaluate(SIDEWAYS) > 0:
@@ -192,7 +241,7 @@ def test_the_side_bar_on_a_desktop_the_menu_on_a_phone_and_no_page_scrolls_sidew
     phone.goto(f"{stack.url}/console/coupons")
     phone.click(".menu-button")  # the menu button opens the side bar
     expect(phone.locator("#side-nav")).to_be_visible()
-    expect(phone.locator('#side-nav a[aria-current="page"]')).to_have_text("优惠券 Coupons")
+    expect(phone.locator('#side-nav a[aria-current="page"]')).to_have_text("优惠券")
     assert phone.evaluate(SIDEWAYS) <= 0
     phone.screenshot(path=str(ARTIFACTS / "phone-menu-open.png"))
     phone.click("#side-nav >> text=人群")
