@@ -5,7 +5,7 @@ Templates and pages write their words in Chinese, marked for translation (``{{ _
 ``gettext("已启动")``, ``lazy_gettext`` for words defined at import time); the English for each
 is in ``scrm/translations/en/LC_MESSAGES/messages.po``. ``make translations`` extracts every
 marked word into that catalogue (new ones with an empty translation, to be written), and
-``make`` compiles it to the ``.mo`` the app reads. tests/platform/test_translations.py fails
+``make demo`` / ``make test`` compile it to the ``.mo`` the app reads. tests/platform/test_translations.py fails
 while a marked word has no English or the compiled catalogue is older than the written one.
 
 Whose language a page is in:
