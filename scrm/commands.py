@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from time import monotonic
 
 import click
@@ -30,6 +30,7 @@ from scrm.scheduler import SchedulerService
 from scrm.serving import phone_url, serve_forever
 from scrm.simulator import make_plan
 from scrm.simulator_load import LoadOptions, ServerUnreachable, Simulator, backfill_start, check_server
+from scrm.simulator_redeem import redeem_some
 from scrm.simulator_sandbox import registrar
 from scrm.simulator_world import DiscoveryFailed, discover
 from scrm.users.models import ApiToken, User
@@ -167,13 +168,15 @@ SIMULATOR_USER = "simulator"
 
 def simulate(ctx: click.Context, url: str | None, customers: int, days: int, rate: float | None, concurrency: int,
              encrypt: bool, retry_fraction: float, work_fraction: float, seed: int | None, backfill: bool = False,
-             token: str | None = None, order_fraction: float = 0.15) -> None:
+             token: str | None = None, order_fraction: float = 0.15, redeem_fraction: float = 0.35) -> None:
     config = config_of(ctx)
     url = (url or config.server.public_base_url).rstrip("/")
     try:
         check_server(url)
     except ServerUnreachable as exc:
         raise click.ClickException(str(exc)) from None
+    started = datetime.now(UTC)
+    in_our_database = token is None
     with ExitStack() as stack:
         # Without --token the simulator works in the server's database (its token is made
         # there): on a sandbox server it also puts its customers in the sandbox's WeChat world.
@@ -202,6 +205,12 @@ def simulate(ctx: click.Context, url: str | None, customers: int, days: int, rat
             summary = simulator.run(plan, on_progress=bar.update)
     for line in summary.lines():
         click.echo(line)
+    if in_our_database and redeem_fraction:
+        since = started if start is None else datetime.fromtimestamp(start, UTC)
+        click.echo(redeem_some(runtime_of(ctx), fraction=redeem_fraction, seed=seed, backdated=start is not None,
+                               since=since).describe())
+    elif redeem_fraction:
+        click.echo("redemptions: none (with --token the coupons' codes are in a database this run cannot read)")
     if not summary.all_accepted:
         raise click.ClickException(f"{summary.sent - summary.accepted} of {summary.sent} deliveries were not accepted")
 

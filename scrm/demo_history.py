@@ -6,7 +6,9 @@ handles a callback (``user/info`` on a follow, a welcome on a WeCom add), and it
 publishes the menu and makes the guides' codes. The world is learnt over the API as ``scrm
 simulate`` learns it (:func:`scrm.simulator_world.discover`: the demo's real guides, codes,
 rules and menu), and each simulated customer is put in the sandbox's WeChat world as they act
-(:mod:`scrm.simulator_sandbox`), so messages sent to them later are delivered. Two customer
+(:mod:`scrm.simulator_sandbox`), so messages sent to them later are delivered. A third or so of the coupons given to bound
+customers is then redeemed by their guides, dated days after each was given
+(:mod:`scrm.simulator_redeem`): the funnel's last step and the leaderboard. Two customer
 groups (客户群) of the customers who added a guide are then put in the sandbox's WeCom and read
 by the groups' sync. (No group live code: those are made in the console.)
 
@@ -29,6 +31,7 @@ from scrm.groups.sync import sync_groups
 from scrm.sandbox import world
 from scrm.simulator import Plan, Summary, make_plan
 from scrm.simulator_load import LoadOptions, Simulator, backfill_start
+from scrm.simulator_redeem import redeem_some
 from scrm.simulator_sandbox import registrar
 from scrm.simulator_world import discover
 
@@ -72,6 +75,7 @@ def backfill(runtime: Runtime, url: str, token: str, *, echo: Callable[[str], No
             echo(f"  history: {done[0]}/{plan.deliveries} callbacks and orders")
 
     summary = simulator.run(plan, on_progress=progress)
+    echo(f"  {redeem_some(runtime, seed=SEED).describe()}")
     groups = seed_groups(runtime, plan, at=datetime.fromtimestamp(options.backfill_start or 0, UTC))
     echo(f"  customer groups: {groups} read from the sandbox's WeCom")
     return summary
