@@ -4,6 +4,7 @@ module only when a command runs."""
 from __future__ import annotations
 
 import json
+import logging
 import random
 import signal
 import sys
@@ -11,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from time import monotonic
 
 import click
@@ -20,9 +22,9 @@ from sqlalchemy.engine import make_url
 from scrm.cli_context import config_of, runtime_of
 from scrm.config import is_loopback
 from scrm import demo_history
-from scrm.demo import seed_demo_brand
+from scrm.demo import ADMIN, seed_demo_brand
 from scrm.demo_seed import seed_first_hour
-from scrm.logs import Redactor
+from scrm.logs import Redactor, configure_demo_logging
 from scrm.migrate import upgrade
 from scrm.redis_store import is_memory_url
 from scrm.runtime import Runtime
@@ -44,6 +46,9 @@ from scrm.users.service import (
     revoke_tokens,
 )
 from tagging.computed_bulk import RecomputeRunning, recompute_all
+
+log = logging.getLogger(__name__)
+
 
 def migrate(ctx: click.Context) -> None:
     config = config_of(ctx)
@@ -86,31 +91,44 @@ def sandbox(ctx: click.Context, host: str | None, port: int | None, open_browser
     _serve(runtime, host, port)
 
 
+# Where ``scrm demo`` keeps its logs (beside the SQLite file the demo makes, under var/).
+DEMO_LOG = Path("var") / "demo.log"
+
+
 def demo(ctx: click.Context) -> None:
     started = monotonic()
+    log_file = configure_demo_logging(config_of(ctx), DEMO_LOG)
     migrate(ctx)
     runtime = runtime_of(ctx)
     if not runtime.config.wechat.sandbox:
-        serve(ctx, None, None)
+        _serve(runtime, None, None, notes=[("logs", f"{log_file}   (warnings and errors show here too)"),
+                                           ("stop", "Ctrl+C")])
         return
     brand = seed_demo_brand(runtime)
-    click.echo("demo brand ready: stores S001, S002; guides G001-G003 (console: log in as demo-admin)")
+    click.echo("demo brand: stores S001, S002; guides G001-G003")
     made = seed_first_hour(runtime)
-    click.echo("first hour: " + ("; ".join(made) if made else "reply rules, menu, tags, campaign and journey were there"))
-    click.echo(f"  guide G001's phone pages (works once): {brand.guide_link}")
-    click.echo(f"  demo-admin's token: {brand.admin_token}")
-    before_ready = None
-    if not demo_history.has_history(runtime):
-        url = runtime.config.server.public_base_url.rstrip("/")
+    log.info("first hour seeded: %s", "; ".join(made) or "nothing: it was there")
+    click.echo(f"first hour: {len(made)} things set up (greeting, reply rules, menu, tags, a campaign, a journey)"
+               if made else "first hour: kept (reply rules, menu, tags, campaign and journey were there)")
+    notes = [
+        ("admin token", f"{brand.admin_token}   (user {ADMIN}: the console's and the phone sandbox's sign-in)"),
+        ("guide G001's phone", f"{brand.guide_link}   (works once: open it in another browser)"),
+        ("logs", f"{log_file}   (warnings and errors show here too)"),
+        ("stop", "Ctrl+C (run scrm demo again: it keeps what is there)"),
+    ]
+    url = runtime.config.server.public_base_url.rstrip("/")
 
-        def before_ready() -> None:
-            click.echo(f"history: {demo_history.DAYS} days of {demo_history.CUSTOMERS} simulated customers, backfilled")
-            summary = demo_history.backfill(runtime, url, brand.admin_token, echo=click.echo)
-            click.echo(f"  history: {summary.accepted} of {summary.sent} accepted in {summary.elapsed:.1f} s")
-            click.echo(f"demo ready in {monotonic() - started:.1f} s")
-    else:
-        click.echo("history: kept (the database has customers)")
-    _serve(runtime, None, None, before_ready=before_ready)
+    def before_ready() -> None:
+        if demo_history.has_history(runtime):
+            click.echo("history: kept (the database has customers)")
+            return
+        click.echo(f"history: {demo_history.DAYS} days of {demo_history.CUSTOMERS} simulated customers, backfilled "
+                   "(a minute or so)")
+        summary = demo_history.backfill(runtime, url, brand.admin_token, echo=click.echo)
+        click.echo(f"  history: {summary.accepted} of {summary.sent} accepted in {summary.elapsed:.1f} s")
+        click.echo(f"demo ready in {monotonic() - started:.1f} s")
+
+    _serve(runtime, None, None, before_ready=before_ready, notes=notes)
 
 
 def users_create(ctx: click.Context, name: str, role: str, guide_code: str | None) -> None:
@@ -272,7 +290,7 @@ def _safe_url(url: str) -> str:
 
 
 def _serve(runtime: Runtime, host: str | None, port: int | None, *,
-           before_ready: Callable[[], None] | None = None) -> None:
+           before_ready: Callable[[], None] | None = None, notes: list[tuple[str, str]] | None = None) -> None:
     host = host or runtime.config.server.host
     if runtime.config.wechat.sandbox and not runtime.config.security.secret_key and not is_loopback(host):
         raise click.ClickException(
@@ -280,4 +298,4 @@ def _serve(runtime: Runtime, host: str | None, port: int | None, *,
             "is not set: the sandbox's built-in key would sign sessions anyone could forge. Use 127.0.0.1, "
             "or set security.secret_key."
         )
-    serve_forever(runtime, host, port or runtime.config.server.port, before_ready=before_ready)
+    serve_forever(runtime, host, port or runtime.config.server.port, before_ready=before_ready, notes=notes or ())

@@ -18,6 +18,7 @@ adds nothing). Same seed, same plan.
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 from collections.abc import Callable
@@ -37,6 +38,8 @@ from scrm.simulator_world import discover
 
 if TYPE_CHECKING:
     from scrm.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 CUSTOMERS = 100
 # The dashboard opens on the last 30 days, today included: 29 backfilled days and today fill it,
@@ -64,7 +67,9 @@ def backfill(runtime: Runtime, url: str, token: str, *, echo: Callable[[str], No
     echo(f"  {world.describe()}")
     plan = make_plan(customers=customers, days=days, seed=SEED, retry_fraction=0.02, work_fraction=WORK_FRACTION,
                      order_fraction=ORDER_FRACTION, world=world)
-    echo(f"  {plan.describe()}")
+    summary, mix = plan.describe().split("\n", 1)
+    echo(f"  {summary}")
+    log.info("history's plan, by kind: %s", mix.strip())
     options = LoadOptions(concurrency=4, backfill_start=backfill_start(runtime.config.brand.zone, days))
     simulator = Simulator(runtime.config, url, options, token=token, before_send=registrar(runtime.redis))
     done, step = [0], max(1, plan.deliveries // 10)
