@@ -86,3 +86,47 @@ def test_live_redemptions_happen_now(runtime, given):
 def test_a_fraction_outside_zero_to_one_is_refused(runtime):
     with pytest.raises(ValueError):
         redeem_some(runtime, fraction=1.5)
+
+
+@pytest.fixture
+def gifting_shop(runtime):  # noqa: ANN001, ANN201
+    """A guide whose code binds, and a gift for every customer bound (the demo's 新客礼)."""
+    from scrm.coupons import coupon_templates
+    from scrm.coupons.schemas import RuleIn
+
+    create_store(runtime, "S1")
+    guide = create_guide(runtime, "G1", store="S1")
+    template = make_template(runtime, name="新客礼", kind="gift", gift="围兜", amount=None, min_spend=None)
+    with runtime.transaction() as db_session:
+        coupon_templates.create_rule(db_session=db_session, rule_in=RuleIn(template_id=template, trigger="binding"),
+                                     at=runtime.clock.now())
+    return guide
+
+
+def _redeemed_by(runtime, guide_id: int) -> tuple[int, int]:  # noqa: ANN001
+    """(coupons redeemed by the guide, coupons of customers bound to the guide)."""
+    from guides.models import Binding
+
+    with runtime.transaction() as db_session:
+        coupons = db_session.scalars(select(Coupon).join(Binding, Binding.customer_id == Coupon.customer_id)
+                                     .where(Binding.guide_id == guide_id)).all()
+        return sum(c.status == "redeemed" and c.redeemed_guide_id == guide_id for c in coupons), len(coupons)
+
+
+def test_scrm_simulate_redeems_in_the_servers_database(served_cli, runtime, gifting_shop):
+    result = served_cli("simulate", "--customers", "12", "--days", "1", "--rate", "0", "--seed", "5",
+                        "--work-fraction", "0", "--order-fraction", "0", "--retry-fraction", "0",
+                        "--redeem-fraction", "1")
+    assert result.exit_code == 0, result.output
+    redeemed, given = _redeemed_by(runtime, gifting_shop.id)
+    assert given > 0 and redeemed == given, result.output
+    assert f"redemptions: {redeemed} coupons redeemed by their guides" in result.output
+
+
+def test_scrm_simulate_with_a_token_redeems_nothing_and_says_why(served_cli, runtime, gifting_shop, make_token):
+    result = served_cli("simulate", "--customers", "4", "--days", "1", "--rate", "0", "--seed", "5",
+                        "--work-fraction", "0", "--order-fraction", "0", "--retry-fraction", "0",
+                        "--token", make_token("manager"))
+    assert result.exit_code == 0, result.output
+    assert _redeemed_by(runtime, gifting_shop.id)[0] == 0
+    assert "redemptions: none (with --token" in result.output
