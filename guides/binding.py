@@ -31,7 +31,7 @@ from qrcodes import service as codes
 from qrcodes import stats
 from qrcodes.models import ChannelCode
 from scrm.clock import as_utc, local_day
-from scrm.customers.models import Interaction
+from scrm.customers.models import Customer, Interaction
 from scrm.queue import enqueue_after_commit
 
 if TYPE_CHECKING:
@@ -197,6 +197,14 @@ def bind(
 
 
 def current_binding(*, db_session: Session, customer_id: int, lock: bool = False) -> Binding | None:
+    """``lock``: the caller decides on the customer's binding; until it commits, anyone else
+    deciding waits. The customer's row is locked, not only the binding's: a customer with no
+    guide has no binding row to lock, and two scans at once would both start one (the second
+    failing on the one-current-binding index). FOR NO KEY UPDATE: it waits for another such
+    lock but not for the key-share locks that this callback's own timeline rows (their foreign
+    key to the customer) took in the other transactions, which would deadlock."""
+    if lock:
+        db_session.execute(select(Customer.id).where(Customer.id == customer_id).with_for_update(key_share=True))
     query = select(Binding).where(Binding.customer_id == customer_id, Binding.ended_at.is_(None))
     if lock:
         query = query.with_for_update()

@@ -159,6 +159,9 @@ def show_config(ctx: click.Context) -> None:
               help="Share of callbacks that are WeCom change_external_contact events.")
 @click.option("--order-fraction", type=click.FloatRange(0, 1), default=0.15, show_default=True,
               help="Share of customers who also buy (POST /api/orders).")
+@click.option("--redeem-fraction", type=click.FloatRange(0, 1), default=0.35, show_default=True,
+              help="Share of the coupons given to bound customers that their guide redeems after the run "
+                   "(in the server's database: not with --token).")
 @click.option("--token", default=None,
               help="A manager's API token for the server. Default: one made in the configured database for "
                    "this run (user 'simulator') and revoked after it.")
@@ -166,14 +169,15 @@ def show_config(ctx: click.Context) -> None:
 @click.pass_context
 def simulate(ctx: click.Context, url: str | None, customers: int, days: int, backfill: bool, rate: float | None,
              concurrency: int, encrypt: bool, retry_fraction: float, work_fraction: float, order_fraction: float,
-             token: str | None, seed: int | None) -> None:
+             redeem_fraction: float, token: str | None, seed: int | None) -> None:
     """Load a running server with customers' WeChat callbacks, signed as WeChat signs them, and
     their orders, using the guides, codes, rules and menu the server has.
 
     Prints what it learnt of the server, the plan, a progress bar (stderr), then what the server
     answered; exits 1 when no server answers at --url or when any delivery was not accepted."""
     _run().simulate(ctx, url, customers, days, rate, concurrency, encrypt, retry_fraction, work_fraction, seed,
-                    backfill=backfill, token=token, order_fraction=order_fraction)
+                    backfill=backfill, token=token, order_fraction=order_fraction,
+                    redeem_fraction=redeem_fraction)
 
 
 @main.group()

@@ -4,13 +4,15 @@ module only when a command runs."""
 from __future__ import annotations
 
 import json
+import logging
 import random
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from time import monotonic
 
 import click
@@ -20,9 +22,9 @@ from sqlalchemy.engine import make_url
 from scrm.cli_context import config_of, runtime_of
 from scrm.config import is_loopback
 from scrm import demo_history
-from scrm.demo import seed_demo_brand
+from scrm.demo import ADMIN, seed_demo_brand
 from scrm.demo_seed import seed_first_hour
-from scrm.logs import Redactor
+from scrm.logs import Redactor, configure_demo_logging
 from scrm.migrate import upgrade
 from scrm.redis_store import is_memory_url
 from scrm.runtime import Runtime
@@ -30,6 +32,7 @@ from scrm.scheduler import SchedulerService
 from scrm.serving import phone_url, serve_forever
 from scrm.simulator import make_plan
 from scrm.simulator_load import LoadOptions, ServerUnreachable, Simulator, backfill_start, check_server
+from scrm.simulator_redeem import redeem_some
 from scrm.simulator_sandbox import registrar
 from scrm.simulator_world import DiscoveryFailed, discover
 from scrm.users.models import ApiToken, User
@@ -43,6 +46,9 @@ from scrm.users.service import (
     revoke_tokens,
 )
 from tagging.computed_bulk import RecomputeRunning, recompute_all
+
+log = logging.getLogger(__name__)
+
 
 def migrate(ctx: click.Context) -> None:
     config = config_of(ctx)
@@ -85,31 +91,44 @@ def sandbox(ctx: click.Context, host: str | None, port: int | None, open_browser
     _serve(runtime, host, port)
 
 
+# Where ``scrm demo`` keeps its logs (beside the SQLite file the demo makes, under var/).
+DEMO_LOG = Path("var") / "demo.log"
+
+
 def demo(ctx: click.Context) -> None:
     started = monotonic()
+    log_file = configure_demo_logging(config_of(ctx), DEMO_LOG)
     migrate(ctx)
     runtime = runtime_of(ctx)
     if not runtime.config.wechat.sandbox:
-        serve(ctx, None, None)
+        _serve(runtime, None, None, notes=[("logs", f"{log_file}   (warnings and errors show here too)"),
+                                           ("stop", "Ctrl+C")])
         return
     brand = seed_demo_brand(runtime)
-    click.echo("demo brand ready: stores S001, S002; guides G001-G003 (console: log in as demo-admin)")
+    click.echo("demo brand: stores S001, S002; guides G001-G003")
     made = seed_first_hour(runtime)
-    click.echo("first hour: " + ("; ".join(made) if made else "reply rules, menu, tags, campaign and journey were there"))
-    click.echo(f"  guide G001's phone pages (works once): {brand.guide_link}")
-    click.echo(f"  demo-admin's token: {brand.admin_token}")
-    before_ready = None
-    if not demo_history.has_history(runtime):
-        url = runtime.config.server.public_base_url.rstrip("/")
+    log.info("first hour seeded: %s", "; ".join(made) or "nothing: it was there")
+    click.echo(f"first hour: {len(made)} things set up (greeting, reply rules, menu, tags, a campaign, a journey)"
+               if made else "first hour: kept (reply rules, menu, tags, campaign and journey were there)")
+    notes = [
+        ("admin token", f"{brand.admin_token}   (user {ADMIN}: the console's and the phone sandbox's sign-in)"),
+        ("guide G001's phone", f"{brand.guide_link}   (works once: open it in another browser)"),
+        ("logs", f"{log_file}   (warnings and errors show here too)"),
+        ("stop", "Ctrl+C (run scrm demo again: it keeps what is there)"),
+    ]
+    url = runtime.config.server.public_base_url.rstrip("/")
 
-        def before_ready() -> None:
-            click.echo(f"history: {demo_history.DAYS} days of {demo_history.CUSTOMERS} simulated customers, backfilled")
-            summary = demo_history.backfill(runtime, url, brand.admin_token, echo=click.echo)
-            click.echo(f"  history: {summary.accepted} of {summary.sent} accepted in {summary.elapsed:.1f} s")
-            click.echo(f"demo ready in {monotonic() - started:.1f} s")
-    else:
-        click.echo("history: kept (the database has customers)")
-    _serve(runtime, None, None, before_ready=before_ready)
+    def before_ready() -> None:
+        if demo_history.has_history(runtime):
+            click.echo("history: kept (the database has customers)")
+            return
+        click.echo(f"history: {demo_history.DAYS} days of {demo_history.CUSTOMERS} simulated customers, backfilled "
+                   "(a minute or so)")
+        summary = demo_history.backfill(runtime, url, brand.admin_token, echo=click.echo)
+        click.echo(f"  history: {summary.accepted} of {summary.sent} accepted in {summary.elapsed:.1f} s")
+        click.echo(f"demo ready in {monotonic() - started:.1f} s")
+
+    _serve(runtime, None, None, before_ready=before_ready, notes=notes)
 
 
 def users_create(ctx: click.Context, name: str, role: str, guide_code: str | None) -> None:
@@ -167,13 +186,15 @@ SIMULATOR_USER = "simulator"
 
 def simulate(ctx: click.Context, url: str | None, customers: int, days: int, rate: float | None, concurrency: int,
              encrypt: bool, retry_fraction: float, work_fraction: float, seed: int | None, backfill: bool = False,
-             token: str | None = None, order_fraction: float = 0.15) -> None:
+             token: str | None = None, order_fraction: float = 0.15, redeem_fraction: float = 0.35) -> None:
     config = config_of(ctx)
     url = (url or config.server.public_base_url).rstrip("/")
     try:
         check_server(url)
     except ServerUnreachable as exc:
         raise click.ClickException(str(exc)) from None
+    started = datetime.now(UTC)
+    in_our_database = token is None
     with ExitStack() as stack:
         # Without --token the simulator works in the server's database (its token is made
         # there): on a sandbox server it also puts its customers in the sandbox's WeChat world.
@@ -202,6 +223,12 @@ def simulate(ctx: click.Context, url: str | None, customers: int, days: int, rat
             summary = simulator.run(plan, on_progress=bar.update)
     for line in summary.lines():
         click.echo(line)
+    if in_our_database and redeem_fraction:
+        since = started if start is None else datetime.fromtimestamp(start, UTC)
+        click.echo(redeem_some(runtime_of(ctx), fraction=redeem_fraction, seed=seed, backdated=start is not None,
+                               since=since).describe())
+    elif redeem_fraction:
+        click.echo("redemptions: none (with --token the coupons' codes are in a database this run cannot read)")
     if not summary.all_accepted:
         raise click.ClickException(f"{summary.sent - summary.accepted} of {summary.sent} deliveries were not accepted")
 
@@ -263,7 +290,7 @@ def _safe_url(url: str) -> str:
 
 
 def _serve(runtime: Runtime, host: str | None, port: int | None, *,
-           before_ready: Callable[[], None] | None = None) -> None:
+           before_ready: Callable[[], None] | None = None, notes: list[tuple[str, str]] | None = None) -> None:
     host = host or runtime.config.server.host
     if runtime.config.wechat.sandbox and not runtime.config.security.secret_key and not is_loopback(host):
         raise click.ClickException(
@@ -271,4 +298,4 @@ def _serve(runtime: Runtime, host: str | None, port: int | None, *,
             "is not set: the sandbox's built-in key would sign sessions anyone could forge. Use 127.0.0.1, "
             "or set security.secret_key."
         )
-    serve_forever(runtime, host, port or runtime.config.server.port, before_ready=before_ready)
+    serve_forever(runtime, host, port or runtime.config.server.port, before_ready=before_ready, notes=notes or ())

@@ -6,7 +6,9 @@ handles a callback (``user/info`` on a follow, a welcome on a WeCom add), and it
 publishes the menu and makes the guides' codes. The world is learnt over the API as ``scrm
 simulate`` learns it (:func:`scrm.simulator_world.discover`: the demo's real guides, codes,
 rules and menu), and each simulated customer is put in the sandbox's WeChat world as they act
-(:mod:`scrm.simulator_sandbox`), so messages sent to them later are delivered. Two customer
+(:mod:`scrm.simulator_sandbox`), so messages sent to them later are delivered. A third or so of the coupons given to bound
+customers is then redeemed by their guides, dated days after each was given
+(:mod:`scrm.simulator_redeem`): the funnel's last step and the leaderboard. Two customer
 groups (客户群) of the customers who added a guide are then put in the sandbox's WeCom and read
 by the groups' sync. (No group live code: those are made in the console.)
 
@@ -16,6 +18,7 @@ adds nothing). Same seed, same plan.
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 from collections.abc import Callable
@@ -29,11 +32,14 @@ from scrm.groups.sync import sync_groups
 from scrm.sandbox import world
 from scrm.simulator import Plan, Summary, make_plan
 from scrm.simulator_load import LoadOptions, Simulator, backfill_start
+from scrm.simulator_redeem import redeem_some
 from scrm.simulator_sandbox import registrar
 from scrm.simulator_world import discover
 
 if TYPE_CHECKING:
     from scrm.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 CUSTOMERS = 100
 # The dashboard opens on the last 30 days, today included: 29 backfilled days and today fill it,
@@ -61,7 +67,9 @@ def backfill(runtime: Runtime, url: str, token: str, *, echo: Callable[[str], No
     echo(f"  {world.describe()}")
     plan = make_plan(customers=customers, days=days, seed=SEED, retry_fraction=0.02, work_fraction=WORK_FRACTION,
                      order_fraction=ORDER_FRACTION, world=world)
-    echo(f"  {plan.describe()}")
+    summary, mix = plan.describe().split("\n", 1)
+    echo(f"  {summary}")
+    log.info("history's plan, by kind: %s", mix.strip())
     options = LoadOptions(concurrency=4, backfill_start=backfill_start(runtime.config.brand.zone, days))
     simulator = Simulator(runtime.config, url, options, token=token, before_send=registrar(runtime.redis))
     done, step = [0], max(1, plan.deliveries // 10)
@@ -72,6 +80,7 @@ def backfill(runtime: Runtime, url: str, token: str, *, echo: Callable[[str], No
             echo(f"  history: {done[0]}/{plan.deliveries} callbacks and orders")
 
     summary = simulator.run(plan, on_progress=progress)
+    echo(f"  {redeem_some(runtime, seed=SEED).describe()}")
     groups = seed_groups(runtime, plan, at=datetime.fromtimestamp(options.backfill_start or 0, UTC))
     echo(f"  customer groups: {groups} read from the sandbox's WeCom")
     return summary

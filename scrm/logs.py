@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from scrm.config import Config
@@ -93,18 +94,56 @@ class TextFormatter(logging.Formatter):
         return self.redact(super().format(record))
 
 
+class LineFormatter(logging.Formatter):
+    """One readable line a record, for a person at a terminal: ``warning: message (logger)``;
+    an exception adds its last line only (its trace is in the log file)."""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{record.levelname.lower()}: {record.getMessage()} ({record.name})"
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            text += f": {type(error).__name__}: {error}"
+        return self.redact(" ".join(text.split()))
+
+
 def configure_logging(config: Config, stream: Any = None) -> logging.Handler:
     """Route every logger through one redacting handler on stderr (or ``stream``)."""
     redact = Redactor.from_config(config)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(redact) if config.logging.format == "json" else TextFormatter(redact))
+    _install(config, handler)
+    return handler
+
+
+def configure_demo_logging(config: Config, path: Path, stream: Any = None) -> Path:
+    """``scrm demo``: a person reads the terminal for the URLs and the token, so every record
+    goes to ``path`` (JSON lines, appended run after run) and only warnings and errors also
+    to stderr (or ``stream``), one readable line each. Returns the log file's absolute path."""
+    redact = Redactor.from_config(config)
+    path = path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    to_file.setFormatter(JsonFormatter(redact))
+    on_terminal = logging.StreamHandler(stream or sys.stderr)
+    on_terminal.setLevel(logging.WARNING)
+    on_terminal.setFormatter(LineFormatter(redact))
+    _install(config, to_file, on_terminal)
+    return path
+
+
+def _install(config: Config, *handlers: logging.Handler) -> None:
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_scrm", False):
             root.removeHandler(old)
-    handler._scrm = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
+            old.close()
+    for handler in handlers:
+        handler._scrm = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
     root.setLevel(config.logging.level)
     for noisy in ("urllib3", "werkzeug", "apscheduler.scheduler", "rq.worker"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-    return handler

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 import click
@@ -20,9 +20,11 @@ from scrm.warmup import warm_up_in_background
 log = logging.getLogger(__name__)
 
 
-def serve_forever(runtime: Runtime, host: str, port: int, *, before_ready: Callable[[], None] | None = None) -> None:
+def serve_forever(runtime: Runtime, host: str, port: int, *, before_ready: Callable[[], None] | None = None,
+                  notes: Sequence[tuple[str, str]] = ()) -> None:
     """Serve until interrupted. ``before_ready`` (``scrm demo``'s history) runs once the
-    server listens and answers, before "SCRM is running" is printed."""
+    server listens and answers, before "SCRM is running" is printed; ``notes`` (label, text)
+    end that banner (the demo's token, its guide's link, where its logs are)."""
     app = create_app(runtime=runtime)
     warm_up_in_background(runtime)
     stoppers = []
@@ -30,7 +32,7 @@ def serve_forever(runtime: Runtime, host: str, port: int, *, before_ready: Calla
         stoppers = _start_embedded_processes(runtime)
     try:
         if before_ready is None:
-            _print_where_to_look(runtime, host, port)
+            _print_where_to_look(runtime, host, port, notes)
             run_simple(host, port, app, threaded=True, use_reloader=False)
             return
         server = make_server(host, port, app, threaded=True)
@@ -38,7 +40,7 @@ def serve_forever(runtime: Runtime, host: str, port: int, *, before_ready: Calla
         thread.start()
         try:
             before_ready()
-            _print_where_to_look(runtime, host, port)
+            _print_where_to_look(runtime, host, port, notes)
             while thread.is_alive():
                 thread.join(0.5)
         finally:
@@ -60,7 +62,7 @@ def phone_url(runtime: Runtime) -> str:
     return f"{runtime.config.server.public_base_url}/sandbox/phone"
 
 
-def _print_where_to_look(runtime: Runtime, host: str, port: int) -> None:
+def _print_where_to_look(runtime: Runtime, host: str, port: int, notes: Sequence[tuple[str, str]] = ()) -> None:
     base = runtime.config.server.public_base_url
     served = urlsplit(base)
     if served.port not in (port, None) or (served.port is None and port not in (80, 443)):
@@ -82,5 +84,8 @@ def _print_where_to_look(runtime: Runtime, host: str, port: int) -> None:
     click.secho("SCRM is running:", bold=True)
     for label, url in lines:
         click.echo(f"  {label:<20} {url}")
-    click.echo("  a login token:        scrm users create NAME --role admin   (last line printed)")
+    if not notes:
+        click.echo("  a login token:        scrm users create NAME --role admin   (last line printed)")
+    for label, text in notes:
+        click.echo(f"  {label:<20} {text}")
     click.echo("")

@@ -151,3 +151,8 @@ class Segment(Base):
     updated_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# Names are one case-insensitively (奶粉VIP and 奶粉vip would be one segment:名字): the service
+# says so first (tagging/segments/service.py); this index holds against two writers at once.
+Index("uq_segments_lower_name", func.lower(Segment.name), unique=True)

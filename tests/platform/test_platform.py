@@ -9,13 +9,15 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from scrm.config import load_config
 from scrm.customers.models import Customer, Interaction, TimelineIsAppendOnly
-from scrm.logs import configure_logging
+from scrm.logs import configure_demo_logging, configure_logging
 
 
+# SQLite cannot reflect segments' lower(name) index, so it is compared on PostgreSQL only.
+@pytest.mark.filterwarnings("ignore:.*expression-based index")
 def test_models_and_migrations_agree(runtime):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
@@ -50,6 +52,25 @@ def test_identity_is_unique_per_channel(runtime):
             db_session.flush()
             db_session.add(CustomerIdentity(customer_id=a.id, channel="mp", external_id="oX"))
             db_session.add(CustomerIdentity(customer_id=b.id, channel="mp", external_id="oX"))
+
+
+def test_segment_names_are_unique_whatever_their_case(runtime):
+    """The service checks first; the index (migration 0017) holds when two writers race past it."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import IntegrityError
+
+    from tagging.models import Segment
+
+    at = datetime(2026, 12, 7, tzinfo=UTC)
+    with runtime.transaction() as db_session:
+        db_session.add(Segment(name="奶粉VIP", expr="兴趣:奶粉", created_by="a", updated_by="a", created_at=at, updated_at=at))
+    with pytest.raises(IntegrityError):
+        with runtime.transaction() as db_session:
+            db_session.add(Segment(name="奶粉vip", expr="兴趣:辅食", created_by="b", updated_by="b",
+                                   created_at=at, updated_at=at))
+    with runtime.transaction() as db_session:
+        assert db_session.scalars(select(Segment.name)).all() == ["奶粉VIP"]
 
 
 def test_timeline_is_append_only(runtime):
@@ -110,6 +131,38 @@ def test_logs_are_json_and_never_carry_secrets_or_tokens():
     for secret in ("super-secret-app-secret", "ACCESS123", "ACCESS456", "abcdefghijklmnop"):
         assert secret not in line
     assert entry["level"] == "WARNING" and "appid=wx1" in entry["msg"] and entry["body"]["openid"] == "o1"
+
+
+def test_the_demo_logs_everything_to_its_file_and_only_warnings_to_the_terminal(tmp_path):
+    """scrm demo: the terminal keeps its URLs and token readable; the file keeps JSON lines."""
+    config = load_config(environ={}, overrides={"wechat.mp.app_secret": "super-secret-app-secret"})
+    terminal, root = io.StringIO(), logging.getLogger()
+    before, level = list(root.handlers), root.level
+    path = configure_demo_logging(config, tmp_path / "var" / "demo.log", terminal)
+    try:
+        log = logging.getLogger("scrm.test")
+        log.info("GET /api/guides 200", extra={"status": 200})
+        log.warning("the sandbox answered slowly\n(1.2 s) secret=super-secret-app-secret")
+        try:
+            raise ValueError("bad\nscene")
+        except ValueError:
+            log.exception("a callback failed")
+    finally:  # the suite's other tests log where they did
+        for handler in set(root.handlers) - set(before):
+            root.removeHandler(handler)
+            handler.close()
+        for handler in set(before) - set(root.handlers):
+            root.addHandler(handler)
+        root.setLevel(level)
+    assert path == (tmp_path / "var" / "demo.log").resolve()
+    shown = terminal.getvalue().splitlines()
+    assert shown == ["warning: the sandbox answered slowly (1.2 s) secret=*** (scrm.test)",
+                     "error: a callback failed (scrm.test): ValueError: bad scene"]
+    kept = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [(e["level"], e["msg"].split("\n")[0]) for e in kept] == [
+        ("INFO", "GET /api/guides 200"), ("WARNING", "the sandbox answered slowly"), ("ERROR", "a callback failed")]
+    assert kept[0]["status"] == 200 and "Traceback" in kept[2]["exc"]
+    assert "super-secret-app-secret" not in path.read_text(encoding="utf-8")
 
 
 def test_help_imports_nothing_heavy():
