@@ -196,7 +196,7 @@ def test_a_manager_s_first_hour_from_the_console_alone(browser, stack, running, 
     expect(console.locator("#outcomes li.yes")).to_contain_text("奶粉")  # one message is enough
     shot(console, "desk-07-tag-rules")
 
-    # Who gets the campaign: 李 wrote two days before it, 王 inside the window, 张 then unfollowed.
+    # Who gets the campaign: `outside` writes two days before it, `inside` in the window, `gone` then unfollows.
     phone.fill("#text", "我想给宝宝买奶粉")  # the first customer: 48 hours later they are outside
     phone.press("#text", "Enter")
     expect(phone.locator(".msg.me .bubble").last).to_have_text("我想给宝宝买奶粉")
@@ -248,15 +248,15 @@ def test_a_manager_s_first_hour_from_the_console_alone(browser, stack, running, 
     reasons = sorted((row.get_attribute("data-outcome"), row.get_attribute("data-code"),
                       row.locator("td.wrap").text_content().split("：")[-1].split(" ")[0], row.locator("td.num").text_content())
                      for row in console.locator("#reasons tbody tr").all())
-    assert reasons == [("skipped", "no_channel", "未关注或已取关公众号", "1"),  # 张, who unfollowed
-                       ("skipped", "no_channel", "超出48小时互动窗口", "1")]  # 李, who wrote two days before
+    assert reasons == [("skipped", "no_channel", "未关注或已取关公众号", "1"),  # gone, who unfollowed
+                       ("skipped", "no_channel", "超出48小时互动窗口", "1")]  # outside, who wrote two days before
     shot(console, "desk-13-campaign-results")
     console.goto(f"{base}/console/campaigns")
     shot(console, "desk-14-campaigns")
 
     # Each customer's phone, against what the results say of them.
     choose(phone, inside, "有没有奶粉")
-    expect(account.last).to_have_text(CAMPAIGN_TEXT)  # sent: it reached 王's chat
+    expect(account.last).to_have_text(CAMPAIGN_TEXT)  # sent: it reached their chat
     shot(phone, "phone-04-campaign-received")
     for openid, last_said in ((outside, "我想给宝宝买奶粉"), (gone, "奶粉多少钱")):  # skipped: nothing came
         choose(phone, openid, last_said)
