@@ -12,7 +12,9 @@
     scan: $("scan"), follow: $("follow"), scanForm: $("scan-form"), scene: $("scene"), chat: $("chat"),
     welcome: $("welcome"), composer: $("composer"), text: $("text"), send: $("send"), menu: $("menu")
   };
-  var state = { customers: boot.customers, customer: null, messages: [], busy: false, pollTimers: [] };
+  // loading: the customer whose chat is being read (their openid), else null. Until it is read the
+  // page still shows the one chosen before, whose buttons must not act in the meantime.
+  var state = { customers: boot.customers, customer: null, messages: [], busy: false, loading: null, pollTimers: [] };
   var TIME_GAP_MS = 5 * 60 * 1000;
   var POLL_AFTER_MS = [1500, 4000, 9000]; // replies the account sends later, through the API
 
@@ -69,7 +71,7 @@
     el.actions.hidden = !c;
     el.welcome.hidden = !!c;
     var following = !!(c && c.following);
-    var idle = !state.busy;
+    var idle = !state.busy && !state.loading;
     if (c) {
       el.status.textContent = "";
       el.status.appendChild(make("b", "", c.nickname || c.openid));
@@ -91,6 +93,7 @@
     clearPolls();
     el.scanForm.hidden = true;
     if (!openid) {
+      state.loading = null;
       state.customer = null;
       state.messages = [];
       history.replaceState(null, "", location.pathname);
@@ -98,14 +101,22 @@
       renderCustomer();
       return Promise.resolve();
     }
+    state.loading = openid;
+    renderCustomer();
     return api("GET", urls.conversation + "?openid=" + encodeURIComponent(openid)).then(function (data) {
+      if (state.loading !== openid) return;  // another customer was chosen meanwhile
+      state.loading = null;
       rememberCustomer(data.customer);
       state.messages = data.messages;
       history.replaceState(null, "", location.pathname + "?openid=" + encodeURIComponent(openid));
       try { localStorage.setItem("scrm.phone.openid", openid); } catch (e) { /* private mode */ }
       renderMessages();
       renderCustomer();
-    }).catch(function (error) { showError(error.message); });
+    }).catch(function (error) {
+      if (state.loading === openid) state.loading = null;
+      renderCustomer();
+      showError(error.message);
+    });
   }
 
   function newCustomer() {
@@ -218,7 +229,7 @@
 
   function act(action, value) {
     var c = state.customer;
-    if (!c || state.busy) return Promise.resolve(false);
+    if (!c || state.busy || state.loading) return Promise.resolve(false);
     state.busy = true;
     clearPolls();
     renderCustomer();

@@ -63,3 +63,39 @@ def test_a_customer_follows_sends_a_keyword_and_sees_the_reply(browser, stack, c
     with stack.runtime.transaction() as db_session:
         kinds = list(db_session.scalars(select(CallbackRecord.kind).order_by(CallbackRecord.id)))
     assert kinds == ["follow", "text", "click"]  # each tap reached the real webhook
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_a_tap_while_another_customer_s_chat_loads_waits_for_that_customer(browser, stack, make_token):
+    """Choosing a customer reads their chat first; until it is read the page showed the one chosen
+    before with its buttons live, and a quick tap (取消关注 Unfollow) went to that one."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    open_phone_sandbox(page, stack.url, make_token("admin"))
+    page.click("#new-customer")
+    expect(page.locator("#follow")).to_be_enabled()
+    first = page.locator("#customer").input_value()
+    page.click("#follow")
+    expect(page.locator("#status .on")).to_be_visible()
+    page.click("#new-customer")
+    expect(page.locator("#customer")).not_to_have_value(first)
+    second = page.locator("#customer").input_value()
+    expect(page.locator("#status .on")).to_have_count(0)  # the new one does not follow yet
+
+    held = []
+    page.route("**/sandbox/phone/api/conversation*", lambda route: held.append(route))  # the first one's chat, held back
+    page.select_option("#customer", first)
+    page.wait_for_timeout(300)
+    assert len(held) == 1
+    expect(page.locator("#follow")).to_be_disabled()  # no tap reaches the second customer meanwhile
+    expect(page.locator("#send")).to_be_disabled()
+    held[0].continue_()
+    page.unroute("**/sandbox/phone/api/conversation*")
+    expect(page.locator("#status .on")).to_be_visible()  # the first one, following
+    expect(page.locator("#follow")).to_be_enabled()
+    assert errors == []
+    assert second != first
