@@ -1,0 +1,54 @@
+"""Why a console form was refused, in the reader's language (SPEC §11).
+
+The domain words its refusals in English, for the JSON API's clients and without the web's
+catalogues (a service never imports flask_babel): pydantic's own ("String should have at most
+64 characters"), our validators' ("must be 1-64 characters, not only spaces") and a few of the
+pages'. A console page shows each through :func:`reader_message`: a known wording becomes its
+marked Chinese words (English from the catalogue), its numbers kept; any other is shown as the
+domain wrote it. The JSON API keeps the domain's words unchanged: clients read the codes.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask_babel import gettext
+
+
+def N_(words: str) -> str:  # noqa: N802 (gettext's name): marks words for the catalogue, translated when shown
+    return words
+
+
+# (the domain's wording, the words people read); named groups fill the %(name)s placeholders.
+WORDINGS = tuple((re.compile(pattern), words) for pattern, words in (
+    (r"(?:is required|Field required)", N_("必填")),
+    (r"is not a field of .+", N_("不是这个表单的字段")),
+    (r"String should have at most (?P<n>\d+) characters?", N_("最多 %(n)s 个字符")),
+    (r"String should have at least (?P<n>\d+) characters?", N_("至少 %(n)s 个字符")),
+    (r"must be 1-(?P<n>\d+) characters, not only spaces", N_("须为 1–%(n)s 个字符，不能只有空格")),
+    (r"must not contain control characters", N_("不能含控制字符")),
+    (r"Input should be a valid integer.*", N_("须为整数")),
+    (r"Input should be a valid (?:number|decimal).*", N_("须为数字")),
+    (r"Decimal input should have no more than (?P<n>\d+) decimal places?", N_("最多 %(n)s 位小数")),
+    (r"Input should be greater than or equal to (?P<n>-?[\d.]+)", N_("须大于或等于 %(n)s")),
+    (r"Input should be greater than (?P<n>-?[\d.]+)", N_("须大于 %(n)s")),
+    (r"Input should be less than or equal to (?P<n>-?[\d.]+)", N_("须小于或等于 %(n)s")),
+    (r"Input should be less than (?P<n>-?[\d.]+)", N_("须小于 %(n)s")),
+    (r"Input should be a valid URL.*", N_("须为有效的网址")),
+    (r"(?:Input should be a valid date.*|must be a date, YYYY-MM-DD|from and to must be dates, YYYY-MM-DD)",
+     N_("须为日期（YYYY-MM-DD）")),
+    (r"Input should be (?P<choices>'.+)", N_("须为以下之一：%(choices)s")),
+    (r"must not be before from", N_("不能早于开始日期")),
+    (r"at most (?P<n>\d+) days before to", N_("最多比结束日期早 %(n)s 天")),
+    (r"from must be before to, at most (?P<n>\d+) days apart", N_("开始日期须早于结束日期，最多相隔 %(n)s 天")),
+    (r"from and to must be dates from (?P<first>\S+) to (?P<last>\S+)", N_("日期须在 %(first)s 到 %(last)s 之间")),
+    (r"must be a whole number from (?P<low>-?\d+) to (?P<high>-?\d+)", N_("须为 %(low)s 到 %(high)s 之间的整数")),
+))
+
+
+def reader_message(message: str) -> str:
+    """``message`` in the reader's language when its wording is a known one, else as it is."""
+    for pattern, words in WORDINGS:
+        if found := pattern.fullmatch(message):
+            return gettext(words, **found.groupdict())
+    return message
