@@ -35,13 +35,15 @@ WORDINGS = tuple((re.compile(pattern), words) for pattern, words in (
     (r"Input should be less than or equal to (?P<n>-?[\d.]+)", N_("须小于或等于 %(n)s")),
     (r"Input should be less than (?P<n>-?[\d.]+)", N_("须小于 %(n)s")),
     (r"Input should be a valid URL.*", N_("须为有效的网址")),
-    (r"(?:Input should be a valid date.*|must be a date, YYYY-MM-DD|from and to must be dates, YYYY-MM-DD)",
+    (r"(?:Input should be a valid date.*|must be a date(?: written)?,? YYYY-MM-DD|from and to must be dates, YYYY-MM-DD)",
      N_("须为日期（YYYY-MM-DD）")),
     (r"Input should be (?P<choices>'.+)", N_("须为以下之一：%(choices)s")),
     (r"must not be before from", N_("不能早于开始日期")),
     (r"at most (?P<n>\d+) days before to", N_("最多比结束日期早 %(n)s 天")),
     (r"from must be before to, at most (?P<n>\d+) days apart", N_("开始日期须早于结束日期，最多相隔 %(n)s 天")),
     (r"from and to must be dates from (?P<first>\S+) to (?P<last>\S+)", N_("日期须在 %(first)s 到 %(last)s 之间")),
+    (r"must be a date written YYYY-MM-DD, or null to forget it", N_("须为日期（YYYY-MM-DD），留空即清除")),
+    (r"must be between (?P<first>\S+) and today \((?P<today>\S+)\)", N_("须在 %(first)s 到今天（%(today)s）之间")),
     (r"must be a whole number from (?P<low>-?\d+) to (?P<high>-?\d+)", N_("须为 %(low)s 到 %(high)s 之间的整数")),
 ))
 
