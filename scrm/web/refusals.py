@@ -44,6 +44,26 @@ WORDINGS = tuple((re.compile(pattern), words) for pattern, words in (
     (r"from and to must be dates from (?P<first>\S+) to (?P<last>\S+)", N_("日期须在 %(first)s 到 %(last)s 之间")),
     (r"must be a date written YYYY-MM-DD, or null to forget it", N_("须为日期（YYYY-MM-DD），留空即清除")),
     (r"must be between (?P<first>\S+) and today \((?P<today>\S+)\)", N_("须在 %(first)s 到今天（%(today)s）之间")),
+    # reply rules (scrm/replies/schemas.py)
+    (r"an? (?:exact|contains) rule needs a keyword of 1-(?P<n>\d+) characters", N_("全匹配和半匹配规则需要 1–%(n)s 个字符的关键词")),
+    (r"an? (?:default|follow) rule has no keyword", N_("默认回复和关注回复不用关键词")),
+    (r"a text reply needs 1-(?P<n>\d+) bytes of text", N_("文字回复需要 1–%(n)s 字节的文字")),
+    (r"is (?P<size>\d+) bytes of UTF-8; a WeChat text reply holds at most (?P<n>\d+)",
+     N_("有 %(size)s 字节，微信的文字回复最多 %(n)s 字节")),
+    # the menu (scrm/replies/menu.py): "菜单 2.1 menu 2.1: needs a name", the button's words worded too
+    (r"菜单 (?P<at>[\d.]+) menu [\d.]+: (?P<rest>.+)", N_("菜单 %(at)s：%(rest)s")),
+    (r"needs a name", N_("需要名称")),
+    (r"「(?P<name>.+)」 is (?P<size>\d+) bytes; WeChat allows (?P<n>\d+) \(about (?P<chars>\d+) Chinese characters\)",
+     N_("「%(name)s」有 %(size)s 字节，微信最多允许 %(n)s 字节（约 %(chars)s 个汉字）")),
+    (r"a click button needs a key of 1-(?P<n>\d+) bytes \(the key tag rules see\)",
+     N_("点击菜单需要 1–%(n)s 字节的 key（标签规则看到的就是它）")),
+    (r"a link button needs an http:// or https:// URL", N_("链接菜单需要 http:// 或 https:// 开头的网址")),
+    (r"must be an http:// or https:// URL", N_("须为 http:// 或 https:// 开头的网址")),
+    (r"the URL is over WeChat's (?P<n>\d+) bytes", N_("网址超过了微信允许的 %(n)s 字节")),
+    (r"choose 点击 click \(sends a key\) or 链接 view \(opens a page\), or add sub-buttons",
+     N_("请选择「点击」（发送 key）或「链接」（打开网页），或添加子菜单")),
+    (r"at most (?P<n>\d+) sub-buttons, not (?P<count>\d+)", N_("最多 %(n)s 个子菜单，现在有 %(count)s 个")),
+    (r"a menu has 1-(?P<n>\d+) top buttons, not (?P<count>\d+)", N_("菜单须有 1–%(n)s 个主菜单，现在有 %(count)s 个")),
     (r"must be a whole number from (?P<low>-?\d+) to (?P<high>-?\d+)", N_("须为 %(low)s 到 %(high)s 之间的整数")),
 ))
 
@@ -52,5 +72,8 @@ def reader_message(message: str) -> str:
     """``message`` in the reader's language when its wording is a known one, else as it is."""
     for pattern, words in WORDINGS:
         if found := pattern.fullmatch(message):
-            return gettext(words, **found.groupdict())
+            values = found.groupdict()
+            if "rest" in values:  # a prefix naming where, then a refusal of its own
+                values["rest"] = reader_message(values["rest"])
+            return gettext(words, **values)
     return message
