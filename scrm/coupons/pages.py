@@ -34,6 +34,7 @@ from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
 from scrm.web.forms import form_errors, form_fields, form_status, not_found_as_404
+from scrm.web.refusals import reader_message
 from tagging.orders import UnknownCustomer, find_customer
 from tagging.schemas import CustomerRefIn
 
@@ -50,6 +51,9 @@ REFUSAL_STATUS = {"bad_code": 422, "not_found": 404}  # every other refusal: 409
 # A coupon's status as the console reads it (customers' pages word it in brand.locale: scrm/texts.py).
 STATUS_WORDS = {"issued": _l("可使用"), "redeemed": _l("已使用"), "voided": _l("已作废"), "expired": _l("已过期")}
 SOURCE_WORDS = {"rule": _l("发券规则"), "campaign": _l("活动"), "manual": _l("手动发券")}
+# Why a coupon was not issued by hand (scrm/coupons/issuing.py's reasons), by name.
+NOT_ISSUED_WORDS = {"not_found": _l("没有这个券模板"), "paused": _l("这个券已暂停发放"), "ended": _l("这个券的固定日期已结束"),
+                    "out_of_stock": _l("库存已发完"), "limit_reached": _l("这位顾客已领到每人限领的张数")}
 # What a look-up, a void or an un-redeem found (scrm/coupons/redemption.py's results), by name.
 RESULT_WORDS = {
     "ok": _l("可以核销"), "bad_code": _l("券码格式不对"), "not_found": _l("没有这个券码的券"),
@@ -171,7 +175,7 @@ def issue_by_hand(template_id: int):  # noqa: ANN201
                                        customer_id=customer_id, source="manual", source_ref=caller.name,
                                        at=runtime.clock.now())
             except issuing.NotIssued as exc:
-                raise _Refused(f"{exc.reason}: {exc.message}") from exc
+                raise _Refused(NOT_ISSUED_WORDS.get(exc.reason, exc.message)) from exc
             code = display(coupon.code or "")
     except (InvalidInput, _Refused) as exc:
         return _render_template(template_id, status=form_status(exc, _Refused), issue_form=form,
@@ -377,5 +381,5 @@ def _day_range(typed: dict[str, str], today: date) -> tuple[date, date]:
 
 def _errors(exc: Exception) -> list[dict[str, str]]:
     if isinstance(exc, template_service.UnknownStores):
-        return [{"field": "stores", "message": str(exc)}]
+        return [{"field": "stores", "message": reader_message(str(exc))}]
     return form_errors(exc)

@@ -64,6 +64,20 @@ WORDINGS = tuple((re.compile(pattern), words) for pattern, words in (
      N_("请选择「点击」（发送 key）或「链接」（打开网页），或添加子菜单")),
     (r"at most (?P<n>\d+) sub-buttons, not (?P<count>\d+)", N_("最多 %(n)s 个子菜单，现在有 %(count)s 个")),
     (r"a menu has 1-(?P<n>\d+) top buttons, not (?P<count>\d+)", N_("菜单须有 1–%(n)s 个主菜单，现在有 %(count)s 个")),
+    # coupon templates and rules (scrm/coupons/schemas.py, coupon_templates.py), finding a customer
+    (r"a cash coupon needs its amount", N_("代金券需要填减多少")),
+    (r"a discount coupon needs its discount", N_("折扣券需要填折扣")),
+    (r"a gift coupon needs its gift", N_("赠品券需要填赠品")),
+    (r"a (?:cash|discount|gift) coupon has no (?:amount|discount|gift)", N_("只填所选类型的面值")),
+    (r"a gift coupon has no minimum spend", N_("赠品券没有消费门槛")),
+    (r"give valid_from and valid_until \(fixed dates\) or valid_days, not both", N_("填固定日期或领取后天数，二选一")),
+    (r"fixed dates need both valid_from and valid_until", N_("固定日期需要开始和结束两天")),
+    (r"must be after valid_from", N_("须晚于开始日期")),
+    (r"an order_over rule needs the amount an order must reach", N_("订单满额规则需要填订单金额")),
+    (r"stock (?P<stock>\d+) is below the (?P<issued>\d+) already issued", N_("库存 %(stock)s 少于已发的 %(issued)s 张")),
+    (r"no store with the code (?P<codes>.+)", N_("没有门店代码 %(codes)s")),
+    (r"no customer has this openid", N_("没有这个 openid 的顾客")),
+    (r"no customer has this phone number", N_("没有这个手机号的顾客")),
     (r"must be a whole number from (?P<low>-?\d+) to (?P<high>-?\d+)", N_("须为 %(low)s 到 %(high)s 之间的整数")),
 ))
 
