@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from sqlalchemy import func, select
 
 from guides.models import Guide, Store
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
 STATS_DAYS = 30
 ATTEMPT_ROWS = 200
 REMINDER_ROWS = 500
-SERIES = (Series("issued", "发放 issued"), Series("redeemed", "核销 redeemed"), Series("expired", "过期 expired"))
+# Lazy: put in the reader's language when a page is drawn (scrm/web/i18n.py).
+SERIES = (Series("issued", _l("发放")), Series("redeemed", _l("核销")), Series("expired", _l("过期")))
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ def period(*, config: Config, db_session: Session, first_day: date, last_day: da
 def _template_row(config: Config, db_session: Session, template: CouponTemplate, redeemed: int) -> TemplateRow:
     issued = template.issued_count
     return TemplateRow(
-        id=template.id, name=template.name, kind=template.kind, value_text=value_text(template),
+        id=template.id, name=template.name, kind=template.kind, value_text=value_text(template, reader_locale()),
         validity=validity_text(config, template), stock=template.stock, issued=issued,
         left=None if template.stock is None else template.stock - issued, redeemed=redeemed,
         rate=stats.percent(redeemed / issued if issued else None), status=template.status,
@@ -177,8 +179,14 @@ def _template_row(config: Config, db_session: Session, template: CouponTemplate,
 
 def validity_text(config: Config, template: CouponTemplate) -> str:
     if template.valid_days is not None:
-        return f"领取后 {template.valid_days} 天 · {template.valid_days} days from issue"
-    return f"{local_time(config, template.valid_from, day_only=True)} 至 {last_moment(config, template.valid_until)}"
+        return _("领取后 %(n)s 天", n=template.valid_days)
+    return _("%(first)s 至 %(last)s", first=local_time(config, template.valid_from, day_only=True),
+             last=last_moment(config, template.valid_until))
+
+
+def reader_locale() -> str:
+    """The console reader's language (scrm/web/i18n.py), for a coupon's value as scrm/texts.py words it."""
+    return str(get_locale() or "zh_CN")
 
 
 def last_moment(config: Config, until: datetime | None) -> str:
@@ -213,6 +221,7 @@ def lookup_page(*, runtime: Runtime, db_session: Session, code: str) -> LookupPa
         return LookupPage(code, outcome, None, {}, ())
     coupon = db_session.get(Coupon, outcome.coupon_id)
     body = coupon_json(db_session, coupon)
+    body["template"] = {**body["template"], "value_text": value_text(coupon.template, reader_locale())}
     moments = ("issued_at", "valid_from", "valid_until", "redeemed_at", "voided_at", "expired_at")
     times = {name: local_time(runtime.config, body[name]) for name in moments}
     times["valid_until"] = last_moment(runtime.config, coupon.valid_until)
@@ -255,7 +264,7 @@ def day_chart(rows: tuple[stats.StatsRow, ...] | list[stats.StatsRow], *, first_
         row = by_day.get(day.isoformat())
         values = tuple(0 if row is None else getattr(row, one.key) for one in SERIES)
         groups.append(Group(day.isoformat(), f"{day:%m-%d}", values))
-    return grouped_bars(groups, SERIES, kind="day", label_every=day_label_step(len(groups)), unit="张 coupons")
+    return grouped_bars(groups, SERIES, kind="day", label_every=day_label_step(len(groups)), unit=_("张"))
 
 
 # -- reminders -------------------------------------------------------------------------------

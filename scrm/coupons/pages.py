@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from pydantic import ValidationError
 
 from scrm.clock import local_day
@@ -26,13 +27,14 @@ from scrm.coupons import console_views, issuing, redemption, stats
 from scrm.coupons import coupon_templates as template_service  # coupon_templates is a view here
 from scrm.coupons.codes import display
 from scrm.coupons.models import KINDS, TRIGGERS
-from scrm.coupons.schemas import STATUS_WORDS, VALUE_FIELD, ReasonIn, RuleIn, TemplateChangeIn, TemplateIn, parse
+from scrm.coupons.schemas import VALUE_FIELD, ReasonIn, RuleIn, TemplateChangeIn, TemplateIn, parse
 from scrm.customers.service import resolve
 from scrm.errors import InvalidInput
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
 from scrm.web.forms import form_errors, form_fields, form_status, not_found_as_404
+from scrm.web.refusals import reader_message
 from tagging.orders import UnknownCustomer, find_customer
 from tagging.schemas import CustomerRefIn
 
@@ -46,6 +48,19 @@ TEMPLATE_FIELDS = ("name", "kind", "amount", "discount", "gift", "min_spend", "d
                    "valid_from", "valid_until", "valid_days", "stock", "per_customer_limit", "remind_days_before")
 FIND_BY = ("customer_id", "openid", "phone")
 REFUSAL_STATUS = {"bad_code": 422, "not_found": 404}  # every other refusal: 409, as the API answers
+# A coupon's status as the console reads it (customers' pages word it in brand.locale: scrm/texts.py).
+STATUS_WORDS = {"issued": _l("可使用"), "redeemed": _l("已使用"), "voided": _l("已作废"), "expired": _l("已过期")}
+SOURCE_WORDS = {"rule": _l("发券规则"), "campaign": _l("活动"), "manual": _l("手动发券")}
+# Why a coupon was not issued by hand (scrm/coupons/issuing.py's reasons), by name.
+NOT_ISSUED_WORDS = {"not_found": _l("没有这个券模板"), "paused": _l("这个券已暂停发放"), "ended": _l("这个券的固定日期已结束"),
+                    "out_of_stock": _l("库存已发完"), "limit_reached": _l("这位顾客已领到每人限领的张数")}
+# What a look-up, a void or an un-redeem found (scrm/coupons/redemption.py's results), by name.
+RESULT_WORDS = {
+    "ok": _l("可以核销"), "bad_code": _l("券码格式不对"), "not_found": _l("没有这个券码的券"),
+    "already_redeemed": _l("这张券已经核销过了"), "voided": _l("这张券已作废"), "expired": _l("这张券已过期"),
+    "not_yet_valid": _l("这张券还没到使用时间"), "not_valid_in_store": _l("这张券不能在本店使用"),
+    "not_redeemed": _l("这张券没有核销过"), "issued": _l("这张券还没有使用"), "redeemed": _l("这张券已经核销过了"),
+}
 
 _404_when_missing = not_found_as_404(template_service.TemplateNotFound)
 
@@ -76,7 +91,7 @@ def create_template():  # noqa: ANN201
             template_id = template.id
     except (InvalidInput, template_service.UnknownStores) as exc:
         return _render_templates(status=422, form=form, errors=_errors(exc))
-    flash(f"券模板 {template_in.name} 已创建 · coupon template created.")
+    flash(_("券模板 %(name)s 已创建。", name=template_in.name))
     return redirect(url_for(".coupon_template", template_id=template_id))
 
 
@@ -110,8 +125,8 @@ def change_template(template_id: int):  # noqa: ANN201
     except (InvalidInput, template_service.StockBelowIssued) as exc:
         return _render_template(template_id, status=form_status(exc, template_service.StockBelowIssued), edit=form,
                                 edit_errors=form_errors(exc))
-    flash("已保存 · saved." if "stock" in request.form else
-          "已暂停发放 · paused: no coupon is issued until resumed." if status == "paused" else "已恢复发放 · resumed.")
+    flash(_("已保存。") if "stock" in request.form else
+          _("已暂停发放：恢复前不再发券。") if status == "paused" else _("已恢复发放。"))
     return redirect(url_for(".coupon_template", template_id=template_id))
 
 
@@ -129,7 +144,7 @@ def create_rule(template_id: int):  # noqa: ANN201
             rule_id = template_service.create_rule(db_session=db_session, rule_in=rule_in, at=runtime.clock.now()).id
     except InvalidInput as exc:
         return _render_template(template_id, status=422, rule_form=form, rule_errors=form_errors(exc))
-    flash(f"规则 #{rule_id} 已添加 · rule added: {rule_in.trigger}.")
+    flash(_("规则 #%(id)s 已添加。", id=rule_id))
     return redirect(url_for(".coupon_template", template_id=template_id, _anchor="rules"))
 
 
@@ -140,7 +155,7 @@ def set_rule_active(rule_id: int):  # noqa: ANN201
     active = request.form.get("active") == "1"
     with current_runtime().transaction() as db_session:
         template_id = template_service.set_rule_active(db_session=db_session, rule_id=rule_id, active=active).template_id
-    flash(f"规则 #{rule_id} 已{'启用' if active else '停用'} · rule {'activated' if active else 'deactivated'}.")
+    flash(_("规则 #%(id)s 已启用。", id=rule_id) if active else _("规则 #%(id)s 已停用。", id=rule_id))
     return redirect(url_for(".coupon_template", template_id=template_id, _anchor="rules"))
 
 
@@ -160,12 +175,12 @@ def issue_by_hand(template_id: int):  # noqa: ANN201
                                        customer_id=customer_id, source="manual", source_ref=caller.name,
                                        at=runtime.clock.now())
             except issuing.NotIssued as exc:
-                raise _Refused(f"{exc.reason}: {exc.message}") from exc
+                raise _Refused(NOT_ISSUED_WORDS.get(exc.reason, exc.message)) from exc
             code = display(coupon.code or "")
     except (InvalidInput, _Refused) as exc:
         return _render_template(template_id, status=form_status(exc, _Refused), issue_form=form,
                                 issue_errors=form_errors(exc))
-    flash(f"已发券 · coupon issued: {code} → 顾客 customer #{customer_id}.")
+    flash(_("已发券：%(code)s → 顾客 #%(id)s。", code=code, id=customer_id))
     return redirect(url_for(".coupon_template", template_id=template_id, _anchor="issue"))
 
 
@@ -191,20 +206,20 @@ def lookup():  # noqa: ANN201
     if code is None:
         return _render_lookup(None)
     if not code.strip():
-        return _render_lookup(None, status=422, code_errors=form_errors(InvalidInput("code", "输入券码 · type a code")))
+        return _render_lookup(None, status=422, code_errors=form_errors(InvalidInput("code", _("输入券码"))))
     return _render_lookup(code.strip())
 
 
 @coupon_console.post("/coupons/void")
 @require_role(*MANAGERS)
 def void():  # noqa: ANN201
-    return _move("void", redemption.void, "已作废 · coupon voided.")
+    return _move("void", redemption.void, _("已作废。"))
 
 
 @coupon_console.post("/coupons/unredeem")
 @require_role(*MANAGERS)
 def unredeem():  # noqa: ANN201
-    return _move("unredeem", redemption.unredeem, "已撤销核销 · redemption taken back: the coupon can be used again.")
+    return _move("unredeem", redemption.unredeem, _("已撤销核销：这张券可以再次使用。"))
 
 
 def _move(action: str, move: Any, done: str):  # noqa: ANN202, ANN401
@@ -219,7 +234,7 @@ def _move(action: str, move: Any, done: str):  # noqa: ANN202, ANN401
                        counter=redemption.Counter(user_id=caller.user_id, store_id=None))
     if not outcome.ok:
         return _render_lookup(form["code"], status=REFUSAL_STATUS.get(outcome.result, 409), move=action,
-                              move_errors=[{"field": outcome.result, "message": outcome.message}])
+                              move_errors=[{"field": "", "message": RESULT_WORDS.get(outcome.result, outcome.message)}])
     flash(done)
     return redirect(url_for(".lookup", code=form["code"]))
 
@@ -233,7 +248,8 @@ def _render_lookup(code: str | None, *, status: int | None = None, **state: Any)
         if status is None and page.coupon is None:
             status = REFUSAL_STATUS.get(page.outcome.result, 422)
     return render_template("coupons/console/lookup.html", caller=current_caller(), page=page, code=code or "",
-                           status_words=STATUS_WORDS, **state), status or 200
+                           status_words=STATUS_WORDS, source_words=SOURCE_WORDS, result_words=RESULT_WORDS,
+                           **state), status or 200
 
 
 # ---- statistics and reminders ----------------------------------------------------------------
@@ -263,7 +279,8 @@ def reminders():  # noqa: ANN201
     runtime = current_runtime()
     with runtime.transaction() as db_session:
         rows, counts = console_views.reminders_page(config=runtime.config, db_session=db_session)
-    return render_template("coupons/console/reminders.html", caller=current_caller(), rows=rows, counts=counts)
+    return render_template("coupons/console/reminders.html", caller=current_caller(), rows=rows, counts=counts,
+                           status_words=STATUS_WORDS)
 
 
 # ---- form input ------------------------------------------------------------------------------
@@ -312,13 +329,13 @@ def _customer_id(db_session: Session, by: str, who: str) -> int:
     """The customer named by id, openid or phone, following merges (tagging.orders.find_customer)."""
 
     if by not in FIND_BY:
-        raise InvalidInput("by", "选择查找方式 · choose customer id, openid or phone")
+        raise InvalidInput("by", _("选择查找方式：顾客编号、openid 或手机号"))
     if not who:
-        raise InvalidInput("who", "输入顾客 · type the customer's id, openid or phone number")
+        raise InvalidInput("who", _("输入顾客的编号、openid 或手机号"))
     if by == "customer_id":
         customer = resolve(db_session=db_session, customer_id=int(who)) if re.fullmatch(r"\d{1,12}", who) else None
         if customer is None:
-            raise InvalidInput("who", f"no customer {who}" if who.isdecimal() else "a customer id is a number")
+            raise InvalidInput("who", _("没有顾客 %(who)s", who=who) if who.isdecimal() else _("顾客编号是数字"))
         return customer.id
     try:
         ref = CustomerRefIn(**{by: who})
@@ -364,5 +381,5 @@ def _day_range(typed: dict[str, str], today: date) -> tuple[date, date]:
 
 def _errors(exc: Exception) -> list[dict[str, str]]:
     if isinstance(exc, template_service.UnknownStores):
-        return [{"field": "stores", "message": str(exc)}]
+        return [{"field": "stores", "message": reader_message(str(exc))}]
     return form_errors(exc)

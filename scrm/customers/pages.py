@@ -9,11 +9,14 @@ birthday form goes through the same check as ``PATCH /api/customers/<id>``
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 
 from guides.binding import current_binding
 from guides.models import Guide
-from guides.phone_views import CHANNEL_WORDS, ago, kind_words, profile
+from guides.phone_views import kind_words, profile
 from scrm.clock import as_utc, local_day
 from scrm.customers import console_views, service
 from scrm.customers.schemas import InvalidCustomer, parse_change
@@ -28,6 +31,7 @@ customer_console = Blueprint("customer_console", __name__, template_folder="temp
 QUERY_MAX_CHARS = 64
 MAX_PAGE = 100_000
 TIMELINE_PAGE = 50
+CHANNEL_WORDS = {"mp": _l("公众号"), "work": _l("企业微信")}
 
 
 @customer_console.get("/customers")
@@ -43,7 +47,7 @@ def customers():  # noqa: ANN201
     pages = max(1, -(-total // console_views.PAGE))
     return render_template("customers/console/customers.html", entries=entries, total=total, query=query,
                            page=page, pages=pages, now=now, ago=ago,
-                           kind_words=lambda kind: kind_words(kind, runtime.config.brand.locale),
+                           kind_words=lambda kind: kind_words(kind, reader_locale()),
                            channel_words=CHANNEL_WORDS, caller=current_caller())
 
 
@@ -68,7 +72,7 @@ def change_customer(customer_id: int):  # noqa: ANN201
         if found is None:
             abort(404)
         shown_id = found.id
-    flash(f"生日已保存 Birthday saved: {changed.birthday}" if changed.birthday else "生日已清除 Birthday cleared")
+    flash(_("生日已保存：%(day)s", day=changed.birthday.isoformat()) if changed.birthday else _("生日已清除"))
     return redirect(url_for("customer_console.customer", customer_id=shown_id), code=303)
 
 
@@ -88,7 +92,7 @@ def _render_customer(customer_id: int, *, errors: list | None = None, typed: str
         tags = carried_tags(db_session=db_session, customer_id=found.id, now=now)
         page = service.timeline(db_session=db_session, customer_id=found.id, before_id=before, limit=TIMELINE_PAGE)
         shown = profile(found, identities, tags, page.entries, page.next_before_id,
-                        runtime.config.brand.zone, runtime.config.brand.locale)
+                        runtime.config.brand.zone, reader_locale())
         binding = current_binding(db_session=db_session, customer_id=found.id)
         guide = db_session.get(Guide, binding.guide_id) if binding is not None else None
         zone = runtime.config.brand.zone  # every time on the page in the brand's zone, one format
@@ -104,6 +108,26 @@ def _render_customer(customer_id: int, *, errors: list | None = None, typed: str
                            typed=typed if typed is not None else (facts["birthday"].isoformat()
                                                                    if facts["birthday"] else ""),
                            now=now, ago=ago, caller=current_caller()), status
+
+
+def reader_locale() -> str:
+    """The console reader's language (scrm/web/i18n.py), for the words shared with guides' pages
+    (scrm/texts.py: a timeline kind's name, "顾客 #3"), which are the brand's there."""
+    return str(get_locale() or "zh_CN")
+
+
+def ago(at: datetime | None, now: datetime) -> str | None:
+    """How long ago, at a glance: 刚刚, 5 分钟前, 3 小时前, 2 天前."""
+    if at is None:
+        return None
+    seconds = max(0, int((as_utc(now) - as_utc(at)).total_seconds()))
+    if seconds >= 86400:
+        return _("%(n)s 天前", n=seconds // 86400)
+    if seconds >= 3600:
+        return _("%(n)s 小时前", n=seconds // 3600)
+    if seconds >= 60:
+        return _("%(n)s 分钟前", n=seconds // 60)
+    return _("刚刚")
 
 
 def _page(raw: str | None, *, default: int | None = 1, most: int = MAX_PAGE) -> int | None:

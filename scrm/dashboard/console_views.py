@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from flask_babel import gettext as _, lazy_gettext as _l
+
 from scrm.web.charts import Chart, Group, Series, day_label_step, grouped_bars
 
 if TYPE_CHECKING:
@@ -15,14 +17,15 @@ if TYPE_CHECKING:
     from qrcodes.stats import DayStats
     from scrm.dashboard.funnel import Comparison
 
-STAGE_WORDS = {"scans": "扫码 Scanned", "follows": "关注 Followed", "bindings": "绑定导购 Bound",
-               "coupons_issued": "领券 Given a coupon", "coupons_redeemed": "核销 Redeemed"}
-STAGE_SHORT = {"scans": "扫码", "follows": "关注", "bindings": "绑定", "coupons_issued": "领券",
-               "coupons_redeemed": "核销"}
-EVENT_WORDS = {"scans": "次扫码 scans", "follows": "次关注 follows", "bindings": "次绑定 bindings",
-               "coupons_issued": "张发出 coupons issued", "coupons_redeemed": "张核销 coupons redeemed"}
-PERIODS = (Series("now", "本期 this period"), Series("before", "上期 the period before"))
-DAY_SERIES = (Series("scans", "扫码 scans"), Series("follows", "关注 follows"), Series("bindings", "绑定 bindings"))
+# Lazy: put in the reader's language when the page is drawn (scrm/web/i18n.py).
+STAGE_WORDS = {"scans": _l("扫码"), "follows": _l("关注"), "bindings": _l("绑定导购"),
+               "coupons_issued": _l("领券"), "coupons_redeemed": _l("核销")}
+STAGE_SHORT = {"scans": _l("扫码"), "follows": _l("关注"), "bindings": _l("绑定"), "coupons_issued": _l("领券"),
+               "coupons_redeemed": _l("核销")}
+EVENT_WORDS = {"scans": _l("次扫码"), "follows": _l("次关注"), "bindings": _l("次绑定"),
+               "coupons_issued": _l("张发出"), "coupons_redeemed": _l("张核销")}
+PERIODS = (Series("now", _l("本期")), Series("before", _l("上期")))
+DAY_SERIES = (Series("scans", _l("扫码")), Series("follows", _l("关注")), Series("bindings", _l("绑定")))
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,9 @@ def funnel_view(found: Comparison, days: Sequence[DayStats]) -> FunnelView:
         _percent(s["change"]["percent"], signed=True), _points(s["change"]["rate_from_previous"]),
     ) for s in steps)
     groups = [Group(s["stage"], STAGE_SHORT[s["stage"]], (s["count"], s["before"]["count"])) for s in steps]
-    chart = grouped_bars(groups, PERIODS, kind="stage", unit="人 people")
+    chart = grouped_bars(groups, PERIODS, kind="stage", unit=_("人"))
     trend = grouped_bars([Group(d.day.isoformat(), f"{d.day:%m-%d}", (d.scans, d.follows, d.bindings)) for d in days],
-                         DAY_SERIES, kind="day", label_every=day_label_step(len(days)), unit="次 times")
+                         DAY_SERIES, kind="day", label_every=day_label_step(len(days)), unit=_("次"))
     return FunnelView(shown, chart, trend, found.before.first_day.isoformat(), found.before.last_day.isoformat())
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, abort, render_template, request
+from flask_babel import lazy_gettext as _l
 
 from scrm.clock import local_day
 from scrm.groups import console_views, service
@@ -15,10 +16,12 @@ from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, day_range
 from scrm.web.auth import current_caller, require_role
 from scrm.web.errors import ApiError
+from scrm.web.refusals import reader_message
 
 group_console = Blueprint("group_console", __name__, template_folder="templates", url_prefix="/console")
 
 DEFAULT_DAYS = 30
+STATUS_WORDS = {"normal": _l("正常"), "handover": _l("群主离职，待继承"), "dismissed": _l("已解散")}
 
 
 @group_console.get("/groups")
@@ -30,7 +33,7 @@ def groups():  # noqa: ANN201
     with runtime.transaction() as db_session:
         rows = console_views.group_rows(db_session=db_session, first=first, last=last, include_dismissed=dismissed)
     return render_template("groups/groups.html", rows=rows, first=first, last=last, dismissed=dismissed,
-                           errors=errors, caller=current_caller()), 422 if errors else 200
+                           errors=errors, status_words=STATUS_WORDS, caller=current_caller()), 422 if errors else 200
 
 
 @group_console.get("/groups/<chat_id>")
@@ -45,7 +48,7 @@ def group(chat_id: str):  # noqa: ANN201
             abort(404)
     tallest = max([max(d["joined"], d["quit"]) for d in shown.group["days"]] + [1])
     return render_template("groups/group.html", group=shown.group, owner=shown.owner, first=first, last=last,
-                           tallest=tallest, errors=errors, caller=current_caller()), 422 if errors else 200
+                           tallest=tallest, errors=errors, status_words=STATUS_WORDS, caller=current_caller()), 422 if errors else 200
 
 
 def _period(runtime):  # noqa: ANN001, ANN202
@@ -55,4 +58,4 @@ def _period(runtime):  # noqa: ANN001, ANN202
         return first, last, []
     except ApiError as exc:
         last = local_day(runtime.config, runtime.clock.now())
-        return last - timedelta(days=DEFAULT_DAYS - 1), last, [{"field": "from", "message": exc.message}]
+        return last - timedelta(days=DEFAULT_DAYS - 1), last, [{"field": "from", "message": reader_message(exc.message)}]

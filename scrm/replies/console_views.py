@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from flask_babel import gettext as _, lazy_gettext as _l
+
 from scrm.replies import menu as menu_service
 from scrm.replies.schemas import InvalidRule, PRIORITY_LIMIT
 
@@ -15,21 +17,17 @@ if TYPE_CHECKING:
 
 RULE_FIELDS = ("match", "keyword", "reply_kind", "text", "title", "description", "url", "picurl", "priority")
 ARTICLE_FIELDS = ("title", "description", "url", "picurl")
-MATCH_WORDS = {
-    "exact": "全匹配 exact",
-    "contains": "半匹配 contains",
-    "follow": "关注回复 follow greeting",
-    "default": "默认回复 default reply",
-}
-KIND_WORDS = {"text": "文字 text", "news": "图文 article"}
+# Lazy: put in the reader's language when a page is drawn (scrm/web/i18n.py).
+MATCH_WORDS = {"exact": _l("全匹配"), "contains": _l("半匹配"), "follow": _l("关注回复"), "default": _l("默认回复")}
+KIND_WORDS = {"text": _l("文字"), "news": _l("图文")}
 MENU_STATUS_WORDS = {
-    "saved": "已保存，未发布 saved, not published",
-    "publishing": "发布中 publishing…",
-    "published": "已发布 published",
-    "failed": "发布失败 failed",
-    "superseded": "已被新版本取代 replaced by a newer version",
+    "saved": _l("已保存，未发布"),
+    "publishing": _l("发布中…"),
+    "published": _l("已发布"),
+    "failed": _l("发布失败"),
+    "superseded": _l("已被新版本取代"),
 }
-MENU_KIND_WORDS = {"click": "点击 click", "view": "链接 link"}
+MENU_KIND_WORDS = {"click": _l("点击"), "view": _l("链接")}
 TOP_SLOTS = range(1, menu_service.MAX_TOP + 1)
 SUB_SLOTS = range(1, menu_service.MAX_SUB + 1)
 
@@ -82,7 +80,7 @@ def rule_form(rule: ReplyRule | None, *, match: str = "exact") -> dict[str, Any]
 def reply_summary(rule: ReplyRule) -> str:
     if rule.reply_kind == "news":
         titles = " · ".join(a.get("title", "") for a in rule.articles)
-        return f"[图文 article] {titles}"
+        return f"[{_('图文')}] {titles}"
     return rule.text
 
 

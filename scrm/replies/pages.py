@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from scrm.replies import console_views, service
@@ -53,7 +54,7 @@ def create_rule():  # noqa: ANN201
             service.create_rule(db_session=db_session, redis=runtime.redis, rule_in=rule_in)
     except REFUSED as exc:
         return _render_rules(status=form_status(exc, service.RuleConflict), form=typed, errors=form_errors(exc))
-    flash("回复规则已创建 · reply rule created.")
+    flash(_("回复规则已创建。"))
     return redirect(url_for(".rules"))
 
 
@@ -77,7 +78,7 @@ def update_rule(rule_id: int):  # noqa: ANN201
     except REFUSED as exc:
         return _render_rule(rule_id, status=form_status(exc, service.RuleConflict), form=typed,
                             errors=form_errors(exc))
-    flash("已保存 · saved.")
+    flash(_("已保存。"))
     return redirect(url_for(".rules"))
 
 
@@ -94,7 +95,7 @@ def switch_rule(rule_id: int):  # noqa: ANN201
                                 changes={"enabled": enable})
     except REFUSED as exc:
         return _render_rules(status=form_status(exc, service.RuleConflict), list_errors=form_errors(exc))
-    flash("已启用 · enabled." if enable else "已停用 · disabled.")
+    flash(_("已启用。") if enable else _("已停用。"))
     return redirect(url_for(".rules"))
 
 
@@ -105,7 +106,7 @@ def delete_rule(rule_id: int):  # noqa: ANN201
     runtime = current_runtime()
     with runtime.transaction() as db_session:
         service.delete_rule(db_session=db_session, redis=runtime.redis, rule_id=rule_id)
-    flash("已删除 · deleted.")
+    flash(_("已删除。"))
     return redirect(url_for(".rules"))
 
 
@@ -132,7 +133,7 @@ def save_follow_greeting():  # noqa: ANN201
                 service.update_rule(db_session=db_session, redis=runtime.redis, rule_id=existing.id, changes=data)
     except REFUSED as exc:
         return _render_greeting(status=form_status(exc, service.RuleConflict), form=typed, errors=form_errors(exc))
-    flash("关注回复已保存 · follow greeting saved.")
+    flash(_("关注回复已保存。"))
     return redirect(url_for(".follow_greeting"))
 
 
@@ -158,8 +159,7 @@ def save_menu():  # noqa: ANN201
                 menu_service.request_publish(db_session=db_session)
     except menu_service.InvalidMenu as exc:
         return _render_menu(status=422, form=typed, errors=form_errors(exc))
-    flash("菜单已保存，正在发布到微信 · menu saved, publishing to WeChat." if publish
-          else "菜单已保存，尚未发布 · menu saved, not yet published.")
+    flash(_("菜单已保存，正在发布到微信。") if publish else _("菜单已保存，尚未发布。"))
     return redirect(url_for(".menu"))
 
 
@@ -172,7 +172,7 @@ def publish_menu():  # noqa: ANN201
             menu_service.request_publish(db_session=db_session)
     except menu_service.MenuNotSaved as exc:
         return _render_menu(status=409, errors=form_errors(exc))
-    flash("正在发布到微信 · publishing to WeChat.")
+    flash(_("正在发布到微信。"))
     return redirect(url_for(".menu"))
 
 

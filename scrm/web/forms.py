@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from flask import abort
 
 from scrm.errors import InvalidInput
+from scrm.web.refusals import reader_message
 
 if TYPE_CHECKING:
     from werkzeug.datastructures import MultiDict
@@ -21,8 +22,10 @@ def form_fields(form: MultiDict[str, str], *names: str) -> dict[str, str]:
 
 
 def form_errors(exc: Exception) -> list[dict[str, str]]:
-    """Each bad field of an :class:`InvalidInput`, or the message of any other refusal."""
-    return exc.errors if isinstance(exc, InvalidInput) else [{"field": "", "message": str(exc)}]
+    """Each bad field of an :class:`InvalidInput`, or the message of any other refusal, worded
+    for the reader (scrm/web/refusals.py)."""
+    items = exc.errors if isinstance(exc, InvalidInput) else [{"field": "", "message": str(exc)}]
+    return [{**item, "message": reader_message(item["message"])} for item in items]
 
 
 def form_status(exc: Exception, *conflicts: type[Exception]) -> int:

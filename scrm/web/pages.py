@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from scrm.web.api import current_runtime
 from scrm.web.auth import authenticate_token, current_caller, log_in, log_out
@@ -26,7 +27,7 @@ def login():  # noqa: ANN201
         if caller is not None:
             log_in(caller)
             return redirect(local_path(request.args.get("next", "")) or url_for("pages.home"))
-        error = "That token is not valid. Ask an admin for one (scrm users create NAME --role ROLE)."
+        error = _("这个令牌无效。请管理员给你一个（scrm users create NAME --role ROLE）。")
     return render_template("login.html", error=error), 401 if error else 200
 
 

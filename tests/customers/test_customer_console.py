@@ -86,13 +86,20 @@ def test_the_birthday_form_saves_clears_and_refuses_a_bad_date(runtime, client, 
     saved = client.post(page, data={"birthday": "1990-05-12"})
     assert saved.status_code == 303 and str(birthday()) == "1990-05-12"
     shown = page_text(client.get(page))
-    assert "生日已保存 Birthday saved: 1990-05-12" in shown and 'value="1990-05-12"' in shown
+    assert "生日已保存：1990-05-12" in shown and 'value="1990-05-12"' in shown
     for typed in ("2026-11-03", "12/05/1990", "1899-01-01"):  # tomorrow in Shanghai, a typo, too old
         refused = client.post(page, data={"birthday": typed})
-        assert refused.status_code == 422 and "Nothing was changed" in page_text(refused), typed
+        assert refused.status_code == 422 and "未保存，没有任何改动" in page_text(refused), typed
         assert f'value="{typed}"' in page_text(refused) and str(birthday()) == "1990-05-12"
+    assert "须为日期（YYYY-MM-DD），留空即清除" in page_text(client.post(page, data={"birthday": "12/05/1990"}))  # pydantic's, worded
+    assert "须在 1900-01-01 到今天（2026-11-02）之间" in page_text(client.post(page, data={"birthday": "2026-11-03"}))
     cleared = client.post(page, data={"birthday": ""})
     assert cleared.status_code == 303 and birthday() is None
+    client.post("/language", data={"lang": "en", "next": "/"})
+    refused = page_text(client.post(page, data={"birthday": "12/05/1990"}))
+    assert "Nothing was changed" in refused and "未保存" not in refused
+    client.post(page, data={"birthday": "1990-05-12"})
+    assert "Birthday saved: 1990-05-12" in page_text(client.get(page))
     assert client.post("/console/customers/999999", data={"birthday": "1990-05-12"}).status_code == 404
 
 

@@ -214,6 +214,10 @@ def test_timelines_name_kinds_and_customers_in_the_brands_time(runtime, client, 
         assert "获得优惠券" in page and "满100减20" in page and "修改企业微信备注" in page and "其他动态（a kind from the future）" in page
         assert "2026-11-01 10:01" in page  # 02:01 UTC, in Shanghai: one format, the brand's zone
         assert "2026-11-01 02:01" not in page and " UTC" not in visible(page)
+    client.post("/language", data={"lang": "en", "next": "/"})  # the console reads the reader's language
+    english = client.get(f"/console/customers/{customer_id}").text
+    assert f"Customer #{customer_id}" in english and "WeCom note edited" in english
+    assert texts.KIND_WORDS["en"]["coupon_issued"] in english and "获得优惠券" not in english
 
 
 # ---- every kind the code can write has a name ----------------------------------------------

@@ -93,10 +93,13 @@ def test_a_store_and_a_period_narrow_it(shop, client):
 
 def test_bad_filters_are_shown_and_the_page_still_answers(shop, client):
     reversed_days = client.get("/console/dashboard", query_string={"from": "2026-11-02", "to": "2026-10-01"})
-    assert reversed_days.status_code == 422 and "from must be before to" in page_text(reversed_days)
+    assert reversed_days.status_code == 422 and "开始日期须早于结束日期" in page_text(reversed_days)
     assert stage(page_text(reversed_days), "scans") == 4  # the last 30 days instead
     unknown = client.get("/console/dashboard", query_string={"store": "NOPE"})
-    assert unknown.status_code == 422 and "no store NOPE" in page_text(unknown)
+    assert unknown.status_code == 422 and "没有门店 NOPE" in page_text(unknown)
+    client.post("/language", data={"lang": "en", "next": "/"})
+    english = client.get("/console/dashboard", query_string={"from": "2026-11-02", "to": "2026-10-01", "store": "NOPE"})
+    assert "From must be before to" in page_text(english) and "no store NOPE" in page_text(english)
 
 
 def test_the_dashboard_is_for_managers(runtime, client, make_token):

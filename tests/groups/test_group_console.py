@@ -66,14 +66,14 @@ def test_a_group_page_charts_its_days_and_links_its_customers(groups, client):
     assert response.status_code == 200
     text = page_text(response)
     assert 'id="joined">3<' in text and 'id="quit">1<' in text and "王小美 (G1)" in text
-    assert "<title>2026-10-31: 3 joined</title>" in text and "<title>2026-11-03: 1 quit</title>" in text
+    assert "<title>2026-10-31 入群: 3</title>" in text and "<title>2026-11-03 退群: 1</title>" in text
     assert f'href="/console/customers/{groups["amy"]}">艾米<' in text and "wmStranger" in text
     assert client.get("/console/groups/wrNobody").status_code == 404
 
 
 def test_a_bad_period_is_shown_with_the_last_thirty_days(groups, client):
     response = client.get("/console/groups/wrVIP", query_string={"from": "yesterday"})
-    assert response.status_code == 422 and "from and to must be dates" in page_text(response)
+    assert response.status_code == 422 and "须为日期（YYYY-MM-DD）" in page_text(response)
     assert 'id="joined">3<' in page_text(response)
 
 

@@ -60,12 +60,12 @@ def phone_menu(client) -> list[dict]:  # noqa: ANN001
 
 
 @pytest.mark.parametrize(("fields", "blamed", "said"), [
-    ({"b1_name": "每周新品上市"}, "buttons.1.name", "18 bytes"),
-    ({"b1_value": ""}, "buttons.1.value", "key"),
-    ({"b3_value": "shop.example.com"}, "buttons.3.value", "http"),
-    ({"b2_s2_name": ""}, "buttons.2.sub.2.name", "needs a name"),
-    ({"b2_s1_name": "我" * 21}, "buttons.2.sub.1.name", "60"),
-    ({"b1_kind": ""}, "buttons.1.kind", "click"),
+    ({"b1_name": "每周新品上市"}, "buttons.1.name", "菜单 1：「每周新品上市」有 18 字节，微信最多允许 16 字节"),
+    ({"b1_value": ""}, "buttons.1.value", "菜单 1：点击菜单需要 1–128 字节的 key"),
+    ({"b3_value": "shop.example.com"}, "buttons.3.value", "菜单 3：链接菜单需要 http:// 或 https:// 开头的网址"),
+    ({"b2_s2_name": ""}, "buttons.2.sub.2.name", "菜单 2.2：需要名称"),
+    ({"b2_s1_name": "我" * 21}, "buttons.2.sub.1.name", "微信最多允许 60 字节"),
+    ({"b1_kind": ""}, "buttons.1.kind", "菜单 1：请选择「点击」（发送 key）或「链接」（打开网页），或添加子菜单"),
 ])
 def test_a_menu_wechat_would_refuse_is_refused_with_the_button_named_and_nothing_saved(
         client, runtime, fields, blamed, said):
@@ -73,7 +73,7 @@ def test_a_menu_wechat_would_refuse_is_refused_with_the_button_named_and_nothing
     response = client.post(MENU, data={**form, "action": "publish"})
     assert response.status_code == 422
     text = page_text(response)
-    assert blamed in text and said in text and "Nothing was changed" in text
+    assert blamed in text and said in text and "未保存，没有任何改动" in text
     assert 'value="会员中心"' in text or fields.get("b2_s2_name") == ""  # what was typed is shown again
     assert menus(runtime) == [] and state.list_calls(runtime.redis, "mp", "menu/create") == []
 
@@ -97,7 +97,7 @@ def test_publishing_calls_menu_create_once_and_the_phone_shows_the_new_menu(clie
     assert saved.status_code == 302
     (menu,) = menus(runtime)
     assert menu.buttons == WECHAT_JSON and menu.status == "publishing"
-    assert "发布中 publishing" in page_text(client.get(MENU))
+    assert "发布中…" in page_text(client.get(MENU))
     assert state.list_calls(runtime.redis, "mp", "menu/create") == []  # queued, not sent in the request
 
     runtime.queue.run_pending()
@@ -106,7 +106,7 @@ def test_publishing_calls_menu_create_once_and_the_phone_shows_the_new_menu(clie
     (menu,) = menus(runtime)
     assert menu.status == "published" and menu.published_at is not None and menu.error is None
     page = page_text(client.get(MENU))
-    assert "已发布 published" in page and 'value="会员中心"' in page
+    assert "已发布" in page and 'value="会员中心"' in page
     assert runtime.mp.get_menu() == [{**WECHAT_JSON[0], "sub_button": []}, WECHAT_JSON[1],
                                      {**WECHAT_JSON[2], "sub_button": []}]
 
@@ -135,7 +135,10 @@ def test_a_refused_publish_shows_wechats_error_and_can_be_published_again(client
     (menu,) = menus(runtime)
     assert menu.status == "failed" and menu.error.startswith("40018")
     page = page_text(client.get(MENU))
-    assert "发布失败 failed" in page and "WeChat refused the menu: 40018" in page
+    assert "发布失败" in page and "微信拒绝了这个菜单：40018" in page
+    client.post("/language", data={"lang": "en", "next": "/"})
+    assert "WeChat refused the menu: 40018" in page_text(client.get(MENU))
+    client.post("/language", data={"lang": "zh_CN", "next": "/"})
     assert menu_api.current(runtime.redis) is None
 
     assert client.post(f"{MENU}/publish").status_code == 302

@@ -66,14 +66,14 @@ def test_a_segment_is_changed_and_deleted_from_the_list(runtime, manager):
     ({"name": "坏", "expr": "奶粉 &"}, 422, "expected a tag name at 4"),
     ({"name": "坏", "expr": "segment:坏"}, 422, "segment 坏 would use itself (坏 → 坏) at 0"),
     ({"name": "坏", "expr": "segment:没有"}, 422, "unknown segment 没有 at 0"),
-    ({"name": "", "expr": "奶粉"}, 422, "at least 1 character"),
-    ({"name": "坏", "expr": ""}, 422, "at least 1 character"),
+    ({"name": "", "expr": "奶粉"}, 422, "至少 1 个字符"),
+    ({"name": "坏", "expr": ""}, 422, "至少 1 个字符"),
 ])
 def test_a_refused_save_shows_why_and_saves_nothing(runtime, manager, form, status, shown):
     answer = manager.post("/console/segments", data=form)
     assert answer.status_code == status
     page = page_text(answer)
-    assert shown in page and "未保存 · Nothing was changed" in page
+    assert shown in page and "未保存，没有任何改动" in page
     assert f'value="{form["name"]}"' in answer.get_data(as_text=True)  # what was typed is kept
     assert saved(runtime) == []
 

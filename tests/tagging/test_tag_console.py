@@ -100,7 +100,7 @@ def test_bad_input_re_renders_422_with_what_was_typed_and_creates_nothing(runtim
     response = manager.post(url, data=form)
     assert response.status_code == 422
     page = page_text(response)
-    assert "Nothing was changed" in page and 'role="alert"' in page
+    assert "未保存，没有任何改动" in page and 'role="alert"' in page
     if field:
         assert f"<b>{field}</b>" in page
     if form.get("name", "").strip() and "\x01" not in form["name"]:
