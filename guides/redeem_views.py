@@ -39,9 +39,12 @@ REASON_WORDS = {
     "not_yet_valid": _l("还没到使用时间"),
     "not_valid_in_store": _l("不能在本店使用"),
 }
-# What to do about a code that names no coupon (the domain's own message says it in English).
+# Why a code names no coupon, by the domain's ``why`` (scrm/coupons/codes.py BadCode) or result,
+# in the guide's language (the domain's own message is the API's English).
 HINTS = {
-    "bad_code": _l("券码是 12 位字母和数字，请核对后再输入。"),
+    "shape": _l("这不是券码：券码是 12 位字母和数字，如 7ZQ4-KD2M-9XHB。"),
+    "typo": _l("券码有字打错了：对着券逐个核对。"),
+    "forged": _l("这不是本店的券码。"),
     "not_found": _l("没有券是这个券码，请核对后再输入。"),
 }
 STATUS_WORDS = {"issued": _l("可使用"), "redeemed": _l("已使用"), "voided": _l("已作废"), "expired": _l("已过期")}
@@ -102,7 +105,8 @@ def verdict(db_session: Session, outcome: Outcome, zone: ZoneInfo) -> Verdict:
     words = _("核销成功") if outcome.ok else str(REASON_WORDS.get(outcome.result, outcome.result))
     when = outcome.details.get("redeemed_at")
     by = _by(db_session, outcome.details["redeemed_by"]) if outcome.result == "already_redeemed" else None
-    return Verdict(outcome.result, words, str(HINTS.get(outcome.result, outcome.message)),
+    hint = HINTS.get(outcome.details.get("why") if outcome.result == "bad_code" else outcome.result)
+    return Verdict(outcome.result, words, str(hint or outcome.message),
                    when=local_time(datetime.fromisoformat(when), zone) if when else None, by=by)
 
 

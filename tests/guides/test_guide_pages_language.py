@@ -18,7 +18,9 @@ from handlers.signed_callbacks import mp_event_xml, mp_text_xml
 from scrm.customers.models import Customer, CustomerIdentity
 
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]+")
-DATA = ("王小美", "上海静安店", "安娜", "请问有奶粉吗", "满100减20", "中文")  # 中文: the switch names itself
+# 中文: the switch names itself; 导购码 and 公众号: the channel tag (渠道) the binding gave the
+# customer, a tag's name like any other (guides/channel_tags.py).
+DATA = ("王小美", "上海静安店", "安娜", "请问有奶粉吗", "满100减20", "中文", "导购码", "公众号")
 
 
 def visible_text(html_text: str) -> str:
