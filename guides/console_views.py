@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from guides import service
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 STATS_DAYS = 30
 TRANSFER_ROWS = 200  # a hand-over of thousands is summed by status; the rows shown are the latest
-SERIES = (Series("scans", "扫码 scans"), Series("bindings", "绑定 bindings"))
+SERIES = (Series("scans", _l("扫码")), Series("bindings", _l("绑定")))  # lazy: read in the reader's language
 
 
 @dataclass(frozen=True)

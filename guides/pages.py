@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import segno
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from markupsafe import Markup
 
 from guides import console_views, importing, leaving, login_links, service
@@ -67,7 +68,7 @@ def create_store():  # noqa: ANN201
             service.create_store(runtime=runtime, db_session=db_session, store_in=store_in)
     except (InvalidInput, service.ConflictError) as exc:
         return _render_stores(status=form_status(exc, service.ConflictError), form=form, errors=form_errors(exc))
-    flash(f"门店 {store_in.code} 已创建 · store created; its 公众号 code is being made.")
+    flash(_("门店 %(code)s 已创建，公众号码正在生成。", code=store_in.code))
     return redirect(url_for(".store", code=store_in.code))
 
 
@@ -90,7 +91,7 @@ def create_guide(code: str):  # noqa: ANN201
             service.create_guide(runtime=runtime, db_session=db_session, guide_in=guide_in)
     except (InvalidInput, service.ConflictError) as exc:
         return _render_store(code, status=form_status(exc, service.ConflictError), guide_form=form, guide_errors=form_errors(exc))
-    flash(f"导购 {guide_in.code} 已添加 · guide added; their codes are being made.")
+    flash(_("导购 %(code)s 已添加，导购码正在生成。", code=guide_in.code))
     return redirect(url_for(".guide", code=guide_in.code))
 
 
@@ -109,7 +110,8 @@ def import_guides(code: str):  # noqa: ANN201
         return _render_store(code, status=422, import_report=exc.report)
     except (InvalidInput, service.ConflictError) as exc:
         return _render_store(code, status=form_status(exc, service.ConflictError), import_errors=form_errors(exc))
-    flash(f"导入完成 · imported: {len(report.created)} created, {len(report.unchanged)} unchanged.")
+    flash(_("导入完成：新建 %(created)s 位，%(unchanged)s 位没有变化。", created=len(report.created),
+            unchanged=len(report.unchanged)))
     return redirect(url_for(".store", code=code))
 
 
@@ -145,7 +147,7 @@ def update_guide(code: str):  # noqa: ANN201
     except InvalidInput as exc:
         edit = {**request.form.to_dict(), "backup": "1" in request.form.getlist("backup")}
         return _render_guide(code, status=422, edit=edit, edit_errors=form_errors(exc))
-    flash("已保存 · saved.")
+    flash(_("已保存。"))
     return redirect(url_for(".guide", code=code))
 
 
@@ -157,15 +159,15 @@ def leave(code: str):  # noqa: ANN201
     to = request.form.get("to", "").strip()
     try:
         if not to:
-            raise InvalidInput("to", "选择接手导购 · choose the guide who takes over")
+            raise InvalidInput("to", _("选择接手导购"))
         leave_in = parse(LeaveIn, {"to": to})
         with runtime.transaction() as db_session:
             result = leaving.leave(runtime=runtime, db_session=db_session, code=code, to=leave_in.to)
     except (InvalidInput, service.ConflictError, service.NotFoundError) as exc:
         # A missing heir is bad input here; a missing leaver 404s when the page is rendered.
         return _render_guide(code, status=form_status(exc, service.ConflictError), leave_errors=form_errors(exc))
-    flash(f"{result.guide} 已离职 · left: {result.moved} 位顾客转给 customers moved to {result.to}; "
-          f"{result.wecom_transfers} 个企业微信交接 WeCom hand-overs queued.")
+    flash(_("%(guide)s 已离职：%(moved)s 位顾客转给 %(to)s；%(transfers)s 个企业微信交接已排队。", guide=result.guide,
+            moved=result.moved, to=result.to, transfers=result.wecom_transfers))
     return redirect(url_for(".guide", code=code))
 
 
@@ -232,11 +234,11 @@ def _uploaded_text(upload: FileStorage | None) -> str:
     """The CSV as text. Excel on a Chinese Windows saves "CSV" as GBK, so that is accepted
     beside UTF-8 (with or without Excel's BOM)."""
     if upload is None or not upload.filename:
-        raise InvalidInput("file", "选择 CSV 文件 · choose a CSV file")
+        raise InvalidInput("file", _("选择 CSV 文件"))
     raw = upload.read()
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise InvalidInput("file", "is neither UTF-8 nor GBK text; save it as CSV (UTF-8)")
+    raise InvalidInput("file", _("既不是 UTF-8 也不是 GBK 文本；请另存为 CSV（UTF-8）"))

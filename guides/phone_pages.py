@@ -17,6 +17,9 @@ import secrets
 
 import segno
 from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from guides import oauth, roster, service
 from guides import phone_views as views
@@ -44,6 +47,20 @@ TIMELINE_PAGE = 30
 QUERY_MAX_CHARS = 64
 OAUTH_STATE = "guide_oauth_state"
 SIGN_IN_ENDPOINTS = ("guide_pages.login", "guide_pages.oauth_start", "guide_pages.oauth_callback")
+# Why a sign-in was refused, as the domain says it (guides/login_links.py, guides/oauth.py), in
+# the guide's language; a reason not listed here is shown as the domain wrote it.
+REFUSALS = {
+    "this is not a valid login link": _l("这不是有效的登录链接"),
+    "this login link has expired; ask for a new one": _l("登录链接已过期"),
+    "this login link was used already; ask for a new one": _l("登录链接已经用过了"),
+    "this guide no longer works here": _l("这位导购已离职"),
+    "this sign-in was not started on this phone; open the page again": _l("这次登录不是在这部手机上开始的，请重新打开页面"),
+    "WeCom did not sign you in": _l("企业微信没有让你登录"),
+    "you are not a member of this company's WeCom": _l("你不是本企业微信的成员"),
+    "WeCom is not answering; try again in a minute": _l("企业微信没有响应，请一分钟后再试"),
+    "WeCom did not accept this sign-in; open the page again": _l("企业微信没有接受这次登录，请重新打开页面"),
+    "your WeCom account is not a guide here; ask your manager": _l("你的企业微信账号不是这里的导购，请找店长"),
+}
 
 
 def house_rules(blueprint: Blueprint) -> None:
@@ -57,7 +74,7 @@ def house_rules(blueprint: Blueprint) -> None:
 
 @guide_pages.errorhandler(Forbidden)
 def _forbidden(exc: Forbidden):  # noqa: ANN202
-    return _message("打不开 Not for you", "这些页面是导购自己的 These pages are a guide's own.", exc.message, 403)
+    return _message(_("打不开"), _("这些页面是导购自己的。"), exc.message, 403)
 
 
 @guide_pages.errorhandler(NotFound)
@@ -65,7 +82,7 @@ def _not_found(exc: NotFound):  # noqa: ANN202
     if request.path.startswith("/card/"):  # a customer's page: the brand's language only, no internals
         config = current_runtime().config
         return _message(say(config, "page.not_found"), say(config, "page.nothing_here"), "", 404)
-    return _message("找不到 Not found", "没有这个页面 There is nothing here.", exc.message, 404)
+    return _message(_("找不到"), _("没有这个页面。"), exc.message, 404)
 
 
 @guide_pages.after_request
@@ -97,9 +114,9 @@ def login():  # noqa: ANN201
         signed_in = current_caller()
         if signed_in is not None and signed_in.guide_code == exc.guide_code:  # the guide opened it again
             return redirect(url_for("guide_pages.home"))
-        return _message("登录链接无效 Link refused", str(exc), "请向店长要一个新的登录链接 Ask your manager for a new link.", 403)
+        return _message(_("登录链接无效"), _refusal(exc), _("请向店长要一个新的登录链接。"), 403)
     except LoginLinkRefused as exc:
-        return _message("登录链接无效 Link refused", str(exc), "请向店长要一个新的登录链接 Ask your manager for a new link.", 403)
+        return _message(_("登录链接无效"), _refusal(exc), _("请向店长要一个新的登录链接。"), 403)
     log_in(caller)
     return redirect(url_for("guide_pages.home"))
 
@@ -124,7 +141,7 @@ def oauth_callback():  # noqa: ANN201
         with runtime.transaction() as db_session:
             caller = _caller_of(oauth.sign_in_member(db_session=db_session, userid=userid))
     except oauth.OAuthRefused as exc:
-        return _message("企业微信登录失败 Sign-in refused", str(exc), "", 403)
+        return _message(_("企业微信登录失败"), _refusal(exc), "", 403)
     log_in(caller)
     return redirect(url_for("guide_pages.home"))
 
@@ -163,7 +180,7 @@ def my_customers():  # noqa: ANN201
         guide = _my_guide(db_session)
         entries, total = roster.customers_of(db_session=db_session, guide_id=guide.id, now=now, query=query or None,
                                              limit=PAGE, offset=(page - 1) * PAGE)
-    rows = views.customer_rows(entries, now, runtime.config.brand.locale)
+    rows = views.customer_rows(entries, now, str(get_locale()))
     pages = max(1, -(-total // PAGE))
     return render_template("guide/customers.html", rows=rows, total=total, query=query, page=page, pages=pages,
                            nav="customers")
@@ -223,7 +240,7 @@ def tasks():  # noqa: ANN201
     with runtime.transaction() as db_session:
         guide = _my_guide(db_session)
         entries = (wecom_tasks.tasks_of(db_session=db_session, sender=guide.wecom_userid, now=now,
-                                        locale=runtime.config.brand.locale)
+                                        locale=str(get_locale()))
                    if guide.wecom_userid else [])
     pending = [e for e in entries if e.status == "pending"]
     sent = [e for e in entries if e.status != "pending"]
@@ -266,9 +283,9 @@ def _my_guide(db_session) -> Guide:  # noqa: ANN001
     try:
         guide = service.get_guide(db_session=db_session, code=code or "")
     except service.NotFoundError:
-        raise Forbidden("your user is not linked to a guide") from None
+        raise Forbidden(_("你的账号没有关联导购")) from None
     if not guide.active:
-        raise Forbidden("this guide no longer works here")
+        raise Forbidden(_("这位导购已离职"))
     return guide
 
 
@@ -291,9 +308,9 @@ def _profile(runtime, db_session, caller: Caller, customer_id: int, before: int 
     """A customer's profile and a page of their timeline, if the caller may see them."""
     found = customers.resolve(db_session=db_session, customer_id=customer_id)
     if found is None:
-        raise NotFound(f"no customer {customer_id}")
+        raise NotFound(_("没有编号为 %(id)s 的客户", id=customer_id))
     if not roster.may_see(db_session=db_session, caller=caller, customer_id=found.id):
-        raise Forbidden("this customer is not yours")
+        raise Forbidden(_("这不是你的客户"))
     page = customers.timeline(db_session=db_session, customer_id=found.id, before_id=before, limit=TIMELINE_PAGE)
     return views.profile(
         found,
@@ -302,13 +319,17 @@ def _profile(runtime, db_session, caller: Caller, customer_id: int, before: int 
         page.entries,
         page.next_before_id,
         runtime.config.brand.zone,
-        runtime.config.brand.locale,
+        str(get_locale()),
     )
 
 
 def _positive_int(raw: str | None, *, default: int | None, most: int) -> int | None:
     """A hand-edited ?page= is a page that does not exist, never an error."""
     return int(raw) if raw and raw.isascii() and raw.isdigit() and 0 < int(raw) <= most else default
+
+
+def _refusal(exc: Exception) -> str:
+    return str(REFUSALS.get(str(exc), exc))
 
 
 def _message(title: str, message: str, hint: str, status: int):  # noqa: ANN202

@@ -14,6 +14,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from guides.models import Binding, Guide
@@ -34,11 +36,12 @@ if TYPE_CHECKING:
 
     from scrm.runtime import Runtime
 
-CHANNEL_WORDS = {"mp": "公众号 Official Account", "work": "企业微信 WeCom"}
+# Lazy: read in the guide's language when a page shows them.
+CHANNEL_WORDS = {"mp": _l("公众号"), "work": _l("企业微信")}
 CODE_STATUS_WORDS = {
-    "pending": "生成中 being created",
-    "failed": "生成失败 could not be created",
-    "retired": "已停用 retired",
+    "pending": _l("生成中"),
+    "failed": _l("生成失败"),
+    "retired": _l("已停用"),
 }
 
 
@@ -145,11 +148,12 @@ def ago(at: datetime | None, now: datetime) -> str | None:
         return None
     seconds = max(0, int((as_utc(now) - as_utc(at)).total_seconds()))
     if seconds < 60:
-        return "刚刚 just now"
-    for unit, size, word in (("天", 86400, "d"), ("小时", 3600, "h"), ("分钟", 60, "min")):
-        if seconds >= size:
-            return f"{seconds // size} {unit}前 {seconds // size}{word} ago"
-    return None  # not reached
+        return _("刚刚")
+    if seconds >= 86400:
+        return _("%(n)s 天前", n=seconds // 86400)
+    if seconds >= 3600:
+        return _("%(n)s 小时前", n=seconds // 3600)
+    return _("%(n)s 分钟前", n=seconds // 60)
 
 
 def pending_task_ids(*, db_session: Session, sender: str) -> list[int]:

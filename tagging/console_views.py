@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from tagging import rules, scores, service
@@ -164,7 +166,7 @@ class AudiencePage:
 def tags_page(*, db_session: Session, now: datetime) -> TagsPage:
     entries = service.list_groups(db_session=db_session, now=now)
     in_groups = Counter(tag.name for entry in entries for tag, _ in entry.tags)
-    top = max((carried for entry in entries for _, carried in entry.tags), default=0)
+    top = max((carried for entry in entries for _name, carried in entry.tags), default=0)
     groups = tuple(
         GroupRow(
             id=entry.group.id,
@@ -242,33 +244,34 @@ def _outcomes(fired: tuple[RuleRow, ...], choices: dict[int, TagChoice], now: da
 
 
 def one_firing(weight: float, half_life_days: float | None, threshold: float, *, say_weight: bool = False) -> Firing:
-    """How long one firing of ``weight`` keeps a tag of a group, in words (中文 · English)."""
+    """How long one firing of ``weight`` keeps a tag of a group, in words (the reader's language)."""
     keeps = scores.carried_for(weight, half_life_days, threshold)
     return Firing(_keeps_words(keeps, weight, threshold, say_weight=say_weight), warn=not keeps)
 
 
 def _keeps_words(keeps: timedelta | None, weight: float, threshold: float, *, say_weight: bool) -> str:
-    zh_w, en_w = (f"（权重 {weight:g}）", f" (weight {weight:g})") if say_weight else ("", "")
+    firing = _("一次触发（权重 %(weight)s）", weight=f"{weight:g}") if say_weight else _("一次触发")
     if keeps is None:
-        return (f"不足以打上标签：一次触发{zh_w}得 {weight:g} 分，低于阈值 {threshold:g}"
-                f" · not enough to tag: one firing{en_w} scores {weight:g}, below the threshold {threshold:g}")
+        return _("不足以打上标签：%(firing)s得 %(weight)s 分，低于阈值 %(threshold)s", firing=firing,
+                 weight=f"{weight:g}", threshold=f"{threshold:g}")
     if keeps == timedelta.max:
-        return f"一次触发{zh_w}一直保持标签（不衰减）· one firing{en_w} keeps the tag for ever (no decay)"
+        return _("%(firing)s一直保持标签（不衰减）", firing=firing)
     if not keeps:
-        return (f"一次触发{zh_w}只在那一刻打上标签，分数随即低于阈值"
-                f" · one firing{en_w} tags only for that moment: the score falls below the threshold at once")
-    zh, en = _about(keeps)
-    return f"一次触发{zh_w}保持标签约 {zh} · one firing{en_w} keeps the tag for about {en}"
+        return _("%(firing)s只在那一刻打上标签，分数随即低于阈值", firing=firing)
+    return _("%(firing)s保持标签约 %(span)s", firing=firing, span=_about(keeps))
 
 
-def _about(span: timedelta) -> tuple[str, str]:
+def _about(span: timedelta) -> str:
     days = span / timedelta(days=1)
-    units = ((1.0, "天", "day", True), (1 / 24, "小时", "hour", True), (1 / 1440, "分钟", "minute", False))
-    for unit, zh, en, tenths in units:
+    for unit, tenths in ((1.0, True), (1 / 24, True), (1 / 1440, False)):
         if days >= unit:
             n = round(days / unit, 1 if tenths and days < 10 * unit else 0)
-            return f"{n:g} {zh}", f"{n:g} {en}{'' if n == 1 else 's'}"
-    return "不到 1 分钟", "less than a minute"
+            if unit == 1.0:
+                return ngettext("%(n)s 天", "%(n)s 天", n, n=f"{n:g}")
+            if tenths:
+                return ngettext("%(n)s 小时", "%(n)s 小时", n, n=f"{n:g}")
+            return ngettext("%(n)s 分钟", "%(n)s 分钟", n, n=f"{n:g}")
+    return _("不到 1 分钟")
 
 
 def one_firing_of(weight: str | float | None, half_life_days: str | float | None,

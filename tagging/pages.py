@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from scrm.errors import InvalidInput
 from scrm.users.models import MANAGERS
@@ -58,7 +59,7 @@ def create_group():  # noqa: ANN201
             service.create_group(db_session=db_session, group_in=group_in)
     except (InvalidInput, service.ConflictError) as exc:
         return _render_tags(status=form_status(exc, service.ConflictError), group_form=form, group_errors=form_errors(exc))
-    flash(f"分组 {group_in.name} 已创建 · tag group created.")
+    flash(_("分组 %(name)s 已创建。", name=group_in.name))
     return redirect(url_for(".tags"))
 
 
@@ -75,7 +76,7 @@ def update_group(group_id: int):  # noqa: ANN201
                                          now=runtime.clock.now())
     except (InvalidInput, service.ConflictError) as exc:
         return _render_tags(status=form_status(exc, service.ConflictError), edit_group=group_id, edit_form=form, edit_errors=form_errors(exc))
-    flash(f"分组 {group.name} 已保存 · saved; customers' scores are being recomputed.")
+    flash(_("分组 %(name)s 已保存，顾客的分数正在重算。", name=group.name))
     return redirect(url_for(".tags", _anchor=f"group-{group_id}"))
 
 
@@ -86,14 +87,14 @@ def create_tag():  # noqa: ANN201
     try:
         group_id = _id(form["group"])
         if group_id is None:
-            raise InvalidInput("group", "选择分组 · choose a group")
+            raise InvalidInput("group", _("选择分组"))
         tag_in = parse(TagIn, {"group": group_id, "name": form["name"]})
         with current_runtime().transaction() as db_session:
-            _, group = service.create_tag(db_session=db_session, tag_in=tag_in)
+            _tag, group = service.create_tag(db_session=db_session, tag_in=tag_in)
     except (InvalidInput, service.ConflictError, service.NotFoundError) as exc:
         # A group missing from the form's choices is bad input here, not a missing page.
         return _render_tags(status=form_status(exc, service.ConflictError), tag_form=form, tag_errors=form_errors(exc))
-    flash(f"标签 {group.name}:{tag_in.name} 已创建 · tag created.")
+    flash(_("标签 %(tag)s 已创建。", tag=f"{group.name}:{tag_in.name}"))
     return redirect(url_for(".tags", _anchor=f"group-{group.id}"))
 
 
@@ -108,7 +109,7 @@ def delete_tag(tag_id: int):  # noqa: ANN201
             service.delete_tag(db_session=db_session, redis=runtime.redis, tag_id=tag_id)
     except (InvalidInput, service.ConflictError) as exc:
         return _render_tags(status=form_status(exc, service.ConflictError), delete_tag=tag_id, delete_errors=form_errors(exc))
-    flash("标签已删除 · tag deleted, with its rules and every customer's score for it.")
+    flash(_("标签已删除，连同它的规则和每位顾客在它上面的分数。"))
     return redirect(url_for(".tags"))
 
 
@@ -135,10 +136,10 @@ def tag_rules():  # noqa: ANN201
         return _render_rules()
     text = text.strip()
     if not text:
-        return _render_rules(status=422, try_errors=form_errors(InvalidInput("text", "输入一条消息 · type a message")))
+        return _render_rules(status=422, try_errors=form_errors(InvalidInput("text", _("输入一条消息"))))
     if len(text) > console_views.TRY_MAX_CHARS:
         return _render_rules(status=422, try_text=text, try_errors=form_errors(
-            InvalidInput("text", f"at most {console_views.TRY_MAX_CHARS} characters, as a WeChat message")))
+            InvalidInput("text", _("最多 %(count)s 个字，和一条微信消息一样", count=console_views.TRY_MAX_CHARS))))
     runtime = current_runtime()
     book = rules.rulebook(runtime)
     with runtime.transaction() as db_session:
@@ -158,11 +159,11 @@ def one_firing():  # noqa: ANN201
         with current_runtime().transaction() as db_session:
             tag = console_views.tag_choice(db_session=db_session, tag_id=tag_id)
         if tag is None or tag.computed:
-            return jsonify(error="no tag a rule can set"), 404
+            return jsonify(error=_("没有规则能打的这个标签")), 404
         args.update(half_life_days=tag.half_life_days, threshold=tag.threshold)
     firing = console_views.one_firing_of(**args, say_weight=tag_id is None)  # a group's: at the default weight
     if firing is None:
-        return jsonify(error="权重、半衰期、阈值须为大于 0 的数 · weight, half-life and threshold must be numbers over 0"), 422
+        return jsonify(error=_("权重、半衰期、阈值须为大于 0 的数")), 422
     return jsonify(text=firing.text, warn=firing.warn)
 
 
@@ -179,7 +180,7 @@ def create_rule():  # noqa: ANN201
     except (InvalidInput, rules.TagNotFound) as exc:
         errors = [{"field": "tag_id", "message": str(exc)}] if isinstance(exc, rules.TagNotFound) else form_errors(exc)
         return _render_rules(status=422, rule_form=form, rule_errors=errors)
-    flash(f"规则 #{rule.id} 已创建 · rule created: {rule.kind} {rule.pattern}.")
+    flash(_("规则 #%(id)s 已创建：%(kind)s %(pattern)s。", id=rule.id, kind=rule.kind, pattern=rule.pattern))
     return redirect(url_for(".tag_rules", **_carried_filters(), _anchor=f"rule-{rule.id}"))
 
 
@@ -195,7 +196,7 @@ def set_rule_enabled(rule_id: int):  # noqa: ANN201
                               changes={"enabled": enabled})
     except InvalidInput as exc:  # a rule stored before today's validation; the API reports the same
         return _render_rules(status=422, rule_action=rule_id, action_errors=form_errors(exc))
-    flash(f"规则 #{rule_id} 已{'启用' if enabled else '停用'} · rule {'enabled' if enabled else 'disabled'}.")
+    flash(_("规则 #%(id)s 已启用。", id=rule_id) if enabled else _("规则 #%(id)s 已停用。", id=rule_id))
     return redirect(url_for(".tag_rules", **_carried_filters(), _anchor=f"rule-{rule_id}"))
 
 
@@ -210,7 +211,7 @@ def delete_rule(rule_id: int):  # noqa: ANN201
             rules.delete_rule(db_session=db_session, redis=runtime.redis, rule_id=rule_id)
     except InvalidInput as exc:
         return _render_rules(status=422, rule_action=rule_id, action_errors=form_errors(exc))
-    flash(f"规则 #{rule_id} 已删除 · rule deleted.")
+    flash(_("规则 #%(id)s 已删除。", id=rule_id))
     return redirect(url_for(".tag_rules", **_carried_filters()))
 
 
@@ -296,4 +297,4 @@ def _carried_filters() -> dict[str, Any]:
 
 def _confirmed(form: MultiDict[str, str]) -> None:
     if form.get("confirm") != "1":
-        raise InvalidInput("confirm", "勾选确认 · tick the box to confirm")
+        raise InvalidInput("confirm", _("勾选确认"))

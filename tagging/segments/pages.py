@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from scrm.clock import as_utc
 from scrm.errors import InvalidInput
@@ -71,7 +72,7 @@ def create_segment():  # noqa: ANN201
     except _REFUSED as exc:
         return render_audience(form["expr"] or None, status=form_status(exc, SegmentConflict),
                                save_form=form, save_errors=_errors(exc))
-    flash(f"人群「{name}」已保存 · segment saved: use it as {term_of(name)}.")
+    flash(_("人群「%(name)s」已保存：在表达式里写 %(term)s。", name=name, term=term_of(name)))
     return redirect(url_for("tag_console.audience", expr=term_of(name), _anchor="segments"))
 
 
@@ -91,7 +92,7 @@ def update_segment(segment_id: int):  # noqa: ANN201
     except _REFUSED as exc:
         return render_audience(None, status=form_status(exc, SegmentConflict), edit_id=segment_id, edit_form=form,
                                edit_errors=_errors(exc))
-    flash(f"人群「{name}」已更新 · segment updated.")
+    flash(_("人群「%(name)s」已更新。", name=name))
     return redirect(url_for("tag_console.audience", _anchor=f"segment-{segment_id}"))
 
 
@@ -102,7 +103,7 @@ def delete_segment(segment_id: int):  # noqa: ANN201
     runtime = current_runtime()
     try:
         if request.form.get("confirm") != "1":
-            raise InvalidInput("confirm", "勾选确认 · tick the box to confirm")
+            raise InvalidInput("confirm", _("勾选确认"))
         with runtime.transaction() as db_session:
             name = db_session.get(Segment, segment_id).name if db_session.get(Segment, segment_id) else None
             service.delete_segment(db_session=db_session, segment_id=segment_id,
@@ -110,13 +111,16 @@ def delete_segment(segment_id: int):  # noqa: ANN201
     except _REFUSED as exc:
         return render_audience(None, status=form_status(exc, SegmentConflict), edit_id=segment_id,
                                delete_errors=_errors(exc))
-    flash(f"人群「{name}」已删除 · segment deleted.")
+    flash(_("人群「%(name)s」已删除。", name=name))
     return redirect(url_for("tag_console.audience", _anchor="segments"))
 
 
 def _errors(exc: Exception) -> list[dict[str, str]]:
     if isinstance(exc, AudienceError):
         return [{"field": "expr", "message": exc.message}]
-    if isinstance(exc, SegmentConflict):
-        return [{"field": "name" if exc.code == "name_taken" else "", "message": exc.message}]
+    if isinstance(exc, SegmentConflict):  # the service's message is the API's; the page's is the reader's
+        if exc.code == "name_taken":
+            return [{"field": "name", "message": _("人群名已被使用")}]
+        used_by = "、".join(str(user) for user in exc.details.get("used_by", ()))
+        return [{"field": "", "message": _("这个人群正被使用，不能改名或删除：%(users)s", users=used_by)}]
     return form_errors(exc)

@@ -66,18 +66,18 @@ def test_a_guide_checks_a_typed_code_confirms_and_a_second_confirm_is_refused(ru
     assert check.status_code == 200
     assert "满100减20" in check.text and "减¥20" in check.text and coupon.code in check.text
     assert "李雷" in check.text and "138****5678" in check.text and "13812345678" not in check.text
-    assert "全部门店 Every store" in check.text and 'id="confirm"' in check.text
+    assert "全部门店" in check.text and 'id="confirm"' in check.text
     assert _attempts(runtime) == [] and _status(runtime, coupon.id) == "issued"  # a look is not an attempt
 
     done = client.post("/m/redeem", data={"code": coupon.code})
     assert done.status_code == 200
-    assert "核销成功 Redeemed" in done.text and "李雷" in done.text and "138****5678" in done.text
-    assert "已使用 used" in done.text
+    assert "核销成功" in done.text and "李雷" in done.text and "138****5678" in done.text
+    assert "已使用" in done.text
     assert _status(runtime, coupon.id) == "redeemed"
 
     again = client.post("/m/redeem", data={"code": coupon.code})  # a reload, or a second phone
     assert again.status_code == 409
-    assert "已经核销过了 Already redeemed" in again.text and "王小美 (G1) · 上海静安店" in again.text
+    assert "已经核销过了" in again.text and "王小美 (G1) · 上海静安店" in again.text
     assert "核销成功" not in again.text
     assert _attempts(runtime) == [("redeem", "ok"), ("redeem", "already_redeemed")]
 
@@ -92,12 +92,12 @@ def test_a_typo_is_refused_before_any_lookup_and_the_check_writes_nothing(runtim
     typo = _typo(coupon.code)
     check = client.get("/m/redeem/check", query_string={"code": typo})
     assert check.status_code == 422
-    assert "券码不对 Not a coupon code" in check.text and "typo" in check.text
+    assert "券码不对" in check.text and "打错" in check.text
     assert f'value="{typo}"' in check.text  # shown as typed, to correct
     assert _attempts(runtime) == []
 
     forged = client.get("/m/redeem/check", query_string={"code": "hello"})
-    assert forged.status_code == 422 and "not a coupon code" in forged.text
+    assert forged.status_code == 422 and "这不是券码" in forged.text
     assert _attempts(runtime) == []
 
     tried = client.post("/m/redeem", data={"code": typo})  # a confirmation is an attempt: audited
@@ -111,7 +111,7 @@ def test_a_coupon_for_another_store_is_refused_in_this_one(runtime, client, worl
     coupon = issue(runtime, elsewhere, world["customer"])
     check = client.get("/m/redeem/check", query_string={"code": coupon.code})
     assert check.status_code == 200
-    assert "不能在本店使用 Not valid in this store" in check.text and "北京三里屯店 (S2)" in check.text
+    assert "不能在本店使用" in check.text and "北京三里屯店 (S2)" in check.text
     assert 'id="confirm"' not in check.text
 
     tried = client.post("/m/redeem", data={"code": coupon.code})
@@ -125,7 +125,7 @@ def test_the_redeem_page_is_a_guides_own(runtime, client, auth, world):
     assert fresh.get("/m/redeem").status_code == 302  # no session: to the sign-in
     for role in ("admin", "manager"):
         response = fresh.get("/m/redeem", headers=auth(role))
-        assert response.status_code == 403 and "打不开 Not for you" in response.text
+        assert response.status_code == 403 and "打不开" in response.text
         assert fresh.post("/m/redeem", data={"code": "x"}, headers=auth(role)).status_code == 403
     with runtime.transaction() as db_session:
         assert db_session.scalar(select(func.count()).select_from(CouponAttempt)) == 0
