@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from guides.audience_places import PLACES
 from tagging import rules, scores, service
 from tagging.audience import AudienceError
 from tagging.keywords import normal_form
@@ -339,7 +340,8 @@ def audience_page(*, db_session: Session, now: datetime, text: str | None) -> Au
     if text is None:
         return AudiencePage(groups, None)
     try:
-        preview = service.preview_audience(db_session=db_session, text=text, now=now, limit=SAMPLE_SIZE)
+        preview = service.preview_audience(db_session=db_session, text=text, now=now, limit=SAMPLE_SIZE,
+                                           places=PLACES)
     except AudienceError as exc:
         return AudiencePage(groups, AudienceResult(text, error=exc.message, position=exc.position,
                                                    marked=mark(text, exc.position)))

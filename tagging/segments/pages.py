@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from guides.audience_places import PLACES
 from scrm.clock import as_utc
 from scrm.errors import InvalidInput
 from scrm.users.models import MANAGERS
@@ -35,7 +36,7 @@ def render_audience(text: str | None, *, status: int = 200, **state: Any):  # no
     now = runtime.clock.now()
     with runtime.transaction() as db_session:
         page = console_views.audience_page(db_session=db_session, now=now, text=text)
-        segments = service.list_segments(db_session=db_session, now=now)
+        segments = service.list_segments(db_session=db_session, now=now, places=PLACES)
     if status == 200 and page.result is not None and page.result.error:
         status = 422
     zone = runtime.config.brand.zone
@@ -66,7 +67,7 @@ def create_segment():  # noqa: ANN201
         segment_in = parse_input(SegmentIn, form)
         with runtime.transaction() as db_session:
             segment = service.create_segment(db_session=db_session, segment_in=segment_in,
-                                             by=current_caller().name, now=runtime.clock.now())
+                                             by=current_caller().name, now=runtime.clock.now(), places=PLACES)
             name = segment.name
     except _REFUSED as exc:
         return render_audience(form["expr"] or None, status=form_status(exc, SegmentConflict),
@@ -86,7 +87,8 @@ def update_segment(segment_id: int):  # noqa: ANN201
         with runtime.transaction() as db_session:
             segment = service.update_segment(db_session=db_session, segment_id=segment_id, changes=changes,
                                              by=current_caller().name, now=runtime.clock.now(),
-                                             named_elsewhere=campaigns_naming(db_session, segment_id))
+                                             named_elsewhere=campaigns_naming(db_session, segment_id),
+                                             places=PLACES)
             name = segment.name
     except _REFUSED as exc:
         return render_audience(None, status=form_status(exc, SegmentConflict), edit_id=segment_id, edit_form=form,
