@@ -31,3 +31,18 @@ class GuidePlaces:
 
 
 PLACES: audience.Places = GuidePlaces()
+
+
+def builder_choices(db_session: Session) -> dict[str, list[dict[str, str]]]:
+    """The stores and the guides (not those who left) the audience builder offers, with their terms."""
+    stores = db_session.execute(select(Store.code, Store.name).order_by(Store.code)).all()
+    guides = db_session.execute(
+        select(Guide.code, Guide.name, Store.name.label("store")).join(Store, Store.id == Guide.store_id)
+        .where(Guide.status != "left").order_by(Guide.code)
+    ).all()
+    return {
+        "stores": [{"term": f"{audience.STORE}:{audience.spelled(code)}", "name": f"{name} ({code})"}
+                   for code, name in stores],
+        "guides": [{"term": f"{audience.GUIDE}:{audience.spelled(code)}", "name": f"{name} · {store} ({code})"}
+                   for code, name, store in guides],
+    }

@@ -407,6 +407,13 @@ def _leaves(node: Node):  # noqa: ANN202 - a generator of Term (parsed) or HasTa
         yield node
 
 
+def spelled(name: str) -> str:
+    """``name`` as one name token: bare when it can be, else quoted."""
+    if name and not any(char.isspace() or char in _SPECIAL or char == "\\" for char in name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def tag_terms(text: str) -> set[tuple[str | None, str]]:
     """The (group or None, tag) terms ``text`` names directly (none when it does not parse)."""
     try:

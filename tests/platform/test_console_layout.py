@@ -140,8 +140,6 @@ NOT_YET_IN_ENGLISH = (
     "/console/menu",
     "/console/tags",
     "/console/tag-rules",
-    "/console/audience",
-    "/console/segments",
     "/console/stores",
     "/console/guides",
     "/console/coupons",
