@@ -1,6 +1,6 @@
 """Audience expressions (人群, SPEC §8): which customers carry which tags, as one SQL query.
 
-Grammar, loosest first (``a | b & !c`` is ``a | (b & (!c))``)::
+Grammar (parsed in tagging/audience_grammar.py), loosest first (``a | b & !c`` is ``a | (b & (!c))``)::
 
     expr   = and ( "|" and )*
     and    = unary ( "&" unary )*
@@ -69,31 +69,26 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from scrm.clock import as_utc
 from scrm.customers.models import ACTIVITY_KINDS, Customer, Interaction
-from scrm.errors import Refused
+from tagging.audience_grammar import (  # noqa: F401 - MAX_CHARS, parse and spelled are used through this module
+    MAX_CHARS,
+    And,
+    AudienceError,
+    Not,
+    Or,
+    Term,
+    leaves as _leaves,
+    parse,
+    spelled,
+)
 from tagging.models import CustomerTag, Segment, Tag, TagGroup
 
-MAX_CHARS = 2000
-MAX_TERMS = 200
-MAX_DEPTH = 50  # nested parentheses and !
 SEGMENT = "segment"  # segment:名字
 MAX_SEGMENT_DEPTH = 8  # segments naming segments
 MAX_EXPANDED_TAGS = 1000  # tags once segments are expanded
 STORE, GUIDE, INTERACTED = "store", "guide", "interacted"  # store:S001, guide:G001, interacted:30d
 RESERVED = (SEGMENT, STORE, GUIDE, INTERACTED)
 MAX_DAYS = 3650
-_SPECIAL = set('!&|():"')
 _customer_tags = CustomerTag.__table__
-
-
-class AudienceError(Refused):
-    """A bad expression (422 ``bad_expression``): ``message`` ends with "at <position>";
-    ``position`` is 0-based."""
-
-    code = "bad_expression"
-
-    def __init__(self, message: str, position: int) -> None:
-        super().__init__(message, position=position)
-        self.position = position
 
 
 # -- the tree ------------------------------------------------------------------------------
@@ -107,14 +102,6 @@ class Places(Protocol):
 
     def bound(self, kind: str, ids: list[int]) -> ColumnElement[bool]:
         """EXISTS a current binding of ``customers.id`` to one of these guides or stores' guides."""
-
-
-@dataclass(frozen=True)
-class Term:
-    name: str
-    group: str | None
-    position: int
-    name_position: int = 0  # where ``name`` starts (after ``group:``)
 
 
 @dataclass(frozen=True)
@@ -139,22 +126,7 @@ class Interacted:
     days: int
 
 
-@dataclass(frozen=True)
-class Not:
-    operand: Node
-
-
-@dataclass(frozen=True)
-class And:
-    operands: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Or:
-    operands: tuple[Node, ...]
-
-
-Node = Union[Term, HasTag, BoundTo, Interacted, Not, And, Or]  # noqa: UP007 - a runtime alias of forward references
+Node = Union[Term, HasTag, BoundTo, Interacted, Not, And, Or]  # noqa: UP007 - a runtime alias
 
 
 @dataclass(frozen=True)
@@ -167,132 +139,6 @@ class Audience:
     def condition(self, now: datetime) -> ColumnElement[bool]:
         at = bindparam("audience_now", as_utc(now), type_=DateTime(timezone=True), unique=True)
         return and_(Customer.merged_into_id.is_(None), _sql(self.tree, at, as_utc(now)))
-
-
-# -- parsing -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # "name", one of ! & | ( ) :, or "end"
-    position: int
-    text: str = ""
-
-
-def _tokens(text: str) -> list[_Token]:
-    tokens, i = [], 0
-    while i < len(text):
-        char = text[i]
-        if char.isspace():
-            i += 1
-        elif char == '"':
-            name, end = _quoted(text, i)
-            tokens.append(_Token("name", i, name))
-            i = end
-        elif char in _SPECIAL:
-            tokens.append(_Token(char, i))
-            i += 1
-        else:
-            start = i
-            while i < len(text) and not text[i].isspace() and text[i] not in _SPECIAL:
-                i += 1
-            tokens.append(_Token("name", start, text[start:i]))
-    tokens.append(_Token("end", len(text)))
-    return tokens
-
-
-def _quoted(text: str, start: int) -> tuple[str, int]:
-    chars, i = [], start + 1
-    while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text):
-            chars.append(text[i + 1])
-            i += 2
-        elif text[i] == '"':
-            name = "".join(chars).strip()
-            if not name:
-                raise AudienceError(f"empty tag name at {start}", start)
-            return name, i + 1
-        else:
-            chars.append(text[i])
-            i += 1
-    raise AudienceError(f"unterminated quoted name at {start}", start)
-
-
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.tokens = _tokens(text)
-        self.index = 0
-        self.terms = 0
-
-    @property
-    def token(self) -> _Token:
-        return self.tokens[self.index]
-
-    def take(self) -> _Token:
-        token = self.tokens[self.index]
-        self.index += 1
-        return token
-
-    def expression(self, depth: int) -> Node:
-        operands = [self.conjunction(depth)]
-        while self.token.kind == "|":
-            self.take()
-            operands.append(self.conjunction(depth))
-        return operands[0] if len(operands) == 1 else Or(tuple(operands))
-
-    def conjunction(self, depth: int) -> Node:
-        operands = [self.unary(depth)]
-        while self.token.kind == "&":
-            self.take()
-            operands.append(self.unary(depth))
-        return operands[0] if len(operands) == 1 else And(tuple(operands))
-
-    def unary(self, depth: int) -> Node:
-        token = self.token
-        if token.kind in ("!", "(") and depth >= MAX_DEPTH:
-            raise AudienceError(f"nested more than {MAX_DEPTH} deep at {token.position}", token.position)
-        if token.kind == "!":
-            self.take()
-            return Not(self.unary(depth + 1))
-        if token.kind == "(":
-            self.take()
-            inner = self.expression(depth + 1)
-            if self.token.kind != ")":
-                at = self.token.position
-                raise AudienceError(f"expected ) at {at} to close the ( at {token.position}", at)
-            self.take()
-            return inner
-        return self.term()
-
-    def term(self) -> Term:
-        first = self.expect_name()
-        self.terms += 1
-        if self.terms > MAX_TERMS:
-            raise AudienceError(f"more than {MAX_TERMS} tags at {first.position}", first.position)
-        if self.token.kind != ":":
-            return Term(first.text, None, first.position, first.position)
-        self.take()
-        name = self.expect_name()
-        return Term(name.text, first.text, first.position, name.position)
-
-    def expect_name(self) -> _Token:
-        if self.token.kind != "name":
-            raise AudienceError(f"expected a tag name at {self.token.position}", self.token.position)
-        return self.take()
-
-
-def parse(text: str) -> Node:
-    """The expression's tree, or :class:`AudienceError` at the offending character."""
-    if len(text) > MAX_CHARS:
-        raise AudienceError(f"longer than {MAX_CHARS} characters at {MAX_CHARS}", MAX_CHARS)
-    parser = _Parser(text)
-    tree = parser.expression(0)
-    token = parser.token
-    if token.kind == ")":
-        raise AudienceError(f"unbalanced ) at {token.position}", token.position)
-    if token.kind != "end":
-        raise AudienceError(f"expected & or | at {token.position}", token.position)
-    return tree
 
 
 # -- resolving and compiling ---------------------------------------------------------------
@@ -395,23 +241,6 @@ def segment_names(text: str) -> set[str]:
         return {term.name for term in _leaves(parse(text)) if term.group == SEGMENT}
     except AudienceError:
         return set()
-
-
-def _leaves(node: Node):  # noqa: ANN202 - a generator of Term (parsed) or HasTag (resolved)
-    if isinstance(node, Not):
-        yield from _leaves(node.operand)
-    elif isinstance(node, And | Or):
-        for operand in node.operands:
-            yield from _leaves(operand)
-    else:
-        yield node
-
-
-def spelled(name: str) -> str:
-    """``name`` as one name token: bare when it can be, else quoted."""
-    if name and not any(char.isspace() or char in _SPECIAL or char == "\\" for char in name):
-        return name
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def tag_terms(text: str) -> set[tuple[str | None, str]]:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from campaign_world import customer, make_campaign
 from scrm.clock import FrozenClock
 from tag_world import create_tag
-from tagging.models import Segment
+from tagging.models import Segment, Tag
 from web_world import log_in, page_text
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
@@ -118,3 +118,14 @@ def test_the_builder_offers_tags_lifecycle_stores_guides_and_segments(runtime, m
 def _ids(runtime) -> list[int]:  # noqa: ANN001
     with runtime.transaction() as db_session:
         return list(db_session.scalars(select(Segment.id).order_by(Segment.id)))
+
+
+def test_the_tags_page_refuses_to_delete_a_tag_a_segment_names(runtime, manager):
+    manager.post("/console/segments", data={"name": "玩具客", "expr": "兴趣:玩具 | 奶粉"})
+    with runtime.transaction() as db_session:
+        toy = db_session.scalar(select(Tag.id).where(Tag.name == "玩具"))
+    refused = manager.post(f"/console/tags/{toy}/delete", data={"confirm": "1"})
+    assert refused.status_code == 409
+    assert "tag 兴趣:玩具 is named by the segments 玩具客" in page_text(refused)
+    with runtime.transaction() as db_session:
+        assert db_session.get(Tag, toy) is not None
