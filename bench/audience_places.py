@@ -68,10 +68,11 @@ def prepare(customers: int, anchor: datetime, refill: bool) -> None:
         conn.execute(text("INSERT INTO customers (nickname) SELECT 'c' || i FROM generate_series(1, :n) i"),
                      {"n": customers})
         conn.execute(text(
+            "WITH g AS (SELECT array_agg(id ORDER BY id) AS ids FROM guides) "
             "INSERT INTO guide_bindings (customer_id, guide_id, channel, bound_at, ended_at) "
-            "SELECT c.id, (SELECT id FROM guides ORDER BY id OFFSET (c.id * 7919) % :guides LIMIT 1), 'mp', "
+            "SELECT c.id, g.ids[1 + abs(hashtext(c.id::text)) % :guides], 'mp', "
             ":at - interval '200 days', CASE WHEN c.id % 10 = 9 THEN :at - interval '20 days' END "
-            "FROM customers c WHERE c.id % 10 <> 0"), {"guides": STORES * GUIDES_PER_STORE, "at": anchor})
+            "FROM customers c, g WHERE c.id % 10 <> 0"), {"guides": STORES * GUIDES_PER_STORE, "at": anchor})
         conn.execute(text(
             f"INSERT INTO interactions (customer_id, kind, channel, occurred_at, payload) "
             f"SELECT c.id, CASE WHEN random() < 0.33 THEN ({ours})[1 + floor(random() * 3)::int] "
