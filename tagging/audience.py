@@ -1,6 +1,6 @@
 """Audience expressions (人群, SPEC §8): which customers carry which tags, as one SQL query.
 
-Grammar, loosest first (``a | b & !c`` is ``a | (b & (!c))``)::
+Grammar (parsed in tagging/audience_grammar.py), loosest first (``a | b & !c`` is ``a | (b & (!c))``)::
 
     expr   = and ( "|" and )*
     and    = unary ( "&" unary )*
@@ -10,11 +10,29 @@ Grammar, loosest first (``a | b & !c`` is ``a | (b & (!c))``)::
     bare   = characters other than whitespace and  ! & | ( ) : "
     quoted = '"' any characters, \\" and \\\\ escaped '"'   ("双十一 活动")
 
+Reserved words before ``:`` name things other than tag groups (a tag group called so cannot
+be named as ``group:tag``):
+
+- ``segment:名字`` names a saved segment (below);
+- ``store:S001``: customers bound now to a guide of the store with that code;
+- ``guide:G001``: customers bound now to the guide with that code (an unknown store or guide
+  code is an error pointing at the code);
+- ``interacted:30d``: customers who did something themselves (a timeline entry of
+  ``ACTIVITY_KINDS``: a message, click, scan, follow, order, redemption…; not our tags,
+  coupons or messages) in the last 30 days, the moment exactly 30 days ago included;
+  ``!interacted:30d``: none.
+  The count is whole days, 1 to 3650, written with ``d``.
+
+Stores, guides and bindings belong to guides/, a layer above tagging, which therefore never
+imports them: a caller above passes :class:`Places` down (guides/audience_places.py), which
+looks codes up and writes the ``EXISTS`` over ``guide_bindings``. Without it (``places=None``)
+a ``store:`` or ``guide:`` term is an error. The timeline (``interactions``) belongs to
+scrm.customers, below tagging, so ``interacted:`` is written here.
+
 ``segment:名字`` names a saved segment (tagging/segments/): its expression, resolved when
 this one is, stands in for the term, so a changed segment changes every audience naming it.
 A segment may name other segments, never itself through any chain (an error naming the
-chain); errors inside a segment point at the ``segment:`` term. (A tag group called
-"segment" therefore cannot be named as ``segment:tag``.)
+chain); errors inside a segment point at the ``segment:`` term.
 
 A bare tag name must be in one group only; when two groups have a tag of that name the
 expression must say ``group:tag``. Whitespace (the full-width space too) separates tokens.
@@ -30,7 +48,8 @@ subquery once its hash outgrows work_mem. Otherwise the two are planned alike: a
 is rare; under ``OR`` it becomes a hashed subplan (one index range scan) or, when the hash
 would outgrow work_mem, a primary-key probe per customer. To keep ORs out of that second
 case, the terms of one ``|`` share a single ``EXISTS … tag_id IN (…)`` (a semi-join again),
-and the negated terms of one ``&`` a single ``NOT EXISTS … tag_id IN (…)``.
+and the negated terms of one ``&`` a single ``NOT EXISTS … tag_id IN (…)``. ``store:``,
+``guide:`` and ``interacted:`` are one ``EXISTS`` each (bench/audience_places.py measures them).
 
 Measured on PostgreSQL 1M customers, 1.7M customer tags, work_mem 4 MB: a rare tag (0.1 %)
 10 ms, rare & common 13 ms; 40 % & 20 % 0.5 s; ``!`` 40 % 0.6 s; 40 % | 20 % 0.46 s (2.1 s
@@ -41,47 +60,48 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Union
+from datetime import datetime, timedelta
+from typing import Protocol, Union
 
 from sqlalchemy import DateTime, and_, bindparam, func, literal_column, not_, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, Select
 
 from scrm.clock import as_utc
-from scrm.customers.models import Customer
-from scrm.errors import Refused
+from scrm.customers.models import ACTIVITY_KINDS, Customer, Interaction
+from tagging.audience_grammar import (  # noqa: F401 - MAX_CHARS, parse and spelled are used through this module
+    MAX_CHARS,
+    And,
+    AudienceError,
+    Not,
+    Or,
+    Term,
+    leaves as _leaves,
+    parse,
+    spelled,
+)
 from tagging.models import CustomerTag, Segment, Tag, TagGroup
 
-MAX_CHARS = 2000
-MAX_TERMS = 200
-MAX_DEPTH = 50  # nested parentheses and !
 SEGMENT = "segment"  # segment:名字
 MAX_SEGMENT_DEPTH = 8  # segments naming segments
 MAX_EXPANDED_TAGS = 1000  # tags once segments are expanded
-_SPECIAL = set('!&|():"')
+STORE, GUIDE, INTERACTED = "store", "guide", "interacted"  # store:S001, guide:G001, interacted:30d
+RESERVED = (SEGMENT, STORE, GUIDE, INTERACTED)
+MAX_DAYS = 3650
 _customer_tags = CustomerTag.__table__
-
-
-class AudienceError(Refused):
-    """A bad expression (422 ``bad_expression``): ``message`` ends with "at <position>";
-    ``position`` is 0-based."""
-
-    code = "bad_expression"
-
-    def __init__(self, message: str, position: int) -> None:
-        super().__init__(message, position=position)
-        self.position = position
 
 
 # -- the tree ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Term:
-    name: str
-    group: str | None
-    position: int
+class Places(Protocol):
+    """Stores' and guides' codes and customers' current guides, which guides/ owns."""
+
+    def ids(self, db_session: Session, kind: str, codes: set[str]) -> dict[str, int]:
+        """The ids of the stores (``kind`` "store") or guides ("guide") with these codes."""
+
+    def bound(self, kind: str, ids: list[int]) -> ColumnElement[bool]:
+        """EXISTS a current binding of ``customers.id`` to one of these guides or stores' guides."""
 
 
 @dataclass(frozen=True)
@@ -93,21 +113,20 @@ class HasTag:
 
 
 @dataclass(frozen=True)
-class Not:
-    operand: Node
+class BoundTo:
+    """A ``store:`` or ``guide:`` term resolved to the store's or guide's id."""
+
+    kind: str
+    place_id: int
+    places: Places
 
 
 @dataclass(frozen=True)
-class And:
-    operands: tuple[Node, ...]
+class Interacted:
+    days: int
 
 
-@dataclass(frozen=True)
-class Or:
-    operands: tuple[Node, ...]
-
-
-Node = Union[Term, HasTag, Not, And, Or]  # noqa: UP007 - a runtime alias of forward references
+Node = Union[Term, HasTag, BoundTo, Interacted, Not, And, Or]  # noqa: UP007 - a runtime alias
 
 
 @dataclass(frozen=True)
@@ -119,144 +138,19 @@ class Audience:
 
     def condition(self, now: datetime) -> ColumnElement[bool]:
         at = bindparam("audience_now", as_utc(now), type_=DateTime(timezone=True), unique=True)
-        return and_(Customer.merged_into_id.is_(None), _sql(self.tree, at))
-
-
-# -- parsing -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # "name", one of ! & | ( ) :, or "end"
-    position: int
-    text: str = ""
-
-
-def _tokens(text: str) -> list[_Token]:
-    tokens, i = [], 0
-    while i < len(text):
-        char = text[i]
-        if char.isspace():
-            i += 1
-        elif char == '"':
-            name, end = _quoted(text, i)
-            tokens.append(_Token("name", i, name))
-            i = end
-        elif char in _SPECIAL:
-            tokens.append(_Token(char, i))
-            i += 1
-        else:
-            start = i
-            while i < len(text) and not text[i].isspace() and text[i] not in _SPECIAL:
-                i += 1
-            tokens.append(_Token("name", start, text[start:i]))
-    tokens.append(_Token("end", len(text)))
-    return tokens
-
-
-def _quoted(text: str, start: int) -> tuple[str, int]:
-    chars, i = [], start + 1
-    while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text):
-            chars.append(text[i + 1])
-            i += 2
-        elif text[i] == '"':
-            name = "".join(chars).strip()
-            if not name:
-                raise AudienceError(f"empty tag name at {start}", start)
-            return name, i + 1
-        else:
-            chars.append(text[i])
-            i += 1
-    raise AudienceError(f"unterminated quoted name at {start}", start)
-
-
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.tokens = _tokens(text)
-        self.index = 0
-        self.terms = 0
-
-    @property
-    def token(self) -> _Token:
-        return self.tokens[self.index]
-
-    def take(self) -> _Token:
-        token = self.tokens[self.index]
-        self.index += 1
-        return token
-
-    def expression(self, depth: int) -> Node:
-        operands = [self.conjunction(depth)]
-        while self.token.kind == "|":
-            self.take()
-            operands.append(self.conjunction(depth))
-        return operands[0] if len(operands) == 1 else Or(tuple(operands))
-
-    def conjunction(self, depth: int) -> Node:
-        operands = [self.unary(depth)]
-        while self.token.kind == "&":
-            self.take()
-            operands.append(self.unary(depth))
-        return operands[0] if len(operands) == 1 else And(tuple(operands))
-
-    def unary(self, depth: int) -> Node:
-        token = self.token
-        if token.kind in ("!", "(") and depth >= MAX_DEPTH:
-            raise AudienceError(f"nested more than {MAX_DEPTH} deep at {token.position}", token.position)
-        if token.kind == "!":
-            self.take()
-            return Not(self.unary(depth + 1))
-        if token.kind == "(":
-            self.take()
-            inner = self.expression(depth + 1)
-            if self.token.kind != ")":
-                at = self.token.position
-                raise AudienceError(f"expected ) at {at} to close the ( at {token.position}", at)
-            self.take()
-            return inner
-        return self.term()
-
-    def term(self) -> Term:
-        first = self.expect_name()
-        self.terms += 1
-        if self.terms > MAX_TERMS:
-            raise AudienceError(f"more than {MAX_TERMS} tags at {first.position}", first.position)
-        if self.token.kind != ":":
-            return Term(first.text, None, first.position)
-        self.take()
-        return Term(self.expect_name().text, first.text, first.position)
-
-    def expect_name(self) -> _Token:
-        if self.token.kind != "name":
-            raise AudienceError(f"expected a tag name at {self.token.position}", self.token.position)
-        return self.take()
-
-
-def parse(text: str) -> Node:
-    """The expression's tree, or :class:`AudienceError` at the offending character."""
-    if len(text) > MAX_CHARS:
-        raise AudienceError(f"longer than {MAX_CHARS} characters at {MAX_CHARS}", MAX_CHARS)
-    parser = _Parser(text)
-    tree = parser.expression(0)
-    token = parser.token
-    if token.kind == ")":
-        raise AudienceError(f"unbalanced ) at {token.position}", token.position)
-    if token.kind != "end":
-        raise AudienceError(f"expected & or | at {token.position}", token.position)
-    return tree
+        return and_(Customer.merged_into_id.is_(None), _sql(self.tree, at, as_utc(now)))
 
 
 # -- resolving and compiling ---------------------------------------------------------------
 
 
 def resolve(*, db_session: Session, text: str, segments: dict[str, str] | None = None,
-            as_segment: str | None = None) -> Audience:
+            as_segment: str | None = None, places: Places | None = None) -> Audience:
     """Parse ``text``, find its tags (one SELECT) and expand its segments: unknown or
     ambiguous names are errors. ``segments`` overrides saved segments' expressions by name
     and ``as_segment`` names the segment ``text`` is to become (a segment being saved,
-    checked for cycles through itself)."""
-    context = _Context(db_session, dict(segments or {}), [0])
+    checked for cycles through itself); ``places`` resolves ``store:`` and ``guide:``."""
+    context = _Context(db_session, dict(segments or {}), [0], places)
     tree = _resolve_text(context, text, (as_segment,) if as_segment else ())
     return Audience(text, tree)
 
@@ -266,11 +160,13 @@ class _Context:
     db_session: Session
     texts: dict[str, str]  # segments' expressions by name, as read (or overridden)
     tags: list[int]  # how many tags the expansion holds so far
+    places: Places | None
 
 
 def _resolve_text(context: _Context, text: str, stack: tuple[str, ...]) -> Node:
     tree = parse(text)
-    names = {term.name for term in _leaves(tree) if term.group != SEGMENT}
+    terms = list(_leaves(tree))
+    names = {term.name for term in terms if term.group not in RESERVED}
     rows = context.db_session.execute(
         select(Tag.id, Tag.name, TagGroup.name.label("group"))
         .join(TagGroup, TagGroup.id == Tag.group_id)
@@ -279,7 +175,39 @@ def _resolve_text(context: _Context, text: str, stack: tuple[str, ...]) -> Node:
     found: dict[str, list[tuple[int, str]]] = {}
     for row in rows:
         found.setdefault(row.name, []).append((row.id, row.group))
-    return _resolved(tree, found, lambda term: _segment(context, term, stack))
+    place_ids = {kind: _place_ids(context, kind, [term for term in terms if term.group == kind])
+                 for kind in (STORE, GUIDE)}
+
+    def reserved(term: Term) -> Node:
+        if term.group == SEGMENT:
+            return _segment(context, term, stack)
+        if term.group == INTERACTED:
+            return _interacted(term)
+        assert context.places is not None
+        place_id = place_ids[term.group].get(term.name)
+        if place_id is None:
+            raise AudienceError(f"no {term.group} with the code {term.name} at {term.name_position}",
+                                term.name_position)
+        return BoundTo(term.group, place_id, context.places)
+
+    return _resolved(tree, found, reserved)
+
+
+def _place_ids(context: _Context, kind: str, terms: list[Term]) -> dict[str, int]:
+    if not terms:
+        return {}
+    if context.places is None:  # a caller's omission, said where it shows
+        at = terms[0].position
+        raise AudienceError(f"{kind}: terms cannot be counted here at {at}", at)
+    return context.places.ids(context.db_session, kind, {term.name for term in terms})
+
+
+def _interacted(term: Term) -> Interacted:
+    text, at = term.name, term.name_position
+    days = int(text[:-1]) if text[-1:] == "d" and text[:-1].isascii() and text[:-1].isdigit() else 0
+    if not 1 <= days <= MAX_DAYS:
+        raise AudienceError(f"interacted: takes whole days from 1d to {MAX_DAYS}d, like interacted:30d at {at}", at)
+    return Interacted(days)
 
 
 def _segment(context: _Context, term: Term, stack: tuple[str, ...]) -> Node:
@@ -315,24 +243,22 @@ def segment_names(text: str) -> set[str]:
         return set()
 
 
-def _leaves(node: Node):  # noqa: ANN202 - a generator of Term (parsed) or HasTag (resolved)
-    if isinstance(node, Not):
-        yield from _leaves(node.operand)
-    elif isinstance(node, And | Or):
-        for operand in node.operands:
-            yield from _leaves(operand)
-    else:
-        yield node
+def tag_terms(text: str) -> set[tuple[str | None, str]]:
+    """The (group or None, tag) terms ``text`` names directly (none when it does not parse)."""
+    try:
+        return {(term.group, term.name) for term in _leaves(parse(text)) if term.group not in RESERVED}
+    except AudienceError:
+        return set()
 
 
-def _resolved(node: Node, found: dict[str, list[tuple[int, str]]], segment: Callable[[Term], Node]) -> Node:
+def _resolved(node: Node, found: dict[str, list[tuple[int, str]]], reserved: Callable[[Term], Node]) -> Node:
     if isinstance(node, Not):
-        return Not(_resolved(node.operand, found, segment))
+        return Not(_resolved(node.operand, found, reserved))
     if isinstance(node, And | Or):
-        return type(node)(tuple(_resolved(operand, found, segment) for operand in node.operands))
+        return type(node)(tuple(_resolved(operand, found, reserved) for operand in node.operands))
     assert isinstance(node, Term)
-    if node.group == SEGMENT:
-        return segment(node)
+    if node.group in RESERVED:
+        return reserved(node)
     at = node.position
     candidates = found.get(node.name, [])
     if node.group is not None:
@@ -351,20 +277,28 @@ def _resolved(node: Node, found: dict[str, list[tuple[int, str]]], segment: Call
     return HasTag(tag_id, f"{group}:{node.name}")
 
 
-def _sql(node: Node, now: ColumnElement[datetime]) -> ColumnElement[bool]:
+def _sql(node: Node, now: ColumnElement[datetime], moment: datetime) -> ColumnElement[bool]:
     if isinstance(node, HasTag):
         return _carries([node.tag_id], now)
+    if isinstance(node, BoundTo):
+        return node.places.bound(node.kind, [node.place_id])
+    if isinstance(node, Interacted):
+        since = bindparam("audience_since", moment - timedelta(days=node.days), type_=DateTime(timezone=True),
+                          unique=True)
+        return (select(literal_column("1"))
+                .where(Interaction.customer_id == Customer.id, Interaction.occurred_at >= since,
+                       Interaction.kind.in_(ACTIVITY_KINDS)).exists())
     if isinstance(node, Not):
-        return not_(_sql(node.operand, now))
+        return not_(_sql(node.operand, now, moment))
     if isinstance(node, Or):
         # a | b | c: one EXISTS over tag_id IN (a, b, c), a semi-join, not three subplans
         tags = [operand.tag_id for operand in node.operands if isinstance(operand, HasTag)]
-        rest = [_sql(operand, now) for operand in node.operands if not isinstance(operand, HasTag)]
+        rest = [_sql(operand, now, moment) for operand in node.operands if not isinstance(operand, HasTag)]
         return or_(*([_carries(tags, now)] if tags else []), *rest)
     if isinstance(node, And):
         # !a & !b: one NOT EXISTS over tag_id IN (a, b), one anti-join
         absent = [operand.operand.tag_id for operand in node.operands if _is_absent(operand)]
-        rest = [_sql(operand, now) for operand in node.operands if not _is_absent(operand)]
+        rest = [_sql(operand, now, moment) for operand in node.operands if not _is_absent(operand)]
         return and_(*rest, *([not_(_carries(absent, now))] if absent else []))
     raise TypeError(f"resolve the expression before compiling it: {node!r}")
 
@@ -387,25 +321,27 @@ def _carries(tag_ids: list[int], now: ColumnElement[datetime]) -> ColumnElement[
 # -- queries -------------------------------------------------------------------------------
 
 
-def customer_ids_query(*, db_session: Session, expr: str | Audience, now: datetime) -> Select:
+def customer_ids_query(*, db_session: Session, expr: str | Audience, now: datetime,
+                       places: Places | None = None) -> Select:
     """``SELECT customers.id`` of the audience, for outreach to stream or join against."""
-    audience = _audience(db_session, expr)
+    audience = _audience(db_session, expr, places)
     return select(Customer.id).where(audience.condition(now))
 
 
-def count(*, db_session: Session, expr: str | Audience, now: datetime) -> int:
+def count(*, db_session: Session, expr: str | Audience, now: datetime, places: Places | None = None) -> int:
     """How many customers are in the audience now: one statement for an :class:`Audience`
     (a text expression first costs the SELECT of its tags)."""
-    audience = _audience(db_session, expr)
+    audience = _audience(db_session, expr, places)
     return db_session.scalar(select(func.count(Customer.id)).where(audience.condition(now))) or 0
 
 
-def sample(*, db_session: Session, expr: str | Audience, now: datetime, limit: int = 10) -> list[int]:
+def sample(*, db_session: Session, expr: str | Audience, now: datetime, limit: int = 10,
+           places: Places | None = None) -> list[int]:
     """The ids of up to ``limit`` customers of the audience, oldest first."""
-    audience = _audience(db_session, expr)
+    audience = _audience(db_session, expr, places)
     query = select(Customer.id).where(audience.condition(now)).order_by(Customer.id).limit(limit)
     return list(db_session.scalars(query))
 
 
-def _audience(db_session: Session, expr: str | Audience) -> Audience:
-    return expr if isinstance(expr, Audience) else resolve(db_session=db_session, text=expr)
+def _audience(db_session: Session, expr: str | Audience, places: Places | None = None) -> Audience:
+    return expr if isinstance(expr, Audience) else resolve(db_session=db_session, text=expr, places=places)

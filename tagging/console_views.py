@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import select
 
+from guides.audience_places import PLACES
 from tagging import rules, scores, service
 from tagging.audience import AudienceError
 from tagging.keywords import normal_form
@@ -342,7 +343,8 @@ def audience_page(*, db_session: Session, now: datetime, text: str | None) -> Au
     if text is None:
         return AudiencePage(groups, None)
     try:
-        preview = service.preview_audience(db_session=db_session, text=text, now=now, limit=SAMPLE_SIZE)
+        preview = service.preview_audience(db_session=db_session, text=text, now=now, limit=SAMPLE_SIZE,
+                                           places=PLACES)
     except AudienceError as exc:
         return AudiencePage(groups, AudienceResult(text, error=exc.message, position=exc.position,
                                                    marked=mark(text, exc.position)))

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
+from guides.audience_places import PLACES
 from guides.roster import may_see
 from scrm import flows
 from scrm.clock import as_utc
@@ -89,7 +90,8 @@ def audience():  # noqa: ANN201
         raise ApiError("give the audience expression as ?expr=", code="bad_query")
     runtime = current_runtime()
     with runtime.transaction() as db_session:
-        preview = service.preview_audience(db_session=db_session, text=text, now=runtime.clock.now(), limit=SAMPLE_SIZE)
+        preview = service.preview_audience(db_session=db_session, text=text, now=runtime.clock.now(), limit=SAMPLE_SIZE,
+                                           places=PLACES)
     sample = [{"id": customer_id, "nickname": nickname} for customer_id, nickname in preview.sample]
     return jsonify(expr=text, count=preview.count, sample=sample)
 

@@ -24,6 +24,7 @@ from scrm.queue import enqueue_after_commit
 from tagging import audience, rescoring, rules, scores
 from tagging.models import CustomerTag, Tag, TagGroup
 from tagging.schemas import GroupChanges, GroupIn, TagIn
+from tagging.segments.service import segments_naming_group, segments_naming_tag
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -37,10 +38,12 @@ class NotFoundError(errors.NotFoundError):
 
 
 class ConflictError(errors.ConflictError):
-    """A name taken (``existing_id``: the row that has it) or a computed group (409)."""
+    """A name taken (``existing_id``: the row that has it), a computed group, or a tag or group
+    that saved segments name (``code`` tag_in_use / group_in_use, ``used_by``) (409)."""
 
-    def __init__(self, message: str, *, existing_id: int | None = None) -> None:
-        super().__init__(message, **({} if existing_id is None else {"existing_id": existing_id}))
+    def __init__(self, message: str, *, existing_id: int | None = None, code: str | None = None,
+                 **details: object) -> None:
+        super().__init__(message, code=code, **details, **({} if existing_id is None else {"existing_id": existing_id}))
         self.existing_id = existing_id
 
 
@@ -108,6 +111,10 @@ def update_group(*, db_session: Session, group_id: int, changes: GroupChanges, n
     given = changes.given()
     if "name" in given and given["name"] != group.name:
         _ensure_group_name_free(db_session, given["name"], group_id=group.id)
+        users = segments_naming_group(db_session=db_session, group=group.name)
+        if users:  # they name its tags as group:tag, which a new name would break
+            raise ConflictError(f"group {group.name} is named by the segments {', '.join(users)}: "
+                                "change them before renaming it", code="group_in_use", used_by=users)
         group.name = given["name"]
     old_half_life = group.half_life_days
     decay = {field: given[field] for field in ("half_life_days", "threshold") if field in given}
@@ -139,9 +146,14 @@ def create_tag(*, db_session: Session, tag_in: TagIn) -> tuple[Tag, TagGroup]:
 
 
 def delete_tag(*, db_session: Session, redis: Redis, tag_id: int) -> None:
-    """Delete a tag, its rules and every customer's score for it."""
+    """Delete a tag, its rules and every customer's score for it; refused (409 ``tag_in_use``)
+    while a saved segment names it, which would leave the segment counting nothing."""
     tag, group = _tag_and_group(db_session, tag_id)
     _ensure_not_computed(group)
+    users = segments_naming_tag(db_session=db_session, group=group.name, tag=tag.name)
+    if users:
+        raise ConflictError(f"tag {group.name}:{tag.name} is named by the segments {', '.join(users)}: "
+                            "change or delete them first", code="tag_in_use", used_by=users)
     db_session.delete(tag)
     db_session.flush()
     rules.rules_changed(db_session=db_session, redis=redis)
@@ -184,9 +196,10 @@ def customer_tags(*, db_session: Session, customer_id: int, now: datetime) -> tu
 # -- audiences -------------------------------------------------------------------------------
 
 
-def preview_audience(*, db_session: Session, text: str, now: datetime, limit: int = 10) -> AudiencePreview:
+def preview_audience(*, db_session: Session, text: str, now: datetime, limit: int = 10,
+                     places: audience.Places | None = None) -> AudiencePreview:
     """How many customers an expression selects now, and a few of them (AudienceError if bad)."""
-    resolved = audience.resolve(db_session=db_session, text=text)
+    resolved = audience.resolve(db_session=db_session, text=text, places=places)
     total = audience.count(db_session=db_session, expr=resolved, now=now)
     ids = audience.sample(db_session=db_session, expr=resolved, now=now, limit=limit) if total else []
     nicknames = dict(db_session.execute(select(Customer.id, Customer.nickname).where(Customer.id.in_(ids))).all())

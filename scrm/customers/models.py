@@ -54,6 +54,14 @@ class CustomerIdentity(Base):
     customer: Mapped[Customer] = relationship(back_populates="identities")
 
 
+# The timeline entries that are the customer's own doing (handlers/events.py kinds, WeCom adds,
+# orders, redemptions, link opens, custom events), not our tags, coupons or messages: what the
+# inactive trigger (scrm/outreach/daily_triggers.py) and ``interacted:30d`` (tagging/audience.py) read.
+ACTIVITY_KINDS = ("text", "media", "location", "link", "unknown_message", "follow", "scan", "click", "view",
+                  "add_external_contact", "add_half_external_contact", "purchase", "redemption", "link_open",
+                  "custom_event")
+
+
 class Interaction(Base):
     """One entry of a customer's timeline. Append-only: only ``customer_id`` may change,
     when two customers are merged."""

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, select
 
+from guides.audience_places import PLACES
 from guides.models import Binding, Guide, Store
 from scrm.clock import as_utc
 from scrm.coupons.coupon_templates import TemplateNotFound, get_template
@@ -197,7 +198,7 @@ def check_audience(*, db_session: Session, audience: dict, now: datetime) -> Non
     """Refuse an audience whose expression, store or guide is not known, naming the field."""
     if audience.get("expr"):
         try:
-            audiences.resolve(db_session=db_session, text=audience["expr"])
+            audiences.resolve(db_session=db_session, text=audience["expr"], places=PLACES)
         except audiences.AudienceError as exc:
             raise BadAudience("audience.expr", str(exc)) from exc
     for field, model in (("store", Store), ("guide", Guide)):
@@ -221,7 +222,7 @@ def audience_ids(*, db_session: Session, audience: dict, now: datetime) -> Selec
     """``SELECT customers.id`` of a customer audience: the tag expression (everyone when there
     is none; merged customers never), narrowed to a guide's or a store's current customers."""
     if audience.get("expr"):
-        query = audiences.customer_ids_query(db_session=db_session, expr=audience["expr"], now=now)
+        query = audiences.customer_ids_query(db_session=db_session, expr=audience["expr"], now=now, places=PLACES)
     else:
         query = select(Customer.id).where(Customer.merged_into_id.is_(None))
     bound = and_(Binding.customer_id == Customer.id, Binding.ended_at.is_(None))

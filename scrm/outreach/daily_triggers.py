@@ -27,7 +27,7 @@ from sqlalchemy import extract, func, or_, select, update
 
 from scrm.clock import as_utc, local_day
 from scrm.coupons.models import Coupon, CouponReminder
-from scrm.customers.models import Customer, Interaction
+from scrm.customers.models import ACTIVITY_KINDS, Customer, Interaction
 from scrm.outreach import planner
 from scrm.outreach.triggers import cause_of, fire_in, live_triggers
 from scrm.runtime import Runtime, job
@@ -41,11 +41,6 @@ if TYPE_CHECKING:
 FIRE_BATCH = 200
 CATCH_UP_DAYS = 2
 INACTIVE_LOOKBACK_DAYS = 7
-# The timeline entries that are the customer's own doing (handlers/events.py kinds, WeCom adds,
-# orders, redemptions, link opens, custom events).
-ACTIVITY_KINDS = ("text", "media", "location", "link", "unknown_message", "follow", "scan", "click", "view",
-                  "add_external_contact", "add_half_external_contact", "purchase", "redemption", "link_open",
-                  "custom_event")
 
 
 @job

@@ -95,9 +95,13 @@ OPERATIONS: dict[str, Op] = {
     # ---- tags, tag rules, orders (tagging/routes.py)
     "tags.list_tags": Op({200: f"{T}:TagListOut"}),
     "tags.create_group": Op({201: f"{T}:TagGroupOut"}, body="tagging.schemas:GroupIn"),
-    "tags.update_group": Op({200: f"{T}:TagGroupOut"}, body="tagging.schemas:GroupChanges"),
+    "tags.update_group": Op({200: f"{T}:TagGroupOut"}, body="tagging.schemas:GroupChanges", errors=(409,),
+                            notes="409 group_in_use (used_by) renaming a group whose tags saved segments "
+                                  "name as group:tag."),
     "tags.create_tag": Op({201: f"{T}:TagOut"}, body="tagging.schemas:TagIn"),
-    "tags.delete_tag": Op({204: None}),
+    "tags.delete_tag": Op({204: None}, errors=(409,),
+                         notes="409 tag_in_use (used_by: the saved segments that name the tag); a "
+                               "computed group's tag is 409 too."),
     "tags.audience": Op({200: f"{T}:AudienceOut"}, query=(
         q("expr", {"type": "string", "minLength": 1, "maxLength": 1000}, "a tag expression (SPEC §5)",
           required=True),

@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from guides.audience_places import PLACES
 from scrm.outreach.models import Campaign
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, json_object, path_ids_fit
@@ -32,7 +33,7 @@ _FINISHED = ("done", "cancelled")
 def list_segments():  # noqa: ANN201
     runtime = current_runtime()
     with runtime.transaction() as db_session:
-        counted = service.list_segments(db_session=db_session, now=runtime.clock.now())
+        counted = service.list_segments(db_session=db_session, now=runtime.clock.now(), places=PLACES)
         return jsonify(segments=[segment_json(entry) for entry in counted])
 
 
@@ -44,8 +45,9 @@ def create_segment():  # noqa: ANN201
     now = runtime.clock.now()
     with runtime.transaction() as db_session:
         segment = service.create_segment(db_session=db_session, segment_in=segment_in, by=current_caller().name,
-                                         now=now)
-        return jsonify(segment_json(service.get_segment(db_session=db_session, segment_id=segment.id, now=now))), 201
+                                         now=now, places=PLACES)
+        counted = service.get_segment(db_session=db_session, segment_id=segment.id, now=now, places=PLACES)
+        return jsonify(segment_json(counted)), 201
 
 
 @blueprint.get("/api/segments/<int:segment_id>")
@@ -54,7 +56,7 @@ def get_segment(segment_id: int):  # noqa: ANN201
     runtime = current_runtime()
     with runtime.transaction() as db_session:
         return jsonify(segment_json(service.get_segment(db_session=db_session, segment_id=segment_id,
-                                                        now=runtime.clock.now())))
+                                                        now=runtime.clock.now(), places=PLACES)))
 
 
 @blueprint.patch("/api/segments/<int:segment_id>")
@@ -66,8 +68,9 @@ def update_segment(segment_id: int):  # noqa: ANN201
     with runtime.transaction() as db_session:
         service.update_segment(db_session=db_session, segment_id=segment_id, changes=changes,
                                by=current_caller().name, now=now,
-                               named_elsewhere=campaigns_naming(db_session, segment_id))
-        return jsonify(segment_json(service.get_segment(db_session=db_session, segment_id=segment_id, now=now)))
+                               named_elsewhere=campaigns_naming(db_session, segment_id), places=PLACES)
+        counted = service.get_segment(db_session=db_session, segment_id=segment_id, now=now, places=PLACES)
+        return jsonify(segment_json(counted))
 
 
 @blueprint.delete("/api/segments/<int:segment_id>")

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from scrm import errors
 from scrm.errors import InvalidInput
 from tagging import audience
-from tagging.audience import AudienceError
+from tagging.audience import AudienceError, Places
 from tagging.models import Segment
 from tagging.schemas import clean_name
 
@@ -105,19 +105,20 @@ class Counted:
     error: str | None
 
 
-def list_segments(*, db_session: Session, now: datetime) -> list[Counted]:
+def list_segments(*, db_session: Session, now: datetime, places: Places | None = None) -> list[Counted]:
     """Every segment, by name, with how many customers it holds now."""
-    return [_counted(db_session, segment, now) for segment in
+    return [_counted(db_session, segment, now, places) for segment in
             db_session.scalars(select(Segment).order_by(Segment.name))]
 
 
-def get_segment(*, db_session: Session, segment_id: int, now: datetime) -> Counted:
-    return _counted(db_session, _segment(db_session, segment_id), now)
+def get_segment(*, db_session: Session, segment_id: int, now: datetime, places: Places | None = None) -> Counted:
+    return _counted(db_session, _segment(db_session, segment_id), now, places)
 
 
-def create_segment(*, db_session: Session, segment_in: SegmentIn, by: str, now: datetime) -> Segment:
+def create_segment(*, db_session: Session, segment_in: SegmentIn, by: str, now: datetime,
+                   places: Places | None = None) -> Segment:
     _name_free(db_session, segment_in.name)
-    audience.resolve(db_session=db_session, text=segment_in.expr, as_segment=segment_in.name)
+    audience.resolve(db_session=db_session, text=segment_in.expr, as_segment=segment_in.name, places=places)
     segment = Segment(name=segment_in.name, expr=segment_in.expr, created_by=by, updated_by=by,
                       created_at=now, updated_at=now)
     db_session.add(segment)
@@ -126,7 +127,7 @@ def create_segment(*, db_session: Session, segment_in: SegmentIn, by: str, now: 
 
 
 def update_segment(*, db_session: Session, segment_id: int, changes: SegmentChanges, by: str, now: datetime,
-                   named_elsewhere: Iterable[str] = ()) -> Segment:
+                   named_elsewhere: Iterable[str] = (), places: Places | None = None) -> Segment:
     """Rename and/or change; ``named_elsewhere``: who else names it (campaigns), refusing a rename."""
     segment = _segment(db_session, segment_id)
     name, expr = changes.name or segment.name, changes.expr or segment.expr
@@ -134,7 +135,7 @@ def update_segment(*, db_session: Session, segment_id: int, changes: SegmentChan
         _not_used(db_session, segment, "renamed", named_elsewhere)
         _name_free(db_session, name)
     # Checked as it will be: under its new name, with its new expression seen by every segment.
-    audience.resolve(db_session=db_session, text=expr, segments={name: expr}, as_segment=name)
+    audience.resolve(db_session=db_session, text=expr, segments={name: expr}, as_segment=name, places=places)
     segment.name, segment.expr, segment.updated_by, segment.updated_at = name, expr, by, now
     _flush_name(db_session, name)
     return segment
@@ -151,6 +152,18 @@ def segments_naming(*, db_session: Session, name: str) -> list[str]:
     """The other segments whose expression names ``name``."""
     rows = db_session.execute(select(Segment.name, Segment.expr).where(Segment.name != name)).all()
     return sorted(row.name for row in rows if name in audience.segment_names(row.expr))
+
+
+def segments_naming_tag(*, db_session: Session, group: str, tag: str) -> list[str]:
+    """The segments whose expression names the tag ``group:tag``, as ``group:tag`` or bare."""
+    rows = db_session.execute(select(Segment.name, Segment.expr)).all()
+    return sorted(row.name for row in rows if {(group, tag), (None, tag)} & audience.tag_terms(row.expr))
+
+
+def segments_naming_group(*, db_session: Session, group: str) -> list[str]:
+    """The segments whose expression names a tag as ``group:tag``."""
+    rows = db_session.execute(select(Segment.name, Segment.expr)).all()
+    return sorted(row.name for row in rows if any(named == group for named, _ in audience.tag_terms(row.expr)))
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -189,9 +202,10 @@ def _not_used(db_session: Session, segment: Segment, done: str, named_elsewhere:
         )
 
 
-def _counted(db_session: Session, segment: Segment, now: datetime) -> Counted:
+def _counted(db_session: Session, segment: Segment, now: datetime, places: Places | None) -> Counted:
     try:
-        resolved = audience.resolve(db_session=db_session, text=segment.expr, as_segment=segment.name)
+        resolved = audience.resolve(db_session=db_session, text=segment.expr, as_segment=segment.name,
+                                    places=places)
     except AudienceError as exc:
         return Counted(segment, None, exc.message)
     return Counted(segment, audience.count(db_session=db_session, expr=resolved, now=now), None)

@@ -170,15 +170,39 @@ def test_segments_nest_at_most_eight_deep(frozen, client, manager, people):
     assert len(saved(frozen)) == 8
 
 
-def test_a_segment_whose_tag_is_deleted_is_listed_as_broken(frozen, client, manager, people):
+def test_a_tag_a_segment_names_is_not_deleted_and_its_group_not_renamed(frozen, client, manager, people):
     create(client, manager, "玩具客", "玩具")
+    create(client, manager, "宝妈", "兴趣:奶粉 & !尿布")
     with frozen.transaction() as db_session:
-        toy = db_session.scalar(select(Tag.id).where(Tag.name == "玩具"))
-    assert client.delete(f"/api/tags/{toy}", headers=manager).status_code == 204
+        toy, milk, nappy = (db_session.scalar(select(Tag.id).where(Tag.name == name)) for name in ("玩具", "奶粉", "尿布"))
+        group_id = db_session.scalar(select(Tag.group_id).where(Tag.id == toy))
+    refused = client.delete(f"/api/tags/{toy}", headers=manager)
+    assert refused.status_code == 409, refused.get_json()
+    assert refused.get_json()["error"] == "tag_in_use" and refused.get_json()["used_by"] == ["玩具客"]
+    assert "兴趣:玩具" in refused.get_json()["message"]
+    assert client.delete(f"/api/tags/{milk}", headers=manager).get_json()["used_by"] == ["宝妈"]
+    renamed = client.patch(f"/api/tag-groups/{group_id}", json={"name": "爱好"}, headers=manager)
+    assert renamed.status_code == 409 and renamed.get_json()["used_by"] == ["宝妈"]
+    with frozen.transaction() as db_session:
+        assert db_session.scalar(select(func.count(Tag.id)).where(Tag.id.in_((toy, milk)))) == 2
+    listed = client.get("/api/segments", headers=manager).get_json()["segments"]
+    assert [(s["name"], s["count"]) for s in listed] == [("宝妈", 2), ("玩具客", 2)]
+    # Once no segment names it, the tag goes.
+    assert client.delete(f"/api/tags/{nappy}", headers=manager).get_json()["used_by"] == ["宝妈"]
+    assert client.patch(f"/api/segments/{listed[0]['id']}", json={"expr": "兴趣:奶粉"}, headers=manager).status_code == 200
+    assert client.delete(f"/api/tags/{nappy}", headers=manager).status_code == 204
+
+
+def test_a_segment_made_ambiguous_by_a_new_tag_is_listed_as_broken(frozen, client, manager, people):
+    """Deleting is refused; a second group's tag of the same name still breaks a bare name,
+    and the list says so rather than counting nothing."""
+    create(client, manager, "玩具客", "玩具")
+    group = client.post("/api/tag-groups", json={"name": "渠道"}, headers=manager).get_json()
+    assert client.post("/api/tags", json={"group": group["id"], "name": "玩具"}, headers=manager).status_code == 201
     (listed,) = client.get("/api/segments", headers=manager).get_json()["segments"]
-    assert listed["count"] is None and listed["error"] == "unknown tag 玩具 at 0"
+    assert listed["count"] is None and listed["error"].startswith("tag 玩具 is in groups 兴趣, 渠道")
     bad = client.get("/api/tags/audience", query_string={"expr": "奶粉 | segment:玩具客"}, headers=manager)
-    assert bad.status_code == 422 and bad.get_json()["message"] == "segment 玩具客: unknown tag 玩具 at 5"
+    assert bad.status_code == 422 and bad.get_json()["message"].startswith("segment 玩具客: tag 玩具 is in groups")
 
 
 def test_two_saves_racing_for_one_name_end_in_one_segment_and_a_409(runtime, people):  # noqa: ANN001
