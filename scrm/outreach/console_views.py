@@ -152,13 +152,16 @@ def variant_chart(variants: tuple[results.VariantResult, ...], series: tuple[Ser
     return grouped_bars(groups, series, kind="variant")
 
 
-def schedule_text(campaign: Campaign, config: Config) -> str:
-    """When the campaign sends, in words: now, a local moment, a repeat or a trigger."""
+def schedule_text(campaign: Campaign, config: Config, now: datetime | None = None) -> str:
+    """When the campaign sends, in words: now, a local moment, a repeat or a trigger. A draft's
+    moment already past (given ``now``) goes as soon as it is launched: "now"."""
     schedule = campaign.schedule or {}
     kind = schedule.get("kind", "")
     if kind == "once":
-        return _("%(at)s 发送", at=local_time(config, datetime.fromisoformat(schedule["at"]))) if schedule.get("at") \
-            else str(SEND_WORDS["now"])
+        at = datetime.fromisoformat(schedule["at"]) if schedule.get("at") else None
+        if at is None or (now is not None and campaign.status == "draft" and as_utc(at) <= now):
+            return str(SEND_WORDS["now"])
+        return _("%(at)s 发送", at=local_time(config, at))
     if kind == "cron":
         return repeat_text(schedule.get("cron") or "")
     if kind == "trigger":

@@ -251,10 +251,10 @@ def _render_confirm(campaign_id: int):  # noqa: ANN202
 
 
 def _detached(campaign: Campaign) -> Any:
-    config = current_runtime().config
+    runtime = current_runtime()
     return SimpleNamespace(id=campaign.id, name=campaign.name, status=campaign.status,
                            next_run_at=campaign.next_run_at,
-                           schedule_text=console_views.schedule_text(campaign, config))
+                           schedule_text=console_views.schedule_text(campaign, runtime.config, runtime.clock.now()))
 
 
 def _parsed(form: dict[str, Any]) -> CampaignIn:
