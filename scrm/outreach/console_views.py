@@ -148,8 +148,13 @@ def results_view(*, db_session: Session, campaign_id: int, days: int = results.D
 
 def variant_chart(variants: tuple[results.VariantResult, ...], series: tuple[Series, ...]) -> Chart:
     """One group of bars per variant, one bar per measure."""
-    groups = [Group(v.variant, v.variant, tuple(getattr(v, one.key) for one in series)) for v in variants]
+    groups = [Group(v.variant, variant_name(v.variant), tuple(getattr(v, one.key) for one in series)) for v in variants]
     return grouped_bars(groups, series, kind="variant")
+
+
+def variant_name(variant: str) -> str:
+    """A variant as people read it: the campaign's only content, the holdout, or its own name."""
+    return str({"main": _("正文"), "holdout": _("对照组")}.get(variant, variant))
 
 
 def schedule_text(campaign: Campaign, config: Config, now: datetime | None = None) -> str:

@@ -232,7 +232,7 @@ def test_the_confirmation_reads_in_english(frozen, manager):
     manager.post("/language", data={"lang": "en", "next": "/"})
     page = page_text(manager.get(f"/console/campaigns/{campaigns(frozen)[0].id}/confirm"))
     assert "Will be sent to <b id='reach-count'>0</b> customers" in page
-    assert "Official Account customer-service message" in page and "Every Mon at 09:00" in page
+    assert "Customer-service message" in page and "Every Mon at 09:00" in page
 
 
 def csrf(client) -> str:  # noqa: ANN001
