@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from guides import routes as guide_routes
@@ -36,12 +36,31 @@ from tagging.segments import routes as segment_routes
 from tagging.segments.pages import segment_console
 
 MAX_CONTENT_LENGTH = 1024 * 1024  # API bodies; the webhooks enforce their own 64 KiB
+# Image uploads to WeChat's material (up to 10 MB, WECHAT-NOTES): the composer's and the sandbox's.
+UPLOAD_PATHS = ("/console/campaigns/media", "/sandbox/wechat/mp/cgi-bin/material/add_material")
+MAX_UPLOAD_LENGTH = 12 * 1024 * 1024
+
+
+class ScrmRequest(Request):
+    """A request whose body limit is the app's, but larger for an image upload: read before the
+    view runs (the CSRF check reads the form), so a view cannot raise it itself."""
+
+    @property
+    def max_content_length(self) -> int | None:
+        if self.path in UPLOAD_PATHS:
+            return MAX_UPLOAD_LENGTH
+        return super().max_content_length
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
 
 
 def create_app(config: Config | None = None, *, runtime: Runtime | None = None) -> Flask:
     runtime = runtime or Runtime(config or load_config())
     install(runtime)
     app = Flask(__name__)
+    app.request_class = ScrmRequest
     configure_app(app, runtime)
     configure_errors(app)
     configure_edge(app)

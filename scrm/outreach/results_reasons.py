@@ -127,6 +127,12 @@ def classify(status: str, reason: str | None, last_error: str | None, *, retryin
     return Reason(status, code, zh, en, raw=last_error or text)
 
 
+def unreached_words(text: str) -> tuple[str, str]:
+    """Why a channel does not reach a customer (``channels.unreachable``'s text), in words."""
+    _, zh, en = _phrase(text)
+    return zh, en
+
+
 def _phrase(text: str) -> tuple[str, str, str]:
     for found, code, zh, en in PHRASES:
         if found in text:

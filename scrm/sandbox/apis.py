@@ -26,6 +26,7 @@ class Call:
     now: datetime
     query: dict[str, str]
     body: dict[str, Any]
+    upload: tuple[str, bytes, str] | None = None  # a multipart file (material): name, bytes, type
 
     @property
     def now_ms(self) -> int:

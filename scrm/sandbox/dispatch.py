@@ -28,7 +28,14 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from scrm.sandbox import menu_api, mp_api, mp_oauth, state, work_api  # noqa: F401 - their handlers register on import
+from scrm.sandbox import (  # noqa: F401 - their handlers register on import
+    material_api,
+    menu_api,
+    mp_api,
+    mp_oauth,
+    state,
+    work_api,
+)
 from scrm.sandbox.apis import REGISTRY, Call
 from scrm.sandbox.errors import WeChatError
 
@@ -57,9 +64,14 @@ def _check_token(call: Call, status: str | None) -> None:
         raise WeChatError(40001 if call.channel == "mp" else 40014)
 
 
-def serve(*, runtime: Any, channel: str, name: str, method: str, query: dict[str, str], raw_body: bytes) -> Response:
+def serve(*, runtime: Any, channel: str, name: str, method: str, query: dict[str, str], raw_body: bytes,
+          upload: tuple[str, bytes, str] | None = None) -> Response:
+    """``upload``: the file of a multipart post (material), which has no JSON body."""
     redis, now = runtime.redis, runtime.clock.now()
-    body, recorded_body = _parse_body(raw_body) if method == "POST" else ({}, None)
+    if upload is not None and method == "POST":
+        body, recorded_body = {}, {"media": {"filename": upload[0], "size": len(upload[1]), "type": upload[2]}}
+    else:
+        body, recorded_body = _parse_body(raw_body) if method == "POST" else ({}, None)
     spec = REGISTRY.get((channel, name))
     opened = state.open_call(redis, channel=channel, api=name if spec else None,
                              token=query.get("access_token"), now=now)
@@ -87,7 +99,7 @@ def serve(*, runtime: Any, channel: str, name: str, method: str, query: dict[str
         if fault["errcode"] is not None:
             return answer(WeChatError(fault["errcode"], "sandbox fault").payload())
 
-    call = Call(channel, name, redis, runtime.config, now, query, body or {})
+    call = Call(channel, name, redis, runtime.config, now, query, body or {}, upload)
     try:
         if method != spec.method:
             raise WeChatError(43001 if spec.method == "GET" else 43002)

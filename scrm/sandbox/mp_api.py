@@ -2,7 +2,8 @@
 
 ``token``, ``qrcode/create``, ``showqrcode``, ``tags/{create,get,update,delete,getidlist}``,
 ``tags/members/{batchtagging,batchuntagging}``, ``user/info``, ``message/custom/send``,
-``message/template/send``, ``message/mass/sendall`` (web sign-in: :mod:`scrm.sandbox.mp_oauth`).
+``message/template/send``, ``message/mass/sendall`` (web sign-in: :mod:`scrm.sandbox.mp_oauth`;
+permanent material: :mod:`scrm.sandbox.material_api`).
 Error codes: see
 :mod:`scrm.sandbox.errors`. Limits played: 100 tags an account, 30-character tag names, 20
 tags a follower, 50 openids a batch, the 48 h customer-service window with 5 messages in it,

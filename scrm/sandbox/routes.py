@@ -46,7 +46,16 @@ def wechat_call(channel: str, name: str):  # noqa: ANN201
         method=request.method,
         query=request.args.to_dict(),
         raw_body=request.get_data(),
+        upload=_upload(),
     )
+
+
+def _upload() -> tuple[str, bytes, str] | None:
+    """The first file of a multipart post (``material/add_material``'s ``media``), if any."""
+    if not request.files:
+        return None
+    file = next(iter(request.files.values()))
+    return file.filename or "", file.read(), file.mimetype or ""
 
 
 @wechat_api.route("/mp/sns/<path:name>", methods=["GET", "POST"])

@@ -200,6 +200,18 @@ class MPClient:
             raw=frozen_raw(data),
         )
 
+    # --- Material ---------------------------------------------------------------------------
+
+    def upload_image(self, filename: str, data: bytes, content_type: str) -> str:
+        """An image uploaded as permanent material (永久素材, ``material/add_material``, multipart
+        field ``media``); returns its ``media_id``, which image messages and cards name."""
+        result = self.transport.call("POST", "material/add_material", params={"type": "image"},
+                                     files={"media": (filename, data, content_type)})
+        media_id = result.get("media_id")
+        if not media_id:
+            raise WeChatError(-1, "the material answer holds no media_id", "material/add_material", data=result)
+        return str(media_id)
+
     # --- Messages -------------------------------------------------------------------------
 
     def send_custom_message(self, openid: str, msgtype: str, body: Mapping[str, Any]) -> None:

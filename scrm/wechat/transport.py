@@ -106,15 +106,17 @@ class Transport:
             wait_seconds=refresh_seconds + 5,
         )
 
-    def call(self, method: str, api: str, *, params: Mapping[str, Any] | None = None, body: Any = None) -> dict:
-        """WeChat's answer to ``api`` (a path under the base URL), errcode 0 or absent."""
+    def call(self, method: str, api: str, *, params: Mapping[str, Any] | None = None, body: Any = None,
+             files: Mapping[str, tuple[str, bytes, str]] | None = None) -> dict:
+        """WeChat's answer to ``api`` (a path under the base URL), errcode 0 or absent.
+        ``files``: a multipart upload instead of a JSON body (material), field → (name, bytes, type)."""
         api = api.strip("/")
         token = self.tokens.get()
-        payload = self._send(method, api, params, body, token=token)
+        payload = self._send(method, api, params, body, token=token, files=files)
         if _errcode(payload) in TOKEN_ERRCODES:
             self.tokens.invalidate(token)
             token = self.tokens.get()
-            payload = self._send(method, api, params, body, token=token)
+            payload = self._send(method, api, params, body, token=token, files=files)
         return self._checked(api, payload, token)
 
     def call_without_token(self, method: str, api: str, *, params: Mapping[str, Any] | None = None) -> dict:
@@ -142,7 +144,8 @@ class Transport:
         data = {k: v for k, v in payload.items() if k not in ("errcode", "errmsg")}
         raise WeChatError(errcode, errmsg, api, data=data)
 
-    def _send(self, method: str, api: str, params: Mapping[str, Any] | None, body: Any, *, token: str | None) -> dict:
+    def _send(self, method: str, api: str, params: Mapping[str, Any] | None, body: Any, *, token: str | None,
+              files: Mapping[str, tuple[str, bytes, str]] | None = None) -> dict:
         """One logical request: up to ``attempts`` tries while the failure is transient."""
         if isinstance(body, (dict, list)):
             body = json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -152,7 +155,7 @@ class Transport:
                 self._sleep(self._backoff * 2 ** (attempt - 1) * (1 + random.random() / 2))
             if token is not None:
                 self.limiter.acquire(api)
-            outcome = self._try_once(method, api, params, body, token)
+            outcome = self._try_once(method, api, params, body, token, files)
             if isinstance(outcome, dict) or not outcome.transient:
                 break
             if outcome.maybe_delivered and api in MESSAGE_APIS:
@@ -165,7 +168,8 @@ class Transport:
         raise WeChatUnavailable(reason, api)
 
     def _try_once(
-        self, method: str, api: str, params: Mapping[str, Any] | None, body: bytes | None, token: str | None
+        self, method: str, api: str, params: Mapping[str, Any] | None, body: bytes | None, token: str | None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
     ) -> dict | _Failure:
         query = {k: v for k, v in (params or {}).items() if k != "access_token"}
         if token is not None:
@@ -175,7 +179,8 @@ class Transport:
         status = None
         try:
             response = self._http.request(
-                method.upper(), self.base_url + api, params=query, data=body, headers=headers, timeout=self._timeout
+                method.upper(), self.base_url + api, params=query, data=body, headers=headers, timeout=self._timeout,
+                files=dict(files) if files else None,
             )
         except requests.ConnectTimeout:
             outcome: dict | _Failure = _Failure("connect timed out")

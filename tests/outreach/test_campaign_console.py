@@ -16,6 +16,11 @@ from guide_world import create_guide, create_store
 from scrm.outreach.models import Campaign
 from web_world import page_text
 
+
+def visible(html: str) -> str:
+    """What a person reads: the markup without its tags."""
+    return re.sub(r"<[^>]+>", " ", html)
+
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
 embedded_only = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 
@@ -33,12 +38,15 @@ def campaigns(runtime) -> list[Campaign]:  # noqa: ANN001
 
 
 def editor_form(**given: object) -> dict[str, object]:
-    """The editor as the browser posts it: every field, a blank one as ""."""
-    form = {"name": "双11预热", "expr": "", "store": "", "guide": "", "groups": "", "channel": "mp_custom",
-            "kind": "text", "text": "双11 全场满300减50", "title": "", "description": "", "url": "", "picurl": "",
-            "media_id": "", "appid": "", "pagepath": "", "thumb_media_id": "", "template_id": "", "data": "",
-            "coupon_template_id": "", "schedule_kind": "once", "at": "2026-11-11T10:00", "cron": "", "event": "",
-            "days": "", "event_name": "", "when_capped": "defer", "holdout_percent": "0", "action": "save"}
+    """The composer as the browser posts it: every field, a blank one as ""."""
+    form = {"name": "双11预热", "purpose": "reply", "expr": "", "store": "", "guide": "", "groups": "",
+            "channel": "mp_custom", "kind": "text", "text": "双11 全场满300减50", "title": "", "description": "",
+            "url": "", "picurl": "", "media_id": "", "appid": "", "pagepath": "", "thumb_media_id": "",
+            "template_id": "", "coupon_template_id": "", "send": "at", "at": "2026-11-11T10:00", "time": "10:00",
+            "monthday": "", "event": "", "days": "", "event_name": "", "when_capped": "defer",
+            "holdout_percent": "0", "action": "save"}
+    for i in range(1, 7):
+        form.update({f"template_key_{i}": "", f"template_value_{i}": ""})
     for i in (1, 2, 3):
         form.update({f"variant_name_{i}": "", f"variant_weight_{i}": "", f"variant_copy_{i}": ""})
     form.update(given)
@@ -50,8 +58,9 @@ def test_the_list_shows_campaigns_with_their_counts_and_the_journeys(frozen, man
     for status in ("sent", "sent", "failed"):
         delivery(frozen, campaign_id, customer(frozen), status=status)
     page = page_text(manager.get("/console/campaigns"))
-    row = re.search(rf'<tr data-campaign="{campaign_id}">(.*?)</tr>', page, re.S).group(1)
-    assert "周末上新" in row and "draft" in row
+    row = re.search(rf'<tr data-campaign="{campaign_id}" data-status="draft">(.*?)</tr>', page, re.S).group(1)
+    assert "周末上新" in row and "草稿" in row and "公众号客服消息" in row
+    assert "draft" not in visible(row) and "mp_custom" not in visible(row)
     assert re.findall(r'<td class="num">(\d+)</td>', row) == ["3", "2", "1", "0"]
     for key in ("welcome", "birthday", "wake_up", "thank_you", "coupon_expiry"):
         assert f'action="/console/journeys/{key}"' in page
@@ -90,14 +99,14 @@ def test_the_editor_creates_a_draft_from_the_form(frozen, manager):
         ("A", 60, "A 文案"), ("B", 40, "双11 全场满300减50")]
     page = page_text(manager.get(f"/console/campaigns/{made.id}"))
     assert 'value="2026-11-11T10:00"' in page  # shown back in local time
-    assert 'value="A 文案"' in page and "启动 Launch" in page
+    assert 'value="A 文案"' in page and 'id="launch-link"' in page and "启动…" in page
 
 
 @pytest.mark.parametrize("given, field", [
     ({"expr": "宠物"}, "audience.expr"),
     ({"store": "NOPE"}, "audience.store"),
-    ({"schedule_kind": "cron", "cron": "0 25 * * *"}, "schedule.cron"),
-    ({"schedule_kind": "once", "at": "tomorrow"}, "schedule.at"),
+    ({"send": "weekly", "time": "25:00", "weekdays": ["1"]}, "schedule.time"),
+    ({"send": "at", "at": "tomorrow"}, "schedule.at"),
     ({"variant_name_1": "A", "variant_weight_1": "60", "variant_name_2": "B", "variant_weight_2": "30"}, "variants"),
     ({"holdout_percent": "lots"}, "holdout_percent"),
     ({"name": ""}, "name"),
@@ -117,6 +126,7 @@ def test_the_count_button_counts_on_the_server_without_saving(frozen, manager):
     customer(frozen, tags=("玩具",))
     page = page_text(manager.post("/console/campaigns/new", data=editor_form(expr="奶粉", action="count")))
     assert "<b>1</b> 位顾客" in page and "安安" in page
+    assert "现在可触达 0 位客户（共 1）" in page and "48 小时" in page  # nobody wrote in the last 48 h
     refused = page_text(manager.post("/console/campaigns/new", data=editor_form(expr="宠物", action="count")))
     assert "<b>audience.expr</b>" in refused
     assert campaigns(frozen) == []
@@ -128,7 +138,7 @@ def test_launch_pause_cancel_from_the_page(frozen, manager):
     assert manager.post(base + "/pause").status_code == 409  # a draft is not paused
     assert manager.post(base + "/launch").status_code == 302
     assert campaigns(frozen)[0].status == "scheduled"
-    assert "暂停 Pause" in page_text(manager.get(base))
+    assert 'id="pause"' in page_text(manager.get(base))
     refused = manager.post(base, data=editor_form(name="改名"))
     assert refused.status_code == 409 and "only a draft is edited" in page_text(refused)
     assert campaigns(frozen)[0].name == "双11预热"
@@ -174,7 +184,10 @@ def test_results_are_drawn_per_variant(frozen, manager):
     bars = re.findall(r'<rect class="sent" x="[\d.]+" y="[\d.]+" width="[\d.]+" height="([\d.]+)"><title>(\w+)', page)
     heights = {variant: float(h) for h, variant in bars}
     assert heights["A"] == pytest.approx(2 * heights["B"]) and heights["B"] > 0
-    assert '<tr data-variant="B">' in page and "capped 1" in page
+    assert '<tr data-variant="B">' in page
+    reasons = re.search(r'<table id="editor-reasons".*?</table>', page, re.S).group(0)
+    assert '<tr data-outcome="skipped" data-code="capped">' in reasons and "超出每周发送上限" in reasons
+    assert "capped" not in visible(reasons)
 
 
 # ---- the live count, in a real browser -----------------------------------------------------
