@@ -17,7 +17,6 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -104,30 +103,39 @@ def open_profile(console, base: str, openid: str) -> None:  # noqa: ANN001
     console.wait_for_url(f"{base}/console/customers/*")
 
 
-def compose_and_launch(console, base: str, *, name: str, expr: str, channel: str, text: str, at: datetime,  # noqa: ANN001
-                       expect_count: int) -> int:
-    """Today's campaign editor: name, audience, channel, text, the live count of who it reaches,
-    saved as a draft, then launched. The one place to change when the composer lands (purpose and
-    channel, fields per kind, send-now/at/repeat pickers, a preview and a confirmation with the
-    count). Returns the campaign's id."""
+def compose_and_launch(console, base: str, *, name: str, expr: str, purpose: str, text: str,  # noqa: ANN001
+                       expect_audience: int, expect_reached: int) -> int:
+    """The composer's four steps (受众 → 内容 → 时间 → 确认): a purpose, which picks the channel
+    and shows WeChat's rule for it with the live reach; the audience and its count; a text
+    message, seen in the phone preview as it is typed; send now; then the confirmation page,
+    which names how many customers will be reached, and launch. Returns the campaign's id."""
     from playwright.sync_api import expect
 
     console.goto(f"{base}/console/campaigns/new")
     console.fill("#name", name)
     console.fill("#expr", expr)
-    expect(console.locator("#count b")).to_have_text(str(expect_count))  # the preview of the audience
-    console.select_option("#channel", channel)
-    console.select_option("#kind", "text")
+    expect(console.locator("#count b")).to_have_text(str(expect_audience))  # the audience, counted live
+    console.check(f"#purpose-{purpose}")
+    expect(console.locator("#rule-text")).to_contain_text("48")  # WeChat's rule for the channel, in words
+    expect(console.locator("#reach-headline")).to_contain_text(str(expect_reached))
+    shot(console, "desk-11a-composer-audience")
+    console.click("#step-1 button.next")
     console.fill("#text", text)
-    console.select_option("#schedule_kind", "once")
-    console.fill("#at", f"{at.astimezone(ZoneInfo('Asia/Shanghai')):%Y-%m-%dT%H:%M}")
-    console.click("#campaign-form button[name=action][value=save]")
-    console.wait_for_url(f"{base}/console/campaigns/*")
-    campaign_id = int(console.url.rstrip("/").rsplit("/", 1)[1])
-    expect(console.locator("#status .badge")).to_have_class("badge draft")
-    shot(console, "desk-11-campaign-draft")
-    console.locator("#status form[action$='/launch'] button").click()
-    expect(console.locator("#status .badge")).not_to_have_class("badge draft")
+    expect(console.locator("#preview-text")).to_have_text(text)  # the customer's phone, as typed
+    shot(console, "desk-11b-composer-content")
+    console.click("#step-2 button.next")
+    console.check("#send-now")
+    shot(console, "desk-11c-composer-time")
+    console.click("#step-3 button.next")
+    expect(console.locator("#summary-count")).to_contain_text(str(expect_reached))
+    console.click("#to-confirm")
+    console.wait_for_url(f"{base}/console/campaigns/*/confirm")
+    campaign_id = int(console.url.rstrip("/").rsplit("/", 2)[1])
+    expect(console.locator("#reach-count")).to_have_text(str(expect_reached))  # "将发送给 1 位客户"
+    expect(console.locator("#consequence")).to_contain_text("将发送给")
+    shot(console, "desk-11d-composer-confirm")
+    console.click("#launch")
+    console.wait_for_url(f"{base}/console/campaigns/{campaign_id}/results")
     return campaign_id
 
 
@@ -236,11 +244,11 @@ def test_a_manager_s_first_hour_from_the_console_alone(browser, stack, running, 
     shot(console, "desk-10-audience-segment")
 
     # ---- the campaign, launched and watched until done ------------------------------------------
-    campaign_id = compose_and_launch(console, base, name="奶粉会员日", expr="segment:奶粉客", channel="mp_custom",
-                                     text=CAMPAIGN_TEXT, at=clock.now(), expect_count=3)
-    shot(console, "desk-12-campaign-launched")
-    console.goto(f"{base}/console/campaigns/{campaign_id}/results")
-    expect(console.locator("#status")).to_have_text("已完成 done", timeout=30_000)  # the page polls, then redraws
+    # Purpose "reply": customer-service messages, which reach only who wrote in the last 48 hours.
+    compose_and_launch(console, base, name="奶粉会员日", expr="segment:奶粉客", purpose="reply",
+                       text=CAMPAIGN_TEXT, expect_audience=3, expect_reached=1)
+    expect(console.locator("#status")).to_have_attribute("data-status", "done", timeout=30_000)  # it polls, redraws
+    expect(console.locator("#status")).to_have_text("已完成")
     expect(console.locator("#live-note")).to_contain_text("全部发送结果已确定")
     tiles = {key: console.locator(f'#tiles [data-count="{key}"]').text_content()
              for key in ("planned", "sent", "failed_all", "skipped_total", "waiting")}
