@@ -45,14 +45,15 @@ def react(runtime: Runtime, db_session: Session, callback: ev.Callback) -> Outco
         elif isinstance(callback, ev.ExternalChatChange):
             chat_changed(runtime, db_session, callback)  # the group, re-read by a job
         return Outcome(None, None)
+    now = runtime.clock.now()
     identity, first_contact = customers.contact(
-        db_session=db_session, channel=callback.channel, external_id=external_id
+        db_session=db_session, channel=callback.channel, external_id=external_id, at=now
     )
     customers.record_interaction(
         db_session=db_session,
         identity=identity,
         kind=_timeline_kind(callback),
-        occurred_at=runtime.clock.now(),
+        occurred_at=now,
         payload=_timeline_payload(callback),
     )
     apply_rules(runtime, db_session, callback, identity.customer_id)  # from memory; SQL only on a match

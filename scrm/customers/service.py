@@ -46,10 +46,14 @@ _INSERT_CUSTOMER = insert(_customers).returning(_customers.c.id)
 _INSERT_INTERACTION = insert(Interaction.__table__)
 
 
-def contact(*, db_session: Session, channel: str, external_id: str) -> tuple[IdentityRef, bool]:
+def contact(*, db_session: Session, channel: str, external_id: str,
+            at: datetime | None = None) -> tuple[IdentityRef, bool]:
     """The identity for ``channel``/``external_id`` and whether this is the first contact
     (identity and customer created now). Two processes meeting a new customer at once end
-    with one identity. Core statements: this runs for every callback."""
+    with one identity. Core statements: this runs for every callback.
+
+    ``at`` is when a new customer was first seen: the app's clock, as every other time we record
+    (a backfilled history or a test's frozen clock, not the database server's now())."""
     if channel not in CHANNELS:
         raise UnknownChannel(channel)
     connection = db_session.connection()
@@ -57,12 +61,13 @@ def contact(*, db_session: Session, channel: str, external_id: str) -> tuple[Ide
     row = connection.execute(_SELECT_IDENTITY, key).first()
     if row is not None:
         return IdentityRef(row.id, row.customer_id, channel, row.following), False
-    customer_id = connection.execute(_INSERT_CUSTOMER, {}).scalar_one()
+    seen = {"created_at": at} if at is not None else {}
+    customer_id = connection.execute(_INSERT_CUSTOMER, seen).scalar_one()
     identity_id = connection.execute(
         dialect_insert(db_session, _identities)
         .on_conflict_do_nothing(index_elements=["channel", "external_id"])
         .returning(_identities.c.id),
-        {**key, "customer_id": customer_id},
+        {**key, "customer_id": customer_id, **seen},
     ).scalar()
     if identity_id is None:  # another process created it a moment ago: use theirs
         connection.execute(delete(_customers).where(_customers.c.id == customer_id))

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from platform_world import SAMPLES_DIR, reconfigure
 from handlers.models import CallbackRecord
 from handlers.signed_callbacks import CallbackSender, mp_text_xml
-from scrm.clock import FrozenClock
-from scrm.customers.models import Customer, Interaction
+from scrm.clock import FrozenClock, as_utc
+from scrm.customers.models import Customer, CustomerIdentity, Interaction
 
 ENVELOPES = json.loads((SAMPLES_DIR / "envelopes.json").read_text())
 
@@ -225,3 +225,20 @@ def test_previous_encoding_aes_key_is_still_accepted(runtime, client):
     reconfigure(runtime, {"wechat.mp.previous_encoding_aes_key": None})
     signed = old_sender.sign(text_xml(runtime, msg_id="1002"))
     assert client.post(signed.path, data=signed.body).status_code == 403
+
+
+def test_a_new_customer_is_first_seen_at_the_apps_time_not_the_database_servers(runtime, client):
+    """``created_at`` of a customer and their identity is the app's clock (a backfilled history,
+    a frozen test clock), as every other recorded time, so a profile's 首次出现 agrees with its
+    timeline."""
+    seen = datetime(2026, 3, 1, 6, 5, tzinfo=UTC)  # months before the database server's now()
+    freeze(runtime, seen.timestamp())
+    xml = mp_text_xml(to=runtime.config.wechat.mp.original_id, openid="oFirstSeen", content="在吗",
+                      msg_id="7001", create_time=int(seen.timestamp()))
+    signed = CallbackSender.from_config(runtime.config, "mp", encrypt=False).sign(xml, timestamp=int(seen.timestamp()))
+    assert client.post(signed.path, data=signed.body).status_code == 200
+    with runtime.transaction() as db_session:
+        identity = db_session.scalar(select(CustomerIdentity).where(CustomerIdentity.external_id == "oFirstSeen"))
+        customer = db_session.get(Customer, identity.customer_id)
+        first_said = db_session.scalar(select(Interaction.occurred_at).where(Interaction.customer_id == customer.id))
+        assert as_utc(customer.created_at) == as_utc(identity.created_at) == as_utc(first_said) == seen
