@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
@@ -17,19 +17,20 @@ from web_world import log_in, page_text
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "scrm" / "translations" / "en" / "LC_MESSAGES" / "messages"
 SOURCES = ("scrm", "guides", "tagging", "handlers", "qrcodes")  # as `make translations` reads them
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
+KEYWORDS = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "_l": None}  # pybabel's own, with -k _l (Makefile)
 METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
 
 
-def marked_words() -> dict[str, str]:
-    """Every word marked in the code (its first place), as pybabel extract finds it."""
-    found: dict[str, str] = {}
+def marked_words() -> dict[tuple[str | None, str], str]:
+    """Every word marked in the code, by (context, msgid; a plural's singular), with its first
+    place, as pybabel extract finds it."""
+    found: dict[tuple[str | None, str], str] = {}
     for source in SOURCES:
-        for filename, lineno, message, _comments, _context in extract_from_dir(
+        for filename, lineno, message, _comments, context in extract_from_dir(
                 ROOT / source, METHODS, keywords=KEYWORDS, comment_tags=()):
-            for msgid in (message if isinstance(message, tuple) else (message,)):
-                if msgid:
-                    found.setdefault(msgid, f"{source}/{filename}:{lineno}")
+            msgid = message[0] if isinstance(message, tuple) else message
+            if msgid:
+                found.setdefault((context, msgid), f"{source}/{filename}:{lineno}")
     return found
 
 
@@ -42,26 +43,33 @@ def test_every_marked_word_has_its_english_in_the_catalogue():
     catalogue = read_catalogue(CATALOGUE.with_suffix(".po"), read_po)
     words = marked_words()
     assert len(words) > 15  # the side bar's words at least: the extraction reads the templates
-    missing = {msgid: where for msgid, where in words.items()
-               if msgid not in catalogue or not catalogue[msgid].string
-               or (isinstance(catalogue[msgid].string, tuple) and not all(catalogue[msgid].string))}
+    missing = {}
+    for (context, msgid), where in words.items():
+        entry = catalogue.get(msgid, context=context)
+        english = entry.string if entry else ""
+        if not english or (isinstance(english, tuple) and not all(english)):
+            missing[f"{context} | {msgid}" if context else msgid] = where
     assert missing == {}, f"no English for these (run `make translations`, write each msgstr): {missing}"
     fuzzy = [message.id for message in catalogue if message.id and message.fuzzy]
     assert fuzzy == [], f"fuzzy entries, to be checked and their #, fuzzy removed: {fuzzy}"
+
+
+def _key(message):  # noqa: ANN001, ANN202
+    """A message's context and id; a plural's id is a list in a read .mo, a tuple in a .po."""
+    return message.context, _words(message.id)
+
+
+def _words(value):  # noqa: ANN001, ANN202
+    return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
 def test_the_compiled_catalogue_is_the_written_one():
     written = read_catalogue(CATALOGUE.with_suffix(".po"), read_po)
     assert CATALOGUE.with_suffix(".mo").exists(), "no compiled catalogue: run `make` (make test compiles it)"
     compiled = read_catalogue(CATALOGUE.with_suffix(".mo"), read_mo)
-    expected = {_plain(m.id): _plain(m.string) for m in written if m.id and m.string}
-    actual = {_plain(m.id): _plain(m.string) for m in compiled if m.id and m.string}
+    expected = {_key(m): _words(m.string) for m in written if m.id and m.string}
+    actual = {_key(m): _words(m.string) for m in compiled if m.id and m.string}
     assert actual == expected, "the .mo is older than the .po: run `make test` (or make scrm/translations/en/LC_MESSAGES/messages.mo) to compile it"
-
-
-def _plain(string):  # noqa: ANN001, ANN202
-    """A plural entry's ids or forms as a tuple (the .po reader gives tuples, the .mo reader lists)."""
-    return tuple(string) if isinstance(string, (list, tuple)) else string
 
 
 # ---- which language a request is in -------------------------------------------------------
