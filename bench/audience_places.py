@@ -11,6 +11,13 @@ while the customer count matches. Each expression is counted through
 :func:`tagging.audience.count` with guides' places (the statement the console and campaigns
 send), first on a new connection, then warm; the median of the warm runs, the count, and the
 statement's EXPLAIN ANALYZE (first lines) are printed. Figures only, no targets.
+
+Measured 2026-12-07 on the 2-core machine while it was shared (load average ~9, so high):
+warm medians ``guide:G00101`` 80 ms, ``store:S001`` 117 ms, ``!store:S001`` 113 ms,
+``interacted:30d`` 0.63 s (88 % of the customers), ``!interacted:30d`` 0.62 s, ``store:S001 &
+interacted:30d`` 0.27 s, ``store:S001 | store:S002`` 1.3 s: under ``|`` each store is its own
+hashed subplan over the whole ``guide_bindings`` (one ``EXISTS … guide_id IN`` for the ``|``'s
+stores and guides, as tags get, is the next step).
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ def prepare(customers: int, anchor: datetime, refill: bool) -> None:
     theirs = "ARRAY[" + ", ".join(f"'{kind}'" for kind in THEIRS) + "]"
     ours = "ARRAY[" + ", ".join(f"'{kind}'" for kind in OURS) + "]"
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE customers, stores, guides, guide_bindings, interactions CASCADE"))
+        conn.execute(text("TRUNCATE customers, stores, guides, guide_bindings, interactions RESTART IDENTITY CASCADE"))
         conn.execute(text("INSERT INTO stores (code, name) SELECT 'S' || lpad(s::text, 3, '0'), 'store ' || s "
                           "FROM generate_series(1, :n) s"), {"n": STORES})
         conn.execute(text(
