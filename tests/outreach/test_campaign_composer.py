@@ -306,3 +306,12 @@ def test_a_manager_composes_confirms_launches_and_sees_it_done(browser, stack, m
     assert "no_channel" not in page.locator("#reasons").inner_text()
     assert errors == []
     context.close()
+
+
+def test_only_the_upload_takes_a_body_over_the_apps_limit(frozen, manager):
+    big = b"\x89PNG\r\n\x1a\n" + b"\x00" * (2 * 1024 * 1024)  # over the app's 1 MiB, under WeChat's 10 MB
+    uploaded = manager.post("/console/campaigns/media", data={"image": (io.BytesIO(big), "big.png")},
+                            content_type="multipart/form-data")
+    assert uploaded.status_code == 200
+    elsewhere = manager.post("/console/campaigns/new", data={**editor_form(), "text": "x" * (2 * 1024 * 1024)})
+    assert elsewhere.status_code == 413 and campaigns(frozen) == []
