@@ -27,7 +27,11 @@
     }
     return fetch(url, options).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
-        if (!response.ok) throw new Error(data.message || ("HTTP " + response.status));
+        if (!response.ok) {
+          var error = new Error(data.message || ("HTTP " + response.status));
+          error.signedOut = response.status === 401;  // the console's sign-in ended: offer to sign in again
+          throw error;
+        }
         return data;
       });
     });
@@ -82,6 +86,9 @@
       el.follow.className = following ? "btn" : "btn primary";
     }
     el.follow.disabled = !c || !idle;
+    // Not while a chat loads (the remembered customer's, on opening the page): its answer would
+    // otherwise land after the new customer's and take their place.
+    el.newCustomer.disabled = !!state.creating || !!state.loading;
     el.scan.disabled = !c || !idle;
     el.text.disabled = !following;
     el.send.disabled = !following || !idle;
@@ -115,17 +122,18 @@
     }).catch(function (error) {
       if (state.loading === openid) state.loading = null;
       renderCustomer();
-      showError(error.message);
+      showError(error.message, error.signedOut);
     });
   }
 
   function newCustomer() {
+    state.creating = true;
     el.newCustomer.disabled = true;
     return api("POST", urls.customers, {}).then(function (customer) {
       rememberCustomer(customer);
       return select(customer.openid);
-    }).catch(function (error) { showError(error.message); })
-      .then(function () { el.newCustomer.disabled = false; });
+    }).catch(function (error) { showError(error.message, error.signedOut); })
+      .then(function () { state.creating = false; renderCustomer(); });
   }
 
   // ---- the chat -----------------------------------------------------------------------
@@ -196,9 +204,14 @@
 
   function scrollDown() { el.chat.scrollTop = el.chat.scrollHeight; }
 
-  function showError(message) {
+  function showError(message, signedOut) {
     var note = make("div", "note error");
     note.appendChild(make("span", "", "⚠ " + message));
+    if (signedOut) {
+      var again = make("a", "", " 重新登录 →");
+      again.href = "/login?next=" + encodeURIComponent(location.pathname);
+      note.appendChild(again);
+    }
     el.chat.appendChild(note);
     scrollDown();
   }
@@ -256,7 +269,7 @@
     }).catch(function (error) {
       if (pending) pending.remove();
       typing.remove();
-      showError(error.message);
+      showError(error.message, error.signedOut);
       return false;
     }).then(function (ok) {
       state.busy = false;

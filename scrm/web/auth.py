@@ -14,6 +14,7 @@ from functools import wraps
 from typing import Any
 
 from flask import g, redirect, request, session, url_for
+from flask_babel import gettext
 
 from scrm.redis_store import is_memory_url
 from scrm.users import service
@@ -98,7 +99,7 @@ def require_role(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., An
                 if request.path.startswith("/api/"):
                     raise Unauthorized("a valid bearer token is required")
                 if request.accept_mimetypes.best == "application/json":  # a page's script
-                    raise Unauthorized("your session has ended: sign in again at /login")
+                    raise Unauthorized(gettext("登录已过期，请重新登录。"))
                 return redirect(url_for("pages.login", next=request.path))
             if roles and caller.role not in roles:
                 raise Forbidden(f"this needs the role {' or '.join(roles)}; you are {caller.role}")

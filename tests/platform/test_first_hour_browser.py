@@ -72,6 +72,7 @@ def new_follower(phone, *, says: str | None = None) -> str:  # noqa: ANN001
     """A new customer in the phone sandbox who follows (and says ``says``); their openid."""
     from playwright.sync_api import expect
 
+    expect(phone.locator("#new-customer")).to_be_enabled()  # the remembered customer's chat has loaded
     before = phone.locator("#customer").input_value()
     phone.click("#new-customer")
     expect(phone.locator("#customer")).not_to_have_value(before)
@@ -215,7 +216,9 @@ def test_a_manager_s_first_hour_from_the_console_alone(browser, stack, running, 
 
     clock.advance(hours=49)  # two days later: the console's 12-hour sign-in has ended, so sign in again
     phone.click("#new-customer")
-    phone.wait_for_timeout(500)
+    again = phone.locator(".note.error a")  # the phone says so, in Chinese, with the way back
+    expect(again).to_have_attribute("href", "/login?next=%2Fsandbox%2Fphone")
+    expect(phone.locator(".note.error")).to_contain_text("登录已过期")
     shot(phone, "phone-03-after-the-sign-in-ended")
     open_phone_sandbox(phone, base, make_token("admin"))
     inside = new_follower(phone, says="有没有奶粉")
