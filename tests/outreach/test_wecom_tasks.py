@@ -77,11 +77,11 @@ def test_a_work_single_send_leaves_one_pending_task_per_guide(frozen, handed):
 def test_the_guide_sees_their_pending_tasks_and_who_gets_them(frozen, handed, client):
     sign_in(frozen, client, "G1")
     home = client.get("/m/")
-    assert 'id="to-send">1 待发送' in home.text
+    assert 'id="to-send">1 条待发送' in home.text
     page = client.get("/m/tasks")
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
     assert page.text.count('class="badge pending"') == 1 and "群发助手" in page.text
-    assert "会员日" in page.text and "周末会员日 全场8折" in page.text and "3 位客户 customers" in page.text
+    assert "会员日" in page.text and "周末会员日 全场8折" in page.text and "3 位客户" in page.text
     for name in ("韩梅梅", "李雷", "林涛"):
         assert f"<li>{name}</li>" in page.text
     assert "吉姆" not in page.text  # G2's customer, in G2's task
@@ -107,7 +107,7 @@ def test_once_the_guide_sends_it_in_wecom_the_check_marks_it_sent(frozen, handed
     sign_in(frozen, client, "G1")
     page = client.get("/m/tasks")
     assert 'id="none-pending"' in page.text and 'id="sent"' in page.text
-    assert "已发送 sent 11-02 10:20" in page.text  # in Shanghai time
+    assert "已发送 11-02 10:20" in page.text  # in Shanghai time
     assert 'id="to-send"' not in client.get("/m/").text
 
 
