@@ -7,7 +7,7 @@ Both happen through the queue after the commit (qrcodes/jobs.py).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -137,9 +137,16 @@ def _flush(db_session: Session, conflict: str) -> None:
         raise ConflictError(conflict) from None
 
 
-def scannable_codes(*, db_session: Session, channel: str = "mp") -> list[tuple[str, str]]:
-    """(label, scene) of every ready code on ``channel``, stores first: what a customer could
-    find printed in a store (the phone sandbox offers them to scan)."""
+class ScannableCode(NamedTuple):
+    kind: str  # "store" or "guide"; the page that lists it names it in its reader's language
+    scene: str
+    store: str | None
+    guide: str | None
+
+
+def scannable_codes(*, db_session: Session, channel: str = "mp") -> list[ScannableCode]:
+    """Every ready code on ``channel``, stores first: what a customer could find printed in a
+    store (the phone sandbox offers them to scan)."""
 
     rows = db_session.execute(
         select(ChannelCode.kind, ChannelCode.scene, Store.name, Guide.name)
@@ -148,4 +155,4 @@ def scannable_codes(*, db_session: Session, channel: str = "mp") -> list[tuple[s
         .where(ChannelCode.channel == channel, ChannelCode.status == "ready")
         .order_by(ChannelCode.kind.desc(), ChannelCode.id)
     ).all()
-    return [(f"{store} 门店码" if kind == "store" else f"{guide} · {store}", scene) for kind, scene, store, guide in rows]
+    return [ScannableCode(*row) for row in rows]

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import requests
 from flask import Blueprint, jsonify, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 
 from guides.service import scannable_codes
@@ -255,7 +256,7 @@ def _from_inbox(message: dict[str, Any]) -> dict[str, Any]:
         return _entry("account", "news", at, articles=list(content.get("articles", [])))
     if msgtype == "template":
         values = [str(v.get("value", "")) for v in (content.get("data") or {}).values() if isinstance(v, dict)]
-        return _entry("account", "text", at, text="[模板消息 template] " + " · ".join(values))
+        return _entry("account", "text", at, text=_("[模板消息]") + " " + " · ".join(values))
     return _entry("account", "text", at, text=f"[{msgtype or message.get('kind', 'message')}]")
 
 
@@ -270,17 +271,20 @@ def conversation(redis: redis_lib.Redis, openid: str) -> list[dict[str, Any]]:
 
 
 def _note(runtime: Runtime, action: PhoneAction, following: bool) -> str:
+    """The phone's line for what the customer did, in the admin's language when they did it
+    (kept with the chat as written, like the rest of it)."""
     if action.action == "follow":
-        return "你关注了公众号 You followed the account"
+        return _("你关注了公众号")
     if action.action == "unfollow":
-        return "你取消了关注 You unfollowed the account"
+        return _("你取消了关注")
     if action.action == "scan":
-        joined = "" if following else ", 并关注 and followed"
-        return f"扫描二维码 Scanned code「{action.value}」{joined}"
+        if following:
+            return _("扫描二维码「%(scene)s」", scene=action.value)
+        return _("扫描二维码「%(scene)s」，并关注", scene=action.value)
     if action.action == "click":
         label = _menu_label(runtime.config, runtime.redis, action.value) or action.value
-        return f"点击菜单 Tapped「{label}」"
-    return f"打开链接 Opened {action.value}"
+        return _("点击菜单「%(label)s」", label=label)
+    return _("打开链接 %(url)s", url=action.value)
 
 
 def _callback_xml(runtime: Runtime, action: PhoneAction, *, following: bool, create_time: int) -> str:

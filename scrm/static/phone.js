@@ -6,6 +6,7 @@
 
   var boot = JSON.parse(document.getElementById("phone-boot").textContent);
   var urls = boot.urls;
+  var words = boot.words;  // the page's own words, in the reader's language (phone.html)
   var $ = function (id) { return document.getElementById(id); };
   var el = {
     customer: $("customer"), newCustomer: $("new-customer"), actions: $("actions"), status: $("status"),
@@ -48,7 +49,7 @@
 
   function optionLabel(c) {
     var openid = c.openid.length > 16 ? c.openid.slice(0, 14) + "…" : c.openid;
-    return (c.nickname || "—") + " · " + openid + (c.following ? " · 已关注" : "");
+    return (c.nickname || "—") + " · " + openid + (c.following ? " · " + words.following : "");
   }
 
   function renderOptions() {
@@ -80,9 +81,9 @@
       el.status.textContent = "";
       el.status.appendChild(make("b", "", c.nickname || c.openid));
       el.status.appendChild(document.createTextNode(" "));
-      el.status.appendChild(make("span", following ? "on" : "", following ? "已关注 following" : "未关注 not following"));
+      el.status.appendChild(make("span", following ? "on" : "", following ? words.following : words.not_following));
       el.status.title = c.openid;
-      el.follow.textContent = following ? "取消关注 Unfollow" : "关注 Follow";
+      el.follow.textContent = following ? words.unfollow : words.follow;
       el.follow.className = following ? "btn" : "btn primary";
     }
     el.follow.disabled = !c || !idle;
@@ -92,7 +93,7 @@
     el.scan.disabled = !c || !idle;
     el.text.disabled = !following;
     el.send.disabled = !following || !idle;
-    el.text.placeholder = !c ? "先选择顾客 Pick a customer" : following ? "发消息 Message" : "关注后发消息 Follow first";
+    el.text.placeholder = !c ? words.pick_customer : following ? words.message : words.follow_first;
     Array.prototype.forEach.call(el.menu.querySelectorAll("button"), function (b) { b.disabled = !following || !idle; });
   }
 
@@ -144,7 +145,7 @@
     if (safe) { node.href = article.url; node.target = "_blank"; node.rel = "noopener noreferrer"; }
     node.appendChild(make("strong", "", article.title || ""));
     if (article.description) node.appendChild(make("span", "", article.description));
-    if (safe) node.appendChild(make("em", "", "阅读全文 Read ›"));
+    if (safe) node.appendChild(make("em", "", words.read_more));
     return node;
   }
 
@@ -156,7 +157,7 @@
     }
     var row = make("div", "msg " + (m.from === "me" ? "me" : "account"));
     var c = state.customer;
-    var initial = m.from === "me" ? ((c && c.nickname) || "我").charAt(0) : "号";
+    var initial = m.from === "me" ? ((c && c.nickname) || words.me).charAt(0) : words.account;
     row.appendChild(make("div", "avatar", initial));
     var bubble;
     if (m.kind === "news") {
@@ -197,7 +198,7 @@
     appendMessages(state.messages, null);
     if (state.customer && !state.messages.length) {
       var hint = make("div", "note hint");
-      hint.appendChild(make("span", "", "点「关注 Follow」或「扫码 Scan」开始 · Follow or scan a code to start"));
+      hint.appendChild(make("span", "", words.start_hint));
       el.chat.appendChild(hint);
     }
   }
@@ -208,7 +209,7 @@
     var note = make("div", "note error");
     note.appendChild(make("span", "", "⚠ " + message));
     if (signedOut) {
-      var again = make("a", "", " 重新登录 →");
+      var again = make("a", "", " " + words.sign_in_again);
       again.href = "/login?next=" + encodeURIComponent(location.pathname);
       note.appendChild(again);
     }
@@ -253,7 +254,7 @@
       el.chat.appendChild(pending);
     }
     var typing = make("div", "msg account typing");
-    typing.appendChild(make("div", "avatar", "号"));
+    typing.appendChild(make("div", "avatar", words.account));
     typing.appendChild(make("div", "bubble", "…"));
     el.chat.appendChild(typing);
     scrollDown();

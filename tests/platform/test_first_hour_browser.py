@@ -227,7 +227,7 @@ def test_a_manager_s_first_hour_from_the_console_alone(browser, stack, running, 
         open_profile(console, base, openid)
         reload_until(console, "#tags", "兴趣:奶粉")
     choose(phone, gone, "奶粉多少钱")
-    phone.click("#follow")  # now 取消关注 Unfollow
+    phone.click("#follow")  # now 取消关注
     expect(phone.locator("#status .on")).to_have_count(0)
     console.goto(f"{base}/console/tags")
     expect(console.locator(".card[id^=group-] a.count").first).to_have_text("3")

@@ -124,7 +124,7 @@ def test_a_tap_on_a_sub_button_reaches_the_webhook_with_its_key(client, runtime)
     tapped = client.post("/sandbox/phone/api/send", json={"openid": openid, "action": "click", "value": "MY_COUPONS"})
     assert tapped.status_code == 200
     body = tapped.get_json()
-    assert "点击菜单 Tapped「我的优惠券」" in body["messages"][0]["text"]
+    assert "点击菜单「我的优惠券」" in body["messages"][0]["text"]
     assert body["reply"]["kind"] == "news" and "/c/coupons?t=" in body["reply"]["articles"][0]["url"]  # the coupon link
 
 

@@ -172,7 +172,7 @@ def test_follow_is_a_sealed_signed_callback_over_http_and_registers_the_follower
     assert query["openid"] == [customer["openid"]]
     assert b"<Encrypt>" in data and b"subscribe" not in data  # sealed: safe mode
     assert body["reply"] is None and body["customer"]["following"] is True
-    assert [m["text"] for m in body["messages"]] == ["你关注了公众号 You followed the account"]
+    assert [m["text"] for m in body["messages"]] == ["你关注了公众号"]
 
     assert [kind for kind, _ in _ledger(runtime)] == ["follow"]
     assert [kind for kind, _ in _timeline(runtime)] == ["follow"]
@@ -196,7 +196,7 @@ def test_a_keyword_gets_its_reply_and_the_conversation_survives_a_reload(client,
 
     shown = client.get("/sandbox/phone/api/conversation", query_string={"openid": openid}).get_json()
     assert [(m["from"], m["text"]) for m in shown["messages"]] == [
-        ("note", "你关注了公众号 You followed the account"),
+        ("note", "你关注了公众号"),
         ("me", "请问有奶粉吗"),
         ("account", "奶粉在这里: 1 段 2 段 3 段"),
     ]
@@ -234,7 +234,7 @@ def test_each_action_makes_its_own_callback(client, runtime, customer):
     assert timeline[5][1]["scene"] == "G002"
     assert [kind for kind, _ in _ledger(runtime)] == [kind for kind, _ in timeline]
     notes = [m["text"] for m in client.get("/sandbox/phone/api/conversation", query_string={"openid": openid}).get_json()["messages"]]
-    assert notes[1] == "点击菜单 Tapped「新品 New in」" and "G002" in notes[-1] and "followed" in notes[-1]
+    assert notes[1] == "点击菜单「新品 New in」" and notes[-1] == "扫描二维码「G002」，并关注"
 
 
 def test_two_quick_taps_are_two_deliveries_not_a_retry(client, runtime, customer):
