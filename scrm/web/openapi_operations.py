@@ -11,7 +11,7 @@ out of bounds answers 400 ``bad_query``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from scrm.validators import INT_ID_MAX
