@@ -267,11 +267,12 @@ def _about(span: timedelta) -> str:
     for unit, tenths in ((1.0, True), (1 / 24, True), (1 / 1440, False)):
         if days >= unit:
             n = round(days / unit, 1 if tenths and days < 10 * unit else 0)
+            count = 1 if n == 1 else 2  # gettext picks the form by an integer: "1 day", "1.5 days"
             if unit == 1.0:
-                return ngettext("%(n)s 天", "%(n)s 天", n, n=f"{n:g}")
+                return ngettext("%(n)s 天", "%(n)s 天", count, n=f"{n:g}")
             if tenths:
-                return ngettext("%(n)s 小时", "%(n)s 小时", n, n=f"{n:g}")
-            return ngettext("%(n)s 分钟", "%(n)s 分钟", n, n=f"{n:g}")
+                return ngettext("%(n)s 小时", "%(n)s 小时", count, n=f"{n:g}")
+            return ngettext("%(n)s 分钟", "%(n)s 分钟", count, n=f"{n:g}")
     return _("不到 1 分钟")
 
 
