@@ -206,13 +206,14 @@
   function scrollDown() { el.chat.scrollTop = el.chat.scrollHeight; }
 
   function showError(message, signedOut) {
-    var note = make("div", "note error");
-    note.appendChild(make("span", "", "⚠ " + message));
-    if (signedOut) {
-      var again = make("a", "", " " + words.sign_in_again);
+    var note = make("div", "note error"), line = make("span", "", "⚠ " + message);
+    if (signedOut) {  // inside the note's pill, as one line
+      var again = make("a", "", words.sign_in_again);
       again.href = "/login?next=" + encodeURIComponent(location.pathname);
-      note.appendChild(again);
+      line.appendChild(document.createTextNode(" "));
+      line.appendChild(again);
     }
+    note.appendChild(line);
     el.chat.appendChild(note);
     scrollDown();
   }
