@@ -40,10 +40,10 @@ def test_the_customer_opens_my_coupons_from_the_menu_and_its_qr_decodes_to_the_c
     phone = context.new_page()
     open_phone_sandbox(phone, stack.url, make_token("admin"))
     phone.click("#new-customer")
-    expect(phone.locator("#status")).to_contain_text("not following")
+    expect(phone.locator("#status")).to_contain_text("未关注")
     openid = phone.locator("#customer").input_value()
     phone.click("#follow")
-    expect(phone.locator("#status")).to_contain_text("已关注 following")
+    expect(phone.locator("#status")).to_contain_text("已关注")
 
     with runtime.transaction() as db_session:
         customer_id = customers.lookup(db_session=db_session, channel="mp", external_id=openid).id
