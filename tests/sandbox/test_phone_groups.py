@@ -287,3 +287,44 @@ def test_the_phone_page_offers_the_group_actions(client):
     for marker in ('id="scan-group"', 'id="my-groups"', 'id="group-form"', 'id="groups-panel"', "/api/groups/join"):
         assert marker in html
     assert phone.CUSTOMERS == "phone_customer"
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_in_a_browser_a_customer_scans_a_group_code_sees_the_owner_s_message_and_quits(browser, stack, frozen,
+                                                                                         make_token):
+    from playwright.sync_api import expect
+
+    from web_world import open_phone_sandbox
+
+    world.add_group_chat(frozen.redis, "wrA", owner="lisi", name="宝妈一群", at=NOW)
+    save_way("cw1", ["wrA"], state="gc_browser")
+    page = browser.new_page(viewport={"width": 375, "height": 740})
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    open_phone_sandbox(page, stack.url, make_token("admin"))
+    page.click("#new-customer")
+    expect(page.locator("#scan-group")).to_be_enabled()
+    page.click("#scan-group")
+    expect(page.locator("#join-way option[value=cw1]")).to_have_count(1)
+    page.select_option("#join-way", "cw1")
+    page.click("#join-group")
+    expect(page.locator(".note span").last).to_have_text("你已加入群「宝妈一群」")
+    group = page.locator('#group-list .group[data-chat-id="wrA"]')
+    expect(group).to_contain_text("2 人")
+
+    world.save_msg_task(frozen.redis, {"msgid": "msgG1", "chat_type": "group", "create_time": int(NOW.timestamp()),
+                                       "content": {"text": {"content": "今晚8点直播"}},
+                                       "members": {"lisi": {"status": 0, "send_time": 0, "targets": ["wrA"]}}})
+    page.click("#my-groups")  # closed, then opened again: read anew
+    page.click("#my-groups")
+    group.locator(".owner-send").click()
+    expect(group.locator(".said").last).to_contain_text("今晚8点直播")
+    expect(group.locator(".owner-send")).to_have_count(0)
+
+    group.locator(".quit-group").click()
+    expect(page.locator(".note span").last).to_have_text("你已退出群「宝妈一群」")
+    expect(page.locator("#no-groups")).to_be_visible()
+    assert errors == []
+    assert [p["ChangeType"] + ":" + p.get("UpdateDetail", "") for p in chat_callbacks(frozen)] == [
+        "update:add_member", "update:del_member"]
