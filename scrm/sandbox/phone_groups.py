@@ -34,7 +34,6 @@ from scrm.sandbox.phone import (
     phone_pages,
 )
 from scrm.sandbox.world_docs import MSG_TASK
-from scrm.sandbox.world_joins import JOIN_WAY
 from scrm.web.api import current_runtime
 from scrm.web.errors import error_body
 
@@ -56,8 +55,7 @@ def _id(value: Any, what: str) -> str:
 
 def join_ways(redis: redis_lib.Redis) -> list[dict[str, Any]]:
     """The sandbox's join ways, as the phone offers them to scan."""
-    with store.transaction() as session:
-        ways = store.docs(session, JOIN_WAY)
+    ways = world.join_ways(redis)
     listed = [{"config_id": config_id, "remark": way.get("remark") or "", "state": way.get("state") or "",
                "url": (way.get("qr_code") or "").removesuffix(".png"), "chats": len(way.get("chat_id_list") or ()),
                "auto_create_room": bool(int(way.get("auto_create_room") or 0))} for config_id, way in ways.items()]
@@ -98,7 +96,7 @@ def join(runtime: Runtime, openid: str, config_id: str) -> dict[str, Any]:
     joined = world.join_via_way(redis, config_id, external_userid, at=now)
     chat = world.get_group_chat(redis, joined.chat_id) or {"member_list": []}
     entries = [_entry("note", "note", now, text=_("你已加入群「%(name)s」", name=joined.name))]
-    welcome = _welcome_text(redis, store.doc(JOIN_WAY, config_id) or {}, nickname)
+    welcome = _welcome_text(redis, world.get_join_way(redis, config_id) or {}, nickname)
     if welcome:
         entries.append({**_entry("group", "text", now, text=welcome), "group": joined.name})
     _remember(redis, openid, entries)

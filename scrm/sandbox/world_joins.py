@@ -32,9 +32,7 @@ from sqlalchemy import select
 
 from scrm.sandbox import store
 from scrm.sandbox.models import SandboxCustomer, SandboxFollower
-from scrm.sandbox.world_docs import GROUP_CHAT
-
-JOIN_WAY = "work_join_way"  # the foundation's documents: config_id → the way's definition
+from scrm.sandbox.world_docs import GROUP_CHAT, JOIN_WAY
 CHAT_MEMBER_LIMIT = 500  # WeCom's most members in a customer group
 MOST_CHATS_ON_A_WAY = 5
 JOIN_SCENE_JOIN_WAY = 3
@@ -69,7 +67,7 @@ def _entry(external_userid: str, *, owner: str, state: str, at: datetime) -> dic
 
 def _new_room(session: Any, way: dict[str, Any], chats: list[dict[str, Any]], at: datetime) -> dict[str, Any]:
     owner = chats[-1]["owner"] if chats else way.get("owner") or DEFAULT_OWNER
-    number = int(way.get("room_base_id") or 1)
+    number = int(way.get("room_base_id") if way.get("room_base_id") is not None else 1)
     chat_id = "wr" + secrets.token_urlsafe(21)
     chat = {"chat_id": chat_id, "name": f"{way.get('room_base_name') or ''}{number}", "owner": owner,
             "create_time": int(at.timestamp()), "notice": "", "status": 0, "admin_list": [],

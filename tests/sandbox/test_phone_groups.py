@@ -203,6 +203,19 @@ def test_a_phone_customer_scans_joins_and_quits_and_the_product_follows(frozen, 
     assert again.status_code == 409 and again.get_json()["error"] == "not_a_member"
 
 
+def test_a_way_the_product_made_with_add_join_way_is_scanned_by_its_qr_content(frozen, client):
+    full_chat(frozen.redis, "wrA", owner="wangwu")
+    config_id = frozen.work.add_join_way(chat_ids=["wrA"], state="gc_made", remark="门店群码",
+                                         auto_create_room=True, room_base_name="门店群", room_base_id=7)
+    scanned = frozen.work.get_join_way(config_id).qr_code.removesuffix(".png")  # what the QR holds
+    openid = new_customer(client)
+    joined = client.post(JOIN, json={"openid": openid, "url": scanned}).get_json()["joined"]
+    assert (joined["name"], joined["created"], joined["state"]) == ("门店群7", True, "gc_made")
+    way = frozen.work.get_join_way(config_id)  # WeCom put the new room on the way and counted up
+    assert way.chat_ids == ("wrA", joined["chat_id"]) and way.room_base_id == 8
+    assert world.get_group_chat(frozen.redis, joined["chat_id"])["owner"] == "wangwu"
+
+
 def test_a_full_code_is_refused_on_the_phone_with_nothing_sent(frozen, client):
     full_chat(frozen.redis, "wrFull")
     save_way("cw1", ["wrFull"], auto=0)
