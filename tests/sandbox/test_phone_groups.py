@@ -14,7 +14,7 @@ from sqlalchemy import select
 from handlers.models import CallbackRecord
 from scrm.customers.models import CustomerIdentity
 from scrm.groups.models import CustomerGroup, GroupMember
-from scrm.sandbox import group_callbacks, phone, store, world
+from scrm.sandbox import group_callbacks, store, world
 from scrm.sandbox.world_joins import CHAT_MEMBER_LIMIT, JOIN_WAY
 from web_world import log_in
 
@@ -299,12 +299,11 @@ def test_the_phone_page_offers_the_group_actions(client):
     html = client.get("/sandbox/phone").get_data(as_text=True)
     for marker in ('id="scan-group"', 'id="my-groups"', 'id="group-form"', 'id="groups-panel"', "/api/groups/join"):
         assert marker in html
-    assert phone.CUSTOMERS == "phone_customer"
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 def test_in_a_browser_a_customer_scans_a_group_code_sees_the_owner_s_message_and_quits(browser, stack, frozen,
-                                                                                         make_token):
+                                                                                         make_token, tmp_path):
     from playwright.sync_api import expect
 
     from web_world import open_phone_sandbox
@@ -334,6 +333,8 @@ def test_in_a_browser_a_customer_scans_a_group_code_sees_the_owner_s_message_and
     group.locator(".owner-send").click()
     expect(group.locator(".said").last).to_contain_text("今晚8点直播")
     expect(group.locator(".owner-send")).to_have_count(0)
+    page.screenshot(path=str(tmp_path / "phone-groups.png"))
+    print(f"screenshot: {tmp_path / 'phone-groups.png'}")
 
     group.locator(".quit-group").click()
     expect(page.locator(".note span").last).to_have_text("你已退出群「宝妈一群」")
