@@ -342,3 +342,19 @@ def test_in_a_browser_a_customer_scans_a_group_code_sees_the_owner_s_message_and
     assert errors == []
     assert [p["ChangeType"] + ":" + p.get("UpdateDetail", "") for p in chat_callbacks(frozen)] == [
         "update:add_member", "update:del_member"]
+
+
+def test_when_the_webhook_is_down_the_join_stays_made_as_in_wecom(frozen, client, monkeypatch):
+    world.add_group_chat(frozen.redis, "wrA", owner="lisi", name="一群", at=NOW)
+    save_way("cw1", ["wrA"])
+    openid = new_customer(client)
+
+    def down(url, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        raise requests.ConnectionError("refused")
+
+    monkeypatch.setattr(group_callbacks.requests, "post", down)
+    failed = client.post(JOIN, json={"openid": openid, "config_id": "cw1"})
+    assert failed.status_code == 502 and failed.get_json()["error"] == "webhook_failed"
+    assert chat_callbacks(frozen) == []
+    listed = client.get(GROUPS, query_string={"openid": openid}).get_json()["groups"]
+    assert [g["chat_id"] for g in listed] == ["wrA"]  # the product catches up at its hourly sync
