@@ -5,7 +5,7 @@ nightly safety net, and the API's refusals. The sandbox plays WeCom."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
