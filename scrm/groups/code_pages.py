@@ -37,6 +37,20 @@ FIELDS = ("name", "member_limit", "room_base_name")
 DAYS = 30
 REMOVED_WORDS = {"full": _l("已满"), "dismissed": _l("已解散"), "manual": _l("手动移除")}
 SOURCE_WORDS = {"code": _l("群活码本身"), "guide": _l("导购"), "campaign": _l("活动")}
+# Why the service refused, as the reader reads it (the service words it in English for the API).
+REFUSED_WORDS = {
+    "unknown": _l("没有这个群：%(chat_id)s（请先同步客户群）"), "dismissed": _l("这个群已解散：%(chat_id)s"),
+    "handover": _l("这个群的群主已离职，待继承：%(chat_id)s"), "full": _l("这个群已达到人数上限：%(chat_id)s"),
+    "too_many": _l("最多 5 个群"), "no_groups": _l("至少选一个还有空位的群，或开启自动建群"),
+    "no_base_name": _l("开启自动建群时需填写新群名称前缀"), "retired": _l("这个群活码已停用"),
+    "wecom": _l("企业微信拒绝了这个群活码"),
+}
+# The form's own checks (scrm/groups/code_schemas.py), worded for the reader.
+CHECK_WORDS = {
+    "at least one group, or auto_create with room_base_name": _l("至少选一个群，或开启自动建群"),
+    "needed when auto_create is on": _l("开启自动建群时需填写新群名称前缀"),
+    "a group is named twice": _l("同一个群选了两次"),
+}
 _404_when_missing = not_found_as_404(codes.GroupCodeNotFound)
 
 
@@ -63,7 +77,7 @@ def create_code():  # noqa: ANN201
         code_in = parse(GroupCodeIn, _input(form))
         code_id = codes.create(runtime=current_runtime(), code_in=code_in)
     except (InvalidInput, codes.GroupCodeRefused) as exc:
-        return _form(code=None, form=form, errors=form_errors(exc), status=422)
+        return _form(code=None, form=form, errors=_errors(exc), status=422)
     flash(_("群活码 %(name)s 已创建。", name=code_in.name))
     return redirect(url_for(".code_page", code_id=code_id))
 
@@ -109,7 +123,7 @@ def change_code(code_id: int):  # noqa: ANN201
         with runtime.transaction() as db_session:
             code = codes.get(db_session=db_session, code_id=code_id)
             shown = {"id": code.id, "name": code.name, "status": code.status}
-        return _form(code=shown, form=form, errors=form_errors(exc), status=422)
+        return _form(code=shown, form=form, errors=_errors(exc), status=422)
     flash(_("群活码已保存。"))
     return redirect(url_for(".code_page", code_id=code_id))
 
@@ -142,6 +156,15 @@ def poster(code_id: int):  # noqa: ANN201
 def _today():  # noqa: ANN202
     runtime = current_runtime()
     return local_day(runtime.config, runtime.clock.now())
+
+
+def _errors(exc: Exception) -> list[dict[str, str]]:
+    """Each refusal in the reader's words: the service's by its reason, the form's checks by
+    their wording, the rest as scrm/web/refusals.py words them."""
+    if isinstance(exc, codes.GroupCodeRefused) and exc.details.get("reason") in REFUSED_WORDS:
+        words = REFUSED_WORDS[exc.details["reason"]] % {"chat_id": exc.details.get("chat_id", "")}
+        return [{"field": str(exc.details.get("field", "")), "message": str(words)}]
+    return [{**item, "message": str(CHECK_WORDS.get(item["message"], item["message"]))} for item in form_errors(exc)]
 
 
 def _posted() -> dict[str, Any]:

@@ -74,7 +74,9 @@ def test_a_refused_form_says_why_and_changes_nothing(signed_in, client):
     text = page_text(refused)
     assert "member_limit" in text and 'value="太多"' in text
     empty = client.post("/console/group-codes", data={"name": "空", "member_limit": "200"})
-    assert empty.status_code == 422 and "chat_ids" in page_text(empty)
+    assert empty.status_code == 422 and "至少选一个群，或开启自动建群" in page_text(empty)
+    full = client.post("/console/group-codes", data={"name": "满", "member_limit": "2", "chat_ids": ["wr2", "wr1"]})
+    assert full.status_code == 422 and "这个群已达到人数上限：wr1" in page_text(full)
     assert codes_count(signed_in) == 0
     assert client.get("/console/group-codes/999").status_code == 404
 
