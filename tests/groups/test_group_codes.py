@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from guide_world import create_guide, create_store, guide_id, send
 from scrm.groups import codes
 from scrm.groups.code_reconcile import reconcile_codes
+from scrm.groups.code_rotation import push_code
 from scrm.groups.models import CustomerGroup, GroupCode, GroupCodeChat, GroupCodeDayStats, GroupCodeWay, GroupMember
 from scrm.groups.sync import sync_groups
 from scrm.sandbox import state, world
@@ -120,6 +121,7 @@ def test_a_full_group_leaves_the_code_once_however_often_wecom_calls(world_of_gr
     assert on_code(runtime, code_id) == ["wr2"]
     assert world.get_join_way(runtime.redis, config_id)["chat_id_list"] == ["wr2"]
     assert updates(runtime, config_id) == 1
+    assert push_code(code_id) == 0  # the version is told: a push queued again calls nothing
 
     runtime.clock.advance(minutes=5)  # another member event of the full group: no second push
     world.add_group_chat_members(runtime.redis, "wr1", external_userids=["wmLate"], at=runtime.clock.now())
