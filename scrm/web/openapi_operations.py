@@ -64,6 +64,8 @@ NOT_READY = "409 while the code is not ready (WeChat has not made it yet)."
 G, T, C, O, CU = "guides.schemas", "tagging.response_schemas", "scrm.coupons.schemas", "scrm.outreach.schemas", \
     "scrm.customers.schemas"
 SANDBOX = "scrm.sandbox.schemas"
+WELCOME_NOTES = ("Sent to WeCom (group_welcome_template/add|edit) before it is saved: 502 wechat_error with "
+                 "WeCom's errcode when WeCom refuses, 409 too_many_templates for the 101st; nothing written.")
 
 OPERATIONS: dict[str, Op] = {
     # ---- stores and guides (guides/routes.py)
@@ -188,6 +190,16 @@ OPERATIONS: dict[str, Op] = {
         q("dismissed", FLAG, "1 or true: dismissed groups too"),
     )),
     "groups_api.get_group": Op({200: "scrm.groups.schemas:GroupDetailOut"}, query=day_range(366, 30)),
+    "groups_api.list_welcome_templates": Op({200: "scrm.groups.schemas:WelcomeTemplateListOut"}),
+    "groups_api.create_welcome_template": Op({201: "scrm.groups.schemas:WelcomeTemplateOut"},
+                                             body="scrm.groups.welcome:WelcomeTemplateIn", errors=(409, 502),
+                                             notes=WELCOME_NOTES),
+    "groups_api.get_welcome_template": Op({200: "scrm.groups.schemas:WelcomeTemplateOut"}),
+    "groups_api.edit_welcome_template": Op({200: "scrm.groups.schemas:WelcomeTemplateOut"},
+                                           body="scrm.groups.welcome:WelcomeTemplateIn", partial=True,
+                                           errors=(502,), notes=WELCOME_NOTES),
+    "groups_api.delete_welcome_template": Op({204: None}, errors=(409, 502),
+                                             notes="409 template_in_use while a group live code carries it."),
     "users.me": Op({200: "scrm.users.schemas:MeOut"}),
     "users.list_users": Op({200: "scrm.users.schemas:UserListOut"}),
     # ---- campaigns, journeys, events (scrm/outreach/routes.py)
