@@ -143,3 +143,60 @@ def test_the_api_is_for_managers(frozen, client, auth):
     assert client.get(API, headers=guide).status_code == 403
     assert client.post(API, headers=guide, json={"name": "A", "text": "hi"}).status_code == 403
     assert client.get(API, headers=auth("admin")).status_code == 200
+
+
+# ---- the console ------------------------------------------------------------------------------
+
+def welcome_form(**fields: str) -> dict[str, str]:
+    return {"name": "", "text": "", "image_media_id": "", "link_title": "", "link_url": "", "link_desc": "",
+            **fields}
+
+
+def test_a_template_is_made_edited_and_deleted_from_the_console(frozen, client, make_token):
+    log_in(client, make_token, "manager")
+    new = page_text(client.get(f"{PAGES}/new"))
+    assert 'name="notify" checked' in new and "进群顾客手机上看到的样子" in new
+    made = client.post(PAGES, data=welcome_form(name="静安店新人", text="欢迎 %NICKNAME%！", link_title="新人礼包",
+                                                link_url="https://shop.example.com/gift", notify="on"))
+    assert made.status_code == 302 and made.headers["Location"] == PAGES
+    [add] = wecom_calls(frozen, "add")
+    assert add["body"] == {"text": {"content": "欢迎 %NICKNAME%！"},
+                           "link": {"title": "新人礼包", "url": "https://shop.example.com/gift"}, "notify": 1}
+    listed = page_text(client.get(PAGES))
+    assert "入群欢迎语“静安店新人”已保存到企业微信" in listed and "新人礼包" in listed and "1 / 100" in listed
+
+    [template] = kept(frozen)
+    page = page_text(client.get(f"{PAGES}/{template.id}"))
+    assert 'id="preview-text" >欢迎 小美！<' in page  # the preview shows a sample joiner's nickname
+    assert 'value="https://shop.example.com/gift"' in page and 'name="notify"' not in page
+    saved = client.post(f"{PAGES}/{template.id}", data=welcome_form(name="静安店新人", text="%NICKNAME% 你好",
+                                                                    image_media_id="sbx-img-9"))
+    assert saved.status_code == 302
+    [edit] = wecom_calls(frozen, "edit")
+    assert edit["body"] == {"template_id": template.template_id, "text": {"content": "%NICKNAME% 你好"},
+                            "image": {"media_id": "sbx-img-9"}}
+    assert world.group_welcome_text(frozen.redis, template.template_id, "艾米") == "艾米 你好"
+
+    assert client.post(f"{PAGES}/{template.id}/delete", csrf=False).status_code == 403  # no CSRF token, no delete
+    assert client.post(f"{PAGES}/{template.id}/delete").status_code == 302
+    assert len(wecom_calls(frozen, "del")) == 1 and "还没有入群欢迎语" in page_text(client.get(PAGES))
+    assert client.get(f"{PAGES}/{template.id}").status_code == 404
+
+
+def test_a_refused_form_shows_why_keeps_what_was_typed_and_writes_nothing(frozen, client, make_token):
+    log_in(client, make_token, "manager")
+    too_long = client.post(PAGES, data=welcome_form(name="长", text="好" * 1001))
+    assert too_long.status_code == 422
+    assert "有 3003 字节，企业微信最多 3000 字节" in page_text(too_long) and "好" * 1001 in page_text(too_long)
+    empty = page_text(client.post(PAGES, data=welcome_form(name="空")))
+    assert "欢迎语至少要有文字、图片或链接之一" in empty
+    bad_link = page_text(client.post(PAGES, data=welcome_form(name="链接", link_title="礼包", link_url="shop")))
+    assert "链接网址" in bad_link and "须为 http:// 或 https:// 开头的网址" in bad_link
+    assert state.list_calls(frozen.redis, channel="work", api=WECOM + "add") == []
+
+    state.add_fault(frozen.redis, channel="work", api=WECOM + "add", errcode=40058)
+    refused = client.post(PAGES, data=welcome_form(name="A", text="hi"))
+    assert refused.status_code == 502 and "企业微信没有收下（错误码 40058" in page_text(refused)
+    assert kept(frozen) == []
+    assert client.post(PAGES, data=welcome_form(name="A", text="hi"), csrf=False).status_code == 403
+    assert kept(frozen) == []
