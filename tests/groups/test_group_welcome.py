@@ -129,6 +129,12 @@ def test_the_sandbox_plays_wecoms_limits_and_the_nickname(frozen):
         with pytest.raises(WeChatError) as refused:
             work.transport.call("POST", WECOM + "add", body=body)
         assert refused.value.errcode == errcode, body
+    for unknown in (lambda: work.edit_group_welcome_template("msgNobody", text="hi"),
+                    lambda: work.get_group_welcome_template("msgNobody"),
+                    lambda: work.del_group_welcome_template("msgNobody")):
+        with pytest.raises(WeChatError) as refused:
+            unknown()
+        assert refused.value.errcode == 40037
     for i in range(98):
         world.save_group_welcome(frozen.redis, {"template_id": f"seeded{i}", "text": {"content": "hi"}, "notify": 1})
     with pytest.raises(WeChatError) as refused:
