@@ -11,7 +11,7 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
@@ -197,7 +197,8 @@ def delete_template(*, db_session: Session, work: WorkClient, template_pk: int, 
     template.deleted_at = now
 
 
-def _wecom(action: str, call: Any) -> Any:  # noqa: ANN401 - the WorkClient method's answer
+def _wecom(action: str, call: Callable[[], Any]) -> Any:  # noqa: ANN401 - the WorkClient method's answer
+    """``call`` (one WeCom call), its refusal or throttling as :class:`WelcomeNotAccepted`."""
     try:
         return call()
     except WeChatError as exc:
