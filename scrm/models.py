@@ -22,6 +22,7 @@ from scrm.groups.models import (
     GroupCodeWay,
     GroupDayStats,
     GroupMember,
+    GroupWelcomeTemplate,
 )
 from scrm.outreach.models import Campaign, CampaignRun, Delivery, OutreachEvent
 from scrm.replies.models import ReplyRule
@@ -67,6 +68,7 @@ __all__ = [
     "GroupCodeWay",
     "GroupDayStats",
     "GroupMember",
+    "GroupWelcomeTemplate",
     "Delivery",
     "Guide",
     "GuideTransfer",

@@ -160,3 +160,20 @@ class GroupCodeDayStats(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     code_id: Mapped[int] = mapped_column(ForeignKey("group_codes.id", ondelete="CASCADE"))
     joined: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+class GroupWelcomeTemplate(Base):
+    """A group welcome template (入群欢迎语): ``template_id`` is WeCom's, ``name`` ours (for the
+    console). A deleted one keeps its row with ``deleted_at`` (WeCom no longer has it)."""
+
+    __tablename__ = "group_welcome_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text, default="")  # may hold %NICKNAME%
+    image_media_id: Mapped[str | None] = mapped_column(String(255))
+    link_title: Mapped[str | None] = mapped_column(String(128))
+    link_url: Mapped[str | None] = mapped_column(String(1024))
+    link_desc: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,7 +1,12 @@
 """Customer group API (SPEC §9, §11): admins and managers see every group, a guide the
 groups they own. ``GET /api/groups`` (``?dismissed=1`` includes dismissed ones) and
 ``GET /api/groups/<chat_id>`` (members, joins/quits per day ``?from=&to=``, 30 days by default);
-and the group live codes (群活码, admins and managers)."""
+and the group live codes (群活码, admins and managers).
+
+Group welcome templates (入群欢迎语, admins and managers): ``GET|POST /api/group-welcome-templates``,
+``GET|PATCH|DELETE /api/group-welcome-templates/<id>``. Bad input 422, the 101st template or
+one a live code carries 409, WeCom's refusal 502 ``wechat_error`` with its ``errcode``: nothing
+written in each case."""
 
 from __future__ import annotations
 
@@ -10,13 +15,15 @@ from datetime import timedelta
 from flask import Blueprint, Response, jsonify, request
 
 from scrm.clock import local_day
-from scrm.groups import code_images, code_schemas, code_views, codes, service
-from scrm.groups.models import GroupCode
+from scrm.groups import code_images, code_schemas, code_views, codes, service, welcome
+from scrm.groups.models import GroupCode, GroupWelcomeTemplate
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, day_range, json_object, path_ids_fit
 from scrm.web.auth import current_caller, require_role
+from scrm.web.errors import ApiError
 
 blueprint = Blueprint("groups_api", __name__)
+path_ids_fit(blueprint, template_pk=GroupWelcomeTemplate.id)
 
 READERS = ("admin", "manager", "guide")
 DEFAULT_DAYS = 30
@@ -121,3 +128,65 @@ def _detail(runtime, db_session, code_id: int, first=None, last=None) -> dict:  
     today = local_day(runtime.config, runtime.clock.now())
     first, last = first or today - timedelta(days=DEFAULT_DAYS - 1), last or today
     return code_views.code_detail(db_session=db_session, code_id=code_id, first=first, last=last, today=today)
+# ---- group welcome templates (入群欢迎语) ------------------------------------------------------
+
+
+def _wechat_refusal(exc: welcome.WelcomeNotAccepted) -> ApiError:
+    return ApiError(exc.message, code=exc.code, status=502, **exc.details)
+
+
+@blueprint.get("/api/group-welcome-templates")
+@require_role(*MANAGERS)
+def list_welcome_templates():  # noqa: ANN201
+    with current_runtime().transaction() as db_session:
+        return jsonify(templates=[welcome.template_json(t) for t in welcome.list_templates(db_session=db_session)])
+
+
+@blueprint.post("/api/group-welcome-templates")
+@require_role(*MANAGERS)
+def create_welcome_template():  # noqa: ANN201
+    """Added in WeCom (``group_welcome_template/add``), then saved."""
+    template_in = welcome.parse_template(json_object())
+    runtime = current_runtime()
+    try:
+        with runtime.transaction() as db_session:
+            template = welcome.create_template(db_session=db_session, work=runtime.work, template_in=template_in,
+                                               now=runtime.clock.now())
+            return jsonify(welcome.template_json(template)), 201
+    except welcome.WelcomeNotAccepted as exc:
+        raise _wechat_refusal(exc) from exc
+
+
+@blueprint.get("/api/group-welcome-templates/<int:template_pk>")
+@require_role(*MANAGERS)
+def get_welcome_template(template_pk: int):  # noqa: ANN201
+    with current_runtime().transaction() as db_session:
+        return jsonify(welcome.template_json(welcome.get_template(db_session=db_session, template_pk=template_pk)))
+
+
+@blueprint.patch("/api/group-welcome-templates/<int:template_pk>")
+@require_role(*MANAGERS)
+def edit_welcome_template(template_pk: int):  # noqa: ANN201
+    """Some fields changed; WeCom gets the whole content again (``edit``) when it changed."""
+    changes = json_object()
+    runtime = current_runtime()
+    try:
+        with runtime.transaction() as db_session:
+            template = welcome.edit_template(db_session=db_session, work=runtime.work, template_pk=template_pk,
+                                             changes=changes, now=runtime.clock.now())
+            return jsonify(welcome.template_json(template))
+    except welcome.WelcomeNotAccepted as exc:
+        raise _wechat_refusal(exc) from exc
+
+
+@blueprint.delete("/api/group-welcome-templates/<int:template_pk>")
+@require_role(*MANAGERS)
+def delete_welcome_template(template_pk: int):  # noqa: ANN201
+    runtime = current_runtime()
+    try:
+        with runtime.transaction() as db_session:
+            welcome.delete_template(db_session=db_session, work=runtime.work, template_pk=template_pk,
+                                    now=runtime.clock.now())
+    except welcome.WelcomeNotAccepted as exc:
+        raise _wechat_refusal(exc) from exc
+    return "", 204

@@ -77,3 +77,24 @@ class GroupDetailOut(GroupOut):
     days: list[GroupDayOut]
     joined: int
     quit: int
+
+
+class WelcomeLinkOut(BaseModel):
+    title: str
+    url: str
+    desc: str
+
+
+class WelcomeTemplateOut(BaseModel):
+    id: int
+    template_id: str = Field(description="WeCom's template_id")
+    name: str
+    text: str = Field(description="may hold %NICKNAME%, the joiner's name")
+    image_media_id: str | None
+    link: WelcomeLinkOut | None
+    created_at: str
+    updated_at: str
+
+
+class WelcomeTemplateListOut(BaseModel):
+    templates: list[WelcomeTemplateOut]

@@ -36,6 +36,7 @@ from scrm.sandbox import (  # noqa: F401 - their handlers register on import
     mp_api,
     mp_oauth,
     state,
+    welcome_template_api,
     work_api,
 )
 from scrm.sandbox.apis import REGISTRY, Call

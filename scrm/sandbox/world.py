@@ -77,6 +77,13 @@ from scrm.sandbox.world_tags import (  # noqa: F401 - re-exported
     tags_of_followers,
     tag_followers,
 )
+from scrm.sandbox.world_welcome import (  # noqa: F401 - re-exported
+    get_group_welcome,
+    group_welcome_text,
+    group_welcomes,
+    remove_group_welcome,
+    save_group_welcome,
+)
 
 SEEDED = "sandbox:seeded"
 DEFAULT_MEMBERS = (("zhangsan", "张三"), ("lisi", "李四"), ("wangwu", "王五"))

@@ -65,6 +65,8 @@ G, T, C, O, CU = "guides.schemas", "tagging.response_schemas", "scrm.coupons.sch
     "scrm.customers.schemas"
 SANDBOX = "scrm.sandbox.schemas"
 GC = "scrm.groups.code_schemas"
+WELCOME_NOTES = ("Sent to WeCom (group_welcome_template/add|edit) before it is saved: 502 wechat_error with "
+                 "WeCom's errcode when WeCom refuses, 409 too_many_templates for the 101st; nothing written.")
 
 OPERATIONS: dict[str, Op] = {
     # ---- stores and guides (guides/routes.py)
@@ -203,6 +205,16 @@ OPERATIONS: dict[str, Op] = {
                                        "history and joins are kept."),
     "groups_api.code_qrcode": Op({200: PNG}, errors=(409,),
                                  notes="WeCom's image of the code's join way; 409 while it cannot be fetched."),
+    "groups_api.list_welcome_templates": Op({200: "scrm.groups.schemas:WelcomeTemplateListOut"}),
+    "groups_api.create_welcome_template": Op({201: "scrm.groups.schemas:WelcomeTemplateOut"},
+                                             body="scrm.groups.welcome:WelcomeTemplateIn", errors=(409, 502),
+                                             notes=WELCOME_NOTES),
+    "groups_api.get_welcome_template": Op({200: "scrm.groups.schemas:WelcomeTemplateOut"}),
+    "groups_api.edit_welcome_template": Op({200: "scrm.groups.schemas:WelcomeTemplateOut"},
+                                           body="scrm.groups.welcome:WelcomeTemplateIn", partial=True,
+                                           errors=(502,), notes=WELCOME_NOTES),
+    "groups_api.delete_welcome_template": Op({204: None}, errors=(409, 502),
+                                             notes="409 template_in_use while a group live code carries it."),
     "users.me": Op({200: "scrm.users.schemas:MeOut"}),
     "users.list_users": Op({200: "scrm.users.schemas:UserListOut"}),
     # ---- campaigns, journeys, events (scrm/outreach/routes.py)

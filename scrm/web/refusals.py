@@ -79,6 +79,16 @@ WORDINGS = tuple((re.compile(pattern), words) for pattern, words in (
     (r"no customer has this openid", N_("没有这个 openid 的顾客")),
     (r"no customer has this phone number", N_("没有这个手机号的顾客")),
     (r"must be a whole number from (?P<low>-?\d+) to (?P<high>-?\d+)", N_("须为 %(low)s 到 %(high)s 之间的整数")),
+    # group welcome templates (scrm/groups/welcome.py)
+    (r"a welcome needs text, an image or a link", N_("欢迎语至少要有文字、图片或链接之一")),
+    (r"is (?P<size>\d+) bytes of UTF-8; WeCom allows at most (?P<n>\d+)", N_("有 %(size)s 字节，企业微信最多 %(n)s 字节")),
+    (r"must be at most (?P<n>\d+) characters", N_("最多 %(n)s 个字符")),
+    (r"must be WeChat's media_id: at most (?P<n>\d+) characters, no spaces",
+     N_("须为微信的 media_id：最多 %(n)s 个字符，不含空格")),
+    (r"a corp has at most (?P<n>\d+) group welcome templates; delete one first",
+     N_("每个企业最多 %(n)s 条入群欢迎语，请先删除一条")),
+    (r"a group live code uses this welcome template; take it off the code first",
+     N_("有群活码在用这条欢迎语，请先在活码上换掉它")),
 ))
 
 

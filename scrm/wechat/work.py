@@ -160,6 +160,34 @@ class WorkClient:
         errcode 41051 means already welcomed, 41096 that another app is sending it."""
         self._wx.external_contact.send_welcome_msg({"welcome_code": welcome_code, **_content(text, attachments)})
 
+    # --- Group welcome templates (入群欢迎语素材) ------------------------------------------------
+
+    def add_group_welcome_template(self, *, text: str, image_media_id: str | None = None,
+                                   link: Mapping[str, str] | None = None, notify: bool = True) -> str:
+        """``group_welcome_template/add``: the ``template_id`` of a new template (at most 100 a
+        corp). ``text`` may hold ``%NICKNAME%``; ``link`` is ``{title, url, desc?, picurl?}``;
+        ``notify``: WeCom tells the members they may use it in their groups."""
+        body = {**_welcome_content(text, image_media_id, link), "notify": 1 if notify else 0}
+        answer = self.transport.call("POST", "externalcontact/group_welcome_template/add", body=body)
+        return str(answer["template_id"])
+
+    def edit_group_welcome_template(self, template_id: str, *, text: str, image_media_id: str | None = None,
+                                    link: Mapping[str, str] | None = None) -> None:
+        """``group_welcome_template/edit``: the template's whole content again (only one this
+        corp's app made may be edited)."""
+        self.transport.call("POST", "externalcontact/group_welcome_template/edit",
+                            body={"template_id": template_id, **_welcome_content(text, image_media_id, link)})
+
+    def get_group_welcome_template(self, template_id: str) -> dict[str, Any]:
+        """``group_welcome_template/get``: ``{text, image, link, miniprogram, file, video}`` as
+        WeCom keeps them (the errcode/errmsg left out)."""
+        answer = self.transport.call("POST", "externalcontact/group_welcome_template/get",
+                                     body={"template_id": template_id})
+        return {k: v for k, v in answer.items() if k not in ("errcode", "errmsg")}
+
+    def del_group_welcome_template(self, template_id: str) -> None:
+        self.transport.call("POST", "externalcontact/group_welcome_template/del", body={"template_id": template_id})
+
     # --- Corp tags (企业客户标签) --------------------------------------------------------------
 
     def mark_tag(
@@ -431,6 +459,20 @@ def _content(text: str, attachments: Sequence[Mapping[str, Any]]) -> dict[str, A
         content["attachments"] = [
             {k: dict(v) if isinstance(v, Mapping) else v for k, v in a.items()} for a in attachments
         ]
+    return content
+
+
+def _welcome_content(text: str, image_media_id: str | None, link: Mapping[str, str] | None) -> dict[str, Any]:
+    """A group welcome template's ``text``, ``image`` and ``link``; at least one of them."""
+    if not text and not image_media_id and not link:
+        raise ValueError("a group welcome template needs text, an image or a link")
+    content: dict[str, Any] = {}
+    if text:
+        content["text"] = {"content": text}
+    if image_media_id:
+        content["image"] = {"media_id": image_media_id}
+    if link:
+        content["link"] = {k: v for k, v in link.items() if v}
     return content
 
 

@@ -24,6 +24,7 @@ AREAS = {  # every area's link, as the side bar shows it to a manager
     "/console/tag-rules": "标签规则", "/console/audience": "人群", "/console/stores": "门店与导购",
     "/console/coupons": "优惠券", "/console/campaigns": "活动", "/console/groups": "客户群",
     "/console/group-codes": "群活码",
+    "/console/group-welcome": "入群欢迎语",
 }
 NOT_PAGES = {"guide_console.guide_qrcode", "guide_console.store_qrcode", "guide_console.store_poster",
              "campaign_console.results_json", "tag_console.audience_count", "tag_console.one_firing",
@@ -37,13 +38,16 @@ def config_overrides():  # noqa: ANN201
 
 @pytest.fixture
 def seeded(runtime, client, auth):  # noqa: ANN001, ANN201
-    """A store, a guide, a customer, a coupon template, a campaign, a reply rule and a group: an
-    id for every console page that needs one."""
+    """A store, a guide, a customer, a coupon template, a campaign, a reply rule, a group and a
+    group welcome template: an id for every console page that needs one."""
     create_store(runtime, "S1")
     create_guide(runtime, "G1", store="S1", name="王小美")
     reply = client.post("/api/reply-rules", json={"match": "contains", "keyword": "奶粉", "text": "有货"},
                         headers=auth("manager"))
     assert reply.status_code == 201, reply.get_data(as_text=True)
+    welcome = client.post("/api/group-welcome-templates", json={"name": "VIP welcome", "text": "Hi %NICKNAME%"},
+                          headers=auth("manager"))
+    assert welcome.status_code == 201, welcome.get_data(as_text=True)
     now = datetime.now(UTC)
     with runtime.transaction() as db_session:
         db_session.add(CustomerGroup(chat_id="wrVIP", name="静安店VIP群", owner_userid="g1",
@@ -55,6 +59,7 @@ def seeded(runtime, client, auth):  # noqa: ANN001, ANN201
     return {"customer_id": make_customer(runtime, nickname="艾米"), "template_id": make_template(runtime),
             "campaign_id": make_campaign(runtime), "rule_id": reply.get_json()["id"], "chat_id": "wrVIP",
             "code_id": code_id,
+            "template_pk": welcome.get_json()["id"],
             "code": {"guide_console.guide": "G1", "guide_console.store": "S1"}}
 
 

@@ -1,0 +1,225 @@
+"""Group welcome templates (入群欢迎语, SPEC §9): what a customer reads on joining a group through
+a live code, kept in WeCom as a ``group_welcome_template`` and here under a name of ours.
+
+Every write is validated first (pydantic, WeCom's limits: text at most 3000 bytes of UTF-8 with
+``%NICKNAME%`` for the joiner's name; a link with a title of at most 128 bytes, an http(s) URL
+and a description of at most 512 bytes; text, an image or a link at least; 100 templates a
+corp), then sent to WeCom, then written: a refusal of either writes nothing. A template a live
+code carries (:func:`templates_in_use`) is not deleted. Plain functions; the caller owns the
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, StrictBool, StrictStr, model_validator
+from sqlalchemy import func, select
+
+from scrm.clock import as_utc
+from scrm.errors import ConflictError, DomainError, InvalidInput, NotFoundError, RetryLater, validated
+from scrm.groups.models import GroupWelcomeTemplate
+from scrm.validators import described
+from scrm.validators import text as bounded_text
+from scrm.wechat.errors import WeChatError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from scrm.wechat.work import WorkClient
+
+MAX_TEMPLATES = 100
+NAME_MAX_CHARS = 40
+TEXT_MAX_BYTES = 3000
+LINK_TITLE_MAX_BYTES = 128
+LINK_DESC_MAX_BYTES = 512
+URL_MAX_CHARS = 1024
+MEDIA_ID_MAX_CHARS = 255
+NICKNAME = "%NICKNAME%"
+
+
+class InvalidWelcomeTemplate(InvalidInput):
+    """Bad input for a group welcome template; ``field`` names the first bad field."""
+
+
+class WelcomeTemplateNotFound(NotFoundError):
+    """No (undeleted) template has that id."""
+
+
+class TooManyWelcomeTemplates(ConflictError):
+    code = "too_many_templates"
+
+
+class WelcomeTemplateInUse(ConflictError):
+    code = "template_in_use"
+
+
+class WelcomeNotAccepted(DomainError):
+    """WeCom refused the call or could not be reached: nothing was written. ``errcode`` is
+    WeCom's (None: unreachable or throttled)."""
+
+    code = "wechat_error"
+
+
+def _bytes(most: int, *, required: bool = False) -> AfterValidator:
+    def check(value: str) -> str:
+        if required and not value.strip():
+            raise ValueError("is required")
+        size = len(value.encode("utf-8"))
+        if size > most:
+            raise ValueError(f"is {size} bytes of UTF-8; WeCom allows at most {most}")
+        if any(ord(c) < 32 and c not in "\n\t" for c in value) or "\x7f" in value:
+            raise ValueError("must not contain control characters")
+        return value.strip() if required else value
+
+    return AfterValidator(check)
+
+
+def _http_url(value: str) -> str:
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() or ord(c) < 32 for c in value):
+        raise ValueError("must be an http:// or https:// URL")
+    if len(value) > URL_MAX_CHARS:
+        raise ValueError(f"must be at most {URL_MAX_CHARS} characters")
+    return value
+
+
+def _media_id(value: str | None) -> str | None:
+    value = (value or "").strip()
+    if len(value) > MEDIA_ID_MAX_CHARS or any(c.isspace() or ord(c) < 32 for c in value):
+        raise ValueError(f"must be WeChat's media_id: at most {MEDIA_ID_MAX_CHARS} characters, no spaces")
+    return value or None
+
+
+class LinkIn(BaseModel):
+    """A link card (链接): WeCom shows the title, the description and the cover beside it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Annotated[StrictStr, _bytes(LINK_TITLE_MAX_BYTES, required=True), described(maxLength=LINK_TITLE_MAX_BYTES)]
+    url: Annotated[StrictStr, AfterValidator(_http_url), described(maxLength=URL_MAX_CHARS, format="uri")]
+    desc: Annotated[StrictStr, _bytes(LINK_DESC_MAX_BYTES), described(maxLength=LINK_DESC_MAX_BYTES)] = ""
+
+
+class WelcomeTemplateIn(BaseModel):
+    """A template as the API and the console write it; ``notify`` (on creation only): WeCom tells
+    the members they may use it in their groups."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[StrictStr, bounded_text(NAME_MAX_CHARS)]
+    text: Annotated[StrictStr, _bytes(TEXT_MAX_BYTES), described(maxLength=TEXT_MAX_BYTES)] = ""
+    image_media_id: Annotated[StrictStr | None, AfterValidator(_media_id)] = None
+    link: LinkIn | None = None
+    notify: StrictBool = True
+
+    @model_validator(mode="after")
+    def _some_content(self) -> WelcomeTemplateIn:
+        if not self.text.strip():
+            self.text = ""
+        if not self.text and not self.image_media_id and self.link is None:
+            raise ValueError("text: a welcome needs text, an image or a link")
+        return self
+
+
+def parse_template(body: Mapping[str, Any]) -> WelcomeTemplateIn:
+    return validated(WelcomeTemplateIn, body, error=InvalidWelcomeTemplate, what="a group welcome template")
+
+
+def template_json(template: GroupWelcomeTemplate) -> dict[str, Any]:
+    return {"id": template.id, "template_id": template.template_id, "name": template.name, "text": template.text,
+            "image_media_id": template.image_media_id, "link": _link_of(template),
+            "created_at": as_utc(template.created_at).isoformat(), "updated_at": as_utc(template.updated_at).isoformat()}
+
+
+def list_templates(*, db_session: Session) -> list[GroupWelcomeTemplate]:
+    return list(db_session.scalars(select(GroupWelcomeTemplate).where(GroupWelcomeTemplate.deleted_at.is_(None))
+                                   .order_by(GroupWelcomeTemplate.id)))
+
+
+def get_template(*, db_session: Session, template_pk: int) -> GroupWelcomeTemplate:
+    template = db_session.get(GroupWelcomeTemplate, template_pk)
+    if template is None or template.deleted_at is not None:
+        raise WelcomeTemplateNotFound(f"no group welcome template {template_pk}")
+    return template
+
+
+def templates_in_use(db_session: Session) -> set[int]:
+    """The ids of the templates that group live codes (群活码, ``group_codes.welcome_template_id``)
+    carry: such a template is not deleted. The live codes fill this set; with no live code,
+    no template is in use."""
+    return set()
+
+
+def create_template(*, db_session: Session, work: WorkClient, template_in: WelcomeTemplateIn,
+                    now: datetime) -> GroupWelcomeTemplate:
+    """Checked, added in WeCom, then saved; the 101st is refused before WeCom is asked."""
+    kept = db_session.scalar(select(func.count()).select_from(GroupWelcomeTemplate)
+                             .where(GroupWelcomeTemplate.deleted_at.is_(None)))
+    if kept >= MAX_TEMPLATES:
+        raise TooManyWelcomeTemplates(f"a corp has at most {MAX_TEMPLATES} group welcome templates; delete one first")
+    template_id = _wecom("add", lambda: work.add_group_welcome_template(
+        text=template_in.text, image_media_id=template_in.image_media_id, link=_link(template_in),
+        notify=template_in.notify))
+    template = GroupWelcomeTemplate(template_id=template_id, created_at=now, updated_at=now)
+    _fill(template, template_in)
+    db_session.add(template)
+    db_session.flush()
+    return template
+
+
+def edit_template(*, db_session: Session, work: WorkClient, template_pk: int, changes: Mapping[str, Any],
+                  now: datetime) -> GroupWelcomeTemplate:
+    """``changes`` (some of :class:`WelcomeTemplateIn`'s fields) over the template, checked whole;
+    WeCom is sent the whole content again when the content changed (the name is ours alone)."""
+    template = get_template(db_session=db_session, template_pk=template_pk)
+    current = template_json(template)
+    merged = parse_template({**{k: current[k] for k in ("name", "text", "image_media_id", "link")}, **changes})
+    if (merged.text, merged.image_media_id, _link(merged)) != (template.text, template.image_media_id,
+                                                                _link_of(template)):
+        _wecom("edit", lambda: work.edit_group_welcome_template(
+            template.template_id, text=merged.text, image_media_id=merged.image_media_id, link=_link(merged)))
+    _fill(template, merged)
+    template.updated_at = now
+    return template
+
+
+def delete_template(*, db_session: Session, work: WorkClient, template_pk: int, now: datetime) -> None:
+    """Deleted in WeCom, then marked deleted here; refused while a live code carries it."""
+    template = get_template(db_session=db_session, template_pk=template_pk)
+    if template.id in templates_in_use(db_session):
+        raise WelcomeTemplateInUse("a group live code uses this welcome template; take it off the code first")
+    _wecom("del", lambda: work.del_group_welcome_template(template.template_id))
+    template.deleted_at = now
+
+
+def _wecom(action: str, call: Callable[[], Any]) -> Any:  # noqa: ANN401 - the WorkClient method's answer
+    """``call`` (one WeCom call), its refusal or throttling as :class:`WelcomeNotAccepted`."""
+    try:
+        return call()
+    except WeChatError as exc:
+        raise WelcomeNotAccepted(f"WeCom did not {action} the template: errcode {exc.errcode} {exc.errmsg}".rstrip(),
+                                 errcode=exc.errcode, errmsg=exc.errmsg) from exc
+    except RetryLater as exc:  # throttled: our quota or WeCom's
+        raise WelcomeNotAccepted(f"WeCom is busy; try again in {exc.retry_after:.0f} s", errcode=None,
+                                 errmsg=str(exc)) from exc
+
+
+def _link(template_in: WelcomeTemplateIn) -> dict[str, str] | None:
+    link = template_in.link
+    return None if link is None else {"title": link.title, "url": link.url, "desc": link.desc}
+
+
+def _link_of(template: GroupWelcomeTemplate) -> dict[str, str] | None:
+    return (None if not template.link_title else
+            {"title": template.link_title, "url": template.link_url or "", "desc": template.link_desc or ""})
+
+
+def _fill(template: GroupWelcomeTemplate, template_in: WelcomeTemplateIn) -> None:
+    link = _link(template_in) or {}
+    template.name, template.text, template.image_media_id = template_in.name, template_in.text, template_in.image_media_id
+    template.link_title, template.link_url, template.link_desc = link.get("title"), link.get("url"), link.get("desc")
