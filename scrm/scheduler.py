@@ -67,6 +67,8 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
     ScheduledJob("coupon-announcements", "scrm.coupons.announce:announce_waiting", "interval", {"minutes": 5}),
     # Customer groups (客户群) read back from WeCom; callbacks refresh single groups between.
     ScheduledJob("groups-sync", "scrm.groups.sync:sync_groups", "cron", {"minute": 20}),
+    # Group SOP (群SOP): due steps become owners' WeCom tasks, tracked and reminded (sop_jobs.py).
+    ScheduledJob("groups-sop", "scrm.groups.sop_jobs:sweep", "interval", {"minutes": 1}),
     # Time-based campaign triggers (scrm/outreach/daily_triggers.py), after the coupon reminders.
     ScheduledJob("triggers-birthday", "scrm.outreach.daily_triggers:fire_birthdays", "cron", {"hour": 9, "minute": 30}),
     ScheduledJob("triggers-inactive", "scrm.outreach.daily_triggers:fire_inactive", "cron", {"hour": 9, "minute": 35}),

@@ -64,6 +64,7 @@ NOT_READY = "409 while the code is not ready (WeChat has not made it yet)."
 G, T, C, O, CU = "guides.schemas", "tagging.response_schemas", "scrm.coupons.schemas", "scrm.outreach.schemas", \
     "scrm.customers.schemas"
 SANDBOX = "scrm.sandbox.schemas"
+GS = "scrm.groups.sop_schemas"  # group SOP (群SOP)
 
 OPERATIONS: dict[str, Op] = {
     # ---- stores and guides (guides/routes.py)
@@ -188,6 +189,11 @@ OPERATIONS: dict[str, Op] = {
         q("dismissed", FLAG, "1 or true: dismissed groups too"),
     )),
     "groups_api.get_group": Op({200: "scrm.groups.schemas:GroupDetailOut"}, query=day_range(366, 30)),
+    "groups_api.list_group_sops": Op({200: f"{GS}:SopListOut"}),
+    "groups_api.create_group_sop": Op({201: f"{GS}:SopOut"}, body=f"{GS}:SopIn",
+                                      notes="An unknown guide or store in the selector: 422, nothing written."),
+    "groups_api.get_group_sop": Op({200: f"{GS}:SopDetailOut"}),
+    "groups_api.update_group_sop": Op({200: f"{GS}:SopOut"}, body=f"{GS}:SopPatch"),
     "users.me": Op({200: "scrm.users.schemas:MeOut"}),
     "users.list_users": Op({200: "scrm.users.schemas:UserListOut"}),
     # ---- campaigns, journeys, events (scrm/outreach/routes.py)
