@@ -271,10 +271,15 @@ def tasks_of_owner(*, db_session: Session, owner_userid: str, since: datetime) -
     return waiting + sent
 
 
-def pending_count(*, db_session: Session, owner_userid: str, since: datetime) -> int:
-    return db_session.scalar(select(func.count(GroupSopTask.id)).where(
+def waiting_task_ids(*, db_session: Session, owner_userid: str, since: datetime) -> list[int]:
+    """The owner's handed tasks due since ``since`` not sent yet, oldest first."""
+    return list(db_session.scalars(select(GroupSopTask.id).where(
         GroupSopTask.owner_userid == owner_userid, GroupSopTask.msgid.is_not(None),
-        GroupSopTask.status != "sent", GroupSopTask.due_at >= since)) or 0
+        GroupSopTask.status != "sent", GroupSopTask.due_at >= since).order_by(GroupSopTask.id)))
+
+
+def pending_count(*, db_session: Session, owner_userid: str, since: datetime) -> int:
+    return len(waiting_task_ids(db_session=db_session, owner_userid=owner_userid, since=since))
 
 
 def sop_on_time(db_session: Session, first: datetime, last: datetime) -> dict[str, tuple[int, int]]:

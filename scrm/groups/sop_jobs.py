@@ -93,9 +93,10 @@ def plan_due_tasks(db_session: Session, now: datetime, zone: ZoneInfo) -> int:
                              "chat_ids": chat_ids[:MAX_CHATS], "status": "pending", "created_at": now})
     if not rows:
         return 0
-    insert = dialect_insert(db_session, GroupSopTask.__table__).on_conflict_do_nothing(
-        index_elements=["step_id", "owner_userid", "due_at"])
-    return sum(db_session.execute(insert.values(row)).rowcount or 0 for row in rows)
+    table = GroupSopTask.__table__
+    insert = dialect_insert(db_session, table).on_conflict_do_nothing(
+        index_elements=["step_id", "owner_userid", "due_at"]).returning(table.c.id)
+    return sum(len(db_session.execute(insert.values(row)).all()) for row in rows)
 
 
 def due_occurrences(step: GroupSopStep, plan: GroupSop, groups: list[CustomerGroup], now: datetime,
