@@ -63,7 +63,7 @@ def _check_owners(db_session: Session, value: str) -> None:
     known = set(db_session.scalars(select(Guide.code).where(Guide.code.in_(codes))))
     unknown = [c for c in codes if c not in known]
     if unknown or not codes:
-        raise SopRefused(f"selector.value: no guide {', '.join(unknown) or value}", field="selector.value")
+        raise SopRefused(f"no guide with the code {', '.join(unknown) or value}", field="selector.value")
 
 
 def _store_chats(db_session: Session, value: str) -> list[str]:
@@ -73,7 +73,7 @@ def _store_chats(db_session: Session, value: str) -> list[str]:
 
 def _check_store(db_session: Session, value: str) -> None:
     if db_session.scalar(select(Store.id).where(Store.code == value.strip())) is None:
-        raise SopRefused(f"selector.value: no store {value.strip()}", field="selector.value")
+        raise SopRefused(f"no store with the code {value.strip()}", field="selector.value")
 
 
 def like_pattern(pattern: str) -> str:
@@ -121,7 +121,7 @@ def group_start(group: CustomerGroup, sop: GroupSop) -> datetime:
 
 def _check_selector(db_session: Session, selector: SelectorIn) -> None:
     if selector.kind not in SELECTORS:
-        raise SopRefused(f"selector.kind: must be one of {', '.join(SELECTORS)}", field="selector.kind")
+        raise SopRefused(f"must be one of {', '.join(SELECTORS)}", field="selector.kind")
     SELECTORS[selector.kind].check(db_session, selector.value)
 
 

@@ -18,6 +18,7 @@ from scrm.groups import sop, sop_jobs
 from scrm.groups.models import GroupSop, GroupSopStep, GroupSopTask
 from scrm.groups.sync import sync_groups
 from scrm.sandbox import state, world
+from web_world import page_text
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 TEMPLATE_API = "externalcontact/add_msg_template"
@@ -186,3 +187,31 @@ def test_the_api_shows_a_plan_with_its_tasks_and_is_for_managers(groups, client,
     assert client.get("/api/group-sops/999999", headers=auth("manager")).status_code == 404
     assert client.get(f"/api/group-sops/{2**40}", headers=auth("manager")).status_code == 404
 
+
+
+def test_the_console_creates_a_plan_by_form_shows_its_tasks_and_pauses_it(groups, client, make_token):
+    assert client.post("/login", data={"token": make_token("manager")}).status_code == 302
+    form = {"rows": "2", "name": "新群欢迎", "selector_kind": "owner", "selector_value": "G1",
+            "step-0-timing": "day", "step-0-n": "0", "step-0-time": "10:30", "step-0-text": "欢迎入群！",
+            "step-0-deadline": "60", "step-1-text": ""}
+    refused = client.post("/console/group-sops/new", data={**form, "step-0-time": "24:10"})
+    assert refused.status_code == 422 and "steps.0.time" in page_text(refused)
+    unknown = client.post("/console/group-sops/new", data={**form, "selector_value": "G1,G9"})
+    assert unknown.status_code == 422 and "G9" in page_text(unknown)
+    with groups.transaction() as db_session:
+        assert db_session.scalar(select(func.count()).select_from(GroupSop)) == 0
+    created = client.post("/console/group-sops/new", data=form)
+    assert created.status_code == 303
+    listed = page_text(client.get("/console/group-sops"))
+    assert "新群欢迎" in listed and 'class="num groups">2<' in listed
+
+    groups.clock.advance(minutes=31)
+    run_sweep(groups)
+    shown = page_text(client.get(created.headers["Location"]))
+    assert "欢迎入群！" in shown and "王小美" in shown and shown.count('class="task pending"') == 1
+    paused = client.post(created.headers["Location"] + "/status", data={"status": "paused"})
+    assert paused.status_code == 303
+    assert "已暂停" in page_text(client.get(created.headers["Location"]))
+    edit = client.get(created.headers["Location"] + "/edit")
+    assert edit.status_code == 200 and "欢迎入群！" in edit.text
+    assert client.get("/console/group-sops/999999").status_code == 404
