@@ -23,6 +23,7 @@ AREAS = {  # every area's link, as the side bar shows it to a manager
     "/console/follow-greeting": "关注回复", "/console/menu": "菜单", "/console/tags": "标签",
     "/console/tag-rules": "标签规则", "/console/audience": "人群", "/console/stores": "门店与导购",
     "/console/coupons": "优惠券", "/console/campaigns": "活动", "/console/groups": "客户群",
+    "/console/group-sops": "群SOP",
 }
 NOT_PAGES = {"guide_console.guide_qrcode", "guide_console.store_qrcode", "guide_console.store_poster",
              "campaign_console.results_json", "tag_console.audience_count", "tag_console.one_firing"}
@@ -35,7 +36,7 @@ def config_overrides():  # noqa: ANN201
 
 @pytest.fixture
 def seeded(runtime, client, auth):  # noqa: ANN001, ANN201
-    """A store, a guide, a customer, a coupon template, a campaign, a reply rule and a group: an
+    """A store, a guide, a customer, a coupon template, a campaign, a reply rule, a group and a group SOP: an
     id for every console page that needs one."""
     create_store(runtime, "S1")
     create_guide(runtime, "G1", store="S1", name="王小美")
@@ -46,7 +47,12 @@ def seeded(runtime, client, auth):  # noqa: ANN001, ANN201
     with runtime.transaction() as db_session:
         db_session.add(CustomerGroup(chat_id="wrVIP", name="静安店VIP群", owner_userid="g1",
                                      created_at=now, updated_at=now))
+    sop = client.post("/api/group-sops", headers=auth("manager"), json={
+        "name": "新群欢迎", "selector": {"kind": "owner", "value": "G1"},
+        "steps": [{"day_offset": 0, "time": "10:30", "text": "欢迎入群"}]})
+    assert sop.status_code == 201, sop.get_data(as_text=True)
     return {"customer_id": make_customer(runtime, nickname="艾米"), "template_id": make_template(runtime),
+            "sop_id": sop.get_json()["id"],
             "campaign_id": make_campaign(runtime), "rule_id": reply.get_json()["id"], "chat_id": "wrVIP",
             "code": {"guide_console.guide": "G1", "guide_console.store": "S1"}}
 
@@ -83,7 +89,8 @@ EXPECTED_AREA = {
     "guide_console.store": "/console/stores", "coupon_console.lookup": "/console/coupons",
     "coupon_console.coupon_stats": "/console/coupons", "campaign_console.new_campaign": "/console/campaigns",
     "campaign_console.campaign_results": "/console/campaigns", "customer_console.customer": "/console/customers",
-    "group_console.group": "/console/groups",
+    "group_console.group": "/console/groups", "sop_console.new_sop": "/console/group-sops",
+    "sop_console.sop_page": "/console/group-sops", "sop_console.edit_sop": "/console/group-sops",
 }
 
 
@@ -141,9 +148,9 @@ def visible_text(html_text: str) -> str:
 def test_every_console_page_reads_in_english_when_english_is_chosen(app, client, make_token, seeded):
     """Switched to English, a console page shows no Chinese but the brand's own data (its name,
     a guide's, a store's, a customer's, a group's, a coupon template's, a campaign's, a reply rule's
-    keyword and text)."""
+    keyword and text, a group SOP's name and step)."""
     data = (BRAND, "王小美", "艾米", "静安店VIP群", "奶粉", "有货", "上海静安店", "满100减20", "双11预热",
-            "双11 全场满300减50", "中文")  # 中文: the switch names itself
+            "双11 全场满300减50", "新群欢迎", "欢迎入群", "中文")  # 中文: the switch names itself
     log_in(client, make_token, "manager")
     pages = console_pages(app, seeded)
     for url in pages.values():  # drawn in Chinese first: no word may stay in the first language drawn
