@@ -8,9 +8,9 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from scrm.groups import service, sop
+from scrm.groups.models import GroupSop
 from scrm.groups.sop_schemas import parse_sop
 from scrm.users.models import MANAGERS
-from scrm.groups.models import GroupSop
 from scrm.web.api import current_runtime, day_range, json_object, path_ids_fit
 from scrm.web.auth import current_caller, require_role
 

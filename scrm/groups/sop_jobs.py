@@ -170,6 +170,8 @@ def _ask(runtime: Runtime, task_id: int) -> GroupSopTask | None:
     with runtime.transaction() as db_session:
         task = db_session.get(GroupSopTask, task_id)
         if task is None or task.msgid is None or task.status == "sent":
+            if task is not None:
+                db_session.expunge(task)
             return task
         msgid, owner = task.msgid, task.owner_userid
     try:

@@ -6,13 +6,11 @@ their task on /m/tasks; the console shows the plan; bad plans are refused with n
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from guide_world import create_guide, create_store
-from guides.login_links import make_link
+from guide_world import create_guide, create_store, sign_in_guide
 from scrm.clock import as_utc, utc_bounds
 from scrm.groups import sop, sop_jobs
 from scrm.groups.models import GroupSop, GroupSopStep, GroupSopTask
@@ -67,12 +65,6 @@ def tasks(runtime) -> dict[str, GroupSopTask]:  # noqa: ANN001
         return {t.owner_userid: t for t in db_session.scalars(select(GroupSopTask))}
 
 
-def sign_in(runtime, client, code: str) -> None:  # noqa: ANN001
-    with runtime.transaction() as db_session:
-        parts = urlsplit(make_link(runtime=runtime, db_session=db_session, guide_code=code))
-    assert client.get(f"{parts.path}?{parts.query}").status_code == 302
-
-
 def run_sweep(runtime) -> dict:  # noqa: ANN001
     counts = sop_jobs.sweep()
     runtime.queue.run_pending()
@@ -123,7 +115,7 @@ def test_a_due_step_is_one_task_per_owner_tracked_and_reminded_once(groups, clie
     runtime.clock.advance(days=1)
     assert run_sweep(runtime)["missed"] == 1 and tasks(runtime)["member-g2"].status == "missed"
 
-    sign_in(runtime, client, "G2")
+    sign_in_guide(runtime, client, "G2")
     page = client.get("/m/tasks").text
     assert "新品周" in page and "本周新品到店，欢迎来试！" in page and "徐汇店VIP群" in page and "静安店VIP群" not in page
     assert 'id="sop-missed' in page
@@ -134,7 +126,7 @@ def test_the_owner_sees_the_sop_task_beside_campaign_tasks(groups, client, auth)
     make_plan(client, auth)
     groups.clock.advance(minutes=31)
     run_sweep(groups)
-    sign_in(groups, client, "G1")
+    sign_in_guide(groups, client, "G1")
     assert 'id="to-send">1 条待发送' in client.get("/m/").text
     page = client.get("/m/tasks").text
     assert "静安店VIP群" in page and "静安店新客群" in page and "徐汇店VIP群" not in page
@@ -215,3 +207,15 @@ def test_the_console_creates_a_plan_by_form_shows_its_tasks_and_pauses_it(groups
     edit = client.get(created.headers["Location"] + "/edit")
     assert edit.status_code == 200 and "欢迎入群！" in edit.text
     assert client.get("/console/group-sops/999999").status_code == 404
+
+
+def test_a_task_claimed_but_never_answered_is_not_handed_to_wecom_twice(groups, client, auth):
+    make_plan(client, auth)
+    groups.clock.advance(minutes=31)
+    assert sop_jobs.sweep()["send"] == 2
+    with groups.transaction() as db_session:  # a worker took them and died during the WeCom call
+        db_session.execute(update(GroupSopTask).values(claimed_at=groups.clock.now()))
+    groups.queue.run_pending()
+    assert group_calls(groups) == []
+    groups.clock.advance(minutes=1)
+    assert run_sweep(groups)["send"] == 0 and group_calls(groups) == []
