@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import io
 import secrets
+from datetime import timedelta
 
 import segno
 from flask import Blueprint, redirect, render_template, request, session, url_for
@@ -29,6 +30,7 @@ from guides.models import Guide
 from qrcodes.service import codes_of
 from scrm.clock import as_utc
 from scrm.customers import service as customers
+from scrm.groups import sop, sop_jobs
 from scrm.outreach import wecom_tasks
 from scrm.queue import enqueue_after_commit
 from scrm.texts import say
@@ -154,8 +156,7 @@ def home():  # noqa: ANN201
         guide = _my_guide(db_session)
         numbers = views.week_numbers(runtime=runtime, db_session=db_session, guide_id=guide.id)
         me = views.guide_card(guide)
-        to_send = (wecom_tasks.pending_count(db_session=db_session, sender=guide.wecom_userid, now=runtime.clock.now())
-                   if guide.wecom_userid else 0)
+        to_send = _to_send(db_session, guide.wecom_userid, runtime.clock.now()) if guide.wecom_userid else 0
     return render_template("guide/home.html", me=me, numbers=numbers, to_send=to_send, nav="home")
 
 
@@ -228,7 +229,8 @@ def card_code(guide_code: str):  # noqa: ANN201
 # lists the signed-in guide's pending tasks, oldest first, each with its campaign, what it says
 # and the customers (or groups) it goes to, then the ones sent in the last two weeks. WeCom is
 # asked every five minutes whether a task was sent (scrm/outreach/wecom_tasks.py); ``POST
-# /m/tasks/check`` asks now, for this guide's pending tasks, and comes back to the list.
+# /m/tasks/check`` asks now, for this guide's pending tasks, and comes back to the list. The
+# group SOP tasks (群SOP, scrm/groups/sop.py) of groups the guide owns are listed first.
 
 
 @guide_pages.get("/m/tasks")
@@ -242,9 +244,14 @@ def tasks():  # noqa: ANN201
         entries = (wecom_tasks.tasks_of(db_session=db_session, sender=guide.wecom_userid, now=now,
                                         locale=str(get_locale()))
                    if guide.wecom_userid else [])
+        sop_tasks = (sop.tasks_of_owner(db_session=db_session, owner_userid=guide.wecom_userid,
+                                        since=now - timedelta(days=wecom_tasks.SHOWN_SENT_DAYS))
+                     if guide.wecom_userid else [])
     pending = [e for e in entries if e.status == "pending"]
     sent = [e for e in entries if e.status != "pending"]
     return render_template("guide/tasks.html", pending=pending, sent=sent, has_wecom=bool(guide.wecom_userid),
+                           sop_waiting=[t for t in sop_tasks if t.status != "sent"],
+                           sop_sent=[t for t in sop_tasks if t.status == "sent"],
                            checking=request.args.get("checking") == "1", now=now, ago=views.ago, nav="home",
                            local=lambda at: as_utc(at).astimezone(zone).strftime("%m-%d %H:%M"))
 
@@ -259,10 +266,22 @@ def check_tasks():  # noqa: ANN201
         ids = views.pending_task_ids(db_session=db_session, sender=guide.wecom_userid or "")
         for start in range(0, len(ids), wecom_tasks.CHECK_BATCH):
             enqueue_after_commit(db_session, wecom_tasks.check_tasks, ids[start:start + wecom_tasks.CHECK_BATCH])
+        sop_ids = sop.waiting_task_ids(db_session=db_session, owner_userid=guide.wecom_userid or "",
+                                       since=runtime.clock.now() - timedelta(days=sop_jobs.WATCH_DAYS))
+        for start in range(0, len(sop_ids), sop_jobs.BATCH):
+            enqueue_after_commit(db_session, sop_jobs.check_tasks, sop_ids[start:start + sop_jobs.BATCH])
+        ids += sop_ids
     return redirect(url_for("guide_pages.tasks", checking="1" if ids else None), code=303)
 
 
 # ---- helpers: look-ups the routes share ---------------------------------------------------
+
+
+def _to_send(db_session, userid: str, now) -> int:  # noqa: ANN001
+    """The member's campaign tasks and group SOP tasks not sent yet."""
+    return (wecom_tasks.pending_count(db_session=db_session, sender=userid, now=now)
+            + sop.pending_count(db_session=db_session, owner_userid=userid,
+                                since=now - timedelta(days=sop_jobs.WATCH_DAYS)))
 
 
 def _caller_of(api_token) -> Caller:  # noqa: ANN001

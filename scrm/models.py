@@ -22,6 +22,9 @@ from scrm.groups.models import (
     GroupCodeWay,
     GroupDayStats,
     GroupMember,
+    GroupSop,
+    GroupSopStep,
+    GroupSopTask,
     GroupWelcomeTemplate,
 )
 from scrm.outreach.models import Campaign, CampaignRun, Delivery, OutreachEvent
@@ -69,6 +72,9 @@ __all__ = [
     "GroupDayStats",
     "GroupMember",
     "GroupWelcomeTemplate",
+    "GroupSop",
+    "GroupSopStep",
+    "GroupSopTask",
     "Delivery",
     "Guide",
     "GuideTransfer",

@@ -69,6 +69,8 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
     ScheduledJob("groups-sync", "scrm.groups.sync:sync_groups", "cron", {"minute": 20}),
     # Live codes (群活码) checked against their WeCom ways and groups, in case callbacks were lost.
     ScheduledJob("group-codes-reconcile", "scrm.groups.code_reconcile:reconcile_codes", "interval", {"minutes": 10}),
+    # Group SOP (群SOP): due steps become owners' WeCom tasks, tracked and reminded (sop_jobs.py).
+    ScheduledJob("groups-sop", "scrm.groups.sop_jobs:sweep", "interval", {"minutes": 1}),
     # Time-based campaign triggers (scrm/outreach/daily_triggers.py), after the coupon reminders.
     ScheduledJob("triggers-birthday", "scrm.outreach.daily_triggers:fire_birthdays", "cron", {"hour": 9, "minute": 30}),
     ScheduledJob("triggers-inactive", "scrm.outreach.daily_triggers:fire_inactive", "cron", {"hour": 9, "minute": 35}),

@@ -108,3 +108,14 @@ def work_add(runtime, client, external_userid: str, userid: str, state: str | No
                            userid=userid, external_userid=external_userid, state=state, welcome_code=code,
                            create_time=create_time or int(runtime.clock.now().timestamp()))
     return send(runtime, client, "work", xml)
+
+
+def sign_in_guide(runtime, client, code: str) -> None:  # noqa: ANN001
+    """The guide ``code`` signed in on ``client`` by a login link (their /m/ pages)."""
+    from urllib.parse import urlsplit
+
+    from guides.login_links import make_link
+
+    with runtime.transaction() as db_session:
+        parts = urlsplit(make_link(runtime=runtime, db_session=db_session, guide_code=code))
+    assert client.get(f"{parts.path}?{parts.query}").status_code == 302

@@ -11,9 +11,11 @@ the day we learnt of it (the callback's time, or the sync's).
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    JSON,
     Date,
     DateTime,
     ForeignKey,
@@ -177,3 +179,67 @@ class GroupWelcomeTemplate(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+# ---- Group SOP (群SOP, scrm/groups/sop.py) ---------------------------------------------------
+
+SOP_STATUSES = ("active", "paused", "archived")
+SOP_TASK_STATUSES = ("pending", "sent", "missed")
+
+
+class GroupSop(Base):
+    """A plan of steps applied to the groups its selector picks: ``owner`` (guide codes,
+    comma-separated), ``store`` (a store code: its guides' groups), ``name`` (a pattern, ``*``
+    any characters)."""
+
+    __tablename__ = "group_sops"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
+    selector_kind: Mapped[str] = mapped_column(String(8))
+    selector_value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class GroupSopStep(Base):
+    """One step: on ``day_offset`` days after the group came into the plan (its creation, or
+    the plan's when the group is older), or every ``weekday`` (1 Monday … 7 Sunday), at
+    ``at_time`` (local HH:MM). ``content``: ``{"text", "link": {title, url, description?} | None,
+    "image_media_id": str | None}``."""
+
+    __tablename__ = "group_sop_steps"
+    __table_args__ = (UniqueConstraint("sop_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sop_id: Mapped[int] = mapped_column(ForeignKey("group_sops.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(SmallInteger)
+    day_offset: Mapped[int | None] = mapped_column(SmallInteger)
+    weekday: Mapped[int | None] = mapped_column(SmallInteger)
+    at_time: Mapped[str] = mapped_column(String(5))  # "HH:MM" in brand.timezone
+    content: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    deadline_minutes: Mapped[int] = mapped_column(Integer, default=120, server_default="120")
+
+
+class GroupSopTask(Base):
+    """One step's task for one group owner at one due moment: the owner's groups in
+    ``chat_ids``, WeCom's ``msgid`` once ``add_msg_template`` answered. ``claimed_at``: the
+    moment a job began the WeCom call (a claimed row without msgid is not called again)."""
+
+    __tablename__ = "group_sop_tasks"
+    __table_args__ = (UniqueConstraint("step_id", "owner_userid", "due_at"),
+                      Index("ix_group_sop_tasks_owner", "owner_userid", "status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    step_id: Mapped[int] = mapped_column(ForeignKey("group_sop_steps.id", ondelete="CASCADE"))
+    owner_userid: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deadline_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    chat_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    msgid: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8), default="pending", server_default="pending")
+    error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

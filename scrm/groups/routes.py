@@ -6,7 +6,9 @@ and the group live codes (群活码, admins and managers).
 Group welcome templates (入群欢迎语, admins and managers): ``GET|POST /api/group-welcome-templates``,
 ``GET|PATCH|DELETE /api/group-welcome-templates/<id>``. Bad input 422, the 101st template or
 one a live code carries 409, WeCom's refusal 502 ``wechat_error`` with its ``errcode``: nothing
-written in each case."""
+written in each case.
+
+Group SOP plans: ``GET/POST /api/group-sops``, ``GET/PATCH /api/group-sops/<id>`` (admins and managers)."""
 
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ from datetime import timedelta
 from flask import Blueprint, Response, jsonify, request
 
 from scrm.clock import local_day
-from scrm.groups import code_images, code_schemas, code_views, codes, service, welcome
-from scrm.groups.models import GroupCode, GroupWelcomeTemplate
+from scrm.groups import code_images, code_schemas, code_views, codes, service, sop, welcome
+from scrm.groups.models import GroupCode, GroupSop, GroupWelcomeTemplate
+from scrm.groups.sop_schemas import parse_sop
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, day_range, json_object, path_ids_fit
 from scrm.web.auth import current_caller, require_role
@@ -24,6 +27,7 @@ from scrm.web.errors import ApiError
 
 blueprint = Blueprint("groups_api", __name__)
 path_ids_fit(blueprint, template_pk=GroupWelcomeTemplate.id)
+path_ids_fit(blueprint, sop_id=GroupSop.id)
 
 READERS = ("admin", "manager", "guide")
 DEFAULT_DAYS = 30
@@ -190,3 +194,42 @@ def delete_welcome_template(template_pk: int):  # noqa: ANN201
     except welcome.WelcomeNotAccepted as exc:
         raise _wechat_refusal(exc) from exc
     return "", 204
+# ---- Group SOP (群SOP, scrm/groups/sop.py): admins and managers --------------------------------
+
+
+@blueprint.get("/api/group-sops")
+@require_role(*MANAGERS)
+def list_group_sops():  # noqa: ANN201
+    """Group SOP plans with their steps, groups matched and tasks sent on time."""
+    with current_runtime().transaction() as db_session:
+        return jsonify({"sops": [sop.sop_json(db_session, s) for s in sop.list_sops(db_session=db_session)]})
+
+
+@blueprint.post("/api/group-sops")
+@require_role(*MANAGERS)
+def create_group_sop():  # noqa: ANN201
+    """A new plan: its groups (selector) and steps."""
+    sop_in = parse_sop(json_object())
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        created = sop.create_sop(db_session=db_session, sop_in=sop_in, now=runtime.clock.now())
+        return jsonify(sop.sop_json(db_session, created)), 201
+
+
+@blueprint.get("/api/group-sops/<int:sop_id>")
+@require_role(*MANAGERS)
+def get_group_sop(sop_id: int):  # noqa: ANN201
+    """One plan with its groups and every task per owner."""
+    with current_runtime().transaction() as db_session:
+        return jsonify(sop.sop_json(db_session, sop.get_sop(db_session=db_session, sop_id=sop_id), detail=True))
+
+
+@blueprint.patch("/api/group-sops/<int:sop_id>")
+@require_role(*MANAGERS)
+def update_group_sop(sop_id: int):  # noqa: ANN201
+    """Change a plan (pause: ``{"status": "paused"}``); ``steps`` replaces them by position."""
+    patch = parse_sop(json_object(), patch=True)
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        changed = sop.update_sop(db_session=db_session, sop_id=sop_id, patch=patch, now=runtime.clock.now())
+        return jsonify(sop.sop_json(db_session, changed))

@@ -67,6 +67,7 @@ SANDBOX = "scrm.sandbox.schemas"
 GC = "scrm.groups.code_schemas"
 WELCOME_NOTES = ("Sent to WeCom (group_welcome_template/add|edit) before it is saved: 502 wechat_error with "
                  "WeCom's errcode when WeCom refuses, 409 too_many_templates for the 101st; nothing written.")
+GS = "scrm.groups.sop_schemas"  # group SOP (群SOP)
 
 OPERATIONS: dict[str, Op] = {
     # ---- stores and guides (guides/routes.py)
@@ -215,6 +216,11 @@ OPERATIONS: dict[str, Op] = {
                                            errors=(502,), notes=WELCOME_NOTES),
     "groups_api.delete_welcome_template": Op({204: None}, errors=(409, 502),
                                              notes="409 template_in_use while a group live code carries it."),
+    "groups_api.list_group_sops": Op({200: f"{GS}:SopListOut"}),
+    "groups_api.create_group_sop": Op({201: f"{GS}:SopOut"}, body=f"{GS}:SopIn",
+                                      notes="An unknown guide or store in the selector: 422, nothing written."),
+    "groups_api.get_group_sop": Op({200: f"{GS}:SopDetailOut"}),
+    "groups_api.update_group_sop": Op({200: f"{GS}:SopOut"}, body=f"{GS}:SopPatch"),
     "users.me": Op({200: "scrm.users.schemas:MeOut"}),
     "users.list_users": Op({200: "scrm.users.schemas:UserListOut"}),
     # ---- campaigns, journeys, events (scrm/outreach/routes.py)

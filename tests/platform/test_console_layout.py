@@ -25,6 +25,7 @@ AREAS = {  # every area's link, as the side bar shows it to a manager
     "/console/coupons": "优惠券", "/console/campaigns": "活动", "/console/groups": "客户群",
     "/console/group-codes": "群活码",
     "/console/group-welcome": "入群欢迎语",
+    "/console/group-sops": "群SOP",
 }
 NOT_PAGES = {"guide_console.guide_qrcode", "guide_console.store_qrcode", "guide_console.store_poster",
              "campaign_console.results_json", "tag_console.audience_count", "tag_console.one_firing",
@@ -38,8 +39,8 @@ def config_overrides():  # noqa: ANN201
 
 @pytest.fixture
 def seeded(runtime, client, auth):  # noqa: ANN001, ANN201
-    """A store, a guide, a customer, a coupon template, a campaign, a reply rule, a group and a
-    group welcome template: an id for every console page that needs one."""
+    """A store, a guide, a customer, a coupon template, a campaign, a reply rule, a group, a live
+    code, a group welcome template and a group SOP: an id for every console page that needs one."""
     create_store(runtime, "S1")
     create_guide(runtime, "G1", store="S1", name="王小美")
     reply = client.post("/api/reply-rules", json={"match": "contains", "keyword": "奶粉", "text": "有货"},
@@ -56,7 +57,12 @@ def seeded(runtime, client, auth):  # noqa: ANN001, ANN201
         db_session.add(code)
         db_session.flush()
         code_id = code.id
+    sop = client.post("/api/group-sops", headers=auth("manager"), json={
+        "name": "新群欢迎", "selector": {"kind": "owner", "value": "G1"},
+        "steps": [{"day_offset": 0, "time": "10:30", "text": "欢迎入群"}]})
+    assert sop.status_code == 201, sop.get_data(as_text=True)
     return {"customer_id": make_customer(runtime, nickname="艾米"), "template_id": make_template(runtime),
+            "sop_id": sop.get_json()["id"],
             "campaign_id": make_campaign(runtime), "rule_id": reply.get_json()["id"], "chat_id": "wrVIP",
             "code_id": code_id,
             "template_pk": welcome.get_json()["id"],
@@ -95,7 +101,8 @@ EXPECTED_AREA = {
     "guide_console.store": "/console/stores", "coupon_console.lookup": "/console/coupons",
     "coupon_console.coupon_stats": "/console/coupons", "campaign_console.new_campaign": "/console/campaigns",
     "campaign_console.campaign_results": "/console/campaigns", "customer_console.customer": "/console/customers",
-    "group_console.group": "/console/groups",
+    "group_console.group": "/console/groups", "sop_console.new_sop": "/console/group-sops",
+    "sop_console.sop_page": "/console/group-sops", "sop_console.edit_sop": "/console/group-sops",
 }
 
 
@@ -153,9 +160,9 @@ def visible_text(html_text: str) -> str:
 def test_every_console_page_reads_in_english_when_english_is_chosen(app, client, make_token, seeded):
     """Switched to English, a console page shows no Chinese but the brand's own data (its name,
     a guide's, a store's, a customer's, a group's, a coupon template's, a campaign's, a reply rule's
-    keyword and text)."""
+    keyword and text, a group SOP's name and step)."""
     data = (BRAND, "王小美", "艾米", "静安店VIP群", "奶粉", "有货", "上海静安店", "满100减20", "双11预热",
-            "双11 全场满300减50", "中文")  # 中文: the switch names itself
+            "双11 全场满300减50", "新群欢迎", "欢迎入群", "中文")  # 中文: the switch names itself
     log_in(client, make_token, "manager")
     pages = console_pages(app, seeded)
     for url in pages.values():  # drawn in Chinese first: no word may stay in the first language drawn
