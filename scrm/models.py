@@ -14,7 +14,7 @@ from scrm.coupons.models import (
 )
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.db import Base
-from scrm.groups.models import CustomerGroup, GroupDayStats, GroupMember
+from scrm.groups.models import ChurnAlert, CustomerGroup, GroupDayStats, GroupMember
 from scrm.outreach.models import Campaign, CampaignRun, Delivery, OutreachEvent
 from scrm.replies.models import ReplyRule
 from scrm.sandbox.models import (
@@ -38,6 +38,7 @@ __all__ = [
     "Binding",
     "Campaign",
     "CampaignRun",
+    "ChurnAlert",
     "CallbackRecord",
     "ChannelCode",
     "CodeDayStats",

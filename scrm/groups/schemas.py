@@ -77,3 +77,9 @@ class GroupDetailOut(GroupOut):
     days: list[GroupDayOut]
     joined: int
     quit: int
+
+
+class ChurnSeenIn(BaseModel):
+    """知道了 on the guide's home: the newest alert the page showed (those up to it are seen)."""
+
+    up_to: int = Field(ge=1, le=2**62)
