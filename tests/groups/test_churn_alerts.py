@@ -30,6 +30,11 @@ NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, 2 November
 
 
 @pytest.fixture
+def config_overrides() -> dict:
+    return {"wechat.work.agent_secret": "sandbox-work-agent-secret"}  # app messages on
+
+
+@pytest.fixture
 def frozen(runtime):  # noqa: ANN001, ANN201
     from scrm.runtime import install
 
@@ -171,3 +176,26 @@ def test_the_guide_sees_the_alerts_on_their_home_and_marks_them_seen(frozen, cli
     assert "流失提醒" not in read(client.get("/m/"))
     with frozen.transaction() as db_session:
         assert db_session.scalar(select(ChurnAlert.seen_at)) is not None
+
+
+def test_a_guide_gets_at_most_30_app_messages_a_minute_the_rest_wait_for_the_next(frozen):
+    from scrm.errors import RetryLater
+    from scrm.groups.churn import record_churn
+
+    g1 = guide_id(frozen, "G1")
+    customers = [work_customer(frozen, f"wm{n}") for n in range(31)]
+
+    def lose(customer_id: int) -> None:
+        with frozen.transaction() as db_session:
+            record_churn(db_session=db_session, config=frozen.config, guide_id=g1, customer_id=customer_id,
+                         kind="deleted_guide", at=frozen.clock.now())
+
+    for customer_id in customers[:30]:
+        lose(customer_id)
+        assert notify_churn(g1) == 1
+    lose(customers[30])
+    with pytest.raises(RetryLater):
+        notify_churn(g1)
+    assert len(app_messages(frozen, "member-g1")) == 30
+    frozen.clock.advance(minutes=1)
+    assert notify_churn(g1) == 1 and len(app_messages(frozen, "member-g1")) == 31
