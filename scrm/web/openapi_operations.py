@@ -188,6 +188,11 @@ OPERATIONS: dict[str, Op] = {
         q("dismissed", FLAG, "1 or true: dismissed groups too"),
     )),
     "groups_api.get_group": Op({200: "scrm.groups.schemas:GroupDetailOut"}, query=day_range(366, 30)),
+    "groups_api.group_stats": Op({200: "scrm.groups.schemas:GroupStatsOut"}, query=(
+        *day_range(366, 30),
+        q("by", {"type": "string", "enum": ["day", "group", "owner", "code"], "default": "day"},
+          "rows per local day, group, group owner or live code"),
+    )),
     "users.me": Op({200: "scrm.users.schemas:MeOut"}),
     "users.list_users": Op({200: "scrm.users.schemas:UserListOut"}),
     # ---- campaigns, journeys, events (scrm/outreach/routes.py)

@@ -23,6 +23,7 @@ AREAS = {  # every area's link, as the side bar shows it to a manager
     "/console/follow-greeting": "关注回复", "/console/menu": "菜单", "/console/tags": "标签",
     "/console/tag-rules": "标签规则", "/console/audience": "人群", "/console/stores": "门店与导购",
     "/console/coupons": "优惠券", "/console/campaigns": "活动", "/console/groups": "客户群",
+    "/console/group-stats": "社群数据",
 }
 NOT_PAGES = {"guide_console.guide_qrcode", "guide_console.store_qrcode", "guide_console.store_poster",
              "campaign_console.results_json", "tag_console.audience_count", "tag_console.one_firing"}
