@@ -5,7 +5,7 @@ page and ``GET /api/group-stats``; the live-code and SOP figures through their s
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
