@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import and_, func, or_, select
 
@@ -45,22 +45,22 @@ class CodeJoins:
     groups: int = 0  # groups on the code now
 
 
-@dataclass(frozen=True)
-class SopOnTime:
-    """One owner's SOP tasks due in the period and how many were sent by their deadline."""
+class SopOnTime(NamedTuple):
+    """One owner's SOP tasks of the period: how many were sent by their deadline, of how many
+    (the group SOP's ``sop_on_time`` answers these pairs as plain tuples)."""
 
-    tasks: int
     on_time: int
+    tasks: int
 
 
 @dataclass(frozen=True)
 class Sources:
     """Where the live-code and SOP figures come from (None: not available in this build).
     ``code_joins(db_session, first, last) -> list[CodeJoins]``;
-    ``sop_on_time(db_session, first, last) -> dict[owner_userid, SopOnTime]``."""
+    ``sop_on_time(db_session, first, last) -> dict[owner_userid, (sent_on_time, total)]``."""
 
     code_joins: Callable[[Session, date, date], list[CodeJoins]] | None = None
-    sop_on_time: Callable[[Session, date, date], dict[str, SopOnTime]] | None = None
+    sop_on_time: Callable[[Session, date, date], dict[str, tuple[int, int]]] | None = None
 
 
 SOURCES = Sources()  # the one place the live-code and SOP figures are wired
@@ -164,9 +164,10 @@ def by_group(*, db_session: Session, config: Config, first: date, last: date) ->
 
 
 def by_owner(*, db_session: Session, config: Config, first: date, last: date,
-             sources: Sources = SOURCES) -> list[OwnerRow]:
+             sources: Sources | None = None) -> list[OwnerRow]:
     """Each group owner (a guide, else a WeCom userid) with their groups' figures and, when
     available, their SOP tasks due in the period and sent on time."""
+    sources = sources or SOURCES
     sop = sources.sop_on_time(db_session, first, last) if sources.sop_on_time else None
     owners: dict[str, list[_Group]] = defaultdict(list)
     for one in _groups(db_session, config, first, last):
@@ -177,12 +178,14 @@ def by_owner(*, db_session: Session, config: Config, first: date, last: date,
         rows.append(OwnerRow(userid, groups[0].owner, len(alive), sum(g.members for g in alive),
                              sum(g.ours for g in alive), sum(g.joined for g in groups),
                              sum(g.quit for g in groups),
-                             None if sop is None else sop.get(userid, SopOnTime(0, 0))))
+                             None if sop is None else SopOnTime(*sop.get(userid, (0, 0)))))
     return sorted(rows, key=lambda r: (-r.members, r.owner_userid))
 
 
-def by_code(*, db_session: Session, first: date, last: date, sources: Sources = SOURCES) -> list[CodeJoins] | None:
+def by_code(*, db_session: Session, first: date, last: date,
+            sources: Sources | None = None) -> list[CodeJoins] | None:
     """Each live code's joins in the period, most first; None when live codes are not available."""
+    sources = sources or SOURCES
     if sources.code_joins is None:
         return None
     return sorted(sources.code_joins(db_session, first, last), key=lambda r: (-r.joined, r.code_id))
@@ -196,9 +199,10 @@ def totals(days: list[DayRow], members_before: int) -> dict[str, int]:
 
 
 def report(*, db_session: Session, config: Config, first: date, last: date, by: str,
-           sources: Sources = SOURCES) -> dict[str, object]:
+           sources: Sources | None = None) -> dict[str, object]:
     """``GET /api/group-stats``: the period's totals and its rows ``by`` day, group, owner or code
     (``available`` false when live codes or SOP are not in this build)."""
+    sources = sources or SOURCES
     days, members_before = day_figures(db_session=db_session, config=config, first=first, last=last)
     body: dict[str, object] = {"from": first.isoformat(), "to": last.isoformat(), "by": by,
                                "totals": totals(days, members_before),

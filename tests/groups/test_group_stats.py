@@ -51,7 +51,7 @@ def synced(runtime):  # noqa: ANN001, ANN201
     return install(runtime)
 
 
-def figures(runtime, by: str, first: str, last: str, sources: stats.Sources = stats.SOURCES):  # noqa: ANN001, ANN201
+def figures(runtime, by: str, first: str, last: str, sources: stats.Sources | None = None):  # noqa: ANN001, ANN201
     with runtime.transaction() as db_session:
         return stats.report(db_session=db_session, config=runtime.config, first=datetime.fromisoformat(first).date(),
                             last=datetime.fromisoformat(last).date(), by=by, sources=sources)
@@ -88,20 +88,26 @@ def test_by_group_and_by_owner_with_customers_of_ours(synced):
     assert g1["sop_on_time"] is None  # no SOP source in this build
 
 
+ASKED = []
+
+
+def code_joins(db_session, first, last):  # noqa: ANN001, ANN201
+    """What the live codes' part answers (their own tables are not in this build)."""
+    ASKED.append((first.isoformat(), last.isoformat()))
+    return [stats.CodeJoins(1, "门店活码", 3, 2), stats.CodeJoins(2, "新品活码", 5, 1)]
+
+
+def sop_on_time(db_session, first, last):  # noqa: ANN001, ANN201
+    """What the group SOP's part answers: owner → (sent on time, of all)."""
+    return {"member-g1": (3, 4)}
+
+
 def test_live_code_and_sop_figures_come_from_their_sources(synced):
-    asked = []
-
-    def code_joins(db_session, first, last):  # noqa: ANN001, ANN202
-        asked.append((first.isoformat(), last.isoformat()))
-        return [stats.CodeJoins(1, "门店活码", 3, 2), stats.CodeJoins(2, "新品活码", 5, 1)]
-
-    def sop_on_time(db_session, first, last):  # noqa: ANN001, ANN202
-        return {"member-g1": stats.SopOnTime(tasks=4, on_time=3)}
-
     sources = stats.Sources(code_joins=code_joins, sop_on_time=sop_on_time)
+    ASKED.clear()
     codes = figures(synced, "code", "2026-11-01", "2026-11-10", sources)
     assert codes["available"] and [c["name"] for c in codes["rows"]] == ["新品活码", "门店活码"]
-    assert asked == [("2026-11-01", "2026-11-10")]
+    assert ASKED == [("2026-11-01", "2026-11-10")]
     owners = {o["owner_userid"]: o for o in figures(synced, "owner", "2026-11-01", "2026-11-10", sources)["rows"]}
     assert (owners["member-g1"]["sop_tasks"], owners["member-g1"]["sop_on_time"]) == (4, 3)
     assert (owners["member-g2"]["sop_tasks"], owners["member-g2"]["sop_on_time"]) == (0, 0)
@@ -134,3 +140,12 @@ def test_the_console_page_shows_the_figures(synced, client, make_token):
     bad = client.get("/console/group-stats?from=2026-11-10&to=2026-11-01")
     assert bad.status_code == 422 and 'class="errors"' in page_text(bad)
     assert client.get("/console/group-stats?from=2026-13-01").status_code == 422
+
+
+def test_the_page_shows_live_codes_and_sop_when_wired(synced, client, make_token, monkeypatch):
+    monkeypatch.setattr(stats, "SOURCES", stats.Sources(code_joins=code_joins, sop_on_time=sop_on_time))
+    log_in(client, make_token)
+    text = page_text(client.get("/console/group-stats?from=2026-11-01&to=2026-11-10"))
+    assert re.search(r'<tr data-owner="member-g1">.*?<td class="num sop">3 / 4</td>', text, re.S)
+    assert re.search(r'<tr data-code="2"><td>新品活码</td><td class="num groups">1</td><td class="num joined">5</td>', text)
+    assert 'id="no-codes"' not in text and 'id="no-sop"' not in text
