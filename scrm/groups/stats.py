@@ -35,9 +35,8 @@ if TYPE_CHECKING:
 BY = ("day", "group", "owner", "code")
 
 
-@dataclass(frozen=True)
-class CodeJoins:
-    """One live code's joins in the period, as ``code_joins`` answers."""
+class CodeJoins(NamedTuple):
+    """One live code's joins in the period (``code_joins`` may answer plain tuples in this order)."""
 
     code_id: int
     name: str
@@ -56,10 +55,10 @@ class SopOnTime(NamedTuple):
 @dataclass(frozen=True)
 class Sources:
     """Where the live-code and SOP figures come from (None: not available in this build).
-    ``code_joins(db_session, first, last) -> list[CodeJoins]``;
+    ``code_joins(db_session, first, last) -> list[(code_id, name, joined, groups)]``;
     ``sop_on_time(db_session, first, last) -> dict[owner_userid, (sent_on_time, total)]``."""
 
-    code_joins: Callable[[Session, date, date], list[CodeJoins]] | None = None
+    code_joins: Callable[[Session, date, date], list[tuple[int, str, int, int]]] | None = None
     sop_on_time: Callable[[Session, date, date], dict[str, tuple[int, int]]] | None = None
 
 
@@ -188,7 +187,8 @@ def by_code(*, db_session: Session, first: date, last: date,
     sources = sources or SOURCES
     if sources.code_joins is None:
         return None
-    return sorted(sources.code_joins(db_session, first, last), key=lambda r: (-r.joined, r.code_id))
+    rows = [CodeJoins(*row) for row in sources.code_joins(db_session, first, last)]
+    return sorted(rows, key=lambda r: (-r.joined, r.code_id))
 
 
 def totals(days: list[DayRow], members_before: int) -> dict[str, int]:
