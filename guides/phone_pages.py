@@ -21,6 +21,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from pydantic import ValidationError
 
 from guides import oauth, roster, service
 from guides import phone_views as views
@@ -31,6 +32,8 @@ from qrcodes.service import codes_of
 from scrm.clock import as_utc
 from scrm.customers import service as customers
 from scrm.groups import sop, sop_jobs
+from scrm.groups import churn
+from scrm.groups.schemas import ChurnSeenIn
 from scrm.outreach import wecom_tasks
 from scrm.queue import enqueue_after_commit
 from scrm.texts import say
@@ -157,7 +160,26 @@ def home():  # noqa: ANN201
         numbers = views.week_numbers(runtime=runtime, db_session=db_session, guide_id=guide.id)
         me = views.guide_card(guide)
         to_send = _to_send(db_session, guide.wecom_userid, runtime.clock.now()) if guide.wecom_userid else 0
-    return render_template("guide/home.html", me=me, numbers=numbers, to_send=to_send, nav="home")
+        alerts, unseen = churn.unseen_alerts(db_session=db_session, config=runtime.config, guide_id=guide.id,
+                                             now=runtime.clock.now())
+    return render_template("guide/home.html", me=me, numbers=numbers, to_send=to_send, nav="home", alerts=alerts,
+                           unseen=unseen, ago=views.ago, now=runtime.clock.now(), local=_local_time(runtime),
+                           kind_words=lambda kind: views.kind_words(kind, str(get_locale())))
+
+
+@guide_pages.post("/m/churn/seen")
+@require_role("guide")
+def churn_seen():  # noqa: ANN201
+    """知道了: the churn alerts the home page showed are marked seen."""
+    runtime = current_runtime()
+    try:
+        seen = ChurnSeenIn.model_validate(request.form.to_dict())
+    except ValidationError:
+        return _message(_("没有标记"), _("这个请求不完整，请回到首页再点一次。"), "", 400)
+    with runtime.transaction() as db_session:
+        guide = _my_guide(db_session)
+        churn.mark_seen(db_session=db_session, guide_id=guide.id, up_to_id=seen.up_to, at=runtime.clock.now())
+    return redirect(url_for("guide_pages.home"), code=303)
 
 
 @guide_pages.get("/m/code")
@@ -238,7 +260,6 @@ def card_code(guide_code: str):  # noqa: ANN201
 def tasks():  # noqa: ANN201
     runtime = current_runtime()
     now = runtime.clock.now()
-    zone = runtime.config.brand.zone
     with runtime.transaction() as db_session:
         guide = _my_guide(db_session)
         entries = (wecom_tasks.tasks_of(db_session=db_session, sender=guide.wecom_userid, now=now,
@@ -253,7 +274,7 @@ def tasks():  # noqa: ANN201
                            sop_waiting=[t for t in sop_tasks if t.status != "sent"],
                            sop_sent=[t for t in sop_tasks if t.status == "sent"],
                            checking=request.args.get("checking") == "1", now=now, ago=views.ago, nav="home",
-                           local=lambda at: as_utc(at).astimezone(zone).strftime("%m-%d %H:%M"))
+                           local=_local_time(runtime))
 
 
 @guide_pages.post("/m/tasks/check")
@@ -340,6 +361,11 @@ def _profile(runtime, db_session, caller: Caller, customer_id: int, before: int 
         runtime.config.brand.zone,
         str(get_locale()),
     )
+
+
+def _local_time(runtime):  # noqa: ANN001, ANN202
+    zone = runtime.config.brand.zone
+    return lambda at: as_utc(at).astimezone(zone).strftime("%m-%d %H:%M")
 
 
 def _positive_int(raw: str | None, *, default: int | None, most: int) -> int | None:

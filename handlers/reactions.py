@@ -13,7 +13,7 @@ from scrm import callbacks as ev
 from scrm.coupons.links import coupons_reply
 from scrm.customers import service as customers
 from scrm.customers.jobs import fetch_profile
-from scrm.flows import touch_code
+from scrm.flows import contact_ended, touch_code
 from scrm.groups.sync import chat_changed
 from scrm.mirror.jobs import corp_tags_changed
 from scrm.outreach.triggers import event_happened
@@ -85,6 +85,8 @@ def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callb
             mirror_queue.contact_added(db_session, identity.customer_id, now)  # their tags go on the new pair
         elif callback.ends_contact:
             customers.set_following(db_session=db_session, identity=identity, following=False, at=now)
+            contact_ended(runtime=runtime, db_session=db_session, customer_id=identity.customer_id,
+                          change_type=callback.change_type, member_userid=callback.userid, at=now)
         elif callback.change_type == "edit_external_contact":
             mirror_queue.customers_changed(db_session, [identity.customer_id])  # tags a member edited, read back
         return None  # WeCom welcomes with send_welcome_msg, not a passive reply

@@ -23,6 +23,7 @@ from scrm.groups.code_pages import code_console as group_code_console
 from scrm.groups.pages import group_console
 from scrm.groups.welcome_pages import group_welcome_console
 from scrm.groups.sop_pages import sop_console
+from scrm.groups.stats_pages import group_stats_console
 from scrm.outreach import routes as campaign_routes
 from scrm.outreach.pages import campaign_console
 from scrm.replies import routes as reply_routes
@@ -167,6 +168,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(group_code_console)
     app.register_blueprint(group_welcome_console)
     app.register_blueprint(sop_console)
+    app.register_blueprint(group_stats_console)
     app.register_blueprint(reply_console)
     if runtime.config.wechat.sandbox:
         app.register_blueprint(sandbox_routes.wechat_api, url_prefix="/sandbox/wechat")

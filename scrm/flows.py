@@ -19,12 +19,15 @@ from guides.credit import credit_guide
 from scrm.coupons.issuing import Occasion, issue_by_rules, merge_coupons
 from scrm.customers import service as customers
 from scrm.customers.models import CustomerIdentity
+from scrm.groups.churn import customer_deleted_guide
 from scrm.outreach.triggers import event_happened
 from tagging import orders
 from tagging.models import Order
 from tagging.scores import merge_customer_tags
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy.orm import Session
 
     from scrm.customers.models import Customer
@@ -41,6 +44,16 @@ def touch_code(*, runtime: Runtime, db_session: Session, touch: binding.Touch) -
                        occasion=Occasion("binding", touch.at))
         event_happened(runtime, db_session, event="binding", customer_id=touch.customer_id)
     return outcome
+
+
+def contact_ended(*, runtime: Runtime, db_session: Session, customer_id: int, change_type: str, member_userid: str,
+                  at: datetime) -> None:
+    """A WeCom contact ended (the customer is no longer following, customers' part done by the
+    caller): when the customer deleted the guide (``del_follow_user``), the guide gets a churn
+    alert (groups' 流失提醒)."""
+    if change_type == "del_follow_user":
+        customer_deleted_guide(db_session=db_session, config=runtime.config, customer_id=customer_id,
+                               member_userid=member_userid, at=at)
 
 
 def attach_profile(

@@ -15,6 +15,7 @@ from scrm.coupons.models import (
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.db import Base
 from scrm.groups.models import (
+    ChurnAlert,
     CustomerGroup,
     GroupCode,
     GroupCodeChat,
@@ -50,6 +51,7 @@ __all__ = [
     "Binding",
     "Campaign",
     "CampaignRun",
+    "ChurnAlert",
     "CallbackRecord",
     "ChannelCode",
     "CodeDayStats",

@@ -243,3 +243,26 @@ class GroupSopTask(Base):
     checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+CHURN_KINDS = ("deleted_guide", "quit_group")
+
+
+class ChurnAlert(Base):
+    """A customer the guide is losing (流失提醒 = churn alert): they deleted the guide on WeCom
+    (``deleted_guide``, from ``del_follow_user``) or quit a group the guide owns (``quit_group``).
+    One per guide, customer, kind, group and local day, however often WeCom repeats itself;
+    ``chat_id`` is ``""`` for a deletion (a NULL would not collide in the unique key)."""
+
+    __tablename__ = "churn_alerts"
+    __table_args__ = (UniqueConstraint("guide_id", "customer_id", "kind", "chat_id", "day"),
+                      Index("ix_churn_alerts_guide_id_seen_at", "guide_id", "seen_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    guide_id: Mapped[int] = mapped_column(ForeignKey("guides.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # CHURN_KINDS
+    chat_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    group_name: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    day: Mapped[date] = mapped_column(Date)  # occurred_at's local day (brand.timezone)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the guide tapped 知道了
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the WeCom app message went

@@ -28,7 +28,7 @@ STATUS_WORDS = {"normal": _l("正常"), "handover": _l("群主离职，待继承
 @require_role(*MANAGERS)
 def groups():  # noqa: ANN201
     runtime = current_runtime()
-    first, last, errors = _period(runtime)
+    first, last, errors = console_period(runtime)
     dismissed = request.args.get("dismissed") == "1"
     with runtime.transaction() as db_session:
         rows = console_views.group_rows(db_session=db_session, first=first, last=last, include_dismissed=dismissed)
@@ -40,7 +40,7 @@ def groups():  # noqa: ANN201
 @require_role(*MANAGERS)
 def group(chat_id: str):  # noqa: ANN201
     runtime = current_runtime()
-    first, last, errors = _period(runtime)
+    first, last, errors = console_period(runtime)
     with runtime.transaction() as db_session:
         try:
             shown = console_views.group_page(db_session=db_session, chat_id=chat_id, first=first, last=last)
@@ -51,7 +51,7 @@ def group(chat_id: str):  # noqa: ANN201
                            tallest=tallest, errors=errors, status_words=STATUS_WORDS, caller=current_caller()), 422 if errors else 200
 
 
-def _period(runtime):  # noqa: ANN001, ANN202
+def console_period(runtime):  # noqa: ANN001, ANN202
     """The asked period, or the last 30 days and the reason the asked one was refused."""
     try:
         first, last = day_range(runtime, default_days=DEFAULT_DAYS)

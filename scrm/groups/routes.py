@@ -8,7 +8,8 @@ Group welcome templates (入群欢迎语, admins and managers): ``GET|POST /api/
 one a live code carries 409, WeCom's refusal 502 ``wechat_error`` with its ``errcode``: nothing
 written in each case.
 
-Group SOP plans: ``GET/POST /api/group-sops``, ``GET/PATCH /api/group-sops/<id>`` (admins and managers)."""
+Group SOP plans: ``GET/POST /api/group-sops``, ``GET/PATCH /api/group-sops/<id>`` (admins and managers).
+``GET /api/group-stats`` (社群数据, admins and managers: ``?from=&to=&by=day|group|owner|code``)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from datetime import timedelta
 from flask import Blueprint, Response, jsonify, request
 
 from scrm.clock import local_day
-from scrm.groups import code_images, code_schemas, code_views, codes, service, sop, welcome
+from scrm.groups import code_images, code_schemas, code_views, codes, service, sop, stats, welcome
 from scrm.groups.models import GroupCode, GroupSop, GroupWelcomeTemplate
 from scrm.groups.sop_schemas import parse_sop
 from scrm.users.models import MANAGERS
@@ -233,3 +234,18 @@ def update_group_sop(sop_id: int):  # noqa: ANN201
     with runtime.transaction() as db_session:
         changed = sop.update_sop(db_session=db_session, sop_id=sop_id, patch=patch, now=runtime.clock.now())
         return jsonify(sop.sop_json(db_session, changed))
+# ---- group statistics (社群数据) ------------------------------------------------------------
+
+
+@blueprint.get("/api/group-stats")
+@require_role(*MANAGERS)
+def group_stats():  # noqa: ANN201
+    """The period's members, joins, quits and net growth by day, group, owner or live code."""
+    runtime = current_runtime()
+    first, last = day_range(runtime)
+    by = request.args.get("by", "day")
+    if by not in stats.BY:
+        raise ApiError(f"by must be one of {', '.join(stats.BY)}", code="bad_query")
+    with runtime.transaction() as db_session:
+        body = stats.report(db_session=db_session, config=runtime.config, first=first, last=last, by=by)
+    return jsonify(body)

@@ -98,3 +98,27 @@ class WelcomeTemplateOut(BaseModel):
 
 class WelcomeTemplateListOut(BaseModel):
     templates: list[WelcomeTemplateOut]
+class GroupStatsTotalsOut(BaseModel):
+    joined: int
+    quit: int
+    net: int = Field(description="joined - quit")
+    members: int = Field(description="members of the groups at the end of the period")
+    members_before: int = Field(description="members at the end of the day before the period")
+
+
+class GroupStatsOut(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    by: str = Field(description="day, group, owner or code")
+    available: bool = Field(description="false: live codes (by=code) or SOP (by=owner's sop_*) are not in this build")
+    totals: GroupStatsTotalsOut
+    rows: list[dict[str, Any]] = Field(description=(
+        "day: {day, joined, quit, net, members (at the day's end)}; group: {chat_id, name, owner, status, members, "
+        "ours (customers of ours), joined, quit, net}; owner: {owner_userid, owner, groups, members, ours, joined, "
+        "quit, net, sop_tasks, sop_on_time}; code: {code_id, name, joined, groups}"))
+
+
+class ChurnSeenIn(BaseModel):
+    """知道了 on the guide's home: the newest alert the page showed (those up to it are seen)."""
+
+    up_to: int = Field(ge=1, le=2**62)

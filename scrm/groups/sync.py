@@ -20,6 +20,7 @@ from scrm.clock import local_day
 from scrm.customers.models import Customer, CustomerIdentity
 from scrm.groups.code_rotation import after_group_stored, take_off_dismissed
 from scrm.db import dialect_insert
+from scrm.groups.churn import record_churn
 from scrm.groups.models import EXTERNAL, CustomerGroup, GroupDayStats, GroupMember
 from scrm.queue import enqueue_after_commit
 from scrm.runtime import Runtime, job
@@ -135,6 +136,10 @@ def store_chat(*, runtime: Runtime, db_session: Session, chat: GroupChat, wecom_
         if userid not in present and row.left_at is None:
             row.left_at = at
             _tally(counts, "quit", local_day(runtime.config, at))
+            if row.customer_id is not None and group.owner_guide_id is not None:  # one of ours left a guide's group
+                record_churn(db_session=db_session, config=runtime.config, guide_id=group.owner_guide_id,
+                             customer_id=row.customer_id, kind="quit_group", at=at, chat_id=group.chat_id,
+                             group_name=group.name)
     db_session.flush()
     _count(db_session, group.id, counts)
     after_group_stored(runtime=runtime, db_session=db_session, group=group, arrivals=arrivals, at=at,

@@ -58,6 +58,7 @@ NAV = (
         Link("group_code_console.code_list", _l("群活码")),
         Link("group_welcome_console.templates", _l("入群欢迎语")),
         Link("sop_console.sops", _l("群SOP")),
+        Link("group_stats_console.stats_page", _l("社群数据")),
     )),
     Section(None, (
         Link("phone_pages.page", _l("手机沙盒"), admin_sandbox_only=True),

@@ -221,6 +221,11 @@ OPERATIONS: dict[str, Op] = {
                                       notes="An unknown guide or store in the selector: 422, nothing written."),
     "groups_api.get_group_sop": Op({200: f"{GS}:SopDetailOut"}),
     "groups_api.update_group_sop": Op({200: f"{GS}:SopOut"}, body=f"{GS}:SopPatch"),
+    "groups_api.group_stats": Op({200: "scrm.groups.schemas:GroupStatsOut"}, query=(
+        *day_range(366, 30),
+        q("by", {"type": "string", "enum": ["day", "group", "owner", "code"], "default": "day"},
+          "rows per local day, group, group owner or live code"),
+    )),
     "users.me": Op({200: "scrm.users.schemas:MeOut"}),
     "users.list_users": Op({200: "scrm.users.schemas:UserListOut"}),
     # ---- campaigns, journeys, events (scrm/outreach/routes.py)

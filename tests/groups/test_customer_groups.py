@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from group_world import chat_xml, work_customer
 from guide_world import create_guide, create_store, guide_id, send
 from scrm.clock import FrozenClock
-from scrm.customers.models import Customer, CustomerIdentity
 from scrm.groups.models import CustomerGroup, GroupDayStats, GroupMember
 from scrm.groups.sync import sync_groups
 from scrm.sandbox import world
@@ -29,32 +29,6 @@ def frozen(runtime):  # noqa: ANN001, ANN201
     create_guide(runtime, "G1")
     create_guide(runtime, "G2")
     return runtime
-
-
-def work_customer(runtime, external_userid: str) -> int:  # noqa: ANN001
-    with runtime.transaction() as db_session:
-        customer = Customer(nickname=external_userid)
-        db_session.add(customer)
-        db_session.flush()
-        db_session.add(CustomerIdentity(customer_id=customer.id, channel="work", external_id=external_userid,
-                                        following=True))
-        return customer.id
-
-
-def chat_xml(runtime, chat_id: str, change_type: str, *, detail: str | None = None,  # noqa: ANN001
-             members: tuple[str, ...] = ()) -> str:
-    """A change_external_chat callback as WeCom sends it (sample: work_change_external_chat_*.xml)."""
-    fields = {"ToUserName": runtime.config.wechat.work.corp_id, "FromUserName": "sys",
-              "CreateTime": int(runtime.clock.now().timestamp()), "MsgType": "event",
-              "Event": "change_external_chat", "ChatId": chat_id, "ChangeType": change_type}
-    if detail:
-        fields |= {"UpdateDetail": detail, "JoinScene": 1 if detail == "add_member" else 0,
-                   "QuitScene": 0 if detail == "add_member" else 1, "MemChangeCnt": len(members)}
-    body = "".join(f"<{k}>{v}</{k}>" if isinstance(v, int) else f"<{k}><![CDATA[{v}]]></{k}>"
-                   for k, v in fields.items())
-    if members:
-        body += "<MemChangeList>" + "".join(f"<Item><![CDATA[{m}]]></Item>" for m in members) + "</MemChangeList>"
-    return f"<xml>{body}</xml>"
 
 
 def group(runtime, chat_id: str) -> CustomerGroup:  # noqa: ANN001

@@ -26,6 +26,7 @@ AREAS = {  # every area's link, as the side bar shows it to a manager
     "/console/group-codes": "群活码",
     "/console/group-welcome": "入群欢迎语",
     "/console/group-sops": "群SOP",
+    "/console/group-stats": "社群数据",
 }
 NOT_PAGES = {"guide_console.guide_qrcode", "guide_console.store_qrcode", "guide_console.store_poster",
              "campaign_console.results_json", "tag_console.audience_count", "tag_console.one_firing",
