@@ -3,7 +3,8 @@ each step, when due, becomes one WeCom group task per group owner (scrm/groups/s
 
 **Selectors** (:data:`SELECTORS`, kind → how to find the groups and how to check the value):
 ``owner`` guide codes (comma-separated), ``store`` a store code (the groups its guides own),
-``name`` a pattern of group names with ``*`` for any characters. Only groups WeCom calls
+``name`` a pattern of group names with ``*`` for any characters, ``code`` a live code (its id
+or name: the groups on it now). Only groups WeCom calls
 normal whose owner is known are planned for.
 
 **When a step is due.** A group comes into a plan when it is created, or when the plan is
@@ -28,7 +29,8 @@ from sqlalchemy import case, delete, func, select
 from guides.models import Guide, Store
 from scrm.clock import as_utc
 from scrm.errors import NotFoundError, Refused
-from scrm.groups.models import CustomerGroup, GroupSop, GroupSopStep, GroupSopTask
+from scrm.groups.code_views import chat_ids_on
+from scrm.groups.models import CustomerGroup, GroupCode, GroupSop, GroupSopStep, GroupSopTask
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -87,6 +89,23 @@ def _name_chats(db_session: Session, value: str) -> list[str]:
                                    .where(CustomerGroup.name.like(like_pattern(value), escape="\\"))))
 
 
+def _code(db_session: Session, value: str) -> GroupCode | None:
+    """A live code named by its id or its name."""
+    value = value.strip()
+    where = GroupCode.id == int(value) if value.isdigit() else GroupCode.name == value
+    return db_session.scalar(select(GroupCode).where(where).order_by(GroupCode.id).limit(1))
+
+
+def _code_chats(db_session: Session, value: str) -> list[str]:
+    code = _code(db_session, value)
+    return chat_ids_on(db_session=db_session, code_id=code.id) if code is not None else []
+
+
+def _check_code(db_session: Session, value: str) -> None:
+    if _code(db_session, value) is None:
+        raise SopRefused(f"no group live code {value.strip()}", field="selector.value")
+
+
 @dataclass(frozen=True)
 class Selector:
     chats: Callable[[Session, str], list[str]]  # the chat ids the value picks (any status)
@@ -97,6 +116,7 @@ SELECTORS: dict[str, Selector] = {
     "owner": Selector(_owner_chats, _check_owners),
     "store": Selector(_store_chats, _check_store),
     "name": Selector(_name_chats),
+    "code": Selector(_code_chats, _check_code),  # the groups on a live code now (they change as it rotates)
 }
 
 

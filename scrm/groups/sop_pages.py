@@ -35,7 +35,7 @@ path_ids_fit(sop_console, sop_id=GroupSop.id)
 BLANK_ROWS = 3
 STEP_FIELDS = ("timing", "n", "time", "text", "link_title", "link_url", "deadline", "remove")
 KIND_WORDS = {"owner": _l("按群主（导购代码，逗号分隔）"), "store": _l("按门店（门店代码）"),
-              "name": _l("按群名（* 匹配任意字符）")}
+              "name": _l("按群名（* 匹配任意字符）"), "code": _l("按群活码（活码编号或名称）")}
 STATUS_WORDS = {"active": _l("进行中"), "paused": _l("已暂停"), "archived": _l("已归档")}
 TASK_WORDS = {"pending": _l("待发送"), "sent": _l("已发送"), "missed": _l("已错过")}
 WEEKDAYS = (_l("周一"), _l("周二"), _l("周三"), _l("周四"), _l("周五"), _l("周六"), _l("周日"))

@@ -61,7 +61,8 @@ class StepIn(_Strict):
 
 class SelectorIn(_Strict):
     kind: str = Field(description="owner (guide codes, comma-separated), store (a store code), "
-                                  "name (a group name pattern, * for any characters)")
+                                  "name (a group name pattern, * for any characters), "
+                                  "code (a live code's id or name: the groups on it now)")
     value: str = Field(min_length=1, max_length=200)
 
 

@@ -54,6 +54,8 @@ NAV = (
         Link("guide_console.stores", _l("门店与导购")),
         Link("coupon_console.coupon_templates", _l("优惠券")),
         Link("campaign_console.campaign_list", _l("活动")),
+    )),
+    Section(_l("社群运营"), (
         Link("group_console.groups", _l("客户群")),
         Link("group_code_console.code_list", _l("群活码")),
         Link("group_welcome_console.templates", _l("入群欢迎语")),
