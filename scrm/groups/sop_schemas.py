@@ -23,7 +23,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class LinkIn(_Strict):
+class SopLinkIn(_Strict):
     title: str = Field(min_length=1, max_length=64)
     url: str = Field(min_length=8, max_length=500, pattern=r"^https?://\S+$")
     description: str = Field("", max_length=200)
@@ -37,7 +37,7 @@ class StepIn(_Strict):
     weekday: int | None = Field(None, ge=1, le=7)
     time: str
     text: str = Field(min_length=1, max_length=MAX_TEXT)
-    link: LinkIn | None = None
+    link: SopLinkIn | None = None
     image_media_id: str | None = Field(None, min_length=1, max_length=128)
     deadline_minutes: int = Field(120, ge=10, le=7 * 24 * 60)
 

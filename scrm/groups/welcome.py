@@ -95,7 +95,7 @@ def _media_id(value: str | None) -> str | None:
     return value or None
 
 
-class LinkIn(BaseModel):
+class WelcomeLinkIn(BaseModel):
     """A link card (链接): WeCom shows the title, the description and the cover beside it."""
 
     model_config = ConfigDict(extra="forbid")
@@ -114,7 +114,7 @@ class WelcomeTemplateIn(BaseModel):
     name: Annotated[StrictStr, bounded_text(NAME_MAX_CHARS)]
     text: Annotated[StrictStr, _bytes(TEXT_MAX_BYTES), described(maxLength=TEXT_MAX_BYTES)] = ""
     image_media_id: Annotated[StrictStr | None, AfterValidator(_media_id)] = None
-    link: LinkIn | None = None
+    link: WelcomeLinkIn | None = None
     notify: StrictBool = True
 
     @model_validator(mode="after")
