@@ -14,6 +14,8 @@ deliveries, the customers' timelines, the coupons it issued and the orders that 
   campaign, attributed to the LAST touch: the latest sent delivery before the order, whatever
   its campaign. An order after two campaigns counts for the later one only.
 
+- ``group_joins`` (an invitation, ``work_group_invite``): group members who joined through the
+  campaign's join ways, by their ``state`` (scrm/outreach/group_invites.py); None otherwise.
 - ``reasons``: every failed, dead, skipped or waiting delivery by its reason in words, counted,
   waiting ones with when they go (scrm/outreach/results_reasons.py).
 
@@ -34,8 +36,8 @@ from sqlalchemy.orm import aliased
 
 from scrm.coupons.models import Coupon
 from scrm.customers.models import Interaction
-from scrm.outreach import results_reasons
-from scrm.outreach.models import Delivery
+from scrm.outreach import group_invites, results_reasons
+from scrm.outreach.models import Campaign, Delivery
 from scrm.outreach.results_reasons import Reason
 from tagging.models import Order
 
@@ -88,11 +90,13 @@ class CampaignResults:
     total: VariantResult
     # Every failed, dead, skipped and waiting delivery by its reason, in words (results_reasons.py).
     reasons: tuple[Reason, ...] = ()
+    group_joins: int | None = None  # an invitation's: members who joined through its ways (入群)
 
     def as_json(self, zone: ZoneInfo | None = None) -> dict[str, Any]:
         return {"campaign_id": self.campaign_id, "days": self.days, "total": self.total.as_json(),
                 "variants": [v.as_json() for v in self.variants],
-                "reasons": results_reasons.as_json(self.reasons, zone or ZoneInfo("UTC"))}
+                "reasons": results_reasons.as_json(self.reasons, zone or ZoneInfo("UTC")),
+                "group_joins": self.group_joins}
 
 
 def campaign_results(*, db_session: Session, campaign_id: int, days: int = DEFAULT_DAYS,
@@ -136,8 +140,10 @@ def campaign_results(*, db_session: Session, campaign_id: int, days: int = DEFAU
     # Coupons of customers without a delivery (variant "") count in the total only.
     variants = tuple(_result(name, values) for name, values in
                      sorted(rows.items(), key=lambda item: (item[0] == "holdout", item[0] == "", item[0])))
+    invite = db_session.scalar(select(Campaign.channel).where(Campaign.id == campaign_id)) == group_invites.CHANNEL
     return CampaignResults(campaign_id, days, tuple(v for v in variants if v.variant), _sum(variants),
-                           results_reasons.fold(why))
+                           results_reasons.fold(why),
+                           group_invites.joins(db_session=db_session, campaign_id=campaign_id) if invite else None)
 
 
 def summaries(*, db_session: Session, campaign_ids: list[int]) -> dict[int, VariantResult]:
