@@ -5,10 +5,11 @@
   ``member_limit`` is taken off the code (``full``), and a dismissed group too (``dismissed``);
   each taking-off bumps the code's ``version``. A group that falls below the limit again is not
   put back: a manager adds it again.
-- **Once per rotation.** After the commit, :func:`push_code` tells every way of the code its
-  group list (``update_join_way``) with the code row locked: a version already pushed is
-  skipped, so a callback WeCom repeats, or a later event for a group already taken off, makes
-  no second call.
+- **Once per rotation.** The group is taken off with the code row locked, so it is taken off
+  once and the version bumped once; a callback WeCom repeats, or a later event for a group
+  already off, changes nothing. After the commit, :func:`push_code` tells every way of the
+  code its group list (``update_join_way``) under the code's Redis lock, recording each way as
+  told that version: a version already told is skipped.
 - **Adoption.** A group WeCom created for a code with ``auto_create`` (named
   ``room_base_name`` + a number) is put on our code when WeCom's way lists it
   (``get_join_way``), with its owner as WeCom reports it.
@@ -19,6 +20,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -31,7 +33,7 @@ from scrm.runtime import Runtime, job
 from scrm.wechat.errors import WeChatError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
     from datetime import datetime
 
     from sqlalchemy.orm import Session
@@ -199,43 +201,59 @@ def adopt(*, db_session: Session, code_id: int, group: CustomerGroup, room_base_
 # ---- telling WeCom -------------------------------------------------------------------------
 
 
+LOCK_KEY = "scrm:groups:code-lock:{code_id}"
+LOCK_SECONDS = 60  # held over WeCom calls: a few per code, each bounded by the client's timeout
+LOCK_WAIT_SECONDS = 30
+
+
+@contextmanager
+def code_lock(runtime: Runtime, code_id: int) -> Iterator[None]:
+    """The code's WeCom ways are changed by one holder at a time (a Redis lock, not a row lock:
+    WeCom is never called inside a database transaction). Waiting too long raises
+    :class:`redis.exceptions.LockError`, which the queue retries."""
+    with runtime.redis.lock(LOCK_KEY.format(code_id=code_id), timeout=LOCK_SECONDS,
+                            blocking_timeout=LOCK_WAIT_SECONDS):
+        yield
+
+
 @job
 def push_code(runtime: Runtime, code_id: int) -> int:
-    """Tell every way of the code its current definition, once per version: the code row is
-    locked, a version already pushed is skipped, each way told is recorded as told. A retired
-    code's ways are deleted (``del_join_way``). Returns how many WeCom calls were made; a WeCom
-    failure is raised after the ways already told are recorded (the queue retries the rest)."""
-    failure: WeChatError | None = None
+    """Tell every way of the code its current definition, once per version. With the code's
+    lock held: the version and the ways not told it are read, each way is told
+    (``update_join_way``; a retired code's are deleted, ``del_join_way``) and recorded as told
+    at once, in its own transaction, so a retry after a failure tells only the rest. Returns
+    how many WeCom calls were made."""
     calls = 0
-    with runtime.transaction() as db_session:
-        code = locked_code(db_session, code_id)
-        if code is None or code.pushed_version >= code.version:
-            return 0
-        shape = definition(db_session, code)
-        for way in live_ways(db_session, code_id):
-            if way.pushed_version >= code.version:
-                continue
-            try:
-                calls += _tell(runtime, code, way, shape)
-            except WeChatError as exc:
-                failure = exc
-                break
-            way.pushed_version = code.version
-        if failure is None:
-            code.pushed_version = code.version
-    if failure is not None:
-        raise failure
+    with code_lock(runtime, code_id):
+        with runtime.transaction() as db_session:
+            code = db_session.get(GroupCode, code_id)
+            if code is None:
+                return 0
+            version, retired, auto_create = code.version, code.status == "retired", code.auto_create
+            shape = definition(db_session, code)
+            pending = [(w.id, w.config_id, w.state) for w in live_ways(db_session, code_id)
+                       if w.pushed_version < version]
+        for way_id, config_id, state in pending:
+            calls += _tell(runtime, code_id, config_id, state, shape, retired=retired, auto_create=auto_create)
+            with runtime.transaction() as db_session:
+                way = db_session.get(GroupCodeWay, way_id)
+                way.pushed_version = max(way.pushed_version, version)
+                if retired:
+                    way.deleted_at = runtime.clock.now()
+        with runtime.transaction() as db_session:
+            code = db_session.get(GroupCode, code_id)
+            code.pushed_version = max(code.pushed_version, version)
     return calls
 
 
-def _tell(runtime: Runtime, code: GroupCode, way: GroupCodeWay, shape: dict[str, Any]) -> int:
-    if code.status == "retired":
-        runtime.work.del_join_way(way.config_id)
-        way.deleted_at = runtime.clock.now()
+def _tell(runtime: Runtime, code_id: int, config_id: str, state: str, shape: dict[str, Any], *, retired: bool,
+          auto_create: bool) -> int:
+    if retired:
+        runtime.work.del_join_way(config_id)
         return 1
-    if not shape["chat_ids"] and not code.auto_create:
+    if not shape["chat_ids"] and not auto_create:
         # WeCom keeps at least one group on a way: it stays on the last one until a manager adds a group.
-        log.warning("group code %s: no group with room; join way %s left as it is", code.id, way.config_id)
+        log.warning("group code %s: no group with room; join way %s left as it is", code_id, config_id)
         return 0
-    runtime.work.update_join_way(way.config_id, state=way.state, **shape)
+    runtime.work.update_join_way(config_id, state=state, **shape)
     return 1

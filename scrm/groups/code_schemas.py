@@ -74,6 +74,7 @@ def parse(model: type[BaseModel], body: Any, *, what: str = "group code") -> Any
 
 
 class GroupCodeGroupOut(BaseModel):
+    group_id: int
     chat_id: str
     name: str
     owner_userid: str
@@ -84,14 +85,18 @@ class GroupCodeGroupOut(BaseModel):
     added_at: str | None
     removed_at: str | None
     removed_reason: str | None = Field(description="full, dismissed or manual")
+    joined: int | None = Field(None, description="joins through the code into this group in the period (one code)")
 
 
 class GroupCodeWayOut(BaseModel):
+    id: int
     state: str
     source: str = Field(description="code, guide or campaign")
     source_id: int | None
+    source_name: str | None = Field(description="the guide's name for a guide's way")
     config_id: str
-    qr_code: str
+    qr_code: str = Field(description="WeCom's image URL of this way's code")
+    deleted_at: str | None
     joined: int = Field(description="joins through this way in the period")
 
 

@@ -5,20 +5,21 @@ A code is a WeCom join way (``externalcontact/groupchat/add_join_way``, scene 2:
 over 1–5 of our groups, in order; WeCom sends whoever scans to a group on the way with room.
 Each way has its own ``state`` (``gc{code}``, ``gc{code}g{guide}``, ``gc{code}c{campaign}``) so
 each join says who brought it. Creating a code or a way asks WeCom at once (the caller needs
-the QR); later changes of the group list bump the code's ``version`` and a job pushes it to
-every way once (scrm/groups/code_rotation.py). Callers own the transaction: a refusal raises
-before anything is kept.
+the QR), outside any transaction, so those two own theirs; later changes of the group list
+bump the code's ``version`` (in the caller's transaction) and a job pushes it to every way
+once (scrm/groups/code_rotation.py). A refusal raises before anything is kept.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from scrm.errors import NotFoundError, Refused
-from scrm.groups.code_rotation import current_chats, definition, push_code
+from scrm.groups.code_rotation import code_lock, current_chats, definition, push_code
 from scrm.groups.models import MAX_CODE_CHATS, CustomerGroup, GroupCode, GroupCodeChat, GroupCodeWay
 from scrm.queue import enqueue_after_commit
 from scrm.wechat.errors import WeChatError
@@ -45,6 +46,23 @@ class GroupCodeRefused(Refused):
     """The code cannot be made or changed so (``field`` says why), or WeCom refused it."""
 
 
+@dataclass(frozen=True)
+class WayRef:
+    """A join way as callers hand it out: its ``qr_code`` (WeCom's image URL) and ``state``."""
+
+    id: int
+    code_id: int
+    config_id: str
+    state: str
+    source: str
+    source_id: int | None
+    qr_code: str
+
+    @classmethod
+    def of(cls, way: GroupCodeWay) -> WayRef:
+        return cls(way.id, way.code_id, way.config_id, way.state, way.source, way.source_id, way.qr_code)
+
+
 def way_state(code_id: int, source: str = "code", source_id: int | None = None) -> str:
     """The join way's ``state`` (≤ 30 characters): who handed the code out."""
     if source == "code":
@@ -55,6 +73,7 @@ def way_state(code_id: int, source: str = "code", source_id: int | None = None) 
 
 
 def get(*, db_session: Session, code_id: int, lock: bool = False) -> GroupCode:
+    """The code (``lock``: its row locked to the end of the transaction)."""
     query = select(GroupCode).where(GroupCode.id == code_id)
     code = db_session.scalar(query.with_for_update().execution_options(populate_existing=True) if lock else query)
     if code is None:
@@ -74,37 +93,52 @@ def own_way(*, db_session: Session, code_id: int) -> GroupCodeWay | None:
     return db_session.scalar(select(GroupCodeWay).where(GroupCodeWay.state == way_state(code_id)))
 
 
-def create(*, runtime: Runtime, db_session: Session, code_in: GroupCodeIn) -> GroupCode:
-    """A new code over ``code_in.chat_ids`` (in order) and its own join way, made in WeCom now."""
-    groups = _usable_groups(db_session, code_in.chat_ids, member_limit=code_in.member_limit)
-    at = runtime.clock.now()
-    code = GroupCode(name=code_in.name, member_limit=code_in.member_limit, auto_create=code_in.auto_create,
-                     room_base_name=code_in.room_base_name or "", room_base_id=code_in.room_base_id,
-                     welcome_template_id=code_in.welcome_template_id, status="active", created_at=at,
-                     version=1, pushed_version=1)
-    db_session.add(code)
-    db_session.flush()
-    for position, group in enumerate(groups):
-        db_session.add(GroupCodeChat(code_id=code.id, group_id=group.id, position=position, added_at=at))
-    db_session.flush()
-    _add_way(runtime, db_session, code, "code", None)
-    return code
+def create(*, runtime: Runtime, code_in: GroupCodeIn) -> int:
+    """A new code over ``code_in.chat_ids`` (in order) and its own join way, made in WeCom now;
+    its id. Owns its transactions (WeCom is called between them, never inside one: on SQLite
+    the sandbox writes its world in the same database). A refusal, ours or WeCom's, leaves
+    nothing behind."""
+    with runtime.transaction() as db_session:
+        groups = _usable_groups(db_session, code_in.chat_ids, member_limit=code_in.member_limit)
+        at = runtime.clock.now()
+        code = GroupCode(name=code_in.name, member_limit=code_in.member_limit, auto_create=code_in.auto_create,
+                         room_base_name=code_in.room_base_name or "", room_base_id=code_in.room_base_id,
+                         welcome_template_id=code_in.welcome_template_id, status="active", created_at=at,
+                         version=1, pushed_version=1)
+        db_session.add(code)
+        db_session.flush()
+        for position, group in enumerate(groups):
+            db_session.add(GroupCodeChat(code_id=code.id, group_id=group.id, position=position, added_at=at))
+        db_session.flush()
+        code_id, shape = code.id, definition(db_session, code)
+    try:
+        with code_lock(runtime, code_id):
+            _add_way(runtime, code_id, "code", None, shape, version=1)
+    except Exception:
+        with runtime.transaction() as db_session:
+            db_session.execute(delete(GroupCodeChat).where(GroupCodeChat.code_id == code_id))
+            db_session.execute(delete(GroupCode).where(GroupCode.id == code_id))
+        raise
+    return code_id
 
 
-def way_for(*, runtime: Runtime, db_session: Session, code_id: int, source: str,
-            source_id: int | None) -> GroupCodeWay:
+def way_for(*, runtime: Runtime, code_id: int, source: str, source_id: int | None) -> WayRef:
     """The join way of code ``code_id`` handed out by ``source`` (``code``, ``guide`` with the
     guide's id, ``campaign`` with the campaign's id), made in WeCom the first time: joins
     through it are credited to that guide or campaign. :class:`GroupCodeRefused` for a retired
-    code; :class:`GroupCodeNotFound` for none."""
+    code (or WeCom refusing); :class:`GroupCodeNotFound` for none. Owns its transactions: call
+    it outside a transaction that has written (the embedded backend's sandbox shares the file)."""
     state = way_state(code_id, source, source_id)
-    code = get(db_session=db_session, code_id=code_id, lock=True)  # two callers make one way
-    way = db_session.scalar(select(GroupCodeWay).where(GroupCodeWay.state == state))
-    if way is not None:
-        return way
-    if code.status != "active":
-        raise GroupCodeRefused(f"group code {code_id} is retired", field="code_id")
-    return _add_way(runtime, db_session, code, source, source_id)
+    with code_lock(runtime, code_id):  # two callers make one way
+        with runtime.transaction() as db_session:
+            code = get(db_session=db_session, code_id=code_id)
+            way = db_session.scalar(select(GroupCodeWay).where(GroupCodeWay.state == state))
+            if way is not None:
+                return WayRef.of(way)
+            if code.status != "active":
+                raise GroupCodeRefused(f"group code {code_id} is retired", field="code_id")
+            shape, version = definition(db_session, code), code.version
+        return _add_way(runtime, code_id, source, source_id, shape, version=version)
 
 
 def change(*, runtime: Runtime, db_session: Session, code_id: int, changes: GroupCodeChange) -> GroupCode:
@@ -192,20 +226,24 @@ def _set_chats(db_session: Session, code: GroupCode, chat_ids: list[str], at: da
     db_session.flush()
 
 
-def _add_way(runtime: Runtime, db_session: Session, code: GroupCode, source: str,
-             source_id: int | None) -> GroupCodeWay:
-    state = way_state(code.id, source, source_id)
-    shape = definition(db_session, code)
+def _add_way(runtime: Runtime, code_id: int, source: str, source_id: int | None, shape: dict,
+             *, version: int) -> WayRef:
+    """Make the way in WeCom (the code's lock held), then keep it; a version changed meanwhile
+    is pushed to it by the push job."""
+    state = way_state(code_id, source, source_id)
     try:
         config_id = runtime.work.add_join_way(state=state, **shape)
         qr_code = runtime.work.get_join_way(config_id).qr_code
     except WeChatError as exc:
         raise GroupCodeRefused(f"WeCom refused the join way: {exc}", code="wecom_refused",
                                errcode=exc.errcode) from None
-    way = GroupCodeWay(code_id=code.id, config_id=config_id, state=state, source=source, source_id=source_id,
-                       qr_code=qr_code, pushed_version=code.version, created_at=runtime.clock.now())
-    db_session.add(way)
-    db_session.flush()
-    log.info("group code %s: join way %s (%s) made over %s", code.id, config_id, state, ", ".join(shape["chat_ids"]))
-    return way
-
+    with runtime.transaction() as db_session:
+        way = GroupCodeWay(code_id=code_id, config_id=config_id, state=state, source=source, source_id=source_id,
+                           qr_code=qr_code, pushed_version=version, created_at=runtime.clock.now())
+        db_session.add(way)
+        db_session.flush()
+        if db_session.get(GroupCode, code_id).version != version:
+            enqueue_after_commit(db_session, push_code, code_id)
+        made = WayRef.of(way)
+    log.info("group code %s: join way %s (%s) made over %s", code_id, config_id, state, ", ".join(shape["chat_ids"]))
+    return made
