@@ -21,7 +21,7 @@ A retired or deleted code fails the deliveries (``code retired``); WeCom refusin
 way fails them with its code, a transient error retries them.
 
 **Results.** Joins through the campaign's ways are the group members whose ``state`` is one
-of them (:func:`joins`): the campaign's results show them as 入群.
+of them (:func:`joins_query`): the campaign's results show them as 入群.
 """
 
 from __future__ import annotations
@@ -34,14 +34,10 @@ from scrm.errors import DomainError
 from scrm.groups.codes import GroupCodeRefused, way_for
 from scrm.groups.models import GroupCode, GroupCodeWay, GroupMember
 from scrm.outreach.channels import INVITE, group_by
-from scrm.wechat.errors import (
-    BUSY_ERRCODES,
-    RATE_LIMIT_ERRCODES,
-    TOKEN_ERRCODES,
-    WeChatError,
-)
+from scrm.wechat.errors import BUSY_ERRCODES, RATE_LIMIT_ERRCODES, TOKEN_ERRCODES, WeChatError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Select
     from sqlalchemy.orm import Session
 
     from scrm.outreach.sender import _Attempt, _Outcomes
@@ -64,14 +60,16 @@ def prepare(runtime: Runtime, outcomes: _Outcomes, attempts: list[_Attempt]) -> 
     to retry (WeCom busy, throttled or unreachable)."""
     ready = []
     for campaign_id, share in group_by(attempts, lambda a: a.campaign_id).items():
+        code_id = share[0].content.get("code_id")
         try:
             with runtime.transaction() as db_session:
-                code = db_session.get(GroupCode, share[0].content.get("code_id"))
+                code = db_session.get(GroupCode, code_id)
                 if code is None or code.status != "active":
                     raise GroupCodeRefused("the code is retired")
-                way = way_for(runtime=runtime, db_session=db_session, code_id=code.id, source=SOURCE,
-                              source_id=campaign_id)
-                card = {"title": code.name, "qr_code": way.qr_code}
+                name = code.name
+            # Outside our transaction: way_for owns its own (it may call WeCom).
+            way = way_for(runtime=runtime, code_id=code_id, source=SOURCE, source_id=campaign_id)
+            card = {"title": name, "qr_code": way.qr_code}
         except WeChatError as exc:
             _not_made(outcomes, share, exc, exc.errcode)
             continue
@@ -97,8 +95,7 @@ def _not_made(outcomes: _Outcomes, share: list[_Attempt], exc: Exception, errcod
         outcomes.ended(attempt, "failed", f"refused {CHANNEL}: errcode {errcode}", f"{CHANNEL}: {exc}")
 
 
-def joins(*, db_session: Session, campaign_id: int) -> int:
-    """Members who joined a group through one of the campaign's ways (their ``state``)."""
+def joins_query(campaign_id: int) -> Select:
+    """How many members joined a group through one of the campaign's ways (their ``state``)."""
     states = select(GroupCodeWay.state).where(GroupCodeWay.source == SOURCE, GroupCodeWay.source_id == campaign_id)
-    return db_session.scalar(select(func.count()).select_from(GroupMember)
-                             .where(GroupMember.state.in_(states))) or 0
+    return select(func.count()).select_from(GroupMember).where(GroupMember.state.in_(states))

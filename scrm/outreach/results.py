@@ -14,8 +14,9 @@ deliveries, the customers' timelines, the coupons it issued and the orders that 
   campaign, attributed to the LAST touch: the latest sent delivery before the order, whatever
   its campaign. An order after two campaigns counts for the later one only.
 
-- ``group_joins`` (an invitation, ``work_group_invite``): group members who joined through the
-  campaign's join ways, by their ``state`` (scrm/outreach/group_invites.py); None otherwise.
+- ``group_joins`` (an invitation, ``work_group_invite``, with deliveries): group members who
+  joined through the campaign's join ways, by their ``state`` (scrm/outreach/group_invites.py),
+  read with the status counts; None otherwise.
 - ``reasons``: every failed, dead, skipped or waiting delivery by its reason in words, counted,
   waiting ones with when they go (scrm/outreach/results_reasons.py).
 
@@ -116,8 +117,10 @@ def campaign_results(*, db_session: Session, campaign_id: int, days: int = DEFAU
                 slot[name] = slot.get(name, 0) + value
 
     why: list[tuple[Reason, int, datetime | None, datetime | None]] = []
-    for variant, status, reason, retrying, due_now, n, first, last, error in _status_counts(
+    group_joins = None
+    for variant, status, reason, retrying, due_now, n, first, last, error, channel, joins in _status_counts(
             db_session, campaign_id, now):
+        group_joins = joins if channel == group_invites.CHANNEL else None
         if status not in ("sent", "holdout"):
             why.append((results_reasons.classify(status, reason, error, retrying=bool(retrying),
                                                  due_now=bool(due_now)), n, first, last))
@@ -140,10 +143,8 @@ def campaign_results(*, db_session: Session, campaign_id: int, days: int = DEFAU
     # Coupons of customers without a delivery (variant "") count in the total only.
     variants = tuple(_result(name, values) for name, values in
                      sorted(rows.items(), key=lambda item: (item[0] == "holdout", item[0] == "", item[0])))
-    invite = db_session.scalar(select(Campaign.channel).where(Campaign.id == campaign_id)) == group_invites.CHANNEL
     return CampaignResults(campaign_id, days, tuple(v for v in variants if v.variant), _sum(variants),
-                           results_reasons.fold(why),
-                           group_invites.joins(db_session=db_session, campaign_id=campaign_id) if invite else None)
+                           results_reasons.fold(why), group_joins)
 
 
 def summaries(*, db_session: Session, campaign_ids: list[int]) -> dict[int, VariantResult]:
@@ -176,8 +177,11 @@ def _status_counts(db_session: Session, campaign_id: int, now: datetime | None):
                   Delivery.last_error).where(Delivery.campaign_id == campaign_id).subquery()
     # Grouped outside: PostgreSQL does not match a CASE with bound values in SELECT and GROUP BY.
     keys = (rows.c.variant, rows.c.status, rows.c.reason, rows.c.retrying, rows.c.due_now)
+    # The campaign's channel and an invitation's joins ride along (uncorrelated: computed once).
+    channel = select(Campaign.channel).where(Campaign.id == campaign_id).scalar_subquery()
     return db_session.execute(
-        select(*keys, func.count(), func.min(rows.c.due_at), func.max(rows.c.due_at), func.min(rows.c.last_error))
+        select(*keys, func.count(), func.min(rows.c.due_at), func.max(rows.c.due_at), func.min(rows.c.last_error),
+               channel, group_invites.joins_query(campaign_id).scalar_subquery())
         .group_by(*keys)
     ).all()
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
+
 from campaign_world import customer, fire, wecom_customer
 from guide_world import create_guide, create_store, send
-from sqlalchemy import select
-from test_campaign_console import editor_form
-from web_world import page_text
-
 from scrm.groups import codes
 from scrm.groups.code_schemas import GroupCodeIn
 from scrm.groups.models import GroupCodeWay
@@ -25,6 +23,8 @@ from scrm.outreach.cap import FrequencyCap
 from scrm.outreach.models import Campaign, Delivery, WecomTask
 from scrm.outreach.schemas import INVITE_TEXT, CampaignIn, InvalidCampaign, parse
 from scrm.sandbox import state, world
+from test_campaign_console import editor_form
+from web_world import page_text
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 OUTREACH = {"outreach.weekly_cap": 1, "outreach.quiet_hours": "22-8"}
@@ -46,9 +46,7 @@ def frozen(frozen):  # noqa: ANN001, ANN201
 @pytest.fixture
 def code_id(frozen) -> int:  # noqa: ANN001
     """A live code over both groups, with its own way (the printed code's, state gc<code>)."""
-    with frozen.transaction() as db_session:
-        code_in = GroupCodeIn(name="宝妈福利群", chat_ids=["wrFans1", "wrFans2"], member_limit=200)
-        return codes.create(runtime=frozen, db_session=db_session, code_in=code_in).id
+    return codes.create(runtime=frozen, code_in=GroupCodeIn(name="宝妈福利群", chat_ids=["wrFans1", "wrFans2"]))
 
 
 @pytest.fixture
@@ -139,7 +137,8 @@ def test_the_weekly_cap_and_quiet_hours_hold(frozen, code_id, people):
     waiting = run_deliveries(frozen, night_run)
     morning = datetime(2026, 11, 10, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai
     reached = [d for d in waiting.values() if d.status == "planned"]
-    assert len(reached) == 6 and {(d.reason, d.due_at.replace(tzinfo=UTC)) for d in reached} == {("quiet_hours", morning)}
+    assert len(reached) == 6
+    assert {(d.reason, d.due_at.replace(tzinfo=UTC)) for d in reached} == {("quiet_hours", morning)}
     calls = len(tasks(frozen))
     assert send_run(frozen, night_run) == {}  # not due: nothing claimed, nothing sent
     assert len(tasks(frozen)) == calls
@@ -176,7 +175,8 @@ def join(runtime, client, chat_id: str, external_userid: str, way_state: str) ->
               "CreateTime": int(runtime.clock.now().timestamp()), "MsgType": "event", "Event": "change_external_chat",
               "ChatId": chat_id, "ChangeType": "update", "UpdateDetail": "add_member", "JoinScene": 3,
               "MemChangeCnt": 1}
-    body = "".join(f"<{k}>{v}</{k}>" if isinstance(v, int) else f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items())
+    body = "".join(f"<{k}>{v}</{k}>" if isinstance(v, int) else f"<{k}><![CDATA[{v}]]></{k}>"
+                   for k, v in fields.items())
     xml = f"<xml>{body}<MemChangeList><Item><![CDATA[{external_userid}]]></Item></MemChangeList></xml>"
     send(runtime, client, "work", xml)
     runtime.queue.run_pending()
@@ -200,6 +200,26 @@ def test_a_retired_code_fails_the_invitations_and_cannot_be_named(frozen, code_i
     assert refused.value.field == "content.code_id"
     with pytest.raises(campaigns.UnknownGroupCode):
         invite(frozen, code_id + 100)
+
+
+def test_wecom_busy_making_the_way_puts_the_invitations_back_to_retry(frozen, code_id, people):
+    state.add_fault(frozen.redis, channel="work", api=JOIN_WAY_API, errcode=-1, times=3)  # busy, each of the transport's 3 tries
+    run_id = fire(frozen, invite(frozen, code_id))
+    assert send_run(frozen, run_id) == {"skipped": 1, "planned": 5}
+    back = [d for d in run_deliveries(frozen, run_id).values() if d.status == "planned"]
+    assert {d.attempts for d in back} == {1} and all("errcode -1" in d.last_error for d in back)
+    assert tasks(frozen) == []  # nothing handed to a guide without the card
+    frozen.clock.advance(minutes=10)
+    assert send_run(frozen, run_id) == {"sent": 5}
+    assert len(tasks(frozen)) == 2
+
+
+def test_wecom_refusing_the_way_fails_the_invitations_with_its_code(frozen, code_id, people):
+    state.add_fault(frozen.redis, channel="work", api=JOIN_WAY_API, errcode=40058, times=1)  # a bad parameter
+    run_id = fire(frozen, invite(frozen, code_id))
+    assert send_run(frozen, run_id) == {"skipped": 1, "failed": 5}
+    failed = {d.reason for d in run_deliveries(frozen, run_id).values() if d.status == "failed"}
+    assert failed == {"refused work_group_invite: errcode 40058"} and tasks(frozen) == []
 
 
 @pytest.mark.parametrize(("changes", "field"), [
