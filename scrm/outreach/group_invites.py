@@ -50,8 +50,9 @@ RETIRED = "refused work_group_invite: code retired"
 
 def active_codes(db_session: Session) -> list[tuple[int, str]]:
     """The live codes an invitation may name: (id, name), newest first."""
-    return list(db_session.execute(select(GroupCode.id, GroupCode.name).where(GroupCode.status == "active")
-                                   .order_by(GroupCode.id.desc())).tuples())
+    rows = db_session.execute(select(GroupCode.id, GroupCode.name).where(GroupCode.status == "active")
+                              .order_by(GroupCode.id.desc()))
+    return [(code_id, name) for code_id, name in rows]
 
 
 def prepare(runtime: Runtime, outcomes: _Outcomes, attempts: list[_Attempt]) -> list[_Attempt]:

@@ -8,12 +8,14 @@ credited to the campaign's results; and the composer offers it as 邀请进群."
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
 
 from campaign_world import customer, fire, wecom_customer
 from guide_world import create_guide, create_store, send
+from guides.login_links import make_link
 from scrm.groups import codes
 from scrm.groups.code_schemas import GroupCodeIn
 from scrm.groups.models import GroupCodeWay
@@ -120,6 +122,16 @@ def test_each_guide_gets_one_task_with_their_customers_and_the_codes_card(frozen
     assert len(tasks(frozen)) == 4
     assert [c["body"]["state"] for c in state.list_calls(frozen.redis, channel="work", api=JOIN_WAY_API)] == [
         f"gc{code_id}", way.state]
+
+
+def test_the_guide_sees_the_invitation_among_their_tasks(frozen, code_id, people, client):
+    send_run(frozen, fire(frozen, invite(frozen, code_id)))
+    with frozen.transaction() as db_session:
+        link = urlsplit(make_link(runtime=frozen, db_session=db_session, guide_code="G1"))
+    assert client.get(f"{link.path}?{link.query}").status_code == 302
+    page = page_text(client.get("/m/tasks"))
+    assert f"{INVITE_TEXT} · 群二维码 group QR" in page and "3 位客户" in page
+    assert "吉姆" not in page and all(f"<li>{name}</li>" in page for name in ("韩梅梅", "李雷", "林涛"))
 
 
 def test_the_weekly_cap_and_quiet_hours_hold(frozen, code_id, people):
