@@ -282,3 +282,41 @@ def test_the_dashboard_and_lists_name_the_channel(frozen, code_id, client, make_
     invite(frozen, code_id)
     assert client.post("/login", data={"token": make_token("manager")}).status_code == 302
     assert "企业微信邀请进群" in page_text(client.get("/console/campaigns"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_in_a_browser_the_purpose_picks_the_channel_and_the_code(browser, stack, frozen, code_id, people, make_token):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
+    context.set_default_timeout(15_000)
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(stack.url + "/login?next=/console/campaigns/new")
+    page.fill("#token", make_token("manager"))
+    page.click("button[type=submit]")
+    page.fill("#name", "宝妈群邀请")
+    page.check("#purpose-invite")
+    expect(page.locator("#channel")).to_have_value("work_group_invite")
+    expect(page.locator("#fallbacks")).to_be_hidden()
+    expect(page.locator("#reach-headline")).to_have_text("现在可触达 5 位客户（共 6）")
+    expect(page.locator("#rule-text")).to_contain_text("涉及 2 位导购")
+    page.click("#step-1 button.next")
+    expect(page.locator("#kind")).to_have_value("invite")
+    expect(page.locator("#coupon_template_id")).to_be_hidden()
+    page.select_option("#code_id", str(code_id))
+    expect(page.locator("#preview-invite")).to_be_visible()
+    page.fill("#text", "入群领取新人礼")
+    expect(page.locator("#preview-text")).to_have_text("入群领取新人礼")
+    page.click("#step-2 button.next")
+    page.check("#send-now")
+    page.click("#step-3 button.next")
+    expect(page.locator("#summary-count")).to_have_text("5")
+    page.click("#to-confirm")
+    expect(page.locator("#consequence")).to_contain_text("将由 2 位导购邀请 5 位客户进群")
+    assert errors == []
+    with frozen.transaction() as db_session:
+        made = db_session.scalars(select(Campaign)).one()
+    assert made.content["kind"] == "invite" and made.content["text"] == "入群领取新人礼" and made.fallbacks == []
