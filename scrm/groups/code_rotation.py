@@ -10,9 +10,9 @@
   already off, changes nothing. After the commit, :func:`push_code` tells every way of the
   code its group list (``update_join_way``) under the code's Redis lock, recording each way as
   told that version: a version already told is skipped.
-- **Adoption.** A group WeCom created for a code with ``auto_create`` (named
-  ``room_base_name`` + a number) is put on our code when WeCom's way lists it
-  (``get_join_way``), with its owner as WeCom reports it.
+- **Adoption.** A group read for the first time that WeCom created for a code with
+  ``auto_create`` (named ``room_base_name`` + a number) is put on our code when WeCom's way
+  lists it (``get_join_way``), with its owner as WeCom reports it.
 - **Attribution.** A member who joins with the ``state`` of one of our ways is counted in
   :class:`GroupCodeDayStats` (way, group, local day).
 """
@@ -75,11 +75,13 @@ def locked_code(db_session: Session, code_id: int) -> GroupCode | None:
 
 
 def after_group_stored(*, runtime: Runtime, db_session: Session, group: CustomerGroup,
-                       arrivals: Iterable[tuple[str, datetime]], at: datetime) -> None:
+                       arrivals: Iterable[tuple[str, datetime]], at: datetime, first_read: bool = False) -> None:
     """sync.store_chat's last step: count the joins by state, adopt a group WeCom made for a
-    code, take the group off codes it has filled."""
+    code (a group read for the first time: the reconciliation finds any other), take the group
+    off codes it has filled."""
     count_joins(runtime=runtime, db_session=db_session, group_id=group.id, arrivals=arrivals)
-    _adopt_if_made_for_a_code(runtime, db_session, group, at)
+    if first_read:
+        _adopt_if_made_for_a_code(runtime, db_session, group, at)
     rotate(db_session=db_session, group=group, at=at)
 
 

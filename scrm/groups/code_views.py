@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 WEEK = 7
+CHOICES = 500  # groups offered in the form
 
 
 def code_rows(*, db_session: Session, today: date, include_retired: bool = True) -> list[dict[str, Any]]:
@@ -96,3 +97,18 @@ def _way_json(way: GroupCodeWay, joined: int, guide_name: str | None) -> dict[st
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else as_utc(moment).isoformat()
+
+
+def chat_ids_on(*, db_session: Session, code_id: int) -> list[str]:
+    """The chat ids of the groups on the code now, in order."""
+    return [g["chat_id"] for g in _chats(db_session, [code_id], current=True).get(code_id, [])]
+
+
+def group_choices(*, db_session: Session) -> list[dict[str, Any]]:
+    """The groups a code may use (synced, not dismissed), by name, each with its owner's name
+    (the guide's, else the WeCom userid) and member count."""
+    owners = dict(db_session.execute(select(Guide.id, Guide.name)).all())
+    groups = db_session.scalars(select(CustomerGroup).where(CustomerGroup.status != "dismissed")
+                                .order_by(CustomerGroup.name, CustomerGroup.id).limit(CHOICES))
+    return [{"chat_id": g.chat_id, "name": g.name or g.chat_id, "member_count": g.member_count, "status": g.status,
+             "owner": owners.get(g.owner_guide_id) or g.owner_userid} for g in groups]

@@ -43,7 +43,9 @@ class GroupCodeNotFound(NotFoundError):
 
 
 class GroupCodeRefused(Refused):
-    """The code cannot be made or changed so (``field`` says why), or WeCom refused it."""
+    """The code cannot be made or changed so, or WeCom refused it: ``field`` names the input to
+    blame, ``reason`` why (``unknown``, ``dismissed``, ``handover``, ``full``, ``too_many``,
+    ``no_groups``, ``no_base_name``, ``retired``, ``wecom``), ``chat_id`` the group."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ def way_for(*, runtime: Runtime, code_id: int, source: str, source_id: int | Non
             if way is not None:
                 return WayRef.of(way)
             if code.status != "active":
-                raise GroupCodeRefused(f"group code {code_id} is retired", field="code_id")
+                raise GroupCodeRefused(f"group code {code_id} is retired", field="code_id", reason="retired")
             shape, version = definition(db_session, code), code.version
         return _add_way(runtime, code_id, source, source_id, shape, version=version)
 
@@ -147,7 +149,7 @@ def change(*, runtime: Runtime, db_session: Session, code_id: int, changes: Grou
     the commit. Groups at or over a lowered limit are taken off as ``full``."""
     code = get(db_session=db_session, code_id=code_id, lock=True)
     if code.status != "active":
-        raise GroupCodeRefused(f"group code {code_id} is retired", field="code_id")
+        raise GroupCodeRefused(f"group code {code_id} is retired", field="code_id", reason="retired")
     before = definition(db_session, code)
     fields = changes.model_dump(exclude_unset=True)
     limit = fields.get("member_limit", code.member_limit)
@@ -164,9 +166,11 @@ def change(*, runtime: Runtime, db_session: Session, code_id: int, changes: Grou
         if group.member_count >= code.member_limit:
             row.removed_at, row.removed_reason = at, "full"
     if code.auto_create and not code.room_base_name:
-        raise GroupCodeRefused("room_base_name: needed when auto_create is on", field="room_base_name")
+        raise GroupCodeRefused("room_base_name: needed when auto_create is on", field="room_base_name",
+                               reason="no_base_name")
     if not current_chats(db_session, code.id) and not code.auto_create:
-        raise GroupCodeRefused("chat_ids: at least one group with room, or auto_create", field="chat_ids")
+        raise GroupCodeRefused("chat_ids: at least one group with room, or auto_create", field="chat_ids",
+                               reason="no_groups")
     db_session.flush()
     if definition(db_session, code) != before:
         code.version += 1
@@ -193,20 +197,22 @@ def _usable_groups(db_session: Session, chat_ids: list[str], *, member_limit: in
     """The groups named, in order, each known, not dismissed, its owner still with the corp,
     and with room under ``member_limit``; else :class:`GroupCodeRefused` naming the group."""
     if len(chat_ids) > MAX_CODE_CHATS:
-        raise GroupCodeRefused(f"chat_ids: at most {MAX_CODE_CHATS} groups", field="chat_ids")
+        raise GroupCodeRefused(f"chat_ids: at most {MAX_CODE_CHATS} groups", field="chat_ids", reason="too_many")
     found = {g.chat_id: g for g in db_session.scalars(select(CustomerGroup).where(CustomerGroup.chat_id.in_(chat_ids)))}
     for chat_id in chat_ids:
         group = found.get(chat_id)
         if group is None:
-            raise GroupCodeRefused(f"chat_ids: no group {chat_id} (sync the groups first)", field="chat_ids")
+            raise GroupCodeRefused(f"chat_ids: no group {chat_id} (sync the groups first)", field="chat_ids",
+                                   reason="unknown", chat_id=chat_id)
         if group.status == "dismissed":
-            raise GroupCodeRefused(f"chat_ids: group {chat_id} is dismissed", field="chat_ids")
+            raise GroupCodeRefused(f"chat_ids: group {chat_id} is dismissed", field="chat_ids", reason="dismissed",
+                                   chat_id=chat_id)
         if group.status == "handover" or not group.owner_userid:
             raise GroupCodeRefused(f"chat_ids: group {chat_id}'s owner has left; it waits for a new owner",
-                                   field="chat_ids")
+                                   field="chat_ids", reason="handover", chat_id=chat_id)
         if group.member_count >= member_limit:
             raise GroupCodeRefused(f"chat_ids: group {chat_id} already has {group.member_count} members "
-                                   f"(the limit is {member_limit})", field="chat_ids")
+                                   f"(the limit is {member_limit})", field="chat_ids", reason="full", chat_id=chat_id)
     return [found[c] for c in chat_ids]
 
 
@@ -235,7 +241,7 @@ def _add_way(runtime: Runtime, code_id: int, source: str, source_id: int | None,
         config_id = runtime.work.add_join_way(state=state, **shape)
         qr_code = runtime.work.get_join_way(config_id).qr_code
     except WeChatError as exc:
-        raise GroupCodeRefused(f"WeCom refused the join way: {exc}", code="wecom_refused",
+        raise GroupCodeRefused(f"WeCom refused the join way: {exc}", code="wecom_refused", reason="wecom",
                                errcode=exc.errcode) from None
     with runtime.transaction() as db_session:
         way = GroupCodeWay(code_id=code_id, config_id=config_id, state=state, source=source, source_id=source_id,

@@ -137,7 +137,8 @@ def store_chat(*, runtime: Runtime, db_session: Session, chat: GroupChat, wecom_
             _tally(counts, "quit", local_day(runtime.config, at))
     db_session.flush()
     _count(db_session, group.id, counts)
-    after_group_stored(runtime=runtime, db_session=db_session, group=group, arrivals=arrivals, at=at)
+    after_group_stored(runtime=runtime, db_session=db_session, group=group, arrivals=arrivals, at=at,
+                       first_read=not rows)
     return group
 
 

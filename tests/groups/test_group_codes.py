@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from guide_world import create_guide, create_store, guide_id, send
 from scrm.groups import codes
 from scrm.groups.code_reconcile import reconcile_codes
+from scrm.groups.code_rotation import push_code
 from scrm.groups.models import CustomerGroup, GroupCode, GroupCodeChat, GroupCodeDayStats, GroupCodeWay, GroupMember
 from scrm.groups.sync import sync_groups
 from scrm.sandbox import state, world
@@ -120,6 +121,7 @@ def test_a_full_group_leaves_the_code_once_however_often_wecom_calls(world_of_gr
     assert on_code(runtime, code_id) == ["wr2"]
     assert world.get_join_way(runtime.redis, config_id)["chat_id_list"] == ["wr2"]
     assert updates(runtime, config_id) == 1
+    assert push_code(code_id) == 0  # the version is told: a push queued again calls nothing
 
     runtime.clock.advance(minutes=5)  # another member event of the full group: no second push
     world.add_group_chat_members(runtime.redis, "wr1", external_userids=["wmLate"], at=runtime.clock.now())
@@ -208,6 +210,21 @@ def test_the_reconciliation_catches_a_group_filled_while_callbacks_were_lost(wor
     runtime.queue.run_pending()
     assert updates(runtime) == 1
 
+    # a group put on the way in WeCom's admin (or made by WeCom) is adopted; one WeCom dropped is taken off
+    world.add_group_chat(runtime.redis, "wrNew", owner="member-g2", name="新来的群", at=runtime.clock.now())
+    config_id = own_way(runtime, code_id).config_id
+    way = world.get_join_way(runtime.redis, config_id)
+    world.save_join_way(runtime.redis, {**way, "chat_id_list": ["wrNew"]})
+    reconcile_codes()
+    runtime.queue.run_pending()
+    assert on_code(runtime, code_id) == ["wrNew"] and updates(runtime) == 2  # the change, told once
+    with runtime.transaction() as db_session:
+        reasons = dict(db_session.execute(
+            select(CustomerGroup.chat_id, GroupCodeChat.removed_reason)
+            .join(GroupCodeChat, GroupCodeChat.group_id == CustomerGroup.id)
+            .where(GroupCodeChat.code_id == code_id)).all())
+    assert reasons == {"wr1": "manual", "wr2": "full", "wrNew": None}
+
 
 def test_a_change_is_pushed_once_and_retiring_deletes_the_ways(world_of_groups, client, manager):
     runtime = world_of_groups
@@ -228,6 +245,8 @@ def test_a_change_is_pushed_once_and_retiring_deletes_the_ways(world_of_groups, 
     assert retired.status_code == 200 and retired.json["status"] == "retired"
     runtime.queue.run_pending()
     assert world.get_join_way(runtime.redis, config_id) is None
+    with pytest.raises(codes.GroupCodeRefused):
+        codes.way_for(runtime=runtime, code_id=code_id, source="guide", source_id=guide_id(runtime, "G1"))
     shown = client.get(f"/api/group-codes/{code_id}", headers=manager).json
     assert [g["removed_reason"] for g in shown["removed"]] == ["dismissed"] and shown["groups"][0]["chat_id"] == "wr1"
 
