@@ -26,7 +26,8 @@ dashboard_console = Blueprint("dashboard_console", __name__, template_folder="te
 DEFAULT_DAYS = 30  # as day_range's default
 # A campaign's channel and status as the latest campaigns' table names them.
 CHANNEL_WORDS = {"mp_custom": _l("公众号客服消息"), "mp_template": _l("公众号模板消息"), "mp_mass": _l("公众号群发"),
-                 "work_single": _l("企业微信单聊"), "work_group": _l("企业微信客户群")}
+                 "work_single": _l("企业微信单聊"), "work_group": _l("企业微信客户群"),
+                 "work_group_invite": _l("企业微信邀请进群")}
 STATUS_WORDS = {"draft": _l("草稿"), "scheduled": _l("已排期"), "running": _l("发送中"), "paused": _l("已暂停"),
                 "done": _l("已完成"), "cancelled": _l("已取消")}
 

@@ -18,6 +18,7 @@ from scrm.clock import as_utc
 from scrm.coupons.coupon_templates import TemplateNotFound, get_template
 from scrm.customers.models import Customer
 from scrm.errors import ConflictError, NotFoundError, Refused
+from scrm.groups.models import GroupCode
 from scrm.outreach.models import Campaign, CampaignRun
 from tagging import audience as audiences
 
@@ -69,6 +70,15 @@ class UnknownCouponTemplate(CampaignFieldRefused):
         super().__init__("coupon_template_id", reason)
 
 
+class UnknownGroupCode(CampaignFieldRefused):
+    """An invitation (``work_group_invite``) names a group live code that does not exist or is retired."""
+
+    code = "unknown_group_code"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("content.code_id", reason)
+
+
 @dataclass(frozen=True)
 class Preview:
     count: int
@@ -79,6 +89,7 @@ class Preview:
 def create_campaign(*, db_session: Session, campaign_in: CampaignIn, at: datetime) -> Campaign:
     check_audience(db_session=db_session, audience=campaign_in.audience.model_dump(), now=at)
     _check_coupon_template(db_session=db_session, template_id=campaign_in.coupon_template_id)
+    _check_group_code(db_session=db_session, code_id=campaign_in.content.code_id)
     fields = campaign_in.model_dump(mode="json")
     campaign = Campaign(**fields, status="draft", created_at=at)
     db_session.add(campaign)
@@ -218,6 +229,16 @@ def _check_coupon_template(*, db_session: Session, template_id: int | None) -> N
         raise UnknownCouponTemplate(str(exc)) from exc
 
 
+def _check_group_code(*, db_session: Session, code_id: int | None) -> None:
+    if code_id is None:
+        return
+    code = db_session.get(GroupCode, code_id)
+    if code is None:
+        raise UnknownGroupCode(f"no group live code {code_id}")
+    if code.status != "active":
+        raise UnknownGroupCode(f"group live code {code_id} is retired")
+
+
 def audience_ids(*, db_session: Session, audience: dict, now: datetime) -> Select:
     """``SELECT customers.id`` of a customer audience: the tag expression (everyone when there
     is none; merged customers never), narrowed to a guide's or a store's current customers."""
@@ -242,6 +263,7 @@ def update_draft(*, db_session: Session, campaign_id: int, campaign_in: Campaign
         raise CampaignRefused("not_editable", f"campaign {campaign_id} is {campaign.status}: only a draft is edited")
     check_audience(db_session=db_session, audience=campaign_in.audience.model_dump(), now=now)
     _check_coupon_template(db_session=db_session, template_id=campaign_in.coupon_template_id)
+    _check_group_code(db_session=db_session, code_id=campaign_in.content.code_id)
     for name, value in campaign_in.model_dump(mode="json").items():
         setattr(campaign, name, value)
     db_session.flush()

@@ -25,6 +25,10 @@ now, and the calls that send a delivery's content on each (WECHAT-NOTES "Outboun
   such messages a month as the month has days: we count them per group in Redis
   (``scrm:outreach:group:<yyyy-mm>:<chat_id>``, local month), like the mass-send quota.
   It is never a fallback, and nothing falls back from it.
+- ``work_group_invite``: an invitation to a group live code (标签拉群, scrm/outreach/group_invites.py),
+  sent as ``work_single`` is (one task per guide, run and variant, to the guide's customers):
+  the content's text and a link card showing the campaign's own join way QR. It carries only
+  ``invite`` content, which nothing else carries; never a fallback, and no fallbacks.
 
 A customer the campaign's channel cannot reach is tried on its ``fallbacks``, in order;
 :func:`choose` returns the first that reaches, or the reasons none did.
@@ -53,7 +57,8 @@ if TYPE_CHECKING:
 
 MASS_PER_MONTH = 4
 MASS_LOCK = "scrm:outreach:mass:lock"
-SENDABLE = ("mp_custom", "mp_template", "mp_mass", "work_single", "work_group")
+SENDABLE = ("mp_custom", "mp_template", "mp_mass", "work_single", "work_group", "work_group_invite")
+INVITE = "work_group_invite"
 
 
 @dataclass
@@ -98,6 +103,8 @@ def reach_of(*, runtime: Runtime, db_session: Session, customer_ids: list[int], 
 def unreachable(channel: str, reach: Reach, content: dict[str, Any]) -> str | None:
     """Why ``channel`` cannot carry ``content`` to the customer now; None when it can."""
     is_template = content.get("kind") == "template"
+    if (channel == INVITE) != (content.get("kind") == "invite"):
+        return f"{channel} cannot carry {'a group invitation' if channel != INVITE else 'anything but invitations'}"
     if channel == "mp_template":
         if not is_template:
             return "mp_template needs template content"
@@ -114,10 +121,10 @@ def unreachable(channel: str, reach: Reach, content: dict[str, Any]) -> str | No
         if not reach.openid:
             return "mp_mass not following"
         return None if reach.mass_this_month < MASS_PER_MONTH else "mp_mass quota used"
-    if channel == "work_single":
+    if channel in ("work_single", INVITE):
         if not reach.external_userid:
-            return "work_single no WeCom"
-        return None if reach.guide_userid else "work_single no guide"
+            return f"{channel} no WeCom"
+        return None if reach.guide_userid else f"{channel} no guide"
     return f"{channel} reaches groups, not customers"
 
 
@@ -260,6 +267,10 @@ def _work_message(runtime: Runtime, content: dict[str, Any]) -> tuple[str, list[
     kind = content["kind"]
     if kind == "text":
         return content["text"], []
+    if kind == "invite":  # resolved by group_invites.prepare: the way's QR as a card
+        return content["text"], [{"msgtype": "link", "link": {
+            "title": content["title"], "picurl": content["qr_code"], "url": content["qr_code"],
+            "desc": content.get("description") or ""}}]
     if kind == "image":
         return "", [{"msgtype": "image", "image": {"media_id": content["media_id"]}}]
     if kind == "news":

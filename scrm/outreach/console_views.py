@@ -21,7 +21,7 @@ from guides.models import Store
 from scrm.clock import as_utc
 from scrm.coupons.models import CouponTemplate
 from scrm.groups.service import list_groups
-from scrm.outreach import campaigns, channels, composer, results
+from scrm.outreach import campaigns, channels, composer, group_invites, results
 from scrm.outreach.journeys import JOURNEYS, Journey
 from scrm.web.charts import Chart, Group, Series, grouped_bars
 
@@ -42,9 +42,10 @@ STATUS_WORDS = {"draft": _l("草稿"), "scheduled": _l("已排期"), "running": 
                 "paused": _l("已暂停"), "done": _l("已完成"), "cancelled": _l("已取消")}
 OUTCOME_WORDS = {"failed": _l("失败"), "dead": _l("重试后放弃"), "skipped": _l("跳过"), "waiting": _l("等待")}
 CHANNEL_WORDS = {"mp_custom": _l("公众号客服消息"), "mp_template": _l("公众号模板消息"), "mp_mass": _l("公众号群发"),
-                 "work_single": _l("企业微信导购私信"), "work_group": _l("企业微信客户群群发")}
+                 "work_single": _l("企业微信导购私信"), "work_group": _l("企业微信客户群群发"),
+                 "work_group_invite": _l("企业微信邀请进群")}
 KIND_WORDS = {"text": _l("文字"), "image": _l("图片"), "news": _l("图文链接"), "miniprogram": _l("小程序卡片"),
-              "template": _l("模板消息")}
+              "template": _l("模板消息"), "invite": _l("群活码邀请")}
 TRIGGER_WORDS = {"follow": _l("顾客关注公众号时"), "binding": _l("顾客绑定导购时"), "purchase": _l("顾客下单后"),
                  "coupon_expiring": _l("优惠券到期前几天"), "birthday": _l("顾客生日前几天"),
                  "inactive": _l("顾客多日未互动时"), "custom": _l("自定义事件发生时")}
@@ -71,6 +72,7 @@ PURPOSES = (
     Purpose("promotion", _l("促销与上新"), "mp_mass", _l("发给所有关注者，每人每月最多 4 次")),
     Purpose("care", _l("导购一对一关怀"), "work_single", _l("导购在企业微信里确认后，以导购的名义发出")),
     Purpose("community", _l("社群通知"), "work_group", _l("发到客户群，群主确认后发出")),
+    Purpose("invite", _l("邀请进群"), "work_group_invite", _l("导购把群活码发给受众里的顾客，扫码进群")),
 )
 PURPOSE_OF_CHANNEL = {p.channel: p.key for p in PURPOSES}
 # The journeys' names and descriptions as a page shows them (the domain's are for the API).
@@ -108,6 +110,7 @@ class Choices:
     coupon_templates: tuple[tuple[int, str], ...]
     stores: tuple[tuple[str, str], ...]
     groups: tuple[tuple[str, str, str], ...] = ()  # synced customer groups: chat_id, name, owner
+    codes: tuple[tuple[int, str], ...] = ()  # active group live codes an invitation may name: id, name
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ def choices(db_session: Session) -> Choices:
                                                                       .order_by(Store.code)))
 
     groups = tuple((g["chat_id"], g["name"], g["owner_userid"]) for g in list_groups(db_session=db_session))
-    return Choices(coupon_templates(db_session), stores, groups)
+    return Choices(coupon_templates(db_session), stores, groups, tuple(group_invites.active_codes(db_session)))
 
 
 def coupon_templates(db_session: Session) -> tuple[tuple[int, str], ...]:
@@ -211,6 +214,10 @@ def rule_text(channel: str, reach: composer.ChannelReach) -> str:
     if channel == "work_single":
         return _("由顾客的导购在企业微信里发出：每位导购收到一条群发任务，确认后才会发送。%(count)s 位顾客有导购，"
                  "涉及 %(guides)s 位导购。", count=format(reach.wecom_with_guide, ","), guides=format(reach.guides, ","))
+    if channel == "work_group_invite":
+        return _("由顾客的导购在企业微信里发出群活码邀请：每位导购收到一条群发任务，确认后才会发送；扫码进群的人数记入本活动。"
+                 "%(count)s 位顾客有导购，涉及 %(guides)s 位导购。", count=format(reach.wecom_with_guide, ","),
+                 guides=format(reach.guides, ","))
     return _("发到所选客户群，由群主在企业微信里确认后发出；每个群每月最多收到当月天数那么多条。已选 %(count)s 个群。",
              count=format(reach.audience, ","))
 

@@ -27,9 +27,10 @@ if TYPE_CHECKING:
     from scrm.outreach.models import Campaign
 
 KIND_FIELDS = {"text": ("text",), "image": ("media_id",), "news": ("title", "description", "url", "picurl"),
-               "miniprogram": ("title", "appid", "pagepath", "thumb_media_id"), "template": ("template_id", "url")}
+               "miniprogram": ("title", "appid", "pagepath", "thumb_media_id"), "template": ("template_id", "url"),
+               "invite": ("text", "code_id")}
 CONTENT_FIELDS = ("text", "title", "description", "url", "picurl", "media_id", "appid", "pagepath",
-                  "thumb_media_id", "template_id")
+                  "thumb_media_id", "template_id", "code_id")
 TEMPLATE_ROWS = 6
 TEMPLATE_KEYS = ("first", "keyword1", "keyword2", "keyword3", "remark")  # a WeChat template's usual fields
 SENDS = ("now", "at", "weekly", "monthly", "trigger", "cron")  # cron: a line the API wrote, kept as it is
@@ -109,7 +110,7 @@ def form_of(campaign: Campaign, zone: str, now: datetime) -> dict[str, Any]:
     for i, variant in enumerate(campaign.variants or [], start=1):
         if i > VARIANT_ROWS:
             break
-        copy = variant.get("content", {}).get("text" if content.get("kind") == "text" else "title") or ""
+        copy = variant.get("content", {}).get(_copy_field(content)) or ""
         form.update({f"variant_name_{i}": variant.get("name", ""),
                      f"variant_weight_{i}": str(variant.get("weight", "")), f"variant_copy_{i}": copy})
     return form
@@ -141,6 +142,8 @@ def content_of(form: dict[str, Any]) -> dict[str, Any]:
     kind = form["kind"]
     content: dict[str, Any] = {"kind": kind}
     content.update({name: form[name] for name in KIND_FIELDS.get(kind, ()) if form[name]})
+    if kind == "invite" and content.get("code_id"):
+        content["code_id"] = _number(content["code_id"])
     if kind == "template":
         data = {}
         for i in range(1, TEMPLATE_ROWS + 1):
@@ -158,8 +161,13 @@ def _with_copy(content: dict[str, Any], copy: str) -> dict[str, Any]:
     """A variant is the campaign's content with its own copy: the text, or the title of a card."""
     variant = dict(content)
     if copy:
-        variant["text" if content.get("kind") == "text" else "title"] = copy
+        variant[_copy_field(content)] = copy
     return variant
+
+
+def _copy_field(content: dict[str, Any]) -> str:
+    """What a variant's copy replaces: the text (of a text or an invitation), else the card's title."""
+    return "text" if content.get("kind") in ("text", "invite") else "title"
 
 
 def _schedule(form: dict[str, Any], zone: str, now: datetime) -> dict[str, Any]:

@@ -25,7 +25,8 @@ from scrm.customers.models import BigId
 from scrm.db import Base
 
 CAMPAIGN_STATUSES = ("draft", "scheduled", "running", "paused", "done", "cancelled")
-CHANNELS = ("mp_custom", "mp_template", "mp_mass", "work_single", "work_group")
+CHANNELS = ("mp_custom", "mp_template", "mp_mass", "work_single", "work_group", "work_group_invite")
+CHANNEL_LENGTH = 24  # work_group_invite is 17 characters
 DELIVERY_STATUSES = ("planned", "sending", "sent", "failed", "dead", "skipped", "holdout")
 
 
@@ -38,7 +39,7 @@ class Campaign(Base):
     status: Mapped[str] = mapped_column(String(10), default="draft", server_default="draft")
     # {"expr": tag expression | null, "store": code | null, "guide": code | null, "groups": [chat_id]}
     audience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    channel: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(CHANNEL_LENGTH))
     fallbacks: Mapped[list[str]] = mapped_column(JSON, default=list)  # tried in order when unreachable
     # {"kind": "text" | "news" | "image" | "miniprogram" | "template", …} (scrm/outreach/schemas.py)
     content: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -91,7 +92,7 @@ class Delivery(Base):
     # "<run>:g:<chat_id>".
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     variant: Mapped[str] = mapped_column(String(16))
-    channel: Mapped[str | None] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(CHANNEL_LENGTH))
     status: Mapped[str] = mapped_column(String(10), default="planned")
     reason: Mapped[str | None] = mapped_column(String(64))  # why skipped, failed or dead
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

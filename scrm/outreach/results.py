@@ -14,6 +14,9 @@ deliveries, the customers' timelines, the coupons it issued and the orders that 
   campaign, attributed to the LAST touch: the latest sent delivery before the order, whatever
   its campaign. An order after two campaigns counts for the later one only.
 
+- ``group_joins`` (an invitation, ``work_group_invite``, with deliveries): group members who
+  joined through the campaign's join ways, by their ``state`` (scrm/outreach/group_invites.py),
+  read with the status counts; None otherwise.
 - ``reasons``: every failed, dead, skipped or waiting delivery by its reason in words, counted,
   waiting ones with when they go (scrm/outreach/results_reasons.py).
 
@@ -34,8 +37,8 @@ from sqlalchemy.orm import aliased
 
 from scrm.coupons.models import Coupon
 from scrm.customers.models import Interaction
-from scrm.outreach import results_reasons
-from scrm.outreach.models import Delivery
+from scrm.outreach import group_invites, results_reasons
+from scrm.outreach.models import Campaign, Delivery
 from scrm.outreach.results_reasons import Reason
 from tagging.models import Order
 
@@ -88,11 +91,13 @@ class CampaignResults:
     total: VariantResult
     # Every failed, dead, skipped and waiting delivery by its reason, in words (results_reasons.py).
     reasons: tuple[Reason, ...] = ()
+    group_joins: int | None = None  # an invitation's: members who joined through its ways (入群)
 
     def as_json(self, zone: ZoneInfo | None = None) -> dict[str, Any]:
         return {"campaign_id": self.campaign_id, "days": self.days, "total": self.total.as_json(),
                 "variants": [v.as_json() for v in self.variants],
-                "reasons": results_reasons.as_json(self.reasons, zone or ZoneInfo("UTC"))}
+                "reasons": results_reasons.as_json(self.reasons, zone or ZoneInfo("UTC")),
+                "group_joins": self.group_joins}
 
 
 def campaign_results(*, db_session: Session, campaign_id: int, days: int = DEFAULT_DAYS,
@@ -112,8 +117,10 @@ def campaign_results(*, db_session: Session, campaign_id: int, days: int = DEFAU
                 slot[name] = slot.get(name, 0) + value
 
     why: list[tuple[Reason, int, datetime | None, datetime | None]] = []
-    for variant, status, reason, retrying, due_now, n, first, last, error in _status_counts(
+    group_joins = None
+    for variant, status, reason, retrying, due_now, n, first, last, error, channel, joins in _status_counts(
             db_session, campaign_id, now):
+        group_joins = joins if channel == group_invites.CHANNEL else None
         if status not in ("sent", "holdout"):
             why.append((results_reasons.classify(status, reason, error, retrying=bool(retrying),
                                                  due_now=bool(due_now)), n, first, last))
@@ -137,7 +144,7 @@ def campaign_results(*, db_session: Session, campaign_id: int, days: int = DEFAU
     variants = tuple(_result(name, values) for name, values in
                      sorted(rows.items(), key=lambda item: (item[0] == "holdout", item[0] == "", item[0])))
     return CampaignResults(campaign_id, days, tuple(v for v in variants if v.variant), _sum(variants),
-                           results_reasons.fold(why))
+                           results_reasons.fold(why), group_joins)
 
 
 def summaries(*, db_session: Session, campaign_ids: list[int]) -> dict[int, VariantResult]:
@@ -170,8 +177,11 @@ def _status_counts(db_session: Session, campaign_id: int, now: datetime | None):
                   Delivery.last_error).where(Delivery.campaign_id == campaign_id).subquery()
     # Grouped outside: PostgreSQL does not match a CASE with bound values in SELECT and GROUP BY.
     keys = (rows.c.variant, rows.c.status, rows.c.reason, rows.c.retrying, rows.c.due_now)
+    # The campaign's channel and an invitation's joins ride along (uncorrelated: computed once).
+    channel = select(Campaign.channel).where(Campaign.id == campaign_id).scalar_subquery()
     return db_session.execute(
-        select(*keys, func.count(), func.min(rows.c.due_at), func.max(rows.c.due_at), func.min(rows.c.last_error))
+        select(*keys, func.count(), func.min(rows.c.due_at), func.max(rows.c.due_at), func.min(rows.c.last_error),
+               channel, group_invites.joins_query(campaign_id).scalar_subquery())
         .group_by(*keys)
     ).all()
 

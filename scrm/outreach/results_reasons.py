@@ -65,6 +65,7 @@ PHRASES: tuple[tuple[str, str, str, str], ...] = (
     ("group dismissed", "group_dismissed", "客户群已解散", "group dismissed"),
     ("owner left", "owner_left", "群主已离职", "the group's owner left"),
     ("monthly limit", "group_monthly_limit", "本月群发次数已满", "the group's monthly limit reached"),
+    ("code retired", "code_retired", "群活码已停用", "the group live code is retired"),
 )
 SKIPS = {"capped": ("超出每周发送上限", "weekly cap reached"), "quiet_hours": ("免打扰时段", "quiet hours"),
          "cancelled": ("活动已取消", "campaign cancelled"), "unknown": ("原因未记录", "no reason recorded")}

@@ -5,12 +5,14 @@
   messages.
 - ``channel``: ``mp_custom`` (customer-service message, 48 h window), ``mp_template``,
   ``mp_mass`` (mass send by tag), ``work_single`` (through the bound guide), ``work_group``
-  (to customer groups, by their owner); ``fallbacks``: the channels to try, in order, for a
-  customer the channel cannot reach.
+  (to customer groups, by their owner), ``work_group_invite`` (an invitation to a group live
+  code, through the bound guide: content ``invite``, no fallbacks); ``fallbacks``: the
+  channels to try, in order, for a customer the channel cannot reach.
 - ``content``: ``{"kind": "text", "text"}``, ``{"kind": "news", "title", "description", "url",
   "picurl"}`` (the link is tracked), ``{"kind": "image", "media_id"}``, ``{"kind":
-  "miniprogram", "title", "appid", "pagepath", "thumb_media_id"}``, or for ``mp_template``
-  ``{"kind": "template", "template_id", "data", "url"}``.
+  "miniprogram", "title", "appid", "pagepath", "thumb_media_id"}``, for ``mp_template``
+  ``{"kind": "template", "template_id", "data", "url"}``, for ``work_group_invite``
+  ``{"kind": "invite", "code_id", "text"}`` (the text defaults to :data:`INVITE_TEXT`).
 - ``schedule``: ``{"kind": "once", "at"}``, ``{"kind": "cron", "cron": "m h dom mon dow"}``
   (local time), ``{"kind": "trigger", "event", "days", "name"}``.
 - ``variants`` ``[{"name", "weight", "content"}]`` (weights add up to 100) and
@@ -43,7 +45,8 @@ if TYPE_CHECKING:
 
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 TRIGGERS = ("follow", "binding", "purchase", "coupon_expiring", "birthday", "inactive", "custom")
-CONTENT_KINDS = ("text", "news", "image", "miniprogram", "template")
+CONTENT_KINDS = ("text", "news", "image", "miniprogram", "template", "invite")
+INVITE_TEXT = "邀请您加入我们的顾客群，扫码即可进群～"  # an invitation's text when none is written
 
 
 class InvalidCampaign(InvalidInput):
@@ -91,8 +94,9 @@ class AudienceIn(BaseModel):
 class ContentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["text", "news", "image", "miniprogram", "template"]
+    kind: Literal["text", "news", "image", "miniprogram", "template", "invite"]
     text: Annotated[str, bounded_text(2000, strip=False)] | None = None
+    code_id: IntId | None = None  # an invitation's group live code (群活码)
     title: Annotated[str, bounded_text(64, strip=False)] | None = None
     description: Annotated[str, bounded_text(512, strip=False)] | None = None
     url: Url | None = None
@@ -107,10 +111,15 @@ class ContentIn(BaseModel):
     @model_validator(mode="after")
     def _needs(self) -> ContentIn:
         needs = {"text": ("text",), "news": ("title", "url"), "image": ("media_id",),
-                 "miniprogram": ("title", "appid", "pagepath"), "template": ("template_id", "data")}[self.kind]
+                 "miniprogram": ("title", "appid", "pagepath"), "template": ("template_id", "data"),
+                 "invite": ("code_id",)}[self.kind]
         for name in needs:
             if getattr(self, name) is None:
                 raise ValueError(f"{name}: a {self.kind} message needs its {name}")
+        if self.kind == "invite" and not self.text:
+            self.text = INVITE_TEXT
+        if self.kind != "invite" and self.code_id is not None:
+            raise ValueError("code_id: only an invite names a group live code")
         return self
 
 
@@ -153,7 +162,7 @@ class CampaignIn(BaseModel):
 
     name: Annotated[str, bounded_text(64, strip=False)]
     audience: AudienceIn
-    channel: Literal["mp_custom", "mp_template", "mp_mass", "work_single", "work_group"]
+    channel: Literal["mp_custom", "mp_template", "mp_mass", "work_single", "work_group", "work_group_invite"]
     fallbacks: list[Literal["mp_custom", "mp_template", "mp_mass", "work_single"]] = Field(default_factory=list,
                                                                                            max_length=4)
     content: ContentIn
@@ -175,6 +184,13 @@ class CampaignIn(BaseModel):
                                              or self.schedule.kind == "trigger"):
             raise ValueError("channel: a work_group message goes to groups, not customers: no fallbacks, "
                              "no coupon, once or on cron")
+        if (self.channel == "work_group_invite") != (self.content.kind == "invite"):
+            raise ValueError("content: work_group_invite sends an invitation to a group live code, and only it does")
+        if self.channel == "work_group_invite" and (self.fallbacks or self.coupon_template_id):
+            raise ValueError("channel: an invitation goes through the customer's guide only: no fallbacks, no coupon")
+        if any(v.content.kind != self.content.kind or v.content.code_id != self.content.code_id
+               for v in self.variants if self.content.kind == "invite"):
+            raise ValueError("variants: each variant invites to the campaign's live code")
         if self.channel in self.fallbacks:
             raise ValueError("fallbacks: the channel itself is not a fallback")
         if self.variants and sum(v.weight for v in self.variants) != 100:
@@ -271,6 +287,7 @@ class CampaignResultsOut(BaseModel):
     days: int
     total: VariantResultOut
     variants: list[VariantResultOut]
+    group_joins: int | None = Field(None, description="an invitation's (work_group_invite) joins through its ways")
 
 
 class CampaignSummaryOut(CampaignOut):

@@ -41,8 +41,10 @@ Any other refusal (45015 outside the window, 43004 unfollowed, 40003 bad openidâ
 the next fallback channel that reaches the customer is tried, else ``failed`` with the reason.
 A delivery that ends without a message (skipped, failed, dead) gives its cap slot back.
 
-**Groups and coupons.** A group message's deliveries (``chat_id``, no customer) are checked by
-scrm/outreach/group_messages.py and sent as one task per group owner. A campaign's attached
+**Groups, invitations and coupons.** An invitation (``work_group_invite``) gets its campaign's
+join way first (scrm/outreach/group_invites.py), then goes as ``work_single`` does. A group
+message's deliveries (``chat_id``, no customer) are checked by scrm/outreach/group_messages.py
+and sent as one task per group owner. A campaign's attached
 coupon is issued in the flush that marks its delivery sent (scrm/outreach/campaign_coupons.py).
 Each WeCom task created is recorded in that flush too, pending until the member sends it
 (scrm/outreach/wecom_tasks.py).
@@ -60,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import LockError
 from sqlalchemy import and_, bindparam, exists, select, update
 
-from scrm.outreach import campaign_coupons, channels, finishing, group_messages, wecom_tasks
+from scrm.outreach import campaign_coupons, channels, finishing, group_invites, group_messages, wecom_tasks
 from scrm.outreach.cap import FrequencyCap
 from scrm.outreach.models import Campaign, Delivery
 from scrm.runtime import Runtime, job
@@ -144,7 +146,9 @@ def send_deliveries(runtime: Runtime, delivery_ids: list[int]) -> dict[str, int]
     to_groups = group_messages.prepare(runtime, outcomes, [a for a in fresh if a.chat_id is not None])
     fresh = [a for a in fresh if a.chat_id is None]
     _plan_channels(runtime, outcomes, fresh)
-    _Sending(runtime, outcomes).run([a for a in fresh if a.channel is not None] + to_groups)
+    invites = group_invites.prepare(runtime, outcomes, [a for a in fresh if a.channel == group_invites.CHANNEL])
+    fresh = [a for a in fresh if a.channel not in (None, group_invites.CHANNEL)] + invites
+    _Sending(runtime, outcomes).run(fresh + to_groups)
     outcomes.flush()
     return outcomes.counts
 
@@ -246,7 +250,7 @@ class _Sending:
         while pending:
             retry: list[_Attempt] = []
             for channel, group in channels.group_by(pending, lambda a: a.channel).items():
-                if channel == "work_single":  # a task per guide and run (and variant: its content)
+                if channel in ("work_single", group_invites.CHANNEL):  # a task per guide, run and variant
                     tasks = channels.group_by(group, lambda a: (a.reach.guide_userid, a.run_id, a.variant))
                     for (userid, _, _), share in tasks.items():
                         retry += self._send_group(share, lambda g, u=userid: self._work_single(u, g))

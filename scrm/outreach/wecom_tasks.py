@@ -169,6 +169,8 @@ def describe(content: dict[str, Any]) -> str:
     kind = content.get("kind")
     if kind == "text":
         return content.get("text", "")
+    if kind == "invite":
+        return f"{content.get('text', '')} · 群二维码 group QR"
     if kind == "news":
         return f"图文 link: {content.get('title', '')}"
     if kind == "miniprogram":

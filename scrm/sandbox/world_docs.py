@@ -105,13 +105,21 @@ def add_group_chat_members(
     userids: Iterable[str] = (),
     external_userids: Iterable[str] = (),
     at: datetime | None = None,
+    state: str | None = None,
+    join_scene: int | None = None,
 ) -> None:
+    """New members (invited, ``join_scene`` 1, unless told); ``state``: the join way's they came
+    through (``join_scene`` 3), which ``groupchat/get`` reports on each of them."""
     at = store.now(at)
 
     def change(chat: dict[str, Any]) -> None:
         present = {m["userid"] for m in chat["member_list"]}
-        chat["member_list"] += _member_entries([u for u in userids if u not in present], 1, at, chat["owner"])
-        chat["member_list"] += _member_entries([u for u in external_userids if u not in present], 2, at, chat["owner"])
+        added = _member_entries([u for u in userids if u not in present], 1, at, chat["owner"])
+        added += _member_entries([u for u in external_userids if u not in present], 2, at, chat["owner"])
+        for entry in added:
+            entry.update({"join_scene": join_scene} if join_scene is not None else {})
+            entry.update({"state": state} if state else {})
+        chat["member_list"] += added
 
     _change_group(redis, chat_id, change)
 
