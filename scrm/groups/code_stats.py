@@ -1,15 +1,16 @@
 """Joins through live codes (群活码), from :class:`GroupCodeDayStats` (way × group × local day):
-by code, by day, by way (who handed the code out) and by group. Read-only; the caller owns the
-transaction; days are ``brand.timezone``'s, ``first`` to ``last`` inclusive."""
+by code, by day, by way (who handed the code out) and by group, and every code's joins beside the
+groups on it now (:func:`code_joins`, for 社群数据). Read-only; the caller owns the transaction;
+days are ``brand.timezone``'s, ``first`` to ``last`` inclusive."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
-from scrm.groups.models import GroupCodeDayStats
+from scrm.groups.models import GroupCode, GroupCodeChat, GroupCodeDayStats
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -17,6 +18,30 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 STATS = GroupCodeDayStats
+
+
+class CodeJoins(NamedTuple):
+    """One live code's joins in a period, and the groups on it now."""
+
+    code_id: int
+    name: str
+    joined: int
+    groups: int
+
+
+def code_joins(*, db_session: Session, first: date, last: date) -> list[CodeJoins]:
+    """Every active code, and every retired one with joins in the period: its joins through any
+    of its ways, and the groups on it now; most joins first."""
+    joined = (select(STATS.code_id, func.sum(STATS.joined).label("n")).where(STATS.day.between(first, last))
+              .group_by(STATS.code_id).subquery())
+    on_it = (select(GroupCodeChat.code_id, func.count().label("n")).where(GroupCodeChat.removed_at.is_(None))
+             .group_by(GroupCodeChat.code_id).subquery())
+    rows = db_session.execute(
+        select(GroupCode.id, GroupCode.name, func.coalesce(joined.c.n, 0), func.coalesce(on_it.c.n, 0))
+        .outerjoin(joined, joined.c.code_id == GroupCode.id).outerjoin(on_it, on_it.c.code_id == GroupCode.id)
+        .where(or_(GroupCode.status == "active", joined.c.n > 0)))
+    found = [CodeJoins(code_id, name, int(n), int(groups)) for code_id, name, n, groups in rows]
+    return sorted(found, key=lambda c: (-c.joined, c.code_id))
 
 
 def joins_by_code(*, db_session: Session, code_ids: Iterable[int], first: date, last: date) -> dict[int, int]:

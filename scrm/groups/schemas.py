@@ -110,12 +110,13 @@ class GroupStatsOut(BaseModel):
     from_: str = Field(alias="from")
     to: str
     by: str = Field(description="day, group, owner or code")
-    available: bool = Field(description="false: live codes (by=code) or SOP (by=owner's sop_*) are not in this build")
     totals: GroupStatsTotalsOut
     rows: list[dict[str, Any]] = Field(description=(
         "day: {day, joined, quit, net, members (at the day's end)}; group: {chat_id, name, owner, status, members, "
         "ours (customers of ours), joined, quit, net}; owner: {owner_userid, owner, groups, members, ours, joined, "
-        "quit, net, sop_tasks, sop_on_time}; code: {code_id, name, joined, groups}"))
+        "quit, net, sop_tasks (group SOP tasks due in the period), sop_on_time (of them, sent by their deadline)}; "
+        "code: {code_id, name, joined (through the code's ways in the period), groups (on the code now)}, every "
+        "active code and each retired one with joins in the period"))
 
 
 class ChurnSeenIn(BaseModel):

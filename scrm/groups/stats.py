@@ -8,15 +8,15 @@ member rows present then (joined before its end, not left by it); members at the
 earlier day are walked back from there with that day's joins and quits, so the day figures and
 the period's add up. A dismissed group has no members from the day it was dismissed.
 
-Live codes and SOP live in their own modules: their two figures come from the functions in
-:class:`Sources` (``code_joins(db_session, first, last)``, ``sop_on_time(db_session, first,
-last)``), wired in one place, :data:`SOURCES`. Read-only; the caller owns the transaction.
+Joins through live codes are :func:`scrm.groups.code_stats.code_joins` (the joins WeCom
+attributed to a code's ways, by local day, with the groups on each code now); SOP tasks sent on
+time are :func:`scrm.groups.sop.sop_on_time` (the tasks due in the period, sent by their
+deadline). Read-only; the caller owns the transaction.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, NamedTuple
@@ -25,7 +25,9 @@ from sqlalchemy import and_, func, or_, select
 
 from guides.models import Guide
 from scrm.clock import local_day, utc_bounds
+from scrm.groups.code_stats import CodeJoins, code_joins
 from scrm.groups.models import CustomerGroup, GroupDayStats, GroupMember
+from scrm.groups.sop import sop_on_time
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -35,34 +37,11 @@ if TYPE_CHECKING:
 BY = ("day", "group", "owner", "code")
 
 
-class CodeJoins(NamedTuple):
-    """One live code's joins in the period (``code_joins`` may answer plain tuples in this order)."""
-
-    code_id: int
-    name: str
-    joined: int
-    groups: int = 0  # groups on the code now
-
-
 class SopOnTime(NamedTuple):
-    """One owner's SOP tasks of the period: how many were sent by their deadline, of how many
-    (the group SOP's ``sop_on_time`` answers these pairs as plain tuples)."""
+    """One owner's SOP tasks due in the period: how many were sent by their deadline, of how many."""
 
     on_time: int
     tasks: int
-
-
-@dataclass(frozen=True)
-class Sources:
-    """Where the live-code and SOP figures come from (None: not available in this build).
-    ``code_joins(db_session, first, last) -> list[(code_id, name, joined, groups)]``;
-    ``sop_on_time(db_session, first, last) -> dict[owner_userid, (sent_on_time, total)]``."""
-
-    code_joins: Callable[[Session, date, date], list[tuple[int, str, int, int]]] | None = None
-    sop_on_time: Callable[[Session, date, date], dict[str, tuple[int, int]]] | None = None
-
-
-SOURCES = Sources()  # the one place the live-code and SOP figures are wired
 
 
 @dataclass(frozen=True)
@@ -102,7 +81,7 @@ class OwnerRow:
     ours: int
     joined: int
     quit: int
-    sop: SopOnTime | None  # None: SOP figures not available
+    sop: SopOnTime
 
     @property
     def net(self) -> int:
@@ -162,12 +141,10 @@ def by_group(*, db_session: Session, config: Config, first: date, last: date) ->
     return sorted(rows, key=lambda r: (-r.members, -r.joined, r.chat_id))
 
 
-def by_owner(*, db_session: Session, config: Config, first: date, last: date,
-             sources: Sources | None = None) -> list[OwnerRow]:
-    """Each group owner (a guide, else a WeCom userid) with their groups' figures and, when
-    available, their SOP tasks due in the period and sent on time."""
-    sources = sources or SOURCES
-    sop = sources.sop_on_time(db_session, first, last) if sources.sop_on_time else None
+def by_owner(*, db_session: Session, config: Config, first: date, last: date) -> list[OwnerRow]:
+    """Each group owner (a guide, else a WeCom userid) with their groups' figures and their SOP
+    tasks due in the period and sent on time."""
+    sop = sop_on_time(db_session, *utc_bounds(config, first, last))
     owners: dict[str, list[_Group]] = defaultdict(list)
     for one in _groups(db_session, config, first, last):
         owners[one.group.owner_userid].append(one)
@@ -177,18 +154,14 @@ def by_owner(*, db_session: Session, config: Config, first: date, last: date,
         rows.append(OwnerRow(userid, groups[0].owner, len(alive), sum(g.members for g in alive),
                              sum(g.ours for g in alive), sum(g.joined for g in groups),
                              sum(g.quit for g in groups),
-                             None if sop is None else SopOnTime(*sop.get(userid, (0, 0)))))
+                             SopOnTime(*sop.get(userid, (0, 0)))))
     return sorted(rows, key=lambda r: (-r.members, r.owner_userid))
 
 
-def by_code(*, db_session: Session, first: date, last: date,
-            sources: Sources | None = None) -> list[CodeJoins] | None:
-    """Each live code's joins in the period, most first; None when live codes are not available."""
-    sources = sources or SOURCES
-    if sources.code_joins is None:
-        return None
-    rows = [CodeJoins(*row) for row in sources.code_joins(db_session, first, last)]
-    return sorted(rows, key=lambda r: (-r.joined, r.code_id))
+def by_code(*, db_session: Session, first: date, last: date) -> list[CodeJoins]:
+    """Each live code (active, or with joins in the period): its joins in the period and the
+    groups on it now, most joins first."""
+    return code_joins(db_session=db_session, first=first, last=last)
 
 
 def totals(days: list[DayRow], members_before: int) -> dict[str, int]:
@@ -198,15 +171,11 @@ def totals(days: list[DayRow], members_before: int) -> dict[str, int]:
             "members_before": members_before}
 
 
-def report(*, db_session: Session, config: Config, first: date, last: date, by: str,
-           sources: Sources | None = None) -> dict[str, object]:
-    """``GET /api/group-stats``: the period's totals and its rows ``by`` day, group, owner or code
-    (``available`` false when live codes or SOP are not in this build)."""
-    sources = sources or SOURCES
+def report(*, db_session: Session, config: Config, first: date, last: date, by: str) -> dict[str, object]:
+    """``GET /api/group-stats``: the period's totals and its rows ``by`` day, group, owner or code."""
     days, members_before = day_figures(db_session=db_session, config=config, first=first, last=last)
     body: dict[str, object] = {"from": first.isoformat(), "to": last.isoformat(), "by": by,
-                               "totals": totals(days, members_before),
-                               "available": True}
+                               "totals": totals(days, members_before)}
     if by == "day":
         body["rows"] = [{"day": d.day.isoformat(), "joined": d.joined, "quit": d.quit, "net": d.net,
                          "members": d.members} for d in days]
@@ -215,17 +184,14 @@ def report(*, db_session: Session, config: Config, first: date, last: date, by: 
                          "members": g.members, "ours": g.ours, "joined": g.joined, "quit": g.quit, "net": g.net}
                         for g in by_group(db_session=db_session, config=config, first=first, last=last)]
     elif by == "owner":
-        owners = by_owner(db_session=db_session, config=config, first=first, last=last, sources=sources)
-        body["available"] = sources.sop_on_time is not None
+        owners = by_owner(db_session=db_session, config=config, first=first, last=last)
         body["rows"] = [{"owner_userid": o.owner_userid, "owner": o.owner, "groups": o.groups, "members": o.members,
                          "ours": o.ours, "joined": o.joined, "quit": o.quit, "net": o.net,
-                         "sop_tasks": o.sop.tasks if o.sop else None, "sop_on_time": o.sop.on_time if o.sop else None}
+                         "sop_tasks": o.sop.tasks, "sop_on_time": o.sop.on_time}
                         for o in owners]
     else:
-        codes = by_code(db_session=db_session, first=first, last=last, sources=sources)
-        body["available"] = codes is not None
         body["rows"] = [{"code_id": c.code_id, "name": c.name, "joined": c.joined, "groups": c.groups}
-                        for c in codes or ()]
+                        for c in by_code(db_session=db_session, first=first, last=last)]
     return body
 
 

@@ -50,6 +50,6 @@ def stats_page():  # noqa: ANN201
     return render_template(
         "groups/stats.html", first=first, last=last, errors=errors, days=days, totals=stats.totals(days, at_start),
         before=before, before_first=before_first, before_last=before_last, groups=groups,
-        owners=owners, codes=codes, sop_available=stats.SOURCES.sop_on_time is not None, moves=moves,
+        owners=owners, codes=codes, moves=moves,
         members=members, quick=quick, status_words=STATUS_WORDS, caller=current_caller(),
     ), 422 if errors else 200

@@ -225,7 +225,8 @@ OPERATIONS: dict[str, Op] = {
         *day_range(366, 30),
         q("by", {"type": "string", "enum": ["day", "group", "owner", "code"], "default": "day"},
           "rows per local day, group, group owner or live code"),
-    )),
+    ), notes="by=owner: sop_tasks and sop_on_time are the group SOP's tasks due in the period (scrm/groups/sop.py); "
+             "by=code: joins through each live code's ways (scrm/groups/code_stats.py)."),
     "users.me": Op({200: "scrm.users.schemas:MeOut"}),
     "users.list_users": Op({200: "scrm.users.schemas:UserListOut"}),
     # ---- campaigns, journeys, events (scrm/outreach/routes.py)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
+from group_world import chat_xml, scan_and_join
 from guide_world import create_guide, create_store, guide_id, send
 from scrm.groups import codes
 from scrm.groups.code_reconcile import reconcile_codes
@@ -17,7 +18,6 @@ from scrm.groups.code_rotation import push_code
 from scrm.groups.models import CustomerGroup, GroupCode, GroupCodeChat, GroupCodeDayStats, GroupCodeWay, GroupMember
 from scrm.groups.sync import sync_groups
 from scrm.sandbox import state, world
-from scrm.sandbox.world_docs import _change_group
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, 2 November
 UPDATE = "externalcontact/groupchat/update_join_way"
@@ -40,40 +40,6 @@ def world_of_groups(frozen):  # noqa: ANN001, ANN201
 
 def _group_id(db_session, chat_id: str) -> int:  # noqa: ANN001
     return db_session.scalar(select(CustomerGroup.id).where(CustomerGroup.chat_id == chat_id))
-
-
-def chat_xml(runtime, chat_id: str, change_type: str, *, detail: str = "", members: tuple[str, ...] = ()) -> str:  # noqa: ANN001
-    """A change_external_chat callback as WeCom sends it (a join through a way: JoinScene 3)."""
-    fields = {"ToUserName": runtime.config.wechat.work.corp_id, "FromUserName": "sys",
-              "CreateTime": int(runtime.clock.now().timestamp()), "MsgType": "event",
-              "Event": "change_external_chat", "ChatId": chat_id, "ChangeType": change_type}
-    if detail:
-        fields |= {"UpdateDetail": detail, "JoinScene": 3, "MemChangeCnt": len(members)}
-    body = "".join(f"<{k}>{v}</{k}>" if isinstance(v, int) else f"<{k}><![CDATA[{v}]]></{k}>"
-                   for k, v in fields.items())
-    if members:
-        body += "<MemChangeList>" + "".join(f"<Item><![CDATA[{m}]]></Item>" for m in members) + "</MemChangeList>"
-    return f"<xml>{body}</xml>"
-
-
-def scan_and_join(runtime, client, config_id: str, external_userid: str, *, times: int = 1) -> str:  # noqa: ANN001
-    """A customer scans the way's code: WeCom puts them in the first group on the way (ours
-    only lists groups with room), with the way's state and join_scene 3, and calls back
-    (``times`` deliveries of the same callback). Returns the group joined."""
-    way = world.get_join_way(runtime.redis, config_id)
-    chat_id = way["chat_id_list"][0]
-    at = int(runtime.clock.now().timestamp())
-
-    def join(chat: dict) -> None:
-        chat["member_list"].append({"userid": external_userid, "type": 2, "join_time": at, "join_scene": 3,
-                                    "state": way["state"], "invitor": {"userid": chat["owner"]}})
-
-    _change_group(runtime.redis, chat_id, join)
-    xml = chat_xml(runtime, chat_id, "update", detail="add_member", members=(external_userid,))
-    for _ in range(times):
-        send(runtime, client, "work", xml)
-    runtime.queue.run_pending()
-    return chat_id
 
 
 def updates(runtime, config_id: str | None = None) -> int:  # noqa: ANN001
@@ -125,7 +91,7 @@ def test_a_full_group_leaves_the_code_once_however_often_wecom_calls(world_of_gr
 
     runtime.clock.advance(minutes=5)  # another member event of the full group: no second push
     world.add_group_chat_members(runtime.redis, "wr1", external_userids=["wmLate"], at=runtime.clock.now())
-    send(runtime, client, "work", chat_xml(runtime, "wr1", "update", detail="add_member", members=("wmLate",)))
+    send(runtime, client, "work", chat_xml(runtime, "wr1", "update", detail="add_member", members=("wmLate",), join_scene=3))
     runtime.queue.run_pending()
     assert updates(runtime) == 1
 

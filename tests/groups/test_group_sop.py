@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from group_world import scan_and_join
 from guide_world import create_guide, create_store, sign_in_guide
 from scrm.clock import as_utc, utc_bounds
-from scrm.groups import sop, sop_jobs
+from scrm.groups import codes, sop, sop_jobs
 from scrm.groups.models import GroupSop, GroupSopStep, GroupSopTask
 from scrm.groups.sync import sync_groups
 from scrm.sandbox import state, world
@@ -152,6 +153,31 @@ def test_a_day_offset_step_is_due_days_after_the_group_came_in(groups, client, a
     assert run_sweep(groups)["made"] == 0  # day 1 only once
 
 
+def test_a_plan_over_a_live_code_follows_its_groups_as_it_rotates(groups, client, auth):
+    """Selector ``code``: the groups on the live code now (by its name or id); when a group
+    fills and the code takes it off, the plan's groups follow and no task is made for it."""
+    runtime, manager = groups, auth("manager")
+    made = client.post("/api/group-codes", json={"name": "VIP活码", "chat_ids": ["wrA", "wrC"], "member_limit": 2},
+                       headers=manager)
+    assert made.status_code == 201, made.get_json()
+    code_id = made.get_json()["id"]
+    by_name = make_plan(client, auth, plan(selector={"kind": "code", "value": "VIP活码"}))
+    by_id = make_plan(client, auth, plan(name="按编号", selector={"kind": "code", "value": str(code_id)}))
+
+    def chats(made_plan: dict) -> list[str]:
+        return sorted(client.get(f"/api/group-sops/{made_plan['id']}", headers=manager).get_json()["chat_ids"])
+
+    assert chats(by_name) == chats(by_id) == ["wrA", "wrC"]  # not wrB nor wrX: they are not on the code
+    with runtime.transaction() as db_session:
+        config_id = codes.own_way(db_session=db_session, code_id=code_id).config_id
+    assert scan_and_join(runtime, client, config_id, "wmAmy") == "wrA"  # 2 of 2: the code takes wrA off
+    assert chats(by_name) == chats(by_id) == ["wrC"]
+
+    runtime.clock.advance(minutes=31)
+    assert run_sweep(runtime)["made"] == 2  # one task per plan, both for wrC's owner only
+    assert [(c["sender"], c["chat_id_list"]) for c in group_calls(runtime)] == [("member-g2", ["wrC"])] * 2
+
+
 @pytest.mark.parametrize(("body", "field"), [
     (plan(steps=[{"weekday": 1, "time": "25:00", "text": "x"}]), "steps.0.time"),
     (plan(steps=[{"weekday": 1, "day_offset": 2, "time": "10:00", "text": "x"}]), "steps.0.day_offset"),
@@ -159,6 +185,8 @@ def test_a_day_offset_step_is_due_days_after_the_group_came_in(groups, client, a
     (plan(selector={"kind": "owner", "value": "G1,G9"}), "selector.value"),
     (plan(selector={"kind": "store", "value": "S404"}), "selector.value"),
     (plan(selector={"kind": "tag", "value": "x"}), "selector.kind"),
+    (plan(selector={"kind": "code", "value": "没有这个活码"}), "selector.value"),
+    (plan(selector={"kind": "code", "value": "999999"}), "selector.value"),
 ])
 def test_bad_plans_are_refused_and_nothing_is_written(groups, client, auth, body, field):
     response = client.post("/api/group-sops", json=body, headers=auth("manager"))
