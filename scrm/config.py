@@ -116,6 +116,9 @@ class WorkConfig(_Section):
     corp_id: str = "wwsandbox00000001"
     secret: str = "sandbox-work-contact-secret"
     agent_id: int = 1000001
+    # The self-built app's own secret: app messages to members (message/send, SPEC §9's SOP
+    # reminders and churn alerts) are sent only when it is set.
+    agent_secret: str | None = None
     token: str = "sandboxworktoken"
     encoding_aes_key: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefg"
     previous_encoding_aes_key: str | None = None

@@ -29,6 +29,8 @@ from typing import Any
 from flask import Response, jsonify
 
 from scrm.sandbox import (  # noqa: F401 - their handlers register on import
+    app_message_api,
+    join_way_api,
     material_api,
     menu_api,
     mp_api,

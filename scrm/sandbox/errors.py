@@ -47,6 +47,7 @@ MESSAGES: dict[int, str] = {
     40050: "chat_id not found",
     40052: "invalid action name",
     40053: "invalid action info, please check document",
+    40056: "invalid agentid",
     40058: "invalid parameter",
     40068: "invalid tagid",
     40071: "invalid tag name: it already exists",

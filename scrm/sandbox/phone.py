@@ -422,6 +422,8 @@ def page():  # noqa: ANN201
             "send": url_for(".send"),
             "customers": url_for(".customers"),
             "conversation": url_for(".show_conversation"),
+            **{name: url_for(f".{name}") for name in ("list_join_ways", "groups", "join_group", "leave_group",
+                                                      "owner_send")},  # scrm.sandbox.phone_groups
         },
         "csrf_token": generate_csrf(),  # sent back as X-CSRFToken on the page's writes
     }

@@ -2,7 +2,7 @@
 
 ``wechat_api`` (at ``/sandbox/wechat``) is the fake WeChat: ``<mp|work>/cgi-bin/<api>`` (see
 :mod:`scrm.sandbox.dispatch`), and ``work/contact_way/<config_id>.png``, the image a
-``add_contact_way`` ``qr_code`` points at, ``work/connect/oauth2/authorize``, WeCom's
+``add_contact_way`` ``qr_code`` points at, ``work/join_way/<config_id>.png`` (a join way's), ``work/connect/oauth2/authorize``, WeCom's
 sign-in page for the guide pages' OAuth, and ``mp/connect/oauth2/authorize`` with
 ``mp/sns/<api>``, the Official Account's web sign-in for the customer's coupon page.
 
@@ -76,6 +76,14 @@ def contact_way_image(config_id: str):  # noqa: ANN201
     way = world.find_contact_way(_redis(), config_id)
     if way is None or "qr_code" not in way:
         return jsonify(errcode=404, errmsg="unknown contact way"), 404
+    return apis.png(way["qr_code"].removesuffix(".png"))
+
+
+@wechat_api.get("/work/join_way/<config_id>.png")
+def join_way_image(config_id: str):  # noqa: ANN201
+    way = world.get_join_way(_redis(), config_id)
+    if way is None or "qr_code" not in way:
+        return jsonify(errcode=404, errmsg="unknown join way"), 404
     return apis.png(way["qr_code"].removesuffix(".png"))
 
 

@@ -31,6 +31,7 @@ from scrm.sandbox.errors import WeChatError, invalid
 from scrm.sandbox.state import issue_token, ms
 
 MAX_STATE = 30
+AGENT_TOKENS = "work_agent"  # the token family of wechat.work.agent_secret (message/send)
 MAX_TAG_NAME = 30
 MAX_ATTACHMENTS = 9
 ATTACHMENT_TYPES = ("image", "link", "miniprogram", "video", "file")
@@ -92,9 +93,11 @@ def get_token(call: Call) -> dict[str, Any]:
         raise WeChatError(40013, errmsg="invalid corpid")
     if not secret:
         raise WeChatError(41004, errmsg="corpsecret missing")
-    if not hmac.compare_digest(secret.encode(), work.secret.encode()):
+    # The self-built app's secret has tokens of its own, good for app messages only.
+    agent = bool(work.agent_secret) and hmac.compare_digest(secret.encode(), (work.agent_secret or "").encode())
+    if not agent and not hmac.compare_digest(secret.encode(), work.secret.encode()):
         raise WeChatError(40001, errmsg="invalid secret")
-    access_token, expires_in = issue_token(call.redis, "work", now=call.now, reuse=True)
+    access_token, expires_in = issue_token(call.redis, AGENT_TOKENS if agent else "work", now=call.now, reuse=True)
     return {"access_token": access_token, "expires_in": expires_in}
 
 

@@ -2,7 +2,8 @@
 :mod:`scrm.sandbox.models`): MP followers (粉丝), their tags and their inboxes, WeCom members
 (成员), customers (外部联系人) and their members, group chats (客户群), QR codes, contact ways
 and mass-message tasks (企业群发) waiting for their members (the last four in
-:mod:`scrm.sandbox.world_docs`, re-exported here). A restart keeps all of it.
+:mod:`scrm.sandbox.world_docs`, re-exported here), and joining or quitting a group through a
+join way (:mod:`scrm.sandbox.world_joins`, re-exported here). A restart keeps all of it.
 
 Seed it with these functions (re-exported by :mod:`scrm.sandbox.state`); the APIs read and
 change it. They take the sandbox's Redis, which keeps what is ephemeral (welcome codes, the
@@ -40,16 +41,28 @@ from scrm.sandbox.world_docs import (  # noqa: F401 - re-exported: the world's o
     claim_permanent_qrcode,
     find_qrcode,
     get_group_chat,
+    get_join_way,
     group_chats,
     get_msg_task,
     group_chat_ids,
     group_chat_people,
+    join_ways,
     remove_group_chat,
     remove_group_chat_members,
+    remove_join_way,
     save_contact_way,
+    save_join_way,
     save_msg_task,
     save_qrcode,
     send_msg_task,
+)
+from scrm.sandbox.world_joins import (  # noqa: F401 - re-exported
+    JoinRefused,
+    JoinResult,
+    chats_of,
+    join_via_way,
+    quit_group,
+    wecom_identity,
 )
 from scrm.sandbox.world_tags import (  # noqa: F401 - re-exported
     add_mp_tags,

@@ -1,8 +1,8 @@
 """The parts of the sandbox's world WeChat answers as a whole, each one JSON document in
 ``sandbox_documents`` (kind → key): group chats (``work_groupchat`` → chat_id), MP QR codes
 (``mp_qrcode`` → ticket, with ``mp_qrcode_url`` → url and ``mp_qrcode_scene`` →
-"action:scene" pointing at the ticket), contact ways (``work_contact_way`` → config_id) and
-mass-message tasks (``work_msgtask`` → msgid). Re-exported by :mod:`scrm.sandbox.world`."""
+"action:scene" pointing at the ticket), contact ways (``work_contact_way`` → config_id), group
+join ways (``work_join_way`` → config_id) and mass-message tasks (``work_msgtask`` → msgid). Re-exported by :mod:`scrm.sandbox.world`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ QRCODE = "mp_qrcode"
 QRCODE_URL = "mp_qrcode_url"
 QRCODE_SCENE = "mp_qrcode_scene"
 CONTACT_WAY = "work_contact_way"
+JOIN_WAY = "work_join_way"
 MSG_TASK = "work_msgtask"
 
 
@@ -188,6 +189,31 @@ def find_contact_way(redis: redis_lib.Redis, config_id: str) -> dict[str, Any] |
     """A way made by ``add_contact_way``: ``{"config_id", "type", "scene", "state", "user",
     "qr_code"?, …}``; what a phone that scans its code reaches."""
     return store.doc(CONTACT_WAY, config_id)
+
+
+# ---- WeCom group join ways (群活码) --------------------------------------------------------
+
+
+def save_join_way(redis: redis_lib.Redis, way: dict[str, Any]) -> None:
+    """A way made by ``groupchat/add_join_way``: ``{"config_id", "scene", "remark",
+    "auto_create_room" (0|1), "room_base_name", "room_base_id", "chat_id_list", "state",
+    "qr_code"}``; a phone that scans its code joins the first of its chats with room."""
+    store.save_doc(JOIN_WAY, way["config_id"], way)
+
+
+def get_join_way(redis: redis_lib.Redis, config_id: str) -> dict[str, Any] | None:
+    return store.doc(JOIN_WAY, config_id)
+
+
+def join_ways(redis: redis_lib.Redis) -> dict[str, dict[str, Any]]:
+    """config_id → join way, every one, in one read."""
+    with store.transaction() as session:
+        return dict(sorted(store.docs(session, JOIN_WAY).items()))
+
+
+def remove_join_way(redis: redis_lib.Redis, config_id: str) -> None:
+    with store.transaction() as session:
+        store.drop_doc(session, JOIN_WAY, config_id)
 
 
 # ---- WeCom mass-message tasks (企业群发) ----------------------------------------------------

@@ -16,6 +16,7 @@
   // loading: the customer whose chat is being read (their openid), else null. Until it is read the
   // page still shows the one chosen before, whose buttons must not act in the meantime.
   var state = { customers: boot.customers, customer: null, messages: [], busy: false, loading: null, pollTimers: [] };
+  var customerListeners = [];  // phone_groups.js: told of the chosen customer and whether the page is idle
   var TIME_GAP_MS = 5 * 60 * 1000;
   var POLL_AFTER_MS = [1500, 4000, 9000]; // replies the account sends later, through the API
 
@@ -95,6 +96,7 @@
     el.send.disabled = !following || !idle;
     el.text.placeholder = !c ? words.pick_customer : following ? words.message : words.follow_first;
     Array.prototype.forEach.call(el.menu.querySelectorAll("button"), function (b) { b.disabled = !following || !idle; });
+    customerListeners.forEach(function (listen) { listen(c, idle); });
   }
 
   function select(openid) {
@@ -155,9 +157,9 @@
       note.appendChild(make("span", "", m.text));
       return note;
     }
-    var row = make("div", "msg " + (m.from === "me" ? "me" : "account"));
+    var row = make("div", "msg " + (m.from === "me" ? "me" : m.from === "group" ? "account group" : "account"));
     var c = state.customer;
-    var initial = m.from === "me" ? ((c && c.nickname) || words.me).charAt(0) : words.account;
+    var initial = m.from === "me" ? ((c && c.nickname) || words.me).charAt(0) : m.from === "group" ? words.group.charAt(0) : words.account;
     row.appendChild(make("div", "avatar", initial));
     var bubble;
     if (m.kind === "news") {
@@ -345,6 +347,18 @@
       el.text.focus();
     });
   });
+
+  // What phone_groups.js (the customer's groups) draws with.
+  window.scrmPhone = {
+    api: api, make: make, words: words, urls: urls, showError: showError,
+    customer: function () { return state.customer; },
+    onCustomer: function (listen) { customerListeners.push(listen); listen(state.customer, !state.busy && !state.loading); },
+    addMessages: function (messages) {
+      var previous = state.messages[state.messages.length - 1] || null;
+      state.messages = state.messages.concat(messages);
+      appendMessages(messages, previous);
+    }
+  };
 
   renderMenu();
   renderOptions();

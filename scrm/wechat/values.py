@@ -63,6 +63,21 @@ class MassSend:
 
 
 @dataclass(frozen=True)
+class JoinWay:
+    """A group join way (群活码, ``groupchat/get_join_way``); ``qr_code`` is its image's URL."""
+
+    config_id: str
+    scene: int
+    remark: str
+    auto_create_room: bool
+    room_base_name: str
+    room_base_id: int
+    chat_ids: tuple[str, ...]
+    state: str
+    qr_code: str
+
+
+@dataclass(frozen=True)
 class ContactWay:
     """A 「联系我」 configuration; ``qr_code`` is the URL of its QR image."""
 

@@ -30,6 +30,7 @@ from scrm.wechat.values import (
     GroupChatPage,
     GroupChatRef,
     GroupMember,
+    JoinWay,
     Member,
     MemberTask,
     MsgTemplate,
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 ATTACHMENT_TYPES = frozenset({"image", "link", "miniprogram", "video", "file"})
 MAX_ATTACHMENTS = 9
 MAX_STATE_LENGTH = 30
+MAX_JOIN_WAY_CHATS = 5  # chat_id_list of a join way
+JOIN_WAY_QR = 2  # scene: 1 a mini program button, 2 a QR code
 TRANSFER_BATCH = 100  # customers per transfer_customer call
 MAX_TEMPLATE_CHATS = 2000  # groups in one add_msg_template chat_id_list
 MAX_TASK_PAGE = 1000  # get_groupmsg_task limit
@@ -63,8 +66,11 @@ class WorkClient:
         rate_limits: Mapping[str, int] | None = None,
         sleep: Callable[[float], None] | None = None,
         http: requests.Session | None = None,
+        agent_id: int = 0,
+        agent_secret: str | None = None,
     ) -> None:
         self.corp_id = corp_id
+        self.agent_id = agent_id
         app = f"{corp_id}:{secret_fingerprint(secret)}"
         self.transport = Transport(
             channel="work",
@@ -81,6 +87,13 @@ class WorkClient:
             http=http,
         )
         self._wx = WorkWeChatPy(corp_id, self.transport)
+        # App messages go with the self-built app's own secret, so with a token of their own.
+        self._agent_transport = None if not agent_secret else Transport(
+            channel="work", app=f"{corp_id}:{secret_fingerprint(agent_secret)}", base_url=base_url,
+            redis_client=redis_client, token_api="gettoken",
+            token_params={"corpid": corp_id, "corpsecret": agent_secret}, secrets=(agent_secret,),
+            timeout=timeout, rate_limits=rate_limits, sleep=sleep, http=http,
+        )
         # The JS-SDK ticket is rationed like the token: one cached copy for every process.
         self._jsapi_tickets = TokenCache(redis_client, key=f"scrm:wechat:jsapi_ticket:work:{app}",
                                          api="get_jsapi_ticket", fetch=self._fetch_jsapi_ticket)
@@ -103,6 +116,8 @@ class WorkClient:
             rate_limits=config.wechat.rate_limits,
             sleep=sleep,
             http=http,
+            agent_id=config.wechat.work.agent_id,
+            agent_secret=config.wechat.work.agent_secret,
         )
 
     # --- 联系我 and welcome messages ---------------------------------------------------------
@@ -283,6 +298,38 @@ class WorkClient:
             raw=frozen_raw(data),
         )
 
+    # --- Group join ways (群活码) ----------------------------------------------------------------
+
+    def add_join_way(self, *, chat_ids: Sequence[str], state: str, remark: str = "", auto_create_room: bool = False,
+                     room_base_name: str = "", room_base_id: int = 1) -> str:
+        """A QR join way into the first of ``chat_ids`` with room (WeCom creates a new group
+        when all are full and ``auto_create_room``); ``state`` comes back on each member who
+        joins through it (``groupchat/get``). Returns its ``config_id``."""
+        body = _join_way_body(chat_ids=chat_ids, state=state, remark=remark, auto_create_room=auto_create_room,
+                              room_base_name=room_base_name, room_base_id=room_base_id)
+        return self.transport.call("POST", "externalcontact/groupchat/add_join_way", body=body)["config_id"]
+
+    def get_join_way(self, config_id: str) -> JoinWay:
+        way = self.transport.call("POST", "externalcontact/groupchat/get_join_way",
+                                  body={"config_id": config_id}).get("join_way") or {}
+        return JoinWay(
+            config_id=way.get("config_id", config_id), scene=int(way.get("scene") or JOIN_WAY_QR),
+            remark=way.get("remark") or "", auto_create_room=bool(way.get("auto_create_room")),
+            room_base_name=way.get("room_base_name") or "", room_base_id=int(way.get("room_base_id") or 0),
+            chat_ids=tuple(way.get("chat_id_list") or ()), state=way.get("state") or "",
+            qr_code=way.get("qr_code") or "",
+        )
+
+    def update_join_way(self, config_id: str, *, chat_ids: Sequence[str], state: str, remark: str = "",
+                        auto_create_room: bool = False, room_base_name: str = "", room_base_id: int = 1) -> None:
+        """WeCom takes the whole definition again: what is left out is reset."""
+        body = _join_way_body(chat_ids=chat_ids, state=state, remark=remark, auto_create_room=auto_create_room,
+                              room_base_name=room_base_name, room_base_id=room_base_id)
+        self.transport.call("POST", "externalcontact/groupchat/update_join_way", body={"config_id": config_id, **body})
+
+    def del_join_way(self, config_id: str) -> None:
+        self.transport.call("POST", "externalcontact/groupchat/del_join_way", body={"config_id": config_id})
+
     def external_contact(self, external_userid: str) -> ExternalContact:
         """``externalcontact/get``: who a customer is, with the ``unionid`` when WeCom gives it."""
         data = self.transport.call("GET", "externalcontact/get", params={"external_userid": external_userid})
@@ -332,6 +379,38 @@ class WorkClient:
         if not data.get("ticket"):
             raise WeChatUnavailable("the get_jsapi_ticket answer holds no ticket", "get_jsapi_ticket")
         return str(data["ticket"]), int(data.get("expires_in") or 7200)
+
+    # --- App messages to members (应用消息) -----------------------------------------------------
+
+    @property
+    def can_send_app_messages(self) -> bool:
+        """Whether ``wechat.work.agent_secret`` is set: without it no app message is sent."""
+        return self._agent_transport is not None
+
+    def send_app_message(self, touser: Sequence[str], text: str) -> None:
+        """``message/send``: a text from the self-built app (``agent_id``) to members, with the
+        app's own token. WeCom allows each member 30 a minute and 1,000 an hour from one app."""
+        if self._agent_transport is None:
+            raise ValueError("wechat.work.agent_secret is not set: app messages cannot be sent")
+        if not touser or not text:
+            raise ValueError("an app message needs members and a text")
+        self._agent_transport.call("POST", "message/send", body={
+            "touser": "|".join(touser), "msgtype": "text", "agentid": self.agent_id, "text": {"content": text}})
+
+
+def _join_way_body(*, chat_ids: Sequence[str], state: str, remark: str, auto_create_room: bool,
+                   room_base_name: str, room_base_id: int) -> dict[str, Any]:
+    if not 1 <= len(state) <= MAX_STATE_LENGTH:
+        raise ValueError(f"state must be 1-{MAX_STATE_LENGTH} characters")
+    if len(chat_ids) > MAX_JOIN_WAY_CHATS or (not chat_ids and not auto_create_room):
+        raise ValueError(f"a join way takes 1-{MAX_JOIN_WAY_CHATS} chats (none only with auto_create_room)")
+    if auto_create_room and not room_base_name:
+        raise ValueError("auto_create_room needs room_base_name")
+    body: dict[str, Any] = {"scene": JOIN_WAY_QR, "remark": remark, "auto_create_room": int(auto_create_room),
+                            "chat_id_list": list(chat_ids), "state": state}
+    if auto_create_room:
+        body.update(room_base_name=room_base_name, room_base_id=room_base_id)
+    return body
 
 
 def _content(text: str, attachments: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
