@@ -19,6 +19,7 @@ from scrm.customers.pages import customer_console
 from scrm.dashboard import routes as dashboard_routes
 from scrm.dashboard.pages import dashboard_console
 from scrm.groups import routes as group_routes
+from scrm.groups.code_pages import code_console as group_code_console
 from scrm.groups.pages import group_console
 from scrm.outreach import routes as campaign_routes
 from scrm.outreach.pages import campaign_console
@@ -161,6 +162,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(customer_console)
     app.register_blueprint(dashboard_console)
     app.register_blueprint(group_console)
+    app.register_blueprint(group_code_console)
     app.register_blueprint(reply_console)
     if runtime.config.wechat.sandbox:
         app.register_blueprint(sandbox_routes.wechat_api, url_prefix="/sandbox/wechat")

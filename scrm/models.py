@@ -14,7 +14,15 @@ from scrm.coupons.models import (
 )
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.db import Base
-from scrm.groups.models import CustomerGroup, GroupDayStats, GroupMember
+from scrm.groups.models import (
+    CustomerGroup,
+    GroupCode,
+    GroupCodeChat,
+    GroupCodeDayStats,
+    GroupCodeWay,
+    GroupDayStats,
+    GroupMember,
+)
 from scrm.outreach.models import Campaign, CampaignRun, Delivery, OutreachEvent
 from scrm.replies.models import ReplyRule
 from scrm.sandbox.models import (
@@ -53,6 +61,10 @@ __all__ = [
     "Interaction",
     "CustomerTag",
     "CustomerGroup",
+    "GroupCode",
+    "GroupCodeChat",
+    "GroupCodeDayStats",
+    "GroupCodeWay",
     "GroupDayStats",
     "GroupMember",
     "Delivery",

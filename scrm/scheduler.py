@@ -67,6 +67,8 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
     ScheduledJob("coupon-announcements", "scrm.coupons.announce:announce_waiting", "interval", {"minutes": 5}),
     # Customer groups (客户群) read back from WeCom; callbacks refresh single groups between.
     ScheduledJob("groups-sync", "scrm.groups.sync:sync_groups", "cron", {"minute": 20}),
+    # Live codes (群活码) checked against their WeCom ways and groups, in case callbacks were lost.
+    ScheduledJob("group-codes-reconcile", "scrm.groups.code_reconcile:reconcile_codes", "interval", {"minutes": 10}),
     # Time-based campaign triggers (scrm/outreach/daily_triggers.py), after the coupon reminders.
     ScheduledJob("triggers-birthday", "scrm.outreach.daily_triggers:fire_birthdays", "cron", {"hour": 9, "minute": 30}),
     ScheduledJob("triggers-inactive", "scrm.outreach.daily_triggers:fire_inactive", "cron", {"hour": 9, "minute": 35}),

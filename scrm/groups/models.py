@@ -12,7 +12,18 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from scrm.customers.models import BigId
@@ -53,6 +64,7 @@ class GroupMember(Base):
     name: Mapped[str] = mapped_column(String(128), default="")
     join_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     join_scene: Mapped[int | None] = mapped_column(SmallInteger)  # 1 invited, 2 by link, 3 by QR code
+    state: Mapped[str | None] = mapped_column(String(30))  # the join way's state they came by (群活码)
     left_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -65,3 +77,86 @@ class GroupDayStats(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     joined: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     quit: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+# ---- group live codes (群活码) ------------------------------------------------------------
+
+CODE_STATUSES = ("active", "retired")
+REMOVED_REASONS = ("full", "dismissed", "manual")  # why a group was taken off a code
+WAY_SOURCES = ("code", "guide", "campaign")  # who hands the code out (its join way's state)
+DEFAULT_MEMBER_LIMIT, MAX_MEMBER_LIMIT = 200, 500  # 500: WeCom's most members in a group
+MAX_CODE_CHATS = 5  # WeCom's most chats on one join way
+
+
+class GroupCode(Base):
+    """A group live code (群活码): one printed code, WeCom join ways (``add_join_way``) that send
+    whoever scans to a group of the code with room. ``version`` counts changes of its group
+    list (a rotation, a manager's edit); ``pushed_version`` is the last version every way of
+    the code was told (``update_join_way``), so each version is pushed once."""
+
+    __tablename__ = "group_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    member_limit: Mapped[int] = mapped_column(Integer, default=DEFAULT_MEMBER_LIMIT,
+                                              server_default=str(DEFAULT_MEMBER_LIMIT))
+    auto_create: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    room_base_name: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    room_base_id: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # WeCom's next number
+    # The group welcome (入群欢迎语) template; no foreign key: that table is another part's.
+    welcome_template_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    pushed_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class GroupCodeChat(Base):
+    """A group on a code, in order: the rows with no ``removed_at`` are the code's groups now;
+    the others say when and why a group was taken off (a group added again gets a new row)."""
+
+    __tablename__ = "group_code_chats"
+    __table_args__ = (Index("ix_group_code_chats_code_id_removed_at", "code_id", "removed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("group_codes.id", ondelete="CASCADE"))
+    group_id: Mapped[int] = mapped_column(ForeignKey("customer_groups.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    removed_reason: Mapped[str | None] = mapped_column(String(10))  # REMOVED_REASONS
+
+
+class GroupCodeWay(Base):
+    """One WeCom join way of a code, each with its own ``state`` (≤ 30 chars) so a join says who
+    brought it: ``gc{code}`` the code itself, ``gc{code}g{guide}`` a guide handing it out,
+    ``gc{code}c{campaign}`` a campaign. ``config_id`` is WeCom's; ``deleted_at`` once
+    ``del_join_way`` removed it (the code retired)."""
+
+    __tablename__ = "group_code_ways"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("group_codes.id", ondelete="CASCADE"), index=True)
+    config_id: Mapped[str] = mapped_column(String(64), unique=True)
+    state: Mapped[str] = mapped_column(String(30), unique=True)
+    source: Mapped[str] = mapped_column(String(10))  # WAY_SOURCES
+    source_id: Mapped[int | None] = mapped_column(Integer)  # the guide's or the campaign's id
+    qr_code: Mapped[str] = mapped_column(String(512), default="", server_default="")
+    pushed_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class GroupCodeDayStats(Base):
+    """Joins through one way of a code into one group on one local day (``brand.timezone``):
+    counted when a member whose ``state`` is the way's joins (scrm/groups/sync.py)."""
+
+    __tablename__ = "group_code_day_stats"
+    __table_args__ = (Index("ix_group_code_day_stats_code_id_day", "code_id", "day"),)
+
+    way_id: Mapped[int] = mapped_column(ForeignKey("group_code_ways.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("customer_groups.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("group_codes.id", ondelete="CASCADE"))
+    joined: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from guides.models import Guide
 from scrm.clock import local_day
 from scrm.customers.models import Customer, CustomerIdentity
+from scrm.groups.code_rotation import after_group_stored, take_off_dismissed
 from scrm.db import dialect_insert
 from scrm.groups.models import EXTERNAL, CustomerGroup, GroupDayStats, GroupMember
 from scrm.queue import enqueue_after_commit
@@ -95,11 +96,13 @@ def mark_dismissed(*, db_session: Session, chat_id: str, at: datetime) -> None:
     db_session.execute(update(CustomerGroup).where(CustomerGroup.chat_id == chat_id,
                                                    CustomerGroup.status != "dismissed")
                        .values(status="dismissed", dismissed_at=at, updated_at=at))
+    take_off_dismissed(db_session=db_session, chat_id=chat_id, at=at)
 
 
 def store_chat(*, runtime: Runtime, db_session: Session, chat: GroupChat, wecom_status: int | None,
                at: datetime) -> CustomerGroup:
-    """Bring our group and its members in line with WeCom's ``chat``; count joins and quits."""
+    """Bring our group and its members in line with WeCom's ``chat``; count joins and quits,
+    and joins by live code (their ``state``); then the live codes follow (code_rotation)."""
     group = _locked_group(db_session, chat, at)
     group.name, group.owner_userid, group.notice = chat.name, chat.owner, chat.notice
     group.owner_guide_id = db_session.scalar(select(Guide.id).where(Guide.wecom_userid == chat.owner))
@@ -112,6 +115,7 @@ def store_chat(*, runtime: Runtime, db_session: Session, chat: GroupChat, wecom_
     rows = {m.userid: m for m in db_session.scalars(select(GroupMember).where(GroupMember.group_id == group.id))}
     customers = _customers_of(db_session, [m.userid for m in chat.members if m.type == EXTERNAL])
     counts: dict[tuple[str, object], int] = {}
+    arrivals: list[tuple[str, datetime]] = []  # (state, when) of those who joined by a join way
     for member in chat.members:
         joined = datetime.fromtimestamp(member.join_time, UTC) if member.join_time else at
         row = rows.get(member.userid)
@@ -121,7 +125,10 @@ def store_chat(*, runtime: Runtime, db_session: Session, chat: GroupChat, wecom_
         if row.id is None or row.left_at is not None:  # new, or back after leaving
             row.left_at, row.join_time = None, joined
             _tally(counts, "joined", local_day(runtime.config, joined))
+            if member.state:
+                arrivals.append((member.state, joined))
         row.kind, row.name, row.join_scene = member.type, member.name or row.name or "", member.join_scene
+        row.state = member.state or row.state
         row.customer_id = customers.get(member.userid) if member.type == EXTERNAL else None
     present = {m.userid for m in chat.members}
     for userid, row in rows.items():
@@ -130,6 +137,8 @@ def store_chat(*, runtime: Runtime, db_session: Session, chat: GroupChat, wecom_
             _tally(counts, "quit", local_day(runtime.config, at))
     db_session.flush()
     _count(db_session, group.id, counts)
+    after_group_stored(runtime=runtime, db_session=db_session, group=group, arrivals=arrivals, at=at,
+                       first_read=not rows)
     return group
 
 

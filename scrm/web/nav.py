@@ -55,6 +55,7 @@ NAV = (
         Link("coupon_console.coupon_templates", _l("优惠券")),
         Link("campaign_console.campaign_list", _l("活动")),
         Link("group_console.groups", _l("客户群")),
+        Link("group_code_console.code_list", _l("群活码")),
     )),
     Section(None, (
         Link("phone_pages.page", _l("手机沙盒"), admin_sandbox_only=True),

@@ -64,6 +64,7 @@ NOT_READY = "409 while the code is not ready (WeChat has not made it yet)."
 G, T, C, O, CU = "guides.schemas", "tagging.response_schemas", "scrm.coupons.schemas", "scrm.outreach.schemas", \
     "scrm.customers.schemas"
 SANDBOX = "scrm.sandbox.schemas"
+GC = "scrm.groups.code_schemas"
 
 OPERATIONS: dict[str, Op] = {
     # ---- stores and guides (guides/routes.py)
@@ -188,6 +189,20 @@ OPERATIONS: dict[str, Op] = {
         q("dismissed", FLAG, "1 or true: dismissed groups too"),
     )),
     "groups_api.get_group": Op({200: "scrm.groups.schemas:GroupDetailOut"}, query=day_range(366, 30)),
+    # ---- group live codes (scrm/groups/routes.py, 群活码)
+    "groups_api.create_code": Op({201: f"{GC}:GroupCodeDetailOut"}, body=f"{GC}:GroupCodeIn",
+                                 notes="422 naming the field: an unknown, dismissed or full group, more than 5, a "
+                                       "limit outside 1-500; `wecom_refused` when WeCom refuses the join way."),
+    "groups_api.list_codes": Op({200: f"{GC}:GroupCodeListOut"}),
+    "groups_api.get_code": Op({200: f"{GC}:GroupCodeDetailOut"}, query=day_range(366, 30)),
+    "groups_api.change_code": Op({200: f"{GC}:GroupCodeDetailOut"}, body=f"{GC}:GroupCodeChange", partial=True,
+                                 notes="`chat_ids` is the new list in order: groups left out are taken off. "
+                                       "WeCom's ways are told by a job, once per change."),
+    "groups_api.retire_code": Op({200: f"{GC}:GroupCodeDetailOut"},
+                                 notes="Retires the code: its WeCom join ways are deleted by a job; its groups, "
+                                       "history and joins are kept."),
+    "groups_api.code_qrcode": Op({200: PNG}, errors=(409,),
+                                 notes="WeCom's image of the code's join way; 409 while it cannot be fetched."),
     "users.me": Op({200: "scrm.users.schemas:MeOut"}),
     "users.list_users": Op({200: "scrm.users.schemas:UserListOut"}),
     # ---- campaigns, journeys, events (scrm/outreach/routes.py)

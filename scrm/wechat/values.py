@@ -150,6 +150,7 @@ class GroupMember:
     invitor: str | None = None
     name: str = ""
     unionid: str | None = None
+    state: str | None = None  # the join way's state they came by (群活码)
 
 
 @dataclass(frozen=True)

@@ -284,6 +284,7 @@ class WorkClient:
                 invitor=(m.get("invitor") or {}).get("userid"),
                 name=m.get("name") or m.get("group_nickname") or "",
                 unionid=m.get("unionid"),
+                state=m.get("state") or None,
             )
             for m in data.get("member_list") or ()
         )

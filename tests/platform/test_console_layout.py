@@ -14,7 +14,7 @@ import pytest
 from campaign_world import make_campaign
 from coupon_world import make_customer, make_template
 from guide_world import create_guide, create_store
-from scrm.groups.models import CustomerGroup
+from scrm.groups.models import CustomerGroup, GroupCode
 from web_world import log_in, page_text
 
 BRAND = "英氏测试旗舰"
@@ -23,9 +23,11 @@ AREAS = {  # every area's link, as the side bar shows it to a manager
     "/console/follow-greeting": "关注回复", "/console/menu": "菜单", "/console/tags": "标签",
     "/console/tag-rules": "标签规则", "/console/audience": "人群", "/console/stores": "门店与导购",
     "/console/coupons": "优惠券", "/console/campaigns": "活动", "/console/groups": "客户群",
+    "/console/group-codes": "群活码",
 }
 NOT_PAGES = {"guide_console.guide_qrcode", "guide_console.store_qrcode", "guide_console.store_poster",
-             "campaign_console.results_json", "tag_console.audience_count", "tag_console.one_firing"}
+             "campaign_console.results_json", "tag_console.audience_count", "tag_console.one_firing",
+             "group_code_console.qrcode"}
 
 
 @pytest.fixture
@@ -46,8 +48,13 @@ def seeded(runtime, client, auth):  # noqa: ANN001, ANN201
     with runtime.transaction() as db_session:
         db_session.add(CustomerGroup(chat_id="wrVIP", name="静安店VIP群", owner_userid="g1",
                                      created_at=now, updated_at=now))
+        code = GroupCode(name="VIP live code", created_at=now)
+        db_session.add(code)
+        db_session.flush()
+        code_id = code.id
     return {"customer_id": make_customer(runtime, nickname="艾米"), "template_id": make_template(runtime),
             "campaign_id": make_campaign(runtime), "rule_id": reply.get_json()["id"], "chat_id": "wrVIP",
+            "code_id": code_id,
             "code": {"guide_console.guide": "G1", "guide_console.store": "S1"}}
 
 
