@@ -4,8 +4,9 @@ server, then the rotation decisions the burst's refresh jobs make against plain 
 
 2,000 groups with 200,000 members (100 each, give or take 5) are written in bulk, both ours
 (``customer_groups``, ``group_members``) and the sandbox WeCom's (its ``groupchat/get``
-documents). When live codes (群活码, :mod:`scrm.groups.codes`) are on this branch, the first
-half of the groups are put on codes of 5 chats each whose member limit is the average + 5.
+documents). The first half of the groups are put on live codes (群活码, :mod:`scrm.groups.codes`,
+made through the service with their join ways in the sandbox), 5 groups each, whose member
+limit is the average + 6: the bursts' joins fill about two thirds of those groups.
 
 A burst is 10,000 callbacks: for each group in turn 4 ``add_member`` (a new customer, join
 scene 3) and 1 ``del_member``, the sandbox's groups changed to match first (as WeCom has the
@@ -35,6 +36,7 @@ the database is created if missing, its schema dropped and migrated) and Redis o
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import resource
@@ -55,6 +57,7 @@ LUA = ROOT / "bench" / "groups.lua"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 CODE_CHATS = 5  # groups per live code
 PER_GROUP = 5  # callbacks per group per burst: 4 joins, then 1 quit
+LIMIT_OVER = 6  # a code's member limit: the average group + this (the largest seeded is 5 over)
 TEXT_SEED = 17
 WARM_JOBS = 100  # refreshes run before the timed ones
 TEXTS = ("请问奶粉有货吗", "尿不湿怎么卖", "有优惠券吗", "门店营业时间是几点", "门店", "积分怎么查")
@@ -130,16 +133,21 @@ def first_half(groups: int) -> list[str]:
     return [chat_id(g) for g in range(groups // 2 // CODE_CHATS * CODE_CHATS)]
 
 
-def seed_codes(runtime, chats: list[str], limit: int) -> bool:  # noqa: ANN001
-    """Live codes over ``chats``, CODE_CHATS each, when this branch has them: whether it does."""
+def seed_codes(runtime, chats: list[str], limit: int) -> dict[str, str] | None:  # noqa: ANN001
+    """Live codes over ``chats``, CODE_CHATS each, made through the service (each with its join
+    way in the sandbox WeCom): each chat's way ``state``; None when this branch has no codes."""
     try:
         from scrm.groups import codes
+        from scrm.groups.code_schemas import GroupCodeIn
     except ImportError:
-        return False
+        return None
+    states = {}
     for start in range(0, len(chats), CODE_CHATS):
-        codes.bench_code(runtime, name=f"活码{start // CODE_CHATS}", chat_ids=chats[start:start + CODE_CHATS],
-                         member_limit=limit)
-    return True
+        mine = chats[start:start + CODE_CHATS]
+        code_id = codes.create(runtime=runtime, code_in=GroupCodeIn(
+            name=f"活码{start // CODE_CHATS}", chat_ids=mine, member_limit=limit))
+        states |= dict.fromkeys(mine, codes.way_state(code_id))
+    return states
 
 
 # -- the bursts --------------------------------------------------------------------------------
@@ -158,8 +166,9 @@ def chat_changes(groups: int, count: int, run: int) -> list[tuple[str, str, str]
     return changes
 
 
-def apply_to_sandbox(url: str, changes: list[tuple[str, str, str]]) -> None:
-    """Change the sandbox's group chats as the callbacks will say (WeCom's side of the burst)."""
+def apply_to_sandbox(url: str, changes: list[tuple[str, str, str]], states: dict[str, str]) -> None:
+    """Change the sandbox's group chats as the callbacks will say (WeCom's side of the burst);
+    a customer joining a group on a code joins by its way (its ``state``)."""
     from sqlalchemy import bindparam, create_engine, select, update
 
     from scrm.sandbox.models import SandboxDocument
@@ -173,8 +182,9 @@ def apply_to_sandbox(url: str, changes: list[tuple[str, str, str]]) -> None:
         for chat, detail, userid in changes:
             doc = chats[chat]
             if detail == "add_member":
-                doc["member_list"].append({"userid": userid, "type": 2, "join_time": now, "join_scene": 3,
-                                           "invitor": {"userid": doc["owner"]}})
+                entry = {"userid": userid, "type": 2, "join_time": now, "join_scene": 3,
+                         "invitor": {"userid": doc["owner"]}}
+                doc["member_list"].append(entry | ({"state": states[chat]} if chat in states else {}))
             else:
                 doc["member_list"] = [m for m in doc["member_list"] if m["userid"] != userid]
         conn.execute(update(table).where(table.c.kind == "work_groupchat", table.c.key == bindparam("k"))
@@ -280,16 +290,18 @@ def run_jobs(runtime, jobs: list, name: str = "") -> float:  # noqa: ANN001
     return time.perf_counter() - started
 
 
-def rotations(url: str) -> tuple[int, int]:
-    """Chats taken off a code because they were full; codes whose chats changed (live codes only)."""
+def rotations(url: str) -> tuple[int, int, int]:
+    """Chats taken off a code because they were full; codes whose chats changed; joins counted
+    by code (live codes only)."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
     with engine.connect() as conn:
         off = conn.execute(text("SELECT count(*) FROM group_code_chats WHERE removed_reason = 'full'")).scalar_one()
-        changed = conn.execute(text("SELECT count(*) FROM group_codes WHERE version > 0")).scalar_one()
+        changed = conn.execute(text("SELECT count(*) FROM group_codes WHERE version > 1")).scalar_one()
+        joins = conn.execute(text("SELECT coalesce(sum(joined), 0) FROM group_code_day_stats")).scalar_one()
     engine.dispose()
-    return off, changed
+    return off, changed, joins
 
 
 def time_refreshes(runtime, url: str, refreshes: list, on_code: set[str], coded: bool) -> dict:  # noqa: ANN001
@@ -305,7 +317,7 @@ def time_refreshes(runtime, url: str, refreshes: list, on_code: set[str], coded:
     result["pushes_s"] = time.perf_counter() - started
     result["update_calls"] = sum(1 for call in list_calls(runtime.redis, "work") if "update_join_way" in call["api"])
     result["plain_s"] = run_jobs(runtime, plain, "plain refreshes")
-    result["rotations"], result["codes_changed"] = rotations(url) if coded else (0, 0)
+    result["rotations"], result["codes_changed"], result["code_joins"] = rotations(url) if coded else (0, 0, 0)
     return result
 
 
@@ -360,18 +372,20 @@ def main() -> None:  # noqa: PLR0915
     try:
         server.wait_until_ready()
         half = first_half(args.groups)
-        coded = seed_codes(runtime, half, args.members // args.groups + 5)
+        states = seed_codes(runtime, half, args.members // args.groups + LIMIT_OVER)
+        coded = states is not None
+        states = states or {}
         print(f"gunicorn {' '.join(settings)}; {os.cpu_count()} CPU cores; wrk -t {args.concurrency} -c "
               f"{args.concurrency}; " + (f"{len(half)} groups on {len(half) // CODE_CHATS} live codes" if coded else
                                          "no live codes on this branch: every refresh is plain"), flush=True)
         warm = chat_changes(args.groups, args.groups, run=0)
-        apply_to_sandbox(url, warm)
+        apply_to_sandbox(url, warm, states)
         replay(server, chat_callbacks(config, warm), args.concurrency, logdir, "warm-groups")
         replay(server, text_callbacks(config, customers, customers, 10**9), args.concurrency, logdir, "warm-texts")
         run_jobs(runtime, take_refreshes(runtime)[:WARM_JOBS])  # connections, caches; the rest are dropped
         for run in range(1, args.runs + 1):
             changes = chat_changes(args.groups, args.burst, run=run)
-            apply_to_sandbox(url, changes)
+            apply_to_sandbox(url, changes, states)
             figures = replay(server, chat_callbacks(config, changes), args.concurrency, logdir, f"groups-{run}")
             refreshes = take_refreshes(runtime)  # the last burst's are run below, earlier ones dropped
             results.append(("group callbacks", run, figures))
@@ -381,7 +395,8 @@ def main() -> None:  # noqa: PLR0915
             results.append(("plain texts", run, figures))
             print(f"  plain texts,     run {run}: {line(figures)}", flush=True)
         take_refreshes(runtime)  # empties the queues of the texts' jobs
-        print(f"running the {len(refreshes)} queued refresh jobs in this process…", flush=True)
+        logging.getLogger("scrm.groups").setLevel(logging.ERROR)  # "every group is full" of each filled code
+        print(f"running the last burst's {len(refreshes)} queued refresh jobs in this process…", flush=True)
         jobs = time_refreshes(runtime, url, refreshes, set(half), coded)
     finally:
         server.stop()
@@ -422,9 +437,9 @@ def report(args, results: list, jobs: dict, coded: bool) -> None:  # noqa: ANN00
     label = "rotation decisions (groups on a code)" if coded else "refreshes, first half of the groups"
     print(f"{label}: {jobs['coded']} refresh jobs in {jobs['coded_s']:.1f} s: {coded_rate:.0f}/s")
     if coded:
-        print(f"  rotations: {jobs['rotations']} groups taken off full, {jobs['codes_changed']} codes changed; the "
-              f"{jobs['pushes']} jobs they queued ran in {jobs['pushes_s']:.1f} s with {jobs['update_calls']} "
-              f"update_join_way calls")
+        print(f"  rotations: {jobs['rotations']} groups taken off full, {jobs['codes_changed']} codes changed, "
+              f"{jobs['code_joins']} joins counted by code (warm-up included); the {jobs['pushes']} jobs they queued "
+              f"ran in {jobs['pushes_s']:.1f} s with {jobs['update_calls']} update_join_way calls")
     print(f"plain refreshes ({'groups on no code' if coded else 'the other half'}): {jobs['plain']} refresh jobs "
           f"in {jobs['plain_s']:.1f} s: "
           f"{plain_rate:.0f}/s")
