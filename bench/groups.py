@@ -18,11 +18,12 @@ answered by a passive reply). Each kind runs ``--runs`` times, alternately, afte
 warm-up (one callback per group, one text per customer: the customers exist before the runs).
 
 The webhook only queues a ``refresh_group`` job per callback. The last group burst's queued
-refreshes (the earlier bursts' are dropped: each job reads its group whole) are run here, one after the other (one worker's rate),
-against the sandbox served by the same gunicorn: first those of groups on a code (each re-reads
-the group and decides whether it leaves its code: a rotation decision), then the jobs they
-queued (``update_join_way``, once per rotation), then those of groups on no code (plain
-refreshes): decisions/s against plain refreshes/s.
+refreshes (the earlier bursts' are dropped: each job reads its group whole) are run here,
+one after the other (one worker's rate), against the sandbox served by the same gunicorn:
+those of groups on a code (each re-reads the group and decides whether it leaves its code: a
+rotation decision) and those of groups on no code (plain refreshes), 100 of one kind then 100
+of the other, timed apart; then the jobs the rotations queued (``update_join_way``, once per
+code version): decisions/s against plain refreshes/s.
 
     .venv/bin/python bench/groups.py [--groups 2000] [--members 200000] [--burst 10000]
         [--runs 2] [--concurrency 16] [--workers 2] [--threads 4]
@@ -60,6 +61,7 @@ PER_GROUP = 5  # callbacks per group per burst: 4 joins, then 1 quit
 LIMIT_OVER = 6  # a code's member limit: the average group + this (the largest seeded is 5 over)
 TEXT_SEED = 17
 WARM_JOBS = 100  # refreshes run before the timed ones
+CHUNK = 100  # refreshes of one kind timed in a row
 TEXTS = ("请问奶粉有货吗", "尿不湿怎么卖", "有优惠券吗", "门店营业时间是几点", "门店", "积分怎么查")
 
 
@@ -279,14 +281,11 @@ def take_refreshes(runtime) -> list:  # noqa: ANN001
     return refreshes
 
 
-def run_jobs(runtime, jobs: list, name: str = "") -> float:  # noqa: ANN001
+def run_jobs(runtime, jobs: list) -> float:  # noqa: ANN001
     """Each job's function with its queued arguments, in this process: the seconds it took."""
-    started = note = time.perf_counter()
-    for n, job in enumerate(jobs, 1):
+    started = time.perf_counter()
+    for job in jobs:
         job.func(*job.args, **job.kwargs)
-        if name and time.perf_counter() - note >= 60:
-            note = time.perf_counter()
-            print(f"  {name}: {n}/{len(jobs)} in {note - started:.0f} s", flush=True)
     return time.perf_counter() - started
 
 
@@ -305,18 +304,27 @@ def rotations(url: str) -> tuple[int, int, int]:
 
 
 def time_refreshes(runtime, url: str, refreshes: list, on_code: set[str], coded: bool) -> dict:  # noqa: ANN001
+    """The refreshes of groups on a code and of the others, CHUNK of one kind then CHUNK of the
+    other (so both see the same load on this shared machine), timed apart; then the jobs the
+    rotations queued (as a worker would: after the refreshes queued before them)."""
     from scrm.sandbox.state import clear_calls, list_calls
 
     first = [job for job in refreshes if job.args[0] in on_code]
     plain = [job for job in refreshes if job.args[0] not in on_code]
-    result = {"coded": len(first), "plain": len(plain),
-              "coded_s": run_jobs(runtime, first, "refreshes on a code" if coded else "first half")}
+    result = {"coded": len(first), "plain": len(plain), "coded_s": 0.0, "plain_s": 0.0}
+    note = time.monotonic()
+    for start in range(0, max(len(first), len(plain)), CHUNK):
+        result["coded_s"] += run_jobs(runtime, first[start:start + CHUNK])
+        result["plain_s"] += run_jobs(runtime, plain[start:start + CHUNK])
+        if time.monotonic() - note >= 60:
+            note = time.monotonic()
+            print(f"  {min(start + CHUNK, len(first))}/{len(first)} and {min(start + CHUNK, len(plain))}/{len(plain)} "
+                  "refreshes done", flush=True)
     clear_calls(runtime.redis)
     started = time.perf_counter()
     result["pushes"] = runtime.queue.run_pending()  # what the rotations queued
     result["pushes_s"] = time.perf_counter() - started
     result["update_calls"] = sum(1 for call in list_calls(runtime.redis, "work") if "update_join_way" in call["api"])
-    result["plain_s"] = run_jobs(runtime, plain, "plain refreshes")
     result["rotations"], result["codes_changed"], result["code_joins"] = rotations(url) if coded else (0, 0, 0)
     return result
 
@@ -383,6 +391,7 @@ def main() -> None:  # noqa: PLR0915
         replay(server, chat_callbacks(config, warm), args.concurrency, logdir, "warm-groups")
         replay(server, text_callbacks(config, customers, customers, 10**9), args.concurrency, logdir, "warm-texts")
         run_jobs(runtime, take_refreshes(runtime)[:WARM_JOBS])  # connections, caches; the rest are dropped
+        runtime.queue.run_pending()  # and what their rotations queued
         for run in range(1, args.runs + 1):
             changes = chat_changes(args.groups, args.burst, run=run)
             apply_to_sandbox(url, changes, states)
@@ -445,8 +454,8 @@ def report(args, results: list, jobs: dict, coded: bool) -> None:  # noqa: ANN00
           f"{plain_rate:.0f}/s")
     if plain_rate:
         print(f"ratio: {label.split(' (')[0]}/s ÷ plain refreshes/s = {coded_rate / plain_rate:.2f}")
-    print("Jobs run one after the other in this process (one worker), each re-reading its group from the sandbox "
-          "on the same gunicorn (groupchat/get over HTTP). cpu%: CPU time per second of wall time (100 = one core) "
+    print(f"Jobs run one after the other in this process (one worker), {CHUNK} of one kind then {CHUNK} of the other, "
+          "each re-reading its group from the sandbox on the same gunicorn (groupchat/get over HTTP). cpu%: CPU time per second of wall time (100 = one core) "
           "of gunicorn, of every PostgreSQL and Redis process, of wrk, and of anything else; all share these cores.")
 
 
