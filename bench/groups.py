@@ -12,10 +12,11 @@ A burst is 10,000 callbacks: for each group in turn 4 ``add_member`` (a new cust
 scene 3) and 1 ``del_member``, the sandbox's groups changed to match first (as WeCom has the
 change before it calls us). Each callback is signed and sealed with the WeCom keys
 (:mod:`handlers.signed_callbacks`) just before its burst and replayed once by ``wrk``
-(``bench/groups.lua``) at ``--concurrency`` requests in flight. The anchor is a burst of as many
-safe-mode MP texts (unique MsgIds, 5 per customer, meeting bench/webhook.py's keyword rules,
-answered by a passive reply). Each kind runs ``--runs`` times, alternately, after an untimed
-warm-up (one callback per group, one text per customer: the customers exist before the runs).
+(:mod:`bench.wrk_replay`, ``bench/groups.lua``) at ``--concurrency`` requests in flight. The
+anchor is a burst of as many safe-mode MP texts (unique MsgIds, 5 per customer, meeting
+bench/webhook.py's keyword rules, answered by a passive reply). Each kind runs ``--runs``
+times, alternately, after an untimed warm-up (one callback per group, one text per customer:
+the customers exist before the runs).
 
 The webhook only queues a ``refresh_group`` job per callback. The last group burst's queued
 refreshes (the earlier bursts' are dropped: each job reads its group whole) are run here,
@@ -39,11 +40,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
-import resource
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,9 +49,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.webhook import Gunicorn, backend_cpu_seconds, free_port, machine_busy_seconds, seed_rules  # noqa: E402
+from bench.webhook import Gunicorn, free_port, seed_rules  # noqa: E402
+from bench.wrk_replay import line, rate, replay  # noqa: E402
 
-LUA = ROOT / "bench" / "groups.lua"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 CODE_CHATS = 5  # groups per live code
 PER_GROUP = 5  # callbacks per group per burst: 4 joins, then 1 quit
@@ -97,7 +94,8 @@ def seed_groups(url: str, groups: int, members: int) -> int:
     from sqlalchemy import create_engine, text
 
     base, extra = divmod(members, groups)
-    size = f"({base} + CASE WHEN g % 2 = 0 THEN 1 ELSE -1 END * ((g / 2) % 6) + CASE WHEN g < {extra} THEN 1 ELSE 0 END)"
+    size = (f"({base} + CASE WHEN g % 2 = 0 THEN 1 ELSE -1 END * ((g / 2) % 6)"
+            f" + CASE WHEN g < {extra} THEN 1 ELSE 0 END)")
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text(
@@ -223,43 +221,6 @@ def text_callbacks(config, count: int, customers: int, first_msg_id: int) -> lis
     to, now = config.wechat.mp.original_id, int(time.time())
     return [sender.sign(mp_text_xml(to=to, openid=openid(TEXT_SEED, n % customers), content=TEXTS[n % len(TEXTS)],
                                     msg_id=str(first_msg_id + n), create_time=now)) for n in range(count)]
-
-
-def replay(server: Gunicorn, signed: list, concurrency: int, logdir: Path, name: str) -> dict:
-    """Every request of ``signed`` once, by wrk at ``concurrency`` in flight: its figures and
-    the CPU seconds of gunicorn, PostgreSQL + Redis, wrk and the whole machine."""
-    path = logdir / f"{name}.requests"
-    with open(path, "wb") as out:
-        for request in signed:
-            out.write(f"{request.path} {len(request.body)}\n".encode() + request.body)
-    threads = max(1, min(concurrency, len(signed)))
-    before = (server.cpu_seconds(), backend_cpu_seconds(), _children_cpu(), machine_busy_seconds(), time.monotonic())
-    done_file = logdir / f"{name}.done"
-    wrk = subprocess.Popen(["wrk", "-t", str(threads), "-c", str(threads), "-d", "600s", "--timeout", "30s",
-                            "-s", str(LUA), server.url, "--", str(path), str(threads), str(done_file)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while wrk.poll() is None:  # wrk sleeps for all of -d: interrupted once every thread is done
-        if done_file.exists() and done_file.read_text().count("\n") >= threads:
-            after = (server.cpu_seconds(), backend_cpu_seconds(), 0.0, machine_busy_seconds(), time.monotonic())
-            wrk.send_signal(signal.SIGINT)
-            break
-        time.sleep(0.005)
-    else:
-        after = (server.cpu_seconds(), backend_cpu_seconds(), 0.0, machine_busy_seconds(), time.monotonic())
-    stdout, stderr = wrk.communicate(timeout=60)
-    after = (after[0], after[1], _children_cpu(), after[3], after[4])  # wrk's CPU counts once it has exited
-    found = re.search(r"^RESULT (.*)$", stdout, re.MULTILINE)
-    if not found:
-        raise SystemExit(f"wrk failed ({wrk.returncode}):\n{stdout}\n{stderr}")
-    figures = {key: int(value) for key, value in (pair.split("=") for pair in found.group(1).split())}
-    figures["cpu"] = [b - a for a, b in zip(before, after)]
-    figures["wall"] = after[4] - before[4]  # from wrk's start to the last answer (wrk's duration runs to its exit)
-    return figures
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 # -- the jobs ----------------------------------------------------------------------------------
@@ -417,19 +378,6 @@ def main() -> None:  # noqa: PLR0915
     report(args, results, jobs, coded)
 
 
-def rate(figures: dict) -> float:
-    return figures["answered"] / figures["wall"]
-
-
-def line(figures: dict) -> str:
-    server, db, gen, busy, wall = figures["cpu"]
-    cpu = "/".join(f"{part / wall * 100:.0f}" for part in (server, db, gen, max(0.0, busy - server - db - gen)))
-    errors = sum(figures[k] for k in ("connect", "read", "write", "timeout"))
-    return (f"{figures['answered']}/{figures['requests']} answered, {figures['non200']} not 200, {errors} socket "
-            f"errors; {rate(figures):.0f} req/s, p50 {figures['p50_us'] / 1000:.1f} ms, p99 "
-            f"{figures['p99_us'] / 1000:.1f} ms, max {figures['max_us'] / 1000:.1f} ms; cpu% app/db/wrk/other {cpu}")
-
-
 def report(args, results: list, jobs: dict, coded: bool) -> None:  # noqa: ANN001
     print()
     print(f"{'burst of ' + str(args.burst):<24} {'req/s':>6} {'p50 ms':>7} {'p99 ms':>7}")
@@ -455,7 +403,8 @@ def report(args, results: list, jobs: dict, coded: bool) -> None:  # noqa: ANN00
     if plain_rate:
         print(f"ratio: {label.split(' (')[0]}/s ÷ plain refreshes/s = {coded_rate / plain_rate:.2f}")
     print(f"Jobs run one after the other in this process (one worker), {CHUNK} of one kind then {CHUNK} of the other, "
-          "each re-reading its group from the sandbox on the same gunicorn (groupchat/get over HTTP). cpu%: CPU time per second of wall time (100 = one core) "
+          "each re-reading its group from the sandbox on the same gunicorn (groupchat/get over HTTP). cpu%: CPU time "
+          "per second of wall time (100 = one core) "
           "of gunicorn, of every PostgreSQL and Redis process, of wrk, and of anything else; all share these cores.")
 
 
