@@ -451,11 +451,11 @@ def get_group_chat(call: Call) -> dict[str, Any]:
     if chat is None:
         raise WeChatError(40050, f"no group chat {chat_id!r}")
     need_name = call.body.get("need_name") == 1
+    people = world.group_chat_people(call.redis, chat)  # two reads, not one per member
     members = []
     for entry in chat.pop("member_list"):
         member = dict(entry)
-        person = (world.get_member(call.redis, entry["userid"]) if entry["type"] == 1
-                  else world.get_customer(call.redis, entry["userid"])) or {}
+        person = people.get(entry["userid"], {})
         if person.get("unionid"):
             member["unionid"] = person["unionid"]
         if need_name:

@@ -45,6 +45,7 @@ from scrm.sandbox.world_docs import (  # noqa: F401 - re-exported: the world's o
     group_chats,
     get_msg_task,
     group_chat_ids,
+    group_chat_people,
     join_ways,
     remove_group_chat,
     remove_group_chat_members,

@@ -11,8 +11,10 @@ from datetime import datetime
 from typing import Any
 
 import redis as redis_lib
+from sqlalchemy import select
 
 from scrm.sandbox import store
+from scrm.sandbox.models import SandboxCustomer, SandboxMember
 
 GROUP_CHAT = "work_groupchat"
 QRCODE = "mp_qrcode"
@@ -70,6 +72,27 @@ def add_group_chat(
 
 def get_group_chat(redis: redis_lib.Redis, chat_id: str) -> dict[str, Any] | None:
     return store.doc(GROUP_CHAT, chat_id)
+
+
+def group_chat_people(redis: redis_lib.Redis, chat: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The chat's members (成员) and customers by userid, each ``{"name"}`` and its
+    ``"unionid"`` when it has one, in two reads whatever the chat's size; those the world
+    does not know are left out."""
+    userids = {m["userid"] for m in chat["member_list"] if m["type"] == 1}
+    external = {m["userid"] for m in chat["member_list"] if m["type"] != 1}
+    people: dict[str, dict[str, str]] = {}
+    with store.reading() as conn:
+        if userids:
+            for userid, name in conn.execute(select(SandboxMember.userid, SandboxMember.name)
+                                             .where(SandboxMember.userid.in_(userids))):
+                people[userid] = {"name": name}
+        if external:
+            for userid, name, unionid in conn.execute(
+                select(SandboxCustomer.external_userid, SandboxCustomer.name, SandboxCustomer.unionid)
+                .where(SandboxCustomer.external_userid.in_(external))
+            ):
+                people[userid] = {"name": name, **({"unionid": unionid} if unionid else {})}
+    return people
 
 
 def group_chat_ids(redis: redis_lib.Redis) -> list[str]:
