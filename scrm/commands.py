@@ -23,6 +23,7 @@ from scrm.cli_context import config_of, runtime_of
 from scrm.config import is_loopback
 from scrm import demo_history
 from scrm.demo import ADMIN, seed_demo_brand
+from scrm.demo_groups import CODE_NAME, SOP_NAME, WELCOME_NAME, seed_community
 from scrm.demo_seed import seed_first_hour
 from scrm.logs import Redactor, configure_demo_logging
 from scrm.migrate import upgrade
@@ -91,6 +92,7 @@ def sandbox(ctx: click.Context, host: str | None, port: int | None, open_browser
     _serve(runtime, host, port)
 
 
+COMMUNITY_NAMES = f"live code {CODE_NAME}, welcome {WELCOME_NAME}, SOP {SOP_NAME}"
 # Where ``scrm demo`` keeps its logs (beside the SQLite file the demo makes, under var/).
 DEMO_LOG = Path("var") / "demo.log"
 
@@ -121,11 +123,15 @@ def demo(ctx: click.Context) -> None:
     def before_ready() -> None:
         if demo_history.has_history(runtime):
             click.echo("history: kept (the database has customers)")
-            return
-        click.echo(f"history: {demo_history.DAYS} days of {demo_history.CUSTOMERS} simulated customers, backfilled "
-                   "(a minute or so)")
-        summary = demo_history.backfill(runtime, url, brand.admin_token, echo=click.echo)
-        click.echo(f"  history: {summary.accepted} of {summary.sent} accepted in {summary.elapsed:.1f} s")
+        else:
+            click.echo(f"history: {demo_history.DAYS} days of {demo_history.CUSTOMERS} simulated customers, "
+                       "backfilled (a minute or so)")
+            summary = demo_history.backfill(runtime, url, brand.admin_token, echo=click.echo)
+            click.echo(f"  history: {summary.accepted} of {summary.sent} accepted in {summary.elapsed:.1f} s")
+        community = seed_community(runtime, [chat_id for chat_id, _, _ in demo_history.GROUPS])
+        log.info("community operations seeded: %s", "; ".join(community) or "nothing: it was there")
+        click.echo("community: " + ("; ".join(community) if community else f"kept ({COMMUNITY_NAMES})")
+                   + "   (console: 社群运营 › 群活码, 群SOP, 入群欢迎语, 社群数据)")
         click.echo(f"demo ready in {monotonic() - started:.1f} s")
 
     _serve(runtime, None, None, before_ready=before_ready, notes=notes)
