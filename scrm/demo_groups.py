@@ -25,7 +25,14 @@ from sqlalchemy import select, update
 from scrm.customers.models import CustomerIdentity
 from scrm.groups import codes, welcome
 from scrm.groups.code_schemas import GroupCodeIn
-from scrm.groups.models import CustomerGroup, GroupCode, GroupCodeChat, GroupMember, GroupSop, GroupWelcomeTemplate
+from scrm.groups.models import (
+    CustomerGroup,
+    GroupCode,
+    GroupCodeChat,
+    GroupMember,
+    GroupSop,
+    GroupWelcomeTemplate,
+)
 from scrm.groups.sop import create_sop
 from scrm.groups.sop_schemas import parse_sop
 from scrm.groups.sync import sync_groups

@@ -50,10 +50,16 @@ class PageClient(FlaskClient):
         return token
 
 
-def open_phone_sandbox(page, base_url: str, admin_token: str) -> None:  # noqa: ANN001
-    """Sign a browser page in to the console as an admin (the login form, as a person does) and
-    go on to the phone sandbox, which needs that session (SPEC §12)."""
-    page.goto(f"{base_url}/login?next=/sandbox/phone")
-    page.fill("#token", admin_token)
+def console_sign_in(page, base_url: str, token: str, next_path: str = "/") -> None:  # noqa: ANN001
+    """Sign a browser page in with ``token`` through the login form, as a person does, and wait
+    until it has gone on to ``next_path``."""
+    page.goto(f"{base_url}/login?next={next_path}")
+    page.fill("#token", token)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/sandbox/phone")
+    page.wait_for_url(f"{base_url}{next_path}")
+
+
+def open_phone_sandbox(page, base_url: str, admin_token: str) -> None:  # noqa: ANN001
+    """Sign a browser page in to the console as an admin and go on to the phone sandbox, which
+    needs that session (SPEC §12)."""
+    console_sign_in(page, base_url, admin_token, "/sandbox/phone")

@@ -196,6 +196,5 @@ def test_the_demo_s_groups_get_a_live_code_a_welcome_an_sop_and_joins_on_past_da
     assert [(s["name"], s["selector"], s["groups"], [(st["day_offset"], st["time"]) for st in s["steps"]])
             for s in sops] == [("新群七天SOP", {"kind": "code", "value": str(code[0]["id"])}, 2,
                                 [(0, "10:00"), (3, "20:00")])]
-    by_code = client.get("/api/group-stats?by=code", headers=headers).get_json()
-    assert by_code, by_code
-    print(by_code)
+    by_day = client.get("/api/group-stats?by=day", headers=headers).get_json()["rows"]  # 社群数据
+    assert sum(row["joined"] for row in by_day[-7:]) == 10, by_day
