@@ -10,13 +10,11 @@ console, 390×844 phone) go to ``test-artifacts/community/``."""
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from web_world import console_sign_in
+from web_world import console_sign_in, demo_processes, reload_until
 
 from scrm.sandbox import world
 
@@ -33,37 +31,12 @@ SOP_NAME = "新群七天SOP"
 @pytest.fixture
 def running(stack):  # noqa: ANN001, ANN201
     """The worker and the scheduler of ``scrm demo`` (scrm/serving.py), on a stopped clock."""
-    from scrm.clock import FrozenClock
-    from scrm.scheduler import SchedulerService
-
-    runtime = stack.runtime
-    runtime.clock = FrozenClock(START)
-    worker = runtime.queue.start_in_process_worker()
-    scheduler = SchedulerService(runtime, name="community")
-    thread = threading.Thread(target=scheduler.run, daemon=True)
-    thread.start()
-    yield runtime
-    scheduler.stop()
-    worker.stop()
-    thread.join(15)
-    worker.join(15)
+    with demo_processes(stack.runtime, START, "community"):
+        yield stack.runtime
 
 
 def shot(page, name: str) -> None:  # noqa: ANN001
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def reload_until(page, selector: str, text: str, seconds: float = 15) -> None:  # noqa: ANN001
-    """A server-drawn page, reloaded until ``selector`` says ``text`` (a job is doing the work)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        page.reload()
-        found = page.locator(selector)
-        said = (found.first.text_content() or "") if found.count() else ""
-        if said.strip() == text:
-            return
-        assert time.monotonic() < deadline, f"{selector} never said {text!r}: {said!r}"
-        page.wait_for_timeout(300)
 
 
 @pytest.mark.slow
@@ -150,6 +123,7 @@ def test_a_live_code_and_an_sop_from_the_console_a_phone_customer_joins_and_the_
     # ---- 社群数据 and the code's page show the join ------------------------------------------------
     console.goto(f"{base}/console/group-stats")
     reload_until(console, f'#days tr[data-day="{TODAY}"] .joined', "1")  # the worker re-reads the group
+    expect(console.locator(f'#days tr[data-day="{TODAY}"] .joined')).to_have_text("1")
     expect(console.locator("#t-joined b")).to_have_text("1")
     expect(console.locator(f'#groups tr[data-chat="{first_chat}"] .joined')).to_have_text("1")
     shot(console, "desk-06-group-stats")
