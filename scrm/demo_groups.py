@@ -17,7 +17,7 @@ live code asks WeCom between its own (:func:`scrm.groups.codes.create`).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
@@ -50,7 +50,7 @@ MEMBER_LIMIT = 200
 SOP_NAME = "新群七天SOP"
 SOP_STEPS = ((0, "10:00", "欢迎新朋友！"), (3, "20:00", "育儿小课堂开讲啦"))
 JOINERS = 10
-# The code was put up a week ago; its joins fall on the six days before today.
+# The code was put up a week ago; its joins fall on the six days before today, 10:00-18:00 local.
 CODE_AGE_DAYS = 7
 JOIN_DAYS = 6
 
@@ -91,7 +91,8 @@ def seed_community(runtime: Runtime, chat_ids: list[str]) -> list[str]:
 def _joins(runtime: Runtime, code_id: int) -> int:
     """The code dated a week back, and :data:`JOINERS` people joined through its join way on the
     days since (in the sandbox's WeCom), then read by the groups' sync: how many joined."""
-    now = runtime.clock.now()
+    now, zone = runtime.clock.now(), runtime.config.brand.zone
+    today = now.astimezone(zone).date()
     with runtime.transaction() as db_session:
         since = now - timedelta(days=CODE_AGE_DAYS)
         db_session.execute(update(GroupCode).where(GroupCode.id == code_id).values(created_at=since))
@@ -102,7 +103,7 @@ def _joins(runtime: Runtime, code_id: int) -> int:
                  for n in range(JOINERS - len(ours))]
     joined = 0
     for n, external_userid in enumerate(ours + strangers):
-        at = now - timedelta(days=JOIN_DAYS - n % JOIN_DAYS, hours=n % 5)
+        at = datetime.combine(today - timedelta(days=JOIN_DAYS - n % JOIN_DAYS), time(10 + n % 9), zone)
         try:
             world.join_via_way(runtime.redis, config_id, external_userid, at=at, limit=MEMBER_LIMIT)
         except world.JoinRefused:
