@@ -112,13 +112,14 @@ def demo(ctx: click.Context) -> None:
     log.info("first hour seeded: %s", "; ".join(made) or "nothing: it was there")
     click.echo(f"first hour: {len(made)} things set up (greeting, reply rules, menu, tags, a campaign, a journey)"
                if made else "first hour: kept (reply rules, menu, tags, campaign and journey were there)")
+    url = runtime.config.server.public_base_url.rstrip("/")
     notes = [
         ("admin token", f"{brand.admin_token}   (user {ADMIN}: the console's and the phone sandbox's sign-in)"),
         ("guide G001's phone", f"{brand.guide_link}   (works once: open it in another browser)"),
+        ("community", f"{url}/console/group-codes   (社群运营: 群活码 {CODE_NAME}, 群SOP, 社群数据)"),
         ("logs", f"{log_file}   (warnings and errors show here too)"),
         ("stop", "Ctrl+C (run scrm demo again: it keeps what is there)"),
     ]
-    url = runtime.config.server.public_base_url.rstrip("/")
 
     def before_ready() -> None:
         if demo_history.has_history(runtime):
@@ -130,8 +131,7 @@ def demo(ctx: click.Context) -> None:
             click.echo(f"  history: {summary.accepted} of {summary.sent} accepted in {summary.elapsed:.1f} s")
         community = seed_community(runtime, [chat_id for chat_id, _, _ in demo_history.GROUPS])
         log.info("community operations seeded: %s", "; ".join(community) or "nothing: it was there")
-        click.echo("community: " + ("; ".join(community) if community else f"kept ({COMMUNITY_NAMES})")
-                   + "   (console: 社群运营 › 群活码, 群SOP, 入群欢迎语, 社群数据)")
+        click.echo("community: " + ("; ".join(community) if community else f"kept ({COMMUNITY_NAMES})"))
         click.echo(f"demo ready in {monotonic() - started:.1f} s")
 
     _serve(runtime, None, None, before_ready=before_ready, notes=notes)

@@ -64,6 +64,7 @@ def test_scrm_demo_serves_a_seeded_brand_from_an_empty_directory(tmp_path: Path)
     try:
         assert f"history: {DAYS} days of" in output and "demo ready in" in output, output
         assert f"live code {CODE_NAME} over 2 groups" in output, output  # the groups' live code, welcome and SOP
+        assert "/console/group-codes" in output and "社群数据" in output, output  # where to look, in the banner
         # The terminal is for a person: no JSON log lines bury the URLs and the token; they
         # are in var/demo.log, which the banner names.
         assert not [line for line in output.splitlines() if line.lstrip().startswith("{")], output
