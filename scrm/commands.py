@@ -23,6 +23,7 @@ from scrm.cli_context import config_of, runtime_of
 from scrm.config import is_loopback
 from scrm import demo_history
 from scrm.demo import ADMIN, seed_demo_brand
+from scrm.demo_groups import CODE_NAME, SOP_NAME, WELCOME_NAME, seed_community
 from scrm.demo_seed import seed_first_hour
 from scrm.logs import Redactor, configure_demo_logging
 from scrm.migrate import upgrade
@@ -91,6 +92,7 @@ def sandbox(ctx: click.Context, host: str | None, port: int | None, open_browser
     _serve(runtime, host, port)
 
 
+COMMUNITY_NAMES = f"live code {CODE_NAME}, welcome {WELCOME_NAME}, SOP {SOP_NAME}"
 # Where ``scrm demo`` keeps its logs (beside the SQLite file the demo makes, under var/).
 DEMO_LOG = Path("var") / "demo.log"
 
@@ -110,22 +112,26 @@ def demo(ctx: click.Context) -> None:
     log.info("first hour seeded: %s", "; ".join(made) or "nothing: it was there")
     click.echo(f"first hour: {len(made)} things set up (greeting, reply rules, menu, tags, a campaign, a journey)"
                if made else "first hour: kept (reply rules, menu, tags, campaign and journey were there)")
+    url = runtime.config.server.public_base_url.rstrip("/")
     notes = [
         ("admin token", f"{brand.admin_token}   (user {ADMIN}: the console's and the phone sandbox's sign-in)"),
         ("guide G001's phone", f"{brand.guide_link}   (works once: open it in another browser)"),
+        ("community", f"{url}/console/group-codes   (社群运营: 群活码 {CODE_NAME}, 群SOP, 社群数据)"),
         ("logs", f"{log_file}   (warnings and errors show here too)"),
         ("stop", "Ctrl+C (run scrm demo again: it keeps what is there)"),
     ]
-    url = runtime.config.server.public_base_url.rstrip("/")
 
     def before_ready() -> None:
         if demo_history.has_history(runtime):
             click.echo("history: kept (the database has customers)")
-            return
-        click.echo(f"history: {demo_history.DAYS} days of {demo_history.CUSTOMERS} simulated customers, backfilled "
-                   "(a minute or so)")
-        summary = demo_history.backfill(runtime, url, brand.admin_token, echo=click.echo)
-        click.echo(f"  history: {summary.accepted} of {summary.sent} accepted in {summary.elapsed:.1f} s")
+        else:
+            click.echo(f"history: {demo_history.DAYS} days of {demo_history.CUSTOMERS} simulated customers, "
+                       "backfilled (a minute or so)")
+            summary = demo_history.backfill(runtime, url, brand.admin_token, echo=click.echo)
+            click.echo(f"  history: {summary.accepted} of {summary.sent} accepted in {summary.elapsed:.1f} s")
+        community = seed_community(runtime, [chat_id for chat_id, _, _ in demo_history.GROUPS])
+        log.info("community operations seeded: %s", "; ".join(community) or "nothing: it was there")
+        click.echo("community: " + ("; ".join(community) if community else f"kept ({COMMUNITY_NAMES})"))
         click.echo(f"demo ready in {monotonic() - started:.1f} s")
 
     _serve(runtime, None, None, before_ready=before_ready, notes=notes)

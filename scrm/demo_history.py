@@ -10,7 +10,7 @@ rules and menu), and each simulated customer is put in the sandbox's WeChat worl
 customers is then redeemed by their guides, dated days after each was given
 (:mod:`scrm.simulator_redeem`): the funnel's last step and the leaderboard. Two customer
 groups (客户群) of the customers who added a guide are then put in the sandbox's WeCom and read
-by the groups' sync. (No group live code: those are made in the console.)
+by the groups' sync; :mod:`scrm.demo_groups` then puts a live code, a welcome and an SOP over them.
 
 Made once: a database that already has customers keeps its history (a second ``scrm demo``
 adds nothing). Same seed, same plan.

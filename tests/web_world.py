@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import html
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask import session
@@ -50,10 +55,48 @@ class PageClient(FlaskClient):
         return token
 
 
-def open_phone_sandbox(page, base_url: str, admin_token: str) -> None:  # noqa: ANN001
-    """Sign a browser page in to the console as an admin (the login form, as a person does) and
-    go on to the phone sandbox, which needs that session (SPEC §12)."""
-    page.goto(f"{base_url}/login?next=/sandbox/phone")
-    page.fill("#token", admin_token)
+def console_sign_in(page, base_url: str, token: str, next_path: str = "/") -> None:  # noqa: ANN001
+    """Sign a browser page in with ``token`` through the login form, as a person does, and wait
+    until it has gone on to ``next_path``."""
+    page.goto(f"{base_url}/login?next={next_path}")
+    page.fill("#token", token)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/sandbox/phone")
+    page.wait_for_url(f"{base_url}{next_path}")
+
+
+def open_phone_sandbox(page, base_url: str, admin_token: str) -> None:  # noqa: ANN001
+    """Sign a browser page in to the console as an admin and go on to the phone sandbox, which
+    needs that session (SPEC §12)."""
+    console_sign_in(page, base_url, admin_token, "/sandbox/phone")
+
+
+@contextmanager
+def demo_processes(runtime, start: datetime, name: str) -> Iterator[None]:  # noqa: ANN001
+    """The in-process worker and the scheduler ``scrm demo`` runs (scrm/serving.py), on a clock
+    stopped at ``start``: for browser tests that watch jobs do their work."""
+    from scrm.clock import FrozenClock
+    from scrm.scheduler import SchedulerService
+
+    runtime.clock = FrozenClock(start)
+    worker = runtime.queue.start_in_process_worker()
+    scheduler = SchedulerService(runtime, name=name)
+    thread = threading.Thread(target=scheduler.run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        scheduler.stop()
+        worker.stop()
+        thread.join(15)
+        worker.join(15)
+
+
+def reload_until(page, selector: str, text: str, seconds: float = 15) -> None:  # noqa: ANN001
+    """A server-drawn page, reloaded until ``selector`` says ``text`` (a job is doing the work)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        page.reload()
+        if text in (page.locator(selector).text_content() or ""):
+            return
+        assert time.monotonic() < deadline, f"{selector} never said {text!r}: {page.locator(selector).text_content()!r}"
+        page.wait_for_timeout(300)

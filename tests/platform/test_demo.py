@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from scrm.demo_history import DAYS
-
 from scrm.demo import COUPONS, GUIDES, seed_demo_brand
+from scrm.demo_groups import CODE_NAME
+from scrm.demo_history import DAYS
 
 
 def _free_port() -> int:
@@ -63,6 +63,8 @@ def test_scrm_demo_serves_a_seeded_brand_from_an_empty_directory(tmp_path: Path)
     process, output, token = _start_demo(tmp_path, env)
     try:
         assert f"history: {DAYS} days of" in output and "demo ready in" in output, output
+        assert f"live code {CODE_NAME} over 2 groups" in output, output  # the groups' live code, welcome and SOP
+        assert "/console/group-codes" in output and "社群数据" in output, output  # where to look, in the banner
         # The terminal is for a person: no JSON log lines bury the URLs and the token; they
         # are in var/demo.log, which the banner names.
         assert not [line for line in output.splitlines() if line.lstrip().startswith("{")], output
@@ -102,7 +104,7 @@ def test_scrm_demo_serves_a_seeded_brand_from_an_empty_directory(tmp_path: Path)
     # Run again on the same database: it keeps what is there and adds nothing twice.
     process, output, token = _start_demo(tmp_path, env)
     try:
-        assert "history: kept" in output and "were there" in output, output
+        assert "history: kept" in output and "were there" in output and "community: kept" in output, output
         again = requests.get(f"{base}/api/stats/funnel", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert [stage["count"] for stage in again.json()["stages"]] == counts
     finally:

@@ -17,7 +17,18 @@ from scrm import demo_history
 from scrm import simulator_corpus as corpus
 from scrm.demo import seed_demo_brand
 from scrm.demo_seed import KEYWORD_REPLIES, TAG_GROUPS, seed_first_hour
-from scrm.groups.models import CustomerGroup, GroupMember
+from scrm.demo_groups import CODE_NAME, seed_community
+from scrm.groups.models import (
+    CustomerGroup,
+    GroupCode,
+    GroupCodeChat,
+    GroupCodeWay,
+    GroupMember,
+    GroupSop,
+    GroupSopStep,
+    GroupWelcomeTemplate,
+)
+from scrm.groups.sync import sync_groups
 from scrm.outreach import campaigns
 from scrm.outreach.models import Campaign
 from scrm.outreach.schemas import CampaignIn, parse
@@ -146,3 +157,44 @@ def test_scrm_simulate_with_a_token_leaves_the_sandbox_world_alone(served_cli, s
     assert result.exit_code == 0, result.output
     assert "sandbox WeChat learns" not in result.output
     assert world.follower_openids(stack.runtime.redis) == []
+
+
+def _community(runtime) -> dict[str, int]:  # noqa: ANN001
+    with runtime.transaction() as db_session:
+        return {model.__name__: db_session.scalar(select(func.count()).select_from(model))
+                for model in (GroupWelcomeTemplate, GroupCode, GroupCodeChat, GroupCodeWay, GroupSop, GroupSopStep,
+                              GroupMember)}
+
+
+def test_the_demo_s_groups_get_a_live_code_a_welcome_an_sop_and_joins_on_past_days_once(stack, client):
+    runtime = stack.runtime
+    brand = seed_demo_brand(runtime)
+    chat_ids = [chat_id for chat_id, _, _ in demo_history.GROUPS]
+    for chat_id, owner, name in demo_history.GROUPS:  # as the history leaves them: two guides' groups, read
+        world.add_group_chat(runtime.redis, chat_id, owner=owner, name=name, external_userids=[f"wm{chat_id}{n}"
+                             for n in range(3)], at=runtime.clock.now() - timedelta(days=20))
+    sync_groups()
+
+    made = seed_community(runtime, chat_ids)
+    counts = _community(runtime)
+
+    assert len(made) == 3 and "10 joins through it" in made[1], made
+    assert seed_community(runtime, chat_ids) == []  # a second scrm demo adds nothing
+    assert _community(runtime) == counts
+    headers = {"Authorization": f"Bearer {brand.admin_token}"}
+    code = client.get("/api/group-codes", headers=headers).get_json()["group_codes"]
+    assert [(c["name"], c["member_limit"], [g["chat_id"] for g in c["groups"]]) for c in code] == [
+        (CODE_NAME, 200, chat_ids)]
+    detail = client.get(f"/api/group-codes/{code[0]['id']}", headers=headers).get_json()
+    days = [d for d in detail["days"] if d["joined"]]
+    assert detail["joined"] == 10 and len(days) == 6, detail["days"]  # on the six days before today
+    assert detail["joined_7_days"] == 10 and detail["joined_today"] == 0
+    welcome = client.get("/api/group-welcome-templates", headers=headers).get_json()
+    template = next(t for t in welcome["templates"] if t["name"] == "新人欢迎")
+    assert detail["welcome_template_id"] == template["id"] and "%NICKNAME%" in template["text"]
+    sops = client.get("/api/group-sops", headers=headers).get_json()["sops"]
+    assert [(s["name"], s["selector"], s["groups"], [(st["day_offset"], st["time"]) for st in s["steps"]])
+            for s in sops] == [("新群七天SOP", {"kind": "code", "value": str(code[0]["id"])}, 2,
+                                [(0, "10:00"), (3, "20:00")])]
+    by_day = client.get("/api/group-stats?by=day", headers=headers).get_json()["rows"]  # 社群数据
+    assert sum(row["joined"] for row in by_day[-7:]) == 10, by_day

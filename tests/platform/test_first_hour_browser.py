@@ -13,14 +13,13 @@ once. Screenshots of each console area (1366×900) and of the phone pages (390×
 from __future__ import annotations
 
 import re
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from web_world import open_phone_sandbox
+from web_world import demo_processes, open_phone_sandbox, reload_until
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "first-hour"
 START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai: outside quiet hours
@@ -37,35 +36,12 @@ def config_overrides():  # noqa: ANN201
 @pytest.fixture
 def running(stack):  # noqa: ANN001, ANN201
     """The worker and the scheduler of ``scrm demo`` (scrm/serving.py), on a stopped clock."""
-    from scrm.clock import FrozenClock
-    from scrm.scheduler import SchedulerService
-
-    runtime = stack.runtime
-    runtime.clock = FrozenClock(START)
-    worker = runtime.queue.start_in_process_worker()
-    scheduler = SchedulerService(runtime, name="first-hour")
-    thread = threading.Thread(target=scheduler.run, daemon=True)
-    thread.start()
-    yield runtime
-    scheduler.stop()
-    worker.stop()
-    thread.join(15)
-    worker.join(15)
+    with demo_processes(stack.runtime, START, "first-hour"):
+        yield stack.runtime
 
 
 def shot(page, name: str) -> None:  # noqa: ANN001
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def reload_until(page, selector: str, text: str, seconds: float = 15) -> None:  # noqa: ANN001
-    """A server-drawn page, reloaded until ``selector`` says ``text`` (a job is doing the work)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        page.reload()
-        if text in (page.locator(selector).text_content() or ""):
-            return
-        assert time.monotonic() < deadline, f"{selector} never said {text!r}: {page.locator(selector).text_content()!r}"
-        page.wait_for_timeout(300)
 
 
 def new_follower(phone, *, says: str | None = None) -> str:  # noqa: ANN001
