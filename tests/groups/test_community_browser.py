@@ -135,8 +135,6 @@ def test_a_live_code_and_an_sop_from_the_console_a_phone_customer_joins_and_the_
     assert errors == []
 
     console.goto(f"{base}/console/group-stats")
-    if console.locator("#no-codes").count():  # until the statistics read the live codes (branch statswire)
-        pytest.xfail("社群数据's live-code table is not wired to scrm.groups.code_stats in this build")
     row = console.locator(f'#codes tr[data-code="{code_id}"]')
     expect(row).to_contain_text(CODE_NAME)
     expect(row.locator(".joined")).to_have_text("1")
