@@ -80,7 +80,7 @@ def ask_owners(runtime: Runtime, code_id: int) -> int:
                    for row, group in db_session.execute(
                        select(GroupCodeChat, CustomerGroup).join(CustomerGroup, CustomerGroup.id == GroupCodeChat.group_id)
                        .where(*_unasked(code)).order_by(GroupCodeChat.position, GroupCodeChat.id))
-                   if group.owner_userid and group.status == "active"]
+                   if group.owner_userid and group.status == "normal"]
     return sum(_ask(runtime, row_id, template_pk, owner, text) for row_id, owner, text in pending)
 
 
