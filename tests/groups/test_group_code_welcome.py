@@ -203,8 +203,24 @@ def test_the_phone_reads_the_welcome_the_owner_applied_for_the_code(groups, clie
     applied = client.post("/api/sandbox/work/groups/wr2/welcome", headers=manager,
                           json={"template_id": tpl["template_id"]})  # the owner does as the app message asked
     assert applied.status_code == 200
+    answer = runtime.work.transport.call("POST", "externalcontact/groupchat/get", body={"chat_id": "wr2"})
+    assert answer["group_chat"]["chat_id"] == "wr2" and "welcome_template_id" not in answer["group_chat"]  # not WeCom's
     log_in(client, make_token, "admin")
     openid = client.post("/sandbox/phone/api/customers", json={"nickname": "阿珍"}).get_json()["openid"]
     joined = client.post("/sandbox/phone/api/groups/join", json={"openid": openid, "config_id": config_id}).get_json()
     assert [(m["from"], m["text"]) for m in joined["messages"]] == [("note", "你已加入群「福利群2」"),
                                                                     ("group", "欢迎 阿珍 进群！")]
+
+
+def test_a_message_wecom_refuses_is_not_recorded_and_the_next_save_asks_again(groups, client, manager):
+    runtime = groups
+    tpl = template(client, manager, "新人欢迎", "欢迎！")
+    state.add_fault(runtime.redis, channel="work", api="message/send", errcode=81013)  # the owner is out of reach
+    code_id = client.post("/api/group-codes", headers=manager, json={
+        "name": "码", "chat_ids": ["wr1"], "welcome_template_id": tpl["id"]}).get_json()["id"]
+    runtime.queue.run_pending()
+    assert asks(runtime, "member-g1") == []
+    assert client.get(f"/api/group-codes/{code_id}", headers=manager).get_json()["groups"][0]["welcome_asked_at"] is None
+    client.patch(f"/api/group-codes/{code_id}", headers=manager, json={"name": "码2"})
+    runtime.queue.run_pending()
+    assert asks(runtime, "member-g1") == [ask_message("福利群1", "新人欢迎")]
