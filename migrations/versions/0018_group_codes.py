@@ -59,6 +59,8 @@ def upgrade() -> None:
     sa.Column('added_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('removed_reason', sa.String(length=10), nullable=True),
+    sa.Column('welcome_asked_template_id', sa.Integer(), nullable=True),
+    sa.Column('welcome_asked_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['code_id'], ['group_codes.id'], name=op.f('fk_group_code_chats_code_id_group_codes'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['group_id'], ['customer_groups.id'], name=op.f('fk_group_code_chats_group_id_customer_groups'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_group_code_chats'))

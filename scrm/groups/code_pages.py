@@ -1,8 +1,9 @@
 """Console pages for group live codes (群活码, SPEC §9, §11), for admins and managers: the list
 (groups on each code with how full they are, joins today and in 7 days), a form to create or
-change a code (groups picked from the synced ones by name and owner), one code's page (its QR,
-groups on it and those taken off with why and when, joins per day, the ways guides and
-campaigns hand out), retiring it, and a printable poster.
+change a code (groups picked from the synced ones by name and owner; a welcome template,
+入群欢迎语, with its text previewed), one code's page (its QR, its welcome and whether each
+group's owner was asked to apply it, groups on it and those taken off with why and when, joins
+per day, the ways guides and campaigns hand out), retiring it, and a printable poster.
 
 Post/redirect/get through the service the JSON API uses (scrm/groups/codes.py); refused input
 re-renders the form with the errors and what was typed, and changes nothing (422).
@@ -43,7 +44,7 @@ REFUSED_WORDS = {
     "handover": _l("这个群的群主已离职，待继承：%(chat_id)s"), "full": _l("这个群已达到人数上限：%(chat_id)s"),
     "too_many": _l("最多 5 个群"), "no_groups": _l("至少选一个还有空位的群，或开启自动建群"),
     "no_base_name": _l("开启自动建群时需填写新群名称前缀"), "retired": _l("这个群活码已停用"),
-    "wecom": _l("企业微信拒绝了这个群活码"),
+    "wecom": _l("企业微信拒绝了这个群活码"), "no_template": _l("这条入群欢迎语不存在或已删除"),
 }
 # The form's own checks (scrm/groups/code_schemas.py), worded for the reader.
 CHECK_WORDS = {
@@ -66,7 +67,7 @@ def code_list():  # noqa: ANN201
 @code_console.get("/group-codes/new")
 @require_role(*MANAGERS)
 def new_code():  # noqa: ANN201
-    return _form(code=None, form={"member_limit": str(DEFAULT_MEMBER_LIMIT), "chat_ids": []})
+    return _form(code=None, form={"member_limit": str(DEFAULT_MEMBER_LIMIT), "chat_ids": [], "welcome_template_id": ""})
 
 
 @code_console.post("/group-codes")
@@ -89,10 +90,11 @@ def code_page(code_id: int):  # noqa: ANN201
     today = _today()
     with current_runtime().transaction() as db_session:
         code = code_views.code_detail(db_session=db_session, code_id=code_id, first=today - timedelta(days=DAYS - 1),
-                                      last=today, today=today)
+                                      last=today, today=today, app_messages=current_runtime().work.can_send_app_messages)
     chart = grouped_bars([Group(d["day"], d["day"][5:], (d["joined"],)) for d in code["days"]],
                          [Series("joined", _("入群"))], kind="day", label_every=day_label_step(len(code["days"])))
     return render_template("groups/codes_code.html", code=code, chart=chart, removed_words=REMOVED_WORDS,
+                           nickname=_("小美"),
                            source_words=SOURCE_WORDS, caller=current_caller())
 
 
@@ -104,7 +106,8 @@ def edit_code(code_id: int):  # noqa: ANN201
         code = codes.get(db_session=db_session, code_id=code_id)
         on = code_views.chat_ids_on(db_session=db_session, code_id=code_id)
         form = {"name": code.name, "member_limit": str(code.member_limit), "auto_create": code.auto_create,
-                "room_base_name": code.room_base_name, "chat_ids": on}
+                "room_base_name": code.room_base_name, "chat_ids": on,
+                "welcome_template_id": str(code.welcome_template_id or "")}
         shown = {"id": code.id, "name": code.name, "status": code.status}
     return _form(code=shown, form=form)
 
@@ -169,19 +172,23 @@ def _errors(exc: Exception) -> list[dict[str, str]]:
 
 def _posted() -> dict[str, Any]:
     return {**form_fields(request.form, *FIELDS), "auto_create": request.form.get("auto_create") == "1",
-            "chat_ids": request.form.getlist("chat_ids")}
+            "chat_ids": request.form.getlist("chat_ids"),
+            "welcome_template_id": request.form.get("welcome_template_id", "").strip()}
 
 
 def _input(form: dict[str, Any]) -> dict[str, Any]:
-    """The form as the API's body: a limit that is not a number is passed as typed, to be refused."""
-    limit = form["member_limit"]
+    """The form as the API's body: a limit or template that is not a number is passed as typed,
+    to be refused; no template (不使用) is null."""
+    limit, template = form["member_limit"], form["welcome_template_id"]
     return {"name": form["name"], "chat_ids": form["chat_ids"], "auto_create": form["auto_create"],
             "member_limit": int(limit) if limit.isdigit() else limit or DEFAULT_MEMBER_LIMIT,
-            "room_base_name": form["room_base_name"] or None}
+            "room_base_name": form["room_base_name"] or None,
+            "welcome_template_id": int(template) if template.isdigit() else template or None}
 
 
 def _form(*, code: dict[str, Any] | None, form: dict[str, Any], errors: list | None = None, status: int = 200):  # noqa: ANN202
     with current_runtime().transaction() as db_session:
         choices = code_views.group_choices(db_session=db_session)
+        welcomes = code_views.welcome_choices(db_session=db_session)
     return render_template("groups/codes_form.html", code=code, form=form, errors=errors or [], choices=choices,
-                           most=MAX_CODE_CHATS, caller=current_caller()), status
+                           welcomes=welcomes, nickname=_("小美"), most=MAX_CODE_CHATS, caller=current_caller()), status

@@ -12,7 +12,8 @@
   told that version: a version already told is skipped.
 - **Adoption.** A group read for the first time that WeCom created for a code with
   ``auto_create`` (named ``room_base_name`` + a number) is put on our code when WeCom's way
-  lists it (``get_join_way``), with its owner as WeCom reports it.
+  lists it (``get_join_way``), with its owner as WeCom reports it; with the code's welcome
+  template, that owner is asked to apply it (scrm/groups/code_welcome.py).
 - **Attribution.** A member who joins with the ``state`` of one of our ways is counted in
   :class:`GroupCodeDayStats` (way, group, local day).
 """
@@ -27,6 +28,7 @@ from sqlalchemy import func, select
 
 from scrm.clock import local_day
 from scrm.db import dialect_insert
+from scrm.groups.code_welcome import ask_after_commit
 from scrm.groups.models import CustomerGroup, GroupCode, GroupCodeChat, GroupCodeDayStats, GroupCodeWay
 from scrm.queue import enqueue_after_commit
 from scrm.runtime import Runtime, job
@@ -195,6 +197,7 @@ def adopt(*, db_session: Session, code_id: int, group: CustomerGroup, room_base_
     if len(live_ways(db_session, code_id)) > ways_listing:
         code.version += 1
         enqueue_after_commit(db_session, push_code, code_id)
+    ask_after_commit(db_session, code)  # its owner is asked to apply the code's welcome
     log.info("group code %s: adopted group %s (%s) owned by %s", code_id, group.chat_id, group.name,
              group.owner_userid)
     return True

@@ -2,7 +2,8 @@
 
 ``POST /api/group-codes`` ``{name, chat_ids, member_limit, auto_create, room_base_name,
 room_base_id, welcome_template_id}``: 1–5 groups (none only with ``auto_create``, which needs
-``room_base_name``), a member limit of 1–500 (200 by default). ``PATCH`` takes any of them.
+``room_base_name``), a member limit of 1–500 (200 by default), a welcome template (入群欢迎语,
+not deleted) whose use each group's owner is asked for. ``PATCH`` takes any of them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class GroupCodeChange(BaseModel):
     auto_create: bool | None = Field(None, description="WeCom creates a new group when every group is full")
     room_base_name: Annotated[str, bounded_text(40)] | None = None
     room_base_id: RoomBaseId | None = None
-    welcome_template_id: IntId | None = None
+    welcome_template_id: IntId | None = Field(None, description="the group welcome template (入群欢迎语) the owners "
+                                              "are asked to apply; null: none")
 
     @model_validator(mode="after")
     def _distinct(self) -> GroupCodeChange:
@@ -86,6 +88,8 @@ class GroupCodeGroupOut(BaseModel):
     removed_at: str | None
     removed_reason: str | None = Field(description="full, dismissed or manual")
     joined: int | None = Field(None, description="joins through the code into this group in the period (one code)")
+    welcome_asked_at: str | None = Field(None, description="when the owner was asked (WeCom app message) to apply "
+                                         "the code's welcome template; null: not asked")
 
 
 class GroupCodeWayOut(BaseModel):
@@ -128,8 +132,18 @@ class GroupCodeListOut(BaseModel):
     group_codes: list[GroupCodeOut]
 
 
+class GroupCodeWelcomeOut(BaseModel):
+    id: int
+    name: str
+    text: str
+    deleted: bool
+
+
 class GroupCodeDetailOut(GroupCodeOut):
     removed: list[GroupCodeGroupOut] = Field(description="groups taken off the code, newest first")
+    welcome_template: GroupCodeWelcomeOut | None = Field(description="the welcome template the code carries")
+    welcome_owners_by_hand: bool = Field(description="app messages are off (wechat.work.agent_secret unset): "
+                                         "the owners must be told by hand to apply the welcome")
     ways: list[GroupCodeWayOut]
     days: list[GroupCodeDayOut]
     joined: int

@@ -14,7 +14,7 @@ from guides.models import Guide
 from scrm.clock import as_utc
 from scrm.groups import code_stats
 from scrm.groups.codes import get, list_codes, way_state
-from scrm.groups.models import CustomerGroup, GroupCode, GroupCodeChat, GroupCodeWay
+from scrm.groups.models import CustomerGroup, GroupCode, GroupCodeChat, GroupCodeWay, GroupWelcomeTemplate
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -36,8 +36,10 @@ def code_rows(*, db_session: Session, today: date, include_retired: bool = True)
     return [_code_json(c, chats.get(c.id, []), days.get(c.id, 0), week.get(c.id, 0)) for c in codes]
 
 
-def code_detail(*, db_session: Session, code_id: int, first: date, last: date, today: date) -> dict[str, Any]:
-    """One code as ``GET /api/group-codes/<id>`` shows it; :class:`GroupCodeNotFound` if none."""
+def code_detail(*, db_session: Session, code_id: int, first: date, last: date, today: date,
+                app_messages: bool = True) -> dict[str, Any]:
+    """One code as ``GET /api/group-codes/<id>`` shows it; :class:`GroupCodeNotFound` if none.
+    ``app_messages``: whether owners are asked by WeCom app message (``agent_secret`` set)."""
     code = get(db_session=db_session, code_id=code_id)
     week = code_stats.joins_by_code(db_session=db_session, code_ids=[code_id], first=today - timedelta(days=WEEK - 1),
                                     last=today).get(code_id, 0)
@@ -54,6 +56,10 @@ def code_detail(*, db_session: Session, code_id: int, first: date, last: date, t
     ways = list(db_session.scalars(select(GroupCodeWay).where(GroupCodeWay.code_id == code_id).order_by(GroupCodeWay.id)))
     guides = dict(db_session.execute(select(Guide.id, Guide.name).where(
         Guide.id.in_([w.source_id for w in ways if w.source == "guide"]))).all())
+    template = db_session.get(GroupWelcomeTemplate, code.welcome_template_id) if code.welcome_template_id else None
+    body["welcome_template"] = None if template is None else {
+        "id": template.id, "name": template.name, "text": template.text, "deleted": template.deleted_at is not None}
+    body["welcome_owners_by_hand"] = template is not None and not app_messages
     return {**body, "removed": sorted(removed, key=lambda g: g["removed_at"] or "", reverse=True),
             "ways": [_way_json(w, by_way.get(w.id, 0), guides.get(w.source_id)) for w in ways],
             "days": days, "joined": sum(d["joined"] for d in days)}
@@ -76,15 +82,17 @@ def _chats(db_session: Session, code_ids: list[int], *, current: bool) -> dict[i
     """code id → its groups now (``current``, in order) or those taken off."""
     removed = GroupCodeChat.removed_at.is_(None) if current else GroupCodeChat.removed_at.is_not(None)
     rows = db_session.execute(
-        select(GroupCodeChat, CustomerGroup).join(CustomerGroup, CustomerGroup.id == GroupCodeChat.group_id)
+        select(GroupCodeChat, CustomerGroup, GroupCode.welcome_template_id)
+        .join(CustomerGroup, CustomerGroup.id == GroupCodeChat.group_id).join(GroupCode, GroupCode.id == GroupCodeChat.code_id)
         .where(GroupCodeChat.code_id.in_(code_ids), removed).order_by(GroupCodeChat.position, GroupCodeChat.id))
     found: dict[int, list[dict[str, Any]]] = {}
-    for row, group in rows:
+    for row, group, template_pk in rows:
+        asked = template_pk is not None and row.welcome_asked_template_id == template_pk
         found.setdefault(row.code_id, []).append({
             "group_id": group.id, "chat_id": group.chat_id, "name": group.name, "owner_userid": group.owner_userid,
             "owner_guide_id": group.owner_guide_id, "member_count": group.member_count, "status": group.status,
             "position": row.position, "added_at": _iso(row.added_at), "removed_at": _iso(row.removed_at),
-            "removed_reason": row.removed_reason,
+            "removed_reason": row.removed_reason, "welcome_asked_at": _iso(row.welcome_asked_at) if asked else None,
         })
     return found
 
@@ -112,3 +120,10 @@ def group_choices(*, db_session: Session) -> list[dict[str, Any]]:
                                 .order_by(CustomerGroup.name, CustomerGroup.id).limit(CHOICES))
     return [{"chat_id": g.chat_id, "name": g.name or g.chat_id, "member_count": g.member_count, "status": g.status,
              "owner": owners.get(g.owner_guide_id) or g.owner_userid} for g in groups]
+
+
+def welcome_choices(*, db_session: Session) -> list[dict[str, Any]]:
+    """The welcome templates a code may carry (not deleted), by name, each with its text."""
+    return [{"id": t.id, "name": t.name, "text": t.text, "image": bool(t.image_media_id), "link": t.link_title}
+            for t in db_session.scalars(select(GroupWelcomeTemplate).where(GroupWelcomeTemplate.deleted_at.is_(None))
+                                        .order_by(GroupWelcomeTemplate.name, GroupWelcomeTemplate.id))]

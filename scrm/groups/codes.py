@@ -20,7 +20,9 @@ from sqlalchemy import delete, select
 
 from scrm.errors import NotFoundError, Refused
 from scrm.groups.code_rotation import code_lock, current_chats, definition, push_code
+from scrm.groups.code_welcome import ask_after_commit, ask_owners
 from scrm.groups.models import MAX_CODE_CHATS, CustomerGroup, GroupCode, GroupCodeChat, GroupCodeWay
+from scrm.groups.welcome import WelcomeTemplateNotFound, get_template
 from scrm.queue import enqueue_after_commit
 from scrm.wechat.errors import WeChatError
 
@@ -45,7 +47,7 @@ class GroupCodeNotFound(NotFoundError):
 class GroupCodeRefused(Refused):
     """The code cannot be made or changed so, or WeCom refused it: ``field`` names the input to
     blame, ``reason`` why (``unknown``, ``dismissed``, ``handover``, ``full``, ``too_many``,
-    ``no_groups``, ``no_base_name``, ``retired``, ``wecom``), ``chat_id`` the group."""
+    ``no_groups``, ``no_base_name``, ``retired``, ``wecom``, ``no_template``), ``chat_id`` the group."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ def create(*, runtime: Runtime, code_in: GroupCodeIn) -> int:
     nothing behind."""
     with runtime.transaction() as db_session:
         groups = _usable_groups(db_session, code_in.chat_ids, member_limit=code_in.member_limit)
+        _usable_template(db_session, code_in.welcome_template_id)
         at = runtime.clock.now()
         code = GroupCode(name=code_in.name, member_limit=code_in.member_limit, auto_create=code_in.auto_create,
                          room_base_name=code_in.room_base_name or "", room_base_id=code_in.room_base_id,
@@ -121,6 +124,8 @@ def create(*, runtime: Runtime, code_in: GroupCodeIn) -> int:
             db_session.execute(delete(GroupCodeChat).where(GroupCodeChat.code_id == code_id))
             db_session.execute(delete(GroupCode).where(GroupCode.id == code_id))
         raise
+    if code_in.welcome_template_id is not None and groups:
+        runtime.queue.enqueue(ask_owners, code_id)  # the owners are asked to apply the welcome
     return code_id
 
 
@@ -145,13 +150,18 @@ def way_for(*, runtime: Runtime, code_id: int, source: str, source_id: int | Non
 
 def change(*, runtime: Runtime, db_session: Session, code_id: int, changes: GroupCodeChange) -> GroupCode:
     """Change the name, groups (the new list, in order: groups left out are taken off as
-    ``manual``), limit or auto-creation; a changed definition is pushed to every way once, after
-    the commit. Groups at or over a lowered limit are taken off as ``full``."""
+    ``manual``), limit, auto-creation or welcome template (``null``: none); a changed definition
+    is pushed to every way once, after the commit. Groups at or over a lowered limit are taken
+    off as ``full``. Owners of groups not yet asked to apply the code's welcome are asked after
+    the commit (scrm/groups/code_welcome.py)."""
     code = get(db_session=db_session, code_id=code_id, lock=True)
     if code.status != "active":
         raise GroupCodeRefused(f"group code {code_id} is retired", field="code_id", reason="retired")
     before = definition(db_session, code)
     fields = changes.model_dump(exclude_unset=True)
+    if "welcome_template_id" in fields:  # null takes the welcome off the code
+        _usable_template(db_session, fields["welcome_template_id"])
+        code.welcome_template_id = fields.pop("welcome_template_id")
     limit = fields.get("member_limit", code.member_limit)
     at = runtime.clock.now()
     if "chat_ids" in fields and fields["chat_ids"] is not None:
@@ -159,7 +169,7 @@ def change(*, runtime: Runtime, db_session: Session, code_id: int, changes: Grou
         fresh = [c for c in fields["chat_ids"] if c not in kept]
         _usable_groups(db_session, fresh, member_limit=limit)
         _set_chats(db_session, code, fields["chat_ids"], at)
-    for name in ("name", "member_limit", "auto_create", "room_base_name", "room_base_id", "welcome_template_id"):
+    for name in ("name", "member_limit", "auto_create", "room_base_name", "room_base_id"):
         if name in fields and fields[name] is not None:
             setattr(code, name, fields[name])
     for row, group in current_chats(db_session, code.id):
@@ -175,6 +185,7 @@ def change(*, runtime: Runtime, db_session: Session, code_id: int, changes: Grou
     if definition(db_session, code) != before:
         code.version += 1
         enqueue_after_commit(db_session, push_code, code.id)
+    ask_after_commit(db_session, code)
     return code
 
 
@@ -214,6 +225,17 @@ def _usable_groups(db_session: Session, chat_ids: list[str], *, member_limit: in
             raise GroupCodeRefused(f"chat_ids: group {chat_id} already has {group.member_count} members "
                                    f"(the limit is {member_limit})", field="chat_ids", reason="full", chat_id=chat_id)
     return [found[c] for c in chat_ids]
+
+
+def _usable_template(db_session: Session, template_pk: int | None) -> None:
+    """A welcome template that exists and is not deleted (or none); else :class:`GroupCodeRefused`."""
+    if template_pk is None:
+        return
+    try:
+        get_template(db_session=db_session, template_pk=template_pk)
+    except WelcomeTemplateNotFound:
+        raise GroupCodeRefused(f"welcome_template_id: no group welcome template {template_pk}",
+                               field="welcome_template_id", reason="no_template") from None
 
 
 def _set_chats(db_session: Session, code: GroupCode, chat_ids: list[str], at: datetime) -> None:

@@ -128,6 +128,10 @@ class GroupCodeChat(Base):
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     removed_reason: Mapped[str | None] = mapped_column(String(10))  # REMOVED_REASONS
+    # The welcome template (入群欢迎语) the group's owner was asked to apply for this code, and
+    # when (scrm/groups/code_welcome.py): asked once per group on the code and template.
+    welcome_asked_template_id: Mapped[int | None] = mapped_column(Integer)
+    welcome_asked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class GroupCodeWay(Base):

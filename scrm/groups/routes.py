@@ -132,7 +132,8 @@ def _detail(runtime, db_session, code_id: int, first=None, last=None) -> dict:  
     """The code as GET shows it; the last 30 days unless the period is given."""
     today = local_day(runtime.config, runtime.clock.now())
     first, last = first or today - timedelta(days=DEFAULT_DAYS - 1), last or today
-    return code_views.code_detail(db_session=db_session, code_id=code_id, first=first, last=last, today=today)
+    return code_views.code_detail(db_session=db_session, code_id=code_id, first=first, last=last, today=today,
+                                  app_messages=runtime.work.can_send_app_messages)
 # ---- group welcome templates (入群欢迎语) ------------------------------------------------------
 
 

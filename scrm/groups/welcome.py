@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from scrm.clock import as_utc
 from scrm.errors import ConflictError, DomainError, InvalidInput, NotFoundError, RetryLater, validated
-from scrm.groups.models import GroupWelcomeTemplate
+from scrm.groups.models import GroupCode, GroupWelcomeTemplate
 from scrm.validators import described
 from scrm.validators import text as bounded_text
 from scrm.wechat.errors import WeChatError
@@ -149,10 +149,10 @@ def get_template(*, db_session: Session, template_pk: int) -> GroupWelcomeTempla
 
 
 def templates_in_use(db_session: Session) -> set[int]:
-    """The ids of the templates that group live codes (群活码, ``group_codes.welcome_template_id``)
-    carry: such a template is not deleted. The live codes fill this set; with no live code,
-    no template is in use."""
-    return set()
+    """The ids of the templates that active group live codes (群活码, ``group_codes.welcome_template_id``)
+    carry: such a template is not deleted. A retired code holds none."""
+    return set(db_session.scalars(select(GroupCode.welcome_template_id).where(
+        GroupCode.status == "active", GroupCode.welcome_template_id.is_not(None)).distinct()))
 
 
 def create_template(*, db_session: Session, work: WorkClient, template_in: WelcomeTemplateIn,

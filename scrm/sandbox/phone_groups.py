@@ -10,7 +10,8 @@ api/groups/quit`` ``{openid, chat_id}``, ``POST api/groups/owner-send`` ``{chat_
 A join or quit changes the sandbox's WeCom (:mod:`scrm.sandbox.world_joins`) and then sends
 the product the ``change_external_chat`` callbacks WeCom would (:mod:`scrm.sandbox.group_callbacks`).
 If the webhook cannot be reached the change stays made, as in WeCom: the product catches up at
-its hourly sync. The phone's chat keeps "你已加入群「…」" and the group's welcome text.
+its hourly sync. The phone's chat keeps "你已加入群「…」" and the welcome text the group's owner
+applied (``world.apply_group_welcome``).
 """
 
 from __future__ import annotations
@@ -73,12 +74,11 @@ def config_id_of(body: dict[str, Any]) -> str:
     return found[1]
 
 
-def _welcome_text(redis: redis_lib.Redis, way: dict[str, Any], nickname: str) -> str:
-    """The group welcome of a way that carries ``welcome_template_id`` (the sandbox's own field:
-    WeCom's add_join_way has none), through the welcome helper when it is there."""
-    template_id = way.get("welcome_template_id")
-    render = getattr(world, "group_welcome_text", None)
-    return (render(redis, template_id, nickname) or "") if template_id and render else ""
+def _welcome_text(redis: redis_lib.Redis, chat: dict[str, Any], nickname: str) -> str:
+    """The welcome (入群欢迎语) the owner applied to the group the customer landed in (WeCom's
+    join way has none), ``%NICKNAME%`` replaced; "" when the owner applied none."""
+    template_id = chat.get("welcome_template_id")
+    return (world.group_welcome_text(redis, template_id, nickname) or "") if template_id else ""
 
 
 def _create_time(runtime: Runtime, chat_id: str) -> int:
@@ -96,7 +96,7 @@ def join(runtime: Runtime, openid: str, config_id: str) -> dict[str, Any]:
     joined = world.join_via_way(redis, config_id, external_userid, at=now)
     chat = world.get_group_chat(redis, joined.chat_id) or {"member_list": []}
     entries = [_entry("note", "note", now, text=_("你已加入群「%(name)s」", name=joined.name))]
-    welcome = _welcome_text(redis, world.get_join_way(redis, config_id) or {}, nickname)
+    welcome = _welcome_text(redis, chat, nickname)
     if welcome:
         entries.append({**_entry("group", "text", now, text=welcome), "group": joined.name})
     _remember(redis, openid, entries)

@@ -7,8 +7,10 @@ sign-in page for the guide pages' OAuth, and ``mp/connect/oauth2/authorize`` wit
 ``mp/sns/<api>``, the Official Account's web sign-in for the customer's coupon page.
 
 ``control_api`` (at ``/api/sandbox``, admin or manager) drives it: ``GET|DELETE /calls``
-(``?channel=mp|work&api=…``), ``GET|POST|DELETE /faults`` and ``POST
-/work/msg_tasks/<msgid>/send`` (a member confirms a WeCom mass message).
+(``?channel=mp|work&api=…``), ``GET|POST|DELETE /faults``, ``POST
+/work/msg_tasks/<msgid>/send`` (a member confirms a WeCom mass message) and ``POST
+/work/groups/<chat_id>/welcome`` ``{template_id}`` (the group's owner applies a welcome template
+in WeCom's client; null takes it off).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scrm.sandbox import apis, dispatch, mp_oauth, state, work_api, world
+from scrm.sandbox.schemas import GroupWelcomeApplyIn
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
 from scrm.web.auth import require_role
@@ -227,3 +230,22 @@ def confirm_msg_task(msgid: str):  # noqa: ANN201
     except KeyError as exc:
         raise ApiError(exc.args[0], code="not_a_member") from None
     return jsonify(task)
+
+
+@control_api.post("/work/groups/<chat_id>/welcome")
+@require_role(*MANAGERS)
+def apply_group_welcome(chat_id: str):  # noqa: ANN201
+    """The group's owner applies a welcome template (入群欢迎语) to the group, as in WeCom's client:
+    whoever joins it then reads the template (the phone sandbox shows it)."""
+    body: Any = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError("the body must be a JSON object", code="invalid_welcome")
+    try:
+        template_id = GroupWelcomeApplyIn.model_validate(body).template_id
+    except ValidationError as exc:
+        raise ApiError(_describe(exc), code="invalid_welcome") from None
+    try:
+        world.apply_group_welcome(_redis(), chat_id, template_id)
+    except KeyError as exc:
+        raise NotFound(exc.args[0]) from None
+    return jsonify(chat_id=chat_id, welcome_template_id=template_id)

@@ -47,6 +47,19 @@ class MsgTaskConfirmIn(BaseModel):
     userid: str | None = None
 
 
+class GroupWelcomeApplyIn(BaseModel):
+    """The welcome template (WeCom's ``template_id``) the group's owner applies; null takes it off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template_id: str | None = Field(min_length=1, max_length=64)
+
+
+class GroupWelcomeApplyOut(BaseModel):
+    chat_id: str
+    welcome_template_id: str | None
+
+
 class MsgTaskOut(BaseModel):
     msgid: str
     members: dict[str, dict[str, Any]] = Field(description="by member: status (0 waiting, 2 sent), send_time, "

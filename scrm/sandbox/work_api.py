@@ -462,4 +462,5 @@ def get_group_chat(call: Call) -> dict[str, Any]:
             member.update(name=person.get("name", entry["userid"]), group_nickname="")
         members.append(member)
     chat.pop("status", None)
+    chat.pop("welcome_template_id", None)  # the sandbox's record of the owner's welcome: WeCom does not report it
     return {"group_chat": {**chat, "member_list": members}}

@@ -79,6 +79,7 @@ from scrm.sandbox.world_tags import (  # noqa: F401 - re-exported
     tag_followers,
 )
 from scrm.sandbox.world_welcome import (  # noqa: F401 - re-exported
+    apply_group_welcome,
     get_group_welcome,
     group_welcome_text,
     group_welcomes,

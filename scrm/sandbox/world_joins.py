@@ -6,7 +6,9 @@ full (WeCom's limit: 500 members). When every chat is full, or the list is empty
 has ``auto_create_room`` 1, WeCom makes a new group named ``room_base_name`` + ``room_base_id``,
 counts ``room_base_id`` up and puts the group on the way itself. Who owns that group WeCom does
 not say: the sandbox's choice is the owner of the last chat on the way (else the way's
-``owner`` if it has one, else the first default member). A way already naming 5 chats drops its
+``owner`` if it has one, else the first default member), and the new group inherits the
+welcome (入群欢迎语, ``welcome_template_id``) that owner applied to that last chat (also the
+sandbox's choice: in WeCom the owner applies a welcome to each group). A way already naming 5 chats drops its
 first (full) chat to make room (the sandbox's choice: WeCom keeps at most 5).
 
 The member joins with ``join_scene`` 3 and the way's ``state`` (what ``groupchat/get`` reports
@@ -72,6 +74,8 @@ def _new_room(session: Any, way: dict[str, Any], chats: list[dict[str, Any]], at
     chat = {"chat_id": chat_id, "name": f"{way.get('room_base_name') or ''}{number}", "owner": owner,
             "create_time": int(at.timestamp()), "notice": "", "status": 0, "admin_list": [],
             "member_list": [{"userid": owner, "type": 1, "join_time": int(at.timestamp()), "join_scene": 1}]}
+    if chats and chats[-1].get("welcome_template_id"):
+        chat["welcome_template_id"] = chats[-1]["welcome_template_id"]
     listed = list(way.get("chat_id_list") or [])
     if len(listed) >= MOST_CHATS_ON_A_WAY:
         listed = listed[len(listed) - MOST_CHATS_ON_A_WAY + 1:]

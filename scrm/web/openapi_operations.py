@@ -259,6 +259,8 @@ OPERATIONS: dict[str, Op] = {
     "sandbox_control.clear_faults": Op({204: None}),
     "sandbox_control.confirm_msg_task": Op({200: f"{SANDBOX}:MsgTaskOut"}, body=f"{SANDBOX}:MsgTaskConfirmIn",
                                            body_required=False),
+    "sandbox_control.apply_group_welcome": Op({200: f"{SANDBOX}:GroupWelcomeApplyOut"},
+                                              body=f"{SANDBOX}:GroupWelcomeApplyIn"),
 }
 
 # Statuses any operation may answer (scrm/web/errors.py): 400 a bad query or body (``bad_json``,

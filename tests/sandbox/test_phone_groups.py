@@ -263,14 +263,34 @@ def test_a_follower_who_is_a_guides_contact_joins_as_that_contact_and_is_linked(
     assert product_members(frozen, "wrA")["wmJie"].customer_id == jie
 
 
-def test_the_welcome_of_a_way_shows_in_the_chat(frozen, client, monkeypatch):
-    monkeypatch.setattr(world, "group_welcome_text", lambda redis, template_id, nickname: f"{nickname}，欢迎入群",
-                        raising=False)
-    world.add_group_chat(frozen.redis, "wrA", owner="lisi", name="一群", at=NOW)
-    save_way("cw1", ["wrA"], welcome_template_id="tpl1")
-    openid = new_customer(client)
-    body = client.post(JOIN, json={"openid": openid, "config_id": "cw1"}).get_json()
+def test_the_phone_shows_the_welcome_the_groups_owner_applied(frozen, client, manager):
+    redis = frozen.redis
+    template_id = frozen.work.add_group_welcome_template(text="%NICKNAME%，欢迎入群", image_media_id=None, link=None,
+                                                         notify=True)
+    world.add_group_chat(redis, "wrA", owner="lisi", name="一群", at=NOW)
+    save_way("cw1", ["wrA"], auto=1, base="自动群", welcome_template_id=template_id)  # a way's field is not used
+    first = client.post(JOIN, json={"openid": new_customer(client, "阿强"), "config_id": "cw1"}).get_json()
+    assert [m["from"] for m in first["messages"]] == ["note"]  # the owner applied no welcome yet
+
+    apply = "/api/sandbox/work/groups/wrA/welcome"
+    assert client.post(apply, json={"template_id": "nope"}, headers=manager).status_code == 404
+    assert client.post("/api/sandbox/work/groups/wrNope/welcome", json={"template_id": template_id},
+                       headers=manager).status_code == 404
+    assert client.post(apply, json={"template": template_id}, headers=manager).status_code == 400
+    assert "welcome_template_id" not in world.get_group_chat(redis, "wrA")
+    applied = client.post(apply, json={"template_id": template_id}, headers=manager)
+    assert applied.status_code == 200 and applied.get_json() == {"chat_id": "wrA", "welcome_template_id": template_id}
+
+    body = client.post(JOIN, json={"openid": new_customer(client), "config_id": "cw1"}).get_json()
     assert [(m["from"], m["text"]) for m in body["messages"]] == [("note", "你已加入群「一群」"), ("group", "小美，欢迎入群")]
+
+    # wrA full: WeCom makes a room for the way, which (the sandbox's choice) keeps the last group's welcome
+    world.add_group_chat_members(redis, "wrA", external_userids=[f"wmF{i}" for i in range(CHAT_MEMBER_LIMIT - 3)],
+                                 at=NOW)
+    made = client.post(JOIN, json={"openid": new_customer(client, "阿珍"), "config_id": "cw1"}).get_json()
+    assert made["joined"]["created"] is True and made["messages"][-1]["text"] == "阿珍，欢迎入群"
+    assert client.post(apply, json={"template_id": None}, headers=manager).status_code == 200
+    assert "welcome_template_id" not in world.get_group_chat(redis, "wrA")
 
 
 def test_the_owner_sends_a_group_message_and_members_see_it_in_the_group(frozen, client):
