@@ -23,6 +23,7 @@ ENV_PREFIX = "SCRM_"
 CONFIG_FILE_VARIABLE = "SCRM_CONFIG"
 DEFAULT_CONFIG_FILE = "config.toml"
 SANDBOX_SECRET_KEY = "sandbox-only-secret-key-never-use-in-production"
+SANDBOX_AGENT_SECRET = "sandbox-work-agent-secret"  # the sandbox WeCom's self-built app
 REAL_WECHAT_HOSTS = ("weixin.qq.com", "qq.com")
 # Keys that moved: an old configuration naming one is refused with the new name.
 MOVED_KEYS = {"outreach.timezone": "brand.timezone"}
@@ -117,7 +118,8 @@ class WorkConfig(_Section):
     secret: str = "sandbox-work-contact-secret"
     agent_id: int = 1000001
     # The self-built app's own secret: app messages to members (message/send, SPEC §9's SOP
-    # reminders and churn alerts) are sent only when it is set.
+    # reminders, churn alerts, welcome asks) go with it. Unset: none are sent, except in sandbox
+    # mode, where the sandbox's own secret is used (Config.work_agent_secret); "" turns them off.
     agent_secret: str | None = None
     token: str = "sandboxworktoken"
     encoding_aes_key: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefg"
@@ -291,6 +293,14 @@ class Config(_Section):
     def mp_requires_safe_mode(self) -> bool:
         required = self.wechat.mp.require_safe_mode
         return (not self.wechat.sandbox) if required is None else required
+
+    @property
+    def work_agent_secret(self) -> str | None:
+        """The secret app messages go with, or None: none are sent."""
+        secret = self.wechat.work.agent_secret
+        if secret is None and self.wechat.sandbox:
+            return SANDBOX_AGENT_SECRET
+        return secret or None
 
     @property
     def secret_key(self) -> str:

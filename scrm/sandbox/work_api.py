@@ -94,7 +94,8 @@ def get_token(call: Call) -> dict[str, Any]:
     if not secret:
         raise WeChatError(41004, errmsg="corpsecret missing")
     # The self-built app's secret has tokens of its own, good for app messages only.
-    agent = bool(work.agent_secret) and hmac.compare_digest(secret.encode(), (work.agent_secret or "").encode())
+    agent_secret = call.config.work_agent_secret
+    agent = bool(agent_secret) and hmac.compare_digest(secret.encode(), (agent_secret or "").encode())
     if not agent and not hmac.compare_digest(secret.encode(), work.secret.encode()):
         raise WeChatError(40001, errmsg="invalid secret")
     access_token, expires_in = issue_token(call.redis, AGENT_TOKENS if agent else "work", now=call.now, reuse=True)

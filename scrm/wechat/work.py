@@ -117,7 +117,7 @@ class WorkClient:
             sleep=sleep,
             http=http,
             agent_id=config.wechat.work.agent_id,
-            agent_secret=config.wechat.work.agent_secret,
+            agent_secret=config.work_agent_secret,
         )
 
     # --- 联系我 and welcome messages ---------------------------------------------------------

@@ -122,7 +122,7 @@ def test_a_group_wecom_makes_for_the_code_has_its_owner_asked(groups, client, ma
     assert asks(runtime, "member-g2") == [ask_message("自动群1", "新人欢迎")]
 
 
-@pytest.mark.parametrize("config_overrides", [{}])
+@pytest.mark.parametrize("config_overrides", [{"wechat.work.agent_secret": ""}])
 def test_without_an_agent_secret_no_owner_is_asked_and_the_page_says_so(groups, client, manager, make_token):
     runtime = groups
     tpl = template(client, manager, "新人欢迎", "欢迎 %NICKNAME%！")

@@ -109,3 +109,19 @@ def test_without_an_agent_secret_no_app_message_is_sent(runtime) -> None:  # noq
     with pytest.raises(ValueError):
         client.send_app_message(["zhangsan"], "hi")
     assert _calls(runtime, "message/send") == []
+
+
+@pytest.mark.parametrize("config_overrides", [{}])
+def test_in_sandbox_mode_an_unset_agent_secret_is_the_sandboxs_own(runtime) -> None:  # noqa: ANN001
+    """The demo plays app messages with no configuration; outside sandbox mode unset means none."""
+    assert runtime.config.wechat.work.agent_secret is None
+    assert runtime.work.can_send_app_messages
+    runtime.work.send_app_message(["zhangsan"], "演示")
+    assert [m["text"]["content"] for m in world.list_messages(runtime.redis, "zhangsan", channel="work_app")] == ["演示"]
+    production = runtime.config.model_copy(update={"wechat": runtime.config.wechat.model_copy(update={"sandbox": False})})
+    assert production.work_agent_secret is None
+
+
+@pytest.mark.parametrize("config_overrides", [{"wechat.work.agent_secret": ""}])
+def test_an_empty_agent_secret_turns_app_messages_off_in_sandbox_mode_too(runtime) -> None:  # noqa: ANN001
+    assert not runtime.work.can_send_app_messages
