@@ -11,13 +11,14 @@ re-renders the form with the errors and what was typed, and changes nothing (422
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 
 from scrm.clock import local_day
+from scrm.texts import local_time
 from scrm.errors import InvalidInput
 from scrm.groups import code_views, codes, routes as group_routes
 from scrm.groups.code_schemas import GroupCodeChange, GroupCodeIn, parse
@@ -94,7 +95,7 @@ def code_page(code_id: int):  # noqa: ANN201
     chart = grouped_bars([Group(d["day"], d["day"][5:], (d["joined"],)) for d in code["days"]],
                          [Series("joined", _("入群"))], kind="day", label_every=day_label_step(len(code["days"])))
     return render_template("groups/codes_code.html", code=code, chart=chart, removed_words=REMOVED_WORDS,
-                           nickname=_("小美"),
+                           nickname=_("小美"), local=_local,
                            source_words=SOURCE_WORDS, caller=current_caller())
 
 
@@ -154,6 +155,12 @@ def poster(code_id: int):  # noqa: ANN201
 
 
 # ---- helpers -------------------------------------------------------------------------------
+
+
+def _local(iso: str | None) -> str:
+    """A stored moment (ISO, UTC) as the page shows one: the brand's zone, ``2026-03-01 14:05``;
+    the day alone of a group's ``added_at`` would be the UTC one otherwise."""
+    return local_time(datetime.fromisoformat(iso), current_runtime().config.brand.zone) if iso else ""
 
 
 def _today():  # noqa: ANN202

@@ -21,7 +21,7 @@ from guides.models import Guide
 from scrm.clock import as_utc
 from scrm.errors import DomainError, InvalidInput
 from scrm.groups import sop
-from scrm.groups.models import GroupSop
+from scrm.groups.models import GroupCode, GroupSop
 from scrm.groups.sop_schemas import parse_sop
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, path_ids_fit
@@ -36,6 +36,7 @@ BLANK_ROWS = 3
 STEP_FIELDS = ("timing", "n", "time", "text", "link_title", "link_url", "deadline", "remove")
 KIND_WORDS = {"owner": _l("按群主（导购代码，逗号分隔）"), "store": _l("按门店（门店代码）"),
               "name": _l("按群名（* 匹配任意字符）"), "code": _l("按群活码（活码编号或名称）")}
+PICKED_BY = {"owner": _l("群主"), "store": _l("门店"), "name": _l("群名"), "code": _l("群活码")}  # shown on a plan
 STATUS_WORDS = {"active": _l("进行中"), "paused": _l("已暂停"), "archived": _l("已归档")}
 TASK_WORDS = {"pending": _l("待发送"), "sent": _l("已发送"), "missed": _l("已错过")}
 WEEKDAYS = (_l("周一"), _l("周二"), _l("周三"), _l("周四"), _l("周五"), _l("周六"), _l("周日"))
@@ -46,8 +47,9 @@ WEEKDAYS = (_l("周一"), _l("周二"), _l("周三"), _l("周四"), _l("周五")
 def sops():  # noqa: ANN201
     with current_runtime().transaction() as db_session:
         rows = [sop.sop_json(db_session, s) for s in sop.list_sops(db_session=db_session)]
+        codes = _code_names(db_session)
     return render_template("groups/sops.html", rows=rows, status_words=STATUS_WORDS, kind_words=KIND_WORDS,
-                           caller=current_caller())
+                           picked=lambda selector: _picked(selector, codes), caller=current_caller())
 
 
 @sop_console.route("/group-sops/new", methods=["GET", "POST"])
@@ -112,12 +114,26 @@ def sop_page(sop_id: int):  # noqa: ANN201
         body = sop.sop_json(db_session, sop.get_sop(db_session=db_session, sop_id=sop_id), detail=True)
         owners = dict(db_session.execute(select(Guide.wecom_userid, Guide.name).where(
             Guide.wecom_userid.in_({t["owner_userid"] for t in body["task_list"]}))).all())
+        codes = _code_names(db_session)
     return render_template("groups/sop.html", plan=body, owners=owners, status_words=STATUS_WORDS,
                            kind_words=KIND_WORDS, task_words=TASK_WORDS, when=_when, caller=current_caller(),
+                           picked=lambda selector: _picked(selector, codes),
                            local=lambda at: at and as_utc(datetime.fromisoformat(at)).astimezone(zone).strftime("%m-%d %H:%M"))
 
 
 # ---- helpers ---------------------------------------------------------------------------------
+
+
+def _code_names(db_session) -> dict[str, str]:  # noqa: ANN001
+    return {str(code_id): name for code_id, name in db_session.execute(select(GroupCode.id, GroupCode.name))}
+
+
+def _picked(selector: dict[str, str], codes: dict[str, str]) -> str:
+    """What the plan's groups are picked by, in words: a live code by its name."""
+    value = selector["value"]
+    if selector["kind"] == "code":
+        value = codes.get(value.strip(), value)
+    return _("%(by)s：%(value)s", by=PICKED_BY.get(selector["kind"], selector["kind"]), value=value)
 
 
 def _form(sop_id: int | None, fields: dict[str, str], steps: list[dict[str, str]], errors: list[dict[str, str]],

@@ -176,7 +176,7 @@ def test_the_console_form_picks_a_welcome_and_the_page_shows_who_was_asked(group
     assert made.status_code == 302
     runtime.queue.run_pending()
     page = page_text(client.get(made.headers["Location"]))
-    assert "新人欢迎" in page and "欢迎 小美 进群！" in page and page.count("已请 2026-11-02 02:00") == 2
+    assert "新人欢迎" in page and "欢迎 小美 进群！" in page and page.count("已请 2026-11-02 10:00") == 2
     code_id = int(made.headers["Location"].rsplit("/", 1)[1])
     edit = page_text(client.get(f"/console/group-codes/{code_id}/edit"))
     assert f'<option value="{tpl["id"]}" data-text="欢迎 小美 进群！" selected>' in edit
