@@ -3,7 +3,7 @@ over the two customer groups the history put in the sandbox's WeCom (:mod:`scrm.
 
 - a group welcome 「新人欢迎」 (入群欢迎语, added in the sandbox's WeCom);
 - the live code 「宝妈福利群活码」 over the two groups (member limit 200) carrying it, its join way
-  made in the sandbox's WeCom;
+  made in the sandbox's WeCom, and the welcome applied to both groups (their owners, asked, set it);
 - the group SOP 「新群七天SOP」 over the code's groups: day 0 at 10:00, day 3 at 20:00;
 - a handful of customers who joined through the code on the past week's days (customers of the
   history who are in no group yet, then strangers who scanned the poster), put in the groups of
@@ -77,6 +77,11 @@ def seed_community(runtime: Runtime, chat_ids: list[str]) -> list[str]:
     if code_id is None:
         code_id = codes.create(runtime=runtime, code_in=GroupCodeIn(
             name=CODE_NAME, chat_ids=chat_ids, member_limit=MEMBER_LIMIT, welcome_template_id=template_id))
+        with runtime.transaction() as db_session:
+            wecom_id = db_session.scalar(select(GroupWelcomeTemplate.template_id).where(
+                GroupWelcomeTemplate.id == template_id))
+        for chat_id in chat_ids:  # the owners, asked by app message, apply it in WeCom
+            world.apply_group_welcome(runtime.redis, chat_id, wecom_id)
         joined = _joins(runtime, code_id)
         made.append(f"live code {CODE_NAME} over {len(chat_ids)} groups, {joined} joins through it")
     with runtime.transaction() as db_session:

@@ -192,6 +192,8 @@ def test_the_demo_s_groups_get_a_live_code_a_welcome_an_sop_and_joins_on_past_da
     welcome = client.get("/api/group-welcome-templates", headers=headers).get_json()
     template = next(t for t in welcome["templates"] if t["name"] == "新人欢迎")
     assert detail["welcome_template_id"] == template["id"] and "%NICKNAME%" in template["text"]
+    applied = {chat_id: world.get_group_chat(runtime.redis, chat_id).get("welcome_template_id") for chat_id in chat_ids}
+    assert applied == dict.fromkeys(chat_ids, template["template_id"])  # the owners set it in (the sandbox's) WeCom
     sops = client.get("/api/group-sops", headers=headers).get_json()["sops"]
     assert [(s["name"], s["selector"], s["groups"], [(st["day_offset"], st["time"]) for st in s["steps"]])
             for s in sops] == [("新群七天SOP", {"kind": "code", "value": str(code[0]["id"])}, 2,
