@@ -119,6 +119,7 @@ def test_the_guides_group_code_pages_read_in_english(frozen, shop, client):
     _sign_in(frozen, client, "G1")
     client.post("/language", data={"lang": "en", "next": "/m/"})
     for url in ("/m/group-codes", f"/m/group-codes/{code_id}", "/m/"):
-        text = _text(client.get(url)).replace("新品群活码", "").replace("王小美", "").replace("上海静安店", "")
+        text = _text(client.get(url)).replace("新品群活码", "").replace("王小美", "").replace("上海静安店", "").replace("中文", "")
         assert CJK.findall(text) == [], url
-    assert "Group codes" in client.get("/m/group-codes").text
+    assert "Joined through my group codes: 0 (7 days)" in _text(client.get("/m/"))
+    assert "Joined through my code: today 0 · 7 days 0 · 30 days 0" in _text(client.get("/m/group-codes"))
