@@ -29,9 +29,9 @@ from guides import routes as guide_routes
 from guides.login_links import LoginLinkRefused, LoginLinkUsed, use_link
 from guides.models import Guide
 from qrcodes.service import codes_of
-from scrm.clock import as_utc
+from scrm.clock import as_utc, local_day
 from scrm.customers import service as customers
-from scrm.groups import sop, sop_jobs
+from scrm.groups import code_stats, sop, sop_jobs
 from scrm.groups import churn
 from scrm.groups.schemas import ChurnSeenIn
 from scrm.outreach import wecom_tasks
@@ -160,10 +160,13 @@ def home():  # noqa: ANN201
         numbers = views.week_numbers(runtime=runtime, db_session=db_session, guide_id=guide.id)
         me = views.guide_card(guide)
         to_send = _to_send(db_session, guide.wecom_userid, runtime.clock.now()) if guide.wecom_userid else 0
+        today = local_day(runtime.config, runtime.clock.now())  # joins through the guide's own live-code ways
+        group_joins = sum(code_stats.joins_by_source(db_session=db_session, source="guide", source_id=guide.id,
+                                                     first=today - timedelta(days=6), last=today).values())
         alerts, unseen = churn.unseen_alerts(db_session=db_session, config=runtime.config, guide_id=guide.id,
                                              now=runtime.clock.now())
     return render_template("guide/home.html", me=me, numbers=numbers, to_send=to_send, nav="home", alerts=alerts,
-                           unseen=unseen, ago=views.ago, now=runtime.clock.now(), local=_local_time(runtime),
+                           unseen=unseen, group_joins=group_joins, ago=views.ago, now=runtime.clock.now(), local=_local_time(runtime),
                            kind_words=lambda kind: views.kind_words(kind, str(get_locale())))
 
 

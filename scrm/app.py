@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from guides import routes as guide_routes
 from guides.pages import guide_console
 from guides.phone_pages import guide_pages
+from guides.code_pages import guide_code_pages
 from guides.redeem_pages import redeem_pages
 from handlers import routes as webhook_routes
 from scrm.config import Config, load_config
@@ -158,6 +159,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(guide_pages)
     app.register_blueprint(customer_pages)
     app.register_blueprint(redeem_pages)
+    app.register_blueprint(guide_code_pages)
     app.register_blueprint(guide_console)
     app.register_blueprint(tag_console)
     app.register_blueprint(segment_console)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import func, or_, select
 
-from scrm.groups.models import GroupCode, GroupCodeChat, GroupCodeDayStats
+from scrm.groups.models import GroupCode, GroupCodeChat, GroupCodeDayStats, GroupCodeWay
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -78,6 +78,17 @@ def joins_by_code_and_day(*, db_session: Session, code_ids: Iterable[int], first
                               .where(STATS.code_id.in_(list(code_ids)), STATS.day.between(first, last))
                               .group_by(STATS.code_id, STATS.day))
     return {(code_id, day): int(n or 0) for code_id, day, n in rows}
+
+
+def joins_by_source(*, db_session: Session, source: str, source_id: int, first: date, last: date) -> dict[int, int]:
+    """code id → joins in the period through the ways ``source`` (``guide``, ``campaign``) with
+    id ``source_id`` handed out (codes with none are left out)."""
+    rows = db_session.execute(select(STATS.code_id, func.sum(STATS.joined))
+                              .join(GroupCodeWay, GroupCodeWay.id == STATS.way_id)
+                              .where(GroupCodeWay.source == source, GroupCodeWay.source_id == source_id,
+                                     STATS.day.between(first, last))
+                              .group_by(STATS.code_id))
+    return {code_id: int(n or 0) for code_id, n in rows}
 
 
 def _grouped(db_session: Session, column: object, code_id: int, first: date, last: date) -> dict[int, int]:

@@ -52,7 +52,7 @@ def world(runtime, client, wechat):  # noqa: ANN001, ANN201
 
 
 def pages(world) -> list[str]:  # noqa: ANN001
-    return ["/m/", "/m/code", "/m/customers", f"/m/customers/{world['customer_id']}", "/m/tasks", "/m/redeem",
+    return ["/m/", "/m/code", "/m/group-codes", "/m/customers", f"/m/customers/{world['customer_id']}", "/m/tasks", "/m/redeem",
             f"/m/redeem/check?code={world['coupon']}", "/m/redeem/check?code=NOT-A-CODE", "/m/customers/999999"]
 
 
