@@ -31,19 +31,27 @@ def add_material(call: Call) -> dict[str, Any]:
         raise WeChatError(40004, f"type must be one of {', '.join(MATERIAL_TYPES)}")
     if kind != "image":
         raise WeChatError(40004, "the sandbox keeps images only")
-    if call.upload is None or not call.upload[1]:
-        raise WeChatError(41005, "the file goes in the multipart field media")
-    filename, data, _ = call.upload
-    found = next((name for magic, name in _MAGIC if data.startswith(magic)), None)
-    if found is None:
-        raise WeChatError(40005, "an image is bmp, png, jpeg or gif")
-    if len(data) > IMAGE_MAX_BYTES:
-        raise WeChatError(40006, "an image is at most 10 MB")
+    filename, data, found = _image(call, _MAGIC, IMAGE_MAX_BYTES, kinds="bmp, png, jpeg or gif", most="10 MB")
     media_id = "sbx-img-" + secrets.token_urlsafe(24)
     key = KEY + media_id
     call.redis.hset(key, mapping={"name": filename, "type": found, "size": len(data), "at": call.now_ms})
     call.redis.expire(key, world.GC_SECONDS)
     return {"media_id": media_id, "url": call.public_url(f"mp/material/{media_id}.{found}")}
+
+
+def _image(call: Call, magics: tuple[tuple[bytes, str], ...], max_bytes: int, *, kinds: str,
+           most: str) -> tuple[str, bytes, str]:
+    """The uploaded file's name, bytes and type (read from its first bytes): 41005 no file,
+    40005 not one of ``magics``, 40006 over ``max_bytes``."""
+    if call.upload is None or not call.upload[1]:
+        raise WeChatError(41005, "the file goes in the multipart field media")
+    filename, data, _ = call.upload
+    found = next((name for magic, name in magics if data.startswith(magic)), None)
+    if found is None:
+        raise WeChatError(40005, f"an image is {kinds}")
+    if len(data) > max_bytes:
+        raise WeChatError(40006, f"an image is at most {most}")
+    return filename, data, found
 
 
 def material(redis: Any, media_id: str) -> dict[str, str] | None:  # noqa: ANN401 - a redis client
@@ -64,14 +72,7 @@ UPLOADIMG_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
 def upload_image(call: Call) -> dict[str, Any]:
     """WeCom's ``media/uploadimg``: 41005 no file, 40005 not jpg or png (read from its first
     bytes), 40006 over 2 MB; the bytes are kept (a week) and served at the URL it answers."""
-    if call.upload is None or not call.upload[1]:
-        raise WeChatError(41005, "the file goes in the multipart field media")
-    filename, data, _ = call.upload
-    found = next((name for magic, name in _UPLOADIMG_MAGIC if data.startswith(magic)), None)
-    if found is None:
-        raise WeChatError(40005, "uploadimg takes jpg or png")
-    if len(data) > UPLOADIMG_MAX_BYTES:
-        raise WeChatError(40006, "uploadimg takes at most 2 MB")
+    filename, data, found = _image(call, _UPLOADIMG_MAGIC, UPLOADIMG_MAX_BYTES, kinds="jpg or png", most="2 MB")
     name = f"{secrets.token_urlsafe(18)}.{found}"
     key = UPLOADIMG_KEY + name
     call.redis.hset(key, mapping={"name": filename, "data": data, "at": call.now_ms})
