@@ -41,8 +41,9 @@ from tagging.segments import routes as segment_routes
 from tagging.segments.pages import segment_console
 
 MAX_CONTENT_LENGTH = 1024 * 1024  # API bodies; the webhooks enforce their own 64 KiB
-# Image uploads to WeChat's material (up to 10 MB, WECHAT-NOTES): the composer's and the sandbox's.
-UPLOAD_PATHS = ("/console/campaigns/media", "/sandbox/wechat/mp/cgi-bin/material/add_material")
+# Image uploads to WeChat's material (up to 10 MB, WECHAT-NOTES) and WeCom's uploadimg (2 MB): ours and the sandbox's.
+UPLOAD_PATHS = ("/console/campaigns/media", "/sandbox/wechat/mp/cgi-bin/material/add_material",
+                "/console/group-welcome/image", "/sandbox/wechat/work/cgi-bin/media/uploadimg")
 MAX_UPLOAD_LENGTH = 12 * 1024 * 1024
 
 

@@ -22,6 +22,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=40), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('image_media_id', sa.String(length=255), nullable=True),
+    sa.Column('image_pic_url', sa.String(length=1024), nullable=True),
     sa.Column('link_title', sa.String(length=128), nullable=True),
     sa.Column('link_url', sa.String(length=1024), nullable=True),
     sa.Column('link_desc', sa.String(length=512), nullable=True),

@@ -124,6 +124,6 @@ def group_choices(*, db_session: Session) -> list[dict[str, Any]]:
 
 def welcome_choices(*, db_session: Session) -> list[dict[str, Any]]:
     """The welcome templates a code may carry (not deleted), by name, each with its text."""
-    return [{"id": t.id, "name": t.name, "text": t.text, "image": bool(t.image_media_id), "link": t.link_title}
+    return [{"id": t.id, "name": t.name, "text": t.text, "image": bool(t.image_media_id or t.image_pic_url), "link": t.link_title}
             for t in db_session.scalars(select(GroupWelcomeTemplate).where(GroupWelcomeTemplate.deleted_at.is_(None))
                                         .order_by(GroupWelcomeTemplate.name, GroupWelcomeTemplate.id))]

@@ -176,7 +176,8 @@ class GroupWelcomeTemplate(Base):
     template_id: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(40))
     text: Mapped[str] = mapped_column(Text, default="")  # may hold %NICKNAME%
-    image_media_id: Mapped[str | None] = mapped_column(String(255))
+    image_media_id: Mapped[str | None] = mapped_column(String(255))  # an API caller's WeCom media_id
+    image_pic_url: Mapped[str | None] = mapped_column(String(1024))  # WeCom's media/uploadimg URL
     link_title: Mapped[str | None] = mapped_column(String(128))
     link_url: Mapped[str | None] = mapped_column(String(1024))
     link_desc: Mapped[str | None] = mapped_column(String(512))

@@ -90,7 +90,8 @@ class WelcomeTemplateOut(BaseModel):
     template_id: str = Field(description="WeCom's template_id")
     name: str
     text: str = Field(description="may hold %NICKNAME%, the joiner's name")
-    image_media_id: str | None
+    image_media_id: str | None = Field(description="a WeCom media_id an API caller gave")
+    image_pic_url: str | None = Field(description="the image's URL from WeCom's media/uploadimg")
     link: WelcomeLinkOut | None
     created_at: str
     updated_at: str

@@ -7,6 +7,11 @@ and a description of at most 512 bytes; text, an image or a link at least; 100 t
 corp), then sent to WeCom, then written: a refusal of either writes nothing. A template a live
 code carries (:func:`templates_in_use`) is not deleted. Plain functions; the caller owns the
 transaction.
+
+The image is ``image_pic_url``: a URL from WeCom's ``media/uploadimg`` (:func:`upload_image`:
+jpg or png of at most 2 MB, checked by its first bytes before WeCom is asked), which WeCom keeps
+for good. An API caller may give WeCom's ``image_media_id`` instead (a temporary media, 3 days);
+one or the other, and WeCom is sent ``image: {pic_url}`` or ``image: {media_id}``.
 """
 
 from __future__ import annotations
@@ -38,11 +43,18 @@ LINK_TITLE_MAX_BYTES = 128
 LINK_DESC_MAX_BYTES = 512
 URL_MAX_CHARS = 1024
 MEDIA_ID_MAX_CHARS = 255
+IMAGE_FIELDS = ("image_media_id", "image_pic_url")
 NICKNAME = "%NICKNAME%"
+IMAGE_MAX_BYTES = 2 * 1024 * 1024  # media/uploadimg's limit
+IMAGE_TYPES = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
 
 
 class InvalidWelcomeTemplate(InvalidInput):
     """Bad input for a group welcome template; ``field`` names the first bad field."""
+
+
+class InvalidWelcomeImage(InvalidInput):
+    """An image WeCom's ``media/uploadimg`` would refuse: none, not jpg or png, over 2 MB."""
 
 
 class WelcomeTemplateNotFound(NotFoundError):
@@ -88,6 +100,10 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _pic_url(value: str | None) -> str | None:
+    return _http_url(value) if value and value.strip() else None
+
+
 def _media_id(value: str | None) -> str | None:
     value = (value or "").strip()
     if len(value) > MEDIA_ID_MAX_CHARS or any(c.isspace() or ord(c) < 32 for c in value):
@@ -114,6 +130,10 @@ class WelcomeTemplateIn(BaseModel):
     name: Annotated[StrictStr, bounded_text(NAME_MAX_CHARS)]
     text: Annotated[StrictStr, _bytes(TEXT_MAX_BYTES), described(maxLength=TEXT_MAX_BYTES)] = ""
     image_media_id: Annotated[StrictStr | None, AfterValidator(_media_id)] = None
+    image_pic_url: Annotated[StrictStr | None, AfterValidator(_pic_url),
+                             described(maxLength=URL_MAX_CHARS, format="uri",
+                                       description="the URL POST /console/group-welcome/image "
+                                                   "(WeCom's media/uploadimg) answered")] = None
     link: WelcomeLinkIn | None = None
     notify: StrictBool = True
 
@@ -121,8 +141,10 @@ class WelcomeTemplateIn(BaseModel):
     def _some_content(self) -> WelcomeTemplateIn:
         if not self.text.strip():
             self.text = ""
-        if not self.text and not self.image_media_id and self.link is None:
+        if not self.text and not self.image_media_id and not self.image_pic_url and self.link is None:
             raise ValueError("text: a welcome needs text, an image or a link")
+        if self.image_media_id and self.image_pic_url:
+            raise ValueError("image_pic_url: an image is image_pic_url or image_media_id, not both")
         return self
 
 
@@ -132,7 +154,8 @@ def parse_template(body: Mapping[str, Any]) -> WelcomeTemplateIn:
 
 def template_json(template: GroupWelcomeTemplate) -> dict[str, Any]:
     return {"id": template.id, "template_id": template.template_id, "name": template.name, "text": template.text,
-            "image_media_id": template.image_media_id, "link": _link_of(template),
+            "image_media_id": template.image_media_id, "image_pic_url": template.image_pic_url,
+            "link": _link_of(template),
             "created_at": as_utc(template.created_at).isoformat(), "updated_at": as_utc(template.updated_at).isoformat()}
 
 
@@ -163,8 +186,8 @@ def create_template(*, db_session: Session, work: WorkClient, template_in: Welco
     if kept >= MAX_TEMPLATES:
         raise TooManyWelcomeTemplates(f"a corp has at most {MAX_TEMPLATES} group welcome templates; delete one first")
     template_id = _wecom("add", lambda: work.add_group_welcome_template(
-        text=template_in.text, image_media_id=template_in.image_media_id, link=_link(template_in),
-        notify=template_in.notify))
+        text=template_in.text, image_media_id=template_in.image_media_id, image_pic_url=template_in.image_pic_url,
+        link=_link(template_in), notify=template_in.notify))
     template = GroupWelcomeTemplate(template_id=template_id, created_at=now, updated_at=now)
     _fill(template, template_in)
     db_session.add(template)
@@ -175,14 +198,18 @@ def create_template(*, db_session: Session, work: WorkClient, template_in: Welco
 def edit_template(*, db_session: Session, work: WorkClient, template_pk: int, changes: Mapping[str, Any],
                   now: datetime) -> GroupWelcomeTemplate:
     """``changes`` (some of :class:`WelcomeTemplateIn`'s fields) over the template, checked whole;
-    WeCom is sent the whole content again when the content changed (the name is ours alone)."""
+    WeCom is sent the whole content again when the content changed (the name is ours alone).
+    The image is one thing: changing either image field drops the other one unless given too."""
     template = get_template(db_session=db_session, template_pk=template_pk)
-    current = template_json(template)
-    merged = parse_template({**{k: current[k] for k in ("name", "text", "image_media_id", "link")}, **changes})
-    if (merged.text, merged.image_media_id, _link(merged)) != (template.text, template.image_media_id,
-                                                                _link_of(template)):
+    current = {k: v for k, v in template_json(template).items() if k in ("name", "text", "link", *IMAGE_FIELDS)}
+    if any(k in changes for k in IMAGE_FIELDS):
+        current = {**current, **dict.fromkeys(IMAGE_FIELDS)}
+    merged = parse_template({**current, **changes})
+    if _content(merged.text, merged.image_media_id, merged.image_pic_url, _link(merged)) != _content(
+            template.text, template.image_media_id, template.image_pic_url, _link_of(template)):
         _wecom("edit", lambda: work.edit_group_welcome_template(
-            template.template_id, text=merged.text, image_media_id=merged.image_media_id, link=_link(merged)))
+            template.template_id, text=merged.text, image_media_id=merged.image_media_id,
+            image_pic_url=merged.image_pic_url, link=_link(merged)))
     _fill(template, merged)
     template.updated_at = now
     return template
@@ -197,12 +224,29 @@ def delete_template(*, db_session: Session, work: WorkClient, template_pk: int, 
     template.deleted_at = now
 
 
-def _wecom(action: str, call: Callable[[], Any]) -> Any:  # noqa: ANN401 - the WorkClient method's answer
+def upload_image(*, work: WorkClient, data: bytes, filename: str) -> str:
+    """An image for a template, checked (jpg or png by its first bytes, at most 2 MB) then sent to
+    WeCom's ``media/uploadimg``: the permanent URL for ``image_pic_url``."""
+    if not data:
+        raise InvalidWelcomeImage("image", "choose an image")
+    kind = next((kind for magic, kind in IMAGE_TYPES if data.startswith(magic)), None)
+    if kind is None:
+        raise InvalidWelcomeImage("image", "WeCom takes a jpg or png image")
+    if len(data) > IMAGE_MAX_BYTES:
+        raise InvalidWelcomeImage("image", "WeCom takes an image of at most 2 MB")
+    return _wecom("upload", lambda: work.upload_image(filename or f"welcome.{kind[6:]}", data, kind), what="the image")
+
+
+def _content(*parts: Any) -> tuple[Any, ...]:  # noqa: ANN401 - text, media id, URL, link as stored
+    return tuple(part or None for part in parts)
+
+
+def _wecom(action: str, call: Callable[[], Any], *, what: str = "the template") -> Any:  # noqa: ANN401
     """``call`` (one WeCom call), its refusal or throttling as :class:`WelcomeNotAccepted`."""
     try:
         return call()
     except WeChatError as exc:
-        raise WelcomeNotAccepted(f"WeCom did not {action} the template: errcode {exc.errcode} {exc.errmsg}".rstrip(),
+        raise WelcomeNotAccepted(f"WeCom did not {action} {what}: errcode {exc.errcode} {exc.errmsg}".rstrip(),
                                  errcode=exc.errcode, errmsg=exc.errmsg) from exc
     except RetryLater as exc:  # throttled: our quota or WeCom's
         raise WelcomeNotAccepted(f"WeCom is busy; try again in {exc.retry_after:.0f} s", errcode=None,
@@ -221,5 +265,6 @@ def _link_of(template: GroupWelcomeTemplate) -> dict[str, str] | None:
 
 def _fill(template: GroupWelcomeTemplate, template_in: WelcomeTemplateIn) -> None:
     link = _link(template_in) or {}
-    template.name, template.text, template.image_media_id = template_in.name, template_in.text, template_in.image_media_id
+    template.name, template.text = template_in.name, template_in.text
+    template.image_media_id, template.image_pic_url = template_in.image_media_id, template_in.image_pic_url
     template.link_title, template.link_url, template.link_desc = link.get("title"), link.get("url"), link.get("desc")

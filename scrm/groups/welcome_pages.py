@@ -1,8 +1,10 @@
 """Console pages for group welcome templates (入群欢迎语, SPEC §9), for admins and managers: the
 list, a new one, one to edit, delete (confirmed). The form has the text (``%NICKNAME%`` for the
-joiner's name), an image uploaded to WeChat from the page (the campaign composer's
-``/console/campaigns/media``, whose media id the form keeps; it may be typed too) and a link
-card, beside a preview of the welcome as a joiner's phone shows it.
+joiner's name), an image uploaded from the page to WeCom's ``media/uploadimg`` through
+``POST /console/group-welcome/image`` (jpg or png, at most 2 MB; the form keeps the URL WeCom
+answers as ``image_pic_url``) and a link card, beside a preview of the welcome as a joiner's
+phone shows it. A template an API caller gave a ``image_media_id`` keeps it until an image is
+uploaded or removed.
 
 Server-rendered forms as scrm/replies/pages.py does them: POST acts through the service the
 JSON API uses (scrm/groups/welcome.py), then redirects with a one-line message. A refusal
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -30,9 +32,10 @@ group_welcome_console = Blueprint("group_welcome_console", __name__, template_fo
                                   url_prefix="/console")
 path_ids_fit(group_welcome_console, template_pk=GroupWelcomeTemplate.id)
 
-FIELDS = ("name", "text", "image_media_id", "link_title", "link_url", "link_desc")
+FIELDS = ("name", "text", "image_media_id", "image_pic_url", "link_title", "link_url", "link_desc")
 # A refused field, named as the form labels it.
-FIELD_WORDS = {"name": _l("名称"), "text": _l("文字"), "image_media_id": _l("图片"), "link": _l("链接"),
+FIELD_WORDS = {"name": _l("名称"), "text": _l("文字"), "image_media_id": _l("图片"), "image_pic_url": _l("图片"),
+               "image": _l("图片"), "link": _l("链接"),
                "link.title": _l("链接标题"), "link.url": _l("链接网址"), "link.desc": _l("链接摘要")}
 REFUSED = (welcome.InvalidWelcomeTemplate, welcome.TooManyWelcomeTemplates, welcome.WelcomeTemplateInUse)
 CONFLICTS = (welcome.TooManyWelcomeTemplates, welcome.WelcomeTemplateInUse)
@@ -67,6 +70,22 @@ def create_template():  # noqa: ANN201
         return _render_form(None, status=502, form=typed, errors=_wecom_refused(exc))
     flash(_("入群欢迎语“%(name)s”已保存到企业微信。", name=template_in.name))
     return redirect(url_for(".templates"))
+
+
+@group_welcome_console.post("/group-welcome/image")
+@require_role(*MANAGERS)
+def upload_image():  # noqa: ANN201
+    """An image for the form, sent to WeCom's ``media/uploadimg``: ``{"pic_url", "name", "size"}``;
+    422 ``{"field", "message"}`` for a file WeCom would refuse (nothing sent), 502 when WeCom refused."""
+    file = request.files.get("image")
+    data = file.read(welcome.IMAGE_MAX_BYTES + 1) if file else b""
+    try:
+        pic_url = welcome.upload_image(work=current_runtime().work, data=data, filename=file.filename if file else "")
+    except welcome.InvalidWelcomeImage as exc:
+        return jsonify(field="image", message=_errors(exc)[0]["message"]), 422
+    except welcome.WelcomeNotAccepted as exc:
+        return jsonify(field="image", message=_wecom_refused(exc)[0]["message"]), 502
+    return jsonify(pic_url=pic_url, name=file.filename, size=len(data))
 
 
 @group_welcome_console.get("/group-welcome/<int:template_pk>")
@@ -125,6 +144,7 @@ def _body(typed: dict[str, str], *, creating: bool) -> dict[str, Any]:
     link_fields = {"title": typed["link_title"], "url": typed["link_url"], "desc": typed["link_desc"]}
     body: dict[str, Any] = {"name": typed["name"], "text": typed["text"].replace("\r\n", "\n"),
                             "image_media_id": typed["image_media_id"] or None,
+                            "image_pic_url": typed["image_pic_url"] or None,
                             "link": link_fields if any(link_fields.values()) else None}
     if creating:
         body["notify"] = typed["notify"] == "on"
@@ -161,6 +181,7 @@ def _render_form(template_pk: int | None, *, status: int = 200, form: dict[str, 
             shown = welcome.template_json(welcome.get_template(db_session=db_session, template_pk=template_pk))
         link = shown["link"] or {}
         form = {"name": shown["name"], "text": shown["text"], "image_media_id": shown["image_media_id"] or "",
+                "image_pic_url": shown["image_pic_url"] or "",
                 "link_title": link.get("title", ""), "link_url": link.get("url", ""), "link_desc": link.get("desc", "")}
     return render_template("groups/welcome_template.html", template_pk=template_pk, form=form, errors=errors,
                            nickname=_("小美"), text_max=welcome.TEXT_MAX_BYTES, caller=current_caller()), status

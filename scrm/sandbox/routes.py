@@ -2,7 +2,8 @@
 
 ``wechat_api`` (at ``/sandbox/wechat``) is the fake WeChat: ``<mp|work>/cgi-bin/<api>`` (see
 :mod:`scrm.sandbox.dispatch`), and ``work/contact_way/<config_id>.png``, the image a
-``add_contact_way`` ``qr_code`` points at, ``work/join_way/<config_id>.png`` (a join way's), ``work/connect/oauth2/authorize``, WeCom's
+``add_contact_way`` ``qr_code`` points at, ``work/join_way/<config_id>.png`` (a join way's),
+``work/uploadimg/<name>`` (an image ``media/uploadimg`` kept), ``work/connect/oauth2/authorize``, WeCom's
 sign-in page for the guide pages' OAuth, and ``mp/connect/oauth2/authorize`` with
 ``mp/sns/<api>``, the Official Account's web sign-in for the customer's coupon page.
 
@@ -18,10 +19,10 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from flask import Blueprint, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, jsonify, redirect, render_template, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from scrm.sandbox import apis, dispatch, mp_oauth, state, work_api, world
+from scrm.sandbox import apis, dispatch, material_api, mp_oauth, state, work_api, world
 from scrm.sandbox.schemas import GroupWelcomeApplyIn
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
@@ -88,6 +89,15 @@ def join_way_image(config_id: str):  # noqa: ANN201
     if way is None or "qr_code" not in way:
         return jsonify(errcode=404, errmsg="unknown join way"), 404
     return apis.png(way["qr_code"].removesuffix(".png"))
+
+
+@wechat_api.get("/work/uploadimg/<name>")
+def uploaded_image(name: str):  # noqa: ANN201
+    """The image WeCom's ``media/uploadimg`` answered this URL for (a welcome's ``pic_url``)."""
+    found = material_api.uploaded_image(_redis(), name)
+    if found is None:
+        return jsonify(errcode=404, errmsg="unknown image"), 404
+    return Response(found[0], mimetype=found[1])
 
 
 @wechat_api.route("/work/connect/oauth2/authorize", methods=["GET", "POST"])

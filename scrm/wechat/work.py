@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 import requests
 
-from scrm.wechat.errors import WeChatUnavailable
+from scrm.wechat.errors import WeChatError, WeChatUnavailable
 from scrm.wechat.tokens import TokenCache
 from scrm.wechat.transport import Transport, secret_fingerprint
 from scrm.wechat.values import (
@@ -162,21 +162,33 @@ class WorkClient:
 
     # --- Group welcome templates (入群欢迎语素材) ------------------------------------------------
 
+    def upload_image(self, name: str, data: bytes, content_type: str) -> str:
+        """``media/uploadimg`` (multipart field ``media``, jpg or png of at most 2 MB): the image's
+        permanent URL, which a group welcome template's ``image.pic_url`` names."""
+        answer = self.transport.call("POST", "media/uploadimg", files={"media": (name, data, content_type)})
+        url = answer.get("url")
+        if not url:
+            raise WeChatError(-1, "the uploadimg answer holds no url", "media/uploadimg", data=answer)
+        return str(url)
+
     def add_group_welcome_template(self, *, text: str, image_media_id: str | None = None,
-                                   link: Mapping[str, str] | None = None, notify: bool = True) -> str:
+                                   link: Mapping[str, str] | None = None, notify: bool = True,
+                                   image_pic_url: str | None = None) -> str:
         """``group_welcome_template/add``: the ``template_id`` of a new template (at most 100 a
-        corp). ``text`` may hold ``%NICKNAME%``; ``link`` is ``{title, url, desc?, picurl?}``;
+        corp). ``text`` may hold ``%NICKNAME%``; the image is ``image_pic_url`` (from
+        :meth:`upload_image`) or ``image_media_id``; ``link`` is ``{title, url, desc?, picurl?}``;
         ``notify``: WeCom tells the members they may use it in their groups."""
-        body = {**_welcome_content(text, image_media_id, link), "notify": 1 if notify else 0}
+        body = {**_welcome_content(text, image_media_id, link, image_pic_url), "notify": 1 if notify else 0}
         answer = self.transport.call("POST", "externalcontact/group_welcome_template/add", body=body)
         return str(answer["template_id"])
 
     def edit_group_welcome_template(self, template_id: str, *, text: str, image_media_id: str | None = None,
-                                    link: Mapping[str, str] | None = None) -> None:
+                                    link: Mapping[str, str] | None = None, image_pic_url: str | None = None) -> None:
         """``group_welcome_template/edit``: the template's whole content again (only one this
         corp's app made may be edited)."""
         self.transport.call("POST", "externalcontact/group_welcome_template/edit",
-                            body={"template_id": template_id, **_welcome_content(text, image_media_id, link)})
+                            body={"template_id": template_id,
+                                  **_welcome_content(text, image_media_id, link, image_pic_url)})
 
     def get_group_welcome_template(self, template_id: str) -> dict[str, Any]:
         """``group_welcome_template/get``: ``{text, image, link, miniprogram, file, video}`` as
@@ -462,14 +474,18 @@ def _content(text: str, attachments: Sequence[Mapping[str, Any]]) -> dict[str, A
     return content
 
 
-def _welcome_content(text: str, image_media_id: str | None, link: Mapping[str, str] | None) -> dict[str, Any]:
-    """A group welcome template's ``text``, ``image`` and ``link``; at least one of them."""
-    if not text and not image_media_id and not link:
+def _welcome_content(text: str, image_media_id: str | None, link: Mapping[str, str] | None,
+                     image_pic_url: str | None = None) -> dict[str, Any]:
+    """A group welcome template's ``text``, ``image`` (``pic_url`` before ``media_id``) and
+    ``link``; at least one of them."""
+    if not text and not image_media_id and not image_pic_url and not link:
         raise ValueError("a group welcome template needs text, an image or a link")
     content: dict[str, Any] = {}
     if text:
         content["text"] = {"content": text}
-    if image_media_id:
+    if image_pic_url:
+        content["image"] = {"pic_url": image_pic_url}
+    elif image_media_id:
         content["image"] = {"media_id": image_media_id}
     if link:
         content["link"] = {k: v for k, v in link.items() if v}
