@@ -18,9 +18,9 @@ from sqlalchemy import func, select, update
 from guides.models import Guide
 from scrm.clock import local_day
 from scrm.customers.models import Customer, CustomerIdentity
-from scrm.groups.code_rotation import after_group_stored, take_off_dismissed
 from scrm.db import dialect_insert
 from scrm.groups.churn import record_churn
+from scrm.groups.code_rotation import after_group_stored, take_off_dismissed
 from scrm.groups.models import EXTERNAL, CustomerGroup, GroupDayStats, GroupMember
 from scrm.queue import enqueue_after_commit
 from scrm.runtime import Runtime, job
