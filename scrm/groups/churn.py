@@ -12,6 +12,7 @@ the job is deferred to the next minute (:class:`scrm.errors.RetryLater`).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -27,12 +28,15 @@ from scrm.groups.models import ChurnAlert
 from scrm.queue import enqueue_after_commit
 from scrm.runtime import job
 from scrm.texts import customer_name, kind_words, local_time, say
+from scrm.wechat.errors import AnswerLost
 from tagging.scores import carried_tags
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from scrm.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 PER_MESSAGE = 10  # alerts written out in one app message; the rest counted ("另有 N 条")
 PER_MINUTE = 30  # WeCom: an app sends a member at most 30 messages a minute
@@ -152,7 +156,10 @@ def notify_churn(runtime: Runtime, guide_id: int) -> int:
             return 0
         _take_a_slot(runtime, guide.wecom_userid, now)
         views = describe(db_session=db_session, config=runtime.config, alerts=alerts[:PER_MESSAGE], now=now)
-        work.send_app_message([guide.wecom_userid], alert_message(runtime.config, views, len(alerts) - len(views)))
+        try:
+            work.send_app_message([guide.wecom_userid], alert_message(runtime.config, views, len(alerts) - len(views)))
+        except AnswerLost as exc:  # it may have gone: told, not a second time
+            log.warning("churn alerts of guide %s, answer lost: %s", guide_id, exc)
         for alert in alerts:
             alert.notified_at = now
         return len(alerts)

@@ -27,7 +27,7 @@ from sqlalchemy import or_, select
 from scrm.groups.models import CustomerGroup, GroupCode, GroupCodeChat, GroupWelcomeTemplate
 from scrm.queue import enqueue_after_commit
 from scrm.runtime import Runtime, job
-from scrm.wechat.errors import WeChatError
+from scrm.wechat.errors import AnswerLost, WeChatError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -101,6 +101,8 @@ def _ask(runtime: Runtime, row_id: int, template_pk: int, owner: str, text: str)
         return 0  # this owner was asked for this template already (another code, or an earlier stay)
     try:
         runtime.work.send_app_message([owner], text)
+    except AnswerLost as exc:  # it may have gone: asked, not a second time
+        log.warning("group welcome: asking %s (row %s), answer lost: %s", owner, row_id, exc)
     except WeChatError as exc:
         _undo(runtime, row_id, template_pk, before)
         log.warning("group welcome: %s not asked (row %s): %s", owner, row_id, exc)

@@ -35,7 +35,7 @@ from scrm.groups import sop
 from scrm.groups.models import GroupSop, GroupSopStep, GroupSopTask
 from scrm.queue import enqueue_after_commit
 from scrm.runtime import Runtime, job
-from scrm.wechat.errors import WeChatError
+from scrm.wechat.errors import AnswerLost, WeChatError
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -126,6 +126,7 @@ def due_occurrences(step: GroupSopStep, plan: GroupSop, groups: list[CustomerGro
 def send_tasks(runtime: Runtime, task_ids: list[int]) -> dict[str, int]:
     """Hand each unclaimed task to WeCom: one ``add_msg_template`` ``group`` for its owner."""
     counts = {"sent": 0, "failed": 0}
+    values: dict[str, Any]
     for task_id in task_ids:
         now = runtime.clock.now()
         with runtime.transaction() as db_session:
@@ -140,9 +141,13 @@ def send_tasks(runtime: Runtime, task_ids: list[int]) -> dict[str, int]:
         try:
             template = runtime.work.add_msg_template("group", owner, [], content.get("text", ""),
                                                      attachments(content), chat_ids=chat_ids)
+        except AnswerLost as exc:  # WeCom may have made the task: kept claimed, never handed over twice
+            log.warning("SOP task %s: add_msg_template for %s, answer lost: %s", task_id, owner, exc)
+            values = {"error": str(exc)[:200]}
+            counts["failed"] += 1
         except WeChatError as exc:  # WeCom made no task: the next sweep tries again
             log.warning("SOP task %s: add_msg_template for %s: %s", task_id, owner, exc)
-            values: dict[str, Any] = {"claimed_at": None, "error": str(exc)[:200]}
+            values = {"claimed_at": None, "error": str(exc)[:200]}
             counts["failed"] += 1
         else:
             values = {"msgid": template.msgid[:64], "error": None}

@@ -55,7 +55,7 @@ CONNECT_TIMEOUT = 3.05
 # APIs that deliver a message and take no idempotency key: a request that may have reached
 # WeChat is never repeated (mass sends carry clientmsgid, which WeChat dedupes: not listed).
 MESSAGE_APIS = frozenset({"message/custom/send", "message/template/send", "externalcontact/add_msg_template",
-                          "externalcontact/send_welcome_msg"})
+                          "externalcontact/send_welcome_msg", "message/send"})
 
 
 @dataclass(frozen=True)

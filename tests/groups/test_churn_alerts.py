@@ -199,3 +199,22 @@ def test_a_guide_gets_at_most_30_app_messages_a_minute_the_rest_wait_for_the_nex
     assert len(app_messages(frozen, "member-g1")) == 30
     frozen.clock.advance(minutes=1)
     assert notify_churn(g1) == 1 and len(app_messages(frozen, "member-g1")) == 31
+
+
+def test_an_app_message_whose_answer_is_lost_is_not_sent_again(frozen, monkeypatch, stack):
+    """``message/send`` takes no idempotency key: a send that may have gone counts as told."""
+    from scrm.groups.churn import record_churn
+    from scrm.sandbox import state
+
+    g1 = guide_id(frozen, "G1")
+    with frozen.transaction() as db_session:
+        record_churn(db_session=db_session, config=frozen.config, guide_id=g1,
+                     customer_id=work_customer(frozen, "wmLost"), kind="deleted_guide", at=frozen.clock.now())
+    frozen.work.send_app_message(["member-g2"], "warm the app token")  # so the fault meets the send
+    monkeypatch.setattr(frozen.work._agent_transport, "_timeout", (1.0, 0.3))  # a read timeout inside the delay
+    state.add_fault(frozen.redis, channel="work", api="message/send", delay_ms=1000, times=5)
+    assert notify_churn(g1) == 1
+    stack.wait_until_answered()  # the sandbox, like WeCom, finishes the call whose answer was lost
+    assert notify_churn(g1) == 0  # told: never a second time
+    assert len(app_messages(frozen, "member-g1")) == 1
+    assert len(state.list_calls(frozen.redis, channel="work", api="message/send")) == 2  # the warm-up and one

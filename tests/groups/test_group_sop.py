@@ -247,3 +247,22 @@ def test_a_task_claimed_but_never_answered_is_not_handed_to_wecom_twice(groups, 
     assert group_calls(groups) == []
     groups.clock.advance(minutes=1)
     assert run_sweep(groups)["send"] == 0 and group_calls(groups) == []
+
+
+def test_a_task_whose_answer_is_lost_is_not_handed_to_wecom_twice(groups, client, auth, monkeypatch, stack):
+    """WeCom may have made the task when its answer did not come back: a second task would make
+    the owner send the step twice, so the task stays claimed (and shows as not sent)."""
+    make_plan(client, auth)
+    groups.clock.advance(minutes=31)
+    monkeypatch.setattr(groups.work.transport, "_timeout", (1.0, 0.3))  # a read timeout inside the delay
+    state.add_fault(groups.redis, channel="work", api="externalcontact/add_msg_template", delay_ms=1000, times=5)
+    assert sop_jobs.sweep()["send"] == 2
+    groups.queue.run_pending()
+    stack.wait_until_answered()  # the sandbox, like WeCom, finishes the calls whose answers were lost
+    made = len(group_calls(groups))
+    assert made == 2
+    assert all(t.msgid is None and t.claimed_at is not None and "may have" in (t.error or "")
+               for t in tasks(groups).values())
+    groups.clock.advance(minutes=1)
+    run_sweep(groups)
+    assert len(group_calls(groups)) == made  # never a second time
