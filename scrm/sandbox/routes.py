@@ -77,17 +77,18 @@ def mp_sns_call(name: str):  # noqa: ANN201
 
 @wechat_api.get("/work/contact_way/<config_id>.png")
 def contact_way_image(config_id: str):  # noqa: ANN201
-    way = world.find_contact_way(_redis(), config_id)
-    if way is None or "qr_code" not in way:
-        return jsonify(errcode=404, errmsg="unknown contact way"), 404
-    return apis.png(way["qr_code"].removesuffix(".png"))
+    return _way_image(world.find_contact_way(_redis(), config_id), "contact way")
 
 
 @wechat_api.get("/work/join_way/<config_id>.png")
 def join_way_image(config_id: str):  # noqa: ANN201
-    way = world.get_join_way(_redis(), config_id)
+    return _way_image(world.get_join_way(_redis(), config_id), "join way")
+
+
+def _way_image(way: dict | None, what: str):  # noqa: ANN202
+    """A way's QR image, whose content is its ``qr_code`` URL without ``.png``."""
     if way is None or "qr_code" not in way:
-        return jsonify(errcode=404, errmsg="unknown join way"), 404
+        return jsonify(errcode=404, errmsg=f"unknown {what}"), 404
     return apis.png(way["qr_code"].removesuffix(".png"))
 
 
