@@ -83,8 +83,11 @@ class RateLimits(_Section):
     sign_in_per_ip: str = "20/minute"
     redeem_per_user: str = "60/minute"
     redeem_per_ip: str = "300/minute"
+    # SMS verification codes (members' joining): per phone number and per IP.
+    sms_per_phone: str = "1/minute;10/day"
+    sms_per_ip: str = "20/hour"
 
-    @field_validator("sign_in_per_ip", "redeem_per_user", "redeem_per_ip")
+    @field_validator("sign_in_per_ip", "redeem_per_user", "redeem_per_ip", "sms_per_phone", "sms_per_ip")
     @classmethod
     def _parses(cls, value: str) -> str:
         try:
@@ -201,6 +204,112 @@ class BrandConfig(_Section):
         return ZoneInfo(self.timezone)
 
 
+class LevelConfig(_Section):
+    """One membership level (会员等级, SPEC §13) as the config seeds it; the console edits the
+    stored levels afterwards (scrm/members/levels.py)."""
+
+    name: str = Field(min_length=1, max_length=16)
+    # Growth value (成长值) a member needs to reach the level; the lowest level has 0.
+    threshold: int = Field(ge=0, le=100_000_000)
+    # The price a member pays, as a share: 0.9 is 9折; 1 is none.
+    discount: float = Field(default=1.0, gt=0, le=1, allow_inf_nan=False)
+    # Points earned by orders are multiplied by this.
+    points_multiplier: float = Field(default=1.0, ge=0.1, le=10, allow_inf_nan=False)
+    # Other benefits, in the member's words (shown on the member card and to guides).
+    benefits: list[str] = Field(default_factory=list, max_length=10)
+
+
+def _default_levels() -> list[LevelConfig]:
+    return [
+        LevelConfig(name="普通会员", threshold=0),
+        LevelConfig(name="银卡", threshold=1000, discount=0.9, points_multiplier=1.2, benefits=["生日礼券"]),
+        LevelConfig(name="金卡", threshold=5000, discount=0.85, points_multiplier=1.5,
+                    benefits=["生日礼券", "专属客服"]),
+        LevelConfig(name="钻石", threshold=20000, discount=0.8, points_multiplier=2.0,
+                    benefits=["生日礼券", "专属客服", "新品优先购"]),
+    ]
+
+
+class StreakTier(_Section):
+    """Extra check-in points on the day a streak of consecutive days reaches ``days``."""
+
+    days: int = Field(ge=2, le=366)
+    points: int = Field(ge=1, le=100_000)
+
+
+class SmsConfig(_Section):
+    """The SMS adapter for verification codes (Tencent Cloud SMS's ``SendSms`` request shape;
+    played by the sandbox in sandbox mode)."""
+
+    secret_id: str | None = None
+    secret_key: str | None = None
+    sdk_app_id: str = "1400000000"
+    sign_name: str = Field(default="演示品牌", min_length=1, max_length=32)
+    template_id: str = "100000"
+    region: str = "ap-guangzhou"
+    # Unset: Tencent Cloud's endpoint, or the sandbox's in sandbox mode.
+    api_base_url: str | None = None
+    code_minutes: int = Field(default=5, ge=1, le=60)
+
+
+class MembersConfig(_Section):
+    """Membership (会员体系, SPEC §13, scrm/members)."""
+
+    # The MP menu CLICK key and the texts answered with the member page's link.
+    menu_key: str = Field(default="MEMBER_CENTER", min_length=1, max_length=128)
+    keywords: list[str] = Field(default_factory=lambda: ["会员", "会员中心", "我的积分"])
+    levels: list[LevelConfig] = Field(default_factory=_default_levels, min_length=1, max_length=20)
+    # lifetime: all growth ever counts; rolling_12_months: growth of the last 12 months.
+    level_basis: Literal["lifetime", "rolling_12_months"] = "lifetime"
+    # Levels rise at once; they drop only at the yearly review, on the 1st of this month.
+    review_month: int = Field(default=1, ge=1, le=12)
+    points_per_yuan: float = Field(default=1.0, ge=0, le=1000, allow_inf_nan=False)
+    growth_per_yuan: float = Field(default=1.0, ge=0, le=1000, allow_inf_nan=False)
+    # Points from an order can be spent this many days after it (the return window).
+    freeze_days: int = Field(default=7, ge=0, le=365)
+    checkin_points: int = Field(default=5, ge=0, le=100_000)
+    checkin_growth: int = Field(default=1, ge=0, le=100_000)
+    checkin_streak: list[StreakTier] = Field(
+        default_factory=lambda: [StreakTier(days=3, points=5), StreakTier(days=7, points=20)], max_length=20)
+    # "rolling_months:N": a lot expires N months after it was earned; "year_end": points earned
+    # in a year expire at the end of the next year (local time); "never".
+    points_expiry: str = "year_end"
+    # Members are reminded (outreach trigger points_expiring) this many days before.
+    expiry_remind_days: int = Field(default=30, ge=1, le=365)
+    # The level's birthday coupon is issued this many days before the birthday.
+    birthday_days_ahead: int = Field(default=7, ge=0, le=60)
+    # The dynamic member QR on the member card works this many minutes.
+    qr_minutes: int = Field(default=5, ge=1, le=60)
+    # How long the signed member-page link in a reply keeps working.
+    link_days: int = Field(default=30, ge=1, le=365)
+    sms: SmsConfig = SmsConfig()
+
+    @field_validator("points_expiry")
+    @classmethod
+    def _expiry_rule(cls, value: str) -> str:
+        if value in ("year_end", "never"):
+            return value
+        kind, _, months = value.partition(":")
+        if kind != "rolling_months" or not months.isdigit() or not 1 <= int(months) <= 120:
+            raise ValueError('must be "year_end", "never" or "rolling_months:N" with N 1-120')
+        return value
+
+    @model_validator(mode="after")
+    def _levels_in_order(self) -> MembersConfig:
+        thresholds = [level.threshold for level in self.levels]
+        if thresholds[0] != 0 or thresholds != sorted(set(thresholds)):
+            raise ValueError("members.levels must start at threshold 0 and rise strictly")
+        if len({level.name for level in self.levels}) != len(self.levels):
+            raise ValueError("members.levels must have distinct names")
+        return self
+
+    @property
+    def expiry_months(self) -> int | None:
+        """N of "rolling_months:N", else None."""
+        kind, _, months = self.points_expiry.partition(":")
+        return int(months) if kind == "rolling_months" else None
+
+
 class OutreachConfig(_Section):
     weekly_cap: int = Field(default=2, ge=0)
     quiet_hours: str = "22-8"
@@ -273,6 +382,7 @@ class Config(_Section):
     guides: GuidesConfig = GuidesConfig()
     qrcodes: QRCodesConfig = QRCodesConfig()
     coupons: CouponsConfig = CouponsConfig()
+    members: MembersConfig = MembersConfig()
     outreach: OutreachConfig = OutreachConfig()
     tagging: TaggingConfig = TaggingConfig()
     queue: QueueConfig = QueueConfig()

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Integer,
     Numeric,
     String,
     UniqueConstraint,
@@ -134,7 +135,25 @@ class Order(Base):
     guide_code: Mapped[str | None] = mapped_column(String(32))
     # The guide the order is credited to: the one it names, else the customer's bound guide.
     credited_guide_id: Mapped[int | None] = mapped_column(ForeignKey("guides.id"), index=True)
+    # Points the customer paid with (a member's, SPEC §13), and what was refunded since.
+    points_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    refunded_amount: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0"), server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OrderRefund(Base):
+    """A refund of (part of) an order (``POST /api/orders/<order_no>/refund``), idempotent on
+    ``refund_no`` within the order."""
+
+    __tablename__ = "order_refunds"
+    __table_args__ = (UniqueConstraint("order_id", "refund_no"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    refund_no: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    refunded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Segment(Base):
