@@ -221,7 +221,7 @@ class LevelConfig(_Section):
 
 def _default_levels() -> list[LevelConfig]:
     return [
-        LevelConfig(name="普通会员", threshold=0),
+        LevelConfig(name="普通", threshold=0),
         LevelConfig(name="银卡", threshold=1000, discount=0.9, points_multiplier=1.2, benefits=["生日礼券"]),
         LevelConfig(name="金卡", threshold=5000, discount=0.85, points_multiplier=1.5,
                     benefits=["生日礼券", "专属客服"]),

@@ -6,6 +6,7 @@ Service functions take ``db_session`` and never commit; the caller owns the tran
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,8 @@ from scrm.clock import as_utc
 from scrm.db import dialect_insert
 from scrm.errors import ConflictError
 from scrm.members import levels
-from scrm.members.models import Member
+from scrm.members.ledger import Balance, balance
+from scrm.members.models import Member, MemberLevel
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -70,3 +72,33 @@ def create_member(
         if db_session.scalar(select(Member.customer_id).where(Member.phone == phone)) is not None:
             raise PhoneTaken("another member has this phone number")
     raise RuntimeError("no free member number after 5 tries")
+
+
+@dataclass(frozen=True)
+class MemberSummary:
+    """What the member card, the guide and the console show of a member."""
+
+    member: Member
+    level: MemberLevel
+    next_level: MemberLevel | None
+    counted_growth: int  # what the level is judged by (level_basis)
+    growth_to_next: int | None  # growth still needed for the next level
+    balance: Balance
+
+
+def member_summary(*, db_session: Session, config: Config, customer_id: int, at: datetime) -> MemberSummary | None:
+    """The member's card, level progress and points; None for a customer who has not joined."""
+    from scrm.members.growth import counted_growth
+
+    member = db_session.get(Member, customer_id)
+    if member is None:
+        return None
+    all_levels = levels.ensure_levels(db_session=db_session, config=config, at=at)
+    level = next((lv for lv in all_levels if lv.id == member.level_id), all_levels[0])
+    higher = [lv for lv in all_levels if lv.rank > level.rank]
+    counted = counted_growth(db_session=db_session, config=config, member=member, at=at)
+    next_level = higher[0] if higher else None
+    to_next = None if next_level is None else max(next_level.threshold - counted, 0)
+    points = balance(db_session=db_session, customer_id=customer_id, at=at,
+                     expiring_days=config.members.expiry_remind_days)
+    return MemberSummary(member, level, next_level, counted, to_next, points)

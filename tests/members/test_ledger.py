@@ -146,3 +146,33 @@ def test_the_audit_finds_a_tampered_balance(frozen):
 def test_when_points_expire(rule, earned, expires):
     config = load_config(environ={}, overrides={"members.points_expiry": rule})
     assert ledger.expires_at_for(config, earned) == expires
+
+
+def test_a_member_qr_names_its_member_for_a_few_minutes_only(frozen):
+    from scrm.members.member_qr import MemberQrRefused, member_qr_token, read_member_qr
+
+    token = member_qr_token(frozen, 42)
+    assert read_member_qr(frozen, token) == 42
+    with pytest.raises(MemberQrRefused, match="invalid"):
+        read_member_qr(frozen, token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1])
+    frozen.clock.advance(minutes=frozen.config.members.qr_minutes, seconds=1)
+    with pytest.raises(MemberQrRefused, match="expired"):
+        read_member_qr(frozen, token)
+
+
+def test_growth_raises_the_level_on_crossing_the_threshold_and_a_retry_changes_nothing(frozen):
+    from scrm.members import growth, service
+
+    member = make_member(frozen)
+    with frozen.transaction() as db_session:
+        below = growth.add_growth(db_session=db_session, config=frozen.config, customer_id=member, amount=999,
+                                  kind="order", source_id="A1", key="growth:A1", at=NOW)
+        crossing = growth.add_growth(db_session=db_session, config=frozen.config, customer_id=member, amount=1,
+                                     kind="order", source_id="A2", key="growth:A2", at=NOW)
+        again = growth.add_growth(db_session=db_session, config=frozen.config, customer_id=member, amount=1,
+                                  kind="order", source_id="A2", key="growth:A2", at=NOW)
+    assert below.level_change is None and crossing.level_change.up and not again.created
+    with frozen.transaction() as db_session:
+        summary = service.member_summary(db_session=db_session, config=frozen.config, customer_id=member, at=NOW)
+        assert (summary.level.name, summary.member.growth, summary.next_level.name, summary.growth_to_next) == (
+            "银卡", 1000, "金卡", 4000)
