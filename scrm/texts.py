@@ -52,6 +52,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "coupons.value.discount": "{discount}折",
         "coupons.value.discount_over": "满{spend}{discount}折",
         "coupons.value.gift": "赠 {gift}",
+        # The "member centre" reply (menu click, keyword; scrm/members/links.py).
+        "members.title": "会员中心",
+        "members.news_description": "点开查看会员卡、积分、签到和积分商城",
         "page.not_found": "找不到",
         "page.no_such_coupon": "这里没有这张券",
         "page.nothing_here": "没有这个页面",
@@ -117,6 +120,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "coupons.value.discount": "{percent}% off",
         "coupons.value.discount_over": "{percent}% off over ¥{spend}",
         "coupons.value.gift": "Gift: {gift}",
+        "members.title": "Member centre",
+        "members.news_description": "Open to see your member card, points, check-in and the points mall.",
         "page.not_found": "Not found",
         "page.no_such_coupon": "There is no such coupon here.",
         "page.nothing_here": "There is nothing here.",
