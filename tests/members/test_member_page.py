@@ -135,3 +135,34 @@ def test_a_customer_who_has_not_joined_sees_the_join_form(frozen, client):  # no
     assert "加入会员" in html and "获取验证码" in html and "我已阅读并同意《会员协议》" in html
     for path in ("/c/member/checkin", "/c/member/exchange"):
         assert client.post(path, data={"item_id": "1", "key": "z" * 24}).headers["Location"] == "/c/member"
+
+
+@pytest.mark.parametrize("config_overrides", [{"coupons.mp_oauth": True}])
+def test_the_web_sign_in_comes_back_to_the_member_page(stack, runtime, client):  # noqa: ANN001
+    from scrm.sandbox import world
+
+    openid = "oMemberOAuth0000000000000001"
+    amy = make_member(runtime, openid=openid)
+    world.add_follower(runtime.redis, openid, nickname="Amy")
+    to_oauth = client.get("/c/member")
+    assert to_oauth.status_code == 302 and to_oauth.headers["Location"] == "/c/oauth?next=/c/member"
+    authorize = urlsplit(client.get(to_oauth.headers["Location"]).headers["Location"])
+    back = client.post(f"{authorize.path}?{authorize.query}", data={"openid": openid})
+    callback = urlsplit(back.headers["Location"])
+    signed_in = client.get(f"{callback.path}?{callback.query}")
+    assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/c/member"
+    with runtime.transaction() as db_session:
+        from scrm.members.models import Member
+
+        number = db_session.get(Member, amy).member_no
+    assert number in client.get("/c/member").get_data(as_text=True)
+    assert client.get("/c/coupons").status_code == 200  # the same sign-in opens the coupon page
+
+
+@pytest.mark.parametrize("config_overrides", [{"brand.locale": "en"}])
+def test_the_page_speaks_the_brands_language(frozen, client):  # noqa: ANN001
+    amy = make_member(frozen)
+    sign_in(frozen, client, amy)
+    html = page_text(client.get("/c/member"))
+    assert '<html lang="en">' in html and "Member centre" in html and "My points" in html and "Check in" in html
+    assert "会员中心" not in html
