@@ -90,6 +90,8 @@ def _move_domain_data(runtime: Runtime, db_session: Session, *, keep_id: int, dr
     binding.merge_bindings(db_session=db_session, keep_id=keep_id, drop_id=drop_id, at=runtime.clock.now())
     db_session.execute(update(Order).where(Order.customer_id == drop_id).values(customer_id=keep_id))
     merge_coupons(db_session=db_session, keep_id=keep_id, drop_id=drop_id)
+    # A LevelChange comes back when the kept member took in growth enough to rise: the level tag
+    # (会员等级) follows it here.
     merge_members(db_session=db_session, config=runtime.config, keep_id=keep_id, drop_id=drop_id,
                   at=runtime.clock.now())
     db_session.flush()

@@ -83,11 +83,13 @@ def send_code():  # noqa: ANN201
     runtime = current_runtime()
     customer_id = _customer(runtime)
     if customer_id is None:
+        if _wants_json():
+            return jsonify(error="not_signed_in", message=_("请在公众号里发送“会员”，点开收到的链接")), 401
         return _no_session(runtime)
     try:
         phone = CodeRequest.model_validate(request.form.to_dict()).phone
     except ValidationError:
-        return _answer(runtime, customer_id, 422, error=_("请输入正确的手机号（11位）"), form=request.form)
+        return _answer(runtime, 422, code="invalid_phone", error=_("请输入正确的手机号（11位）"), form=request.form)
     try:
         with runtime.transaction() as db_session:
             issued = joining.new_code(db_session=db_session, config=runtime.config, customer_id=customer_id,
@@ -95,7 +97,7 @@ def send_code():  # noqa: ANN201
     except joining.AlreadyMember:
         return redirect(url_for("member_pages.member_page"), 303)
     except PhoneTaken:
-        return _answer(runtime, customer_id, 409, error=_("这个手机号已被其他会员使用"), form=request.form)
+        return _answer(runtime, 409, code="phone_taken", error=_("这个手机号已被其他会员使用"), form=request.form)
     minutes = runtime.config.members.sms.code_minutes
     try:  # outside the transaction: the SMS service may be slow, and it is not ours to roll back
         SmsSender.from_config(runtime.config, clock=runtime.clock).send_code(phone, issued.code, minutes)
@@ -103,10 +105,10 @@ def send_code():  # noqa: ANN201
         with runtime.transaction() as db_session:
             joining.discard_code(db_session=db_session, code_id=issued.id, at=runtime.clock.now())
         words = _("发送太频繁，请稍后再试") if exc.too_often else _("短信没有发出，请稍后再试")
-        return _answer(runtime, customer_id, 503 if exc.code == "unavailable" else 422, error=words,
+        return _answer(runtime, 503 if exc.code == "unavailable" else 422, code="sms_not_sent", error=words,
                        form=request.form)
     notice = _("验证码已发送至 %(phone)s，%(minutes)s 分钟内有效", phone=mask_phone(phone), minutes=minutes)
-    return _answer(runtime, customer_id, 200, notice=notice, form=request.form, sent=True)
+    return _answer(runtime, 200, notice=notice, form=request.form, sent=True)
 
 
 @member_pages.post("/c/member/join")
@@ -118,10 +120,10 @@ def join():  # noqa: ANN201
     try:
         form = JoinForm.model_validate(request.form.to_dict())
     except ValidationError as exc:
-        return _answer(runtime, customer_id, 422, error=_join_form_error(exc), form=request.form)
+        return _answer(runtime, 422, error=_join_form_error(exc), form=request.form)
     today = runtime.clock.now().astimezone(runtime.config.brand.zone).date()
     if not birthday_is_real(form.birthday, today):
-        return _answer(runtime, customer_id, 422, error=_("请填写正确的生日"), form=request.form)
+        return _answer(runtime, 422, error=_("请填写正确的生日"), form=request.form)
     try:
         with runtime.transaction() as db_session:
             joined = flows.join_member(runtime=runtime, db_session=db_session, customer_id=customer_id,
@@ -130,9 +132,9 @@ def join():  # noqa: ANN201
     except joining.AlreadyMember:
         return redirect(url_for("member_pages.member_page"), 303)
     except PhoneTaken:
-        return _answer(runtime, customer_id, 409, error=_("这个手机号已被其他会员使用"), form=request.form)
+        return _answer(runtime, 409, error=_("这个手机号已被其他会员使用"), form=request.form)
     if joined.refused is not None:  # the try it spent is committed
-        return _answer(runtime, customer_id, 422, error=_code_refusal(joined.refused), form=request.form)
+        return _answer(runtime, 422, error=_code_refusal(joined.refused), form=request.form)
     flash(_("欢迎加入会员！"), "notice")
     return redirect(url_for("member_pages.member_page"), 303)
 
@@ -168,7 +170,7 @@ def exchange():  # noqa: ANN201
     try:
         form = ExchangeForm.model_validate(request.form.to_dict())
     except ValidationError:
-        return _answer(runtime, customer_id, 422, error=_("请刷新页面后再兑换"))
+        return _answer(runtime, 422, error=_("请刷新页面后再兑换"))
     try:
         with runtime.transaction() as db_session:
             done = mall.exchange(runtime=runtime, db_session=db_session, customer_id=customer_id,
@@ -176,13 +178,13 @@ def exchange():  # noqa: ANN201
     except ledger.NotAMember:
         return redirect(url_for("member_pages.member_page"), 303)
     except ledger.NotEnoughPoints:
-        return _answer(runtime, customer_id, 409, error=_("积分不足，暂时不能兑换"))
+        return _answer(runtime, 409, error=_("积分不足，暂时不能兑换"))
     except mall.ItemNotFound:
-        return _answer(runtime, customer_id, 404, error=_("没有这个礼品，请刷新页面"))
+        return _answer(runtime, 404, error=_("没有这个礼品，请刷新页面"))
     except ledger.KeyReused:
-        return _answer(runtime, customer_id, 409, error=_("请刷新页面后再兑换"))
+        return _answer(runtime, 409, error=_("请刷新页面后再兑换"))
     except mall.ItemUnavailable as exc:
-        return _answer(runtime, customer_id, 409, error=_unavailable(exc.code))
+        return _answer(runtime, 409, error=_unavailable(exc.code))
     flash(str(done.coupon_id), EXCHANGED)
     return redirect(url_for("member_pages.member_page") + "#exchanged", 303)
 
@@ -227,15 +229,19 @@ def _page(runtime: Runtime, status: int = 200, *, error: str | None = None, noti
                            qr_minutes=runtime.config.members.qr_minutes), status
 
 
-def _answer(runtime: Runtime, customer_id: int, status: int, *, error: str | None = None, notice: str | None = None,
-            form=None, sent: bool = False):  # noqa: ANN001, ANN202
+def _answer(runtime: Runtime, status: int, *, code: str = "refused", error: str | None = None,
+            notice: str | None = None, form=None, sent: bool = False):  # noqa: ANN001, ANN202
     """A form's outcome: JSON for the page's script (``Accept: application/json``), else the page."""
-    if request.accept_mimetypes.best == "application/json":
-        body = {"sent": sent, "message": notice} if status == 200 else {"error": "refused", "message": error}
+    if _wants_json():
+        body = {"sent": sent, "message": notice} if status == 200 else {"error": code, "message": error}
         if sent:
             body["seconds"] = _resend_seconds(runtime)
         return jsonify(body), status
     return _page(runtime, status, error=error, notice=notice, form=form, sent=sent)
+
+
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json"
 
 
 def _resend_seconds(runtime: Runtime) -> int:

@@ -137,6 +137,8 @@ def test_a_phone_another_member_holds_is_refused_before_any_sms(frozen, client):
     sign_in(frozen, client, amy)
     refused = client.post("/c/member/code", data={"phone": PHONE})
     assert refused.status_code == 409 and "已被其他会员使用" in refused.get_data(as_text=True)
+    by_script = client.post("/c/member/code", data={"phone": "13900139000x"}, headers={"Accept": "application/json"})
+    assert by_script.status_code == 422 and by_script.get_json()["error"] == "invalid_phone"
     assert messages_to(frozen, PHONE) == []
 
 
@@ -211,6 +213,8 @@ def test_a_tampered_link_and_no_session_are_refused(frozen, client):  # noqa: AN
     assert refused.status_code == 403 and "这个链接无效" in refused.get_data(as_text=True)
     assert "请在公众号里发送“会员”" in client.get("/c/member").get_data(as_text=True)
     assert client.post("/c/member/code", data={"phone": PHONE}).status_code == 200  # the "open from the account" page
+    assert client.post("/c/member/code", data={"phone": "13900139000"},
+                       headers={"Accept": "application/json"}).get_json()["error"] == "not_signed_in"
     assert messages_to(frozen, PHONE) == []
     frozen.clock.advance(days=frozen.config.members.link_days, seconds=1)
     assert "已过期" in client.get(link).get_data(as_text=True)
