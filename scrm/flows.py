@@ -21,7 +21,7 @@ from scrm.coupons.issuing import Occasion, issue_by_rules, merge_coupons
 from scrm.customers import service as customers
 from scrm.customers.models import Customer, CustomerIdentity
 from scrm.groups.churn import customer_deleted_guide
-from scrm.members import joining
+from scrm.members import checkin, joining
 from scrm.members.merging import merge_members
 from scrm.members.models import Member
 from scrm.members.service import PhoneTaken, create_member
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
+    from scrm.members.growth import LevelChange
     from scrm.runtime import Runtime
     from tagging.schemas import OrderIn
 
@@ -90,10 +91,10 @@ def _move_domain_data(runtime: Runtime, db_session: Session, *, keep_id: int, dr
     binding.merge_bindings(db_session=db_session, keep_id=keep_id, drop_id=drop_id, at=runtime.clock.now())
     db_session.execute(update(Order).where(Order.customer_id == drop_id).values(customer_id=keep_id))
     merge_coupons(db_session=db_session, keep_id=keep_id, drop_id=drop_id)
-    # A LevelChange comes back when the kept member took in growth enough to rise: the level tag
-    # (会员等级) follows it here.
-    merge_members(db_session=db_session, config=runtime.config, keep_id=keep_id, drop_id=drop_id,
-                  at=runtime.clock.now())
+    # The kept member may rise on the growth the other membership brings.
+    level_changed(runtime=runtime, db_session=db_session,
+                  change=merge_members(db_session=db_session, config=runtime.config, keep_id=keep_id,
+                                       drop_id=drop_id, at=runtime.clock.now()))
     db_session.flush()
     db_session.expire_all()
 
@@ -160,3 +161,18 @@ def record_order(*, runtime: Runtime, db_session: Session, order_in: OrderIn) ->
     issue_by_rules(runtime=runtime, db_session=db_session, customer_id=order.customer_id, occasion=occasion)
     event_happened(runtime, db_session, event="purchase", customer_id=order.customer_id, ref=str(order.id))
     return order, True
+
+
+def check_in(*, runtime: Runtime, db_session: Session, customer_id: int, at: datetime) -> checkin.CheckedIn:
+    """A member's daily check-in (members); when its growth raised the member's level, the
+    ``level_up`` trigger fires (outreach)."""
+    done = checkin.check_in(runtime=runtime, db_session=db_session, customer_id=customer_id, at=at)
+    level_changed(runtime=runtime, db_session=db_session, change=done.level_change)
+    return done
+
+
+def level_changed(*, runtime: Runtime, db_session: Session, change: LevelChange | None) -> None:
+    """A member's level moved: a rise fires the ``level_up`` trigger with the new level's id."""
+    if change is not None and change.up:
+        event_happened(runtime, db_session, event="level_up", customer_id=change.customer_id,
+                       ref=str(change.new_level_id))

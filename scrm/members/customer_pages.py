@@ -36,7 +36,7 @@ from scrm.coupons import wallet
 from scrm.coupons.customer_pages import remember_customer, signed_in_customer
 from scrm.customers import service as customers
 from scrm.customers.schemas import mask_phone
-from scrm.members import checkin, joining, ledger, mall
+from scrm.members import joining, ledger, mall
 from scrm.members.card_views import member_card
 from scrm.members.join_schemas import CodeRequest, ExchangeForm, JoinForm, birthday_is_real
 from scrm.members.links import MemberLinkRefused, read_member_link
@@ -147,8 +147,8 @@ def check_in():  # noqa: ANN201
         return _no_session(runtime)
     try:
         with runtime.transaction() as db_session:
-            done = checkin.check_in(runtime=runtime, db_session=db_session, customer_id=customer_id,
-                                    at=runtime.clock.now())
+            done = flows.check_in(runtime=runtime, db_session=db_session, customer_id=customer_id,
+                                  at=runtime.clock.now())
     except ledger.NotAMember:
         return redirect(url_for("member_pages.member_page"), 303)
     if done.created:
