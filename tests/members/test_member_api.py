@@ -342,3 +342,48 @@ def test_a_manager_checks_in_for_a_member_and_strangers_are_refused(frozen, clie
                            content_type="application/x-www-form-urlencoded")
     assert not_json.status_code == 415
     assert count(frozen, Checkin) == 1
+
+
+# ---- what /api/openapi.json says --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_real_answers_fit_the_schemas_described(frozen, client, manager):
+    import jsonschema_rs
+
+    spec = client.get("/api/openapi.json").get_json()
+    member = make_member(frozen)
+    grant(frozen, member, 50)
+    item = new_item(client, manager, template_id=make_template(frozen), stock=3)
+    calls = [
+        ("post", "/api/points-mall/items", lambda: item),
+        ("get", "/api/members/{customer_id}", lambda: client.get(f"/api/members/{member}", headers=manager)),
+        ("post", "/api/members/{customer_id}/points", lambda: client.post(
+            f"/api/members/{member}/points", json={"amount": 5, "reason": "r", "key": "k"}, headers=manager)),
+        ("get", "/api/members/{customer_id}/points", lambda: client.get(f"/api/members/{member}/points",
+                                                                       headers=manager)),
+        ("get", "/api/points-mall/items", lambda: client.get(f"/api/points-mall/items?customer_id={member}",
+                                                            headers=manager)),
+        ("patch", "/api/points-mall/items/{item_id}", lambda: client.patch(
+            f"/api/points-mall/items/{item.get_json()['id']}", json={"sort": 2}, headers=manager)),
+        ("post", "/api/points-mall/exchange", lambda: client.post(
+            "/api/points-mall/exchange", json={"item_id": item.get_json()["id"], "customer_id": member, "key": "e"},
+            headers=manager)),
+        ("post", "/api/members/checkin", lambda: client.post("/api/members/checkin", json={"customer_id": member},
+                                                            headers=manager)),
+        ("post", "/api/members/checkin", lambda: client.post("/api/members/checkin", json={"customer_id": member},
+                                                            headers=manager)),
+        ("post", "/api/points-mall/exchange", lambda: client.post(
+            "/api/points-mall/exchange", json={"item_id": 10_000, "customer_id": member}, headers=manager)),
+    ]
+    seen = set()
+    for method, path, call in calls:
+        response = call()
+        seen.add(response.status_code)
+        answer = spec["paths"][path][method]["responses"][str(response.status_code)]
+        if "$ref" in answer:
+            answer = spec["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
+        schema = {**answer["content"]["application/json"]["schema"], "components": spec["components"]}
+        errors = [e.message for e in jsonschema_rs.validator_for(schema).iter_errors(response.get_json())]
+        assert not errors, (method, path, response.status_code, errors)
+    assert seen == {200, 201, 404}
