@@ -91,10 +91,10 @@ def _move_domain_data(runtime: Runtime, db_session: Session, *, keep_id: int, dr
     binding.merge_bindings(db_session=db_session, keep_id=keep_id, drop_id=drop_id, at=runtime.clock.now())
     db_session.execute(update(Order).where(Order.customer_id == drop_id).values(customer_id=keep_id))
     merge_coupons(db_session=db_session, keep_id=keep_id, drop_id=drop_id)
-    # The kept member may rise on the growth the other membership brings.
-    level_changed(runtime=runtime, db_session=db_session,
-                  change=merge_members(db_session=db_session, config=runtime.config, keep_id=keep_id,
-                                       drop_id=drop_id, at=runtime.clock.now()))
+    rise = merge_members(db_session=db_session, config=runtime.config, keep_id=keep_id, drop_id=drop_id,
+                         at=runtime.clock.now())
+    if rise is not None:  # the kept member rose on the growth the other membership brought
+        level_changed(runtime=runtime, db_session=db_session, change=rise)
     db_session.flush()
     db_session.expire_all()
 
@@ -164,15 +164,18 @@ def record_order(*, runtime: Runtime, db_session: Session, order_in: OrderIn) ->
 
 
 def check_in(*, runtime: Runtime, db_session: Session, customer_id: int, at: datetime) -> checkin.CheckedIn:
-    """A member's daily check-in (members); when its growth raised the member's level, the
-    ``level_up`` trigger fires (outreach)."""
+    """A member's daily check-in (members); a level its growth raised has its effects
+    (:func:`level_changed`)."""
     done = checkin.check_in(runtime=runtime, db_session=db_session, customer_id=customer_id, at=at)
-    level_changed(runtime=runtime, db_session=db_session, change=done.level_change)
+    if done.level_change is not None:
+        level_changed(runtime=runtime, db_session=db_session, change=done.level_change)
     return done
 
 
-def level_changed(*, runtime: Runtime, db_session: Session, change: LevelChange | None) -> None:
-    """A member's level moved: a rise fires the ``level_up`` trigger with the new level's id."""
-    if change is not None and change.up:
+def level_changed(*, runtime: Runtime, db_session: Session, change: LevelChange) -> None:
+    """A member's level moved: a rise fires the ``level_up`` trigger (outreach) with the new
+    level's id. (m-orders' fuller level_changed, which also gives the level-up coupon, replaces
+    this one when the branches meet: the same name and signature.)"""
+    if change.up:
         event_happened(runtime, db_session, event="level_up", customer_id=change.customer_id,
                        ref=str(change.new_level_id))
