@@ -204,8 +204,9 @@ def create_order():  # noqa: ANN201
     order_in = parse_order(json_object(), now=runtime.clock.now())
     with runtime.transaction() as db_session:
         order, created = flows.record_order(runtime=runtime, db_session=db_session, order_in=order_in)
-        body = {**orders.order_json(order), "member": _member_json(
-            member_orders.order_points(db_session=db_session, order_no=order.order_no))}
+        points = member_orders.order_points(db_session=db_session, order_no=order.order_no,
+                                            customer_id=order.customer_id)
+        body = {**orders.order_json(order), "member": _member_json(points)}
     return jsonify(body), 201 if created else 200
 
 

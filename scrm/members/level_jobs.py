@@ -22,10 +22,12 @@ members in batches of :data:`BATCH` customer ids, one transaction each:
   customers queued for the WeChat mirror. This follows the night's changes, a renamed level,
   and anything a crash left behind.
 
-Candidates are found by SQL (a rise needs ``members.growth`` to reach the next threshold at
-least; a drop needs a level above the lowest, set before the review), so only they have their
-rolling growth summed; the changes are UPDATEs per (old level, new level) pair guarded by the
-old level, so a member an order raised meanwhile is left alone. Returns counts:
+Candidates are found by one SQL statement per batch (a rise needs ``members.growth`` to reach
+the next threshold at least; a drop needs a level above the lowest, set before the review),
+with the batch's rolling growth summed over one range of the growth index; the changes are
+UPDATEs per (old level, new level) pair guarded by the old level, so a member an order raised
+meanwhile is left alone. The tag is reconciled by one UPDATE and one INSERT … SELECT … ON
+CONFLICT per batch, which write nothing on a quiet night. Returns counts:
 ``{"members", "raised", "dropped", "tags_added", "tags_removed", "review_day", "drops_due",
 "seconds"}``.
 """
@@ -39,9 +41,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, case, false, func, insert, or_, select, update
+from sqlalchemy import BigInteger, and_, any_, bindparam, case, false, func, insert, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from scrm.clock import as_utc, local_day
+from scrm.clock import local_day
 from scrm.customers.models import Interaction
 from scrm.db import dialect_insert
 from scrm.members import gifts, levels
@@ -145,36 +148,43 @@ def _move_levels(db_session: Session, plan: _Plan, low: int, high: int) -> tuple
     set_before_review = func.coalesce(_m.c.level_changed_at, _m.c.joined_at) < plan.review_at
     may_rise = _m.c.growth >= case(thresholds, value=_m.c.level_id, else_=None) if thresholds else false()
     may_drop = and_(rank > 0, set_before_review) if plan.drops_due and thresholds else false()
-    rows = db_session.execute(
-        select(_m.c.customer_id, _m.c.level_id, _m.c.growth, may_drop.label("may_drop"))
-        .where(_m.c.customer_id > low, _m.c.customer_id <= high, or_(may_rise, may_drop))
-    ).all()
-    if not rows:
-        return [], 0
-    recent, since_review = _rolling_growth(db_session, plan, [row.customer_id for row in rows])
+    in_batch = and_(_m.c.customer_id > low, _m.c.customer_id <= high)
+    columns = [_m.c.customer_id, _m.c.level_id, _m.c.growth, may_drop.label("may_drop")]
+    source = _m
+    if plan.rolling:  # the batch's growth entries of the window, summed once (a range of the index)
+        recent_since = plan.now - timedelta(days=ROLLING_DAYS)
+        review_since = plan.review_at - timedelta(days=ROLLING_DAYS)
+        sums = (select(_g.c.customer_id,
+                       func.sum(_g.c.amount).filter(_g.c.created_at > recent_since).label("recent"),
+                       func.sum(_g.c.amount).filter(_g.c.created_at > review_since).label("since_review"))
+                .where(_g.c.customer_id > low, _g.c.customer_id <= high,
+                       _g.c.created_at > min(recent_since, review_since))
+                .group_by(_g.c.customer_id).subquery("sums"))
+        source = _m.outerjoin(sums, sums.c.customer_id == _m.c.customer_id)
+        columns += [func.coalesce(sums.c.recent, 0), func.coalesce(sums.c.since_review, 0)]
+    rows = db_session.execute(select(*columns).select_from(source).where(in_batch, or_(may_rise, may_drop))).all()
     moves: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for customer_id, level_id, growth, drop_ok in rows:
+    for customer_id, level_id, growth, drop_ok, *rolling in rows:
+        recent, since_review = rolling if rolling else (growth, growth)
         current = by_id[level_id]
-        rises_to = levels.level_for(plan.levels, recent.get(customer_id, 0) if plan.rolling else growth)
+        rises_to = levels.level_for(plan.levels, int(recent))
         target = rises_to if rises_to.rank > current.rank else current
         if drop_ok and target.rank == current.rank:
-            then = since_review.get(customer_id, 0) if plan.rolling else growth
-            deserved = levels.level_for(plan.levels, then)
+            deserved = levels.level_for(plan.levels, int(since_review))
             if deserved.rank < current.rank:
                 target = deserved
         if target.id != current.id:
             moves[(current.id, target.id)].append(customer_id)
     raised: list[LevelChange] = []
     dropped = 0
-    ids = bindparam("ids", expanding=True)
     for (old_id, new_id), customer_ids in moves.items():
         up = by_id[new_id].rank > by_id[old_id].rank
-        guard = [_m.c.customer_id.in_(ids), _m.c.level_id == old_id]
+        guard = [_among(db_session, _m.c.customer_id, customer_ids), _m.c.level_id == old_id]
         if not up:
             guard.append(set_before_review)
         moved = db_session.execute(
             update(_m).where(*guard).values(level_id=new_id, level_changed_at=plan.now, updated_at=plan.now)
-            .returning(_m.c.customer_id), {"ids": customer_ids}
+            .returning(_m.c.customer_id)
         ).scalars().all()
         if up:
             raised += [LevelChange(cid, old_id, new_id, by_id[old_id].rank, by_id[new_id].rank, plan.now)
@@ -184,70 +194,53 @@ def _move_levels(db_session: Session, plan: _Plan, low: int, high: int) -> tuple
     return raised, dropped
 
 
-def _rolling_growth(db_session: Session, plan: _Plan, customer_ids: list[int]) -> tuple[dict[int, int], dict[int, int]]:
-    """(growth of the last 365 days, growth since 365 days before the review) of these members."""
-    if not plan.rolling:
-        return {}, {}
-    recent_since = plan.now - timedelta(days=ROLLING_DAYS)
-    review_since = plan.review_at - timedelta(days=ROLLING_DAYS)
-    rows = db_session.execute(
-        select(_g.c.customer_id,
-               func.coalesce(func.sum(_g.c.amount).filter(_g.c.created_at > recent_since), 0),
-               func.coalesce(func.sum(_g.c.amount).filter(_g.c.created_at > review_since), 0))
-        .where(_g.c.customer_id.in_(bindparam("ids", expanding=True)),
-               _g.c.created_at > min(recent_since, review_since))
-        .group_by(_g.c.customer_id), {"ids": customer_ids}
-    ).all()
-    return {cid: int(recent) for cid, recent, _ in rows}, {cid: int(since) for cid, _, since in rows}
+def _among(db_session: Session, column: Any, ids: list[int]) -> Any:  # noqa: ANN401
+    """``column`` is one of ``ids``: one array parameter on PostgreSQL (thousands of separate
+    parameters cost more to send and plan than the UPDATE itself), an IN list on SQLite."""
+    if db_session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("ids", value=ids, type_=ARRAY(BigInteger)))
+    return column.in_(ids)
 
 
 def _reconcile_tags(db_session: Session, plan: _Plan, low: int, high: int) -> tuple[int, int]:
     """Each member of the batch carries the computed tag of their level of 会员等级, and no
-    other computed tag of it; the tags added and removed."""
-    level_tag = case(plan.tag_of, value=_m.c.level_id)
-    in_batch = and_(_m.c.customer_id > low, _m.c.customer_id <= high)
-    held = _ct.alias("held")
-    missing = db_session.execute(
-        select(_m.c.customer_id, level_tag.label("tag_id"), held.c.active_until)
-        .select_from(_m.outerjoin(held, and_(held.c.customer_id == _m.c.customer_id, held.c.tag_id == level_tag)))
-        .where(in_batch, or_(held.c.customer_id.is_(None), held.c.computed.is_(False)))
-    ).all()
+    other computed tag of it; the tags added and removed. Two statements, each writing only
+    what is wrong (a quiet night writes nothing)."""
+    group_tags = list(plan.tags)
     member = _m.alias("member")
-    wrong = db_session.execute(
-        select(_ct.c.customer_id, _ct.c.tag_id)
-        .select_from(_ct.outerjoin(member, member.c.customer_id == _ct.c.customer_id))
-        .where(_ct.c.customer_id > low, _ct.c.customer_id <= high, _ct.c.computed.is_(True),
-               _ct.c.tag_id.in_(list(plan.tags)),
-               or_(member.c.customer_id.is_(None), _ct.c.tag_id != case(plan.tag_of, value=member.c.level_id)))
+    members_tag = select(case(plan.tag_of, value=member.c.level_id)).where(
+        member.c.customer_id == _ct.c.customer_id).scalar_subquery()
+    removed = db_session.execute(
+        update(_ct).where(_ct.c.customer_id > low, _ct.c.customer_id <= high, _ct.c.computed.is_(True),
+                          _ct.c.tag_id.in_(group_tags), _ct.c.tag_id != func.coalesce(members_tag, -1))
+        .values(computed=False, active_until=plan.now).returning(_ct.c.customer_id, _ct.c.tag_id)
     ).all()
-    if not missing and not wrong:
+    level_tag = case(plan.tag_of, value=_m.c.level_id)
+    held = _ct.alias("held")
+    wanting = (select(_m.c.customer_id, level_tag, literal(0.0), literal(plan.now), literal(HELD), false(),
+                      literal(True))
+               .select_from(_m.outerjoin(held, and_(held.c.customer_id == _m.c.customer_id,
+                                                    held.c.tag_id == level_tag)))
+               .where(_m.c.customer_id > low, _m.c.customer_id <= high,
+                      or_(held.c.customer_id.is_(None), held.c.computed.is_(False))))
+    upsert = dialect_insert(db_session, _ct).from_select(
+        ["customer_id", "tag_id", "score", "scored_at", "active_until", "manual", "computed"], wanting)
+    added = db_session.execute(
+        upsert.on_conflict_do_update(index_elements=["customer_id", "tag_id"],
+                                     set_={"computed": True, "active_until": HELD})
+        .returning(_ct.c.customer_id, _ct.c.tag_id)
+    ).all()
+    if not removed and not added:
         return 0, 0
-    now = plan.now
-    notes = []
-    if wrong:
-        pairs = [{"c": cid, "t": tid} for cid, tid in wrong]
-        carried = set(db_session.execute(
-            select(_ct.c.customer_id, _ct.c.tag_id).where(_ct.c.customer_id.in_([p["c"] for p in pairs]),
-                                                          _ct.c.active_until > now, _ct.c.computed.is_(True),
-                                                          _ct.c.tag_id.in_(list(plan.tags)))).all())
-        db_session.execute(update(_ct).where(_ct.c.customer_id == bindparam("c"), _ct.c.tag_id == bindparam("t"))
-                           .values(computed=False, active_until=now), pairs)
-        notes += [_note(plan, cid, tid, added=False) for cid, tid in wrong if (cid, tid) in carried]
-    if missing:
-        upsert = dialect_insert(db_session, _ct)
-        upsert = upsert.on_conflict_do_update(index_elements=["customer_id", "tag_id"],
-                                              set_={"computed": True, "active_until": HELD})
-        db_session.execute(upsert, [{"customer_id": cid, "tag_id": tid, "score": 0.0, "scored_at": now,
-                                     "active_until": HELD, "manual": False, "computed": True}
-                                    for cid, tid, _ in missing])
-        notes += [_note(plan, cid, tid, added=True) for cid, tid, until in missing
-                  if until is None or as_utc(until) <= now]  # a manager's tag of it was carried already
-    if notes:
-        # Removals before additions, so a member's timeline reads "removed 银卡, added 金卡".
-        notes.sort(key=lambda note: (note["customer_id"], note["kind"] == "tag_added"))
-        db_session.execute(insert(Interaction.__table__), notes)
-    customers_changed(db_session, {cid for cid, _ in wrong} | {cid for cid, _, _ in missing})
-    return len(missing), len(wrong)
+    # The group's tags are computed only (the API refuses a manager's tag there): a computed
+    # row is carried, so each row written is a change worth a timeline entry. Removals before
+    # additions, so a member's timeline reads "removed 银卡, added 金卡".
+    notes = [_note(plan, cid, tid, added=False) for cid, tid in removed]
+    notes += [_note(plan, cid, tid, added=True) for cid, tid in added]
+    notes.sort(key=lambda note: (note["customer_id"], note["kind"] == "tag_added"))
+    db_session.execute(insert(Interaction.__table__), notes)
+    customers_changed(db_session, {note["customer_id"] for note in notes})
+    return len(added), len(removed)
 
 
 def _note(plan: _Plan, customer_id: int, tag_id: int, *, added: bool) -> dict[str, Any]:

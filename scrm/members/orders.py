@@ -119,14 +119,16 @@ def earn_for_order(
     return OrderPoints(customer_id, points, available_at, growth, -spent.amount if spent else 0, change)
 
 
-def order_points(*, db_session: Session, order_no: str) -> OrderPoints | None:
-    """What an order gave and spent, read back (a retried order answers as the first time)."""
+def order_points(*, db_session: Session, order_no: str, customer_id: int) -> OrderPoints | None:
+    """What an order gave and spent, read back (a retried order answers as the first time);
+    None when it touched no membership and its customer is not a member."""
     key, growth_key, spend_key = order_keys(order_no)
     lot, spent = ledger.entry_by_key(db_session, key), ledger.entry_by_key(db_session, spend_key)
     growth = db_session.scalar(select(GrowthEntry).where(GrowthEntry.idempotency_key == growth_key))
     holder = next((row.customer_id for row in (lot, spent, growth) if row is not None), None)
     if holder is None:
-        return None
+        member = db_session.get(Member, customer_id)
+        return None if member is None else OrderPoints(customer_id, 0, None, 0, 0, None)
     return OrderPoints(holder, lot.amount if lot else 0, as_utc(lot.available_at) if lot else None,
                        growth.amount if growth else 0, -spent.amount if spent else 0, None)
 

@@ -79,8 +79,8 @@ def launch_level_up(runtime) -> int:  # noqa: ANN001
     body = {"name": "升级祝贺", "audience": {}, "channel": "mp_custom", "content": {"kind": "text", "text": "恭喜升级"},
             "schedule": {"kind": "trigger", "event": "level_up"}}
     with runtime.transaction() as db_session:
-        campaign = campaigns.create_campaign(db_session=db_session, campaign_in=parse(CampaignIn, body, what="campaign"),
-                                             at=runtime.clock.now())
+        campaign_in = parse(CampaignIn, body, what="campaign")
+        campaign = campaigns.create_campaign(db_session=db_session, campaign_in=campaign_in, at=runtime.clock.now())
         campaigns.launch(runtime=runtime, db_session=db_session, campaign_id=campaign.id)
     triggers.forget_cached_triggers(runtime)
     return campaign.id
@@ -116,7 +116,8 @@ def test_the_order_that_crosses_the_threshold_raises_the_level_once_with_gift_an
     order(client, headers, openid, "SO-2", "150.00")  # retried: nothing more
     assert order(client, headers, openid, "SO-3", "100.00").get_json()["member"]["points_earned"] == 120  # 银卡 ×1.2
     frozen.queue.run_pending()
-    assert gifts_of(frozen, amy) == [f"level_up:{silver}"] and causes(frozen, campaign_id) == [f"level_up:{amy}:{silver}"]
+    assert gifts_of(frozen, amy) == [f"level_up:{silver}"]
+    assert causes(frozen, campaign_id) == [f"level_up:{amy}:{silver}"]
 
     refunded = client.post("/api/orders/SO-2/refund", json={"amount": "150.00"}, headers=headers)
     assert refunded.get_json()["reversed"]["growth_taken_back"] == 150

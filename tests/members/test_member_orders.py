@@ -89,7 +89,8 @@ def test_points_used_are_spent_oldest_first_and_too_many_refuse_the_whole_order(
     assert paid.status_code == 201, paid.get_json()
     assert paid.get_json()["points_used"] == 40 and paid.get_json()["member"]["points_used"] == 40
     with frozen.transaction() as db_session:
-        left = {lot.id: lot.remaining for lot in db_session.scalars(select(PointEntry).where(PointEntry.kind == "grant"))}
+        lots = db_session.scalars(select(PointEntry).where(PointEntry.kind == "grant"))
+        left = {lot.id: lot.remaining for lot in lots}
     assert left == {older: 0, newer: 40}
     assert points(frozen, amy).available == 40
 
