@@ -145,36 +145,41 @@ def _move_levels(db_session: Session, plan: _Plan, low: int, high: int) -> tuple
               for level in plan.levels}
     rank = case({lid: lv.rank for lid, lv in by_id.items()}, value=_m.c.level_id, else_=0)
     thresholds = {lid: t for lid, t in higher.items() if t is not None}
+    if not thresholds:  # one level: nobody rises or drops
+        return [], 0
     set_before_review = func.coalesce(_m.c.level_changed_at, _m.c.joined_at) < plan.review_at
-    may_rise = _m.c.growth >= case(thresholds, value=_m.c.level_id, else_=None) if thresholds else false()
-    may_drop = and_(rank > 0, set_before_review) if plan.drops_due and thresholds else false()
+    may_rise = _m.c.growth >= case(thresholds, value=_m.c.level_id, else_=None)
+    may_drop = and_(rank > 0, set_before_review) if plan.drops_due else false()
     in_batch = and_(_m.c.customer_id > low, _m.c.customer_id <= high)
-    columns = [_m.c.customer_id, _m.c.level_id, _m.c.growth, may_drop.label("may_drop")]
-    source = _m
-    if plan.rolling:  # the batch's growth entries of the window, summed once (a range of the index)
+    source, recent, since_review = _m, _m.c.growth, _m.c.growth
+    if plan.rolling:  # the candidates' growth entries of the window, summed once
         recent_since = plan.now - timedelta(days=ROLLING_DAYS)
         review_since = plan.review_at - timedelta(days=ROLLING_DAYS)
         sums = (select(_g.c.customer_id,
                        func.sum(_g.c.amount).filter(_g.c.created_at > recent_since).label("recent"),
                        func.sum(_g.c.amount).filter(_g.c.created_at > review_since).label("since_review"))
-                .where(_g.c.customer_id > low, _g.c.customer_id <= high,
+                .where(_g.c.customer_id.in_(select(_m.c.customer_id).where(in_batch, or_(may_rise, may_drop))),
                        _g.c.created_at > min(recent_since, review_since))
                 .group_by(_g.c.customer_id).subquery("sums"))
         source = _m.outerjoin(sums, sums.c.customer_id == _m.c.customer_id)
-        columns += [func.coalesce(sums.c.recent, 0), func.coalesce(sums.c.since_review, 0)]
-    rows = db_session.execute(select(*columns).select_from(source).where(in_batch, or_(may_rise, may_drop))).all()
+        recent, since_review = func.coalesce(sums.c.recent, 0), func.coalesce(sums.c.since_review, 0)
+    # The level a growth reaches (levels.level_for), and its rank, in SQL: only changes come back.
+    highest_first = list(reversed(plan.levels))
+
+    def reached(growth: Any, attribute: str) -> Any:  # noqa: ANN401
+        return case(*[(growth >= lv.threshold, getattr(lv, attribute)) for lv in highest_first[:-1]],
+                    else_=getattr(plan.levels[0], attribute))
+
+    whens = [(reached(recent, "rank") > rank, reached(recent, "id"))]
+    if plan.drops_due:
+        whens.append((and_(may_drop, reached(since_review, "rank") < rank), reached(since_review, "id")))
+    target = case(*whens, else_=_m.c.level_id).label("target")
+    candidates = (select(_m.c.customer_id, _m.c.level_id, target).select_from(source)
+                  .where(in_batch, or_(may_rise, may_drop)).subquery("candidates"))
+    rows = db_session.execute(select(candidates).where(candidates.c.target != candidates.c.level_id)).all()
     moves: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for customer_id, level_id, growth, drop_ok, *rolling in rows:
-        recent, since_review = rolling if rolling else (growth, growth)
-        current = by_id[level_id]
-        rises_to = levels.level_for(plan.levels, int(recent))
-        target = rises_to if rises_to.rank > current.rank else current
-        if drop_ok and target.rank == current.rank:
-            deserved = levels.level_for(plan.levels, int(since_review))
-            if deserved.rank < current.rank:
-                target = deserved
-        if target.id != current.id:
-            moves[(current.id, target.id)].append(customer_id)
+    for customer_id, level_id, target_id in rows:
+        moves[(level_id, target_id)].append(customer_id)
     raised: list[LevelChange] = []
     dropped = 0
     for (old_id, new_id), customer_ids in moves.items():
@@ -209,17 +214,29 @@ def _reconcile_tags(db_session: Session, plan: _Plan, low: int, high: int) -> tu
     group_tags = list(plan.tags)
     member = _m.alias("member")
     members_tag = select(case(plan.tag_of, value=member.c.level_id)).where(
-        member.c.customer_id == _ct.c.customer_id).scalar_subquery()
+        member.c.customer_id == _ct.c.customer_id, member.c.customer_id > low,
+        member.c.customer_id <= high).scalar_subquery()
+    # Found by a join of the two ranges (a quiet night ends here), then written for those only.
+    wrong = db_session.scalars(
+        select(_ct.c.customer_id).distinct()
+        .select_from(_ct.outerjoin(member, and_(member.c.customer_id == _ct.c.customer_id,
+                                                member.c.customer_id > low, member.c.customer_id <= high)))
+        .where(_ct.c.customer_id > low, _ct.c.customer_id <= high, _ct.c.computed.is_(True),
+               _ct.c.tag_id.in_(group_tags),
+               or_(member.c.customer_id.is_(None), _ct.c.tag_id != case(plan.tag_of, value=member.c.level_id)))
+    ).all()
     removed = db_session.execute(
-        update(_ct).where(_ct.c.customer_id > low, _ct.c.customer_id <= high, _ct.c.computed.is_(True),
+        update(_ct).where(_among(db_session, _ct.c.customer_id, list(wrong)), _ct.c.computed.is_(True),
                           _ct.c.tag_id.in_(group_tags), _ct.c.tag_id != func.coalesce(members_tag, -1))
         .values(computed=False, active_until=plan.now).returning(_ct.c.customer_id, _ct.c.tag_id)
-    ).all()
+    ).all() if wrong else []
     level_tag = case(plan.tag_of, value=_m.c.level_id)
     held = _ct.alias("held")
     wanting = (select(_m.c.customer_id, level_tag, literal(0.0), literal(plan.now), literal(HELD), false(),
                       literal(True))
+               # The range on both sides lets the join read the batch's rows of the index, not the table.
                .select_from(_m.outerjoin(held, and_(held.c.customer_id == _m.c.customer_id,
+                                                    held.c.customer_id > low, held.c.customer_id <= high,
                                                     held.c.tag_id == level_tag)))
                .where(_m.c.customer_id > low, _m.c.customer_id <= high,
                       or_(held.c.customer_id.is_(None), held.c.computed.is_(False))))
