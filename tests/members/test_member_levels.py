@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from coupon_world import make_template
 from member_world import make_member
+from platform_world import reconfigure
 from scrm.coupons.models import Coupon
 from scrm.customers.models import Customer
 from scrm.members import birthdays, jobs, level_jobs, levels
@@ -219,3 +220,16 @@ def test_the_birthday_coupon_comes_days_ahead_once_a_year_with_two_days_caught_u
     frozen.clock.advance(days=1)
     assert jobs.issue_birthday_coupons() == 1 and gifts_of(frozen, early) == ["birthday:2026"]
     assert today + timedelta(days=8) == own_birthdays[early].replace(year=2026)
+
+
+def test_under_lifetime_growth_a_refund_drops_the_level_at_the_next_review_only(frozen, client, auth):
+    reconfigure(frozen, {"members.level_basis": "lifetime"})
+    headers = auth("manager")
+    amy, openid = member(frozen)
+    order(client, headers, openid, "SO-L", "1200.00")
+    assert level_of(frozen, amy) == "银卡"
+    client.post("/api/orders/SO-L/refund", json={"amount": "600.00"}, headers=headers)
+    assert level_jobs.review_levels(frozen)["dropped"] == 0 and level_of(frozen, amy) == "银卡"
+    frozen.clock.set(datetime(2026, 12, 31, 16, 5, tzinfo=UTC))  # 2027-01-01 00:05 in Shanghai
+    assert level_jobs.review_levels(frozen)["dropped"] == 1
+    assert level_of(frozen, amy) == "普通" and level_tags(frozen, amy) == ["普通"]
