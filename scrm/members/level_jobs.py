@@ -152,13 +152,15 @@ def _move_levels(db_session: Session, plan: _Plan, low: int, high: int) -> tuple
     may_drop = and_(rank > 0, set_before_review) if plan.drops_due else false()
     in_batch = and_(_m.c.customer_id > low, _m.c.customer_id <= high)
     source, recent, since_review = _m, _m.c.growth, _m.c.growth
-    if plan.rolling:  # the candidates' growth entries of the window, summed once
+    # The batch's growth entries of the window, summed once over a range of the index (cheaper
+    # than looking up the candidates one by one, measured).
+    if plan.rolling:
         recent_since = plan.now - timedelta(days=ROLLING_DAYS)
         review_since = plan.review_at - timedelta(days=ROLLING_DAYS)
         sums = (select(_g.c.customer_id,
                        func.sum(_g.c.amount).filter(_g.c.created_at > recent_since).label("recent"),
                        func.sum(_g.c.amount).filter(_g.c.created_at > review_since).label("since_review"))
-                .where(_g.c.customer_id.in_(select(_m.c.customer_id).where(in_batch, or_(may_rise, may_drop))),
+                .where(_g.c.customer_id > low, _g.c.customer_id <= high,
                        _g.c.created_at > min(recent_since, review_since))
                 .group_by(_g.c.customer_id).subquery("sums"))
         source = _m.outerjoin(sums, sums.c.customer_id == _m.c.customer_id)
