@@ -139,6 +139,14 @@ def fire_level_up(*, runtime: Runtime, db_session: Session, change: LevelChange)
     event_happened(runtime, db_session, event="level_up", customer_id=change.customer_id, ref=str(change.new_level_id))
 
 
+@dataclass(frozen=True)
+class Refund:
+    """A refund (tagging) and what it reversed of a member's points and growth (members)."""
+
+    refunded: refunds.Refunded
+    reversal: member_orders.Reversal
+
+
 def refund_order(*, runtime: Runtime, db_session: Session, order_no: str, refund_in: RefundIn) -> Refund:
     """A refund of (part of) an order (tagging: the refund, the order's refunded total, the
     timeline), and what it reversed of a member's points and growth (members), in proportion.
@@ -152,9 +160,3 @@ def refund_order(*, runtime: Runtime, db_session: Session, order_no: str, refund
         order_amount=Decimal(refunded.order.amount), before=refunded.before, after=refunded.after,
         refund_id=refunded.refund.id, at=runtime.clock.now())
     return Refund(refunded, reversal)
-
-
-@dataclass(frozen=True)
-class Refund:
-    refunded: refunds.Refunded
-    reversal: member_orders.Reversal
