@@ -230,6 +230,17 @@ def test_a_new_level_takes_its_place_and_a_held_level_is_not_deleted(signed_in, 
     assert client.post("/console/member-levels/999/delete").status_code == 404
 
 
+def test_the_customer_profile_has_a_member_section(signed_in, client):
+    member = make_member(signed_in, nickname="张三")
+    grant(signed_in, member, 80)
+    grant(signed_in, member, 20, frozen_days=7)
+    page = page_text(client.get(f"/console/customers/{member}"))
+    section = re.search(r'<section class="card" id="membership">.*?</section>', page, re.S).group(0)
+    assert "普通" in section and "可用 80 · 冻结 20" in section and f'href="/console/members/{member}"' in section
+    stranger = make_customer(signed_in, nickname="路人")
+    assert "还不是会员" in page_text(client.get(f"/console/customers/{stranger}"))
+
+
 def test_the_points_mall_page_says_what_to_do_first_when_empty(signed_in, client):
     page = client.get("/console/points-mall")
     assert page.status_code == 200 and "积分商城还没有商品" in page_text(page)
