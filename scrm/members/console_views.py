@@ -23,20 +23,12 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from scrm.config import Config
+    from scrm.members.console_forms import MemberFilter
     from scrm.members.service import MemberSummary
 
 PAGE = 50
 LEDGER_PAGE = 30
 RECENT = 20
-
-
-@dataclass(frozen=True)
-class MemberFilter:
-    phone: str | None = None  # normalised, matched exactly
-    member_no: str | None = None
-    level_id: int | None = None
-    first: date | None = None  # joined on or after (local day)
-    last: date | None = None  # joined on or before (local day)
 
 
 @dataclass(frozen=True)
@@ -203,28 +195,3 @@ def _points_of(db_session: Session, ids: list[int], at: datetime) -> dict[int, t
         .where(lots.customer_id.in_(ids), lots.remaining > 0).group_by(lots.customer_id)).all()
     return {int(c): (int(a), int(f)) for c, a, f in rows}
 
-
-@dataclass(frozen=True)
-class MallRow:
-    id: int
-    name: str
-    template: str
-    points: int
-    stock: int | None
-    stock_left: int | None
-    per_member_limit: int | None
-    min_level: str | None
-    status: str
-    exchanged: int
-
-
-def mall_rows(*, db_session: Session) -> list[MallRow]:
-    """Every item of the points mall, in the members' order (sort, then newest)."""
-    rows = db_session.execute(
-        select(MallItem, CouponTemplate.name, MemberLevel.name)
-        .join(CouponTemplate, CouponTemplate.id == MallItem.template_id)
-        .outerjoin(MemberLevel, MemberLevel.id == MallItem.min_level_id)
-        .order_by(MallItem.sort, MallItem.id.desc())).all()
-    return [MallRow(i.id, i.name, template, i.points, i.stock,
-                    None if i.stock is None else max(i.stock - i.exchanged_count, 0), i.per_member_limit, level,
-                    i.status, i.exchanged_count) for i, template, level in rows]

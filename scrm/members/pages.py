@@ -12,7 +12,6 @@ re-renders the form with the errors and what was typed, and changes nothing (409
 from __future__ import annotations
 
 import secrets
-from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -21,24 +20,25 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from scrm.customers.models import Customer
-from scrm.errors import InvalidInput
+from scrm.errors import InvalidInput, validated
 from scrm.members import console_views as views
+from scrm.members import console_forms as forms
 from scrm.members import grants, level_admin, ledger
+from scrm.members import mall as mall_service
 from scrm.members.level_schemas import parse_level, zhe
 from scrm.members.levels import ensure_levels
 from scrm.members.models import MallItem, MemberLevel
+from scrm.members.schemas import MallItemChangeIn, MallItemIn
 from scrm.texts import customer_name, local_time
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, path_ids_fit
 from scrm.web.auth import current_caller, require_role
 from scrm.web.forms import form_errors, form_fields, not_found_as_404
-from tagging.schemas import normalise_phone
 
 member_console = Blueprint("member_console", __name__, template_folder="templates", url_prefix="/console")
 path_ids_fit(member_console, customer_id=Customer.id, level_id=MemberLevel.id, item_id=MallItem.id)
 
 MAX_PAGE = 100_000
-MEMBER_NO_CHARS = 16
 LEVEL_FIELDS = ("name", "threshold", "discount_zhe", "points_multiplier", "benefits", "level_up_template_id",
                 "birthday_template_id")
 # What moved a member's points, as the ledger names it (scrm/members/models.py ENTRY_KINDS).
@@ -58,6 +58,15 @@ LEVEL_REFUSALS = {
     "too_many": _l("最多 20 个等级"),
 }
 _404_when_missing = not_found_as_404(level_admin.LevelNotFound)
+_404_when_no_item = not_found_as_404(mall_service.ItemNotFound)
+ITEM_FIELDS = ("name", "description", "template_id", "points", "stock", "per_member_limit", "min_level_id", "status",
+               "sort")
+ITEM_REFUSALS = {"stock_below_exchanged": _l("库存不能少于已兑换的 %(exchanged)s 件"),
+                 "unknown_template": _l("请选择一张优惠券"), "unknown_level": _l("没有这个等级")}
+
+
+class InvalidItem(InvalidInput):
+    """Bad points-mall item input from the console's form."""
 
 
 # ---- members -------------------------------------------------------------------------------
@@ -67,7 +76,8 @@ _404_when_missing = not_found_as_404(level_admin.LevelNotFound)
 @require_role(*MANAGERS)
 def members():  # noqa: ANN201
     runtime = current_runtime()
-    chosen, typed, errors = _member_filter()
+    typed = form_fields(request.args, *forms.FILTER_FIELDS)
+    chosen, errors = forms.member_filter(typed)
     page = _page(request.args.get("page"))
     with runtime.transaction() as db_session:
         levels = ensure_levels(db_session=db_session, config=runtime.config, at=runtime.clock.now())
@@ -155,7 +165,7 @@ def create_level():  # noqa: ANN201
     try:
         with runtime.transaction() as db_session:
             made = level_admin.create_level(db_session=db_session, config=runtime.config,
-                                            level_in=parse_level(_level_input(form)), at=runtime.clock.now())
+                                            level_in=parse_level(forms.level_input(form)), at=runtime.clock.now())
             name = made.name
     except (InvalidInput, level_admin.LevelRefused) as exc:
         return _level_form(level=None, form=form, errors=_level_errors(exc), status=422)
@@ -188,7 +198,7 @@ def change_level(level_id: int):  # noqa: ANN201
     try:
         with runtime.transaction() as db_session:
             level_admin.update_level(db_session=db_session, config=runtime.config, level_id=level_id,
-                                     level_in=parse_level(_level_input(form)), at=runtime.clock.now())
+                                     level_in=parse_level(forms.level_input(form)), at=runtime.clock.now())
     except (InvalidInput, level_admin.LevelRefused) as exc:
         with runtime.transaction() as db_session:
             level = level_admin.get_level(db_session=db_session, level_id=level_id)
@@ -224,10 +234,83 @@ def delete_level(level_id: int):  # noqa: ANN201
 @member_console.get("/points-mall")
 @require_role(*MANAGERS)
 def mall():  # noqa: ANN201
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        rows = mall_service.list_items(db_session=db_session, at=runtime.clock.now(), include_paused=True)
+    return render_template("members/mall.html", rows=rows, status_words=ITEM_STATUS_WORDS, caller=current_caller())
+
+
+@member_console.get("/points-mall/new")
+@require_role(*MANAGERS)
+def new_item():  # noqa: ANN201
+    return _item_form(item=None, form={"status": "active", "sort": "0"})
+
+
+@member_console.post("/points-mall")
+@require_role(*MANAGERS)
+def create_item():  # noqa: ANN201
+    runtime = current_runtime()
+    form = form_fields(request.form, *ITEM_FIELDS)
+    try:
+        item_in = validated(MallItemIn, forms.item_input(form), error=InvalidItem, what="an item")
+        with runtime.transaction() as db_session:
+            mall_service.create_item(db_session=db_session, item_in=item_in, at=runtime.clock.now())
+    except (InvalidInput, mall_service.ItemRefused) as exc:
+        return _item_form(item=None, form=form, errors=_item_errors(exc), status=422)
+    flash(_("商品 %(name)s 已上架。", name=item_in.name) if item_in.status == "active"
+          else _("商品 %(name)s 已保存（暂停中）。", name=item_in.name))
+    return redirect(url_for(".mall"), code=303)
+
+
+@member_console.get("/points-mall/<int:item_id>")
+@require_role(*MANAGERS)
+@_404_when_no_item
+def edit_item(item_id: int):  # noqa: ANN201
     with current_runtime().transaction() as db_session:
-        rows = views.mall_rows(db_session=db_session)
-    return render_template("members/mall.html", rows=rows, status_words=ITEM_STATUS_WORDS, can_create=False,
-                           caller=current_caller())
+        item = mall_service.get_item(db_session=db_session, item_id=item_id)
+        form = {"name": item.name, "description": item.description or "", "template_id": str(item.template_id),
+                "points": str(item.points), "stock": "" if item.stock is None else str(item.stock),
+                "per_member_limit": "" if item.per_member_limit is None else str(item.per_member_limit),
+                "min_level_id": str(item.min_level_id or ""), "status": item.status, "sort": str(item.sort)}
+        shown = {"id": item.id, "name": item.name, "exchanged": item.exchanged_count}
+    return _item_form(item=shown, form=form)
+
+
+@member_console.post("/points-mall/<int:item_id>")
+@require_role(*MANAGERS)
+@_404_when_no_item
+def change_item(item_id: int):  # noqa: ANN201
+    runtime = current_runtime()
+    form = form_fields(request.form, *ITEM_FIELDS)
+    try:
+        changes = validated(MallItemChangeIn, forms.item_input(form), error=InvalidItem, what="an item")
+        with runtime.transaction() as db_session:
+            mall_service.update_item(db_session=db_session, item_id=item_id, changes=changes, at=runtime.clock.now())
+    except (InvalidInput, mall_service.ItemRefused) as exc:
+        with runtime.transaction() as db_session:
+            item = mall_service.get_item(db_session=db_session, item_id=item_id)
+            shown = {"id": item.id, "name": item.name, "exchanged": item.exchanged_count}
+        return _item_form(item=shown, form=form, errors=_item_errors(exc), status=422)
+    flash(_("商品已保存。"))
+    return redirect(url_for(".mall"), code=303)
+
+
+@member_console.post("/points-mall/<int:item_id>/status")
+@require_role(*MANAGERS)
+@_404_when_no_item
+def toggle_item(item_id: int):  # noqa: ANN201
+    """Pause (暂停: members see it no more) or resume (恢复) an item."""
+    runtime = current_runtime()
+    status = request.form.get("status", "")
+    if status not in ITEM_STATUS_WORDS:
+        abort(422)
+    with runtime.transaction() as db_session:
+        item = mall_service.update_item(db_session=db_session, item_id=item_id,
+                                        changes=MallItemChangeIn(status=status), at=runtime.clock.now())
+        name = item.name
+    flash(_("商品 %(name)s 已暂停，会员暂时看不到它。", name=name) if status == "paused"
+          else _("商品 %(name)s 已恢复上架。", name=name))
+    return redirect(url_for(".mall"), code=303)
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -247,33 +330,6 @@ def _member_page(customer_id: int, *, form: dict[str, str], errors: list | None 
                            zhe=zhe, local=_local, caller=current_caller()), status
 
 
-def _member_filter() -> tuple[views.MemberFilter, dict[str, str], list[dict[str, str]]]:
-    """The list's filters as typed, what they pick, and why a typed one was refused."""
-    typed = form_fields(request.args, "phone", "member_no", "level", "from", "to")
-    errors: list[dict[str, str]] = []
-    phone = None
-    if typed["phone"]:
-        try:
-            phone = normalise_phone(typed["phone"][:32])
-        except ValueError:
-            errors.append({"field": "phone", "message": _("手机号只能是数字，可带 +86")})
-    member_no = typed["member_no"]
-    if member_no and not (member_no.isascii() and member_no.isdigit() and len(member_no) <= MEMBER_NO_CHARS):
-        errors.append({"field": "member_no", "message": _("会员号是 12 位数字")})
-    level = typed["level"]
-    level_id = int(level) if level.isascii() and level.isdigit() and len(level) < 10 else None
-    days = {}
-    for name in ("from", "to"):
-        try:
-            days[name] = date.fromisoformat(typed[name]) if typed[name] else None
-        except ValueError:
-            errors.append({"field": name, "message": _("日期格式为 YYYY-MM-DD")})
-            days[name] = None
-        if days[name] is not None and not date(1970, 1, 1) <= days[name] <= date(2999, 12, 30):
-            errors.append({"field": name, "message": _("日期须在 1970 到 2999 年之间")})
-    return views.MemberFilter(phone, member_no or None, level_id, days.get("from"), days.get("to")), typed, errors
-
-
 def _level_form(*, level: dict[str, Any] | None, form: dict[str, str], errors: list | None = None, status: int = 200):  # noqa: ANN202
     keep = tuple(int(form.get(f) or 0) or None for f in ("level_up_template_id", "birthday_template_id")
                  if (form.get(f) or "").isdigit() and len(form.get(f) or "") < 10)
@@ -283,20 +339,23 @@ def _level_form(*, level: dict[str, Any] | None, form: dict[str, str], errors: l
                            templates=templates, caller=current_caller()), status
 
 
-def _level_input(form: dict[str, str]) -> dict[str, Any]:
-    """The form as the level's fields: no discount typed is 10 折 (none); a template not chosen is none;
-    numbers that are not numbers are passed as typed, to be refused with the field named."""
-    return {
-        "name": form["name"], "threshold": form["threshold"], "discount_zhe": form["discount_zhe"] or "10",
-        "points_multiplier": form["points_multiplier"] or "1",
-        "benefits": [line.strip() for line in form["benefits"].splitlines() if line.strip()],
-        "level_up_template_id": _id_or_typed(form["level_up_template_id"]),
-        "birthday_template_id": _id_or_typed(form["birthday_template_id"]),
-    }
+def _item_form(*, item: dict[str, Any] | None, form: dict[str, str], errors: list | None = None, status: int = 200):  # noqa: ANN202
+    runtime = current_runtime()
+    keep = (int(form["template_id"]),) if (form.get("template_id") or "").isdigit() and len(form["template_id"]) < 10 \
+        else ()
+    with runtime.transaction() as db_session:
+        templates = views.template_choices(db_session=db_session, keep=keep)
+        levels = [(lv.id, lv.name) for lv in ensure_levels(db_session=db_session, config=runtime.config,
+                                                            at=runtime.clock.now())]
+    return render_template("members/item_form.html", item=item, form=form, errors=errors or [], templates=templates,
+                           levels=levels, status_words=ITEM_STATUS_WORDS, caller=current_caller()), status
 
 
-def _id_or_typed(value: str) -> int | str | None:
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else value or None
+def _item_errors(exc: Exception) -> list[dict[str, str]]:
+    if isinstance(exc, mall_service.ItemRefused) and exc.code in ITEM_REFUSALS:
+        words = ITEM_REFUSALS[exc.code] % {"exchanged": exc.details.get("exchanged", "")}
+        return [{"field": str(exc.details.get("field", "")), "message": str(words)}]
+    return form_errors(exc)
 
 
 def _level_errors(exc: Exception) -> list[dict[str, str]]:

@@ -150,7 +150,8 @@ def test_every_form_needs_its_csrf_token(signed_in, client):
                                                                   "confirm": "1"}),
                        ("/console/member-levels", {"name": "黑卡", "threshold": "99999"}),
                        (f"/console/member-levels/{ids['金卡']}", {"name": "金卡", "threshold": "2000"}),
-                       (f"/console/member-levels/{ids['钻石']}/delete", {})]:
+                       (f"/console/member-levels/{ids['钻石']}/delete", {}),
+                       ("/console/points-mall", {"name": "券", "template_id": "1", "points": "10"})]:
         assert client.post(path, data=data, csrf=False).status_code == 403, path
     assert entries(signed_in, customer) == []
     assert len(level_ids(signed_in)) == 4
@@ -244,6 +245,77 @@ def test_the_customer_profile_has_a_member_section(signed_in, client):
 def test_the_points_mall_page_says_what_to_do_first_when_empty(signed_in, client):
     page = client.get("/console/points-mall")
     assert page.status_code == 200 and "积分商城还没有商品" in page_text(page)
+
+
+def item_row(client, item_id: int) -> str:  # noqa: ANN001
+    page = page_text(client.get("/console/points-mall"))
+    return re.search(rf'<tr data-item="{item_id}">.*?</tr>', page, re.S).group(0)
+
+
+def test_a_manager_puts_an_item_in_the_mall_changes_pauses_and_resumes_it(signed_in, client):
+    from scrm.members import mall
+    from scrm.members.models import MallItem
+
+    template = make_template(signed_in, name="满100减20")
+    form = page_text(client.get("/console/points-mall/new"))
+    assert "满100减20" in form and "金卡及以上" in form
+    gold = level_ids(signed_in)["金卡"]
+    made = client.post("/console/points-mall", data={
+        "name": "20元券", "template_id": str(template), "points": "100", "stock": "10", "per_member_limit": "1",
+        "min_level_id": "", "status": "active", "sort": "0", "description": "到店使用"})
+    assert made.status_code == 303
+    with signed_in.transaction() as db_session:
+        item_id = db_session.scalar(select(MallItem.id))
+    row = item_row(client, item_id)
+    assert "20元券" in row and "满100减20" in row and ">100<" in row and ">10<" in row and "所有会员" in row
+    assert "上架中" in row
+
+    member = make_member(signed_in, nickname="张三")
+    grant(signed_in, member, 150)
+    with signed_in.transaction() as db_session:
+        mall.exchange(runtime=signed_in, db_session=db_session, customer_id=member, item_id=item_id, key="k1", at=NOW)
+    row = item_row(client, item_id)
+    assert re.search(r'class="num stock">9<', row) and re.search(r'class="num exchanged">1<', row)
+    member_page = page_text(client.get(f"/console/members/{member}"))
+    assert re.search(r'<table id="exchanges">.*20元券.*100.*未使用', member_page, re.S)
+
+    below = client.post(f"/console/points-mall/{item_id}", data={
+        "name": "20元券", "template_id": str(template), "points": "100", "stock": "0", "per_member_limit": "1",
+        "min_level_id": "", "status": "active", "sort": "0", "description": ""})
+    assert below.status_code == 422 and "库存不能少于已兑换的 1 件" in page_text(below)
+    changed = client.post(f"/console/points-mall/{item_id}", data={
+        "name": "20元券（金卡）", "template_id": str(template), "points": "80", "stock": "", "per_member_limit": "",
+        "min_level_id": str(gold), "status": "active", "sort": "-1", "description": ""})
+    assert changed.status_code == 303
+    row = item_row(client, item_id)
+    assert "20元券（金卡）" in row and "金卡及以上" in row and ">80<" in row and "不限" in row
+
+    paused = client.post(f"/console/points-mall/{item_id}/status", data={"status": "paused"}, follow_redirects=True)
+    assert "会员暂时看不到它" in page_text(paused)
+    assert "已暂停" in item_row(client, item_id)
+    client.post(f"/console/points-mall/{item_id}/status", data={"status": "active"})
+    assert "上架中" in item_row(client, item_id)
+    assert client.post(f"/console/points-mall/{item_id}/status", data={"status": "gone"}).status_code == 422
+    assert client.post("/console/points-mall/999/status", data={"status": "paused"}).status_code == 404
+    assert client.get("/console/points-mall/999").status_code == 404
+
+
+@pytest.mark.parametrize("fields,words", [
+    ({"points": "abc"}, "points"), ({"points": "0"}, "points"), ({"points": "1e999"}, "points"),
+    ({"points": "NaN"}, "points"), ({"stock": "-1"}, "stock"), ({"template_id": "999"}, "请选择一张优惠券"),
+    ({"template_id": str(2**40)}, "template_id"), ({"name": ""}, "name"), ({"name": "x" * 65}, "name"),
+    ({"min_level_id": "999"}, "没有这个等级"), ({"status": "sold"}, "status"), ({"description": "a\x00b"}, ""),
+])
+def test_a_refused_item_says_why_and_changes_nothing(signed_in, client, fields, words):
+    from scrm.members.models import MallItem
+
+    template = make_template(signed_in)
+    body = {"name": "券", "template_id": str(template), "points": "10", "stock": "", "per_member_limit": "",
+            "min_level_id": "", "status": "active", "sort": "0", "description": "", **fields}
+    refused = client.post("/console/points-mall", data=body)
+    assert refused.status_code in (400, 422) and words in page_text(refused)
+    with signed_in.transaction() as db_session:
+        assert db_session.scalar(select(func.count()).select_from(MallItem)) == 0
 
 
 def test_guides_cannot_open_the_membership_pages(frozen, client, make_token):

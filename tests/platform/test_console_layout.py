@@ -72,8 +72,18 @@ def seeded(runtime, client, auth):  # noqa: ANN001, ANN201
             "campaign_id": make_campaign(runtime), "rule_id": reply.get_json()["id"], "chat_id": "wrVIP",
             "code_id": code_id,
             "template_pk": welcome.get_json()["id"],
-            "level_id": _level_of(runtime, member),
+            "level_id": _level_of(runtime, member), "item_id": _an_item(runtime),
             "code": {"guide_console.guide": "G1", "guide_console.store": "S1"}}
+
+
+def _an_item(runtime) -> int:  # noqa: ANN001
+    from scrm.members import mall
+    from scrm.members.schemas import MallItemIn
+
+    template = make_template(runtime, name="满100减20")
+    with runtime.transaction() as db_session:
+        return mall.create_item(db_session=db_session, at=runtime.clock.now(),
+                                item_in=MallItemIn(name="满100减20", template_id=template, points=100)).id
 
 
 def _level_of(runtime, customer_id: int) -> int:  # noqa: ANN001
@@ -116,7 +126,8 @@ EXPECTED_AREA = {
     "group_console.group": "/console/groups", "sop_console.new_sop": "/console/group-sops",
     "sop_console.sop_page": "/console/group-sops", "sop_console.edit_sop": "/console/group-sops",
     "member_console.member": "/console/members", "member_console.edit_level": "/console/member-levels",
-    "member_console.new_level": "/console/member-levels",
+    "member_console.new_level": "/console/member-levels", "member_console.new_item": "/console/points-mall",
+    "member_console.edit_item": "/console/points-mall",
 }
 
 
