@@ -1,6 +1,6 @@
 """Membership figures (会员数据): from members who joined on different days (one just after local
-midnight), orders' points (frozen), a grant, check-ins, an exchange and an expiry written through
-the ledger; the period beside the one before; the API, the console page (with data and empty)
+midnight), orders' points (frozen), a grant, check-ins and an exchange through their services,
+and an expiry written through the ledger; the period beside the one before; the API, the console page (with data and empty)
 and the dashboard's 会员 card."""
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from member_world import make_member
-from scrm.members import ledger
-from scrm.members.models import Checkin, MallExchange, MallItem
+from scrm.members import checkin, ledger, mall
+from scrm.members.models import PointEntry
+from scrm.members.schemas import MallItemIn
 from coupon_world import make_template
 from web_world import log_in, page_text
 
@@ -32,11 +34,9 @@ def earn(runtime, customer_id: int, amount: int, kind: str, at: datetime, *, fro
                            at=at, available_at=at + timedelta(days=frozen_days)).entry.id
 
 
-def check_in(runtime, customer_id: int, at: datetime, streak: int = 1) -> None:  # noqa: ANN001
-    earn(runtime, customer_id, 5, "checkin", at)
+def check_in(runtime, customer_id: int, at: datetime) -> None:  # noqa: ANN001
     with runtime.transaction() as db_session:
-        db_session.add(Checkin(customer_id=customer_id, day=(at + timedelta(hours=8)).date(), streak=streak,
-                               points=5, created_at=at))
+        assert checkin.check_in(runtime=runtime, db_session=db_session, customer_id=customer_id, at=at).created
 
 
 @pytest.fixture
@@ -51,18 +51,13 @@ def history(frozen):  # noqa: ANN001, ANN201
     earn(frozen, b, 300, "order", local(28), frozen_days=7)  # frozen until 11-04
     earn(frozen, b, 50, "grant", local(29))
     check_in(frozen, b, local(31))
-    check_in(frozen, b, local(1, month=11), streak=2)
+    check_in(frozen, b, local(1, month=11))
     template = make_template(frozen, name="咖啡券")
     with frozen.transaction() as db_session:
-        item = MallItem(name="咖啡券", template_id=template, points=100, created_at=NOW, updated_at=NOW)
-        db_session.add(item)
-        db_session.flush()
-        spent = ledger.spend(db_session=db_session, customer_id=a, amount=100, kind="exchange", source="exchange",
-                             source_id="1", key="exchange:1", at=local(30))
-        db_session.add(MallExchange(item_id=item.id, customer_id=a, points=100, entry_id=spent.entry.id,
-                                    idempotency_key="1", created_at=local(30)))
-        lot = db_session.scalar(ledger.select(ledger.PointEntry.id).where(ledger.PointEntry.customer_id == a,
-                                                                          ledger.PointEntry.kind == "order"))
+        item = mall.create_item(db_session=db_session, item_in=MallItemIn(name="咖啡券", template_id=template,
+                                                                          points=100), at=NOW)
+        mall.exchange(runtime=frozen, db_session=db_session, customer_id=a, item_id=item.id, key="k1", at=local(30))
+        lot = db_session.scalar(select(PointEntry.id).where(PointEntry.customer_id == a, PointEntry.kind == "order"))
         ledger.take_back(db_session=db_session, customer_id=a, amount=20, lot_id=lot, kind="expire",
                          source="expire", source_id=None, key="expire:a", at=local(1, month=11, hour=0, minute=5))
     return {"a": a, "b": b, "c": c, "d": d, "item": item.id}
