@@ -228,7 +228,7 @@ def week_numbers(*, runtime: Runtime, db_session: Session, guide_id: int) -> Wee
 @dataclass(frozen=True)
 class MemberBadge:
     """What a guide sees of a member at the counter (SPEC §13): level and its benefits, member
-    number, points available; the phone masked (SPEC §12)."""
+    number, points available. No phone: the page shows the customer's, masked (SPEC §12)."""
 
     customer_id: int
     level: str
@@ -238,7 +238,6 @@ class MemberBadge:
     frozen: int
     discount: str | None  # "金卡 8.5折"; None when the level gives none
     benefits: tuple[str, ...]
-    phone: str | None  # masked
 
 
 def member_badge(*, db_session: Session, config: Any, customer_id: int, at: datetime) -> MemberBadge | None:  # noqa: ANN401
@@ -250,4 +249,4 @@ def member_badge(*, db_session: Session, config: Any, customer_id: int, at: date
     off = zhe(Decimal(level.discount))
     return MemberBadge(customer_id, level.name, level.rank, found.member.member_no, found.balance.available,
                        found.balance.frozen, _("%(level)s %(zhe)s折", level=level.name, zhe=off) if off else None,
-                       tuple(str(b) for b in level.benefits or []), mask_phone(found.member.phone))
+                       tuple(str(b) for b in level.benefits or []))
