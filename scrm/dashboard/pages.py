@@ -61,7 +61,7 @@ def dashboard():  # noqa: ANN201
                                     store_id=store_id)
         tags = board.tag_distribution(db_session=db_session, now=now)
         campaigns = board.latest_campaigns(db_session=db_session)
-        members = headline(db_session=db_session, config=runtime.config, first_day=first, last_day=last, at=now)
+        members = headline(db_session=db_session, config=runtime.config, first_day=first, last_day=last)
     most_bound = max([g.bindings for g in leaders] + [1])
     most_tagged = max([t.customers for t in tags] + [1])
     return render_template("dashboard/dashboard.html", first=first, last=last, stores=stores,

@@ -128,15 +128,16 @@ def member_stats(*, db_session: Session, config: Config, first_day: date, last_d
 
 @dataclass(frozen=True)
 class Headline:
-    """The dashboard's membership card: members now, new in the period and the one before, the liability."""
+    """The dashboard's membership card: members now, new in the period and the one before, and
+    the points they hold (the balances' sum: one pass over members, not over every open lot)."""
 
     members: int
     joined: int
     joined_before: int
-    outstanding: Outstanding
+    points: int
 
 
-def headline(*, db_session: Session, config: Config, first_day: date, last_day: date, at: datetime) -> Headline:
+def headline(*, db_session: Session, config: Config, first_day: date, last_day: date) -> Headline:
     before_last = first_day - timedelta(days=1)
     before_first = before_last - (last_day - first_day)
 
@@ -145,9 +146,9 @@ def headline(*, db_session: Session, config: Config, first_day: date, last_day: 
         return int(db_session.scalar(select(func.count()).select_from(Member)
                                      .where(Member.joined_at >= start, Member.joined_at < end)) or 0)
 
-    members = int(db_session.scalar(select(func.count()).select_from(Member)) or 0)
-    return Headline(members, joined(first_day, last_day), joined(before_first, before_last),
-                    outstanding(db_session=db_session, at=at))
+    members, points = db_session.execute(select(func.count(), func.coalesce(func.sum(Member.points_balance), 0))
+                                         .select_from(Member)).one()
+    return Headline(int(members), joined(first_day, last_day), joined(before_first, before_last), int(points))
 
 
 def day_figures(*, db_session: Session, config: Config, first_day: date, last_day: date) -> list[DayFigures]:

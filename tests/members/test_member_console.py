@@ -129,6 +129,10 @@ def test_a_deduction_beyond_the_available_points_is_refused_on_the_page(signed_i
     done = client.post(f"/console/members/{customer}/points",
                        data={"amount": "-40", "reason": "误发", "key": "k2", "confirm": "1"})
     assert done.status_code == 303 and entries(signed_in, customer)[-1][:2] == ("deduct", -40)
+    reused = client.post(f"/console/members/{customer}/points",  # the same form's key, another change
+                         data={"amount": "-30", "reason": "误发", "key": "k2", "confirm": "1"})
+    assert reused.status_code == 409 and "这张表单已用于另一次改动" in page_text(reused)
+    assert len(entries(signed_in, customer)) == 3
 
 
 @pytest.mark.parametrize("amount,reason,key", [
