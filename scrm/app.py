@@ -28,6 +28,7 @@ from scrm.groups.stats_pages import group_stats_console
 from scrm.members import routes as member_routes
 from scrm.members.pages import member_console
 from scrm.members.stats_pages import member_stats_console
+from scrm.members.customer_pages import member_pages
 from scrm.outreach import routes as campaign_routes
 from scrm.outreach.pages import campaign_console
 from scrm.replies import routes as reply_routes
@@ -163,6 +164,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(campaign_console)
     app.register_blueprint(guide_pages)
     app.register_blueprint(customer_pages)
+    app.register_blueprint(member_pages)
     app.register_blueprint(redeem_pages)
     app.register_blueprint(guide_code_pages)
     app.register_blueprint(guide_console)
