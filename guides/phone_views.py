@@ -27,6 +27,7 @@ from scrm.coupons.models import Coupon
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.customers.schemas import mask_phone
 from scrm.members.level_schemas import zhe
+from scrm.members.models import Member
 from scrm.members.service import member_summary
 from scrm import texts
 from scrm.texts import customer_name, local_time
@@ -200,6 +201,8 @@ class WeekNumbers:
     orders: int
     order_amount: Decimal
     redemptions: int
+    members: int  # current customers who are members (SPEC §13)
+    new_members: int  # members who joined this week while bound to the guide: the guide's credit
 
 
 def week_numbers(*, runtime: Runtime, db_session: Session, guide_id: int) -> WeekNumbers:
@@ -221,8 +224,12 @@ def week_numbers(*, runtime: Runtime, db_session: Session, guide_id: int) -> Wee
 
     redeemed = db_session.scalar(select(func.count()).where(Coupon.redeemed_guide_id == guide_id,
                                                             Coupon.redeemed_at >= since.astimezone(UTC)))
+    members = db_session.scalar(select(func.count()).select_from(Binding).join(
+        Member, Member.customer_id == Binding.customer_id).where(Binding.guide_id == guide_id, Binding.ended_at.is_(None)))
+    new_members = db_session.scalar(select(func.count()).where(Member.joined_guide_id == guide_id,
+                                                               Member.joined_at >= since.astimezone(UTC)))
     return WeekNumbers(since, current or 0, new or 0, sum(d.scans for d in days), sum(d.follows for d in days),
-                       orders, Decimal(amount).quantize(Decimal("0.01")), redeemed or 0)
+                       orders, Decimal(amount).quantize(Decimal("0.01")), redeemed or 0, members or 0, new_members or 0)
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,8 @@ def join_member(*, runtime: Runtime, db_session: Session, customer_id: int, phon
                 birthday: date | None = None, joined_via: str = "page") -> Joined:
     """The customer proves ``phone`` (11 digits) with the SMS code and joins (SPEC §13): other
     customers with that phone are merged into them (§4, :func:`merge_customers`), the phone
-    and birthday are set on the customer, and the membership is created. A refused code
+    and birthday are set on the customer, and the membership is created, credited to the
+    customer's guide (guides: the binding now). A refused code
     returns ``refused`` with nothing else changed but the try it spent, which the caller
     commits. :class:`joining.AlreadyMember` or :class:`PhoneTaken` before any try."""
     customer = customers.resolve(db_session=db_session, customer_id=customer_id)
@@ -140,8 +141,10 @@ def join_member(*, runtime: Runtime, db_session: Session, customer_id: int, phon
     customer.phone = phone
     if birthday is not None:
         customer.birthday = birthday
+    bound = binding.current_binding(db_session=db_session, customer_id=customer_id)
     member, created = create_member(db_session=db_session, config=runtime.config, customer_id=customer_id,
-                                    phone=phone, at=at, birthday=birthday, joined_via=joined_via)
+                                    phone=phone, at=at, birthday=birthday, joined_via=joined_via,
+                                    joined_guide_id=bound.guide_id if bound is not None else None)
     return Joined(member, created, None, tuple(merged))
 
 

@@ -243,3 +243,26 @@ def test_the_sandbox_checks_the_signature_and_the_template(frozen):  # noqa: ANN
     with pytest.raises(sms.SmsRefused) as refused:
         nowhere.send_code(PHONE, "123456", 5)
     assert refused.value.code == "unavailable"
+
+
+def test_a_customer_bound_to_a_guide_joins_to_the_guides_credit(frozen, client, app):  # noqa: ANN001
+    from guide_world import create_guide, create_store, mp_scan, sign_in_guide
+    from scrm.customers.models import CustomerIdentity as Identity
+
+    create_store(frozen, "S1")
+    g1 = create_guide(frozen, "G1", store="S1")
+    create_guide(frozen, "G2", store="S1")
+    assert mp_scan(frozen, client, "o-bound-amy", g1.mp_scene).status_code == 200
+    with frozen.transaction() as db_session:
+        amy = db_session.scalar(select(Identity.customer_id).where(Identity.external_id == "o-bound-amy"))
+    sign_in(frozen, client, amy)
+    assert client.post("/c/member/code", data={"phone": PHONE}).status_code in (200, 303)
+    assert join(client, last_code(frozen)).status_code == 303
+    with frozen.transaction() as db_session:
+        assert db_session.get(Member, amy).joined_guide_id == g1.id
+
+    for code, members, new in (("G1", "1", "1"), ("G2", "0", "0")):
+        guide = app.test_client()
+        sign_in_guide(frozen, guide, code)
+        home = guide.get("/m/").get_data(as_text=True)
+        assert re.search(rf'id="n-members"><b>{members}</b>', home) and re.search(rf'id="n-new-members"><b>{new}</b>', home)
