@@ -1,0 +1,217 @@
+"""``scrm demo``'s membership (会员体系, SPEC §13), over the customers of the history
+(:mod:`scrm.demo_history`), so every page of the membership has something to show:
+
+- the levels 普通 / 银卡 / 金卡 / 钻石 (``[members] levels``), 银卡 and above with a level-up gift
+  coupon (升级礼) and a birthday coupon (生日礼券);
+- the points mall (积分商城): three items, each a coupon template made for it;
+- members among the history's customers: everyone who bought, and a third of the other
+  followers, joined on a day of the history with a verified-looking phone (no SMS: seeds);
+  a few are old members of the brand's earlier programme, whose growth and points were
+  carried over when they joined (老会员迁移: growth kind ``import``, a points lot ``grant``
+  from ``import``), which spreads them over the levels;
+- points and growth for the members' orders of the history, exactly as an order earns them
+  (``order:<order_no>`` frozen ``members.freeze_days`` from the order, ``order-growth:<order_no>``),
+  so an order that already earned (a member's order) earns nothing twice.
+
+Idempotent, as :mod:`scrm.demo_seed`: templates, levels' coupons and mall items are looked up
+by name and made only when missing; the members and their history are made only when the
+database has customers and no member yet (a second ``scrm demo`` keeps them).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+
+from scrm.clock import as_utc
+from scrm.coupons import coupon_templates
+from scrm.coupons.models import CouponTemplate
+from scrm.coupons.schemas import TemplateIn
+from scrm.customers.models import Customer, CustomerIdentity, Interaction
+from scrm.members import growth, ledger, levels, service
+from scrm.members.models import Member, MemberLevel
+from tagging.models import Order
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from scrm.runtime import Runtime
+
+SEED = 18
+# name of the level → its level-up gift (升级礼); every level but the lowest gets the birthday coupon.
+LEVEL_UP_COUPONS = {
+    "银卡": ("银卡升级礼 满100减10", {"kind": "cash", "amount": "10", "min_spend": "100", "valid_days": 30}),
+    "金卡": ("金卡升级礼 满200减30", {"kind": "cash", "amount": "30", "min_spend": "200", "valid_days": 30}),
+    "钻石": ("钻石升级礼 满500减100", {"kind": "cash", "amount": "100", "min_spend": "500", "valid_days": 30}),
+}
+BIRTHDAY_COUPON = ("生日礼券 满99减20", {"kind": "cash", "amount": "20", "min_spend": "99", "valid_days": 30})
+# Customers who bought all join; one in JOIN_EVERY of the other followers does too.
+JOIN_EVERY = 3
+# Old members carried over from the brand's earlier programme, by the rank of their join among
+# the buyers: (growth, points). 20000 is 钻石, 5000 金卡, 1000 银卡 (the default levels).
+# The last of them is short of 银卡 until their first order here lifts them (a level-up on an order).
+CARRIED_OVER = {0: (20_600, 2_600), 1: (6_800, 1_500), 2: (5_300, 900), 3: (2_400, 700), 4: (1_600, 450),
+                5: (1_300, 350), 6: (1_100, 300), 7: (900, 200)}
+CARRY_OVER_REASON = "老会员积分迁移"
+PHONE_PREFIX = "139"  # 139 + the customer id on 8 digits: a China mobile number, one per customer
+
+
+@dataclass(frozen=True)
+class Joiner:
+    customer_id: int
+    joined_at: datetime
+    orders: tuple[tuple[str, Decimal, datetime], ...]  # order_no, amount, ordered_at
+
+
+def seed_members(runtime: Runtime) -> list[str]:
+    """Seed what is missing; one line per kind of thing made (empty: all was there)."""
+    made: list[str] = []
+    now = runtime.clock.now()
+    with runtime.transaction() as db_session:
+        made += _level_coupons(runtime, db_session)
+    with runtime.transaction() as db_session:
+        if db_session.scalar(select(func.count()).select_from(Member)):
+            return made
+        joiners = _joiners(db_session, now)
+        rng = random.Random(SEED)
+        for rank, joiner in enumerate(joiners):
+            _join(runtime, db_session, joiner, rng=rng, carried=CARRIED_OVER.get(rank) if joiner.orders else None)
+        if joiners:
+            made.append(f"{len(joiners)} members with their orders' points")
+    return made
+
+
+def describe(runtime: Runtime) -> str:
+    """The banner's line: ``members: N members (普通 a · 银卡 b · …), mall K items``."""
+    with runtime.transaction() as db_session:
+        counts = dict(db_session.execute(
+            select(MemberLevel.name, func.count(Member.customer_id))
+            .outerjoin(Member, Member.level_id == MemberLevel.id).group_by(MemberLevel.name)).all())
+        names = [level.name for level in levels.all_levels(db_session=db_session)]
+    total = sum(counts.values())
+    by_level = " · ".join(f"{name} {counts.get(name, 0)}" for name in names)
+    return f"members: {total} members ({by_level})"
+
+
+# -- the levels' coupons ------------------------------------------------------------------------
+
+
+def _template(runtime: Runtime, db_session: Session, name: str, fields: dict) -> tuple[int, bool]:
+    found = db_session.scalar(select(CouponTemplate.id).where(CouponTemplate.name == name))
+    if found is not None:
+        return found, False
+    made = coupon_templates.create_template(db_session=db_session, template_in=TemplateIn(name=name, **fields),
+                                            at=runtime.clock.now())
+    return made.id, True
+
+
+def _level_coupons(runtime: Runtime, db_session: Session) -> list[str]:
+    """The levels (from the config, the first time) and the coupons of those above the lowest."""
+    made = []
+    all_levels = levels.ensure_levels(db_session=db_session, config=runtime.config, at=runtime.clock.now())
+    birthday_id, new = _template(runtime, db_session, *BIRTHDAY_COUPON)
+    if new:
+        made.append(f"coupon template {BIRTHDAY_COUPON[0]}")
+    for level in all_levels[1:]:
+        gift = LEVEL_UP_COUPONS.get(level.name)
+        if gift is not None and level.level_up_template_id is None:
+            level.level_up_template_id, new = _template(runtime, db_session, *gift)
+            made.append(f"level {level.name}: level-up gift {gift[0]}")
+        if level.birthday_template_id is None:
+            level.birthday_template_id = birthday_id
+            made.append(f"level {level.name}: birthday coupon")
+        level.updated_at = runtime.clock.now()
+    db_session.flush()
+    return made
+
+
+# -- members ------------------------------------------------------------------------------------
+
+
+def _joiners(db_session: Session, now: datetime) -> list[Joiner]:
+    """Who joins, and when: each buyer a few hours before their first order (an order is
+    where a brand asks), the others a day or so after they first came (oldest first)."""
+    rng = random.Random(SEED)
+    first_seen = dict(db_session.execute(
+        select(Interaction.customer_id, func.min(Interaction.occurred_at)).group_by(Interaction.customer_id)).all())
+    on_mp = set(db_session.scalars(select(CustomerIdentity.customer_id).where(CustomerIdentity.channel == "mp")))
+    orders: dict[int, list[tuple[str, Decimal, datetime]]] = {}
+    for order_no, customer_id, amount, ordered_at in db_session.execute(
+            select(Order.order_no, Order.customer_id, Order.amount, Order.ordered_at).order_by(Order.ordered_at)):
+        orders.setdefault(customer_id, []).append((order_no, Decimal(amount), as_utc(ordered_at)))
+    customers = db_session.scalars(select(Customer.id).where(Customer.merged_into_id.is_(None))
+                                   .order_by(Customer.id)).all()
+    joiners, others = [], 0
+    for customer_id in customers:
+        seen = first_seen.get(customer_id)
+        seen = None if seen is None else as_utc(seen)
+        bought = orders.get(customer_id, [])
+        if seen is None or not (bought or customer_id in on_mp):
+            continue
+        if bought:
+            joined = max(seen, bought[0][2] - timedelta(hours=rng.randint(1, 48)))
+        else:
+            others += 1
+            if others % JOIN_EVERY:
+                continue
+            joined = min(seen + timedelta(hours=rng.randint(2, 36)), now - timedelta(minutes=5))
+        joiners.append(Joiner(customer_id, joined, tuple(bought)))
+    return sorted(joiners, key=lambda j: (not j.orders, j.joined_at))  # buyers first: the old members among them
+
+
+def _join(runtime: Runtime, db_session: Session, joiner: Joiner, *, rng: random.Random,
+          carried: tuple[int, int] | None) -> None:
+    config, customer_id, at = runtime.config, joiner.customer_id, joiner.joined_at
+    phone = f"{PHONE_PREFIX}{customer_id:08d}"
+    if db_session.scalar(select(Member.customer_id).where(Member.phone == phone)) is not None:
+        return  # the number is someone's already (a sandbox customer typed it): they stay out
+    birthday = _birthday(rng, runtime.clock.now().date()) if rng.random() < 0.6 else None
+    service.create_member(db_session=db_session, config=config, customer_id=customer_id, phone=phone, at=at,
+                          birthday=birthday, joined_via="page")
+    customer = db_session.get(Customer, customer_id)
+    customer.phone = customer.phone or phone
+    customer.birthday = customer.birthday or birthday
+    if carried is not None:
+        grown, points = carried
+        growth.add_growth(db_session=db_session, config=config, customer_id=customer_id, amount=grown, kind="import",
+                          source_id=None, key=f"import-growth:{customer_id}", at=at)
+        ledger.earn(db_session=db_session, config=config, customer_id=customer_id, amount=points, kind="grant",
+                    source="import", source_id=None, key=f"import:{customer_id}", at=at, reason=CARRY_OVER_REASON,
+                    created_by="demo")
+    for order_no, amount, ordered_at in joiner.orders:
+        _earn_for_order(runtime, db_session, customer_id, order_no, amount, ordered_at)
+
+
+def _earn_for_order(runtime: Runtime, db_session: Session, customer_id: int, order_no: str, amount: Decimal,
+                    ordered_at: datetime) -> None:
+    """What a member's order earns (SPEC §13): points × the level's multiplier, frozen for the
+    return window, and growth; under the order's keys, so it is never earned twice."""
+    config = runtime.config.members
+    member = db_session.get(Member, customer_id)
+    multiplier = db_session.get(MemberLevel, member.level_id).points_multiplier
+    points = math.floor(amount * Decimal(str(config.points_per_yuan)) * multiplier)
+    if points > 0:
+        ledger.earn(db_session=db_session, config=runtime.config, customer_id=customer_id, amount=points,
+                    kind="order", source="order", source_id=order_no, key=f"order:{order_no}", at=ordered_at,
+                    available_at=ordered_at + timedelta(days=config.freeze_days))
+    grown = math.floor(amount * Decimal(str(config.growth_per_yuan)))
+    if grown > 0:
+        growth.add_growth(db_session=db_session, config=runtime.config, customer_id=customer_id, amount=grown,
+                          kind="order", source_id=order_no, key=f"order-growth:{order_no}", at=ordered_at)
+
+
+def _birthday(rng: random.Random, today: date) -> date:
+    """A parent's birthday: some within the birthday coupon's days ahead, so its job has work."""
+    year = rng.randint(1985, 1998)
+    soon = today + timedelta(days=rng.randint(0, 20))
+    day = soon if rng.random() < 0.15 else date(2001, 1, 1) + timedelta(days=rng.randint(0, 364))
+    try:
+        return day.replace(year=year)
+    except ValueError:  # 29 February in a year without it
+        return day.replace(year=year, day=28)
