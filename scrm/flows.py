@@ -20,6 +20,7 @@ from scrm.coupons.issuing import Occasion, issue_by_rules, merge_coupons
 from scrm.customers import service as customers
 from scrm.customers.models import CustomerIdentity
 from scrm.groups.churn import customer_deleted_guide
+from scrm.members import checkin
 from scrm.outreach.triggers import event_happened
 from tagging import orders
 from tagging.models import Order
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from scrm.customers.models import Customer
+    from scrm.members.growth import LevelChange
     from scrm.runtime import Runtime
     from tagging.schemas import OrderIn
 
@@ -106,3 +108,18 @@ def record_order(*, runtime: Runtime, db_session: Session, order_in: OrderIn) ->
     issue_by_rules(runtime=runtime, db_session=db_session, customer_id=order.customer_id, occasion=occasion)
     event_happened(runtime, db_session, event="purchase", customer_id=order.customer_id, ref=str(order.id))
     return order, True
+
+
+def check_in(*, runtime: Runtime, db_session: Session, customer_id: int, at: datetime) -> checkin.CheckedIn:
+    """A member's daily check-in (members); when its growth raised the member's level, the
+    ``level_up`` trigger fires (outreach)."""
+    done = checkin.check_in(runtime=runtime, db_session=db_session, customer_id=customer_id, at=at)
+    level_changed(runtime=runtime, db_session=db_session, change=done.level_change)
+    return done
+
+
+def level_changed(*, runtime: Runtime, db_session: Session, change: LevelChange | None) -> None:
+    """A member's level moved: a rise fires the ``level_up`` trigger with the new level's id."""
+    if change is not None and change.up:
+        event_happened(runtime, db_session, event="level_up", customer_id=change.customer_id,
+                       ref=str(change.new_level_id))
