@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -34,8 +34,10 @@ from scrm.coupons import coupon_templates
 from scrm.coupons.models import CouponTemplate
 from scrm.coupons.schemas import TemplateIn
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
-from scrm.members import growth, ledger, levels, service
-from scrm.members.models import Member, MemberLevel
+from scrm import flows
+from scrm.members import growth, ledger, levels, mall, service
+from scrm.members.models import MallItem, Member, MemberLevel
+from scrm.members.schemas import MallItemIn
 from tagging.models import Order
 
 if TYPE_CHECKING:
@@ -59,6 +61,18 @@ JOIN_EVERY = 3
 CARRIED_OVER = {0: (20_600, 2_600), 1: (6_800, 1_500), 2: (5_300, 900), 3: (2_400, 700), 4: (1_600, 450),
                 5: (1_300, 350), 6: (1_100, 300), 7: (900, 200)}
 CARRY_OVER_REASON = "老会员积分迁移"
+# The points mall: item (its coupon template's name), the template, points, stock, limit per
+# member, the lowest level it is reserved to.
+MALL = (
+    ("10元无门槛券", {"kind": "cash", "amount": "10", "valid_days": 30}, 200, None, 5, None),
+    ("85折券", {"kind": "discount", "discount": "8.5", "valid_days": 30}, 500, None, 2, "金卡"),
+    ("小样礼品", {"kind": "gift", "gift": "英氏米粉小样", "valid_days": 30}, 300, 50, 1, None),
+)
+# Exchanges yesterday evening by old members (their carried points), by the rank of their join.
+EXCHANGES = ((0, "85折券"), (3, "10元无门槛券"))
+# One member in CHECKIN_EVERY checks in on a run of days ending today or a day or two before.
+CHECKIN_EVERY = 3
+CHECKIN_RUN = (1, 8)
 PHONE_PREFIX = "139"  # 139 + the customer id on 8 digits: a China mobile number, one per customer
 
 
@@ -75,15 +89,24 @@ def seed_members(runtime: Runtime) -> list[str]:
     now = runtime.clock.now()
     with runtime.transaction() as db_session:
         made += _level_coupons(runtime, db_session)
+        made += _mall(runtime, db_session)
     with runtime.transaction() as db_session:
         if db_session.scalar(select(func.count()).select_from(Member)):
             return made
         joiners = _joiners(db_session, now)
+        items = dict(db_session.execute(select(MallItem.name, MallItem.id)).all())
         rng = random.Random(SEED)
+        checked_in = exchanged = 0
         for rank, joiner in enumerate(joiners):
-            _join(runtime, db_session, joiner, rng=rng, carried=CARRIED_OVER.get(rank) if joiner.orders else None)
+            days = _checkin_days(rng, joiner, now, runtime) if rank % CHECKIN_EVERY == 1 else []
+            wanted = [items[name] for r, name in EXCHANGES if r == rank and name in items and joiner.orders]
+            _join(runtime, db_session, joiner, rng=rng, carried=CARRIED_OVER.get(rank) if joiner.orders else None,
+                  checkins=days, exchanges=wanted)
+            checked_in += len(days)
+            exchanged += len(wanted)
         if joiners:
-            made.append(f"{len(joiners)} members with their orders' points")
+            made.append(f"{len(joiners)} members with their orders' points, {checked_in} check-ins, "
+                        f"{exchanged} exchanges")
     return made
 
 
@@ -94,9 +117,10 @@ def describe(runtime: Runtime) -> str:
             select(MemberLevel.name, func.count(Member.customer_id))
             .outerjoin(Member, Member.level_id == MemberLevel.id).group_by(MemberLevel.name)).all())
         names = [level.name for level in levels.all_levels(db_session=db_session)]
+        items = db_session.scalar(select(func.count()).select_from(MallItem).where(MallItem.status == "active"))
     total = sum(counts.values())
     by_level = " · ".join(f"{name} {counts.get(name, 0)}" for name in names)
-    return f"members: {total} members ({by_level})"
+    return f"members: {total} members ({by_level}), mall {items} items"
 
 
 # -- the levels' coupons ------------------------------------------------------------------------
@@ -128,6 +152,20 @@ def _level_coupons(runtime: Runtime, db_session: Session) -> list[str]:
             made.append(f"level {level.name}: birthday coupon")
         level.updated_at = runtime.clock.now()
     db_session.flush()
+    return made
+
+
+def _mall(runtime: Runtime, db_session: Session) -> list[str]:
+    made = []
+    by_name = {level.name: level.id for level in levels.all_levels(db_session=db_session)}
+    for sort, (name, fields, points, stock, limit, level) in enumerate(MALL):
+        if db_session.scalar(select(MallItem.id).where(MallItem.name == name)) is not None:
+            continue
+        template_id, _ = _template(runtime, db_session, name, {**fields, "per_customer_limit": None})
+        mall.create_item(db_session=db_session, at=runtime.clock.now(), item_in=MallItemIn(
+            name=name, template_id=template_id, points=points, stock=stock, per_member_limit=limit,
+            min_level_id=by_name.get(level) if level else None, sort=sort))
+        made.append(f"mall item {name} ({points} points)")
     return made
 
 
@@ -165,8 +203,21 @@ def _joiners(db_session: Session, now: datetime) -> list[Joiner]:
     return sorted(joiners, key=lambda j: (not j.orders, j.joined_at))  # buyers first: the old members among them
 
 
+def _checkin_days(rng: random.Random, joiner: Joiner, now: datetime, runtime: Runtime) -> list[datetime]:
+    """Moments of a run of consecutive days' check-ins (morning to evening, local), after the
+    member joined, ending today or a day or two before."""
+    zone = runtime.config.brand.zone
+    today = now.astimezone(zone).date()
+    last = today - timedelta(days=rng.randint(0, 2))
+    first = max(last - timedelta(days=rng.randint(*CHECKIN_RUN) - 1),
+                joiner.joined_at.astimezone(zone).date() + timedelta(days=1))
+    moments = [datetime.combine(first + timedelta(days=n), time(rng.randint(8, 21), rng.randint(0, 59)), zone)
+               for n in range((last - first).days + 1)]
+    return [moment for moment in moments if moment < now]
+
+
 def _join(runtime: Runtime, db_session: Session, joiner: Joiner, *, rng: random.Random,
-          carried: tuple[int, int] | None) -> None:
+          carried: tuple[int, int] | None, checkins: list[datetime], exchanges: list[int]) -> None:
     config, customer_id, at = runtime.config, joiner.customer_id, joiner.joined_at
     phone = f"{PHONE_PREFIX}{customer_id:08d}"
     if db_session.scalar(select(Member.customer_id).where(Member.phone == phone)) is not None:
@@ -184,8 +235,20 @@ def _join(runtime: Runtime, db_session: Session, joiner: Joiner, *, rng: random.
         ledger.earn(db_session=db_session, config=config, customer_id=customer_id, amount=points, kind="grant",
                     source="import", source_id=None, key=f"import:{customer_id}", at=at, reason=CARRY_OVER_REASON,
                     created_by="demo")
-    for order_no, amount, ordered_at in joiner.orders:
-        _earn_for_order(runtime, db_session, customer_id, order_no, amount, ordered_at)
+    # The member's life in the order it happened: the ledger's lots are spent oldest first.
+    yesterday = datetime.combine(runtime.clock.now().astimezone(runtime.config.brand.zone).date() - timedelta(days=1),
+                                 time(20, 30), runtime.config.brand.zone)
+    events = ([(ordered_at, "order", (order_no, amount)) for order_no, amount, ordered_at in joiner.orders]
+              + [(moment, "checkin", None) for moment in checkins]
+              + [(yesterday + timedelta(minutes=n), "exchange", item_id) for n, item_id in enumerate(exchanges)])
+    for moment, kind, detail in sorted(events, key=lambda e: e[0]):
+        if kind == "order":
+            _earn_for_order(runtime, db_session, customer_id, *detail, moment)
+        elif kind == "checkin":
+            flows.check_in(runtime=runtime, db_session=db_session, customer_id=customer_id, at=moment)
+        else:
+            mall.exchange(runtime=runtime, db_session=db_session, customer_id=customer_id, item_id=detail,
+                          key=f"demo-{detail}", at=moment, created_by="demo")
 
 
 def _earn_for_order(runtime: Runtime, db_session: Session, customer_id: int, order_no: str, amount: Decimal,

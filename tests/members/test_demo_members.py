@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 
 from scrm import demo_members
 from scrm.clock import as_utc
-from scrm.coupons.models import CouponTemplate
+from scrm.coupons.models import Coupon, CouponTemplate
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.members import ledger
-from scrm.members.models import GrowthEntry, Member, MemberLevel, PointEntry
+from scrm.members.models import Checkin, GrowthEntry, MallExchange, MallItem, Member, MemberLevel, PointEntry
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # noon in Shanghai
 # openid, days ago they first came, orders (days ago, amount): four buyers, then eight followers who
@@ -51,7 +51,8 @@ def history(frozen, client, make_token):  # noqa: ANN001, ANN201
 def _counts(runtime) -> dict[str, int]:  # noqa: ANN001
     with runtime.transaction() as db_session:
         return {model.__name__: db_session.scalar(select(func.count()).select_from(model))
-                for model in (Member, PointEntry, GrowthEntry, CouponTemplate, MemberLevel)}
+                for model in (Member, PointEntry, GrowthEntry, CouponTemplate, MemberLevel, MallItem, MallExchange,
+                              Checkin, Coupon)}
 
 
 def _member_of(runtime, openid: str) -> Member | None:  # noqa: ANN001
@@ -80,8 +81,10 @@ def test_the_levels_the_issue_names_with_a_level_up_gift_and_a_birthday_coupon_a
 def test_buyers_and_a_third_of_the_followers_join_spread_over_the_levels_with_their_orders_points(history):
     made = demo_members.seed_members(history)
 
-    assert "6 members with their orders' points" in made, made
-    assert demo_members.describe(history) == "members: 6 members (普通 2 · 银卡 1 · 金卡 2 · 钻石 1)"
+    with history.transaction() as db_session:
+        checkins = db_session.scalar(select(func.count()).select_from(Checkin))
+    assert made[-1] == f"6 members with their orders' points, {checkins} check-ins, 2 exchanges" and checkins
+    assert demo_members.describe(history) == "members: 6 members (普通 2 · 银卡 1 · 金卡 2 · 钻石 1), mall 3 items"
     assert _member_of(history, "wmWorkOnly") is None  # no openid: no member page to join on
     joined = [o for o, _ in FOLLOWERS if _member_of(history, o) is not None]
     assert joined == ["oFollower2", "oFollower5"]  # every third follower who never bought
@@ -105,7 +108,7 @@ def test_buyers_and_a_third_of_the_followers_join_spread_over_the_levels_with_th
     order = entries["order:SO-oBuyer2-0"]  # ¥89.50 × 钻石's ×2 points, available after the return window
     assert (order.amount, order.kind, order.source_id) == (179, "order", "SO-oBuyer2-0")
     assert as_utc(order.available_at) == NOW - timedelta(days=21) + timedelta(days=history.config.members.freeze_days)
-    assert diamond.growth == 20_600 + 89 and diamond.points_balance == 2_600 + 179
+    assert diamond.growth == 20_600 + 89 and diamond.points_balance == 2_600 + 179 - 500  # 85折券 exchanged
 
     with history.transaction() as db_session:  # an order of three days ago is still frozen
         recent = _member_of(history, "oBuyer3")
@@ -129,5 +132,34 @@ def test_without_a_history_only_the_levels_and_their_coupons_are_made(frozen):
     made = demo_members.seed_members(frozen)
 
     assert made and not any("members" in line for line in made)
-    assert demo_members.describe(frozen) == "members: 0 members (普通 0 · 银卡 0 · 金卡 0 · 钻石 0)"
+    assert demo_members.describe(frozen) == "members: 0 members (普通 0 · 银卡 0 · 金卡 0 · 钻石 0), mall 3 items"
     assert demo_members.seed_members(frozen) == []
+
+
+def test_the_mall_has_three_items_and_old_members_exchanged_and_some_members_checked_in(history):
+    demo_members.seed_members(history)
+
+    with history.transaction() as db_session:
+        level_names = {lv.id: lv.name for lv in db_session.scalars(select(MemberLevel))}
+        items = [(i.name, i.points, i.stock, i.per_member_limit, level_names.get(i.min_level_id), i.status)
+                 for i in db_session.scalars(select(MallItem).order_by(MallItem.sort))]
+        exchanges = db_session.execute(
+            select(MallItem.name, MemberLevel.name, Coupon.status, PointEntry.amount, PointEntry.kind)
+            .join(MallExchange, MallExchange.item_id == MallItem.id)
+            .join(Member, Member.customer_id == MallExchange.customer_id)
+            .join(MemberLevel, MemberLevel.id == Member.level_id)
+            .join(Coupon, Coupon.id == MallExchange.coupon_id)
+            .join(PointEntry, PointEntry.id == MallExchange.entry_id).order_by(MallExchange.id)).all()
+        checkins = db_session.execute(select(Checkin.customer_id, Checkin.day, Checkin.streak)
+                                      .order_by(Checkin.customer_id, Checkin.day)).all()
+        assert ledger.audit(db_session=db_session) == []
+    assert items == [("10元无门槛券", 200, None, 5, None, "active"), ("85折券", 500, None, 2, "金卡", "active"),
+                     ("小样礼品", 300, 50, 1, None, "active")]
+    assert [tuple(e) for e in exchanges] == [("85折券", "钻石", "issued", -500, "exchange"),
+                                             ("10元无门槛券", "银卡", "issued", -200, "exchange")]
+    assert checkins and {c.customer_id for c in checkins} and all(c.day < NOW.date() + timedelta(days=1)
+                                                                  for c in checkins)
+    for customer_id in {c.customer_id for c in checkins}:  # each a run of consecutive days, its streak counting up
+        run = [(c.day, c.streak) for c in checkins if c.customer_id == customer_id]
+        assert [streak for _, streak in run] == list(range(1, len(run) + 1))
+        assert [(day - run[0][0]).days for day, _ in run] == list(range(len(run)))
