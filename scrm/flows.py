@@ -111,15 +111,18 @@ def record_order(*, runtime: Runtime, db_session: Session, order_in: OrderIn) ->
 
 
 def check_in(*, runtime: Runtime, db_session: Session, customer_id: int, at: datetime) -> checkin.CheckedIn:
-    """A member's daily check-in (members); when its growth raised the member's level, the
-    ``level_up`` trigger fires (outreach)."""
+    """A member's daily check-in (members); a level its growth raised has its effects
+    (:func:`level_changed`)."""
     done = checkin.check_in(runtime=runtime, db_session=db_session, customer_id=customer_id, at=at)
-    level_changed(runtime=runtime, db_session=db_session, change=done.level_change)
+    if done.level_change is not None:
+        level_changed(runtime=runtime, db_session=db_session, change=done.level_change)
     return done
 
 
-def level_changed(*, runtime: Runtime, db_session: Session, change: LevelChange | None) -> None:
-    """A member's level moved: a rise fires the ``level_up`` trigger with the new level's id."""
-    if change is not None and change.up:
+def level_changed(*, runtime: Runtime, db_session: Session, change: LevelChange) -> None:
+    """A member's level moved: a rise fires the ``level_up`` trigger (outreach) with the new
+    level's id. (m-orders' fuller level_changed, which also gives the level-up coupon, replaces
+    this one when the branches meet: the same name and signature.)"""
+    if change.up:
         event_happened(runtime, db_session, event="level_up", customer_id=change.customer_id,
                        ref=str(change.new_level_id))

@@ -82,6 +82,9 @@ class MallItemView:
     per_member_limit: int | None = None
     exchanged_count: int = 0
     sort: int = 0
+    stock: int | None = None
+    template_id: int = 0
+    min_level_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -98,26 +101,21 @@ def list_items(
 ) -> list[MallItemView]:
     """The mall's items in their order (``sort``, then newest); paused ones only when asked.
     ``why_not`` is in ``config``'s brand.locale (zh_CN without one)."""
-    query = (select(MallItem, CouponTemplate, MemberLevel)
-             .join(CouponTemplate, CouponTemplate.id == MallItem.template_id)
-             .outerjoin(MemberLevel, MemberLevel.id == MallItem.min_level_id)
-             .order_by(MallItem.sort, MallItem.id.desc()))
+    query = _view_query().order_by(MallItem.sort, MallItem.id.desc())
     if not include_paused:
         query = query.where(MallItem.status == "active")
-    rows = db_session.execute(query).all()
-    at = as_utc(at)
-    member = _member_facts(db_session, customer_id, at) if customer_id is not None else None
-    views = []
-    for item, template, level in rows:
-        code = _why_not(item, template, level, member, at)
-        views.append(MallItemView(
-            id=item.id, name=item.name, description=item.description, points=item.points,
-            stock_left=None if item.stock is None else max(item.stock - item.exchanged_count, 0),
-            template_name=template.name, min_level_name=level.name if level is not None else None,
-            status=item.status, available=code is None,
-            why_not=None if code is None else _words(config, code, level), why_not_code=code,
-            per_member_limit=item.per_member_limit, exchanged_count=item.exchanged_count, sort=item.sort))
-    return views
+    return _views(db_session, query, at=at, customer_id=customer_id, config=config)
+
+
+def item_view(
+    *, db_session: Session, item_id: int, at: datetime, customer_id: int | None = None, config: Config | None = None,
+) -> MallItemView:
+    """One item as :func:`list_items` shows it; :class:`ItemNotFound`."""
+    found = _views(db_session, _view_query().where(MallItem.id == item_id), at=at, customer_id=customer_id,
+                   config=config)
+    if not found:
+        raise ItemNotFound(f"no item {item_id} in the points mall")
+    return found[0]
 
 
 def get_item(*, db_session: Session, item_id: int) -> MallItem:
@@ -235,6 +233,31 @@ class _MemberFacts:
     rank: int
     exchanged: dict[int, int]  # item id → how many times the member exchanged it
     available: int | None  # points available now; None: not asked
+
+
+def _view_query():  # noqa: ANN202 - a Select of three entities
+    return (select(MallItem, CouponTemplate, MemberLevel)
+            .join(CouponTemplate, CouponTemplate.id == MallItem.template_id)
+            .outerjoin(MemberLevel, MemberLevel.id == MallItem.min_level_id))
+
+
+def _views(db_session: Session, query, *, at: datetime, customer_id: int | None,  # noqa: ANN001
+           config: Config | None) -> list[MallItemView]:
+    at = as_utc(at)
+    rows = db_session.execute(query).all()
+    member = _member_facts(db_session, customer_id, at) if customer_id is not None else None
+    views = []
+    for item, template, level in rows:
+        code = _why_not(item, template, level, member, at)
+        views.append(MallItemView(
+            id=item.id, name=item.name, description=item.description, points=item.points,
+            stock_left=None if item.stock is None else max(item.stock - item.exchanged_count, 0),
+            template_name=template.name, min_level_name=level.name if level is not None else None,
+            status=item.status, available=code is None,
+            why_not=None if code is None else _words(config, code, level), why_not_code=code,
+            per_member_limit=item.per_member_limit, exchanged_count=item.exchanged_count, sort=item.sort,
+            stock=item.stock, template_id=item.template_id, min_level_id=item.min_level_id))
+    return views
 
 
 def _member_facts(db_session: Session, customer_id: int, at: datetime) -> _MemberFacts:
