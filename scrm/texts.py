@@ -52,6 +52,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "coupons.value.discount": "{discount}折",
         "coupons.value.discount_over": "满{spend}{discount}折",
         "coupons.value.gift": "赠 {gift}",
+        # The "member centre" reply (menu click, keyword; scrm/members/links.py).
+        "members.title": "会员中心",
+        "members.news_description": "点开查看会员卡、积分、签到和积分商城",
         # Why a member cannot exchange an item of the points mall now (scrm/members/mall.py).
         "mall.why_not.item_paused": "暂停兑换",
         "mall.why_not.out_of_stock": "已兑完",
@@ -124,6 +127,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "coupons.value.discount": "{percent}% off",
         "coupons.value.discount_over": "{percent}% off over ¥{spend}",
         "coupons.value.gift": "Gift: {gift}",
+        "members.title": "Member centre",
+        "members.news_description": "Open to see your member card, points, check-in and the points mall.",
         "mall.why_not.item_paused": "Paused",
         "mall.why_not.out_of_stock": "All gone",
         "mall.why_not.limit_reached": "Exchange limit reached",
