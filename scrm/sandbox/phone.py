@@ -3,7 +3,9 @@
 Choose or create a customer, follow or unfollow, scan a code by its scene, send text, tap the
 menu (its "我的优惠券 My coupons" answers with the link to the customer's coupon page, "会员中心
 Member center" with the member page's), and see the account's replies; a news reply's link
-opens in a new tab. Every action goes through the real webhook exactly as WeChat's would: the callback XML is built, sealed in safe mode (AES), signed, and POSTed over
+opens in a new tab. The SMS a customer asks for on the member page shows in the phone's 短信
+(:mod:`scrm.sandbox.phone_members`). Every action goes through the real webhook exactly as
+WeChat's would: the callback XML is built, sealed in safe mode (AES), signed, and POSTed over
 HTTP to ``{server.public_base_url}/wechat/mp``; the passive reply is opened and shown.
 
 The fake WeChat API learns of the customer too (``add_follower`` on a follow, ``unfollow``,
@@ -429,6 +431,7 @@ def page():  # noqa: ANN201
             "conversation": url_for(".show_conversation"),
             **{name: url_for(f".{name}") for name in ("list_join_ways", "groups", "join_group", "leave_group",
                                                       "owner_send")},  # scrm.sandbox.phone_groups
+            "sms": url_for(".sms"),  # scrm.sandbox.phone_members
         },
         "csrf_token": generate_csrf(),  # sent back as X-CSRFToken on the page's writes
     }
