@@ -1,8 +1,9 @@
 // The phone sandbox's 短信 (SMS) inbox: the verification codes the sandbox's SMS delivered to the
 // numbers the customer typed on the member page (/c/member, opened from the menu's 会员中心).
 // The server picks the customer's numbers (scrm/sandbox/phone_members.py); this page only draws.
-// It reads the inbox when opened, every few seconds while open, and when the tab comes back
-// into view (the member page opens in another tab): a badge counts what arrived unseen.
+// It reads the inbox every few seconds while the page is in view (the member page opens in
+// another tab) and when it comes back into view: open, it lists the messages; closed, a badge
+// counts what arrived unseen.
 // Drawn with phone.js's window.scrmPhone.
 (function () {
   "use strict";
@@ -12,7 +13,8 @@
   var $ = function (id) { return document.getElementById(id); };
   var el = { toggle: $("sms"), badge: $("sms-new"), panel: $("sms-panel"), list: $("sms-list"), empty: $("no-sms") };
   var POLL_MS = 3000;
-  var shownFor = null, seen = {}, timer = null, reading = null;  // reading: whose inbox is being read
+  var shownFor = null, seen = {}, timer = null, failing = false;
+  var reading = null;  // whose inbox is being read
 
   function openid() {
     var c = phone.customer();
@@ -56,24 +58,25 @@
       if (openid() !== who) return;
       if (!el.panel.hidden) render(data);
       markNew(data);
+      failing = false;
     }).catch(function (error) {
-      if (!el.panel.hidden) phone.showError(error.message, error.signedOut);
+      if (!el.panel.hidden && !failing) phone.showError(error.message, error.signedOut);  // once, not each poll
+      failing = true;
     }).then(function () { if (reading === who) reading = null; });
-  }
-
-  function stopPolling() {
-    if (timer) clearInterval(timer);
-    timer = null;
   }
 
   function setOpen(open) {
     el.panel.hidden = !open;
     el.toggle.setAttribute("aria-expanded", open ? "true" : "false");
-    stopPolling();
     if (open) {
+      el.badge.hidden = true;
       read();
-      timer = setInterval(function () { if (!document.hidden) read(); }, POLL_MS);
     }
+  }
+
+  function poll() {
+    if (timer) clearInterval(timer);
+    timer = openid() ? setInterval(function () { if (!document.hidden) read(); }, POLL_MS) : null;
   }
 
   el.toggle.addEventListener("click", function () { setOpen(el.panel.hidden); });
@@ -90,6 +93,7 @@
       el.empty.hidden = true;
       el.badge.hidden = true;
       setOpen(false);
+      poll();
       if (who) read();
     }
   });
