@@ -265,8 +265,11 @@ def _earn_for_order(runtime: Runtime, db_session: Session, customer_id: int, ord
                     available_at=ordered_at + timedelta(days=config.freeze_days))
     grown = math.floor(amount * Decimal(str(config.growth_per_yuan)))
     if grown > 0:
-        growth.add_growth(db_session=db_session, config=runtime.config, customer_id=customer_id, amount=grown,
-                          kind="order", source_id=order_no, key=f"order-growth:{order_no}", at=ordered_at)
+        posted = growth.add_growth(db_session=db_session, config=runtime.config, customer_id=customer_id,
+                                   amount=grown, kind="order", source_id=order_no, key=f"order-growth:{order_no}",
+                                   at=ordered_at)
+        if posted.level_change is not None:  # the order lifted them: the rise's effects, as an order's
+            flows.level_changed(runtime=runtime, db_session=db_session, change=posted.level_change)
 
 
 def _birthday(rng: random.Random, today: date) -> date:
