@@ -11,7 +11,9 @@
   from ``import``), which spreads them over the levels;
 - points and growth for the members' orders of the history, exactly as an order earns them
   (``order:<order_no>`` frozen ``members.freeze_days`` from the order, ``order-growth:<order_no>``),
-  so an order that already earned (a member's order) earns nothing twice.
+  so an order that already earned (a member's order) earns nothing twice;
+- check-ins on runs of past days (a third of the members) and two exchanges in the mall, each
+  member's life replayed in time order so the ledger's lots are spent oldest first.
 
 Idempotent, as :mod:`scrm.demo_seed`: templates, levels' coupons and mall items are looked up
 by name and made only when missing; the members and their history are made only when the
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -29,12 +32,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
+from scrm import flows
 from scrm.clock import as_utc
 from scrm.coupons import coupon_templates
 from scrm.coupons.models import CouponTemplate
 from scrm.coupons.schemas import TemplateIn
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
-from scrm import flows
 from scrm.members import growth, ledger, levels, mall, service
 from scrm.members.models import MallItem, Member, MemberLevel
 from scrm.members.schemas import MallItemIn
@@ -73,7 +76,9 @@ EXCHANGES = ((0, "85折券"), (3, "10元无门槛券"))
 # One member in CHECKIN_EVERY checks in on a run of days ending today or a day or two before.
 CHECKIN_EVERY = 3
 CHECKIN_RUN = (1, 8)
-PHONE_PREFIX = "139"  # 139 + the customer id on 8 digits: a China mobile number, one per customer
+# The customer's own number when it is a China mobile one, else 139 + the customer id on 8 digits.
+CHINA_MOBILE = re.compile(r"1[3-9]\d{9}")
+PHONE_PREFIX = "139"
 
 
 @dataclass(frozen=True)
@@ -96,17 +101,15 @@ def seed_members(runtime: Runtime) -> list[str]:
         joiners = _joiners(db_session, now)
         items = dict(db_session.execute(select(MallItem.name, MallItem.id)).all())
         rng = random.Random(SEED)
-        checked_in = exchanged = 0
+        joined = checked_in = exchanged = 0
         for rank, joiner in enumerate(joiners):
             days = _checkin_days(rng, joiner, now, runtime) if rank % CHECKIN_EVERY == 1 else []
             wanted = [items[name] for r, name in EXCHANGES if r == rank and name in items and joiner.orders]
-            _join(runtime, db_session, joiner, rng=rng, carried=CARRIED_OVER.get(rank) if joiner.orders else None,
-                  checkins=days, exchanges=wanted)
-            checked_in += len(days)
-            exchanged += len(wanted)
-        if joiners:
-            made.append(f"{len(joiners)} members with their orders' points, {checked_in} check-ins, "
-                        f"{exchanged} exchanges")
+            if _join(runtime, db_session, joiner, rng=rng, checkins=days, exchanges=wanted,
+                     carried=CARRIED_OVER.get(rank) if joiner.orders else None):
+                joined, checked_in, exchanged = joined + 1, checked_in + len(days), exchanged + len(wanted)
+        if joined:
+            made.append(f"{joined} members with their orders' points, {checked_in} check-ins, {exchanged} exchanges")
     return made
 
 
@@ -145,12 +148,13 @@ def _level_coupons(runtime: Runtime, db_session: Session) -> list[str]:
     for level in all_levels[1:]:
         gift = LEVEL_UP_COUPONS.get(level.name)
         if gift is not None and level.level_up_template_id is None:
-            level.level_up_template_id, new = _template(runtime, db_session, *gift)
+            level.level_up_template_id, _ = _template(runtime, db_session, *gift)
+            level.updated_at = runtime.clock.now()
             made.append(f"level {level.name}: level-up gift {gift[0]}")
         if level.birthday_template_id is None:
             level.birthday_template_id = birthday_id
+            level.updated_at = runtime.clock.now()
             made.append(f"level {level.name}: birthday coupon")
-        level.updated_at = runtime.clock.now()
     db_session.flush()
     return made
 
@@ -217,16 +221,17 @@ def _checkin_days(rng: random.Random, joiner: Joiner, now: datetime, runtime: Ru
 
 
 def _join(runtime: Runtime, db_session: Session, joiner: Joiner, *, rng: random.Random,
-          carried: tuple[int, int] | None, checkins: list[datetime], exchanges: list[int]) -> None:
+          carried: tuple[int, int] | None, checkins: list[datetime], exchanges: list[int]) -> bool:
+    """The customer joins, with what they brought and did since; False: their number is taken."""
     config, customer_id, at = runtime.config, joiner.customer_id, joiner.joined_at
-    phone = f"{PHONE_PREFIX}{customer_id:08d}"
+    customer = db_session.get(Customer, customer_id)
+    phone = customer.phone if CHINA_MOBILE.fullmatch(customer.phone or "") else f"{PHONE_PREFIX}{customer_id:08d}"
     if db_session.scalar(select(Member.customer_id).where(Member.phone == phone)) is not None:
-        return  # the number is someone's already (a sandbox customer typed it): they stay out
+        return False  # the number is someone's already (a sandbox customer typed it): they stay out
     birthday = _birthday(rng, runtime.clock.now().date()) if rng.random() < 0.6 else None
     service.create_member(db_session=db_session, config=config, customer_id=customer_id, phone=phone, at=at,
                           birthday=birthday, joined_via="page")
-    customer = db_session.get(Customer, customer_id)
-    customer.phone = customer.phone or phone
+    customer.phone = phone  # as joining sets it (the number the member proved)
     customer.birthday = customer.birthday or birthday
     if carried is not None:
         grown, points = carried
@@ -249,6 +254,7 @@ def _join(runtime: Runtime, db_session: Session, joiner: Joiner, *, rng: random.
         else:
             mall.exchange(runtime=runtime, db_session=db_session, customer_id=customer_id, item_id=detail,
                           key=f"demo-{detail}", at=moment, created_by="demo")
+    return True
 
 
 def _earn_for_order(runtime: Runtime, db_session: Session, customer_id: int, order_no: str, amount: Decimal,

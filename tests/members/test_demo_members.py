@@ -23,6 +23,7 @@ NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # noon in Shanghai
 BUYERS = (("oBuyer0", 25, ((20, "100.00"),)), ("oBuyer1", 24, ((18, "59.90"), (3, "199.00"))),
           ("oBuyer2", 22, ((21, "89.50"),)), ("oBuyer3", 20, ((2, "468.00"),)))
 FOLLOWERS = tuple((f"oFollower{n}", 15 - n) for n in range(8))
+PHONES = {"oBuyer1": "13512345678", "oFollower2": "021-5555-0101"}  # a mobile number, a landline
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def history(frozen, client, make_token):  # noqa: ANN001, ANN201
     headers = {"Authorization": f"Bearer {make_token('manager')}"}
     with frozen.transaction() as db_session:
         for openid, days_ago in [(o, d) for o, d, _ in BUYERS] + list(FOLLOWERS) + [("wmWorkOnly", 10)]:
-            customer = Customer(nickname=openid)
+            customer = Customer(nickname=openid, phone=PHONES.get(openid))
             db_session.add(customer)
             db_session.flush()
             channel = "work" if openid.startswith("wm") else "mp"
@@ -95,6 +96,8 @@ def test_buyers_and_a_third_of_the_followers_join_spread_over_the_levels_with_th
             assert len(member.phone) == 11 and member.phone.startswith("1") and customer.phone == member.phone
             assert len(member.member_no) == 12
         assert ledger.audit(db_session=db_session) == []
+    assert _member_of(history, "oBuyer1").phone == "13512345678"  # their own mobile number
+    assert _member_of(history, "oFollower2").phone.startswith("139")  # a landline is no SMS number
 
     with history.transaction() as db_session:  # the first buyer to join: an old member carried over
         diamond = db_session.scalar(select(Member).join(MemberLevel).where(MemberLevel.name == "钻石"))
