@@ -170,7 +170,7 @@ def _detail(entry: Interaction) -> str:
     if entry.kind == "guide_bound":
         name, code = payload.get("guide_name"), payload.get("guide")
         return f"{name} ({code})" if name else str(code or "")
-    if entry.kind in ("purchase", "order"):
+    if entry.kind in ("purchase", "order", "refund"):
         amount = payload.get("amount")
         return f"¥{amount}" + (f" · {payload['order_no']}" if payload.get("order_no") else "") if amount else ""
     if entry.kind in ("tag_added", "tag_removed"):

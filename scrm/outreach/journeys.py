@@ -7,7 +7,8 @@ manager then edits, previews and launches like any other (SPEC §8).
 - ``wake_up``: a weekly wake-up for sleeping customers (the lifecycle tag 沉睡, computed by
   tagging/computed.py), Mondays at 10:00;
 - ``thank_you``: a thank-you after a purchase (trigger ``purchase``);
-- ``coupon_expiry``: a reminder 3 days before a coupon expires (trigger ``coupon_expiring``).
+- ``coupon_expiry``: a reminder 3 days before a coupon expires (trigger ``coupon_expiring``);
+- ``level_up``: congratulations when a member reaches a higher level (trigger ``level_up``).
 
 Templates are data: change the copy here, or the draft in the console.
 """
@@ -70,6 +71,10 @@ JOURNEYS = (
             False,
             {**_PRIVATE, "audience": {}, "schedule": {"kind": "trigger", "event": "coupon_expiring", "days": 3},
              "content": {"kind": "text", "text": "您有一张优惠券将在 3 天后到期，别忘了使用哦。"}}),
+    Journey("level_up", "升级祝贺 Level-up congratulations",
+            "When a member reaches a higher level: congratulations and the new level's benefits.", False,
+            {**_PRIVATE, "audience": {}, "schedule": {"kind": "trigger", "event": "level_up"},
+             "content": {"kind": "text", "text": "恭喜您升级！新等级的会员权益已为您开启，到店出示会员码即可享受。"}}),
 )
 BY_KEY = {journey.key: journey for journey in JOURNEYS}
 
