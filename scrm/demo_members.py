@@ -22,7 +22,6 @@ database has customers and no member yet (a second ``scrm demo`` keeps them).
 
 from __future__ import annotations
 
-import math
 import random
 import re
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from scrm.coupons.models import CouponTemplate
 from scrm.coupons.schemas import TemplateIn
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.members import growth, ledger, levels, mall, service
+from scrm.members import orders as member_orders
 from scrm.members.models import MallItem, Member, MemberLevel
 from scrm.members.schemas import MallItemIn
 from tagging.models import Order
@@ -259,23 +259,12 @@ def _join(runtime: Runtime, db_session: Session, joiner: Joiner, *, rng: random.
 
 def _earn_for_order(runtime: Runtime, db_session: Session, customer_id: int, order_no: str, amount: Decimal,
                     ordered_at: datetime) -> None:
-    """What a member's order earns (SPEC §13): points × the level's multiplier, frozen for the
-    return window, and growth; under the order's keys, so it is never earned twice."""
-    config = runtime.config.members
-    member = db_session.get(Member, customer_id)
-    multiplier = db_session.get(MemberLevel, member.level_id).points_multiplier
-    points = math.floor(amount * Decimal(str(config.points_per_yuan)) * multiplier)
-    if points > 0:
-        ledger.earn(db_session=db_session, config=runtime.config, customer_id=customer_id, amount=points,
-                    kind="order", source="order", source_id=order_no, key=f"order:{order_no}", at=ordered_at,
-                    available_at=ordered_at + timedelta(days=config.freeze_days))
-    grown = math.floor(amount * Decimal(str(config.growth_per_yuan)))
-    if grown > 0:
-        posted = growth.add_growth(db_session=db_session, config=runtime.config, customer_id=customer_id,
-                                   amount=grown, kind="order", source_id=order_no, key=f"order-growth:{order_no}",
-                                   at=ordered_at)
-        if posted.level_change is not None:  # the order lifted them: the rise's effects, as an order's
-            flows.level_changed(runtime=runtime, db_session=db_session, change=posted.level_change)
+    """What a member's order earns, as a new order does (scrm.members.orders, under the order's
+    keys: never earned twice), dated when the order was placed; a rise has its effects."""
+    earned = member_orders.earn_for_order(db_session=db_session, config=runtime.config, customer_id=customer_id,
+                                          order_no=order_no, amount=amount, ordered_at=ordered_at, at=ordered_at)
+    if earned is not None and earned.level_change is not None:
+        flows.level_changed(runtime=runtime, db_session=db_session, change=earned.level_change)
 
 
 def _birthday(rng: random.Random, today: date) -> date:

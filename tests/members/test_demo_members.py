@@ -16,6 +16,7 @@ from scrm.coupons.models import Coupon, CouponTemplate
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.members import ledger
 from scrm.members.models import Checkin, GrowthEntry, MallExchange, MallItem, Member, MemberLevel, PointEntry
+from tagging.scores import carried_tags
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # noon in Shanghai
 # openid, days ago they first came, orders (days ago, amount): four buyers, then eight followers who
@@ -166,3 +167,22 @@ def test_the_mall_has_three_items_and_old_members_exchanged_and_some_members_che
         run = [(c.day, c.streak) for c in checkins if c.customer_id == customer_id]
         assert [streak for _, streak in run] == list(range(1, len(run) + 1))
         assert [(day - run[0][0]).days for day, _ in run] == list(range(len(run)))
+
+
+def test_an_old_member_an_order_lifts_gets_the_level_up_gift_and_the_level_tag(history, monkeypatch):
+    monkeypatch.setattr(demo_members, "CARRIED_OVER", {0: (950, 10)})  # 50 growth short of 银卡
+    monkeypatch.setattr(demo_members, "EXCHANGES", ())
+
+    demo_members.seed_members(history)
+
+    lifted = _member_of(history, "oBuyer2")  # the first buyer to join; their ¥89.50 order brings 89 growth
+    with history.transaction() as db_session:
+        level = db_session.get(MemberLevel, lifted.level_id)
+        gifts = db_session.execute(select(CouponTemplate.name, Coupon.source_ref).join(Coupon.template)
+                                   .where(Coupon.customer_id == lifted.customer_id)).all()
+    assert (lifted.growth, level.name) == (950 + 89, "银卡")
+    assert [tuple(g) for g in gifts] == [("银卡升级礼 满100减10", f"level_up:{level.id}")]
+    with history.transaction() as db_session:
+        tags = {f"{t['group']}:{t['tag']}" for t in carried_tags(db_session=db_session, customer_id=lifted.customer_id,
+                                                                 now=NOW)}
+    assert "会员等级:银卡" in tags and "会员等级:普通" not in tags
