@@ -237,6 +237,9 @@ OPERATIONS: dict[str, Op] = {
           "rows per local day, group, group owner or live code"),
     ), notes="by=owner: sop_tasks and sop_on_time are the group SOP's tasks due in the period (scrm/groups/sop.py); "
              "by=code: joins through each live code's ways (scrm/groups/code_stats.py)."),
+    "members_api.member_stats": Op({200: "scrm.members.stats_schemas:MemberStatsOut"}, query=day_range(366, 30),
+                                   notes="Days are local (brand.timezone); `before` is the period of the same "
+                                         "length just before. by_level and outstanding are now."),
     # ---- membership (scrm/members/routes.py)
     "members_api.member_card": Op({200: f"{M}:MemberCardOut"},
                                   notes="A guide sees only the customers bound to them (403 otherwise), the phone "
