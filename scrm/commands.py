@@ -24,6 +24,8 @@ from scrm.config import is_loopback
 from scrm import demo_history
 from scrm.demo import ADMIN, seed_demo_brand
 from scrm.demo_groups import CODE_NAME, SOP_NAME, WELCOME_NAME, seed_community
+from scrm.demo_members import describe as describe_members
+from scrm.demo_members import seed_members
 from scrm.demo_seed import seed_first_hour
 from scrm.logs import Redactor, configure_demo_logging
 from scrm.migrate import upgrade
@@ -117,6 +119,7 @@ def demo(ctx: click.Context) -> None:
         ("admin token", f"{brand.admin_token}   (user {ADMIN}: the console's and the phone sandbox's sign-in)"),
         ("guide G001's phone", f"{brand.guide_link}   (works once: open it in another browser)"),
         ("community", f"{url}/console/group-codes   (社群运营: 群活码 {CODE_NAME}, 群SOP, 社群数据)"),
+        ("membership", f"{url}/console/members   (会员: 会员, 会员等级, 积分商城, 会员数据)"),
         ("logs", f"{log_file}   (warnings and errors show here too)"),
         ("stop", "Ctrl+C (run scrm demo again: it keeps what is there)"),
     ]
@@ -132,6 +135,9 @@ def demo(ctx: click.Context) -> None:
         community = seed_community(runtime, [chat_id for chat_id, _, _ in demo_history.GROUPS])
         log.info("community operations seeded: %s", "; ".join(community) or "nothing: it was there")
         click.echo("community: " + ("; ".join(community) if community else f"kept ({COMMUNITY_NAMES})"))
+        members = seed_members(runtime)
+        log.info("membership seeded: %s", "; ".join(members) or "nothing: it was there")
+        click.echo(describe_members(runtime) + ("" if members else " (kept)"))
         click.echo(f"demo ready in {monotonic() - started:.1f} s")
 
     _serve(runtime, None, None, before_ready=before_ready, notes=notes)

@@ -3,8 +3,8 @@ happens, so the demo's customers hear something and get tagged from their first 
 
 - reply rules: a follow greeting in Chinese and keyword replies to what the simulator's
   customers say (:mod:`scrm.simulator_corpus`: 优惠券, 营业时间, 门店, 奶粉);
-- the account's menu: 新品 / 我的优惠券 (``coupons.menu_key``) / 商城, saved and published
-  through the queued ``menu/create``;
+- the account's menu: 新品 / 我的优惠券 (``coupons.menu_key``) / 会员 (会员中心 on
+  ``members.menu_key``, 商城), saved and published through the queued ``menu/create``;
 - tag groups and rules with the console's defaults (weight 2, threshold 1: one firing carries
   the tag for a half-life): 兴趣 from keywords, 行为 from menu clicks and views (渠道 comes
   from the code that binds a customer: guides/channel_tags.py makes those tags itself). Every keyword is one jieba
@@ -103,10 +103,19 @@ def _reply_rules(runtime: Runtime, db_session: Session) -> list[str]:
 def _menu(runtime: Runtime, db_session: Session) -> list[str]:
     if menu_service.current_menu(db_session=db_session) is not None:
         return []
-    buttons = menu_service.buttons_in(menu_service.default_buttons(runtime.config.coupons.menu_key))
+    buttons = menu_service.buttons_in(demo_menu(runtime.config.coupons.menu_key, runtime.config.members.menu_key))
     menu_service.save_menu(db_session=db_session, buttons=buttons)
     menu_service.request_publish(db_session=db_session)  # menu/create once the worker runs
-    return ["menu 新品 / 我的优惠券 / 商城 (publishing)"]
+    return ["menu 新品 / 我的优惠券 / 会员 (会员中心, 商城) (publishing)"]
+
+
+def demo_menu(coupons_key: str, members_key: str) -> list[dict]:
+    """The default menu with its third slot a sub-menu 会员: 会员中心 (the key the webhook
+    answers with the member page's link, ``members.menu_key``) above the shop (WeChat allows
+    three top buttons)."""
+    new_in, coupons, shop = menu_service.default_buttons(coupons_key)
+    members = {"type": "click", "name": "会员中心", "key": members_key}
+    return [new_in, coupons, {"name": "会员", "sub_button": [members, shop]}]
 
 
 def _tags(runtime: Runtime, db_session: Session) -> list[str]:

@@ -1,8 +1,10 @@
 """The phone sandbox (SPEC §10): a page at ``/sandbox/phone`` that plays a customer's WeChat.
 
 Choose or create a customer, follow or unfollow, scan a code by its scene, send text, tap the
-menu (its "我的优惠券 My coupons" answers with the link to the customer's coupon page), and see
-the account's replies; a news reply's link opens in a new tab. Every action goes through the real webhook exactly as
+menu (its "我的优惠券 My coupons" answers with the link to the customer's coupon page, "会员中心
+Member center" with the member page's), and see the account's replies; a news reply's link
+opens in a new tab. The SMS a customer asks for on the member page shows in the phone's 短信
+(:mod:`scrm.sandbox.phone_members`). Every action goes through the real webhook exactly as
 WeChat's would: the callback XML is built, sealed in safe mode (AES), signed, and POSTed over
 HTTP to ``{server.public_base_url}/wechat/mp``; the passive reply is opened and shown.
 
@@ -79,6 +81,8 @@ MENU = (
     MenuItem("view", "商城 Shop", "https://shop.example.com/"),
 )
 COUPONS_LABEL = "我的优惠券 My coupons"
+MEMBERS_LABEL = "会员 Members"
+MEMBER_CENTER_LABEL = "会员中心 Member center"
 
 
 def _item(button: dict[str, Any]) -> MenuItem:
@@ -90,12 +94,15 @@ def _item(button: dict[str, Any]) -> MenuItem:
 
 def menu(config: Config, redis: redis_lib.Redis | None = None) -> tuple[MenuItem, ...]:
     """The menu the account set last with ``menu/create`` (:mod:`scrm.sandbox.menu_api`); before
-    it sets one, three buttons, "my coupons" in the middle on the key the webhook answers with
-    the customer's coupon link (``coupons.menu_key``)."""
+    it sets one, three slots: "my coupons" in the middle on the key the webhook answers with
+    the customer's coupon link (``coupons.menu_key``), and "members" opening "member center"
+    (``members.menu_key``: the member page's link) and the shop."""
     buttons = menu_api.current(redis) if redis is not None else None
     if buttons:
         return tuple(_item(b) for b in buttons)
-    return (MENU[0], MenuItem("click", COUPONS_LABEL, config.coupons.menu_key), MENU[1])
+    members = MenuItem("sub", MEMBERS_LABEL, "", (MenuItem("click", MEMBER_CENTER_LABEL, config.members.menu_key),
+                                                   MENU[1]))
+    return (MENU[0], MenuItem("click", COUPONS_LABEL, config.coupons.menu_key), members)
 
 
 def _menu_label(config: Config, redis: redis_lib.Redis, key: str) -> str | None:
@@ -424,6 +431,7 @@ def page():  # noqa: ANN201
             "conversation": url_for(".show_conversation"),
             **{name: url_for(f".{name}") for name in ("list_join_ways", "groups", "join_group", "leave_group",
                                                       "owner_send")},  # scrm.sandbox.phone_groups
+            "sms": url_for(".sms"),  # scrm.sandbox.phone_members
         },
         "csrf_token": generate_csrf(),  # sent back as X-CSRFToken on the page's writes
     }

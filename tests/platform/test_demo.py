@@ -65,6 +65,9 @@ def test_scrm_demo_serves_a_seeded_brand_from_an_empty_directory(tmp_path: Path)
         assert f"history: {DAYS} days of" in output and "demo ready in" in output, output
         assert f"live code {CODE_NAME} over 2 groups" in output, output  # the groups' live code, welcome and SOP
         assert "/console/group-codes" in output and "社群数据" in output, output  # where to look, in the banner
+        members = re.search(r"members: (\d+) members \(普通 \d+ · 银卡 \d+ · 金卡 \d+ · 钻石 (\d+)\), mall 3 items", output)
+        assert members and int(members[1]) > 10 and int(members[2]) >= 1, output  # the membership, over the history
+        assert "/console/members" in output, output
         # The terminal is for a person: no JSON log lines bury the URLs and the token; they
         # are in var/demo.log, which the banner names.
         assert not [line for line in output.splitlines() if line.lstrip().startswith("{")], output
@@ -105,6 +108,7 @@ def test_scrm_demo_serves_a_seeded_brand_from_an_empty_directory(tmp_path: Path)
     process, output, token = _start_demo(tmp_path, env)
     try:
         assert "history: kept" in output and "were there" in output and "community: kept" in output, output
+        assert f"{members[0]} (kept)" in output, output
         again = requests.get(f"{base}/api/stats/funnel", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert [stage["count"] for stage in again.json()["stages"]] == counts
     finally:

@@ -66,8 +66,10 @@ def test_seeding_the_first_hour_twice_adds_nothing_the_second_time(runtime):
     with runtime.transaction() as db_session:
         menu = db_session.scalar(select(MPMenu))
         assert menu.status == "published", menu.error
-        assert [b["name"] for b in menu.buttons] == ["新品", "我的优惠券", "商城"]
+        assert [b["name"] for b in menu.buttons] == ["新品", "我的优惠券", "会员"]
         assert menu.buttons[1]["key"] == runtime.config.coupons.menu_key
+        assert [(b["name"], b.get("key") or b.get("url")) for b in menu.buttons[2]["sub_button"]] == [
+            ("会员中心", runtime.config.members.menu_key), ("商城", "https://shop.example.com/")]
         statuses = {name: status for name, status in db_session.execute(select(Campaign.name, Campaign.status))}
     assert sorted(statuses.values()) == ["draft", "scheduled"]  # the campaign to 兴趣:奶粉, the welcome journey
 
