@@ -185,10 +185,12 @@ def visible_text(html_text: str) -> str:
 def test_every_console_page_reads_in_english_when_english_is_chosen(app, client, make_token, seeded):
     """Switched to English, a console page shows no Chinese but the brand's own data (its name,
     a guide's, a store's, a customer's, a group's, a coupon template's, a campaign's, a reply rule's
-    keyword and text, a group SOP's name and step, the member levels and their benefits)."""
+    keyword and text, a group SOP's name and step, the member levels and their benefits, and their
+    tag group)."""
     data = (BRAND, "王小美", "艾米", "静安店VIP群", "奶粉", "有货", "上海静安店", "满100减20", "双11预热",
             "双11 全场满300减50", "新群欢迎", "欢迎入群", "中文",  # 中文: the switch names itself
-            "普通", "银卡", "金卡", "钻石", "生日礼券", "专属客服", "新品优先购")  # the levels as [members] names them
+            "普通", "银卡", "金卡", "钻石", "生日礼券", "专属客服", "新品优先购",  # the levels as [members] names them
+            "会员等级")  # the computed tag group members' levels are tags of: audiences name it (会员等级:金卡)
     log_in(client, make_token, "manager")
     pages = console_pages(app, seeded)
     for url in pages.values():  # drawn in Chinese first: no word may stay in the first language drawn
