@@ -63,6 +63,9 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
     ScheduledJob("coupons-expire", "scrm.coupons.expiry:expire_due", "interval", {"minutes": 10}),
     # Reminders before expiry, recorded for outreach, each morning.
     ScheduledJob("coupon-reminders", "scrm.coupons.expiry:record_reminders", "cron", {"hour": 9, "minute": 0}),
+    # Points lots past their expires_at taken out of the members' balances (scrm/members/expiry.py),
+    # just after local midnight, when year_end lots expire.
+    ScheduledJob("members-points-expire", "scrm.members.expiry:expire_due", "cron", {"hour": 0, "minute": 10}),
     # Coupon announcements that waited for the customer's next message (scrm/coupons/announce.py).
     ScheduledJob("coupon-announcements", "scrm.coupons.announce:announce_waiting", "interval", {"minutes": 5}),
     # Customer groups (客户群) read back from WeCom; callbacks refresh single groups between.
@@ -76,6 +79,8 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
     ScheduledJob("triggers-inactive", "scrm.outreach.daily_triggers:fire_inactive", "cron", {"hour": 9, "minute": 35}),
     ScheduledJob("triggers-coupon-expiring", "scrm.outreach.daily_triggers:fire_expiring_coupons", "cron",
                  {"hour": 9, "minute": 40}),
+    ScheduledJob("triggers-points-expiring", "scrm.outreach.daily_triggers:fire_expiring_points", "cron",
+                 {"hour": 9, "minute": 45}),
     # Campaigns whose time has come: a run each, planned by a job (scrm/outreach/sweeps.py).
     ScheduledJob("outreach-runs", "scrm.outreach.sweeps:start_campaign_runs", "interval",
                  every="outreach.sweep_seconds"),
