@@ -7,7 +7,9 @@ manager then edits, previews and launches like any other (SPEC §8).
 - ``wake_up``: a weekly wake-up for sleeping customers (the lifecycle tag 沉睡, computed by
   tagging/computed.py), Mondays at 10:00;
 - ``thank_you``: a thank-you after a purchase (trigger ``purchase``);
-- ``coupon_expiry``: a reminder 3 days before a coupon expires (trigger ``coupon_expiring``).
+- ``coupon_expiry``: a reminder 3 days before a coupon expires (trigger ``coupon_expiring``);
+- ``points_expiry``: a reminder before a member's points expire (trigger ``points_expiring``,
+  days ``members.expiry_remind_days``).
 
 Templates are data: change the copy here, or the draft in the console.
 """
@@ -70,6 +72,10 @@ JOURNEYS = (
             False,
             {**_PRIVATE, "audience": {}, "schedule": {"kind": "trigger", "event": "coupon_expiring", "days": 3},
              "content": {"kind": "text", "text": "您有一张优惠券将在 3 天后到期，别忘了使用哦。"}}),
+    Journey("points_expiry", "积分到期提醒 Points-expiry reminder",
+            "Before a member's points expire (members.expiry_remind_days): a nudge to the points mall.", False,
+            {**_PRIVATE, "audience": {}, "schedule": {"kind": "trigger", "event": "points_expiring"},
+             "content": {"kind": "text", "text": "您有积分即将过期，快去积分商城兑换好礼吧。"}}),
 )
 BY_KEY = {journey.key: journey for journey in JOURNEYS}
 
