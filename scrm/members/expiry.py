@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import String, cast, func, insert, literal, select, update
+from sqlalchemy import ARRAY, BigInteger, String, any_, cast, func, insert, literal, select, update
 
 from scrm.members.models import Member, PointAllocation, PointEntry
 from scrm.runtime import Runtime, job
@@ -28,6 +28,7 @@ from scrm.runtime import Runtime, job
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from sqlalchemy import ColumnElement
     from sqlalchemy.orm import Session
 
     from scrm.runtime import Runtime
@@ -43,60 +44,79 @@ _members = Member.__table__
 def expire_due(runtime: Runtime) -> int:
     """Scheduled (nightly): expire every lot that is due; returns how many lots expired."""
 
-    total = 0
+    total, after = 0, None
     while True:
         with runtime.transaction() as db_session:
-            found, expired = expire_batch(db_session=db_session, now=runtime.clock.now())
+            found, expired, after = expire_batch(db_session=db_session, now=runtime.clock.now(), after=after)
         total += expired
         if found < BATCH:
             return total
 
 
-def expire_batch(*, db_session: Session, now: datetime, batch: int | None = None) -> tuple[int, int]:
-    """Expire up to ``batch`` due lots: (lots found due, lots expired). Found but not expired:
-    a concurrent spend took what was left before the lock was ours."""
+def expire_batch(*, db_session: Session, now: datetime, after: int | None = None,
+                 batch: int | None = None) -> tuple[int, int, int | None]:
+    """Expire up to ``batch`` due lots of the members from customer id ``after`` on (in
+    customer order: a batch's members, their rows and index entries lie together): (lots found
+    due, lots expired, the last member's customer id, where the next batch starts). Found but not
+    expired: a concurrent spend took what was left before the lock was ours."""
     batch = batch or BATCH
-    sqlite = db_session.get_bind().dialect.name == "sqlite"
-    if sqlite:
+    postgres = db_session.get_bind().dialect.name == "postgresql"
+    if not postgres:
         _take_write_lock(db_session, now)
-    due = db_session.execute(
-        select(_lots.c.id, _lots.c.customer_id).where(_lots.c.remaining > 0, _lots.c.expires_at <= now).limit(batch)
-    ).all()
+    query = select(_lots.c.id, _lots.c.customer_id).where(_lots.c.remaining > 0, _lots.c.expires_at <= now)
+    if after is not None:
+        query = query.where(_lots.c.customer_id >= after)
+    due = db_session.execute(query.order_by(_lots.c.customer_id, _lots.c.id).limit(batch)).all()
     if not due:
-        return 0, 0
+        return 0, 0, after
     lot_ids = [lot_id for lot_id, _ in due]
     customer_ids = sorted({customer_id for _, customer_id in due})
-    if not sqlite:
-        db_session.execute(select(_members.c.customer_id).where(_members.c.customer_id.in_(customer_ids))
-                           .order_by(_members.c.customer_id).with_for_update())
-    # From here on the members are ours: what the lots hold no longer moves.
-    held = (_lots.c.id.in_(lot_ids), _lots.c.remaining > 0)
+    # The batch's members lie between its first and last: said outright, the planner reads
+    # that stretch of members instead of all of them.
+    ours = (_members.c.customer_id.between(customer_ids[0], customer_ids[-1]),
+            _one_of(db_session, _members.c.customer_id, customer_ids))
+    if postgres:
+        db_session.execute(select(_members.c.customer_id).where(*ours).order_by(_members.c.customer_id)
+                           .with_for_update())
+    # From here on the members are ours: what their lots hold no longer moves.
+    held = (_one_of(db_session, _lots.c.id, lot_ids), _lots.c.remaining > 0)
     taken_before = func.sum(_lots.c.remaining).over(
         partition_by=_lots.c.customer_id, order_by=_lots.c.id, rows=(None, 0))
     key_of_lot = literal("expire:") + cast(_lots.c.id, String)
+    # Every entry written from here on has a greater id: the allocations look only at those.
+    floor = db_session.scalar(select(func.coalesce(func.max(_lots.c.id), 0)))
     db_session.execute(_lots.insert().from_select(
         ["customer_id", "amount", "kind", "source", "source_id", "idempotency_key", "balance_after", "remaining",
          "created_at"],
         select(_lots.c.customer_id, -_lots.c.remaining, literal(KIND), literal(KIND), cast(_lots.c.id, String),
                key_of_lot, _members.c.points_balance - taken_before, literal(0), literal(now, _lots.c.created_at.type))
         .join(_members, _members.c.customer_id == _lots.c.customer_id)
-        .where(*held).order_by(_lots.c.customer_id, _lots.c.id)  # ids follow the balance_after chain
+        .where(*held, *ours).order_by(_lots.c.customer_id, _lots.c.id)  # ids follow the balance_after chain
     ))
     entry = _lots.alias("entry")
     db_session.execute(insert(PointAllocation.__table__).from_select(
         ["entry_id", "lot_id", "amount"],
         select(entry.c.id, _lots.c.id, _lots.c.remaining)
-        .join(entry, (entry.c.source == KIND) & (entry.c.source_id == cast(_lots.c.id, String)))
+        .join(entry, (entry.c.id > floor) & (entry.c.source == KIND)
+              & (entry.c.source_id == cast(_lots.c.id, String)))
         .where(*held)
     ))
-    expiring = (select(func.sum(_lots.c.remaining)).where(_lots.c.customer_id == _members.c.customer_id, *held)
-                .scalar_subquery())
-    db_session.execute(update(_members).where(_members.c.customer_id.in_(customer_ids))
-                       .values(points_balance=_members.c.points_balance - func.coalesce(expiring, 0), updated_at=now)
+    expiring = (select(_lots.c.customer_id, func.sum(_lots.c.remaining).label("points")).where(*held)
+                .group_by(_lots.c.customer_id).subquery())
+    db_session.execute(update(_members).where(_members.c.customer_id == expiring.c.customer_id, *ours)
+                       .values(points_balance=_members.c.points_balance - expiring.c.points, updated_at=now)
                        .execution_options(synchronize_session=False))
     expired = db_session.execute(update(_lots).where(*held).values(remaining=0)
                                  .execution_options(synchronize_session=False)).rowcount
-    return len(due), expired
+    return len(due), expired, customer_ids[-1]
+
+
+def _one_of(db_session: Session, column: ColumnElement, values: list[int]) -> ColumnElement[bool]:
+    """``column IN values``: one array on PostgreSQL (20,000 bound values are slow to send and
+    plan), the values on SQLite."""
+    if db_session.get_bind().dialect.name == "postgresql":
+        return column == any_(cast(values, ARRAY(BigInteger)))
+    return column.in_(values)
 
 
 def _take_write_lock(db_session: Session, now: datetime) -> None:
