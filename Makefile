@@ -62,7 +62,7 @@ translations: $(INSTALLED)
 	  -i $(CATALOGUES)/messages.pot -d $(CATALOGUES)
 	rm $(CATALOGUES)/messages.pot
 	sed -i '/^"POT-Creation-Date: /d' $(CATALOGUE).po  # no date: branches' catalogues merge cleanly
-	$(MAKE) $(CATALOGUE).mo
+	$(BIN)/pybabel --quiet compile -d $(CATALOGUES)  # not $(MAKE): a sub-make would rebuild a venv named from outside
 
 $(CATALOGUE).mo: $(CATALOGUE).po $(INSTALLED)
 	$(BIN)/pybabel --quiet compile -d $(CATALOGUES)

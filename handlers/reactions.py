@@ -14,6 +14,7 @@ from scrm.coupons.links import coupons_reply
 from scrm.customers import service as customers
 from scrm.customers.jobs import fetch_profile
 from scrm.flows import contact_ended, touch_code
+from scrm.members.links import asks_for_member_page, member_reply
 from scrm.groups.sync import chat_changed
 from scrm.mirror.jobs import corp_tags_changed
 from scrm.outreach.triggers import event_happened
@@ -92,6 +93,8 @@ def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callb
         return None  # WeCom welcomes with send_welcome_msg, not a passive reply
     if identity.channel == "mp" and _asks_for_coupons(runtime, callback):
         return coupons_reply(runtime, identity.customer_id)
+    if identity.channel == "mp" and _asks_for_member_page(runtime, callback):
+        return member_reply(runtime, identity.customer_id)
     if isinstance(callback, ev.TextMessage):
         return replies.reply_for_text(runtime, callback.content)
     if isinstance(callback, ev.Message):
@@ -135,6 +138,13 @@ def _asks_for_coupons(runtime: Runtime, callback: ev.Callback) -> bool:
     if isinstance(callback, ev.MenuClick):
         return callback.key == settings.menu_key
     return isinstance(callback, ev.TextMessage) and callback.content.strip() in settings.keywords
+
+
+def _asks_for_member_page(runtime: Runtime, callback: ev.Callback) -> bool:
+    """The customer's menu click or words for the member page (members.menu_key, members.keywords)."""
+    if isinstance(callback, ev.MenuClick):
+        return asks_for_member_page(runtime, menu_key=callback.key)
+    return isinstance(callback, ev.TextMessage) and asks_for_member_page(runtime, text=callback.content)
 
 
 def _timeline_kind(callback: ev.Callback) -> str:

@@ -25,6 +25,8 @@ from scrm.groups.pages import group_console
 from scrm.groups.welcome_pages import group_welcome_console
 from scrm.groups.sop_pages import sop_console
 from scrm.groups.stats_pages import group_stats_console
+from scrm.members import routes as member_routes
+from scrm.members.customer_pages import member_pages
 from scrm.outreach import routes as campaign_routes
 from scrm.outreach.pages import campaign_console
 from scrm.replies import routes as reply_routes
@@ -155,10 +157,12 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(coupon_routes.blueprint)
     app.register_blueprint(dashboard_routes.blueprint)
     app.register_blueprint(group_routes.blueprint)
+    app.register_blueprint(member_routes.blueprint)
     app.register_blueprint(campaign_routes.blueprint)
     app.register_blueprint(campaign_console)
     app.register_blueprint(guide_pages)
     app.register_blueprint(customer_pages)
+    app.register_blueprint(member_pages)
     app.register_blueprint(redeem_pages)
     app.register_blueprint(guide_code_pages)
     app.register_blueprint(guide_console)

@@ -9,6 +9,7 @@ inside the caller's transaction (one owner) and commits nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -18,19 +19,23 @@ from guides import binding
 from guides.credit import credit_guide
 from scrm.coupons.issuing import Occasion, issue_by_rules, merge_coupons
 from scrm.customers import service as customers
-from scrm.customers.models import CustomerIdentity
+from scrm.customers.models import Customer, CustomerIdentity
 from scrm.groups.churn import customer_deleted_guide
+from scrm.members import checkin, joining
+from scrm.members.merging import merge_members
+from scrm.members.models import Member
+from scrm.members.service import PhoneTaken, create_member
 from scrm.outreach.triggers import event_happened
 from tagging import orders
 from tagging.models import Order
 from tagging.scores import merge_customer_tags
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    from datetime import date, datetime
 
     from sqlalchemy.orm import Session
 
-    from scrm.customers.models import Customer
+    from scrm.members.growth import LevelChange
     from scrm.runtime import Runtime
     from tagging.schemas import OrderIn
 
@@ -86,8 +91,58 @@ def _move_domain_data(runtime: Runtime, db_session: Session, *, keep_id: int, dr
     binding.merge_bindings(db_session=db_session, keep_id=keep_id, drop_id=drop_id, at=runtime.clock.now())
     db_session.execute(update(Order).where(Order.customer_id == drop_id).values(customer_id=keep_id))
     merge_coupons(db_session=db_session, keep_id=keep_id, drop_id=drop_id)
+    rise = merge_members(db_session=db_session, config=runtime.config, keep_id=keep_id, drop_id=drop_id,
+                         at=runtime.clock.now())
+    if rise is not None:  # the kept member rose on the growth the other membership brought
+        level_changed(runtime=runtime, db_session=db_session, change=rise)
     db_session.flush()
     db_session.expire_all()
+
+
+@dataclass(frozen=True)
+class Joined:
+    """What joining came to: the member (``created`` False: had joined before), or the reason
+    the code was refused (``refused``: joining.CodeCheck), and the customers merged in."""
+
+    member: Member | None
+    created: bool
+    refused: joining.CodeCheck | None = None
+    merged: tuple[int, ...] = ()
+
+
+def join_member(*, runtime: Runtime, db_session: Session, customer_id: int, phone: str, code: str, at: datetime,
+                birthday: date | None = None, joined_via: str = "page") -> Joined:
+    """The customer proves ``phone`` (11 digits) with the SMS code and joins (SPEC §13): other
+    customers with that phone are merged into them (§4, :func:`merge_customers`), the phone
+    and birthday are set on the customer, and the membership is created. A refused code
+    returns ``refused`` with nothing else changed but the try it spent, which the caller
+    commits. :class:`joining.AlreadyMember` or :class:`PhoneTaken` before any try."""
+    customer = customers.resolve(db_session=db_session, customer_id=customer_id)
+    if customer is None:
+        raise LookupError(f"no customer {customer_id}")
+    customer_id = customer.id
+    if db_session.get(Member, customer_id) is not None:
+        raise joining.AlreadyMember(f"customer {customer_id} is a member already")
+    if db_session.scalar(select(Member.customer_id).where(Member.phone == phone)) is not None:
+        raise PhoneTaken("another member has this phone number")
+    check = joining.check_code(db_session=db_session, config=runtime.config, customer_id=customer_id, phone=phone,
+                               code=code, at=at)
+    if not check.ok:
+        return Joined(None, False, check)
+    merged = []
+    for other_id in db_session.scalars(select(Customer.id).where(Customer.phone == phone, Customer.id != customer_id,
+                                                                 Customer.merged_into_id.is_(None))).all():
+        merge_customers(runtime=runtime, db_session=db_session, keep=db_session.get(Customer, customer_id),
+                        drop=db_session.get(Customer, other_id))
+        merged.append(other_id)
+    customer = db_session.get(Customer, customer_id)
+    customer.phone = phone
+    if birthday is not None:
+        customer.birthday = birthday
+    member, created = create_member(db_session=db_session, config=runtime.config, customer_id=customer_id,
+                                    phone=phone, at=at, birthday=birthday, joined_via=joined_via)
+    # The level tag (会员等级:普通, SPEC §13) of a new member is set here (levels' tags).
+    return Joined(member, created, None, tuple(merged))
 
 
 def record_order(*, runtime: Runtime, db_session: Session, order_in: OrderIn) -> tuple[Order, bool]:
@@ -106,3 +161,21 @@ def record_order(*, runtime: Runtime, db_session: Session, order_in: OrderIn) ->
     issue_by_rules(runtime=runtime, db_session=db_session, customer_id=order.customer_id, occasion=occasion)
     event_happened(runtime, db_session, event="purchase", customer_id=order.customer_id, ref=str(order.id))
     return order, True
+
+
+def check_in(*, runtime: Runtime, db_session: Session, customer_id: int, at: datetime) -> checkin.CheckedIn:
+    """A member's daily check-in (members); a level its growth raised has its effects
+    (:func:`level_changed`)."""
+    done = checkin.check_in(runtime=runtime, db_session=db_session, customer_id=customer_id, at=at)
+    if done.level_change is not None:
+        level_changed(runtime=runtime, db_session=db_session, change=done.level_change)
+    return done
+
+
+def level_changed(*, runtime: Runtime, db_session: Session, change: LevelChange) -> None:
+    """A member's level moved: a rise fires the ``level_up`` trigger (outreach) with the new
+    level's id. (m-orders' fuller level_changed, which also gives the level-up coupon, replaces
+    this one when the branches meet: the same name and signature.)"""
+    if change.up:
+        event_happened(runtime, db_session, event="level_up", customer_id=change.customer_id,
+                       ref=str(change.new_level_id))

@@ -8,6 +8,10 @@ in a Referer. With ``coupons.mp_oauth`` on, a customer without a session is sign
 account's web sign-in instead (scrm/coupons/mp_oauth.py). A sign-in lasts as long as a link
 does (``coupons.link_days``).
 
+The sign-in is the customer's on every /c/ page: the member page (scrm/members/customer_pages.py)
+uses :func:`signed_in_customer` and :func:`remember_customer`, and its web sign-in comes back
+to it through ``/c/oauth?next=/c/member`` (:data:`OAUTH_RETURNS`).
+
 Server-rendered, no JavaScript: it is opened in WeChat's browser on any phone.
 """
 
@@ -44,6 +48,8 @@ def _brand() -> dict[str, object]:
 
 SIGNED_IN = "coupon_customer"  # {"c": customer id, "at": when, epoch seconds}
 OAUTH_STATE = "coupon_oauth_state"
+OAUTH_NEXT = "coupon_oauth_next"
+OAUTH_RETURNS = ("/c/member",)  # the other customer pages the web sign-in may come back to
 QR_SCALE = 10  # pixels a module: 290 px for a 12-character code, crisp when the page shrinks it
 
 
@@ -68,7 +74,7 @@ def my_coupons():  # noqa: ANN201
     if "t" in request.args:
         return _sign_in_by_link(runtime, request.args["t"])
     with runtime.transaction() as db_session:
-        customer_id = _signed_in(runtime, db_session)
+        customer_id = signed_in_customer(runtime, db_session)
         if customer_id is None:
             return _no_session(runtime)
         cards = wallet.cards_of(db_session=db_session, customer_id=customer_id, now=runtime.clock.now(),
@@ -81,7 +87,7 @@ def coupon(coupon_id: int):  # noqa: ANN201
     """One coupon's QR, as large as the screen: for the counter's scanner."""
     runtime = current_runtime()
     with runtime.transaction() as db_session:
-        customer_id = _signed_in(runtime, db_session)
+        customer_id = signed_in_customer(runtime, db_session)
         if customer_id is None:
             return _no_session(runtime)
         card = wallet.card_of(db_session=db_session, customer_id=customer_id, coupon_id=coupon_id,
@@ -97,7 +103,7 @@ def coupon_qr(coupon_id: int):  # noqa: ANN201
     signed-in customer's own coupons; any other id is 404, whoever asks."""
     runtime = current_runtime()
     with runtime.transaction() as db_session:
-        customer_id = _signed_in(runtime, db_session)
+        customer_id = signed_in_customer(runtime, db_session)
         text = customer_id and wallet.qr_text_of(db_session=db_session, customer_id=customer_id, coupon_id=coupon_id)
     if not text:
         raise NotFound(f"no coupon {coupon_id}")
@@ -111,6 +117,11 @@ def coupon_qr(coupon_id: int):  # noqa: ANN201
 def oauth_start():  # noqa: ANN201
     runtime = _oauth_runtime()
     session[OAUTH_STATE] = state = secrets.token_urlsafe(16)  # this browser started it: no forged callback
+    back = request.args.get("next")
+    if back in OAUTH_RETURNS:
+        session[OAUTH_NEXT] = back
+    else:
+        session.pop(OAUTH_NEXT, None)
     return redirect(mp_oauth.authorize_url(runtime, state=state))
 
 
@@ -128,8 +139,9 @@ def oauth_callback():  # noqa: ANN201
             customer_id = mp_oauth.customer_of(db_session=db_session, openid=openid)
     except mp_oauth.OAuthRefused as exc:
         return _message("page.cannot_open", str(exc), None, 403)
-    _remember(runtime, customer_id)
-    return redirect(url_for("customer_pages.my_coupons"))
+    back = session.pop(OAUTH_NEXT, None)
+    remember_customer(runtime, customer_id)
+    return redirect(back if back in OAUTH_RETURNS else url_for("customer_pages.my_coupons"))
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -145,17 +157,17 @@ def _sign_in_by_link(runtime: Runtime, token: str):  # noqa: ANN202
             customer_id = customer.id
     except LinkRefused as exc:
         return _message("link.refused", str(exc), "link.open_from_account", 403)
-    _remember(runtime, customer_id)
+    remember_customer(runtime, customer_id)
     return redirect(url_for("customer_pages.my_coupons"))
 
 
-def _remember(runtime: Runtime, customer_id: int) -> None:
+def remember_customer(runtime: Runtime, customer_id: int) -> None:
     """Sign the customer in for this browser, beside any console sign-in already there."""
     session.pop(OAUTH_STATE, None)
     session[SIGNED_IN] = {"c": customer_id, "at": int(runtime.clock.timestamp())}
 
 
-def _signed_in(runtime: Runtime, db_session) -> int | None:  # noqa: ANN001
+def signed_in_customer(runtime: Runtime, db_session) -> int | None:  # noqa: ANN001
     """The signed-in customer (merges followed), or None: no sign-in, or one older than a link may be."""
     held = session.get(SIGNED_IN)
     if not isinstance(held, dict) or not isinstance(held.get("c"), int) or not isinstance(held.get("at"), int):

@@ -5,7 +5,8 @@
 ``add_contact_way`` ``qr_code`` points at, ``work/join_way/<config_id>.png`` (a join way's),
 ``work/uploadimg/<name>`` (an image ``media/uploadimg`` kept), ``work/connect/oauth2/authorize``, WeCom's
 sign-in page for the guide pages' OAuth, and ``mp/connect/oauth2/authorize`` with
-``mp/sns/<api>``, the Official Account's web sign-in for the customer's coupon page.
+``mp/sns/<api>``, the Official Account's web sign-in for the customer's coupon page; and
+``sms/``, Tencent Cloud SMS's ``SendSms`` for members' verification codes (sms_api.py).
 
 ``control_api`` (at ``/api/sandbox``, admin or manager) drives it: ``GET|DELETE /calls``
 (``?channel=mp|work&api=…``), ``GET|POST|DELETE /faults``, ``POST
@@ -22,7 +23,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, jsonify, redirect, render_template, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from scrm.sandbox import apis, dispatch, material_api, mp_oauth, state, work_api, world
+from scrm.sandbox import apis, dispatch, material_api, mp_oauth, sms_api, state, work_api, world
 from scrm.sandbox.schemas import GroupWelcomeApplyIn
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
@@ -73,6 +74,13 @@ def mp_sns_call(name: str):  # noqa: ANN201
         query=request.args.to_dict(),
         raw_body=request.get_data(),
     )
+
+
+@wechat_api.post("/sms/")
+def tencent_sms_call():  # noqa: ANN201
+    """Tencent Cloud SMS's ``SendSms`` (sms.tencentcloudapi.com), which members' verification
+    codes go through (scrm/members/sms.py; the sandbox's side: scrm/sandbox/sms_api.py)."""
+    return jsonify(sms_api.serve(current_runtime(), headers=request.headers, raw_body=request.get_data()))
 
 
 @wechat_api.get("/work/contact_way/<config_id>.png")

@@ -1,5 +1,6 @@
 """Rate limits (SPEC §12) with Flask-Limiter on our Redis: coupon redemption attempts per user
-and per IP, and sign-in per IP, answered 429 with ``Retry-After``.
+and per IP, sign-in per IP, and members' SMS codes per phone number and per IP, answered 429
+with ``Retry-After``.
 
 Flask-Limiter (and its ``limits`` storage) rather than our token bucket: it keys by whatever
 we choose, counts in Redis with one round trip, and writes the 429 and its headers. A
@@ -15,12 +16,13 @@ from flask import Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from scrm.members.joining import InvalidPhone, china_mobile
 from scrm.redis_store import is_memory_url
 from scrm.runtime import Runtime
 from scrm.web.auth import current_caller
 
 # endpoint → the limits it is counted against: (the setting in security.rate_limits, the key)
-PER_IP, PER_USER = "ip", "user"
+PER_IP, PER_USER, PER_PHONE = "ip", "user", "phone"
 LIMITED: dict[str, tuple[tuple[str, str], ...]] = {
     "pages.login": (("sign_in_per_ip", PER_IP),),
     "guide_pages.login": (("sign_in_per_ip", PER_IP),),
@@ -28,6 +30,7 @@ LIMITED: dict[str, tuple[tuple[str, str], ...]] = {
     "coupons_api.redeem_coupon": (("redeem_per_user", PER_USER), ("redeem_per_ip", PER_IP)),
     "redeem_pages.check": (("redeem_per_user", PER_USER), ("redeem_per_ip", PER_IP)),
     "redeem_pages.confirm": (("redeem_per_user", PER_USER), ("redeem_per_ip", PER_IP)),
+    "member_pages.send_code": (("sms_per_phone", PER_PHONE), ("sms_per_ip", PER_IP)),
 }
 
 
@@ -44,7 +47,8 @@ def init_app(app: Flask, runtime: Runtime) -> Limiter:
     for endpoint, limits in LIMITED.items():
         view = app.view_functions[endpoint]
         for name, per in limits:
-            view = limiter.limit(getattr(settings, name), key_func=_KEYS[per], scope=f"{endpoint}:{name}")(view)
+            view = limiter.limit(getattr(settings, name), key_func=_KEYS[per], scope=f"{endpoint}:{name}",
+                                 exempt_when=_EXEMPT.get(per))(view)
         app.view_functions[endpoint] = view
     return limiter
 
@@ -54,4 +58,19 @@ def _user_or_ip() -> str:
     return f"user:{caller.user_id}" if caller is not None else f"ip:{request.remote_addr}"
 
 
-_KEYS: dict[str, Callable[[], str]] = {PER_IP: get_remote_address, PER_USER: _user_or_ip}
+def _phone() -> str:
+    """The phone number the form names, as joining reads it (+86, spaces and dashes dropped)."""
+    return "phone:" + china_mobile(request.form.get("phone", ""))
+
+
+def _no_phone() -> bool:
+    """A form without a valid phone number is refused (422) without counting against one."""
+    try:
+        china_mobile(request.form.get("phone", ""))
+    except InvalidPhone:
+        return True
+    return False
+
+
+_KEYS: dict[str, Callable[[], str]] = {PER_IP: get_remote_address, PER_USER: _user_or_ip, PER_PHONE: _phone}
+_EXEMPT: dict[str, Callable[[], bool]] = {PER_PHONE: _no_phone}

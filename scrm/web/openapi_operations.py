@@ -68,6 +68,7 @@ GC = "scrm.groups.code_schemas"
 WELCOME_NOTES = ("Sent to WeCom (group_welcome_template/add|edit) before it is saved: 502 wechat_error with "
                  "WeCom's errcode when WeCom refuses, 409 too_many_templates for the 101st; nothing written.")
 GS = "scrm.groups.sop_schemas"  # group SOP (群SOP)
+M = "scrm.members.schemas"
 
 OPERATIONS: dict[str, Op] = {
     # ---- stores and guides (guides/routes.py)
@@ -227,6 +228,41 @@ OPERATIONS: dict[str, Op] = {
           "rows per local day, group, group owner or live code"),
     ), notes="by=owner: sop_tasks and sop_on_time are the group SOP's tasks due in the period (scrm/groups/sop.py); "
              "by=code: joins through each live code's ways (scrm/groups/code_stats.py)."),
+    # ---- membership (scrm/members/routes.py)
+    "members_api.member_card": Op({200: f"{M}:MemberCardOut"},
+                                  notes="A guide sees only the customers bound to them (403 otherwise), the phone "
+                                        "masked. 404 not_a_member for a customer who has not joined."),
+    "members_api.member_points": Op({200: f"{M}:PointEntryPageOut"}, query=(
+        q("page", {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 1}, "the page, from 1"),
+        q("per_page", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "entries a page"),
+    ), notes="The ledger, newest first."),
+    "members_api.change_points": Op({200: f"{M}:PointsChangedOut", 201: f"{M}:PointsChangedOut"},
+                                    body=f"{M}:MemberPointsIn", errors=(409,),
+                                    notes="201 for a new change, 200 with the first entry for a key used before; "
+                                          "409 not_enough_points (with `available`) for a deduction of more than "
+                                          "is available, 409 key_reused for a key used for another change."),
+    "members_api.list_items": Op({200: f"{M}:MallItemListOut"}, query=(
+        q("customer_id", ID, "whose view: `available` and `why_not` for this member (a guide: their own "
+                             "customers); with the member's own session, themselves"),
+        q("include_paused", FLAG, "paused items too (admins and managers)"),
+    ), notes="Anyone signed in: a bearer token of any role, or the member's own session (the /c/ pages' "
+             "cookie)."),
+    "members_api.create_item": Op({201: f"{M}:MallItemOut"}, body=f"{M}:MallItemIn",
+                                  notes="422 naming template_id or min_level_id when there is no such one."),
+    "members_api.change_item": Op({200: f"{M}:MallItemOut"}, body=f"{M}:MallItemChangeIn", partial=True,
+                                  notes="Only the fields given change; null clears stock, per_member_limit, "
+                                        "min_level_id or description. 422 stock_below_exchanged."),
+    "members_api.exchange": Op({200: f"{M}:ExchangedOut", 201: f"{M}:ExchangedOut"}, body=f"{M}:ExchangeIn",
+                               errors=(409,),
+                               notes="The member's own session (with X-CSRFToken) or a manager's token naming "
+                                     "customer_id. 201 new; 200 for a key exchanged before. 409 "
+                                     "not_enough_points, out_of_stock, limit_reached, level_required, item_paused, "
+                                     "template_unavailable, key_reused; 404 not_a_member, item_not_found."),
+    "members_api.check_in": Op({200: f"{M}:CheckedInOut", 201: f"{M}:CheckedInOut"}, body=f"{M}:CheckinIn",
+                               body_required=False,
+                               notes="The member's own session (with X-CSRFToken) or a manager's token naming "
+                                     "customer_id. 201 the day's check-in; 200 checked in that local day already "
+                                     "(the first's figures). 404 not_a_member."),
     "users.me": Op({200: "scrm.users.schemas:MeOut"}),
     "users.list_users": Op({200: "scrm.users.schemas:UserListOut"}),
     # ---- campaigns, journeys, events (scrm/outreach/routes.py)
