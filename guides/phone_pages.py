@@ -220,7 +220,9 @@ def customer(customer_id: int):  # noqa: ANN201
     with runtime.transaction() as db_session:
         _my_guide(db_session)
         shown = _profile(runtime, db_session, current_caller(), customer_id, before)
-    return render_template("guide/customer.html", profile=shown, nav="customers")
+        member = views.member_badge(db_session=db_session, config=runtime.config, customer_id=shown.customer_id,
+                                    at=runtime.clock.now())
+    return render_template("guide/customer.html", profile=shown, member=member, nav="customers")
 
 
 @guide_pages.get("/card/<guide_code>")

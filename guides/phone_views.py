@@ -26,6 +26,8 @@ from scrm.clock import as_utc
 from scrm.coupons.models import Coupon
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.customers.schemas import mask_phone
+from scrm.members.level_schemas import zhe
+from scrm.members.service import member_summary
 from scrm import texts
 from scrm.texts import customer_name, local_time
 from scrm.outreach.models import WecomTask
@@ -170,7 +172,7 @@ def _detail(entry: Interaction) -> str:
     if entry.kind == "guide_bound":
         name, code = payload.get("guide_name"), payload.get("guide")
         return f"{name} ({code})" if name else str(code or "")
-    if entry.kind in ("purchase", "order"):
+    if entry.kind in ("purchase", "order", "refund"):
         amount = payload.get("amount")
         return f"¥{amount}" + (f" · {payload['order_no']}" if payload.get("order_no") else "") if amount else ""
     if entry.kind in ("tag_added", "tag_removed"):
@@ -221,3 +223,30 @@ def week_numbers(*, runtime: Runtime, db_session: Session, guide_id: int) -> Wee
                                                             Coupon.redeemed_at >= since.astimezone(UTC)))
     return WeekNumbers(since, current or 0, new or 0, sum(d.scans for d in days), sum(d.follows for d in days),
                        orders, Decimal(amount).quantize(Decimal("0.01")), redeemed or 0)
+
+
+@dataclass(frozen=True)
+class MemberBadge:
+    """What a guide sees of a member at the counter (SPEC §13): level and its benefits, member
+    number, points available. No phone: the page shows the customer's, masked (SPEC §12)."""
+
+    customer_id: int
+    level: str
+    rank: int
+    member_no: str
+    available: int
+    frozen: int
+    discount: str | None  # "金卡 8.5折"; None when the level gives none
+    benefits: tuple[str, ...]
+
+
+def member_badge(*, db_session: Session, config: Any, customer_id: int, at: datetime) -> MemberBadge | None:  # noqa: ANN401
+    """The customer's membership as the guide's pages show it; None for a customer who has not joined."""
+    found = member_summary(db_session=db_session, config=config, customer_id=customer_id, at=at)
+    if found is None:
+        return None
+    level = found.level
+    off = zhe(Decimal(level.discount))
+    return MemberBadge(customer_id, level.name, level.rank, found.member.member_no, found.balance.available,
+                       found.balance.frozen, _("%(level)s %(zhe)s折", level=level.name, zhe=off) if off else None,
+                       tuple(str(b) for b in level.benefits or []))

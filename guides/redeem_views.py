@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from guides.models import Store
+from guides.phone_views import MemberBadge, member_badge
 from scrm.clock import as_utc
 from scrm.coupons.codes import display
 from scrm.coupons.models import Coupon, CouponTemplateStore
@@ -130,3 +131,9 @@ def _by(db_session: Session, redeemed_by: dict[str, Any]) -> str:
         user = db_session.get(User, redeemed_by["user_id"]) if redeemed_by.get("user_id") else None
         who = user.name if user else _("后台")
     return f"{who} · {redeemed_by['store_name']}" if redeemed_by.get("store_name") else who
+
+
+def coupon_member(db_session: Session, config: Any, coupon_id: int, at: datetime) -> MemberBadge | None:  # noqa: ANN401
+    """The membership of the coupon's customer, as the guide sees it at the counter (SPEC §13)."""
+    coupon = db_session.get(Coupon, coupon_id)
+    return member_badge(db_session=db_session, config=config, customer_id=coupon.customer_id, at=at) if coupon else None

@@ -26,6 +26,8 @@ from scrm.groups.welcome_pages import group_welcome_console
 from scrm.groups.sop_pages import sop_console
 from scrm.groups.stats_pages import group_stats_console
 from scrm.members import routes as member_routes
+from scrm.members.pages import member_console
+from scrm.members.stats_pages import member_stats_console
 from scrm.members.customer_pages import member_pages
 from scrm.outreach import routes as campaign_routes
 from scrm.outreach.pages import campaign_console
@@ -176,6 +178,8 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(group_welcome_console)
     app.register_blueprint(sop_console)
     app.register_blueprint(group_stats_console)
+    app.register_blueprint(member_console)
+    app.register_blueprint(member_stats_console)
     app.register_blueprint(reply_console)
     if runtime.config.wechat.sandbox:
         app.register_blueprint(sandbox_routes.wechat_api, url_prefix="/sandbox/wechat")

@@ -21,12 +21,13 @@ from scrm.coupons.issuing import Occasion, issue_by_rules, merge_coupons
 from scrm.customers import service as customers
 from scrm.customers.models import Customer, CustomerIdentity
 from scrm.groups.churn import customer_deleted_guide
-from scrm.members import checkin, joining
+from scrm.members import checkin, gifts, joining
+from scrm.members import orders as member_orders
 from scrm.members.merging import merge_members
 from scrm.members.models import Member
 from scrm.members.service import PhoneTaken, create_member
 from scrm.outreach.triggers import event_happened
-from tagging import orders
+from tagging import orders, refunds
 from tagging.models import Order
 from tagging.scores import merge_customer_tags
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
     from scrm.members.growth import LevelChange
     from scrm.runtime import Runtime
-    from tagging.schemas import OrderIn
+    from tagging.schemas import OrderIn, RefundIn
 
 
 def touch_code(*, runtime: Runtime, db_session: Session, touch: binding.Touch) -> binding.BindingOutcome | None:
@@ -141,17 +142,27 @@ def join_member(*, runtime: Runtime, db_session: Session, customer_id: int, phon
         customer.birthday = birthday
     member, created = create_member(db_session=db_session, config=runtime.config, customer_id=customer_id,
                                     phone=phone, at=at, birthday=birthday, joined_via=joined_via)
-    # The level tag (会员等级:普通, SPEC §13) of a new member is set here (levels' tags).
     return Joined(member, created, None, tuple(merged))
 
 
 def record_order(*, runtime: Runtime, db_session: Session, order_in: OrderIn) -> tuple[Order, bool]:
     """An order (tagging: the purchase, its tag rules, RFM); a new one is credited to the
-    customer's guide (guides), meets the order coupon rules (coupons) and fires the
-    ``purchase`` trigger (outreach). A repeated order number changes nothing."""
+    customer's guide (guides), pays with and earns a member's points and growth (members; a
+    level it raises has its effects, :func:`level_changed`), meets the order coupon rules
+    (coupons) and fires the ``purchase`` trigger (outreach). A repeated order number changes
+    nothing; an order whose points cannot be paid is not recorded at all (the caller rolls
+    back on the error)."""
     order, created = orders.record_order(runtime=runtime, db_session=db_session, order_in=order_in)
     if not created:
         return order, False
+    now = runtime.clock.now()
+    member_orders.spend_for_order(db_session=db_session, customer_id=order.customer_id, order_no=order.order_no,
+                                  points=order.points_used, at=now)
+    earned = member_orders.earn_for_order(db_session=db_session, config=runtime.config, customer_id=order.customer_id,
+                                          order_no=order.order_no, amount=Decimal(order.amount),
+                                          ordered_at=order.ordered_at, at=now)
+    if earned is not None and earned.level_change is not None:
+        level_changed(runtime=runtime, db_session=db_session, change=earned.level_change)
     order.credited_guide_id = credit_guide(
         runtime=runtime, db_session=db_session, customer_id=order.customer_id, guide_code=order.guide_code,
         at=order.ordered_at, kind="order", amount=order.amount)
@@ -173,9 +184,39 @@ def check_in(*, runtime: Runtime, db_session: Session, customer_id: int, at: dat
 
 
 def level_changed(*, runtime: Runtime, db_session: Session, change: LevelChange) -> None:
-    """A member's level moved: a rise fires the ``level_up`` trigger (outreach) with the new
-    level's id. (m-orders' fuller level_changed, which also gives the level-up coupon, replaces
-    this one when the branches meet: the same name and signature.)"""
-    if change.up:
-        event_happened(runtime, db_session, event="level_up", customer_id=change.customer_id,
-                       ref=str(change.new_level_id))
+    """A member's level moved (members: the level and its tag, already): a rise gives the
+    level's level-up coupon, once per member and level (members), and fires the ``level_up``
+    trigger (outreach), once per campaign, member and level."""
+    if not change.up:
+        return
+    gifts.level_up_gift(runtime=runtime, db_session=db_session, customer_id=change.customer_id,
+                        level_id=change.new_level_id, at=change.at)
+    fire_level_up(runtime=runtime, db_session=db_session, change=change)
+
+
+def fire_level_up(*, runtime: Runtime, db_session: Session, change: LevelChange) -> None:
+    """The ``level_up`` trigger (outreach) for a rise: its occurrence is the member and level."""
+    event_happened(runtime, db_session, event="level_up", customer_id=change.customer_id, ref=str(change.new_level_id))
+
+
+@dataclass(frozen=True)
+class Refund:
+    """A refund (tagging) and what it reversed of a member's points and growth (members)."""
+
+    refunded: refunds.Refunded
+    reversal: member_orders.Reversal
+
+
+def refund_order(*, runtime: Runtime, db_session: Session, order_no: str, refund_in: RefundIn) -> Refund:
+    """A refund of (part of) an order (tagging: the refund, the order's refunded total, the
+    timeline), and what it reversed of a member's points and growth (members), in proportion.
+    The same refund retried changes nothing and answers as the first time."""
+    refunded = refunds.refund_order(db_session=db_session, order_no=order_no, refund_in=refund_in,
+                                    at=runtime.clock.now())
+    if not refunded.created:
+        return Refund(refunded, member_orders.refund_reversal(db_session=db_session, refund_id=refunded.refund.id))
+    reversal = member_orders.reverse_for_refund(
+        db_session=db_session, config=runtime.config, order_no=refunded.order.order_no,
+        order_amount=Decimal(refunded.order.amount), before=refunded.before, after=refunded.after,
+        refund_id=refunded.refund.id, at=runtime.clock.now())
+    return Refund(refunded, reversal)

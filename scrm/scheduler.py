@@ -81,6 +81,11 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
                  {"hour": 9, "minute": 40}),
     ScheduledJob("triggers-points-expiring", "scrm.outreach.daily_triggers:fire_expiring_points", "cron",
                  {"hour": 9, "minute": 45}),
+    # Member levels: rises, the yearly review's drops, the level tags (scrm/members/level_jobs.py);
+    # then the levels' birthday coupons, before the birthday triggers (scrm/members/birthdays.py).
+    ScheduledJob("member-levels-nightly", "scrm.members.jobs:review_levels_nightly", "cron", {"hour": 2, "minute": 15}),
+    ScheduledJob("member-birthday-coupons", "scrm.members.jobs:issue_birthday_coupons", "cron",
+                 {"hour": 9, "minute": 20}),
     # Campaigns whose time has come: a run each, planned by a job (scrm/outreach/sweeps.py).
     ScheduledJob("outreach-runs", "scrm.outreach.sweeps:start_campaign_runs", "interval",
                  every="outreach.sweep_seconds"),

@@ -3,9 +3,10 @@
 A new order lands once: the row, a ``purchase`` entry on the customer's timeline, the
 customer's computed tags (RFM, lifecycle) recomputed, and purchase ``event`` rules applied
 (:func:`on_purchase`); what a new order sets off in other domains (the guide's credit, order
-coupons, the ``purchase`` trigger) is :func:`scrm.flows.record_order`'s. The same order posted
-again changes nothing and returns the stored order; the same ``order_no`` with other content
-is a :class:`OrderConflict`.
+coupons, the ``purchase`` trigger, a member's points) is :func:`scrm.flows.record_order`'s. The
+same order posted again changes nothing and returns the stored order; the same ``order_no``
+with other content (``points_used`` included) is a :class:`OrderConflict`. Refunds are
+tagging/refunds.py's.
 
 Service functions take ``db_session`` and never commit; the caller owns the transaction.
 """
@@ -80,6 +81,7 @@ def record_order(*, runtime: Runtime, db_session: Session, order_in: OrderIn) ->
         "ordered_at": order_in.ordered_at,
         "store_code": order_in.store_code,
         "guide_code": order_in.guide_code,
+        "points_used": order_in.points_used,
         "created_at": now,
     }
     order_id = db_session.execute(
@@ -150,6 +152,8 @@ def order_json(order: Order) -> dict[str, Any]:
         "store_code": order.store_code,
         "guide_code": order.guide_code,
         "credited_guide_id": order.credited_guide_id,
+        "points_used": order.points_used,
+        "refunded_amount": str(Decimal(order.refunded_amount or 0).quantize(Decimal("0.01"))),
         "created_at": as_utc(order.created_at).isoformat(),
     }
 
@@ -166,6 +170,7 @@ def _same_or_conflict(db_session: Session, order: Order, order_in: OrderIn) -> O
         "ordered_at": as_utc(order.ordered_at),
         "store_code": order.store_code,
         "guide_code": order.guide_code,
+        "points_used": order.points_used,
     }
     differs = [name for name, value in stored.items() if getattr(order_in, name) != value]
     owner = customers.resolve(db_session=db_session, customer_id=order.customer_id)

@@ -89,7 +89,38 @@ class OrderOut(BaseModel):
     store_code: str | None
     guide_code: str | None
     credited_guide_id: int | None
+    points_used: int = Field(description="a member's points that paid part of it")
+    refunded_amount: str = Field(description="yuan refunded so far, two decimals")
     created_at: str
+
+
+class OrderMemberOut(BaseModel):
+    points_earned: int = Field(description="points the order earned (frozen for members.freeze_days)")
+    points_available_at: str | None = Field(description="when the earned points can be spent")
+    growth: int = Field(description="growth value the order gave")
+    points_used: int
+
+
+class OrderCreatedOut(OrderOut):
+    member: OrderMemberOut | None = Field(description="what the order gave and spent of the customer's "
+                                                      "membership; null when the customer is not a member")
+
+
+class RefundRowOut(BaseModel):
+    refund_no: str = Field(description="the order system's number, or auto:<refunded before>+<amount>")
+    amount: str
+    refunded_at: str
+
+
+class ReversedOut(BaseModel):
+    points_taken_back: int
+    growth_taken_back: int
+    points_returned: int = Field(description="of the points the order used, given back")
+
+
+class RefundOut(OrderOut):
+    refund: RefundRowOut
+    reversed: ReversedOut
 
 
 class SegmentOut(BaseModel):

@@ -4,7 +4,10 @@ tag rules, and orders.
 Admins and managers write; a guide may read the tag list and the tags of their own customers
 (those bound to them now). The brand's order system posts orders with a manager token:
 ``POST /api/orders`` is idempotent on ``order_no`` (201 new, 200 the same again, 409 other
-content under a taken order_no, 422 bad input or an unknown customer). Domain errors are
+content under a taken order_no, 422 bad input or an unknown customer; with ``points_used``, 404
+``not_a_member`` or 409 ``not_enough_points`` and no order); ``POST
+/api/orders/<order_no>/refund`` is idempotent as tagging/refunds.py says (201 new, 200 the same
+again, 404 ``order_not_found``, 409 ``over_refund`` / ``refund_conflict``). Domain errors are
 answered by scrm/web/errors.py.
 """
 
@@ -23,9 +26,20 @@ from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime, json_object, path_ids_fit, query_id_of
 from scrm.web.auth import current_caller, require_role
 from scrm.web.errors import ApiError, Forbidden
-from tagging import orders, rules, service
+from scrm.members import orders as member_orders
+from tagging import orders, refunds, rules, service
 from tagging.models import Tag, TagGroup, TagRule
-from tagging.schemas import GroupChanges, GroupIn, ManualTagIn, TagIn, parse, parse_changes, parse_order, parse_rule
+from tagging.schemas import (
+    GroupChanges,
+    GroupIn,
+    ManualTagIn,
+    TagIn,
+    parse,
+    parse_changes,
+    parse_order,
+    parse_refund,
+    parse_rule,
+)
 
 blueprint = Blueprint("tags", __name__)
 path_ids_fit(blueprint, group_id=TagGroup.id, tag_id=Tag.id, rule_id=TagRule.id)
@@ -190,11 +204,36 @@ def create_order():  # noqa: ANN201
     order_in = parse_order(json_object(), now=runtime.clock.now())
     with runtime.transaction() as db_session:
         order, created = flows.record_order(runtime=runtime, db_session=db_session, order_in=order_in)
-        body = orders.order_json(order)
+        points = member_orders.order_points(db_session=db_session, order_no=order.order_no,
+                                            customer_id=order.customer_id)
+        body = {**orders.order_json(order), "member": _member_json(points)}
     return jsonify(body), 201 if created else 200
 
 
+@blueprint.post("/api/orders/<order_no>/refund")
+@require_role(*MANAGERS)
+def refund_order(order_no: str):  # noqa: ANN201
+    refund_in = parse_refund(json_object())
+    runtime = current_runtime()
+    with runtime.transaction() as db_session:
+        done = flows.refund_order(runtime=runtime, db_session=db_session, order_no=order_no, refund_in=refund_in)
+        reversal = done.reversal
+        body = {**orders.order_json(done.refunded.order), "refund": refunds.refund_json(done.refunded),
+                "reversed": {"points_taken_back": reversal.points_taken_back,
+                             "growth_taken_back": reversal.growth_taken_back,
+                             "points_returned": reversal.points_returned}}
+    return jsonify(body), 201 if done.refunded.created else 200
+
+
 # -- JSON ------------------------------------------------------------------------------------
+
+
+def _member_json(points: member_orders.OrderPoints | None) -> dict[str, Any] | None:
+    """What the order gave and took of a member's points and growth (None: not a member's)."""
+    if points is None:
+        return None
+    return {"points_earned": points.points, "points_available_at": _iso(points.available_at),
+            "growth": points.growth, "points_used": points.points_used}
 
 
 def _group_json(group: TagGroup, tags: tuple[tuple[Tag, int], ...] | None) -> dict[str, Any]:

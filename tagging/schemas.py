@@ -20,7 +20,10 @@ characters, outer spaces stripped), ``amount`` (a decimal string or a JSON numbe
 most 2 decimals and at most 10,000,000; a float is read by its shortest decimal form, so
 ``19.9`` is 19.90 while ``0.1 + 0.2`` is refused), ``ordered_at`` (ISO 8601 with a zone, at
 most 5 minutes ahead of our clock), ``customer`` (exactly one of ``openid``,
-``external_userid``, ``phone``), and optional ``store_code``/``guide_code``. Phones are
+``external_userid``, ``phone``), and optional ``store_code``/``guide_code`` and ``points_used``
+(a member's points paying part of it: a whole number 0-10,000,000). A refund
+(``POST /api/orders/<order_no>/refund``) gives ``amount`` (as an order's) and optionally
+``refund_no`` (1-64 characters), the refund's own number in the order system. Phones are
 compared normalised: separators dropped, a leading ``+86`` dropped, digits only
 (``+86 138-0013-8000`` → ``13800138000``).
 """
@@ -289,6 +292,7 @@ ORDER_NO_MAX_CHARS = 64
 CODE_MAX_CHARS = 32  # stores' and guides' codes (orders.store_code, orders.guide_code)
 EXTERNAL_ID_MAX_CHARS = 64
 AMOUNT_MAX = Decimal("10000000")
+POINTS_USED_MAX = 10_000_000
 CENT = Decimal("0.01")
 FUTURE_TOLERANCE = timedelta(minutes=5)  # the order system's clock may run a little ahead
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -386,6 +390,8 @@ class _OrderFields(BaseModel):
     customer: CustomerRefIn
     store_code: StrictStr | None = None
     guide_code: StrictStr | None = None
+    # Points the member paid with (SPEC §13), spent in the order's transaction.
+    points_used: Annotated[int, Field(ge=0, le=POINTS_USED_MAX, strict=True)] = 0
 
     @field_validator("order_no")
     @classmethod
@@ -419,6 +425,7 @@ class OrderIn:
     customer: CustomerRefIn
     store_code: str | None
     guide_code: str | None
+    points_used: int = 0
 
 
 def parse_order(data: Mapping[str, Any], *, now: datetime) -> OrderIn:
@@ -437,6 +444,7 @@ def parse_order(data: Mapping[str, Any], *, now: datetime) -> OrderIn:
         customer=fields.customer,
         store_code=fields.store_code,
         guide_code=fields.guide_code,
+        points_used=fields.points_used,
     )
 
 
@@ -454,3 +462,36 @@ def _parse_moment(value: str) -> datetime:
     if moment < EARLIEST:
         raise ValueError("is before 1970")
     return moment
+
+
+class RefundIn(BaseModel):
+    """A refund of (part of) an order: ``amount`` yuan, 2 decimals; ``refund_no`` when the
+    order system numbers its refunds (tagging/refunds.py says what a retry is without one)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    amount: Any
+    refund_no: StrictStr | None = None
+
+    @field_validator("amount")
+    @classmethod
+    def _amount(cls, value: Any) -> Decimal:
+        return parse_amount(value)
+
+    @field_validator("refund_no")
+    @classmethod
+    def _refund_no(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = _printable(value, ORDER_NO_MAX_CHARS)
+        if value.startswith("auto:"):
+            raise ValueError('must not start with "auto:" (the numbers of refunds made without one)')
+        return value
+
+
+def parse_refund(data: Mapping[str, Any]) -> RefundIn:
+    """A valid :class:`RefundIn`, or :class:`InvalidOrder` naming the field."""
+    try:
+        return RefundIn.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InvalidOrder.from_validation(exc, what="a refund") from None

@@ -20,7 +20,7 @@ from scrm.db import Base
 
 KINDS = ("cash", "discount", "gift")  # 减, 折, 赠品
 STATUSES = ("issued", "redeemed", "voided", "expired")
-SOURCES = ("rule", "campaign", "manual", "exchange")  # exchange: the points mall (scrm/members/mall.py)
+SOURCES = ("rule", "campaign", "manual", "exchange", "member")  # exchange: the points mall (scrm/members/mall.py); member: level benefits (scrm/members/gifts.py)
 TRIGGERS = ("binding", "first_order", "order_over")
 TEMPLATE_STATUSES = ("active", "paused")
 

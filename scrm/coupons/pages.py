@@ -50,7 +50,8 @@ FIND_BY = ("customer_id", "openid", "phone")
 REFUSAL_STATUS = {"bad_code": 422, "not_found": 404}  # every other refusal: 409, as the API answers
 # A coupon's status as the console reads it (customers' pages word it in brand.locale: scrm/texts.py).
 STATUS_WORDS = {"issued": _l("可使用"), "redeemed": _l("已使用"), "voided": _l("已作废"), "expired": _l("已过期")}
-SOURCE_WORDS = {"rule": _l("发券规则"), "campaign": _l("活动"), "manual": _l("手动发券"), "exchange": _l("积分兑换")}
+SOURCE_WORDS = {"rule": _l("发券规则"), "campaign": _l("活动"), "manual": _l("手动发券"), "exchange": _l("积分兑换"),
+                "member": _l("会员权益")}
 # Why a coupon was not issued by hand (scrm/coupons/issuing.py's reasons), by name.
 NOT_ISSUED_WORDS = {"not_found": _l("没有这个券模板"), "paused": _l("这个券已暂停发放"), "ended": _l("这个券的固定日期已结束"),
                     "out_of_stock": _l("库存已发完"), "limit_reached": _l("这位顾客已领到每人限领的张数")}

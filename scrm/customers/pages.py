@@ -20,6 +20,7 @@ from guides.phone_views import kind_words, profile
 from scrm.clock import as_utc, local_day
 from scrm.customers import console_views, service
 from scrm.customers.schemas import InvalidCustomer, parse_change
+from scrm.members.service import member_summary
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
 from scrm.web.auth import current_caller, require_role
@@ -93,6 +94,7 @@ def _render_customer(customer_id: int, *, errors: list | None = None, typed: str
         page = service.timeline(db_session=db_session, customer_id=found.id, before_id=before, limit=TIMELINE_PAGE)
         shown = profile(found, identities, tags, page.entries, page.next_before_id,
                         runtime.config.brand.zone, reader_locale())
+        member = member_summary(db_session=db_session, config=runtime.config, customer_id=found.id, at=now)
         binding = current_binding(db_session=db_session, customer_id=found.id)
         guide = db_session.get(Guide, binding.guide_id) if binding is not None else None
         zone = runtime.config.brand.zone  # every time on the page in the brand's zone, one format
@@ -104,7 +106,7 @@ def _render_customer(customer_id: int, *, errors: list | None = None, typed: str
             "bound_at": as_utc(binding.bound_at).astimezone(zone) if binding is not None else None,
         }
     return render_template("customers/console/customer.html", profile=shown, facts=facts, tags=tags,
-                           identities=identities, errors=errors or [], channel_words=CHANNEL_WORDS,
+                           identities=identities, errors=errors or [], channel_words=CHANNEL_WORDS, member=member,
                            typed=typed if typed is not None else (facts["birthday"].isoformat()
                                                                    if facts["birthday"] else ""),
                            now=now, ago=ago, caller=current_caller()), status

@@ -16,6 +16,7 @@ from scrm.coupons.stats import MAX_DAYS
 from scrm.dashboard import board
 from scrm.dashboard.console_views import funnel_view
 from scrm.dashboard.funnel import compare, days
+from scrm.members.stats import headline
 from scrm.web.api import current_runtime, day_range
 from scrm.web.auth import current_caller, require_role
 from scrm.web.errors import ApiError
@@ -60,10 +61,11 @@ def dashboard():  # noqa: ANN201
                                     store_id=store_id)
         tags = board.tag_distribution(db_session=db_session, now=now)
         campaigns = board.latest_campaigns(db_session=db_session)
+        members = headline(db_session=db_session, config=runtime.config, first_day=first, last_day=last)
     most_bound = max([g.bindings for g in leaders] + [1])
     most_tagged = max([t.customers for t in tags] + [1])
     return render_template("dashboard/dashboard.html", first=first, last=last, stores=stores,
                            store=store, funnel=shown, leaders=leaders,
-                           most_bound=most_bound, tags=tags, most_tagged=most_tagged, campaigns=campaigns,
+                           most_bound=most_bound, tags=tags, most_tagged=most_tagged, campaigns=campaigns, members=members,
                            errors=errors, channel_words=CHANNEL_WORDS, status_words=STATUS_WORDS,
                            caller=current_caller()), status

@@ -52,10 +52,13 @@ class GrowthPosted:
 
 def add_growth(
     *, db_session: Session, config: Config, customer_id: int, amount: int, kind: str, source_id: str | None,
-    key: str, at: datetime,
+    key: str, at: datetime, counted_from: datetime | None = None,
 ) -> GrowthPosted:
     """Add ``amount`` (negative: take back, never below zero in total) growth; the member's
-    level rises when the growth that counts reaches a higher threshold."""
+    level rises when the growth that counts reaches a higher threshold. ``counted_from`` (default
+    ``at``) is when the growth counts from under ``rolling_12_months``: an order's growth from
+    the purchase, a refund's taking back from the same moment as the order's, so both leave the
+    12 months together."""
     member = lock_member(db_session, customer_id)
     existing = db_session.scalar(select(GrowthEntry).where(GrowthEntry.idempotency_key == key))
     if existing is not None:
@@ -63,7 +66,7 @@ def add_growth(
     at = as_utc(at)
     amount = max(amount, -member.growth)
     entry = GrowthEntry(customer_id=customer_id, amount=amount, kind=kind, source_id=source_id, idempotency_key=key,
-                        created_at=at)
+                        created_at=as_utc(counted_from) if counted_from is not None else at)
     db_session.add(entry)
     member.growth += amount
     member.updated_at = at
@@ -94,4 +97,5 @@ def raise_level(*, db_session: Session, config: Config, member: Member, at: date
     member.level_id = reached.id
     member.level_changed_at = as_utc(at)
     db_session.flush()
+    levels.tag_level(db_session=db_session, customer_id=member.customer_id, level=reached, at=as_utc(at))
     return LevelChange(member.customer_id, old_id, reached.id, old_rank, reached.rank, as_utc(at))

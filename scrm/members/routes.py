@@ -9,6 +9,8 @@
 - ``GET|POST /api/points-mall/items``, ``PATCH /api/points-mall/items/<id>``: anyone signed in
   reads (a member with their own session sees ``available``/``why_not`` for themselves),
   managers write.
+- ``GET /api/members/stats?from=&to=``: the figures of a period of local days beside the period
+  before (scrm/members/stats.py), admins and managers.
 - ``POST /api/points-mall/exchange {item_id, key?, customer_id?}`` and ``POST
   /api/members/checkin {customer_id?}``: the member's own session (the /c/ pages' sign-in
   cookie, scrm/coupons/customer_pages.py — with a CSRF token, ``X-CSRFToken``, SPEC §12) or a
@@ -32,7 +34,7 @@ from scrm.coupons.customer_pages import signed_in_customer
 from scrm.coupons.issuing import get_coupon
 from scrm.customers.models import Customer
 from scrm.errors import InvalidInput, validated
-from scrm.members import checkin, grants, history, ledger, mall, service
+from scrm.members import checkin, grants, history, ledger, mall, service, stats
 from scrm.members.models import MallItem, MemberLevel
 from scrm.members.schemas import (
     CheckinIn,
@@ -49,7 +51,7 @@ from scrm.members.schemas import (
     points_json,
 )
 from scrm.users.models import MANAGERS
-from scrm.web.api import current_runtime, json_object, path_ids_fit, query_id_of, query_int
+from scrm.web.api import current_runtime, day_range, json_object, path_ids_fit, query_id_of, query_int
 from scrm.web.auth import current_caller, require_role
 from scrm.web.errors import ApiError, Forbidden, Unauthorized
 
@@ -57,6 +59,7 @@ blueprint = Blueprint("members_api", __name__)
 path_ids_fit(blueprint, item_id=MallItem.id)
 
 MAX_PAGE = 10_000
+STATS_MOST_DAYS = 366
 FLAGS = {"1": True, "true": True, "0": False, "false": False}
 
 
@@ -183,6 +186,18 @@ def check_in():  # noqa: ANN201
         level = db_session.get(MemberLevel, change.new_level_id) if change is not None else None
         body = checked_in_json(done, level_name=level.name if level is not None else None)
     return jsonify(body), 201 if done.created else 200
+
+
+@blueprint.get("/api/members/stats")
+@require_role(*MANAGERS)
+def member_stats():  # noqa: ANN201
+    """Members by level, new members, points issued/spent/expired, check-ins and exchanges, the liability."""
+    runtime = current_runtime()
+    first, last = day_range(runtime, most_days=STATS_MOST_DAYS)
+    with runtime.transaction() as db_session:
+        found = stats.member_stats(db_session=db_session, config=runtime.config, first_day=first, last_day=last,
+                                   at=runtime.clock.now())
+    return jsonify(found.as_json())
 
 
 # ---- helpers -------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ def create_member(
             ).on_conflict_do_nothing().returning(Member.__table__.c.customer_id)
         ).first()
         if inserted is not None:
+            levels.tag_level(db_session=db_session, customer_id=customer_id, level=lowest, at=at)
             return db_session.get(Member, customer_id, populate_existing=True), True
         if db_session.get(Member, customer_id, populate_existing=True) is not None:  # joined at this moment
             return db_session.get(Member, customer_id), False

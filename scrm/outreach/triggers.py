@@ -13,6 +13,8 @@ The occurrences, and so what "once" means:
 - ``binding:<customer>`` — the first new binding to a guide: once;
 - ``purchase:<customer>:<order id>`` — each new order;
 - ``custom:<customer>:<event id>`` — each custom event of the campaign's ``name`` (POST /api/events);
+- ``level_up:<customer>:<level id>`` — a member reaching a higher level (an order, a check-in,
+  the nightly review: scrm/flows.py ``level_changed``): once per member and level;
 - ``birthday:<customer>:<year>``, ``inactive:<customer>:<last activity day>``,
   ``coupon_expiring:<customer>:<coupon id>`` — found by the daily scans (scrm/outreach/daily_triggers.py).
 
@@ -52,7 +54,7 @@ if TYPE_CHECKING:
     from scrm.runtime import Runtime
 
 LIVE = ("scheduled", "running")
-HOOKED = ("follow", "binding", "purchase", "custom")  # fired by hooks; the others by daily scans
+HOOKED = ("follow", "binding", "purchase", "custom", "level_up")  # fired by hooks; the others by daily scans
 CACHE_SECONDS = 15.0
 
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # runtime → {event: (expires, [(id, name)])}

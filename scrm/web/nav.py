@@ -62,6 +62,12 @@ NAV = (
         Link("sop_console.sops", _l("群SOP")),
         Link("group_stats_console.stats_page", _l("社群数据")),
     )),
+    Section(_l("会员"), (
+        Link("member_console.members", _l("会员")),
+        Link("member_console.levels", _l("会员等级")),
+        Link("member_console.mall", _l("积分商城")),
+        Link("member_stats_console.stats_page", _l("会员数据")),
+    )),
     Section(None, (
         Link("phone_pages.page", _l("手机沙盒"), admin_sandbox_only=True),
     )),

@@ -131,9 +131,18 @@ OPERATIONS: dict[str, Op] = {
     "tags.get_rule": Op({200: f"{T}:TagRuleOut"}),
     "tags.update_rule": Op({200: f"{T}:TagRuleOut"}, body="tagging.schemas:TagRuleIn", partial=True),
     "tags.delete_rule": Op({204: None}),
-    "tags.create_order": Op({201: f"{T}:OrderOut", 200: f"{T}:OrderOut"}, body="tagging.schemas:_OrderFields",
+    "tags.create_order": Op({201: f"{T}:OrderCreatedOut", 200: f"{T}:OrderCreatedOut"},
+                            body="tagging.schemas:_OrderFields", errors=(404, 409),
                             notes="Idempotent on `order_no`: 201 a new order, 200 the same again, 409 other "
-                                  "content under a taken order_no."),
+                                  "content under a taken order_no. With `points_used`: 404 not_a_member, 409 "
+                                  "not_enough_points (`available`), and no order is recorded."),
+    "tags.refund_order": Op({201: f"{T}:RefundOut", 200: f"{T}:RefundOut"}, body="tagging.schemas:RefundIn",
+                            errors=(404, 409),
+                            notes="Reverses a member's points and growth in proportion and gives back points "
+                                  "the order used. 404 order_not_found; 409 over_refund (`refundable`), "
+                                  "refund_conflict (the refund_no was another amount). Without `refund_no`, the "
+                                  "same amount again within 30 minutes of the order's last such refund is that "
+                                  "refund retried (200)."),
     # ---- reply rules (scrm/replies/routes.py)
     "replies.list_rules": Op({200: "scrm.replies.schemas:ReplyRuleListOut"}),
     "replies.create_rule": Op({201: "scrm.replies.schemas:ReplyRuleOut"}, body="scrm.replies.schemas:RuleIn"),
@@ -228,6 +237,9 @@ OPERATIONS: dict[str, Op] = {
           "rows per local day, group, group owner or live code"),
     ), notes="by=owner: sop_tasks and sop_on_time are the group SOP's tasks due in the period (scrm/groups/sop.py); "
              "by=code: joins through each live code's ways (scrm/groups/code_stats.py)."),
+    "members_api.member_stats": Op({200: "scrm.members.stats_schemas:MemberStatsOut"}, query=day_range(366, 30),
+                                   notes="Days are local (brand.timezone); `before` is the period of the same "
+                                         "length just before. by_level and outstanding are now."),
     # ---- membership (scrm/members/routes.py)
     "members_api.member_card": Op({200: f"{M}:MemberCardOut"},
                                   notes="A guide sees only the customers bound to them (403 otherwise), the phone "

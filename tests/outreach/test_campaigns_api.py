@@ -146,7 +146,8 @@ def test_a_draft_is_edited_with_the_same_validation(frozen, client, auth):
 def test_journeys_make_drafts(frozen, client, auth):
     headers = auth("manager")
     listed = client.get("/api/journeys", headers=headers).get_json()["journeys"]
-    assert [j["key"] for j in listed] == ["welcome", "birthday", "wake_up", "thank_you", "coupon_expiry", "points_expiry"]
+    assert [j["key"] for j in listed] == ["welcome", "birthday", "wake_up", "thank_you", "coupon_expiry",
+                                             "points_expiry", "level_up"]
     customer(frozen, tags=(DORMANT,))  # the wake-up audience names the lifecycle tag: it must exist
     wake = client.post("/api/journeys/wake_up", json={}, headers=headers)
     assert wake.status_code == 201, wake.get_json()

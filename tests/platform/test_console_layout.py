@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 import pytest
 
 from campaign_world import make_campaign
-from coupon_world import make_customer, make_template
+from coupon_world import make_template
 from guide_world import create_guide, create_store
+from member_world import make_member
 from scrm.groups.models import CustomerGroup, GroupCode
+from scrm.members.models import Member
 from web_world import log_in, page_text
 
 BRAND = "英氏测试旗舰"
@@ -27,6 +29,8 @@ AREAS = {  # every area's link, as the side bar shows it to a manager
     "/console/group-welcome": "入群欢迎语",
     "/console/group-sops": "群SOP",
     "/console/group-stats": "社群数据",
+    "/console/members": "会员", "/console/member-levels": "会员等级", "/console/points-mall": "积分商城",
+    "/console/member-stats": "会员数据",
 }
 NOT_PAGES = {"guide_console.guide_qrcode", "guide_console.store_qrcode", "guide_console.store_poster",
              "campaign_console.results_json", "tag_console.audience_count", "tag_console.one_firing",
@@ -62,12 +66,29 @@ def seeded(runtime, client, auth):  # noqa: ANN001, ANN201
         "name": "新群欢迎", "selector": {"kind": "owner", "value": "G1"},
         "steps": [{"day_offset": 0, "time": "10:30", "text": "欢迎入群"}]})
     assert sop.status_code == 201, sop.get_data(as_text=True)
-    return {"customer_id": make_customer(runtime, nickname="艾米"), "template_id": make_template(runtime),
+    member = make_member(runtime, nickname="艾米")  # a customer who joined: their member page too
+    return {"customer_id": member, "template_id": make_template(runtime),
             "sop_id": sop.get_json()["id"],
             "campaign_id": make_campaign(runtime), "rule_id": reply.get_json()["id"], "chat_id": "wrVIP",
             "code_id": code_id,
             "template_pk": welcome.get_json()["id"],
+            "level_id": _level_of(runtime, member), "item_id": _an_item(runtime),
             "code": {"guide_console.guide": "G1", "guide_console.store": "S1"}}
+
+
+def _an_item(runtime) -> int:  # noqa: ANN001
+    from scrm.members import mall
+    from scrm.members.schemas import MallItemIn
+
+    template = make_template(runtime, name="满100减20")
+    with runtime.transaction() as db_session:
+        return mall.create_item(db_session=db_session, at=runtime.clock.now(),
+                                item_in=MallItemIn(name="满100减20", template_id=template, points=100)).id
+
+
+def _level_of(runtime, customer_id: int) -> int:  # noqa: ANN001
+    with runtime.transaction() as db_session:
+        return db_session.get(Member, customer_id).level_id
 
 
 def console_pages(app, ids: dict) -> dict[str, str]:  # noqa: ANN001
@@ -104,6 +125,9 @@ EXPECTED_AREA = {
     "campaign_console.campaign_results": "/console/campaigns", "customer_console.customer": "/console/customers",
     "group_console.group": "/console/groups", "sop_console.new_sop": "/console/group-sops",
     "sop_console.sop_page": "/console/group-sops", "sop_console.edit_sop": "/console/group-sops",
+    "member_console.member": "/console/members", "member_console.edit_level": "/console/member-levels",
+    "member_console.new_level": "/console/member-levels", "member_console.new_item": "/console/points-mall",
+    "member_console.edit_item": "/console/points-mall",
 }
 
 
@@ -161,9 +185,10 @@ def visible_text(html_text: str) -> str:
 def test_every_console_page_reads_in_english_when_english_is_chosen(app, client, make_token, seeded):
     """Switched to English, a console page shows no Chinese but the brand's own data (its name,
     a guide's, a store's, a customer's, a group's, a coupon template's, a campaign's, a reply rule's
-    keyword and text, a group SOP's name and step)."""
+    keyword and text, a group SOP's name and step, the member levels and their benefits)."""
     data = (BRAND, "王小美", "艾米", "静安店VIP群", "奶粉", "有货", "上海静安店", "满100减20", "双11预热",
-            "双11 全场满300减50", "新群欢迎", "欢迎入群", "中文")  # 中文: the switch names itself
+            "双11 全场满300减50", "新群欢迎", "欢迎入群", "中文",  # 中文: the switch names itself
+            "普通", "银卡", "金卡", "钻石", "生日礼券", "专属客服", "新品优先购")  # the levels as [members] names them
     log_in(client, make_token, "manager")
     pages = console_pages(app, seeded)
     for url in pages.values():  # drawn in Chinese first: no word may stay in the first language drawn
