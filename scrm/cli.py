@@ -196,6 +196,34 @@ def tags_recompute(ctx: click.Context, batch_size: int) -> None:
     _run().tags_recompute(ctx, batch_size)
 
 
+@main.group()
+def members() -> None:
+    """Membership (会员): the points ledger's audit, the nightly expiry."""
+
+
+def _members_run() -> ModuleType:
+    """The members commands' work, scrm/members/commands.py, imported when a command runs."""
+    from scrm.members import commands  # deferred on purpose, as _run()
+
+    return commands
+
+
+@members.command("audit")
+@click.pass_context
+def members_audit(ctx: click.Context) -> None:
+    """Check every member's points balance against the sum of their ledger and of their lots.
+
+    Prints each member whose balance differs and exits 1; else one line and exits 0."""
+    _members_run().audit(ctx)
+
+
+@members.command("expire")
+@click.pass_context
+def members_expire(ctx: click.Context) -> None:
+    """Expire the points lots that are due now (the scheduler does it every night)."""
+    _members_run().expire(ctx)
+
+
 def _add_domain_commands() -> None:
     main.add_command(stores)
     main.add_command(guides)

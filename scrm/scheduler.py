@@ -63,6 +63,9 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
     ScheduledJob("coupons-expire", "scrm.coupons.expiry:expire_due", "interval", {"minutes": 10}),
     # Reminders before expiry, recorded for outreach, each morning.
     ScheduledJob("coupon-reminders", "scrm.coupons.expiry:record_reminders", "cron", {"hour": 9, "minute": 0}),
+    # Points lots past their expires_at taken out of the members' balances (scrm/members/expiry.py),
+    # just after local midnight, when year_end lots expire.
+    ScheduledJob("members-points-expire", "scrm.members.expiry:expire_due", "cron", {"hour": 0, "minute": 10}),
     # Coupon announcements that waited for the customer's next message (scrm/coupons/announce.py).
     ScheduledJob("coupon-announcements", "scrm.coupons.announce:announce_waiting", "interval", {"minutes": 5}),
     # Customer groups (客户群) read back from WeCom; callbacks refresh single groups between.
@@ -76,6 +79,8 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
     ScheduledJob("triggers-inactive", "scrm.outreach.daily_triggers:fire_inactive", "cron", {"hour": 9, "minute": 35}),
     ScheduledJob("triggers-coupon-expiring", "scrm.outreach.daily_triggers:fire_expiring_coupons", "cron",
                  {"hour": 9, "minute": 40}),
+    ScheduledJob("triggers-points-expiring", "scrm.outreach.daily_triggers:fire_expiring_points", "cron",
+                 {"hour": 9, "minute": 45}),
     # Member levels: rises, the yearly review's drops, the level tags (scrm/members/level_jobs.py);
     # then the levels' birthday coupons, before the birthday triggers (scrm/members/birthdays.py).
     ScheduledJob("member-levels-nightly", "scrm.members.jobs:review_levels_nightly", "cron", {"hour": 2, "minute": 15}),

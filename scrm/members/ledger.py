@@ -28,6 +28,8 @@ from scrm.errors import ConflictError, NotFoundError
 from scrm.members.models import Member, PointAllocation, PointEntry
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from sqlalchemy.orm import Session
 
     from scrm.config import Config
@@ -218,6 +220,11 @@ class AuditFinding:
 
 def audit(*, db_session: Session, batch: int = 10_000) -> list[AuditFinding]:
     """Members whose balance is not the sum of their ledger (or of their lots' remaining)."""
+    return list(audit_findings(db_session=db_session, batch=batch))
+
+
+def audit_findings(*, db_session: Session, batch: int = 10_000) -> Iterator[AuditFinding]:
+    """:func:`audit`, streamed (``scrm members audit`` prints as it reads)."""
     sums = (select(PointEntry.customer_id.label("customer_id"), func.sum(PointEntry.amount).label("total"),
                    func.sum(PointEntry.remaining).label("remaining"))
             .group_by(PointEntry.customer_id).subquery())
@@ -228,8 +235,9 @@ def audit(*, db_session: Session, batch: int = 10_000) -> list[AuditFinding]:
         .outerjoin(sums, sums.c.customer_id == Member.customer_id)
         .where(or_(Member.points_balance != ledger_sum, Member.points_balance != lots_sum))
         .order_by(Member.customer_id).execution_options(yield_per=batch)
-    ).all()
-    return [AuditFinding(int(c), int(b), int(s), int(r)) for c, b, s, r in rows]
+    )
+    for c, b, s, r in rows:
+        yield AuditFinding(int(c), int(b), int(s), int(r))
 
 
 # -- inside ----------------------------------------------------------------------------------

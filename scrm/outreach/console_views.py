@@ -47,7 +47,8 @@ CHANNEL_WORDS = {"mp_custom": _l("公众号客服消息"), "mp_template": _l("�
 KIND_WORDS = {"text": _l("文字"), "image": _l("图片"), "news": _l("图文链接"), "miniprogram": _l("小程序卡片"),
               "template": _l("模板消息"), "invite": _l("群活码邀请")}
 TRIGGER_WORDS = {"follow": _l("顾客关注公众号时"), "binding": _l("顾客绑定导购时"), "purchase": _l("顾客下单后"),
-                 "coupon_expiring": _l("优惠券到期前几天"), "birthday": _l("顾客生日前几天"),
+                 "coupon_expiring": _l("优惠券到期前几天"), "points_expiring": _l("积分即将过期"),
+                 "birthday": _l("顾客生日前几天"),
                  "inactive": _l("顾客多日未互动时"), "custom": _l("自定义事件发生时"),
                  "level_up": _l("会员升级时")}
 WEEKDAY_WORDS = {"1": _l("周一"), "2": _l("周二"), "3": _l("周三"), "4": _l("周四"), "5": _l("周五"),
@@ -83,6 +84,7 @@ JOURNEY_WORDS = {
     "wake_up": (_l("唤醒"), _l("每周一 10:00，提醒久未互动的顾客。")),
     "thank_you": (_l("购后感谢"), _l("顾客下单后，致谢并送上使用提示。")),
     "coupon_expiry": (_l("券到期提醒"), _l("优惠券到期前 3 天提醒顾客。")),
+    "points_expiry": (_l("积分过期提醒"), _l("会员的积分即将过期时，提醒去积分商城兑换。")),
     "level_up": (_l("升级祝贺"), _l("会员升到更高等级时，送上祝贺和新等级的权益。")),
 }
 

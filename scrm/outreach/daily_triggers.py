@@ -12,6 +12,11 @@ campaign for one customer through :func:`scrm.outreach.triggers.fire_in`:
   cause names the last activity's day: a customer who comes back and sleeps again fires again).
 - ``coupon_expiring`` with ``days`` N: issued coupons that end within N days. Once per coupon;
   the coupon's pending reminder (scrm/coupons/expiry.py) is then marked ``sent``.
+- ``points_expiring`` with ``days`` N (none: ``members.expiry_remind_days``): members whose
+  available points (lots spendable now, SPEC §13) start expiring within N days. Once per
+  member and expiry date (the cause names the local day the first of those lots expires; a
+  member whose lots expire on several days is reminded again before the next, once the
+  first has gone by the nightly expiry, scrm/members/expiry.py).
 
 Each scan fires in transactions of :data:`FIRE_BATCH` customers, each committed before its
 deliveries are queued.
@@ -28,6 +33,7 @@ from sqlalchemy import extract, func, or_, select, update
 from scrm.clock import as_utc, local_day
 from scrm.coupons.models import Coupon, CouponReminder
 from scrm.customers.models import ACTIVITY_KINDS, Customer, Interaction
+from scrm.members.models import PointEntry
 from scrm.outreach import planner
 from scrm.outreach.triggers import cause_of, fire_in, live_triggers
 from scrm.runtime import Runtime, job
@@ -62,6 +68,13 @@ def fire_expiring_coupons(runtime: Runtime) -> int:
     """Scheduled (daily): coupon-about-to-expire triggers."""
 
     return _scan(runtime, "coupon_expiring", lambda trigger: _expiring(runtime, trigger))
+
+
+@job
+def fire_expiring_points(runtime: Runtime) -> int:
+    """Scheduled (daily): points-about-to-expire triggers (积分即将过期)."""
+
+    return _scan(runtime, "points_expiring", lambda trigger: _expiring_points(runtime, trigger))
 
 
 def _scan(runtime: Runtime, event: str, occurrences) -> int:  # noqa: ANN001 - Trigger → [(customer, ref)]
@@ -129,6 +142,20 @@ def _expiring(runtime: Runtime, trigger: Trigger) -> list[tuple[int, str]]:
             .order_by(Coupon.id)
         ).all()
     return [(customer_id, str(coupon_id)) for customer_id, coupon_id in rows]
+
+
+def _expiring_points(runtime: Runtime, trigger: Trigger) -> list[tuple[int, str]]:
+    now = runtime.clock.now()
+    days = trigger.days if trigger.days is not None else runtime.config.members.expiry_remind_days
+    first = func.min(PointEntry.expires_at)
+    with runtime.transaction() as db_session:
+        rows = db_session.execute(
+            select(PointEntry.customer_id, first).where(
+                PointEntry.remaining > 0, PointEntry.expires_at > now,
+                PointEntry.expires_at <= now + timedelta(days=days), PointEntry.available_at <= now)
+            .group_by(PointEntry.customer_id).order_by(PointEntry.customer_id)
+        ).all()
+    return [(customer_id, _day(runtime, moment).isoformat()) for customer_id, moment in rows]
 
 
 def _day(runtime: Runtime, moment) -> date:  # noqa: ANN001 - a datetime, naive from SQLite

@@ -8,6 +8,8 @@ manager then edits, previews and launches like any other (SPEC §8).
   tagging/computed.py), Mondays at 10:00;
 - ``thank_you``: a thank-you after a purchase (trigger ``purchase``);
 - ``coupon_expiry``: a reminder 3 days before a coupon expires (trigger ``coupon_expiring``);
+- ``points_expiry``: a reminder before a member's points expire (trigger ``points_expiring``,
+  days ``members.expiry_remind_days``);
 - ``level_up``: congratulations when a member reaches a higher level (trigger ``level_up``).
 
 Templates are data: change the copy here, or the draft in the console.
@@ -71,6 +73,10 @@ JOURNEYS = (
             False,
             {**_PRIVATE, "audience": {}, "schedule": {"kind": "trigger", "event": "coupon_expiring", "days": 3},
              "content": {"kind": "text", "text": "您有一张优惠券将在 3 天后到期，别忘了使用哦。"}}),
+    Journey("points_expiry", "积分到期提醒 Points-expiry reminder",
+            "Before a member's points expire (members.expiry_remind_days): a nudge to the points mall.", False,
+            {**_PRIVATE, "audience": {}, "schedule": {"kind": "trigger", "event": "points_expiring"},
+             "content": {"kind": "text", "text": "您有积分即将过期，快去积分商城兑换好礼吧。"}}),
     Journey("level_up", "升级祝贺 Level-up congratulations",
             "When a member reaches a higher level: congratulations and the new level's benefits.", False,
             {**_PRIVATE, "audience": {}, "schedule": {"kind": "trigger", "event": "level_up"},

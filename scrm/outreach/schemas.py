@@ -44,7 +44,8 @@ if TYPE_CHECKING:
     from scrm.outreach.models import Campaign, CampaignRun
 
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-TRIGGERS = ("follow", "binding", "purchase", "coupon_expiring", "birthday", "inactive", "custom", "level_up")
+TRIGGERS = ("follow", "binding", "purchase", "coupon_expiring", "points_expiring", "birthday", "inactive", "custom",
+            "level_up")
 CONTENT_KINDS = ("text", "news", "image", "miniprogram", "template", "invite")
 INVITE_TEXT = "邀请您加入我们的顾客群，扫码即可进群～"  # an invitation's text when none is written
 
@@ -129,8 +130,8 @@ class ScheduleIn(BaseModel):
     kind: Literal["once", "cron", "trigger"]
     at: Moment | None = None
     cron: Annotated[str, AfterValidator(_cron)] | None = None
-    event: Literal["follow", "binding", "purchase", "coupon_expiring", "birthday", "inactive", "custom",
-                   "level_up"] | None = None
+    event: Literal["follow", "binding", "purchase", "coupon_expiring", "points_expiring", "birthday", "inactive",
+                   "custom", "level_up"] | None = None
     days: Annotated[int, Field(ge=0, le=365, strict=True)] | None = None
     name: Annotated[str, bounded_text(64, strip=False)] | None = None
 

@@ -62,7 +62,7 @@ def test_the_list_shows_campaigns_with_their_counts_and_the_journeys(frozen, man
     assert "周末上新" in row and "草稿" in row and "公众号客服消息" in row
     assert "draft" not in visible(row) and "mp_custom" not in visible(row)
     assert re.findall(r'<td class="num">(\d+)</td>', row) == ["3", "2", "1", "0"]
-    for key in ("welcome", "birthday", "wake_up", "thank_you", "coupon_expiry"):
+    for key in ("welcome", "birthday", "wake_up", "thank_you", "coupon_expiry", "points_expiry"):
         assert f'action="/console/journeys/{key}"' in page
     assert "/console/campaigns" in page_text(manager.get("/"))
 

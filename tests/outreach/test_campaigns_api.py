@@ -147,7 +147,7 @@ def test_journeys_make_drafts(frozen, client, auth):
     headers = auth("manager")
     listed = client.get("/api/journeys", headers=headers).get_json()["journeys"]
     assert [j["key"] for j in listed] == ["welcome", "birthday", "wake_up", "thank_you", "coupon_expiry",
-                                             "level_up"]
+                                             "points_expiry", "level_up"]
     customer(frozen, tags=(DORMANT,))  # the wake-up audience names the lifecycle tag: it must exist
     wake = client.post("/api/journeys/wake_up", json={}, headers=headers)
     assert wake.status_code == 201, wake.get_json()
@@ -167,12 +167,13 @@ def test_journeys_make_drafts(frozen, client, auth):
     made = birthday.get_json()
     assert made["schedule"]["event"] == "birthday" and made["schedule"]["days"] == 3
     assert (made["coupon_template_id"], made["name"]) == (template, "生日 11月")
-    for key, event in (("welcome", "binding"), ("thank_you", "purchase"), ("coupon_expiry", "coupon_expiring")):
+    for key, event in (("welcome", "binding"), ("thank_you", "purchase"), ("coupon_expiry", "coupon_expiring"),
+                       ("points_expiry", "points_expiring")):
         made = client.post(f"/api/journeys/{key}", headers=headers)
         assert made.status_code == 201 and made.get_json()["schedule"]["event"] == event
     assert client.post("/api/journeys/nope", json={}, headers=headers).status_code == 404
     assert client.post("/api/journeys/welcome", json={"name": ""}, headers=headers).status_code == 422
-    assert campaign_count(frozen) == 5
+    assert campaign_count(frozen) == 6
 
 
 def test_only_admins_and_managers(frozen, client, auth):
