@@ -113,12 +113,11 @@ def earn(
     if found is not None:
         return Posted(found, False)
     at = as_utc(at)
+    lot = {"available_at": as_utc(available_at) if available_at is not None else at,
+           "expires_at": as_utc(expires_at) if expires_at is not None else expires_at_for(config, at),
+           "remaining": amount}
     entry = _append(db_session, member, amount=amount, kind=kind, source=source, source_id=source_id, key=key, at=at,
-                    reason=reason, created_by=created_by)
-    entry.available_at = as_utc(available_at) if available_at is not None else at
-    entry.expires_at = as_utc(expires_at) if expires_at is not None else expires_at_for(config, at)
-    entry.remaining = amount
-    db_session.flush()
+                    reason=reason, created_by=created_by, lot=lot)
     return Posted(entry, True)
 
 
@@ -253,14 +252,17 @@ def _already(db_session: Session, key: str, *, customer_id: int, amount: int, ki
 
 
 def _append(db_session: Session, member: Member, *, amount: int, kind: str, source: str, source_id: str | None,
-            key: str, at: datetime, reason: str | None, created_by: str | None) -> PointEntry:
+            key: str, at: datetime, reason: str | None, created_by: str | None,
+            lot: dict[str, object] | None = None) -> PointEntry:
+    """The entry, inserted with its lot's fields (``lot``: available_at, expires_at, remaining)
+    in the one INSERT; the member's balance raised or lowered by ``amount``."""
     if len(key) > KEY_MAX:
         raise ValueError(f"an idempotency key holds at most {KEY_MAX} characters")
     member.points_balance += amount
     member.updated_at = at
     entry = PointEntry(customer_id=member.customer_id, amount=amount, kind=kind, source=source, source_id=source_id,
-                       idempotency_key=key, balance_after=member.points_balance, remaining=0, reason=reason,
-                       created_by=created_by, created_at=at)
+                       idempotency_key=key, balance_after=member.points_balance, reason=reason,
+                       created_by=created_by, created_at=at, **(lot or {"remaining": 0}))
     db_session.add(entry)
     db_session.flush()
     return entry
