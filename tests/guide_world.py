@@ -119,3 +119,25 @@ def sign_in_guide(runtime, client, code: str) -> None:  # noqa: ANN001
     with runtime.transaction() as db_session:
         parts = urlsplit(make_link(runtime=runtime, db_session=db_session, guide_code=code))
     assert client.get(f"{parts.path}?{parts.query}").status_code == 302
+
+
+# A phone's browser inside WeCom (企业微信): what the guide's scanning pages look for before they
+# sign in to WeCom's JS-SDK.
+WECOM_USER_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                    "Mobile/15E148 wxwork/4.1.22 MicroMessenger/7.0.1 Language/zh")
+
+
+def wecom_scanner(context, result: str) -> None:  # noqa: ANN001
+    """WeCom's JS-SDK in ``context`` (a Playwright browser context), played here as the edge it is:
+    ``wx.config`` keeps what the page signed in ``window.wxSigned``, ``wx.ready`` fires, and
+    ``wx.scanQRCode`` keeps what it was asked in ``window.wxAsked`` and "reads" ``result``."""
+    import json
+
+    from guides import jssdk
+
+    stub = ("window.wx = {config: function (c) { window.wxSigned = c; },"
+            " ready: function (f) { setTimeout(f, 0); }, error: function (f) {},"
+            " scanQRCode: function (o) { window.wxAsked = o;"
+            f" setTimeout(function () {{ o.success({{resultStr: {json.dumps(result)}}}); }}, 0); }}}};")
+    context.route(jssdk.SCRIPT, lambda route: route.fulfill(status=200, content_type="application/javascript",
+                                                             body=stub))

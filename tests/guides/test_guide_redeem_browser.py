@@ -11,18 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from platform_world import CHROMIUM, CHROMIUM_ARGS, require_browser
+from platform_world import CHROMIUM, CHROMIUM_ARGS, reconfigure, require_browser
 from coupon_world import issue, make_customer, make_template
-from guide_world import create_guide, create_store
+from guide_world import WECOM_USER_AGENT, create_guide, create_store, wecom_scanner
+from guides import jssdk
 from guides.login_links import make_link
 
 PHONE = {"width": 390, "height": 844}
 FRAME = (640, 480)
 
 
-def _phone(browser, runtime, guide_code: str, errors: list[str]):  # noqa: ANN001, ANN202
+def _phone(browser, runtime, guide_code: str, errors: list[str], **options):  # noqa: ANN001, ANN003, ANN202
     """A signed-in guide's phone: a context of its own (its own session cookie)."""
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, **options)
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -147,5 +148,31 @@ def test_a_coupon_qr_held_to_the_camera_is_read_and_checked(camera_browser, stac
     expect(page.locator("#customer")).to_contain_text("李雷")
     expect(page.locator("#confirm")).to_be_visible()
     page.screenshot(path=str(tmp_path / "redeem-scanned.png"), full_page=True)
+    context.close()
+    assert errors == []
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_inside_wecom_the_page_signs_in_and_scans_with_wecoms_own_scanner(browser, stack):
+    """guides.jssdk on, the phone is WeCom's: the page signs wx.config for its own address, the scan
+    button waits for wx.ready, and WeCom's scanner's result (a link carrying ?code=) is checked."""
+    from playwright.sync_api import expect
+
+    runtime, errors = stack.runtime, []
+    coupon = _world(runtime)
+    reconfigure(runtime, {"guides.jssdk": True})
+    context, page = _phone(browser, runtime, "G1", errors, user_agent=WECOM_USER_AGENT)
+    wecom_scanner(context, f"https://example.com/c/coupons?code={coupon.code}&from=qr")
+
+    page.goto(stack.url + "/m/redeem")
+    expect(page.locator("#scan")).to_be_visible()
+    signed = page.evaluate("window.wxSigned")
+    assert signed["appId"] == runtime.config.wechat.work.corp_id and signed["jsApiList"] == ["scanQRCode"]
+    assert signed["signature"] == jssdk.signature(
+        jsapi_ticket=runtime.work.jsapi_ticket(), noncestr=signed["nonceStr"], timestamp=signed["timestamp"],
+        url=stack.url + "/m/redeem")
+    page.locator("#scan").click()
+    expect(page).to_have_url(f"{stack.url}/m/redeem/check?code={coupon.code}")
+    expect(page.locator("#confirm")).to_be_visible()
     context.close()
     assert errors == []

@@ -58,7 +58,8 @@ def test_a_guide_checks_a_typed_code_confirms_and_a_second_confirm_is_refused(ru
     page = client.get("/m/redeem")
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
     assert 'autocapitalize="characters"' in page.text and 'autocomplete="off"' in page.text
-    assert 'id="scan"' in page.text and "jsQR.js" in page.text and "wx.config" not in page.text
+    assert 'id="scan"' in page.text and "jsQR.js" in page.text and "qr_scanner.js" in page.text
+    assert jssdk.SCRIPT not in page.text and "wx: null" in page.text  # not signed: the camera only
     assert 'aria-current="page">核销' in page.text
 
     typed = coupon.code.lower().replace("-", " ")
@@ -145,7 +146,9 @@ def test_with_jssdk_on_the_page_is_signed_for_wecoms_scanner(runtime, client, st
     reconfigure(runtime, {"guides.jssdk": True})
     page = client.get("/m/redeem")
     assert page.status_code == 200
-    assert jssdk.SCRIPT in page.text and "wx.config(" in page.text and "wx.scanQRCode" in page.text
+    assert jssdk.SCRIPT in page.text and "qr_scanner.js" in page.text and "wx: null" not in page.text
+    scanner = client.get("/static/qr_scanner.js")  # the shared scanner: signs in with the page's config
+    assert scanner.status_code == 200 and "wx.config(" in scanner.text and "wx.scanQRCode" in scanner.text
     config = {k: re.search(rf"{k}: \"?([^\",]+)\"?", page.text).group(1)
               for k in ("appId", "timestamp", "nonceStr", "signature")}
     ticket = runtime.work.jsapi_ticket()  # the cached one: the page asked WeCom (the sandbox) first
@@ -156,4 +159,5 @@ def test_with_jssdk_on_the_page_is_signed_for_wecoms_scanner(runtime, client, st
     assert runtime.redis.keys("scrm:wechat:jsapi_ticket:work:*")
 
     reconfigure(runtime, {"guides.jssdk": False})
-    assert "wx.config" not in client.get("/m/redeem").text
+    unsigned = client.get("/m/redeem").text
+    assert jssdk.SCRIPT not in unsigned and "wx: null" in unsigned and "signature:" not in unsigned

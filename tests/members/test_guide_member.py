@@ -95,6 +95,7 @@ def test_a_scanned_member_qr_of_my_customer_opens_their_profile(frozen, client, 
     assert 'href="/m/member"' in home and "扫会员码" in home
     page = client.get("/m/member")
     assert page.status_code == 200 and 'id="scan"' in page.text and "jsQR.js" in page.text
+    assert "qr_scanner.js" in page.text and "window.memberDecode = scanner.decode" in page.text
     token = member_qr_token(frozen, counter["lilei"])
     opened = client.get("/m/member/open", query_string={"token": f"  {token} "})
     assert opened.status_code == 303 and opened.headers["Location"].endswith(f"/m/customers/{counter['lilei']}")

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from coupon_world import issue, make_template
-from guide_world import create_guide, create_store, mp_scan
+from guide_world import WECOM_USER_AGENT, create_guide, create_store, mp_scan, wecom_scanner
 from guides.login_links import make_link
 from member_world import grant, make_member
-from platform_world import CHROMIUM, CHROMIUM_ARGS, require_browser
+from platform_world import CHROMIUM, CHROMIUM_ARGS, reconfigure, require_browser
 from scrm.members import mall
 from scrm.members.member_qr import member_qr_token
 from scrm.members.schemas import MallItemIn
@@ -182,4 +182,32 @@ def test_a_member_qr_held_to_the_guides_camera_opens_the_member(stack, client, t
             _shoot(page, "guide-camera-opened", "390")
         finally:
             browser.close()
+    assert errors == []
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_inside_wecom_a_member_qr_read_by_wecoms_scanner_opens_the_member(browser, stack, client):
+    """guides.jssdk on, the phone is WeCom's: the scan button is WeCom's own scanner (its JS-SDK is
+    played by wecom_scanner), and the member QR it reads opens the member."""
+    from playwright.sync_api import expect
+
+    runtime, errors = stack.runtime, []
+    world = _world(runtime, client)
+    reconfigure(runtime, {"guides.jssdk": True})
+    context = browser.new_context(viewport=WIDTHS["390"], is_mobile=True, has_touch=True,
+                                  user_agent=WECOM_USER_AGENT)
+    context.set_default_timeout(15_000)
+    wecom_scanner(context, f"  {member_qr_token(runtime, world['lilei'])}\n")
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    with runtime.transaction() as db_session:
+        link = urlsplit(make_link(runtime=runtime, db_session=db_session, guide_code="G1"))
+    page.goto(f"{stack.url}{link.path}?{link.query}")
+    page.goto(stack.url + "/m/member")
+    expect(page.locator("#scan")).to_be_visible()
+    assert page.evaluate("window.wxSigned.appId") == runtime.config.wechat.work.corp_id  # signed in to WeCom
+    page.click("#scan")
+    page.wait_for_url(stack.url + f"/m/customers/{world['lilei']}")
+    expect(page.locator("#member-level")).to_have_text("普通")
+    context.close()
     assert errors == []
