@@ -193,7 +193,7 @@ def test_the_list_shows_active_items_in_order_with_stock_left_and_the_level_rese
     grant(frozen, member, 50)
     gold = level_id(frozen, "金卡")
     a = make_item(frozen, name="A", sort=2, stock=3)
-    b = make_item(frozen, name="B", sort=1, min_level_id=gold, description="金卡专享")
+    make_item(frozen, name="B", sort=1, min_level_id=gold, description="金卡专享")
     make_item(frozen, name="C", status="paused", sort=3)
     exchange(frozen, member, a, "x")
     with frozen.transaction() as db_session:
