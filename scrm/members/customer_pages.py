@@ -152,7 +152,7 @@ def check_in():  # noqa: ANN201
     except ledger.NotAMember:
         return redirect(url_for("member_pages.member_page"), 303)
     if done.created:
-        words = _("签到成功，获得 %(points)s 积分，已连续签到 %(days)s 天", points=done.points + done.bonus,
+        words = _("签到成功，获得 %(points)s 积分，已连续签到 %(days)s 天", points=done.points,
                   days=done.streak)
     else:
         words = _("今天已经签到过了，明天再来")

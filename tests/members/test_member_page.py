@@ -97,6 +97,18 @@ def test_check_in_through_the_page_counts_once_a_day(frozen, client):  # noqa: A
     assert client.post("/c/member/checkin", csrf=False).status_code in (400, 403)  # no CSRF token: refused
 
 
+
+@pytest.mark.parametrize("config_overrides", [{"members.checkin_streak": [{"days": 2, "points": 7}]}])
+def test_a_streak_day_says_the_points_it_gave_with_the_bonus_once(frozen, client):  # noqa: ANN001
+    amy = make_member(frozen)
+    sign_in(frozen, client, amy)
+    client.post("/c/member/checkin")
+    frozen.clock.advance(days=1)
+    client.post("/c/member/checkin")
+    assert "签到成功，获得 12 积分，已连续签到 2 天" in page_text(client.get("/c/member"))
+    with frozen.transaction() as db_session:
+        assert ledger.balance(db_session=db_session, customer_id=amy, at=frozen.clock.now()).total == 17
+
 def test_an_exchange_through_the_page_happens_once_under_a_double_submit(frozen, client):  # noqa: ANN001
     amy = make_member(frozen)
     grant(frozen, amy, 100)
