@@ -90,3 +90,30 @@ def require_browser() -> None:
         if IN_CI:
             pytest.fail(message + " (CI=true: it must run)")
         pytest.skip(message)
+
+
+def run_together(work, threads: int, *, refusals: tuple[type[Exception], ...] = ()) -> list:  # noqa: ANN001
+    """``work(i)`` in ``threads`` threads started at one moment (a barrier): each one's result,
+    or the ``code`` of a refusal of the kinds named; any other error fails the test."""
+    import threading
+
+    barrier = threading.Barrier(threads)
+    results: list = [None] * threads
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except refusals as refused:
+            results[i] = refused.code
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not errors, errors[:3]
+    return results

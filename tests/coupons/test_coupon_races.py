@@ -5,7 +5,6 @@ stock of 100 issue exactly 100; 64 issuers for one customer with a limit of 1 is
 from __future__ import annotations
 
 import random
-import threading
 from collections import Counter as Tally
 
 import pytest
@@ -13,6 +12,7 @@ from sqlalchemy import func, select
 
 from coupon_world import make_customer, make_template
 from guide_world import create_guide, create_store, guide_id
+from platform_world import run_together
 from scrm.coupons import issuing, redemption
 from scrm.coupons.codes import display
 from scrm.coupons.models import Coupon, CouponAttempt, CouponTemplate
@@ -24,28 +24,6 @@ real_only = pytest.mark.parametrize("backend", ["real"], indirect=True)
 @pytest.fixture
 def config_overrides():
     return {"database.pool_size": THREADS, "database.max_overflow": 0}  # a connection per thread: all at once
-
-
-def run_together(work, threads: int = THREADS) -> list:  # noqa: ANN001
-    """Start ``work(i)`` in ``threads`` threads at the same moment; their results, in order."""
-    barrier = threading.Barrier(threads)
-    results: list = [None] * threads
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    assert not errors, errors[:3]
-    return results
 
 
 def issue_many(runtime, template_id: int, count: int) -> list[str]:  # noqa: ANN001
@@ -73,7 +51,7 @@ def test_64_threads_redeeming_the_same_1000_coupons_succeed_exactly_1000_times(r
             results[outcome.result] += 1
         return results
 
-    total = sum(run_together(redeem_all), Tally())
+    total = sum(run_together(redeem_all, THREADS), Tally())
     assert total == {"ok": 1000, "already_redeemed": THREADS * 1000 - 1000}
     with runtime.transaction() as db_session:
         assert db_session.scalar(select(func.count()).where(Coupon.status == "redeemed")) == 1000
@@ -100,7 +78,7 @@ def test_64_issuers_against_a_stock_of_100_issue_exactly_100(runtime):
                 results[exc.reason] += 1
         return results
 
-    total = sum(run_together(issue_five), Tally())
+    total = sum(run_together(issue_five, THREADS), Tally())
     assert total == {"issued": 100, "out_of_stock": THREADS * 5 - 100}
     with runtime.transaction() as db_session:
         assert db_session.scalar(select(func.count()).select_from(Coupon)) == 100
@@ -121,7 +99,7 @@ def test_64_issuers_for_one_customer_with_a_limit_of_1_issue_one(runtime):
         except issuing.NotIssued as exc:
             return exc.reason
 
-    assert Tally(run_together(issue_one)) == {"issued": 1, "limit_reached": THREADS - 1}
+    assert Tally(run_together(issue_one, THREADS)) == {"issued": 1, "limit_reached": THREADS - 1}
     with runtime.transaction() as db_session:
         assert db_session.scalar(select(func.count()).select_from(Coupon)) == 1
         assert db_session.get(CouponTemplate, template_id).issued_count == 1

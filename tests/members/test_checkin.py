@@ -5,13 +5,13 @@ and the level it raises (scrm/flows.py fires ``level_up``)."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from member_world import make_member
+from platform_world import run_together
 from scrm import flows
 from scrm.config import StreakTier
 from scrm.members import checkin, growth, ledger
@@ -129,23 +129,7 @@ def config_overrides():
 
 def test_16_check_ins_of_one_member_at_once_make_one(frozen):
     member = make_member(frozen)
-    barrier = threading.Barrier(16)
-    results: list = [None] * 16
-    errors: list = []
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = check_in(frozen, member).created
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors[:3]
+    results = run_together(lambda i: check_in(frozen, member).created, 16)
     assert results.count(True) == 1 and results.count(False) == 15
     assert len(ledger_of(frozen, member)) == 1
     with frozen.transaction() as db_session:

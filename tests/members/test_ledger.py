@@ -4,13 +4,13 @@ what is left, the balance never below zero under concurrency, and the audit's tw
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
 
 from member_world import grant, make_member
+from platform_world import run_together
 from scrm.config import load_config
 from scrm.members import ledger
 from scrm.members.models import Member, PointAllocation, PointEntry
@@ -102,22 +102,8 @@ def test_taking_back_starts_with_the_named_lot_and_never_goes_below_zero(frozen)
 def test_32_concurrent_spends_of_one_member_never_take_more_than_there_is(frozen):
     member = make_member(frozen)
     grant(frozen, member, 100)
-    barrier = threading.Barrier(32)
-    results: list = [None] * 32
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = spend(frozen, member, 10, f"race:{i}")[1]
-        except ledger.NotEnoughPoints:
-            results[i] = "refused"
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(32)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert results.count(True) == 10 and results.count("refused") == 22
+    results = run_together(lambda i: spend(frozen, member, 10, f"race:{i}")[1], 32, refusals=(ledger.NotEnoughPoints,))
+    assert results.count(True) == 10 and results.count("not_enough_points") == 22
     with frozen.transaction() as db_session:
         balances = sorted(db_session.scalars(select(PointEntry.balance_after).where(PointEntry.amount < 0)))
         assert balances == list(range(0, 100, 10))

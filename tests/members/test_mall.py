@@ -6,7 +6,6 @@ exactly what there was, every balance_after ≥ 0 and the audit clean."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -14,9 +13,10 @@ from sqlalchemy import func, select, update
 
 from coupon_world import make_template
 from member_world import grant, make_member
+from platform_world import run_together as run_together_in
 from scrm.coupons.models import Coupon, CouponTemplate
 from scrm.errors import InvalidInput, validated
-from scrm.members import ledger, mall, levels
+from scrm.members import ledger, levels, mall
 from scrm.members.models import MallExchange, MallItem, Member, PointEntry
 from scrm.members.schemas import MallItemChangeIn, MallItemIn
 
@@ -59,28 +59,9 @@ def level_id(runtime, name: str) -> int:  # noqa: ANN001
         return next(level.id for level in found if level.name == name)
 
 
-def run_together(work, threads: int = THREADS) -> list:  # noqa: ANN001
-    """``work(i)`` in ``threads`` threads started at one moment; each result or the refusal's code."""
-    barrier = threading.Barrier(threads)
-    results: list = [None] * threads
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except (mall.ItemUnavailable, ledger.NotEnoughPoints) as refused:
-            results[i] = refused.code
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    assert not errors, errors[:3]
-    return results
+def run_together(work) -> list:  # noqa: ANN001
+    """``work(i)`` in THREADS threads at one moment; each result or the refusal's code."""
+    return run_together_in(work, THREADS, refusals=(mall.ItemUnavailable, ledger.NotEnoughPoints))
 
 
 def assert_ledger_sound(runtime) -> None:  # noqa: ANN001
