@@ -86,8 +86,12 @@ class RateLimits(_Section):
     # SMS verification codes (members' joining): per phone number and per IP.
     sms_per_phone: str = "1/minute;10/day"
     sms_per_ip: str = "20/hour"
+    # Product-code pages (/p/<code>, SPEC §14) opened and claimed from one IP address. A store's
+    # customers may share one address (its Wi-Fi): generous per minute, bounded per hour.
+    product_claims_per_ip: str = "60/minute;600/hour"
 
-    @field_validator("sign_in_per_ip", "redeem_per_user", "redeem_per_ip", "sms_per_phone", "sms_per_ip")
+    @field_validator("sign_in_per_ip", "redeem_per_user", "redeem_per_ip", "sms_per_phone", "sms_per_ip",
+                     "product_claims_per_ip")
     @classmethod
     def _parses(cls, value: str) -> str:
         try:
@@ -310,6 +314,19 @@ class MembersConfig(_Section):
         return int(months) if kind == "rolling_months" else None
 
 
+class ProductsConfig(_Section):
+    """Product codes (一物一码, SPEC §14, scrm/products)."""
+
+    # Signs the codes printed on packages; empty: derived from security.secret_key. Set it
+    # before rotating secret_key, or every printed code stops being genuine.
+    code_key: str | None = Field(default=None, min_length=16)
+    # Codes one customer may claim in a local day (brand.timezone).
+    daily_claims: int = Field(default=5, ge=1, le=10_000)
+    # The follow QR shown to a customer who does not follow the account (a temporary MP code
+    # whose scene carries the product code) works this many days (WeChat allows 30).
+    follow_qr_days: int = Field(default=7, ge=1, le=30)
+
+
 class OutreachConfig(_Section):
     weekly_cap: int = Field(default=2, ge=0)
     quiet_hours: str = "22-8"
@@ -383,6 +400,7 @@ class Config(_Section):
     qrcodes: QRCodesConfig = QRCodesConfig()
     coupons: CouponsConfig = CouponsConfig()
     members: MembersConfig = MembersConfig()
+    products: ProductsConfig = ProductsConfig()
     outreach: OutreachConfig = OutreachConfig()
     tagging: TaggingConfig = TaggingConfig()
     queue: QueueConfig = QueueConfig()

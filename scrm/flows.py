@@ -27,6 +27,7 @@ from scrm.members.merging import merge_members
 from scrm.members.models import Member
 from scrm.members.service import PhoneTaken, create_member
 from scrm.outreach.triggers import event_happened
+from scrm.products import claiming
 from tagging import orders, refunds
 from tagging.models import Order
 from tagging.scores import merge_customer_tags
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from scrm.members.growth import LevelChange
+    from scrm.products.batches import BatchRef
     from scrm.runtime import Runtime
     from tagging.schemas import OrderIn, RefundIn
 
@@ -92,6 +94,7 @@ def _move_domain_data(runtime: Runtime, db_session: Session, *, keep_id: int, dr
     binding.merge_bindings(db_session=db_session, keep_id=keep_id, drop_id=drop_id, at=runtime.clock.now())
     db_session.execute(update(Order).where(Order.customer_id == drop_id).values(customer_id=keep_id))
     merge_coupons(db_session=db_session, keep_id=keep_id, drop_id=drop_id)
+    claiming.merge_claims(db_session=db_session, keep_id=keep_id, drop_id=drop_id)
     rise = merge_members(db_session=db_session, config=runtime.config, keep_id=keep_id, drop_id=drop_id,
                          at=runtime.clock.now())
     if rise is not None:  # the kept member rose on the growth the other membership brought
@@ -145,7 +148,26 @@ def join_member(*, runtime: Runtime, db_session: Session, customer_id: int, phon
     member, created = create_member(db_session=db_session, config=runtime.config, customer_id=customer_id,
                                     phone=phone, at=at, birthday=birthday, joined_via=joined_via,
                                     joined_guide_id=bound.guide_id if bound is not None else None)
+    if created:  # points that product codes claimed before joining kept for the member (products)
+        claiming.credit_pending_points(runtime=runtime, db_session=db_session, customer_id=customer_id, at=at)
     return Joined(member, created, None, tuple(merged))
+
+
+def claim_product_code(
+    *, runtime: Runtime, db_session: Session, batch: BatchRef, serial: int, customer_id: int, via: str = "page",
+    new_follower: bool = False,
+) -> claiming.Claimed:
+    """A customer claims a product code (products: the claim, its reward, the guide credited);
+    when the claim bound the customer to a guide of the batch's store, what a new binding does
+    follows: the binding coupons (coupons) and the ``binding`` trigger (outreach)."""
+    now = runtime.clock.now()
+    claimed = claiming.claim_code(runtime=runtime, db_session=db_session, batch=batch, serial=serial,
+                                  customer_id=customer_id, at=now, via=via, new_follower=new_follower)
+    if claimed.new_binding:
+        issue_by_rules(runtime=runtime, db_session=db_session, customer_id=customer_id,
+                       occasion=Occasion("binding", now))
+        event_happened(runtime, db_session, event="binding", customer_id=customer_id)
+    return claimed
 
 
 def record_order(*, runtime: Runtime, db_session: Session, order_in: OrderIn) -> tuple[Order, bool]:

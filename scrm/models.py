@@ -40,6 +40,7 @@ from scrm.members.models import (
     SmsCode,
 )
 from scrm.outreach.models import Campaign, CampaignRun, Delivery, OutreachEvent
+from scrm.products.models import CodeBatch, ProductClaim, ProductScan
 from scrm.replies.models import ReplyRule
 from scrm.sandbox.models import (
     SandboxCounter,
@@ -102,6 +103,9 @@ __all__ = [
     "OutreachEvent",
     "PointAllocation",
     "PointEntry",
+    "CodeBatch",
+    "ProductClaim",
+    "ProductScan",
     "ReplyRule",
     "SandboxCounter",
     "SandboxCustomer",
