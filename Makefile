@@ -48,7 +48,10 @@ test: $(INSTALLED) $(CHROMIUM) $(CJK_FONT) $(CATALOGUE).mo
 
 ## Upgrade every pinned package to the newest release that pyproject.toml's ranges allow,
 ## then rebuild .venv from it. Run `make test` after, and commit the lock with the results.
-lock: $(INSTALLED)
+lock:
+	# pip-tools from the current lock (not $(INSTALLED): that fails until the lock has a new dependency)
+	test -x $(BIN)/pip-compile || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV) && \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK); }
 	$(BIN)/pip-compile --quiet --upgrade --extra dev --generate-hashes --allow-unsafe --strip-extras \
 	  --no-emit-find-links --no-emit-index-url --no-emit-trusted-host -o $(LOCK) pyproject.toml
 	$(MAKE) $(INSTALLED)
