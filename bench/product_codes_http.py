@@ -1,0 +1,252 @@
+"""What bench/product_codes.py sends and reads over HTTP: whole requests built beforehand and
+replayed once each by ``wrk`` (``bench/raw_requests.lua``), the claim page's CSRF token, the
+streamed codes.csv read and counted, and a gunicorn worker's memory sampled while it streams.
+
+The requests are built here, not in wrk's Lua, so that what is measured is the server: each
+claim is a ``POST /p/<code>`` with the customer's session cookie and the page's ``csrf_token``
+as a browser in WeChat sends it, each to a different code.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import resource
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import quote, urlencode, urlsplit
+
+from bench.webhook import Gunicorn, backend_cpu_seconds, machine_busy_seconds
+
+LUA = Path(__file__).resolve().with_name("raw_requests.lua")
+SAMPLE_SECONDS = 0.5
+
+
+# -- building requests -------------------------------------------------------------------------
+
+
+def raw_request(method: str, url: str, *, headers: dict[str, str] | None = None, form: dict[str, str] | None = None) -> bytes:
+    """The bytes of one HTTP/1.1 request (keep-alive), a form body urlencoded."""
+    parts = urlsplit(url)
+    body = urlencode(form).encode() if form is not None else b""
+    lines = [f"{method} {parts.path}{'?' + parts.query if parts.query else ''} HTTP/1.1", f"Host: {parts.netloc}"]
+    for name, value in (headers or {}).items():
+        lines.append(f"{name}: {value}")
+    if form is not None:
+        lines.append("Content-Type: application/x-www-form-urlencoded")
+    if method != "GET" or body:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def claim_request(base_url: str, code: str, *, cookie: str, csrf_token: str) -> bytes:
+    """A signed-in customer's 领取 on the claim page: ``POST /p/<code>``, as the page's form sends it."""
+    return raw_request("POST", f"{base_url}/p/{quote(code)}", headers={"Cookie": cookie, "Origin": base_url,
+                                                                        "Referer": f"{base_url}/p/{code}"},
+                       form={"csrf_token": csrf_token})
+
+
+def peer_claim_request(base_url: str, code: str, *, customer_id: int) -> bytes:
+    """The peers' claim (bench/product_codes_peer_app.py): the code and who claims it."""
+    return raw_request("POST", f"{base_url}/claim/{quote(code)}", form={"customer": str(customer_id)})
+
+
+class _FormTokens(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "input" and values.get("name") == "csrf_token" and values.get("value"):
+            self.tokens.append(values["value"])
+
+
+def csrf_token_of(html: str) -> str:
+    """The ``csrf_token`` of the page's form; ValueError when the page has none (not the
+    unclaimed code's page: signed out, refused, or claimed already)."""
+    parser = _FormTokens()
+    parser.feed(html)
+    if not parser.tokens:
+        raise ValueError("the page has no form with a csrf_token")
+    return parser.tokens[0]
+
+
+def cookie_header(jar) -> str:  # noqa: ANN001
+    """The ``Cookie`` header a browser with this jar (requests' ``session.cookies``) sends."""
+    return "; ".join(f"{cookie.name}={cookie.value}" for cookie in jar)
+
+
+# -- replaying with wrk ------------------------------------------------------------------------
+
+
+def write_requests(path: Path, requests: list[bytes]) -> None:
+    """The file raw_requests.lua reads: each request after a line with its length."""
+    with open(path, "wb") as out:
+        for request in requests:
+            out.write(b"%d\n" % len(request) + request)
+
+
+def parse_result(stdout: str) -> dict[str, int]:
+    """The figures of raw_requests.lua's ``RESULT key=value …`` line."""
+    found = re.search(r"^RESULT (.*)$", stdout, re.MULTILINE)
+    if not found:
+        raise ValueError("no RESULT line in wrk's output")
+    return {key: int(value) for key, value in (pair.split("=") for pair in found.group(1).split())}
+
+
+def replay(server: Gunicorn, requests: list[bytes], concurrency: int, logdir: Path, name: str, ok_status: int) -> dict:
+    """Every request once, by wrk at ``concurrency`` connections (request i on connection
+    i mod concurrency): its figures, the wall time to the last answer, and the CPU seconds of
+    gunicorn, PostgreSQL + Redis, wrk and the whole machine."""
+    path = logdir / f"{name}.requests"
+    write_requests(path, requests)
+    threads = max(1, min(concurrency, len(requests)))
+    done_file = logdir / f"{name}.done"
+    before = (server.cpu_seconds(), backend_cpu_seconds(), _children_cpu(), machine_busy_seconds(), time.monotonic())
+    wrk = subprocess.Popen(["wrk", "-t", str(threads), "-c", str(threads), "-d", "600s", "--timeout", "30s", "-s",
+                            str(LUA), server.url, "--", str(path), str(threads), str(done_file), str(ok_status)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while wrk.poll() is None:  # wrk sleeps for all of -d: interrupted once every thread is done
+        if done_file.exists() and done_file.read_text().count("\n") >= threads:
+            break
+        time.sleep(0.005)
+    after = [server.cpu_seconds(), backend_cpu_seconds(), 0.0, machine_busy_seconds(), time.monotonic()]
+    if wrk.poll() is None:
+        wrk.send_signal(signal.SIGINT)
+    stdout, stderr = wrk.communicate(timeout=60)
+    after[2] = _children_cpu()  # wrk's CPU counts once it has exited
+    try:
+        figures = parse_result(stdout)
+    except ValueError:
+        raise SystemExit(f"wrk failed ({wrk.returncode}):\n{stdout}\n{stderr}") from None
+    figures["cpu"] = [b - a for a, b in zip(before, after)]
+    figures["wall"] = after[4] - before[4]
+    return figures
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def rate(figures: dict) -> float:
+    """Answers with the expected status per second of wall time."""
+    return (figures["answered"] - figures["failed"]) / figures["wall"]
+
+
+def describe(figures: dict) -> str:
+    server, db, gen, busy, wall = figures["cpu"]
+    cpu = "/".join(f"{part / wall * 100:.0f}" for part in (server, db, gen, max(0.0, busy - server - db - gen)))
+    errors = sum(figures[k] for k in ("connect", "read", "write", "timeout"))
+    return (f"{figures['answered']}/{figures['requests']} answered in {figures['wall']:.1f} s, {figures['failed']} "
+            f"refused, {errors} socket errors; {rate(figures):.0f}/s, p50 {figures['p50_us'] / 1000:.1f} ms, "
+            f"p99 {figures['p99_us'] / 1000:.1f} ms; cpu% app/db/wrk/other {cpu}")
+
+
+# -- streaming codes.csv -----------------------------------------------------------------------
+
+
+def read_csv_stream(url: str, token: str, chunk: int = 1 << 20) -> dict:
+    """GET the streamed CSV, reading the body as it comes: rows (lines after the header), bytes,
+    seconds, the first and last data rows."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+    started = time.monotonic()
+    connection.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
+                       headers={"Authorization": f"Bearer {token}"})
+    response = connection.getresponse()
+    if response.status != 200:
+        raise SystemExit(f"GET {url}: {response.status} {response.read()[:500]!r}")
+    lines, size, head, tail = 0, 0, b"", b""
+    while block := response.read(chunk):
+        lines += block.count(b"\n")
+        size += len(block)
+        if len(head) < 4096:
+            head += block[:4096]
+        tail = (tail + block)[-4096:]
+    seconds = time.monotonic() - started
+    connection.close()
+    head_lines, tail_lines = head.decode().split("\n"), tail.decode(errors="replace").rstrip("\n").split("\n")
+    return {"rows": lines - 1, "bytes": size, "seconds": seconds, "header": head_lines[0],
+            "first": head_lines[1] if len(head_lines) > 1 else "", "last": tail_lines[-1],
+            "content_type": response.getheader("Content-Type", ""),
+            "chunked": response.getheader("Transfer-Encoding", "") == "chunked"}
+
+
+def rss_kib(pid: int) -> int | None:
+    """The process's resident memory (VmRSS, KiB), None once it has gone."""
+    try:
+        for text_line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if text_line.startswith("VmRSS:"):
+                return int(text_line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+@dataclass
+class RssSampler:
+    """VmRSS of some processes every ``every`` seconds, on a thread, until stopped."""
+
+    pids: list[int]
+    every: float = SAMPLE_SECONDS
+    samples: dict[int, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()  # the end
+
+    def _run(self) -> None:
+        while True:
+            self._sample()
+            if self._stop.wait(self.every):
+                return
+
+    def _sample(self) -> None:
+        for pid in self.pids:
+            kib = rss_kib(pid)
+            if kib is not None:
+                self.samples.setdefault(pid, []).append(kib)
+
+    def summary(self, pid: int) -> tuple[int, int, int, int]:
+        """(start, peak, end, samples) in KiB."""
+        series = self.samples.get(pid) or [0]
+        return series[0], max(series), series[-1], len(series)
+
+
+def worker_pids(server: Gunicorn) -> list[int]:
+    """The gunicorn master's workers."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                if int(stat[stat.rindex(")") + 2:].split()[1]) == server.process.pid:
+                    pids.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                pass
+    return sorted(pids)
+
+
+def cpu_ticks(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return 0
