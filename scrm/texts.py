@@ -188,7 +188,7 @@ KIND_WORDS: dict[str, dict[str, str]] = {
         "coupon_issued": "获得优惠券", "coupon_not_issued": "优惠券未发出", "coupon_redeemed": "核销优惠券",
         "coupon_voided": "优惠券作废", "coupon_unredeemed": "撤销核销", "redeemed": "核销优惠券",
         "custom_event": "自定义事件", "message": "消息", "unknown": "其他动态", "chat_change": "客户群变化",
-        "tag_change": "企业标签变化",
+        "tag_change": "企业标签变化", "product_claimed": "扫码领取商品奖励",
     },
     "en": {
         "follow": "Followed", "unfollow": "Unfollowed", "scan": "Scanned a code", "click": "Menu tap",
@@ -207,7 +207,7 @@ KIND_WORDS: dict[str, dict[str, str]] = {
         "coupon_redeemed": "Coupon redeemed", "coupon_voided": "Coupon voided",
         "coupon_unredeemed": "Redemption taken back", "redeemed": "Coupon redeemed", "custom_event": "Custom event",
         "message": "Message", "unknown": "Other", "chat_change": "Customer group changed",
-        "tag_change": "WeCom tags changed",
+        "tag_change": "WeCom tags changed", "product_claimed": "Claimed a product code",
     },
 }
 
