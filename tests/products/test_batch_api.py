@@ -12,12 +12,14 @@ import tracemalloc
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
+import jsonschema_rs
 import pytest
 from sqlalchemy import func, select
 
 from coupon_world import make_customer, make_template
 from guide_world import create_guide, create_store
 from product_world import claim, make_batch
+from scrm.products.batches import batch_by_prefix
 from scrm.products.codes import CODE_CHARS, ProductCodec
 from scrm.products.models import CodeBatch
 
@@ -71,8 +73,6 @@ def test_the_list_is_newest_first_a_page_at_a_time_with_claims(frozen, client, m
     made = [post(client, manager, {**BODY, "sku": f"SKU-{n}"}).get_json() for n in range(3)]
     customer = make_customer(frozen)
     with frozen.transaction() as db_session:
-        from scrm.products.batches import batch_by_prefix
-
         ref = batch_by_prefix(db_session=db_session, prefix=made[0]["prefix"])
     claim(frozen, ref, 7, customer)
     first = client.get("/api/code-batches?per_page=2", headers=manager).get_json()
@@ -244,3 +244,23 @@ def test_codes_of_the_csv_are_those_the_foundation_encodes(frozen):
         made = list(codec.codes(batch.prefix, first, last))
         assert made == [(s, codec.encode(batch.prefix, s)) for s in range(first, last + 1)]
         assert all(len(code) == CODE_CHARS for _, code in made)
+
+
+def test_the_answers_fit_what_openapi_json_describes(frozen, client, manager):
+    spec = client.get("/api/openapi.json").get_json()
+    made = post(client, manager, {**BODY, "valid_until": "2027-01-31"})
+    refused = post(client, manager, {**BODY, "quantity": 0})
+    listed = client.get("/api/code-batches", headers=manager)
+    one = client.get(f"/api/code-batches/{made.get_json()['id']}", headers=manager)
+    for path, method, response in (("/api/code-batches", "post", made), ("/api/code-batches", "post", refused),
+                                   ("/api/code-batches", "get", listed), ("/api/code-batches/{batch_id}", "get", one)):
+        answer = spec["paths"][path][method]["responses"][str(response.status_code)]
+        if "$ref" in answer:
+            answer = spec["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
+        schema = {**answer["content"]["application/json"]["schema"], "components": spec["components"]}
+        errors = [e.message for e in jsonschema_rs.validator_for(schema).iter_errors(response.get_json())]
+        assert not errors, (path, method, errors)
+    csv_answer = spec["paths"]["/api/code-batches/{batch_id}/codes.csv"]["get"]["responses"]["200"]
+    assert list(csv_answer["content"]) == ["text/csv"]
+    sheet = spec["paths"]["/api/code-batches/{batch_id}/sheet.pdf"]["get"]
+    assert {p["name"]: p["required"] for p in sheet["parameters"] if p["in"] == "query"} == {"from": True, "to": True}

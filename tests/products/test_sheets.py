@@ -70,7 +70,7 @@ def filled_rectangles(content: bytes) -> list[tuple[float, float, float, float]]
         if found is None:
             break
         position = found.end()
-        string, hexa, name, bracket, number, operator = found.groups()
+        *_, number, operator = found.groups()
         if number is not None:
             operands.append(float(number))
             continue
