@@ -349,4 +349,5 @@ ERROR_WORDS = {
     415: "A body whose Content-Type is not application/json (unsupported_media_type)",
     422: "A field that does not validate: `field` names it, `errors` lists every one",
     429: "Too many attempts: wait Retry-After seconds",
+    502: "WeChat or WeCom refused the call the operation depends on (wechat_error, with its errcode); nothing written",
 }
