@@ -201,8 +201,8 @@ def test_a_large_csv_streams_in_flat_memory_with_no_connection_held(frozen, clie
     assert int(serial) == quantity and ProductCodec.from_config(frozen.config).decode(code).serial == quantity
 
 
-def test_the_csv_of_fifty_thousand_codes_peaks_under_a_megabyte_of_traced_memory(frozen, client, manager):
-    batch = post(client, manager, {**BODY, "quantity": 50_000}).get_json()
+def test_the_csv_of_thirty_thousand_codes_peaks_at_a_fraction_of_its_size(frozen, client, manager):
+    batch = post(client, manager, {**BODY, "quantity": 30_000}).get_json()
     response = client.get(f"/api/code-batches/{batch['id']}/codes.csv", headers=manager, buffered=False)
     tracemalloc.start()
     try:
@@ -211,7 +211,7 @@ def test_the_csv_of_fifty_thousand_codes_peaks_under_a_megabyte_of_traced_memory
     finally:
         tracemalloc.stop()
         response.close()
-    assert size > 3_500_000 and peak < 1_000_000
+    assert size > 2_000_000 and peak < 600_000  # traced: what Python allocated at most at once
 
 
 # ---- sheet.pdf --------------------------------------------------------------------------------
