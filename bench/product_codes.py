@@ -65,8 +65,9 @@ SETTINGS = ["--workers", "2", "--threads", "8", "--worker-class", "gthread", "--
 
 
 @contextmanager
-def part(name: str, timings: dict):
-    print(f"\n{name}", flush=True)
+def part(name: str, title: str, timings: dict):
+    """A part of the run, its title printed first and its time (under ``name``) after."""
+    print(f"\n{title}", flush=True)
     started = time.monotonic()
     yield
     timings[name] = time.monotonic() - started
@@ -126,13 +127,13 @@ def main() -> None:
     codec = ProductCodec(CODE_KEY)
     digest = hashlib.sha256(CODE_KEY.encode()).hexdigest()[:16]
 
-    with part("the databases", timings):
+    with part("databases", "the databases", timings):
         url = ours.prepare_database(ADMIN_URL, args.database)
         peers_url = url.replace("+psycopg", "")
         import redis
 
         redis.Redis.from_url(REDIS_URL).flushdb()
-    with part(f"the peers' table: {args.codes:,} codes, 1,000 rows per INSERT", timings):
+    with part("peers' table", f"the peers' table: {args.codes:,} codes, 1,000 rows per INSERT", timings):
         fill = peers.stored_fill(peers_url, args.codes, digest) if args.reuse_table else None
         if fill is None:
             fill = peers.fill(peers_url, codec, args.codes, digest)
@@ -152,23 +153,29 @@ def main() -> None:
     try:
         ours_server.wait_until_ready()
         peer_server.wait_until_ready()
-        with part(f"our people and the batch of {args.codes:,} (POST /api/code-batches)", timings):
+        with part("people and batch", f"our people and the batch of {args.codes:,} (POST /api/code-batches)", timings):
             people = ours.seed_people(runtime, args.customers, guides=8)
             batch = ours.create_batch(ours_server.url, people.manager_token, args.codes)
             results["batch_row"] = peers.batch_row_size(peers_url, batch["id"])
             print(f"  batch {batch['id']} (prefix {batch['prefix']}); {args.customers} customers, 8 guides")
-        with part(f"1. making {args.codes:,} code URLs in process (ProductCodec.codes + CSV rows)", timings):
+        with part("1. making codes", f"1. making {args.codes:,} code URLs in process", timings):
             results["generate"] = made = ours.generate(codec, batch["prefix"], args.codes, ours_server.url)
-            print(f"  {made['rows'] / made['seconds']:,.0f} codes/s, {made['bytes'] / 1e6:,.0f} MB of rows")
-        with part(f"2. streaming codes.csv of {args.codes:,} over HTTP", timings):
+            print(f"  codes() + f-strings: {made['rows'] / made['seconds']:,.0f} codes/s, {made['bytes'] / 1e6:,.0f} MB "
+                  f"of rows", flush=True)
+            results["csv_chunks"] = rows = ours.export_in_process(runtime.config, batch)
+            print(f"  exports.csv_chunks (what codes.csv streams): {rows['rows'] / rows['seconds']:,.0f} codes/s, "
+                  f"{rows['bytes'] / 1e6:,.0f} MB; this process's RSS {rows['rss'][0] / 1024:.0f} → "
+                  f"{rows['rss'][2] / 1024:.0f} MiB")
+        with part("2. codes.csv", f"2. streaming codes.csv of {args.codes:,} over HTTP", timings):
             results["stream"] = stream_csv(ours_server, f"/api/code-batches/{batch['id']}/codes.csv",
                                            people.manager_token, args.codes, codec)
             results["export"] = stream_csv(peer_server, "/codes.csv", "", args.codes, codec)
-        with part(f"3. verifying {args.verify:,} genuine codes and {args.verify:,} with one character changed",
-                  timings):
+        with part("3. verifying", f"3. verifying {args.verify:,} genuine codes and {args.verify:,} with one character "
+                  "changed", timings):
             results["verify"] = verify(codec, peers_url, batch["prefix"], args.codes, args.verify)
-        with part(f"4. claims over HTTP, {args.clients} clients, each code once", timings):
+        with part("4. claims", f"4. claims over HTTP, {args.clients} clients, each code once", timings):
             results["claims"] = claim(args, ours_server, peer_server, people, batch, codec, logdir)
+            results["statements"] = ours.statements_per_claim(runtime, batch, args.codes - 1, people.customer_ids[0])
             results["claim_counts"] = ours.claim_counts(url, batch["id"])
             results["peer_claimed"] = peer_claimed(peers_url)
     finally:
@@ -228,11 +235,12 @@ def claim(args, ours_server: Gunicorn, peer_server: Gunicorn, people, batch: dic
     (customers a multiple of clients): a customer's claims queue on one connection only."""
     quantity = batch["quantity"]
     page_code = codec.encode(batch["prefix"], quantity)  # the page they sign in on: never claimed
+    # (quantity - 1 is claimed after the runs, in process, to count its statements)
     started = time.monotonic()
     signed = [ours.sign_in(ours_server.url, openid, page_code) for openid in people.openids]
     print(f"  {len(signed)} customers signed in through /p/oauth/callback in {time.monotonic() - started:.0f} s",
           flush=True)
-    serials = peers.sample_serials(args.warmup + 2 * args.claims, quantity, SEED + 1, exclude=frozenset({quantity}))
+    serials = peers.sample_serials(args.warmup + 2 * args.claims, quantity, SEED + 1, exclude=frozenset({quantity, quantity - 1}))
     mine = [claim_request(ours_server.url, codec.encode(batch["prefix"], s), cookie=signed[i % len(signed)][0],
                           csrf_token=signed[i % len(signed)][1]) for i, s in enumerate(serials)]
     theirs = [peer_claim_request(peer_server.url, peers.code_at(codec, s), customer_id=people.customer_ids[i % len(signed)])

@@ -110,7 +110,7 @@ def sign_in(base_url: str, openid: str, code: str) -> tuple[str, str]:
     if "/sandbox/wechat/mp/connect/oauth2/authorize" not in page.url:
         raise SystemExit(f"GET /p/{code} without a session did not lead to the web sign-in: {page.status_code} {page.url}")
     page = browser.post(page.url, data={"openid": openid}, timeout=30)
-    if page.status_code != 200 or not page.url.endswith(f"/p/{code}"):
+    if page.status_code != 200 or not page.url.split("#")[0].endswith(f"/p/{code}"):  # a browser keeps the fragment
         raise SystemExit(f"the web sign-in of {openid} ended at {page.url} ({page.status_code}): {page.text[:300]}")
     return cookie_header(browser.cookies), csrf_token_of(page.text)
 
@@ -134,6 +134,51 @@ def generate(codec, prefix: str, count: int, public_base_url: str) -> dict:  # n
     seconds = time.perf_counter() - started
     after = _own_rss_kib()
     return {"rows": count, "bytes": size, "seconds": seconds, "rss": (before, max(peak, after), after)}
+
+
+def export_in_process(config, batch: dict) -> dict:  # noqa: ANN001
+    """The rows codes.csv streams, made in this process by ``exports.csv_chunks`` (what the
+    endpoint runs) and dropped: rows/s, bytes, and this process's memory."""
+    from types import SimpleNamespace
+
+    from scrm.products.exports import csv_chunks
+
+    before = _own_rss_kib()
+    started = time.perf_counter()
+    size = lines = 0
+    for chunk in csv_chunks(config=config, batch=SimpleNamespace(prefix=batch["prefix"], quantity=batch["quantity"])):
+        size += len(chunk)
+        lines += chunk.count("\n")
+    seconds = time.perf_counter() - started
+    return {"rows": lines - 1, "bytes": size, "seconds": seconds, "rss": (before, _own_rss_kib(), _own_rss_kib())}
+
+
+def statements_per_claim(runtime, batch: dict, serial: int, customer_id: int) -> int:  # noqa: ANN001
+    """The SQL statements a claim runs (the page's check of the code, then the claim), counted
+    on one claim made in this process as the page makes it."""
+    from sqlalchemy import event
+
+    from scrm import flows
+    from scrm.products import claiming
+    from scrm.products.codes import ProductCodec
+
+    code = ProductCodec.from_config(runtime.config).encode(batch["prefix"], serial)
+    seen: list[str] = []
+
+    def count(*_args) -> None:  # noqa: ANN002
+        seen.append("")
+
+    event.listen(runtime.engine, "before_cursor_execute", count)
+    try:
+        with runtime.transaction() as db_session:
+            checked = claiming.check_code(runtime=runtime, db_session=db_session, code=code)
+            claimed = flows.claim_product_code(runtime=runtime, db_session=db_session, batch=checked.batch,
+                                               serial=checked.serial, customer_id=customer_id)
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", count)
+    if claimed.result != "claimed":
+        raise SystemExit(f"the claim counted for its statements was {claimed.result}")
+    return len(seen)
 
 
 def verify(codec, codes: list[str]) -> tuple[float, int]:  # noqa: ANN001

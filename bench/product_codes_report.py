@@ -21,6 +21,9 @@ def report(results: dict, timings: dict[str, float]) -> None:
     rows.append((f"make {n:,} codes, codes/s", f"{ours_rate:,.0f} ({made['seconds']:.0f} s; no insert, nothing "
                  "stored)", f"{theirs_rate:,.0f} stored/s ({fill['database_seconds']:.0f} s in PostgreSQL, "
                  f"{fill['seconds']:.0f} s in all)", ours_rate / theirs_rate))
+    chunks = results["csv_chunks"]
+    rows.append(("codes.csv rows in process, codes/s", f"{chunks['rows'] / chunks['seconds']:,.0f} (exports.csv_chunks)",
+                 f"{theirs_rate:,.0f} stored/s (as above)", chunks["rows"] / chunks["seconds"] / theirs_rate))
     rows.append(("storage, bytes", f"1 row: {results['batch_row']:,} B", f"{n:,} rows: {sizes['total'] / MIB:,.0f} MiB "
                  f"(table {sizes['heap'] / MIB:,.0f} + indexes {sizes['indexes'] / MIB:,.0f})",
                  results["batch_row"] / sizes["total"]))
@@ -54,7 +57,8 @@ def report(results: dict, timings: dict[str, float]) -> None:
     print()
     _notes(results)
     print()
-    print("time per part: " + "; ".join(f"{name.split(':')[0]} {seconds:.0f} s" for name, seconds in timings.items()))
+    print("time per part: " + "; ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items())
+          + f"; in all {sum(timings.values()) / 60:.1f} min")
     print(f"{results['load_after']} after the run. gunicorn, PostgreSQL, Redis, wrk and this process share these "
           "cores (with anything else running: see the load average).")
 
@@ -79,12 +83,18 @@ def _notes(results: dict) -> None:
           f"genuine: {results['verify']['genuine']['passed']:,} decoded, {results['verify']['genuine']['found']:,} found")
     refused = sum(f["failed"] for f in claims["ours"]) + sum(f["failed"] for f in claims["theirs"])
     sent = results["claims_sent"]
-    print(f"claims sent to each side: {sent:,} (warm-up included); ours: {counts['claims']:,} rows in product_claims "
+    print(f"claims sent to each side: {sent:,} (warm-up included; ours one more, in process, whose statements were "
+          f"counted); ours: {counts['claims']:,} rows in product_claims "
           f"({counts['serials']:,} distinct codes, {counts['credited']:,} credited to a guide, {counts['points']:,} "
           f"points in the ledger, {counts['refused']:,} refused scans); theirs: {results['peer_claimed']:,} rows "
           f"claimed; {refused} timed answers not 303 (ours) / 200 (theirs)")
-    exact = counts["claims"] == counts["serials"] == results["peer_claimed"] == sent and counts["refused"] == 0 \
+    exact = counts["claims"] == counts["serials"] == sent + 1 == results["peer_claimed"] + 1 and counts["refused"] == 0 \
         and refused == 0
     print(f"every claim counted once on both sides: {'yes' if exact else 'NO'}")
-    print(f"cpu%: CPU time per second of wall time (100 = one core of {os.cpu_count()}), of gunicorn, PostgreSQL + "
-          "Redis, wrk, and the rest of the machine, in the claim lines above")
+    print(f"statements per claim: ours {results['statements']} (the code's batch, the customer, the claim, the "
+          "member and ledger, the binding renewed, the timeline), theirs 2 (SELECT … FOR UPDATE, UPDATE)")
+    per_claim = {side: sum(f["cpu"][0] for f in claims[side]) / sum(f["answered"] for f in claims[side]) * 1000
+                 for side in ("ours", "theirs")}
+    print(f"gunicorn CPU per claim (timed runs): ours {per_claim['ours']:.1f} ms, theirs {per_claim['theirs']:.1f} ms")
+    print(f"cpu% in the claim lines: CPU time per second of wall time (100 = one core of {os.cpu_count()}) of "
+          "gunicorn, every PostgreSQL and Redis process (other clients' included), wrk, and the rest of the machine")
