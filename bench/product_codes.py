@@ -203,10 +203,11 @@ def stream_csv(server: Gunicorn, path: str, token: str, quantity: int, codec) ->
     read["checked"] = (read["rows"] == quantity and decoded[0] is not None and decoded[0].serial == 1
                        and decoded[1] is not None and decoded[1].serial == quantity
                        and last[2] == f"{server.url}/p/{last[1]}")
-    start, peak, end, samples = read["rss"]
+    start, peak, end, samples, spread = read["rss"]
     print(f"  {server.url}{path}: {read['rows']:,} rows in {read['seconds']:.1f} s, "
           f"{read['rows'] / read['seconds']:,.0f} codes/s, {read['bytes'] / 1e6:,.0f} MB; worker RSS "
-          f"{start / 1024:.1f} → peak {peak / 1024:.1f} → {end / 1024:.1f} MiB ({samples} samples); first and last "
+          f"{start / 1024:.1f} → peak {peak / 1024:.1f} → {end / 1024:.1f} MiB ({samples} samples, after the first "
+          f"2 s within {spread / 1024:.1f} MiB); first and last "
           f"rows are serials 1 and {quantity:,} with this server's URLs: {'yes' if read['checked'] else 'NO'}",
           flush=True)
     return read

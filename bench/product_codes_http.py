@@ -223,10 +223,13 @@ class RssSampler:
             if kib is not None:
                 self.samples.setdefault(pid, []).append(kib)
 
-    def summary(self, pid: int) -> tuple[int, int, int, int]:
-        """(start, peak, end, samples) in KiB."""
+    def summary(self, pid: int) -> tuple[int, int, int, int, int]:
+        """(start, peak, end, samples, spread) in KiB; spread: max - min of the samples after
+        the first 2 s or tenth of them, whichever is longer (the working set set up: then held,
+        or growing with the rows)."""
         series = self.samples.get(pid) or [0]
-        return series[0], max(series), series[-1], len(series)
+        settled = series[max(int(2 / self.every), len(series) // 10):-1] or series
+        return series[0], max(series), series[-1], len(series), max(settled) - min(settled)
 
 
 def worker_pids(server: Gunicorn) -> list[int]:

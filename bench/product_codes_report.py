@@ -64,8 +64,8 @@ def report(results: dict, timings: dict[str, float]) -> None:
 
 
 def _rss(read: dict) -> str:
-    start, peak, end, _ = read["rss"]
-    return f"{start / 1024:.0f}→{peak / 1024:.0f}→{end / 1024:.0f} MiB"
+    start, peak, end, _, spread = read["rss"]
+    return f"{start / 1024:.0f}→{peak / 1024:.0f}→{end / 1024:.0f} MiB, then within {spread / 1024:.1f}"
 
 
 def _notes(results: dict) -> None:
