@@ -31,6 +31,7 @@ from scrm.members.stats_pages import member_stats_console
 from scrm.members.customer_pages import member_pages
 from scrm.outreach import routes as campaign_routes
 from scrm.outreach.pages import campaign_console
+from scrm.products.pages import product_console
 from scrm.replies import routes as reply_routes
 from scrm.replies.pages import reply_console
 from scrm.runtime import Runtime, install
@@ -180,6 +181,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(group_stats_console)
     app.register_blueprint(member_console)
     app.register_blueprint(member_stats_console)
+    app.register_blueprint(product_console)
     app.register_blueprint(reply_console)
     if runtime.config.wechat.sandbox:
         app.register_blueprint(sandbox_routes.wechat_api, url_prefix="/sandbox/wechat")
