@@ -117,7 +117,7 @@ def create_batch():  # noqa: ANN201
         runtime.redis.delete(FORM_KEY.format(form["key"]))
         raise
     runtime.redis.set(FORM_KEY.format(form["key"]), f"{batch_id}:{fingerprint}", ex=DONE_SECONDS)
-    flash(_("批次已创建：%(n)s 个码。下面可以下载码表和标签。", n=f"{batch_in.quantity:,}"))
+    flash(_("批次已创建：%(n)s 个码。下面可以下载码表和标签。", n=_thousands(batch_in.quantity)))
     return redirect(url_for(".batch", batch_id=batch_id), code=303)
 
 
