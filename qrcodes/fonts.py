@@ -57,17 +57,25 @@ def cjk_font(size: int) -> Font:
 @functools.cache
 def cjk_font_file() -> tuple[str, int] | None:
     """``(path, face index)`` of the first font that draws Chinese; looked up once per process."""
-    # fontconfig is asked only when no known path has a font (it costs a subprocess).
+    found = next(cjk_font_files(), None)
+    if found is None:
+        log.warning(
+            "no CJK font found (install fonts-wqy-microhei): Chinese names on QR cards will be "
+            "drawn with Pillow's default font and may print as boxes"
+        )
+    return found
+
+
+def cjk_font_files() -> Iterator[tuple[str, int]]:
+    """``(path, face index)`` of every installed font that draws Chinese, best first: a
+    caller that cannot use the first (reportlab embeds TrueType outlines only, not a Noto CJK
+    collection's CFF ones) takes the next."""
+    # fontconfig is asked only when no known path has a usable font (it costs a subprocess).
     for path in itertools.chain(KNOWN_PATHS, _fontconfig_candidates()):
         if os.path.isfile(path):
             index = _simplified_face(path)
             if index is not None:
-                return path, index
-    log.warning(
-        "no CJK font found (install fonts-wqy-microhei): Chinese names on QR cards will be "
-        "drawn with Pillow's default font and may print as boxes"
-    )
-    return None
+                yield path, index
 
 
 def draws_chinese(font: Font) -> bool:

@@ -30,6 +30,7 @@ from scrm.members.pages import member_console
 from scrm.members.stats_pages import member_stats_console
 from scrm.members.customer_pages import member_pages
 from scrm.outreach import routes as campaign_routes
+from scrm.products import routes as product_routes
 from scrm.outreach.pages import campaign_console
 from scrm.products.customer_pages import product_pages
 from scrm.products.pages import product_console
@@ -162,6 +163,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(dashboard_routes.blueprint)
     app.register_blueprint(group_routes.blueprint)
     app.register_blueprint(member_routes.blueprint)
+    app.register_blueprint(product_routes.blueprint)
     app.register_blueprint(campaign_routes.blueprint)
     app.register_blueprint(campaign_console)
     app.register_blueprint(guide_pages)

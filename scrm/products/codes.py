@@ -25,6 +25,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from scrm.products import code_blocks
+
 PREFIX_CHARS = 5
 SERIAL_CHARS = 8
 MAC_CHARS = 8
@@ -34,6 +36,7 @@ _HALF_BITS = 20
 _HALF_MASK = (1 << _HALF_BITS) - 1
 _ROUNDS = 4
 _SHAPE = re.compile(r"[a-z2-7]{%d}" % CODE_CHARS)
+BLOCK_CODES = 1000  # codes in one block of code_blocks(): about 21 KB
 PREFIX_SHAPE = re.compile(r"[a-z2-7]{%d}" % PREFIX_CHARS)
 
 
@@ -68,15 +71,22 @@ class ProductCodec:
 
     def codes(self, prefix: str, first: int, last: int) -> Iterator[tuple[int, str]]:
         """``(serial, code)`` for serials ``first``…``last``, one at a time (memory stays flat)."""
-        if not PREFIX_SHAPE.fullmatch(prefix) or not 1 <= first or last > MAX_SERIAL:
+        for start, block in self.code_blocks(prefix, first, last):
+            text = block.decode()
+            for i in range(len(text) // CODE_CHARS):
+                yield start + i, text[i * CODE_CHARS:(i + 1) * CODE_CHARS]
+
+    def code_blocks(self, prefix: str, first: int, last: int, *, size: int = BLOCK_CODES) -> Iterator[tuple[int, bytes]]:
+        """The codes of serials ``first``…``last`` a block at a time: ``(first serial of the
+        block, its codes end to end)``, at most ``size`` codes of CODE_CHARS ASCII bytes each.
+
+        The same codes as :meth:`encode`, made several times faster for the millions a CSV
+        export streams (scrm/products/code_blocks.py says how); memory stays flat.
+        """
+        if not PREFIX_SHAPE.fullmatch(prefix) or not 1 <= first or last > MAX_SERIAL or size < 1:
             raise ValueError("bad prefix or serial range")
-        rounds = self._rounds(prefix)
-        mac_state = self._mac_state
-        for serial in range(first, last + 1):
-            body = prefix + _b32(_feistel(rounds, serial))
-            mac = mac_state.copy()
-            mac.update(body.encode())
-            yield serial, body + _b32(int.from_bytes(mac.digest()))
+        yield from code_blocks.blocks(rounds=self._rounds(prefix), mac_state=self._mac_state, prefix=prefix,
+                                      first=first, last=last, size=size)
 
     def decode(self, code: str | None) -> ProductCode | None:
         """The prefix and serial of a genuine code; ``None`` for anything else. No I/O."""

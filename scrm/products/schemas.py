@@ -72,3 +72,49 @@ def batch_out(batch: Any, *, store_code: str | None, template_name: str | None, 
         "valid_until": batch.valid_until.isoformat() if batch.valid_until else None,
         "claims": claims, "created_by": batch.created_by, "created_at": batch.created_at.isoformat(),
     }
+
+
+class CodeRange(BaseModel):
+    """codes.csv's ``from``/``to``: the serials exported, inclusive; the whole batch by default."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    first: int | None = Field(default=None, ge=1, le=MAX_QUANTITY, alias="from")
+    last: int | None = Field(default=None, ge=1, le=MAX_QUANTITY, alias="to")
+
+    @model_validator(mode="after")
+    def _range(self) -> CodeRange:
+        if self.first is not None and self.last is not None and self.last < self.first:
+            raise ValueError("to: must not be below from")
+        return self
+
+
+# ---- what the API answers (described in /api/openapi.json)
+
+
+class RewardOut(BaseModel):
+    points: int | None = Field(default=None, description="points added to the member's points; or:")
+    coupon_template_id: int | None = Field(default=None, description="a coupon of this template")
+    coupon_template: str | None = Field(default=None, description="the template's name")
+
+
+class BatchOut(BaseModel):
+    id: int
+    prefix: str = Field(description="the batch's part of every code (5 characters)")
+    product: str
+    sku: str
+    quantity: int = Field(description="codes in the batch: serials 1…quantity")
+    reward: RewardOut
+    store_code: str | None = Field(description="the store credited with its claims")
+    valid_until: date | None = Field(description="the last local day its codes can be claimed")
+    claims: int = Field(description="codes claimed so far")
+    created_by: str | None
+    created_at: str = Field(description="ISO 8601, UTC")
+
+
+class BatchListOut(BaseModel):
+    batches: list[BatchOut] = Field(description="newest first")
+    page: int
+    per_page: int
+    total: int
+    has_more: bool

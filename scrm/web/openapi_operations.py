@@ -69,6 +69,8 @@ WELCOME_NOTES = ("Sent to WeCom (group_welcome_template/add|edit) before it is s
                  "WeCom's errcode when WeCom refuses, 409 too_many_templates for the 101st; nothing written.")
 GS = "scrm.groups.sop_schemas"  # group SOP (群SOP)
 M = "scrm.members.schemas"
+P = "scrm.products.schemas"
+SERIAL = {"type": "integer", "minimum": 1, "maximum": 100_000_000}
 
 OPERATIONS: dict[str, Op] = {
     # ---- stores and guides (guides/routes.py)
@@ -275,6 +277,26 @@ OPERATIONS: dict[str, Op] = {
                                notes="The member's own session (with X-CSRFToken) or a manager's token naming "
                                      "customer_id. 201 the day's check-in; 200 checked in that local day already "
                                      "(the first's figures). 404 not_a_member."),
+    # ---- product codes (scrm/products/routes.py, 一物一码)
+    "products_api.create_batch": Op({201: f"{P}:BatchOut"}, body=f"{P}:BatchIn",
+                                    notes="422 naming the field: an unknown store_code or coupon_template_id, a "
+                                          "valid_until before today, a quantity outside 1-100,000,000, both or "
+                                          "neither of points and coupon_template_id; nothing written."),
+    "products_api.list_batches": Op({200: f"{P}:BatchListOut"}, query=(
+        q("page", {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 1}, "the page, from 1"),
+        q("per_page", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "batches a page"),
+    ), notes="Newest first."),
+    "products_api.get_batch": Op({200: f"{P}:BatchOut"}),
+    "products_api.codes_csv": Op({200: CSV}, query=(
+        q("from", SERIAL, "the first serial; default 1"),
+        q("to", SERIAL, "the last serial, at most the batch's quantity; default the quantity"),
+    ), notes="`serial,code,url` (UTF-8), one row per serial, streamed as it is made: any size, flat memory. "
+             "422 for a range beyond the batch."),
+    "products_api.sheet_pdf": Op({200: PDF}, query=(
+        q("from", SERIAL, "the first serial", required=True),
+        q("to", SERIAL, "the last serial: at most 5,000 labels, at most the batch's quantity", required=True),
+    ), notes="A4 pages of 65 labels (5 × 13, 38.1 × 21.2 mm, Avery L7651 layout): the code's QR, the product, "
+             "the serial and the code. 422 for a range beyond the batch or of more than 5,000."),
     "users.me": Op({200: "scrm.users.schemas:MeOut"}),
     "users.list_users": Op({200: "scrm.users.schemas:UserListOut"}),
     # ---- campaigns, journeys, events (scrm/outreach/routes.py)
@@ -327,4 +349,5 @@ ERROR_WORDS = {
     415: "A body whose Content-Type is not application/json (unsupported_media_type)",
     422: "A field that does not validate: `field` names it, `errors` lists every one",
     429: "Too many attempts: wait Retry-After seconds",
+    502: "WeChat or WeCom refused the call the operation depends on (wechat_error, with its errcode); nothing written",
 }
