@@ -16,6 +16,7 @@ with each error under its field and what was typed, and writes nothing (422).
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 from urllib.parse import quote
@@ -29,6 +30,7 @@ from scrm.errors import InvalidInput, validated
 from scrm.products import batches as batch_service
 from scrm.products import console_forms as forms
 from scrm.products import console_views as views
+from scrm.products import exports, sheets
 from scrm.products.codes import ProductCodec, code_url
 from scrm.products.models import CodeBatch
 from scrm.products.schemas import SHEET_MAX_LABELS, BatchIn
@@ -49,6 +51,7 @@ DONE_SECONDS = 24 * 3600  # a form confirmed again within a day is shown the bat
 WAIT_SECONDS = 10  # how long a second confirmation waits for the first to finish
 
 _404_when_missing = not_found_as_404(batch_service.BatchMissing)
+_NOT_IN_FILENAMES = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 
 
 class InvalidBatchForm(InvalidInput):
@@ -140,7 +143,6 @@ def codes_csv(batch_id: int):  # noqa: ANN201
     runtime = current_runtime()
     with runtime.transaction() as db_session:
         row = views.batch_row(db_session=db_session, batch_id=batch_id)
-    from scrm.products import exports  # TEMP until merged
     first, last, errors = forms.serial_range(request.args, quantity=row.quantity, default_last=row.quantity)
     if errors:
         return _batch_page(batch_id, download_errors=errors, failed="csv", status=422)
@@ -158,7 +160,6 @@ def sheet_pdf(batch_id: int):  # noqa: ANN201
     runtime = current_runtime()
     with runtime.transaction() as db_session:
         row = views.batch_row(db_session=db_session, batch_id=batch_id)
-    from scrm.products import sheets  # TEMP until merged
     first, last, errors = forms.serial_range(request.args, quantity=row.quantity,
                                              default_last=min(row.quantity, SHEET_MAX_LABELS), most=SHEET_MAX_LABELS)
     if errors:
@@ -234,8 +235,10 @@ def _batch_page(batch_id: int, *, download_errors: list | None = None, failed: s
 
 
 def _attachment(ascii_name: str, name: str) -> str:
-    """A download's file name: ASCII for old clients, the product's own words (RFC 5987) for the rest."""
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+    """A download's file name: ASCII for old clients, the product's own words (RFC 5987) for
+    the rest, without the characters file systems refuse."""
+    named = quote(_NOT_IN_FILENAMES.sub("_", name), safe="")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{named}"
 
 
 def _worded(errors: list[dict[str, str]]) -> list[dict[str, str]]:

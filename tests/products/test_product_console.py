@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import func, select
@@ -294,6 +295,69 @@ def test_a_batch_without_claims_says_so_and_an_unknown_batch_is_404(signed_in, c
     for path in ("/console/product-codes/999999", f"/console/product-codes/{2**31}", f"/console/product-codes/{2**63}",
                  "/console/product-codes/999999/codes.csv", "/console/product-codes/999999/sheet.pdf"):
         assert client.get(path).status_code == 404, path
+
+
+# ---- downloads ----------------------------------------------------------------------------------
+
+def test_the_codes_download_streams_every_code_and_a_range(signed_in, client):
+    batch = make_batch(signed_in, quantity=2_500)
+    codec, base = ProductCodec.from_config(signed_in.config), signed_in.config.server.public_base_url.rstrip("/")
+    whole = client.get(f"/console/product-codes/{batch.id}/codes.csv")
+    assert whole.status_code == 200 and whole.is_streamed and whole.mimetype == "text/csv"
+    assert whole.headers["Content-Type"] == "text/csv; charset=utf-8"
+    disposition = whole.headers["Content-Disposition"]
+    assert f'filename="codes-{batch.prefix}.csv"' in disposition
+    assert f"filename*=UTF-8''{quote(f'英氏多维营养米粉-{batch.prefix}.csv')}" in disposition
+    lines = whole.get_data(as_text=True).splitlines()
+    assert lines[0] == "serial,code,url" and len(lines) == 2_501
+    for line in lines[1:]:
+        serial, code, url = line.split(",")
+        decoded = codec.decode(code)
+        assert (decoded.prefix, decoded.serial) == (batch.prefix, int(serial)) and url == f"{base}/p/{code}"
+    assert [line.split(",")[0] for line in lines[1:]] == [str(n) for n in range(1, 2_501)]
+
+    part = client.get(f"/console/product-codes/{batch.id}/codes.csv", query_string={"from": 1000, "to": 1009})
+    assert part.status_code == 200
+    assert f'filename="codes-{batch.prefix}-1000-1009.csv"' in part.headers["Content-Disposition"]
+    rows = part.get_data(as_text=True).splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == [str(n) for n in range(1000, 1010)]
+
+
+@pytest.mark.parametrize(("kind", "query", "words"), [
+    ("codes.csv", {"from": "0", "to": "10"}, "序号须在 1 到 12,000 之间"),
+    ("codes.csv", {"from": "11", "to": "10"}, "序号须在 1 到 12,000 之间"),
+    ("codes.csv", {"from": "1", "to": "12001"}, "序号须在 1 到 12,000 之间"),
+    ("codes.csv", {"from": "1", "to": "1e3"}, "序号须为整数"),
+    ("codes.csv", {"from": "1"}, "序号须为整数"),
+    ("sheet.pdf", {"from": "1", "to": "5001"}, "一个标签文件最多 5,000 张，请分段下载"),
+    ("sheet.pdf", {"from": "11990", "to": "12001"}, "序号须在 1 到 12,000 之间"),
+    ("sheet.pdf", {"from": "-5", "to": "3"}, "序号须为整数"),
+    ("sheet.pdf", {"from": "9" * 40, "to": "3"}, "序号须为整数"),
+])
+def test_a_range_outside_the_batch_or_too_long_for_a_sheet_is_named_on_the_batch_page(signed_in, client, kind,
+                                                                                      query, words):
+    batch = make_batch(signed_in, quantity=12_000)
+    refused = client.get(f"/console/product-codes/{batch.id}/{kind}", query_string=query)
+    assert refused.status_code == 422 and refused.mimetype == "text/html"
+    text = page_text(refused)
+    assert words in re.search(r'<ul class="errors" role="alert" id="download-errors">.*?</ul>', text, re.S).group(0)
+    assert 'id="summary"' in text  # the batch page, with the typed range kept in its form
+    form = "csv-range" if kind == "codes.csv" else "sheet-range"
+    typed_to = query.get("to", "")
+    assert re.search(rf'id="{form}".*?name="to"[^>]*value="{re.escape(typed_to)}"', text, re.S)
+
+
+def test_label_sheets_come_for_a_range_as_a_pdf(signed_in, client):
+    batch = make_batch(signed_in, quantity=12_000)
+    pdf = client.get(f"/console/product-codes/{batch.id}/sheet.pdf", query_string={"from": 5001, "to": 5070})
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
+    assert f'filename="labels-{batch.prefix}-5001-5070.pdf"' in pdf.headers["Content-Disposition"]
+    small = make_batch(signed_in, product="米粉/试用装", quantity=30)
+    whole = client.get(f"/console/product-codes/{small.id}/sheet.pdf")  # no range: the first labels, up to 5,000
+    assert whole.status_code == 200 and whole.data.startswith(b"%PDF")
+    disposition = whole.headers["Content-Disposition"]
+    assert f'filename="labels-{small.prefix}-1-30.pdf"' in disposition
+    assert f"filename*=UTF-8''{quote(f'米粉_试用装-{small.prefix}-1-30.pdf')}" in disposition  # no "/" in a file name
 
 
 # ---- roles and forms ----------------------------------------------------------------------------

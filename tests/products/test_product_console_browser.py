@@ -119,6 +119,25 @@ def test_a_manager_makes_a_batch_and_reads_it_at_a_phone_and_a_desktop_width(bro
         expect(page.locator("#claims-table")).to_contain_text("王小美")
         for button in ("#csv-all", "#sheet-range button"):
             assert page.locator(button).bounding_box()["height"] >= 44, (size, button)
+    # ---- the downloads, as the browser saves them ----------------------------------------------------------
+    desk.goto(f"{stack.url}/console/product-codes/{batch_id}")
+    with desk.expect_download() as csv_download:
+        desk.click("#csv-all")
+    lines = Path(csv_download.value.path()).read_text().splitlines()
+    assert lines[0] == "serial,code,url" and len(lines) == 100_001
+    assert lines[1].startswith("1,") and lines[-1].startswith("100000,")
+    desk.fill("#sheet-from", "66")
+    desk.fill("#sheet-to", "130")
+    with desk.expect_download() as pdf_download:
+        desk.click("#sheet-range button")
+    assert pdf_download.value.suggested_filename == f"英氏多维营养米粉-{prefix}-66-130.pdf"
+    assert Path(pdf_download.value.path()).read_bytes().startswith(b"%PDF")
+    desk.fill("#sheet-from", "1")
+    desk.fill("#sheet-to", "5001")
+    desk.click("#sheet-range button")  # too many for one file: said on the page
+    expect(desk.locator("#download-errors")).to_contain_text("一个标签文件最多 5,000 张，请分段下载")
+    expect(desk.locator("#sheet-to")).to_have_value("5001")
+    shoot(desk, "07-download-refused", "1366")
     assert errors == []
 
 
