@@ -117,6 +117,8 @@ def claim_code(
     if existing is not None:
         return _seen(db_session, runtime.config, batch, serial, customer_id, existing, at)
     _lock_customer(db_session, customer_id)
+    if batch.reward_points is not None and db_session.get(Member, customer_id) is not None:
+        ledger.lock_member(db_session, customer_id)  # the member before the customer, as orders lock them
     binding = current_binding(db_session=db_session, customer_id=customer_id, lock=True)
     day = local_day(runtime.config, at)
     today = db_session.scalar(select(func.count()).select_from(ProductClaim)

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from coupon_world import make_customer, make_template
+from guides.binding import bind, current_binding, guide_card
 from guide_world import create_guide, create_store
 from member_world import make_member
 from platform_world import run_together
@@ -23,7 +24,6 @@ from scrm.members.models import Member, PointEntry
 from scrm.products import claiming
 from scrm.products.codes import CODE_CHARS, ProductCodec
 from scrm.products.models import ProductClaim, ProductScan
-from guides.binding import bind, current_binding, guide_card
 
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai
 THREADS = 16
