@@ -13,11 +13,12 @@ from scrm import callbacks as ev
 from scrm.coupons.links import coupons_reply
 from scrm.customers import service as customers
 from scrm.customers.jobs import fetch_profile
-from scrm.flows import contact_ended, touch_code
+from scrm.flows import claim_product_code, contact_ended, touch_code
 from scrm.members.links import asks_for_member_page, member_reply
 from scrm.groups.sync import chat_changed
 from scrm.mirror.jobs import corp_tags_changed
 from scrm.outreach.triggers import event_happened
+from scrm.products import claiming, follow
 from scrm.queue import enqueue_after_commit
 from scrm.replies import service as replies
 from tagging import mirror_queue
@@ -59,6 +60,7 @@ def react(runtime: Runtime, db_session: Session, callback: ev.Callback) -> Outco
     )
     apply_rules(runtime, db_session, callback, identity.customer_id)  # from memory; SQL only on a match
     reply = _react_as_customer(runtime, db_session, callback, identity)
+    reply = _claim_by_follow(runtime, db_session, callback, identity) or reply
     binding = _touch_code(runtime, db_session, callback, identity, first_contact)
     if binding is not None and binding.guide_id is not None:
         reply = _welcome(runtime, db_session, callback, identity, binding, first_contact) or reply
@@ -100,6 +102,29 @@ def _react_as_customer(runtime: Runtime, db_session: Session, callback: ev.Callb
     if isinstance(callback, ev.Message):
         return replies.default_reply(runtime)
     return None  # menu clicks, views and scans: tagging and binding react to these
+
+
+def _claim_by_follow(runtime: Runtime, db_session: Session, callback: ev.Callback, identity: IdentityRef):  # noqa: ANN202
+    """A follow by, or a scan of, a product code's follow QR (scene ``pc_<code>``,
+    scrm/products/follow.py) claims the code the customer could not claim on /p/<code> before
+    following. Its reply, instead of the follow greeting, says how it went. WeChat's retry of
+    the follow is answered from the ledger (handlers/dispatch.py); a later follow or scan finds
+    the claim made and says "already yours": one reward."""
+    if not isinstance(callback, ev.Subscribe | ev.Scan) or identity.channel != "mp":
+        return None
+    code = follow.code_in_scene(callback.scene)
+    if code is None:
+        return None
+    checked = claiming.check_code(runtime=runtime, db_session=db_session, code=code)
+    if checked.refused is not None:
+        claiming.record_scan(db_session=db_session, config=runtime.config, result=checked.refused,
+                             at=runtime.clock.now(), batch_id=checked.batch.id if checked.batch else None,
+                             serial=checked.serial, customer_id=identity.customer_id)
+        return follow.refusal_reply(runtime, checked.refused)
+    claimed = claim_product_code(runtime=runtime, db_session=db_session, batch=checked.batch, serial=checked.serial,
+                                 customer_id=identity.customer_id, via="follow",
+                                 new_follower=isinstance(callback, ev.Subscribe))
+    return follow.claim_reply(runtime, db_session, batch=checked.batch, claimed=claimed)
 
 
 def _touch_code(runtime: Runtime, db_session: Session, callback: ev.Callback, identity: IdentityRef,  # noqa: ANN202

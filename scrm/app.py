@@ -31,6 +31,7 @@ from scrm.members.stats_pages import member_stats_console
 from scrm.members.customer_pages import member_pages
 from scrm.outreach import routes as campaign_routes
 from scrm.outreach.pages import campaign_console
+from scrm.products.customer_pages import product_pages
 from scrm.replies import routes as reply_routes
 from scrm.replies.pages import reply_console
 from scrm.runtime import Runtime, install
@@ -166,6 +167,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(guide_pages)
     app.register_blueprint(customer_pages)
     app.register_blueprint(member_pages)
+    app.register_blueprint(product_pages)
     app.register_blueprint(redeem_pages)
     app.register_blueprint(guide_code_pages)
     app.register_blueprint(guide_console)

@@ -29,13 +29,14 @@ class OAuthRefused(Exception):
     """WeChat did not say who this is, or they are not a customer here; the message says which."""
 
 
-def authorize_url(runtime: Runtime, *, state: str) -> str:
-    """Where to send the customer: WeChat's authorize page, which comes back to the callback."""
+def authorize_url(runtime: Runtime, *, state: str, callback_path: str = CALLBACK_PATH) -> str:
+    """Where to send the customer: WeChat's authorize page, which comes back to the callback
+    (this page's, or another page's own: the product-code page's ``/p/oauth/callback``)."""
     config = runtime.config
     base = config.server.public_base_url + SANDBOX_AUTHORIZE_PATH if config.wechat.sandbox else AUTHORIZE_URL
     query = urlencode({
         "appid": config.wechat.mp.app_id,
-        "redirect_uri": config.server.public_base_url + CALLBACK_PATH,
+        "redirect_uri": config.server.public_base_url + callback_path,
         "response_type": "code",
         "scope": "snsapi_base",
         "state": state,

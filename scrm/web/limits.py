@@ -1,6 +1,6 @@
 """Rate limits (SPEC §12) with Flask-Limiter on our Redis: coupon redemption attempts per user
-and per IP, sign-in per IP, and members' SMS codes per phone number and per IP, answered 429
-with ``Retry-After``.
+and per IP, sign-in per IP, members' SMS codes per phone number and per IP, and product-code
+pages per IP, answered 429 with ``Retry-After``.
 
 Flask-Limiter (and its ``limits`` storage) rather than our token bucket: it keys by whatever
 we choose, counts in Redis with one round trip, and writes the 429 and its headers. A
@@ -31,6 +31,8 @@ LIMITED: dict[str, tuple[tuple[str, str], ...]] = {
     "redeem_pages.check": (("redeem_per_user", PER_USER), ("redeem_per_ip", PER_IP)),
     "redeem_pages.confirm": (("redeem_per_user", PER_USER), ("redeem_per_ip", PER_IP)),
     "member_pages.send_code": (("sms_per_phone", PER_PHONE), ("sms_per_ip", PER_IP)),
+    "product_pages.claim_page": (("product_claims_per_ip", PER_IP),),  # /p/<code>: opened and claimed
+    "product_pages.oauth_callback": (("product_claims_per_ip", PER_IP),),
 }
 
 
