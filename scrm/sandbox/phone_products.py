@@ -9,8 +9,9 @@ claim page in a new tab as that customer.
 That tab goes through ``GET open?t=`` first: a signed link naming the customer and the path.
 It records the customer in the browser's session (``mp_oauth.BROWSER_USER``), which the
 sandbox's authorize page reads to sign them in at once, as WeChat would (scrm/sandbox/routes.py),
-and drops a customer page's sign-in of another customer (``coupon_customer``): each phone's
-WeChat is its own browser. A pasted code that is not ours opens too, and the page says so.
+and drops what the customer pages remember of another customer (their sign-in
+``coupon_customer``, the claim page's visitor ``product_visitor``): each phone's WeChat is its
+own browser. A pasted code that is not ours opens too, and the page says so.
 
 The phone's chat keeps a line for each scan with its link (to open the page again); for a
 customer who does not follow the account it also offers what a long press on the claim page's
@@ -39,6 +40,7 @@ from scrm.coupons.customer_pages import SIGNED_IN
 from scrm.customers import service as customers
 from scrm.products import batches
 from scrm.products.codes import ProductCodec
+from scrm.products.customer_pages import VISITOR
 from scrm.products.models import CodeBatch
 from scrm.sandbox import mp_oauth
 from scrm.sandbox.phone import (
@@ -186,8 +188,12 @@ def scan_product(runtime: Runtime, openid: str, scanned: ProductScan) -> dict[st
 
 def browse_as(runtime: Runtime, openid: str) -> None:
     """This browser is now the customer's WeChat browser: the authorize page signs them in, and
-    a customer page's sign-in of someone else ends (it was another phone)."""
+    what the customer pages remember of someone else ends (it was another phone): their sign-in,
+    and the claim page's visitor (a WeChat user not following, ``product_visitor``)."""
     session[mp_oauth.BROWSER_USER] = openid
+    visitor = session.get(VISITOR)
+    if isinstance(visitor, dict) and visitor.get("o") != openid:
+        session.pop(VISITOR, None)
     held = session.get(SIGNED_IN)
     if not isinstance(held, dict):
         return

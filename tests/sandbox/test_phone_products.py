@@ -8,12 +8,15 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sqlalchemy import select
 
 from product_world import code_of, make_batch
 from scrm.coupons import mp_oauth as customer_oauth
 from scrm.coupons.customer_pages import SIGNED_IN
 from scrm.customers import service as customers
 from scrm.products.codes import ProductCodec
+from scrm.products.customer_pages import VISITOR
+from scrm.products.models import ProductClaim
 from scrm.sandbox import mp_oauth, phone, world
 from web_world import log_in, page_text
 
@@ -106,6 +109,21 @@ def test_a_customer_who_does_not_follow_is_offered_the_follow_with_the_product_s
     assert held_user == openid and phone.is_wechat_user(runtime.redis, openid)  # WeChat knows non-followers too
 
 
+def test_the_chat_s_follow_with_the_product_scene_completes_the_claim(client, runtime):
+    batch = make_batch(runtime)
+    openid = new_customer(client, follow=False)
+    scene = scan(client, openid, batch_id=batch.id, serial=9).get_json()["messages"][0]["articles"][0]["scene"]
+
+    followed = client.post(SEND, json={"openid": openid, "action": "scan", "value": scene})  # the long press
+
+    assert followed.status_code == 200, followed.get_json()
+    assert "领取成功" in followed.get_json()["reply"]["text"] and followed.get_json()["customer"]["following"]
+    with runtime.transaction() as db_session:
+        claim = db_session.scalar(select(ProductClaim).where(ProductClaim.batch_id == batch.id))
+        owner = customers.lookup(db_session=db_session, channel="mp", external_id=openid)
+        assert (claim.serial, claim.customer_id, claim.via, claim.new_follower) == (9, owner.id, "follow", True)
+
+
 @pytest.mark.parametrize("paste", ["{code}", "{CODE}", "https://scrm.brand.example/p/{code}", "/p/{code}/",
                                    "scrm.brand.example/p/{code}?from=label", "  {code}\n"])
 def test_a_pasted_code_or_link_opens_the_code_s_page(client, runtime, paste):
@@ -164,7 +182,7 @@ def test_bad_input_gets_a_clear_refusal_and_the_chat_keeps_nothing(client, runti
     assert chat(client, openid) == before
 
 
-def test_opening_as_another_customer_ends_the_customer_page_sign_in_of_the_one_before(client, runtime):
+def test_opening_as_another_customer_forgets_what_the_customer_pages_knew_of_the_one_before(client, runtime):
     batch = make_batch(runtime)
     first, second = new_customer(client, follow=True), new_customer(client, follow=True)
     with runtime.transaction() as db_session:
@@ -178,6 +196,13 @@ def test_opening_as_another_customer_ends_the_customer_page_sign_in_of_the_one_b
     client.get(scan(client, second, batch_id=batch.id, serial=2).get_json()["open"])
     with client.session_transaction() as held:
         assert SIGNED_IN not in held and held[mp_oauth.BROWSER_USER] == second
+        held[VISITOR] = {"o": second, "at": int(runtime.clock.timestamp())}  # the claim page met them unfollowed
+    client.get(scan(client, second, batch_id=batch.id, serial=3).get_json()["open"])
+    with client.session_transaction() as held:
+        assert held[VISITOR]["o"] == second  # the same customer: still the page's visitor
+    client.get(scan(client, first, batch_id=batch.id, serial=4).get_json()["open"])
+    with client.session_transaction() as held:
+        assert VISITOR not in held and held[mp_oauth.BROWSER_USER] == first
 
 
 def test_the_open_link_is_the_phone_s_own_and_the_phone_is_for_admins(app, client, make_token, runtime):
