@@ -37,7 +37,8 @@ from scrm.products.pages import product_console
 from scrm.replies import routes as reply_routes
 from scrm.replies.pages import reply_console
 from scrm.runtime import Runtime, install
-from scrm.sandbox import phone, phone_groups, phone_members  # noqa: F401 - their routes on the phone's blueprint
+# phone_groups, phone_members, phone_products: their routes on the phone's blueprint
+from scrm.sandbox import phone, phone_groups, phone_members, phone_products  # noqa: F401
 from scrm.sandbox import routes as sandbox_routes
 from scrm.users import routes as user_routes
 from scrm.web import csrf, edge, errors, health, i18n, limits, nav, openapi, pages
