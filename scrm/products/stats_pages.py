@@ -47,6 +47,7 @@ REASON_HINTS = {
 }
 TREND = (Series("now", _l("本期")), Series("before", _l("上期同日")))
 QUICK_DAYS = (7, 30, 90)
+WEEK = 7
 RANKED = 10  # stores and guides in each ranking's bars
 BATCHES_PAGE = "product_console.batches"  # the batches' console page (码批次), when it is installed
 
@@ -63,8 +64,9 @@ def stats():  # noqa: ANN201
                               batch_id=scope.batch_id, product=scope.product, store_id=scope.store_id,
                               guide_id=scope.guide_id)
     errors += refused
+    step = 1 if len(found.days) <= WEEK else day_label_step(len(found.days))  # a week: every day named
     trend = trend_lines([Group(str(d.key), d.label, (d.now.claims, d.before.claims)) for d in found.days], TREND,
-                        kind="day", label_every=day_label_step(len(found.days)), unit=_("次"))
+                        kind="day", label_every=step, unit=_("次"))
     chosen = {"batch": str(scope.batch_id or ""), "product": scope.product or "",
               "store": request.args.get("store", "").strip() if scope.store_id else "",
               "guide": request.args.get("guide", "").strip() if scope.guide_id else ""}

@@ -57,7 +57,7 @@ def test_the_dashboard_card_has_today_and_this_week_beside_before(world, client,
     card = re.search(r'<section class="card" id="codes-card".*?</section>', board, re.S).group(0)
     assert re.search(r'id="c-today">1</b><span>今天扫码领取</span><small class="delta up">昨天 0 · \+1', card)
     assert re.search(r'id="c-week">2</b><span>本周扫码领取</span><small class="delta flat">上周同期 2</small>', card)
-    assert re.search(r'id="c-refused">6</b><span>本周被拒扫码</span><small class="delta up">上周同期 1 · \+5', card)
+    assert re.search(r'id="c-refused">6</b><span>本周被拒扫码</span><small class="delta down">上周同期 1 · \+5', card)
     assert 'href="/console/product-codes/stats"' in card and "本周从 11-02 起" in card
     s2 = page_text(client.get("/console/dashboard", query_string={"store": "S2"}))
     assert re.search(r'id="c-week">1</b>', s2) and 'href="/console/product-codes/stats?store=S2"' in s2

@@ -33,9 +33,10 @@ def test_the_page_shows_the_period_beside_the_one_before(world, client, make_tok
     response = client.get(URL, query_string=PERIOD)
     assert response.status_code == 200
     page = page_text(response)
-    assert re.search(r'id="t-claims"><b>15</b><span>领取</span><small class="delta up">上期 2 · \+13', page)
+    assert re.search(r'id="t-claims"><b>15</b><span>领取</span><small class="delta good">上期 2 · \+13', page)
     assert re.search(r'id="t-customers"><b>4</b>', page) and re.search(r'id="t-followers"><b>1</b>', page)
-    assert re.search(r'id="t-repeat"><b>4</b>', page) and re.search(r'id="t-refused"><b>11</b>.*?上期 1 · \+10', page, re.S)
+    assert re.search(r'id="t-repeat"><b>4</b>', page)
+    assert re.search(r'id="t-refused"><b>11</b><span>被拒扫码</span><small class="delta bad">上期 1 · \+10', page)  # more refusals: red
     assert "对比上期 2026-10-22 – 2026-10-28" in page
     # the trend: a line for the period and one for the period before, a dot per day
     assert page.count('<circle class="dot now"') == 7 and page.count('<circle class="dot before"') == 7
