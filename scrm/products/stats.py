@@ -16,9 +16,9 @@ Where a figure is counted:
 *Repeat scans* are ``already_yours`` and ``claimed_by_other``; *refused scans* are every scan
 that gave no reward but the customer's own code again (``claimed_by_other`` is both).
 
-Each measure is one grouped query over both periods (conditional counts), on the claims' and
-scans' ``day`` indexes; nothing here reads a row per claim into Python. Read-only; the caller
-owns the transaction.
+The counting is scrm/products/stats_tally.py's: a few grouped queries on the ``day`` indexes,
+nothing read per claim into Python; a line's period before has no unique customers (None), the
+totals have both. Read-only; the caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, distinct, func, select
+from sqlalchemy import case, func, select
 
-from guides.models import Binding, Guide, Store
+from guides.models import Guide, Store
 from scrm.products.models import SCAN_RESULTS, CodeBatch, ProductClaim, ProductScan
 from scrm.products.stats_scope import Scope, claims_in, scans_in
+from scrm.products.stats_tally import Tally, as_day, count
 from scrm.products.suspicious import Suspicious, suspicious_out, suspicious_patterns
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from scrm.config import Config
 
 DIMENSIONS = ("batch", "product", "store", "guide")
-NO_CLAIMS = ((0, 0, 0), (0, 0, 0))
+NOTHING = (Tally(), Tally())
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Scans:
 @dataclass(frozen=True)
 class Figures:
     claims: int = 0
-    customers: int = 0  # who claimed, each once
+    customers: int | None = 0  # who claimed, each once; None: not counted (a line's period before)
     new_followers: int = 0  # claims completed by following the account
     scans: Scans = Scans()
 
@@ -123,90 +124,27 @@ def product_stats(*, db_session: Session, config: Config, first_day: date, last_
     scope = Scope(batch_id, product, store_id, guide_id)
     before_last = first_day - timedelta(days=1)
     before_first = before_last - (last_day - first_day)
-    span = (before_first, first_day, last_day)
+    counted = count(db_session=db_session, scope=scope, before_first=before_first, first=first_day, last=last_day)
 
-    def measured(dimension: str | None) -> dict[Any, tuple[Figures, Figures]]:
-        claims = _claim_counts(db_session, scope, span, dimension)
-        scans = _scan_counts(db_session, scope, span, dimension)
-        found = {}
-        for key in claims.keys() | scans.keys():
-            (claims_now, claims_before), (scans_now, scans_before) = claims.get(key, NO_CLAIMS), scans.get(key, ({}, {}))
-            found[key] = (Figures(*claims_now, scans=Scans(**scans_now)),
-                          Figures(*claims_before, scans=Scans(**scans_before)))
-        return found
+    def figures(dimension: str, key: Any) -> tuple[Figures, Figures]:  # noqa: ANN401
+        now, before = counted.tallies[dimension].get(key, NOTHING)
+        customers = counted.customers[dimension].get(key, 0) if dimension != "total" else counted.customers_total[0]
+        return (Figures(now.claims, customers, now.new_followers, Scans(**now.scans)),
+                Figures(before.claims, counted.customers_total[1] if dimension == "total" else None,
+                        before.new_followers, Scans(**before.scans)))
 
-    nothing = (Figures(), Figures())
-    totals = measured(None).get(None, nothing)
-    by_day = measured("day")
+    totals = figures("total", None)
     length = (last_day - first_day).days + 1
-    days = tuple(Line(day.isoformat(), f"{day:%m-%d}", "", by_day.get(day, nothing)[0],
-                      by_day.get(day - timedelta(days=length), nothing)[1])
+    days = tuple(Line(day.isoformat(), f"{day:%m-%d}", "", figures("day", day)[0],
+                      figures("day", day - timedelta(days=length))[1])
                  for day in (first_day + timedelta(days=i) for i in range(length)))
     return ProductStats(
         first_day, last_day, before_first, before_last, scope, totals[0], totals[1], days,
-        *(_ranked(_labelled(db_session, dimension, measured(dimension))) for dimension in DIMENSIONS),
+        *(_ranked(_labelled(db_session, dimension, {key: figures(dimension, key) for key in counted.tallies[dimension]}))
+          for dimension in DIMENSIONS),
         suspicious_patterns(db_session=db_session, config=config, first_day=first_day, last_day=last_day,
                             scope=scope),
     )
-
-
-# What each dimension groups by: a claim's own columns; a scan's batch, its store, and the
-# scanning customer's guide now (stats_scope.scans_in joins them).
-CLAIM_KEYS = {"day": ProductClaim.day, "batch": ProductClaim.batch_id, "product": CodeBatch.product,
-              "store": ProductClaim.store_id, "guide": ProductClaim.guide_id}
-SCAN_KEYS = {"day": ProductScan.day, "batch": ProductScan.batch_id, "product": CodeBatch.product,
-             "store": CodeBatch.store_id, "guide": Binding.guide_id}
-
-
-def _claim_counts(db_session: Session, scope: Scope, span: tuple[date, date, date],
-                  dimension: str | None) -> dict[Any, tuple[tuple[int, int, int], tuple[int, int, int]]]:
-    """key → ((claims, customers, new followers) now, (…) before), one grouped query."""
-    before_first, first, last = span
-    columns = []
-    for period in (ProductClaim.day >= first, ProductClaim.day < first):
-        columns += [func.count(case((period, 1))),
-                    func.count(distinct(case((period, ProductClaim.customer_id)))),
-                    func.count(case((and_(period, ProductClaim.new_follower.is_(True)), 1)))]
-    key = CLAIM_KEYS[dimension] if dimension else None
-    query = select(*([key] if dimension else []), *columns).select_from(ProductClaim) \
-        .where(ProductClaim.day.between(before_first, last))
-    query = claims_in(query, scope, batches=dimension == "product")
-    if dimension:
-        query = query.group_by(key)
-    found = {}
-    for row in db_session.execute(query):
-        values = [int(v or 0) for v in (row[1:] if dimension else row)]
-        found[_keyed(row[0], dimension) if dimension else None] = (tuple(values[:3]), tuple(values[3:]))
-    return found
-
-
-def _scan_counts(db_session: Session, scope: Scope, span: tuple[date, date, date],
-                 dimension: str | None) -> dict[Any, tuple[dict[str, int], dict[str, int]]]:
-    """key → ({reason: scans} now, {…} before), one query grouped by key and reason."""
-    before_first, first, last = span
-    key = SCAN_KEYS[dimension] if dimension else None
-    query = select(*([key] if dimension else []), ProductScan.result,
-                   func.count(case((ProductScan.day >= first, 1))), func.count(case((ProductScan.day < first, 1)))) \
-        .select_from(ProductScan).where(ProductScan.day.between(before_first, last))
-    query = scans_in(query, scope, batches=dimension in ("product", "store"), guides=dimension == "guide")
-    query = query.group_by(*([key] if dimension else []), ProductScan.result)
-    found: dict[Any, tuple[dict[str, int], dict[str, int]]] = {}
-    for row in db_session.execute(query):
-        *keyed, result, now, before = row
-        if result not in SCAN_RESULTS:
-            continue
-        now_by, before_by = found.setdefault(_keyed(keyed[0], dimension) if dimension else None, ({}, {}))
-        now_by[result], before_by[result] = int(now), int(before)
-    return found
-
-
-def _as_day(value: Any) -> date:  # noqa: ANN401
-    """SQLite answers a grouping by a Date column as text."""
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
-def _keyed(value: Any, dimension: str | None) -> Any:  # noqa: ANN401
-    return _as_day(value) if dimension == "day" else value
 
 
 def _labelled(db_session: Session, dimension: str, measured: dict[Any, tuple[Figures, Figures]]) -> list[Line]:
@@ -262,7 +200,7 @@ def headline(*, db_session: Session, today: date, store_id: int | None = None) -
         select(ProductScan.day, func.count()).where(ProductScan.day.between(last_monday, today),
                                                     ProductScan.result != "already_yours"), scope)
         .group_by(ProductScan.day)).all())
-    claims, refused = ({_as_day(day): int(n) for day, n in counts.items()} for counts in (claims, refused))
+    claims, refused = ({as_day(day): int(n) for day, n in counts.items()} for counts in (claims, refused))
 
     def total(counts: dict[date, int], first: date, last: date) -> int:
         return sum(n for day, n in counts.items() if first <= day <= last)
@@ -286,7 +224,7 @@ def week_claims(*, db_session: Session, today: date, guide_id: int | None = None
 
 def claims_per_day(*, db_session: Session, first_day: date, last_day: date, guide_id: int) -> dict[date, int]:
     """The guide's claims on each day that has some (the console's guide page)."""
-    return {_as_day(day): int(n) for day, n in db_session.execute(
+    return {as_day(day): int(n) for day, n in db_session.execute(
         select(ProductClaim.day, func.count()).where(ProductClaim.guide_id == guide_id,
                                                      ProductClaim.day.between(first_day, last_day))
         .group_by(ProductClaim.day))}

@@ -49,7 +49,7 @@ def test_the_period_beside_the_one_before(world, frozen):
     assert counted(days["2026-10-31"].now) == (4, 1, 0, {"claimed_by_other": 3, "daily_limit": 1})
     assert counted(days["2026-11-04"].now) == (1, 1, 1, {"not_following": 1})
     # each day beside the same day of the period before: 11-03 is a week after 10-27
-    assert counted(days["2026-11-03"].before) == (2, 1, 0, {"not_genuine": 1})
+    assert counted(days["2026-11-03"].before) == (2, None, 0, {"not_genuine": 1})  # a line's before: no unique customers
     assert counted(days["2026-11-03"].now) == (0, 0, 0, {"not_genuine": 3, "expired": 1})
     assert sum(line.now.claims for line in found.days) == found.totals.claims
 
@@ -62,12 +62,12 @@ def test_each_batch_product_store_and_guide_with_the_period_before(world, frozen
     assert [line.key for line in found.batches] == [a.id, b.id, None, c.id]
     assert counted(batches[a.id].now) == (14, 3, 1, {"already_yours": 1, "claimed_by_other": 3, "daily_limit": 2,
                                                     "not_following": 1})
-    assert counted(batches[a.id].before) == (2, 1, 0, {})
+    assert counted(batches[a.id].before) == (2, None, 0, {})
     assert batches[a.id].label == "英氏多维营养米粉 · YS-MF-01" and batches[a.id].note == a.prefix
     assert counted(batches[b.id].now) == (1, 1, 0, {"reward_unavailable": 1})
     assert counted(batches[c.id].now) == (0, 0, 0, {"expired": 1})
     assert counted(batches[None].now) == (0, 0, 0, {"not_genuine": 3})  # forged codes have no batch
-    assert counted(batches[None].before) == (0, 0, 0, {"not_genuine": 1})
+    assert counted(batches[None].before) == (0, None, 0, {"not_genuine": 1})
     assert [(line.key, line.now.claims) for line in found.products] == [
         ("英氏多维营养米粉", 14), ("英氏婴儿面条", 1), (None, 0), ("英氏米饼", 0)]
     stores = {line.label: line for line in found.stores}
@@ -77,7 +77,7 @@ def test_each_batch_product_store_and_guide_with_the_period_before(world, frozen
     guides = {line.label: line for line in found.guides}
     # the collector and dan were routed to G1 by batch A's store; bob to G2 by batch B's
     assert counted(guides["王小美"].now) == (14, 3, 1, {"already_yours": 1, "daily_limit": 2})
-    assert counted(guides["王小美"].before) == (2, 1, 0, {})
+    assert counted(guides["王小美"].before) == (2, None, 0, {})
     assert guides["王小美"].note == "G1 · 上海静安店"
     assert counted(guides["李小红"].now) == (1, 1, 0, {})
     # scans by customers bound to no guide: the strangers, eve, the faker, gil
@@ -151,6 +151,8 @@ def test_the_json_has_every_figure(world, frozen):
     assert body["scope"] == {"batch_id": None, "product": None, "store_id": None, "guide_id": None}
     assert len(body["days"]) == 7 and body["days"][1]["day"] == "2026-10-30" and body["days"][1]["claims"] == 4
     assert body["batches"][0]["key"] == world["a"].id and body["batches"][0]["before"]["claims"] == 2
+    assert body["batches"][0]["customers"] == 3 and body["batches"][0]["before"]["customers"] is None
+    assert body["before"]["customers"] == 1  # the totals count the period before's customers too
     assert [g["label"] for g in body["guides"]] == ["王小美", "李小红", ""]
     assert body["stores"][0]["note"] == "S1" and body["products"][0]["key"] == "英氏多维营养米粉"
     shown = body["suspicious"]
