@@ -84,8 +84,9 @@ class Figures:
 class Line:
     """One day, batch, product, store or guide: the period and the one before. ``key``: the
     day (ISO), the batch's, store's or guide's id, the product's name; None: claims and scans
-    with no batch, store or guide. ``label`` names it (product · SKU · prefix for a batch,
-    the name for a store or guide); ``note`` says more (a batch's prefix, a guide's store)."""
+    with no batch, store or guide. ``label`` names it (product · SKU for a batch, the name
+    for a store or guide); ``note`` says more (a batch's prefix, a store's code, a guide's
+    code and store)."""
 
     key: str | int | None
     label: str
@@ -270,9 +271,10 @@ def stats_out(stats: ProductStats) -> dict[str, Any]:
         "scope": asdict(stats.scope),
         "totals": figures_out(stats.totals), "before": figures_out(stats.before),
         "days": [{"day": line.key, **figures_out(line.now), "before": figures_out(line.before)} for line in stats.days],
-        **{f"{dimension}es" if dimension == "batch" else f"{dimension}s": [line_out(line) for line in lines]
-           for dimension, lines in zip(DIMENSIONS, (stats.batches, stats.products, stats.stores, stats.guides),
-                                       strict=True)},
+        "batches": [line_out(line) for line in stats.batches],
+        "products": [line_out(line) for line in stats.products],
+        "stores": [line_out(line) for line in stats.stores],
+        "guides": [line_out(line) for line in stats.guides],
         "suspicious": suspicious_out(stats.suspicious),
     }
 
