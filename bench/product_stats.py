@@ -19,7 +19,8 @@ keys not checked: consistent by construction), never through the ORM:
   5 %, reward unavailable 5 %); a claimed-by-another scan hits one of 2,000 popular codes.
 
 Then, with the clock frozen at today's noon, each measure ``--rounds`` times (the best and
-the worst): :func:`product_stats` for the last 7, 30 and 90 days (and the as many before),
+the worst wall time, and the CPU seconds of the database backend and of this process: on a
+shared machine the CPU is what the work costs, the wall time what others leave of it): :func:`product_stats` for the last 7, 30 and 90 days (and the as many before),
 the last 30 days narrowed to a store, a guide and a batch; the dashboard's :func:`headline`
 and a guide's :func:`week_claims`. The sizes of the tables and the plan of the biggest query
 are printed.
@@ -28,6 +29,7 @@ are printed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -136,7 +138,7 @@ def describe(url: str) -> None:
 
 
 def measure(url: str, rounds: int) -> None:
-    from sqlalchemy import select
+    from sqlalchemy import select, text
 
     from scrm.clock import FrozenClock
     from scrm.config import load_config
@@ -149,18 +151,28 @@ def measure(url: str, rounds: int) -> None:
         "database.url": url, "redis.url": "memory://bench-product-stats", "brand.timezone": "Asia/Shanghai"})))
     runtime.clock = FrozenClock(NOW)
 
-    def figures(days: int, **scope):  # noqa: ANN003, ANN202
+    cpu = {"db": 0.0}
+
+    def in_transaction(work):  # noqa: ANN001, ANN202
+        """``work(db_session)``, adding the CPU seconds its PostgreSQL backend spent to cpu["db"]
+        (read from /proc: the database runs on this machine)."""
         with runtime.transaction() as db_session:
-            return stats.product_stats(db_session=db_session, config=runtime.config,
-                                       first_day=TODAY - timedelta(days=days - 1), last_day=TODAY, **scope)
+            pid = db_session.scalar(text("SELECT pg_backend_pid()"))
+            before = _backend_cpu(pid)
+            result = work(db_session)
+            cpu["db"] += _backend_cpu(pid) - before
+            return result
+
+    def figures(days: int, **scope):  # noqa: ANN003, ANN202
+        return in_transaction(lambda db_session: stats.product_stats(
+            db_session=db_session, config=runtime.config, first_day=TODAY - timedelta(days=days - 1), last_day=TODAY,
+            **scope))
 
     def headline():  # noqa: ANN202
-        with runtime.transaction() as db_session:
-            return stats.headline(db_session=db_session, today=TODAY)
+        return in_transaction(lambda db_session: stats.headline(db_session=db_session, today=TODAY))
 
     def guide_week():  # noqa: ANN202
-        with runtime.transaction() as db_session:
-            return stats.week_claims(db_session=db_session, today=TODAY, guide_id=7)
+        return in_transaction(lambda db_session: stats.week_claims(db_session=db_session, today=TODAY, guide_id=7))
 
     with runtime.transaction() as db_session:
         batch = db_session.scalar(select(CodeBatch.id).order_by(CodeBatch.id))
@@ -179,15 +191,25 @@ def measure(url: str, rounds: int) -> None:
           f"(before: {found.before.claims:,}), {sum(found.totals.scans.by_reason().values()):,} scans; "
           f"suspicious: {len(found.suspicious.many_claims)} customers, {len(found.suspicious.shared_codes)} codes, "
           f"{len(found.suspicious.limit_days)} at the limit, {len(found.suspicious.not_genuine)} not genuine")
-    print(f"{'measure':<38} {'best':>8} {'worst':>8}")
+    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores "
+          "(other work on the machine slows every figure below)")
+    print(f"{'measure':<38} {'best':>8} {'worst':>8} {'db CPU':>8} {'app CPU':>8}  (CPU: the mean of the rounds)")
     for name, work in measures.items():
-        times = []
+        times, cpu["db"], app = [], 0.0, time.process_time()
         for _ in range(rounds):
             started = time.perf_counter()
             work()
             times.append(time.perf_counter() - started)
-        print(f"{name:<38} {min(times):7.2f}s {max(times):7.2f}s", flush=True)
+        app = (time.process_time() - app) / rounds
+        print(f"{name:<38} {min(times):7.2f}s {max(times):7.2f}s {cpu['db'] / rounds:7.2f}s {app:7.2f}s", flush=True)
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     runtime.close()
+
+
+def _backend_cpu(pid: int) -> float:
+    """User + system CPU seconds of a local process (PostgreSQL's backend for a connection)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
