@@ -28,6 +28,7 @@ from scrm.groups.stats_pages import group_stats_console
 from scrm.members import routes as member_routes
 from scrm.members.pages import member_console
 from scrm.members.stats_pages import member_stats_console
+from scrm.products.stats_pages import product_stats_console
 from scrm.members.customer_pages import member_pages
 from scrm.outreach import routes as campaign_routes
 from scrm.products import routes as product_routes
@@ -187,6 +188,7 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(member_console)
     app.register_blueprint(member_stats_console)
     app.register_blueprint(product_console)
+    app.register_blueprint(product_stats_console)
     app.register_blueprint(reply_console)
     if runtime.config.wechat.sandbox:
         app.register_blueprint(sandbox_routes.wechat_api, url_prefix="/sandbox/wechat")

@@ -33,6 +33,7 @@ AREAS = {  # every area's link, as the side bar shows it to a manager
     "/console/members": "会员", "/console/member-levels": "会员等级", "/console/points-mall": "积分商城",
     "/console/member-stats": "会员数据",
     "/console/product-codes": "码批次",
+    "/console/product-codes/stats": "扫码数据",
 }
 NOT_PAGES = {"guide_console.guide_qrcode", "guide_console.store_qrcode", "guide_console.store_poster",
              "campaign_console.results_json", "tag_console.audience_count", "tag_console.one_firing",
