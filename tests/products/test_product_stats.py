@@ -5,6 +5,7 @@ its threshold; the small figures of the dashboard and the guides' pages; the JSO
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -185,3 +186,27 @@ def test_the_dashboard_and_guides_figures(world, frozen):
     assert per_day == {date(2026, 10, 27): 2, date(2026, 10, 29): 1, date(2026, 10, 30): 4, date(2026, 10, 31): 4,
                        date(2026, 11, 1): 4, date(2026, 11, 4): 1}
     assert NOW.date() == date(2026, 11, 4)
+
+
+# ---- the JSON API ---------------------------------------------------------------------------
+
+
+def test_the_api_gives_the_figures_and_refuses_what_does_not_exist(world, frozen, client, manager, make_token):
+    answer = client.get(f"/api/product-codes/stats?from={FIRST}&to={LAST}", headers=manager)
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert body == json.loads(json.dumps(stats.stats_out(figures(frozen))))
+    assert body["totals"]["claims"] == 15
+    batch_id = world["a"].id
+    one = client.get(f"/api/product-codes/stats?from={FIRST}&to={LAST}&batch_id={batch_id}&store=S1&guide=G1",
+                     headers=manager).get_json()
+    assert one["scope"]["batch_id"] == batch_id and one["scope"]["store_id"] is not None
+    assert one == json.loads(json.dumps(stats.stats_out(figures(
+        frozen, batch_id=batch_id, store_id=one["scope"]["store_id"], guide_id=one["scope"]["guide_id"]))))
+    for query, status in (("batch_id=999999", 404), ("store=NOPE", 404), ("guide=NOPE", 404),
+                          ("product=%E6%97%A0", 404), ("from=2026-01-01&to=2026-12-31", 400),
+                          ("from=2026-13-01", 400), ("batch_id=99999999999", 400)):
+        assert client.get(f"/api/product-codes/stats?{query}", headers=manager).status_code == status, query
+    assert client.get("/api/product-codes/stats").status_code == 401
+    guide_token = make_token("guide", guide_code="G1")
+    assert client.get("/api/product-codes/stats", headers={"Authorization": f"Bearer {guide_token}"}).status_code == 403

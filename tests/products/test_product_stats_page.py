@@ -110,7 +110,9 @@ def test_the_side_bar_has_the_page_under_its_section(frozen, client, make_token)
     log_in(client, make_token, "manager")
     page = page_text(client.get(URL))
     nav = re.search(r'<nav class="side-nav".*?</nav>', page, re.S).group(0)
-    assert re.search(r'<h2>一物一码</h2>\s*<ul>\s*<li><a href="/console/product-codes/stats" aria-current="page">扫码数据</a>', nav)
+    section = re.search(r"<h2>一物一码</h2>\s*<ul>(.*?)</ul>", nav, re.S).group(1)
+    assert re.findall(r'<a href="([^"]+)"', section) == ["/console/product-codes", "/console/product-codes/stats"]
+    assert '<a href="/console/product-codes/stats" aria-current="page">扫码数据</a>' in section
 
 
 def test_the_page_reads_in_english(world, frozen, client, make_token):
