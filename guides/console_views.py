@@ -8,7 +8,7 @@ loads anything lazily. The scan chart's geometry comes from scrm/web/charts.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask_babel import lazy_gettext as _l
@@ -20,6 +20,7 @@ from guides.models import Guide, GuideTransfer, Store
 from qrcodes import stats
 from qrcodes.service import codes_of
 from scrm.clock import local_day
+from scrm.products.stats import claims_per_day
 from scrm.web.charts import Chart, Group, Series, day_label_step, grouped_bars
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ class GuidePage:
     codes: dict[str, ChannelCode]
     days: list[stats.DayStats]  # oldest first, days without scans included
     totals: dict[str, Any]
+    claims: dict[date, int]  # product codes claimed with the guide's credit (SPEC §14), days with some
     chart: Chart
     heirs: list[tuple[Guide, int]]  # the store's other active guides, who may take over
     transfers: list[TransferRow]
@@ -83,12 +85,14 @@ def guide_page(*, runtime: Runtime, db_session: Session, code: str) -> GuidePage
     days = stats.per_day(db_session=db_session, code_ids=stats.code_ids_of(db_session=db_session, guide_id=guide.id),
                          start=end - timedelta(days=STATS_DAYS - 1), end=end)
     heirs = [(g, n) for g, n in service.list_guides(db_session=db_session, store_code=store.code) if g.id != guide.id]
+    claims = claims_per_day(db_session=db_session, first_day=days[0].day, last_day=end, guide_id=guide.id)
     return GuidePage(
         guide=guide,
         store=store,
         codes=codes_of(db_session=db_session, guide_id=guide.id),
         days=days,
-        totals=stats.totals(days),
+        totals={**stats.totals(days), "claims": sum(claims.values())},
+        claims=claims,
         chart=bar_chart(days),
         heirs=heirs,
         transfers=_transfers_from(db_session, guide.id),

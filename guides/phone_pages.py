@@ -365,6 +365,7 @@ def _profile(runtime, db_session, caller: Caller, customer_id: int, before: int 
         page.next_before_id,
         runtime.config.brand.zone,
         str(get_locale()),
+        views.claimed_coupon_names(db_session=db_session, entries=page.entries),
     )
 
 

@@ -23,12 +23,13 @@ from guides.roster import RosterEntry
 from qrcodes import stats
 from qrcodes.models import ChannelCode
 from scrm.clock import as_utc
-from scrm.coupons.models import Coupon
+from scrm.coupons.models import Coupon, CouponTemplate
 from scrm.customers.models import Customer, CustomerIdentity, Interaction
 from scrm.customers.schemas import mask_phone
 from scrm.members.level_schemas import zhe
 from scrm.members.models import Member
 from scrm.members.service import member_summary
+from scrm.products.stats import week_claims
 from scrm import texts
 from scrm.texts import customer_name, local_time
 from scrm.outreach.models import WecomTask
@@ -127,15 +128,18 @@ def customer_rows(entries: list[RosterEntry], now: datetime, locale: str = "zh_C
 def profile(
     customer: Customer, identities: list[CustomerIdentity], tags: list[dict[str, Any]],
     entries: list[Interaction], older_than: int | None, zone: ZoneInfo, locale: str = "zh_CN",
+    coupon_names: dict[int, str] | None = None,
 ) -> Profile:
-    """A customer as a page shows them: kinds by their names and times in ``zone``, both the brand's."""
+    """A customer as a page shows them: kinds by their names and times in ``zone``, both the
+    brand's; ``coupon_names`` (:func:`claimed_coupon_names`) names the coupons of product claims."""
     return Profile(
         customer.id,
         customer_name(locale, customer.id, customer.nickname),
         mask_phone(customer.phone),
         tuple((CHANNEL_WORDS.get(i.channel, i.channel), i.following) for i in identities),
         tuple(t["tag"] for t in tags),
-        tuple(TimelineLine(local_time(e.occurred_at, zone), kind_words(e.kind, locale), _detail(e)) for e in entries),
+        tuple(TimelineLine(local_time(e.occurred_at, zone), kind_words(e.kind, locale),
+                           _detail(e, locale, coupon_names or {})) for e in entries),
         older_than,
     )
 
@@ -165,9 +169,23 @@ def pending_task_ids(*, db_session: Session, sender: str) -> list[int]:
         WecomTask.sender == sender, WecomTask.status == "pending").order_by(WecomTask.id)))
 
 
-def _detail(entry: Interaction) -> str:
+def claimed_coupon_names(*, db_session: Session, entries: list[Interaction]) -> dict[int, str]:
+    """coupon id → its template's name, for the coupons product claims among ``entries`` gave
+    (a claim's entry holds the coupon's id, not its name): one query, none without such a claim."""
+    ids = {e.payload["coupon_id"] for e in entries if e.kind == "product_claimed" and isinstance(e.payload, dict)
+           and isinstance(e.payload.get("coupon_id"), int)}
+    if not ids:
+        return {}
+    return dict(db_session.execute(select(Coupon.id, CouponTemplate.name)
+                                   .join(CouponTemplate, CouponTemplate.id == Coupon.template_id)
+                                   .where(Coupon.id.in_(ids))).all())
+
+
+def _detail(entry: Interaction, locale: str = "zh_CN", coupon_names: dict[int, str] | None = None) -> str:
     """The one thing worth reading about an entry; empty when its kind says it all."""
     payload = entry.payload if isinstance(entry.payload, dict) else {}
+    if entry.kind == "product_claimed":
+        return _claimed(payload, locale, coupon_names or {})
     if entry.kind == "text":
         return str(payload.get("content") or "")
     if entry.kind == "guide_bound":
@@ -191,6 +209,18 @@ def _detail(entry: Interaction) -> str:
     return ""
 
 
+def _claimed(payload: dict[str, Any], locale: str, coupon_names: dict[int, str]) -> str:
+    """英氏多维营养米粉 · 50 积分, or · 优惠券 英氏到店礼 (SPEC §14)."""
+    product = str(payload.get("product") or "")
+    if payload.get("coupon_id") is not None:
+        return texts.say(locale, "claim.coupon", product=product,
+                         coupon=coupon_names.get(payload["coupon_id"], f"#{payload['coupon_id']}"))
+    if payload.get("points") is not None:
+        key = "claim.points_pending" if payload.get("points_pending") else "claim.points"
+        return texts.say(locale, key, product=product, points=payload["points"])
+    return product
+
+
 @dataclass(frozen=True)
 class WeekNumbers:
     since: datetime  # local Monday 00:00
@@ -203,11 +233,14 @@ class WeekNumbers:
     redemptions: int
     members: int  # current customers who are members (SPEC §13)
     new_members: int  # members who joined this week while bound to the guide: the guide's credit
+    claims: int = 0  # product codes claimed this week with the guide's credit (SPEC §14)
+    claims_before: int = 0  # … on the same days of the week before
 
 
 def week_numbers(*, runtime: Runtime, db_session: Session, guide_id: int) -> WeekNumbers:
     """This local week (Monday on) for one guide: their customers, scans of their codes, and
-    what was credited to them: orders, and the coupons they redeemed (any customer's)."""
+    what was credited to them: orders, product codes claimed (beside the same days of the week
+    before), and the coupons they redeemed (any customer's)."""
     zone = runtime.config.brand.zone
     today = runtime.clock.now().astimezone(zone).date()
     monday = today - timedelta(days=today.weekday())
@@ -228,8 +261,10 @@ def week_numbers(*, runtime: Runtime, db_session: Session, guide_id: int) -> Wee
         Member, Member.customer_id == Binding.customer_id).where(Binding.guide_id == guide_id, Binding.ended_at.is_(None)))
     new_members = db_session.scalar(select(func.count()).where(Member.joined_guide_id == guide_id,
                                                                Member.joined_at >= since.astimezone(UTC)))
+    claims, claims_before = week_claims(db_session=db_session, today=today, guide_id=guide_id)
     return WeekNumbers(since, current or 0, new or 0, sum(d.scans for d in days), sum(d.follows for d in days),
-                       orders, Decimal(amount).quantize(Decimal("0.01")), redeemed or 0, members or 0, new_members or 0)
+                       orders, Decimal(amount).quantize(Decimal("0.01")), redeemed or 0, members or 0, new_members or 0,
+                       claims, claims_before)
 
 
 @dataclass(frozen=True)

@@ -28,15 +28,18 @@ from scrm.groups.stats_pages import group_stats_console
 from scrm.members import routes as member_routes
 from scrm.members.pages import member_console
 from scrm.members.stats_pages import member_stats_console
+from scrm.products.stats_pages import product_stats_console
 from scrm.members.customer_pages import member_pages
 from scrm.outreach import routes as campaign_routes
 from scrm.products import routes as product_routes
 from scrm.outreach.pages import campaign_console
 from scrm.products.customer_pages import product_pages
+from scrm.products.pages import product_console
 from scrm.replies import routes as reply_routes
 from scrm.replies.pages import reply_console
 from scrm.runtime import Runtime, install
-from scrm.sandbox import phone, phone_groups, phone_members  # noqa: F401 - their routes on the phone's blueprint
+# phone_groups, phone_members, phone_products: their routes on the phone's blueprint
+from scrm.sandbox import phone, phone_groups, phone_members, phone_products  # noqa: F401
 from scrm.sandbox import routes as sandbox_routes
 from scrm.users import routes as user_routes
 from scrm.web import csrf, edge, errors, health, i18n, limits, nav, openapi, pages
@@ -184,6 +187,8 @@ def configure_blueprints(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(group_stats_console)
     app.register_blueprint(member_console)
     app.register_blueprint(member_stats_console)
+    app.register_blueprint(product_console)
+    app.register_blueprint(product_stats_console)
     app.register_blueprint(reply_console)
     if runtime.config.wechat.sandbox:
         app.register_blueprint(sandbox_routes.wechat_api, url_prefix="/sandbox/wechat")

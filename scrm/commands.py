@@ -26,6 +26,8 @@ from scrm.demo import ADMIN, seed_demo_brand
 from scrm.demo_groups import CODE_NAME, SOP_NAME, WELCOME_NAME, seed_community
 from scrm.demo_members import describe as describe_members
 from scrm.demo_members import seed_members
+from scrm.demo_products import describe as describe_products
+from scrm.demo_products import seed_products
 from scrm.demo_seed import seed_first_hour
 from scrm.logs import Redactor, configure_demo_logging
 from scrm.migrate import upgrade
@@ -120,6 +122,7 @@ def demo(ctx: click.Context) -> None:
         ("guide G001's phone", f"{brand.guide_link}   (works once: open it in another browser)"),
         ("community", f"{url}/console/group-codes   (社群运营: 群活码 {CODE_NAME}, 群SOP, 社群数据)"),
         ("membership", f"{url}/console/members   (会员: 会员, 会员等级, 积分商城, 会员数据)"),
+        ("product codes", f"{url}/console/product-codes   (一物一码: 码批次, 领取数据; the phone sandbox's 扫商品码)"),
         ("logs", f"{log_file}   (warnings and errors show here too)"),
         ("stop", "Ctrl+C (run scrm demo again: it keeps what is there)"),
     ]
@@ -138,6 +141,9 @@ def demo(ctx: click.Context) -> None:
         members = seed_members(runtime)
         log.info("membership seeded: %s", "; ".join(members) or "nothing: it was there")
         click.echo(describe_members(runtime) + ("" if members else " (kept)"))
+        products = seed_products(runtime)
+        log.info("product codes seeded: %s", "; ".join(products) or "nothing: it was there")
+        click.echo(describe_products(runtime) + ("" if products else " (kept)"))
         click.echo(f"demo ready in {monotonic() - started:.1f} s")
 
     _serve(runtime, None, None, before_ready=before_ready, notes=notes)

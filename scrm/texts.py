@@ -87,6 +87,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "qr.channel.work": "企业微信",
         "customer.unnamed": "顾客 #{id}",
         "kind.unknown": "其他动态（{words}）",
+        # A product code claimed (扫码领取), as a timeline entry's detail (guides/phone_views.py).
+        "claim.points": "{product} · {points} 积分",
+        "claim.points_pending": "{product} · {points} 积分（入会后到账）",
+        "claim.coupon": "{product} · 优惠券 {coupon}",
         # Churn alerts (流失提醒) sent to the guide by WeCom app message (scrm/groups/churn.py).
         "churn.title": "【客户流失提醒】",
         "churn.deleted_guide": "顾客「{name}」删除了您",
@@ -207,6 +211,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "qr.channel.work": "WeCom",
         "customer.unnamed": "Customer #{id}",
         "kind.unknown": "Other ({words})",
+        "claim.points": "{product} · {points} points",
+        "claim.points_pending": "{product} · {points} points (when they join)",
+        "claim.coupon": "{product} · coupon {coupon}",
         "churn.title": "[Customer churn alert] ",
         "churn.deleted_guide": "Customer \u201c{name}\u201d deleted you",
         "churn.quit_group": "Customer \u201c{name}\u201d left the group \u201c{group}\u201d",
@@ -288,7 +295,7 @@ KIND_WORDS: dict[str, dict[str, str]] = {
         "coupon_issued": "获得优惠券", "coupon_not_issued": "优惠券未发出", "coupon_redeemed": "核销优惠券",
         "coupon_voided": "优惠券作废", "coupon_unredeemed": "撤销核销", "redeemed": "核销优惠券",
         "custom_event": "自定义事件", "message": "消息", "unknown": "其他动态", "chat_change": "客户群变化",
-        "tag_change": "企业标签变化", "product_claimed": "扫码领取商品奖励",
+        "tag_change": "企业标签变化", "product_claimed": "扫码领取",
     },
     "en": {
         "follow": "Followed", "unfollow": "Unfollowed", "scan": "Scanned a code", "click": "Menu tap",

@@ -16,7 +16,7 @@ from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 
 from guides.binding import current_binding
 from guides.models import Guide
-from guides.phone_views import kind_words, profile
+from guides.phone_views import claimed_coupon_names, kind_words, profile
 from scrm.clock import as_utc, local_day
 from scrm.customers import console_views, service
 from scrm.customers.schemas import InvalidCustomer, parse_change
@@ -93,7 +93,8 @@ def _render_customer(customer_id: int, *, errors: list | None = None, typed: str
         tags = carried_tags(db_session=db_session, customer_id=found.id, now=now)
         page = service.timeline(db_session=db_session, customer_id=found.id, before_id=before, limit=TIMELINE_PAGE)
         shown = profile(found, identities, tags, page.entries, page.next_before_id,
-                        runtime.config.brand.zone, reader_locale())
+                        runtime.config.brand.zone, reader_locale(),
+                        claimed_coupon_names(db_session=db_session, entries=page.entries))
         member = member_summary(db_session=db_session, config=runtime.config, customer_id=found.id, at=now)
         binding = current_binding(db_session=db_session, customer_id=found.id)
         guide = db_session.get(Guide, binding.guide_id) if binding is not None else None

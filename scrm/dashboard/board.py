@@ -1,5 +1,6 @@
-"""What the console's dashboard (SPEC §11) shows beside the funnel: the guides' leaderboard,
-how customers spread over tags, and the latest campaigns' results. Each is a few grouped
+"""What the console's dashboard (SPEC §11) shows beside the funnel: the guides' leaderboard
+(with the product codes claimed with each one's credit, SPEC §14), how customers spread over
+tags, and the latest campaigns' results. Each is a few grouped
 queries; days are the brand's local days (``brand.timezone``), turned into UTC bounds
 because SQLite compares the stored UTC times as text."""
 
@@ -18,6 +19,7 @@ from scrm.clock import utc_bounds
 from scrm.coupons.models import Coupon
 from scrm.outreach.models import Campaign
 from scrm.outreach.results import VariantResult, campaign_results
+from scrm.products.models import ProductClaim
 from tagging.models import CustomerTag, Order, Tag, TagGroup
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ class GuideLine:
     redemptions: int
     orders: int
     order_amount: Decimal
+    claims: int = 0  # product codes claimed with the guide's credit (SPEC §14)
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,12 @@ def leaderboard(*, db_session: Session, config: Config, first_day: date, last_da
     orders = grouped(select(Order.credited_guide_id, func.count(), func.coalesce(func.sum(Order.amount), 0))
                      .where(Order.credited_guide_id.in_(ids), Order.ordered_at >= start, Order.ordered_at < end)
                      .group_by(Order.credited_guide_id))
+    claims = grouped(select(ProductClaim.guide_id, func.count())
+                     .where(ProductClaim.guide_id.in_(ids), ProductClaim.day.between(first_day, last_day))
+                     .group_by(ProductClaim.guide_id))
     lines = [GuideLine(g.code, g.name, g.store, int((scans.get(g.id) or (0,))[0] or 0), bound.get(g.id, (0,))[0],
                        current.get(g.id, (0,))[0], redeemed.get(g.id, (0,))[0], orders.get(g.id, (0, 0))[0],
-                       Decimal(orders.get(g.id, (0, 0))[1]).quantize(Decimal("0.01")))
+                       Decimal(orders.get(g.id, (0, 0))[1]).quantize(Decimal("0.01")), claims.get(g.id, (0,))[0])
              for g in people]
     lines.sort(key=lambda line: (-line.bindings, -line.redemptions, -line.order_amount, line.code))
     return lines[:limit]

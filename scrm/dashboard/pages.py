@@ -1,7 +1,9 @@
 """The console's dashboard (看板, SPEC §11), for admins and managers: the funnel as a cohort
 (scanned → followed → bound → given a coupon → redeemed, in people, each step with its events)
-beside the period before, the guides' leaderboard, the tags most customers carry, and the
-latest campaigns' results; for a period of local days and, if chosen, one store. Every number
+beside the period before, the guides' leaderboard, the tags most customers carry, the latest
+campaigns' results, the membership card and the product codes' (一物一码: claims today and this
+week beside the day and week before, refused scans); for a period of local days and, if
+chosen, one store (the product-code card is always today and this week). Every number
 is also written out beside its bar."""
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from scrm.dashboard import board
 from scrm.dashboard.console_views import funnel_view
 from scrm.dashboard.funnel import compare, days
 from scrm.members.stats import headline
+from scrm.products.stats import headline as product_headline
 from scrm.web.api import current_runtime, day_range
 from scrm.web.auth import current_caller, require_role
 from scrm.web.errors import ApiError
@@ -62,10 +65,11 @@ def dashboard():  # noqa: ANN201
         tags = board.tag_distribution(db_session=db_session, now=now)
         campaigns = board.latest_campaigns(db_session=db_session)
         members = headline(db_session=db_session, config=runtime.config, first_day=first, last_day=last)
+        codes = product_headline(db_session=db_session, today=local_day(runtime.config, now), store_id=store_id)
     most_bound = max([g.bindings for g in leaders] + [1])
     most_tagged = max([t.customers for t in tags] + [1])
     return render_template("dashboard/dashboard.html", first=first, last=last, stores=stores,
-                           store=store, funnel=shown, leaders=leaders,
+                           store=store, funnel=shown, leaders=leaders, codes=codes,
                            most_bound=most_bound, tags=tags, most_tagged=most_tagged, campaigns=campaigns, members=members,
                            errors=errors, channel_words=CHANNEL_WORDS, status_words=STATUS_WORDS,
                            caller=current_caller()), status

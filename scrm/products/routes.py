@@ -9,6 +9,8 @@
   while it streams, and a batch of 100,000,000 streams in flat memory.
 - ``GET /api/code-batches/<id>/sheet.pdf?from=&to=``: A4 label sheets for at most 5,000
   serials (scrm/products/sheets.py).
+- ``GET /api/product-codes/stats?from=&to=&batch_id=&product=&store=&guide=``: the figures of
+  a period of local days (at most 93) beside the period before (scrm/products/stats.py).
 
 Refusals: 404 for no such batch; 422 naming the field for bad input (an unknown store or coupon
 template, a past ``valid_until``, a range beyond the batch).
@@ -22,17 +24,19 @@ from urllib.parse import quote
 from flask import Blueprint, Response, jsonify, request
 
 from scrm.errors import InvalidInput, validated
-from scrm.products import batches, exports, listing, sheets
+from scrm.products import batches, exports, listing, sheets, stats
 from scrm.products.models import CodeBatch
 from scrm.products.schemas import BatchIn, CodeRange, SheetRange
 from scrm.users.models import MANAGERS
-from scrm.web.api import current_runtime, json_object, path_ids_fit, query_int
+from scrm.web.api import current_runtime, day_range, json_object, path_ids_fit, query_id_of, query_int
 from scrm.web.auth import current_caller, require_role
+from scrm.web.errors import NotFound
 
 blueprint = Blueprint("products_api", __name__)
 path_ids_fit(blueprint, batch_id=CodeBatch.id)
 
 MAX_PAGE = 10_000
+STATS_MOST_DAYS = 93  # a quarter: 90 days over 500,000 claims a month take ~12 s (bench/product_stats.py)
 _NOT_IN_FILENAMES = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 
 
@@ -130,3 +134,35 @@ def _disposition(kind: str, batch: CodeBatch, first: int, last: int, extension: 
     named = _NOT_IN_FILENAMES.sub("_", f"{batch.product}-{batch.sku}-{first}-{last}.{extension}")
     return f"{kind}; filename=\"{plain}\"; filename*=UTF-8''{quote(named, safe='')}"
 
+
+
+@blueprint.get("/api/product-codes/stats")
+@require_role(*MANAGERS)
+def product_stats():  # noqa: ANN201
+    """Claims, customers, new followers, repeat and refused scans per day, batch, product,
+    store and guide, beside the period before, and the suspicious patterns."""
+    runtime = current_runtime()
+    first, last = day_range(runtime, most_days=STATS_MOST_DAYS, default_days=30)
+    batch_id = query_id_of("batch_id", CodeBatch.id)
+    product = request.args.get("product") or None
+    with runtime.transaction() as db_session:
+        choices = stats.filter_choices(db_session=db_session)
+        if batch_id is not None and batch_id not in {bid for bid, _label in choices.batches}:
+            raise NotFound(f"no batch has the id {batch_id}")
+        if product is not None and product not in choices.products:
+            raise NotFound(f"no batch is of the product {product!r}")
+        store_id = _id_of(choices.stores, request.args.get("store"), "store")
+        guide_id = _id_of(choices.guides, request.args.get("guide"), "guide")
+        found = stats.product_stats(db_session=db_session, config=runtime.config, first_day=first, last_day=last,
+                                    batch_id=batch_id, product=product, store_id=store_id, guide_id=guide_id)
+    return jsonify(stats.stats_out(found))
+
+
+def _id_of(known, code: str | None, name: str) -> int | None:  # noqa: ANN001
+    """The id of the store or guide (``name``) of that code; 404 for none."""
+    if not code:
+        return None
+    found = next((row_id for row_id, row_code, _name in known if row_code == code), None)
+    if found is None:
+        raise NotFound(f"no {name} has the code {code!r}")
+    return found

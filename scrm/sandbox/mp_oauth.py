@@ -2,7 +2,13 @@
 ``sns/oauth2/access_token``, which WeChat serves at api.weixin.qq.com/sns/ beside cgi-bin/ (the
 sandbox: ``/sandbox/wechat/mp/sns/``); the code comes from the authorize page,
 ``/sandbox/wechat/mp/connect/oauth2/authorize`` (scrm/sandbox/routes.py). A code is good for 5
-minutes, once."""
+minutes, once.
+
+WeChat's ``snsapi_base`` sign-in asks nothing: WeChat knows who holds the phone. The phone
+sandbox plays that for the pages it opens (:mod:`scrm.sandbox.phone_products`): it names the
+customer in the browser's session under :data:`BROWSER_USER`, and the authorize page signs that
+customer in without asking. A browser with no such customer is asked which WeChat user it is.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ def _same(given: str, expected: str) -> bool:
 
 
 OAUTH_CODE_SECONDS = 300
+BROWSER_USER = "sandbox_wechat_user"  # the openid the phone sandbox opened this browser's pages as
 
 
 def _oauth_key(code: str) -> str:

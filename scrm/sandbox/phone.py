@@ -230,6 +230,12 @@ def customer_state(redis: redis_lib.Redis, openid: str, made: dict[str, Any] | N
     return {"openid": openid, "nickname": nickname, "following": follower.get("subscribe") == "1"}
 
 
+def is_wechat_user(redis: redis_lib.Redis, openid: str) -> bool:
+    """Someone the sandbox's WeChat knows: a follower (now or once), or a customer made here who
+    has not followed yet (WeChat's web sign-in knows them too)."""
+    return bool(openid) and (world.get_follower(redis, openid) is not None or store.doc(CUSTOMERS, openid) is not None)
+
+
 def list_customers(redis: redis_lib.Redis) -> list[dict[str, Any]]:
     """Customers made here (newest first), then the fake WeChat's other followers."""
     with store.transaction() as session:
@@ -432,6 +438,8 @@ def page():  # noqa: ANN201
             **{name: url_for(f".{name}") for name in ("list_join_ways", "groups", "join_group", "leave_group",
                                                       "owner_send")},  # scrm.sandbox.phone_groups
             "sms": url_for(".sms"),  # scrm.sandbox.phone_members
+            "product_batches": url_for(".product_batches"),  # scrm.sandbox.phone_products
+            "scan_product": url_for(".scan_product_code"),
         },
         "csrf_token": generate_csrf(),  # sent back as X-CSRFToken on the page's writes
     }

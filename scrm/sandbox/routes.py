@@ -20,10 +20,10 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, session
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from scrm.sandbox import apis, dispatch, material_api, mp_oauth, sms_api, state, work_api, world
+from scrm.sandbox import apis, dispatch, material_api, mp_oauth, phone, sms_api, state, work_api, world
 from scrm.sandbox.schemas import GroupWelcomeApplyIn
 from scrm.users.models import MANAGERS
 from scrm.web.api import current_runtime
@@ -135,9 +135,12 @@ def work_oauth_authorize():  # noqa: ANN201
 
 @wechat_api.route("/mp/connect/oauth2/authorize", methods=["GET", "POST"])
 def mp_oauth_authorize():  # noqa: ANN201
-    """The Official Account's authorize page (snsapi_base) as the sandbox plays it: say which
-    follower you are, and go back to ``redirect_uri`` with a code and the ``state``. Like
-    WeChat, it only sends codes to this site (WeChat: the account's web sign-in domain)."""
+    """The Official Account's authorize page (snsapi_base) as the sandbox plays it: go back to
+    ``redirect_uri`` with a code and the ``state``. WeChat asks nothing (it knows who holds the
+    phone): a page the phone sandbox opened (:mod:`scrm.sandbox.phone_products`) comes back at
+    once as the phone's customer; any other browser says which WeChat user it is. Any WeChat user
+    may sign in, follower or not, as in WeChat. Like WeChat, it only sends codes to this site
+    (WeChat: the account's web sign-in domain)."""
 
     runtime = current_runtime()
     args = request.args
@@ -147,16 +150,24 @@ def mp_oauth_authorize():  # noqa: ANN201
     if args.get("scope") not in ("snsapi_base", "snsapi_userinfo"):
         return jsonify(errcode=10005, errmsg="scope must be snsapi_base or snsapi_userinfo"), 400
     error = None
+    held = session.get(mp_oauth.BROWSER_USER)
+    if request.method == "GET" and isinstance(held, str) and phone.is_wechat_user(_redis(), held):
+        return _signed_in_as(runtime, held)
     if request.method == "POST":
         openid = request.form.get("openid", "").strip()
-        if world.get_follower(_redis(), openid) is not None:
-            code = mp_oauth.issue_oauth_code(_redis(), openid=openid, now=runtime.clock.now())
-            target = args["redirect_uri"]
-            query = urlencode({"code": code, "state": args.get("state", "")})
-            return redirect(f"{target}{'&' if '?' in target else '?'}{query}")
+        if phone.is_wechat_user(_redis(), openid):
+            return _signed_in_as(runtime, openid)
         error = f"no WeChat user {openid!r} in the sandbox"
-    followers = world.follower_openids(_redis(), limit=MAX_LISTED_FOLLOWERS)
-    return render_template("sandbox_mp_authorize.html", error=error, followers=followers), 400 if error else 200
+    users = phone.list_customers(_redis())[:MAX_LISTED_FOLLOWERS]
+    return render_template("sandbox_mp_authorize.html", error=error, users=users), 400 if error else 200
+
+
+def _signed_in_as(runtime, openid: str):  # noqa: ANN001, ANN202
+    """Back to ``redirect_uri`` with a code for ``openid`` and the ``state``."""
+    code = mp_oauth.issue_oauth_code(_redis(), openid=openid, now=runtime.clock.now())
+    target = request.args["redirect_uri"]
+    query = urlencode({"code": code, "state": request.args.get("state", "")})
+    return redirect(f"{target}{'&' if '?' in target else '?'}{query}")
 
 
 class FaultIn(BaseModel):

@@ -151,7 +151,32 @@
     return node;
   }
 
+  // A page the phone opened (a product code scanned: phone_products.js): the line, its link to
+  // open the page again in WeChat's browser, and for a customer who does not follow, the follow a
+  // long press on the page's QR code makes (its scene completes what the page asked for).
+  function linkNote(m) {
+    var note = make("div", "note link"), line = make("span", "", m.text);
+    (m.articles || []).forEach(function (article) {
+      var url = article.url || "";
+      if (/^\/(?!\/)/.test(url)) {  // a page of this site only
+        var link = make("a", "", words.open_page);
+        link.href = url; link.target = "_blank"; link.title = article.title || url;
+        line.appendChild(link);
+      }
+      if (article.scene) {
+        var follow = make("button", "", words.follow_by_code);
+        follow.type = "button";
+        follow.dataset.scene = article.scene;
+        follow.addEventListener("click", function () { act("scan", article.scene); });
+        line.appendChild(follow);
+      }
+    });
+    note.appendChild(line);
+    return note;
+  }
+
   function messageNode(m) {
+    if (m.from === "note" && m.kind === "link") return linkNote(m);
     if (m.from === "note") {
       var note = make("div", "note");
       note.appendChild(make("span", "", m.text));
@@ -352,6 +377,7 @@
   window.scrmPhone = {
     api: api, make: make, words: words, urls: urls, showError: showError,
     customer: function () { return state.customer; },
+    rememberCustomer: function (customer) { rememberCustomer(customer); renderCustomer(); },
     onCustomer: function (listen) { customerListeners.push(listen); listen(state.customer, !state.busy && !state.loading); },
     addMessages: function (messages) {
       var previous = state.messages[state.messages.length - 1] || null;

@@ -1,9 +1,10 @@
-"""Grouped bar charts for the console, drawn by the server as inline SVG (no script).
+"""Charts for the console, drawn by the server as inline SVG (no script).
 
-Every chart the console draws this way is groups of bars (a day, a variant) × series (scans,
-issued, sent, …) on one scale from 0 to the largest value. :func:`grouped_bars` computes the
-geometry once here; the ``bars`` macro in ``scrm/templates/_charts.html`` only places it, and
-the page's stylesheet colours each series by its key.
+Most are groups of bars (a day, a variant) × series (scans, issued, sent, …) on one scale from
+0 to the largest value: :func:`grouped_bars`. A trend over days is lines, one per series (this
+period, the one before): :func:`trend_lines`. The geometry is computed once here; the ``bars``
+and ``lines`` macros in ``scrm/templates/_charts.html`` only place it, and the page's
+stylesheet colours each series by its key.
 """
 
 from __future__ import annotations
@@ -107,3 +108,60 @@ def grouped_bars(groups: Sequence[Group], series: Sequence[Series], *, kind: str
 def day_label_step(days: int) -> int:
     """A label a week apart, or weeks apart on a long range: about six labels at most."""
     return 7 * max(1, math.ceil(days / 42))
+
+
+# ---- trend lines ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    label: str  # "11-02 本期: 4"
+
+
+@dataclass(frozen=True)
+class Trend:
+    series: str  # the CSS class that colours its line, its dots and its legend mark
+    points: tuple[Point, ...]
+
+    @property
+    def path(self) -> str:
+        """The polyline's ``points`` attribute."""
+        return " ".join(f"{p.x},{p.y}" for p in self.points)
+
+
+@dataclass(frozen=True)
+class LineChart:
+    width: int
+    height: int
+    left: int
+    baseline: float
+    top_y: float
+    top: int
+    kind: str
+    unit: str
+    lines: tuple[Trend, ...]  # one per series, a point for every group (zeros included: a line has no gaps)
+    ticks: tuple[Tick, ...]
+    series: tuple[Series, ...]
+
+
+def trend_lines(groups: Sequence[Group], series: Sequence[Series], *, kind: str, label_every: int = 1,
+                unit: str = "", width: int = 420, height: int = 170) -> LineChart:
+    """One line per series across the groups (days), on one scale from 0 to the largest value:
+    the first group on the scale, the last at the right edge, labelled as :func:`grouped_bars`
+    labels days (the last always, and every ``label_every``-th counted back from it)."""
+    top_pad = TOP_WITH_UNIT if unit else TOP
+    plot_w, plot_h = width - LEFT - RIGHT, height - top_pad - BOTTOM
+    top = max([1] + [value for group in groups for value in group.values])
+    step = plot_w / max(1, len(groups) - 1)
+    baseline = top_pad + plot_h
+    last = len(groups) - 1
+    xs = [round(LEFT + i * step, 2) if last else round(LEFT + plot_w / 2, 2) for i in range(len(groups))]
+    lines = tuple(
+        Trend(one.key, tuple(Point(xs[i], round(baseline - plot_h * group.values[j] / top, 2),
+                                   f"{group.label} {one.label}: {group.values[j]}") for i, group in enumerate(groups)))
+        for j, one in enumerate(series))
+    ticks = tuple(Tick(xs[i], group.label, "end" if i == last and last else "start" if i == 0 and last else "middle")
+                  for i, group in enumerate(groups) if (last - i) % label_every == 0)
+    return LineChart(width, height, LEFT, baseline, top_pad, top, kind, unit, lines, ticks, tuple(series))

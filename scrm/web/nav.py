@@ -68,6 +68,10 @@ NAV = (
         Link("member_console.mall", _l("积分商城")),
         Link("member_stats_console.stats_page", _l("会员数据")),
     )),
+    Section(_l("一物一码"), (
+        Link("product_console.batches", _l("码批次")),
+        Link("product_stats_console.stats", _l("扫码数据")),
+    )),
     Section(None, (
         Link("phone_pages.page", _l("手机沙盒"), admin_sandbox_only=True),
     )),

@@ -297,6 +297,14 @@ OPERATIONS: dict[str, Op] = {
         q("to", SERIAL, "the last serial: at most 5,000 labels, at most the batch's quantity", required=True),
     ), notes="A4 pages of 65 labels (5 × 13, 38.1 × 21.2 mm, Avery L7651 layout): the code's QR, the product, "
              "the serial and the code. 422 for a range beyond the batch or of more than 5,000."),
+    "products_api.product_stats": Op({200: "scrm.products.stats_schemas:ProductStatsOut"}, query=(
+        *day_range(93, 30),
+        q("batch_id", INT_ID, "only this batch"),
+        q("product", TEXT, "only batches of this product (its name)"),
+        q("store", CODE, "only this store (its code): claims credited to it, scans of its batches"),
+        q("guide", CODE, "only this guide (their code): claims credited to them, scans by their customers"),
+    ), notes="404 for a batch, product, store or guide that does not exist. A line's period before has "
+             "customers null (counted for the totals only)."),
     "users.me": Op({200: "scrm.users.schemas:MeOut"}),
     "users.list_users": Op({200: "scrm.users.schemas:UserListOut"}),
     # ---- campaigns, journeys, events (scrm/outreach/routes.py)

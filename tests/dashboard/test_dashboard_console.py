@@ -72,8 +72,8 @@ def test_the_dashboard_shows_the_funnel_guides_tags_and_campaigns(shop, client):
         [4, 4, 4, 2, 1]
     assert re.search(r'data-rate="coupons_redeemed">50.0%<', text)  # 1 of 2 given a coupon redeemed
     assert leaders(text) == [
-        ["王小美", "上海静安店", "3", "3", "3", "1", "0", "¥0.00"],  # by bindings first
-        ["李大力", "杭州店", "1", "1", "1", "0", "1", "¥299.00"],
+        ["王小美", "上海静安店", "3", "3", "3", "1", "0", "¥0.00", "0"],  # by bindings first; no product codes claimed
+        ["李大力", "杭州店", "1", "1", "1", "0", "1", "¥299.00", "0"],
     ]
     tags = re.search(r'<div class="bars" id="tags">.*?</div>\s*<p', text, re.S).group(0)
     # most carried first: the channel tag every scanner got, then the interests

@@ -42,3 +42,26 @@ def test_a_unit_above_the_scale_gets_its_room():
     with_unit = grouped_bars([Group("a", "A", (1, 1))], SERIES, kind="day", unit="张 coupons")
     assert with_unit.unit == "张 coupons" and with_unit.top_y > plain.top_y
     assert with_unit.baseline == plain.baseline
+
+
+def test_trend_lines_span_the_plot_with_a_point_for_every_day():
+    from scrm.web.charts import LEFT, trend_lines
+
+    days = [Group(f"d{i}", f"d{i}", (i % 3, 1)) for i in range(15)]
+    chart = trend_lines(days, SERIES, kind="day", label_every=7, width=400)
+    now, before = chart.lines
+    assert chart.top == 2 and (now.series, before.series) == ("scans", "bindings")
+    assert len(now.points) == 15 and now.points[0].x == LEFT and now.points[-1].x == pytest.approx(400 - RIGHT)
+    assert now.points[0].y == pytest.approx(chart.baseline)  # a zero sits on the axis: no gap in the line
+    assert now.points[2].y == pytest.approx(chart.top_y) and now.points[2].label == "d2 扫码 scans: 2"
+    assert before.points[5].y == pytest.approx((chart.baseline + chart.top_y) / 2)
+    assert now.path.startswith(f"{float(LEFT)},{float(chart.baseline)} 57.86,")
+    assert [(t.text, t.anchor) for t in chart.ticks] == [("d0", "start"), ("d7", "middle"), ("d14", "end")]
+
+
+def test_a_one_day_trend_is_a_point_in_the_middle():
+    from scrm.web.charts import trend_lines
+
+    chart = trend_lines([Group("d", "11-02", (3, 0))], SERIES, kind="day", unit="次")
+    assert [len(line.points) for line in chart.lines] == [1, 1] and chart.ticks[0].anchor == "middle"
+    assert chart.lines[0].points[0].x == chart.ticks[0].x

@@ -15,6 +15,7 @@ from campaign_world import make_campaign
 from coupon_world import make_template
 from guide_world import create_guide, create_store
 from member_world import make_member
+from product_world import make_batch
 from scrm.groups.models import CustomerGroup, GroupCode
 from scrm.members.models import Member
 from web_world import log_in, page_text
@@ -31,10 +32,12 @@ AREAS = {  # every area's link, as the side bar shows it to a manager
     "/console/group-stats": "社群数据",
     "/console/members": "会员", "/console/member-levels": "会员等级", "/console/points-mall": "积分商城",
     "/console/member-stats": "会员数据",
+    "/console/product-codes": "码批次",
+    "/console/product-codes/stats": "扫码数据",
 }
 NOT_PAGES = {"guide_console.guide_qrcode", "guide_console.store_qrcode", "guide_console.store_poster",
              "campaign_console.results_json", "tag_console.audience_count", "tag_console.one_firing",
-             "group_code_console.qrcode"}
+             "group_code_console.qrcode", "product_console.codes_csv", "product_console.sheet_pdf"}
 
 
 @pytest.fixture
@@ -67,12 +70,13 @@ def seeded(runtime, client, auth):  # noqa: ANN001, ANN201
         "steps": [{"day_offset": 0, "time": "10:30", "text": "欢迎入群"}]})
     assert sop.status_code == 201, sop.get_data(as_text=True)
     member = make_member(runtime, nickname="艾米")  # a customer who joined: their member page too
+    batch = make_batch(runtime, store_code="S1")  # a batch of product codes (英氏多维营养米粉)
     return {"customer_id": member, "template_id": make_template(runtime),
             "sop_id": sop.get_json()["id"],
             "campaign_id": make_campaign(runtime), "rule_id": reply.get_json()["id"], "chat_id": "wrVIP",
             "code_id": code_id,
             "template_pk": welcome.get_json()["id"],
-            "level_id": _level_of(runtime, member), "item_id": _an_item(runtime),
+            "level_id": _level_of(runtime, member), "item_id": _an_item(runtime), "batch_id": batch.id,
             "code": {"guide_console.guide": "G1", "guide_console.store": "S1"}}
 
 
@@ -128,6 +132,7 @@ EXPECTED_AREA = {
     "member_console.member": "/console/members", "member_console.edit_level": "/console/member-levels",
     "member_console.new_level": "/console/member-levels", "member_console.new_item": "/console/points-mall",
     "member_console.edit_item": "/console/points-mall",
+    "product_console.batch": "/console/product-codes", "product_console.new_batch": "/console/product-codes",
 }
 
 
@@ -186,11 +191,12 @@ def test_every_console_page_reads_in_english_when_english_is_chosen(app, client,
     """Switched to English, a console page shows no Chinese but the brand's own data (its name,
     a guide's, a store's, a customer's, a group's, a coupon template's, a campaign's, a reply rule's
     keyword and text, a group SOP's name and step, the member levels and their benefits, and their
-    tag group)."""
+    tag group, a batch's product)."""
     data = (BRAND, "王小美", "艾米", "静安店VIP群", "奶粉", "有货", "上海静安店", "满100减20", "双11预热",
             "双11 全场满300减50", "新群欢迎", "欢迎入群", "中文",  # 中文: the switch names itself
             "普通", "银卡", "金卡", "钻石", "生日礼券", "专属客服", "新品优先购",  # the levels as [members] names them
-            "会员等级")  # the computed tag group members' levels are tags of: audiences name it (会员等级:金卡)
+            "会员等级",  # the computed tag group members' levels are tags of: audiences name it (会员等级:金卡)
+            "英氏多维营养米粉")  # a batch of product codes' product (tests/product_world.py)
     log_in(client, make_token, "manager")
     pages = console_pages(app, seeded)
     for url in pages.values():  # drawn in Chinese first: no word may stay in the first language drawn
