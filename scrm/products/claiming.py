@@ -117,8 +117,8 @@ def claim_code(
     if existing is not None:
         return _seen(db_session, runtime.config, batch, serial, customer_id, existing, at)
     _lock_customer(db_session, customer_id)
-    if batch.reward_points is not None and db_session.get(Member, customer_id) is not None:
-        ledger.lock_member(db_session, customer_id)  # the member before the customer, as orders lock them
+    if batch.reward_points is not None:
+        _lock_member(db_session, customer_id)  # the member before the customer, as orders lock them
     binding = current_binding(db_session=db_session, customer_id=customer_id, lock=True)
     day = local_day(runtime.config, at)
     today = db_session.scalar(select(func.count()).select_from(ProductClaim)
@@ -130,7 +130,8 @@ def claim_code(
         record_scan(db_session=db_session, config=runtime.config, result="daily_limit", at=at, batch_id=batch.id,
                     serial=serial, customer_id=customer_id)
         return Claimed("daily_limit", None)
-    attempt = db_session.begin_nested()  # a reward that cannot be given undoes the claim
+    # A coupon that cannot be issued undoes the claim; points always can be given (or kept).
+    attempt = db_session.begin_nested() if batch.reward_template_id is not None else None
     claim_id = db_session.execute(
         dialect_insert(db_session, ProductClaim.__table__).values(
             batch_id=batch.id, serial=serial, customer_id=customer_id, claimed_at=at, day=day, via=via,
@@ -138,7 +139,8 @@ def claim_code(
         ).on_conflict_do_nothing().returning(ProductClaim.__table__.c.id)
     ).scalar()
     if claim_id is None:  # another claim won while this one waited
-        attempt.rollback()
+        if attempt is not None:
+            attempt.rollback()
         existing = claim_of(db_session=db_session, batch_id=batch.id, serial=serial)
         return _seen(db_session, runtime.config, batch, serial, customer_id, existing, at)
     guide_id, attribution = _credit(runtime, db_session, batch, customer_id, binding, at)
@@ -155,8 +157,10 @@ def claim_code(
         "claim_id": claim_id, "batch_id": batch.id, "product": batch.product, "sku": batch.sku, "serial": serial,
         "via": via, "guide_id": guide_id, **reward,
     }))
-    attempt.commit()
-    claim = claim_of(db_session=db_session, batch_id=batch.id, serial=serial)
+    if attempt is not None:
+        attempt.commit()
+    claim = ClaimView(claim_id, customer_id, at, reward.get("points"), reward.get("points_pending", False),
+                      reward.get("coupon_id"), guide_id)
     return Claimed("claimed", claim, new_binding=attribution == "routed")
 
 
@@ -198,6 +202,14 @@ def _lock_customer(db_session: Session, customer_id: int) -> None:
     count below is read inside it."""
     if db_session.get_bind().dialect.name == "sqlite":
         db_session.execute(update(Customer).where(Customer.id == customer_id).values(updated_at=Customer.updated_at))
+
+
+def _lock_member(db_session: Session, customer_id: int) -> None:
+    """The member's row locked, when the customer is one (no read first: the lock is the read)."""
+    try:
+        ledger.lock_member(db_session, customer_id)
+    except ledger.NotAMember:
+        pass
 
 
 def _seen(db_session: Session, config: Config, batch: BatchRef, serial: int, customer_id: int, claim: ClaimView,
