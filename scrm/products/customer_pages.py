@@ -29,7 +29,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 import segno
-from flask import Blueprint, flash, get_flashed_messages, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 
 from scrm import flows
 from scrm.coupons import mp_oauth
@@ -54,7 +54,8 @@ CALLBACK_PATH = "/p/oauth/callback"
 OAUTH = "product_oauth"  # {"s": state, "c": the product code}: the web sign-in this browser started
 VISITOR = "product_visitor"  # {"o": openid, "at": epoch s}: signed in by WeChat, not following (yet)
 VISITOR_SECONDS = 86400
-JUST = "product_claim"  # flashed by the POST: "<code>:<result>", so the page it redirects to says so
+JUST = "product_claim"  # set by the POST: "<code>:<result>", so the page it redirects to says so (one
+# slot, overwritten: a client that does not follow the redirect does not grow the session cookie)
 QR_SCALE = 8
 REFUSED_STATUS = {"not_genuine": 404, "expired": 410, "daily_limit": 409, "reward_unavailable": 409}
 REFUSED_WORDS = {"reward_unavailable": "unavailable"}  # the texts' key of a refusal, when not its own name
@@ -164,7 +165,7 @@ def _claim(runtime: Runtime, code: str):  # noqa: ANN202
                                            serial=checked.serial, customer_id=customer_id, via="page")
     if claimed.result in ("daily_limit", "reward_unavailable"):
         return _refused(claimed.result, checked)
-    flash(f"{checked.code}:{claimed.result}", JUST)
+    session[JUST] = f"{checked.code}:{claimed.result}"
     return redirect(url_for("product_pages.claim_page", code=checked.code), 303)
 
 
@@ -223,11 +224,11 @@ def _record(runtime: Runtime, db_session: Session, checked: Checked, result: str
 
 def _just_done(code: str) -> str | None:
     """What the POST that redirected here did to this code (claimed, already_yours, …), if any."""
-    for done in get_flashed_messages(category_filter=[JUST]):
-        held, _, result = done.rpartition(":")
-        if held == code.lower() and len(held) == CODE_CHARS:
-            return result
-    return None
+    done = session.pop(JUST, None)
+    if not isinstance(done, str):
+        return None
+    held, _, result = done.rpartition(":")
+    return result if held == code.lower() and len(held) == CODE_CHARS else None
 
 
 def _refused(reason: str, checked: Checked):  # noqa: ANN202

@@ -98,6 +98,23 @@ def test_a_signed_in_customer_claims_a_gift_coupon_with_one_button(frozen, clien
     assert coupons_of(frozen, amy) == [coupon_id] and len(claims(frozen)) == 1
 
 
+def test_claims_whose_redirect_is_not_followed_do_not_grow_the_session(frozen, client):
+    """What the POST tells the page it redirects to is one slot: a client that posts and never
+    follows the redirect (a scanner, a script) keeps a cookie of one size, and the next page
+    of the last code still says what happened."""
+    batch = make_batch(frozen, reward={"points": 5})
+    amy = make_member(frozen)
+    sign_in(frozen, client, amy)
+    sizes = []
+    for serial in range(1, 6):  # the day's limit is 5
+        assert client.post(f"/p/{code_of(frozen, batch, serial)}").status_code == 303
+        sizes.append(len(client.get_cookie("session").value))
+    assert max(sizes) - min(sizes) <= 8, sizes  # compression may move it by a byte or two
+    assert "领取成功" in page_text(client.get(f"/p/{code_of(frozen, batch, 5)}"))
+    assert "领取成功" not in page_text(client.get(f"/p/{code_of(frozen, batch, 5)}"))  # said once
+    assert [serial for serial, _, _ in claims(frozen)] == [1, 2, 3, 4, 5]
+
+
 def test_points_reach_a_member_and_wait_for_a_customer_who_has_not_joined(frozen, client):
     batch = make_batch(frozen, reward={"points": 50})
     member = make_member(frozen)
