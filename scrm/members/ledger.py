@@ -73,14 +73,16 @@ class Balance:
 
 
 def lock_member(db_session: Session, customer_id: int) -> Member:
-    """The member's row, locked for this transaction, read afresh; :class:`NotAMember`."""
-    locked = db_session.execute(
+    """The member's row, locked for this transaction, read afresh (one statement: the lock's
+    ``UPDATE … RETURNING`` is the read); :class:`NotAMember`."""
+    locked = db_session.scalars(
         update(Member).where(Member.customer_id == customer_id)
-        .values(points_balance=Member.points_balance).returning(Member.customer_id)
+        .values(points_balance=Member.points_balance).returning(Member),
+        execution_options={"populate_existing": True, "synchronize_session": False},
     ).first()
     if locked is None:
         raise NotAMember(f"customer {customer_id} is not a member")
-    return db_session.get(Member, customer_id, populate_existing=True)
+    return locked
 
 
 def expires_at_for(config: Config, earned_at: datetime) -> datetime | None:
@@ -103,12 +105,16 @@ def earn(
     *, db_session: Session, config: Config, customer_id: int, amount: int, kind: str, source: str,
     source_id: str | None, key: str, at: datetime, available_at: datetime | None = None,
     expires_at: datetime | None = None, reason: str | None = None, created_by: str | None = None,
+    locked: Member | None = None,
 ) -> Posted:
     """A lot of ``amount`` (> 0) points: spendable from ``available_at`` (default ``at``),
-    expiring at ``expires_at`` (default by ``members.points_expiry``)."""
+    expiring at ``expires_at`` (default by ``members.points_expiry``). ``locked``: the member
+    as :func:`lock_member` returned it earlier in this transaction, not locked and read again."""
     if amount <= 0:
         raise ValueError("a lot holds more than 0 points")
-    member = lock_member(db_session, customer_id)
+    if locked is not None and locked.customer_id != customer_id:
+        raise ValueError(f"the locked member is customer {locked.customer_id}, not {customer_id}")
+    member = locked if locked is not None else lock_member(db_session, customer_id)
     found = _already(db_session, key, customer_id=customer_id, amount=amount, kind=kind)
     if found is not None:
         return Posted(found, False)

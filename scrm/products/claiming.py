@@ -117,8 +117,8 @@ def claim_code(
     if existing is not None:
         return _seen(db_session, runtime.config, batch, serial, customer_id, existing, at)
     _lock_customer(db_session, customer_id)
-    if batch.reward_points is not None:
-        _lock_member(db_session, customer_id)  # the member before the customer, as orders lock them
+    # The member before the customer, as orders lock them; None: not a member (points wait).
+    member = _lock_member(db_session, customer_id) if batch.reward_points is not None else None
     binding = current_binding(db_session=db_session, customer_id=customer_id, lock=True)
     day = local_day(runtime.config, at)
     today = db_session.scalar(select(func.count()).select_from(ProductClaim)
@@ -145,7 +145,7 @@ def claim_code(
         return _seen(db_session, runtime.config, batch, serial, customer_id, existing, at)
     guide_id, attribution = _credit(runtime, db_session, batch, customer_id, binding, at)
     try:
-        reward = _reward(runtime, db_session, batch, claim_id, customer_id, at)
+        reward = _reward(runtime, db_session, batch, claim_id, customer_id, member, at)
     except NotIssued as refused:
         attempt.rollback()
         record_scan(db_session=db_session, config=runtime.config, result="reward_unavailable", at=at,
@@ -204,12 +204,12 @@ def _lock_customer(db_session: Session, customer_id: int) -> None:
         db_session.execute(update(Customer).where(Customer.id == customer_id).values(updated_at=Customer.updated_at))
 
 
-def _lock_member(db_session: Session, customer_id: int) -> None:
-    """The member's row locked, when the customer is one (no read first: the lock is the read)."""
+def _lock_member(db_session: Session, customer_id: int) -> Member | None:
+    """The member's row locked and read, when the customer is one (no read first: the lock is the read)."""
     try:
-        ledger.lock_member(db_session, customer_id)
+        return ledger.lock_member(db_session, customer_id)
     except ledger.NotAMember:
-        pass
+        return None
 
 
 def _seen(db_session: Session, config: Config, batch: BatchRef, serial: int, customer_id: int, claim: ClaimView,
@@ -240,14 +240,15 @@ def _credit(runtime: Runtime, db_session: Session, batch: BatchRef, customer_id:
 
 
 def _reward(runtime: Runtime, db_session: Session, batch: BatchRef, claim_id: int, customer_id: int,
-            at: datetime) -> dict:
-    """The claim's reward columns: points given or kept for joining, or the coupon issued."""
+            member: Member | None, at: datetime) -> dict:
+    """The claim's reward columns: points given (to ``member``, locked by the claim) or kept for
+    joining, or the coupon issued."""
     if batch.reward_points is not None:
-        if db_session.get(Member, customer_id) is None:
+        if member is None:
             return {"points": batch.reward_points, "points_pending": True}
         ledger.earn(db_session=db_session, config=runtime.config, customer_id=customer_id, amount=batch.reward_points,
                     kind="product", source="product_claim", source_id=str(claim_id), key=f"product-claim:{claim_id}",
-                    at=at)
+                    at=at, locked=member)
         return {"points": batch.reward_points, "points_pending": False}
     coupon = issue(runtime=runtime, db_session=db_session, template_id=batch.reward_template_id,
                    customer_id=customer_id, source="product", source_ref=str(claim_id), at=at)
