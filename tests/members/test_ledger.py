@@ -57,6 +57,28 @@ def test_the_same_key_again_writes_nothing_and_another_change_under_it_is_refuse
     assert balance(frozen, member).total == 90
 
 
+def test_a_member_locked_once_is_read_fresh_and_earns_without_a_second_lock(frozen):
+    """lock_member's UPDATE … RETURNING is the read: a balance changed behind the session's
+    back is what it returns; earn(locked=) posts on it; another customer's row is refused."""
+    member, other = make_member(frozen), make_member(frozen)
+    grant(frozen, member, 30)
+    with frozen.transaction() as db_session:
+        db_session.get(Member, member)  # in the session's identity map, with 30
+        with frozen.transaction() as elsewhere:
+            elsewhere.execute(update(Member).where(Member.customer_id == member).values(points_balance=35))
+        locked = ledger.lock_member(db_session, member)
+        assert locked.points_balance == 35
+        with pytest.raises(ValueError, match="not"):
+            ledger.earn(db_session=db_session, config=frozen.config, customer_id=other, amount=5, kind="product",
+                        source="test", source_id=None, key="wrong-member", at=NOW, locked=locked)
+        posted = ledger.earn(db_session=db_session, config=frozen.config, customer_id=member, amount=5, kind="product",
+                             source="test", source_id=None, key="locked-once", at=NOW, locked=locked)
+    assert posted.created and posted.entry.balance_after == 40
+    with frozen.transaction() as db_session:
+        assert db_session.get(Member, member).points_balance == 40
+        assert db_session.scalar(select(PointEntry.id).where(PointEntry.idempotency_key == "wrong-member")) is None
+
+
 def test_frozen_points_cannot_be_spent_until_available_at(frozen):
     member = make_member(frozen)
     grant(frozen, member, 100, frozen_days=7)
