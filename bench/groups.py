@@ -12,7 +12,7 @@ A burst is 10,000 callbacks: for each group in turn 4 ``add_member`` (a new cust
 scene 3) and 1 ``del_member``, the sandbox's groups changed to match first (as WeCom has the
 change before it calls us). Each callback is signed and sealed with the WeCom keys
 (:mod:`handlers.signed_callbacks`) just before its burst and replayed once by ``wrk``
-(:mod:`bench.wrk_replay`, ``bench/groups.lua``) at ``--concurrency`` requests in flight. The
+(:mod:`bench.wrk_replay`, ``bench/raw_requests.lua``) at ``--concurrency`` requests in flight. The
 anchor is a burst of as many safe-mode MP texts (unique MsgIds, 5 per customer, meeting
 bench/webhook.py's keyword rules, answered by a passive reply). Each kind runs ``--runs``
 times, alternately, after an untimed warm-up (one callback per group, one text per customer:
@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.webhook import Gunicorn, free_port, seed_rules  # noqa: E402
-from bench.wrk_replay import line, rate, replay  # noqa: E402
+from bench.wrk_replay import describe, raw_request, rate, replay  # noqa: E402
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 CODE_CHATS = 5  # groups per live code
@@ -212,6 +212,12 @@ def chat_callbacks(config, changes: list[tuple[str, str, str]]) -> list:  # noqa
     return signed
 
 
+def wire(base_url: str, signed: list) -> list[bytes]:
+    """The signed callbacks as the bytes wrk sends (bench/raw_requests.lua)."""
+    return [raw_request("POST", base_url + request.path, headers={"Content-Type": "text/xml"}, body=request.body)
+            for request in signed]
+
+
 def text_callbacks(config, count: int, customers: int, first_msg_id: int) -> list:  # noqa: ANN001
     """``count`` safe-mode MP texts from ``customers`` customers in turn, signed and sealed."""
     from handlers.signed_callbacks import CallbackSender, mp_text_xml
@@ -349,21 +355,24 @@ def main() -> None:  # noqa: PLR0915
                                          "no live codes on this branch: every refresh is plain"), flush=True)
         warm = chat_changes(args.groups, args.groups, run=0)
         apply_to_sandbox(url, warm, states)
-        replay(server, chat_callbacks(config, warm), args.concurrency, logdir, "warm-groups")
-        replay(server, text_callbacks(config, customers, customers, 10**9), args.concurrency, logdir, "warm-texts")
+        warm_texts = text_callbacks(config, customers, customers, 10**9)
+        replay(server, wire(server.url, chat_callbacks(config, warm)), args.concurrency, logdir, "warm-groups")
+        replay(server, wire(server.url, warm_texts), args.concurrency, logdir, "warm-texts")
         run_jobs(runtime, take_refreshes(runtime)[:WARM_JOBS])  # connections, caches; the rest are dropped
         runtime.queue.run_pending()  # and what their rotations queued
         for run in range(1, args.runs + 1):
             changes = chat_changes(args.groups, args.burst, run=run)
             apply_to_sandbox(url, changes, states)
-            figures = replay(server, chat_callbacks(config, changes), args.concurrency, logdir, f"groups-{run}")
+            burst = wire(server.url, chat_callbacks(config, changes))
+            figures = replay(server, burst, args.concurrency, logdir, f"groups-{run}")
             refreshes = take_refreshes(runtime)  # the last burst's are run below, earlier ones dropped
             results.append(("group callbacks", run, figures))
-            print(f"  group callbacks, run {run}: {line(figures)}; {len(refreshes)} refresh jobs queued", flush=True)
+            print(f"  group callbacks, run {run}: {describe(figures)}; {len(refreshes)} refresh jobs queued",
+                  flush=True)
             texts = text_callbacks(config, args.burst, customers, 2 * 10**9 + run * 10**7)
-            figures = replay(server, texts, args.concurrency, logdir, f"texts-{run}")
+            figures = replay(server, wire(server.url, texts), args.concurrency, logdir, f"texts-{run}")
             results.append(("plain texts", run, figures))
-            print(f"  plain texts,     run {run}: {line(figures)}", flush=True)
+            print(f"  plain texts,     run {run}: {describe(figures)}", flush=True)
         take_refreshes(runtime)  # empties the queues of the texts' jobs
         logging.getLogger("scrm.groups").setLevel(logging.ERROR)  # "every group is full" of each filled code
         print(f"running the last burst's {len(refreshes)} queued refresh jobs in this process…", flush=True)

@@ -50,9 +50,10 @@ sys.path.insert(0, str(ROOT))
 from bench import product_codes_ours as ours  # noqa: E402
 from bench import product_codes_peers as peers  # noqa: E402
 from bench.product_codes_http import (  # noqa: E402
-    RssSampler, claim_request, cpu_ticks, describe, peer_claim_request, read_csv_stream, replay, worker_pids,
+    RssSampler, claim_request, cpu_ticks, peer_claim_request, read_csv_stream, worker_pids,
 )
 from bench.product_codes_report import report  # noqa: E402
+from bench.wrk_replay import describe, replay  # noqa: E402
 from bench.webhook import Gunicorn  # noqa: E402
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -1,5 +1,5 @@
 """What bench/product_codes.py sends and reads over HTTP: whole requests built beforehand and
-replayed once each by ``wrk`` (``bench/raw_requests.lua``), the claim page's CSRF token, the
+replayed once each by ``wrk`` (:mod:`bench.wrk_replay`), the claim page's CSRF token, the
 streamed codes.csv read and counted, and a gunicorn worker's memory sampled while it streams.
 
 The requests are built here, not in wrk's Lua, so that what is measured is the server: each
@@ -10,38 +10,20 @@ as a browser in WeChat sends it, each to a different code.
 from __future__ import annotations
 
 import http.client
-import re
-import resource
-import signal
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlsplit
 
-from bench.webhook import Gunicorn, backend_cpu_seconds, machine_busy_seconds
+from bench.webhook import Gunicorn
+from bench.wrk_replay import raw_request
 
-LUA = Path(__file__).resolve().with_name("raw_requests.lua")
 SAMPLE_SECONDS = 0.5
 
 
 # -- building requests -------------------------------------------------------------------------
-
-
-def raw_request(method: str, url: str, *, headers: dict[str, str] | None = None, form: dict[str, str] | None = None) -> bytes:
-    """The bytes of one HTTP/1.1 request (keep-alive), a form body urlencoded."""
-    parts = urlsplit(url)
-    body = urlencode(form).encode() if form is not None else b""
-    lines = [f"{method} {parts.path}{'?' + parts.query if parts.query else ''} HTTP/1.1", f"Host: {parts.netloc}"]
-    for name, value in (headers or {}).items():
-        lines.append(f"{name}: {value}")
-    if form is not None:
-        lines.append("Content-Type: application/x-www-form-urlencoded")
-    if method != "GET" or body:
-        lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 def claim_request(base_url: str, code: str, *, cookie: str, csrf_token: str) -> bytes:
@@ -80,73 +62,6 @@ def csrf_token_of(html: str) -> str:
 def cookie_header(jar) -> str:  # noqa: ANN001
     """The ``Cookie`` header a browser with this jar (requests' ``session.cookies``) sends."""
     return "; ".join(f"{cookie.name}={cookie.value}" for cookie in jar)
-
-
-# -- replaying with wrk ------------------------------------------------------------------------
-
-
-def write_requests(path: Path, requests: list[bytes]) -> None:
-    """The file raw_requests.lua reads: each request after a line with its length."""
-    with open(path, "wb") as out:
-        for request in requests:
-            out.write(b"%d\n" % len(request) + request)
-
-
-def parse_result(stdout: str) -> dict[str, int]:
-    """The figures of raw_requests.lua's ``RESULT key=value …`` line."""
-    found = re.search(r"^RESULT (.*)$", stdout, re.MULTILINE)
-    if not found:
-        raise ValueError("no RESULT line in wrk's output")
-    return {key: int(value) for key, value in (pair.split("=") for pair in found.group(1).split())}
-
-
-def replay(server: Gunicorn, requests: list[bytes], concurrency: int, logdir: Path, name: str, ok_status: int) -> dict:
-    """Every request once, by wrk at ``concurrency`` connections (request i on connection
-    i mod concurrency): its figures, the wall time to the last answer, and the CPU seconds of
-    gunicorn, PostgreSQL + Redis, wrk and the whole machine."""
-    path = logdir / f"{name}.requests"
-    write_requests(path, requests)
-    threads = max(1, min(concurrency, len(requests)))
-    done_file = logdir / f"{name}.done"
-    before = (server.cpu_seconds(), backend_cpu_seconds(), _children_cpu(), machine_busy_seconds(), time.monotonic())
-    wrk = subprocess.Popen(["wrk", "-t", str(threads), "-c", str(threads), "-d", "600s", "--timeout", "30s", "-s",
-                            str(LUA), server.url, "--", str(path), str(threads), str(done_file), str(ok_status)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while wrk.poll() is None:  # wrk sleeps for all of -d: interrupted once every thread is done
-        if done_file.exists() and done_file.read_text().count("\n") >= threads:
-            break
-        time.sleep(0.005)
-    after = [server.cpu_seconds(), backend_cpu_seconds(), 0.0, machine_busy_seconds(), time.monotonic()]
-    if wrk.poll() is None:
-        wrk.send_signal(signal.SIGINT)
-    stdout, stderr = wrk.communicate(timeout=60)
-    after[2] = _children_cpu()  # wrk's CPU counts once it has exited
-    try:
-        figures = parse_result(stdout)
-    except ValueError:
-        raise SystemExit(f"wrk failed ({wrk.returncode}):\n{stdout}\n{stderr}") from None
-    figures["cpu"] = [b - a for a, b in zip(before, after)]
-    figures["wall"] = after[4] - before[4]
-    return figures
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def rate(figures: dict) -> float:
-    """Answers with the expected status per second of wall time."""
-    return (figures["answered"] - figures["failed"]) / figures["wall"]
-
-
-def describe(figures: dict) -> str:
-    server, db, gen, busy, wall = figures["cpu"]
-    cpu = "/".join(f"{part / wall * 100:.0f}" for part in (server, db, gen, max(0.0, busy - server - db - gen)))
-    errors = sum(figures[k] for k in ("connect", "read", "write", "timeout"))
-    return (f"{figures['answered']}/{figures['requests']} answered in {figures['wall']:.1f} s, {figures['failed']} "
-            f"refused, {errors} socket errors; {rate(figures):.0f}/s, p50 {figures['p50_us'] / 1000:.1f} ms, "
-            f"p99 {figures['p99_us'] / 1000:.1f} ms; cpu% app/db/wrk/other {cpu}")
 
 
 # -- streaming codes.csv -----------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import statistics
 
-from bench.product_codes_http import rate
+from bench.wrk_replay import rate
 
 MIB = 1024 * 1024
 

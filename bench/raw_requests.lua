@@ -1,9 +1,10 @@
--- wrk script for bench/product_codes.py: replays pre-built HTTP requests, each exactly once.
+-- wrk script for bench/wrk_replay.py (bench/groups.py, bench/product_codes.py): replays
+-- pre-built HTTP requests, each exactly once.
 --
 --   wrk -t N -c N -d 600s -s bench/raw_requests.lua http://127.0.0.1:PORT -- REQUESTS_FILE N DONE_FILE OK_STATUS
 --
 -- REQUESTS_FILE holds whole requests (request line, headers, body: what goes on the wire),
--- each after a line "<length>". Unlike bench/groups.lua, the requests carry their own method
+-- each after a line "<length>". The requests carry their own method
 -- and headers (a session cookie, a form body). Thread i of N sends requests i, i + N, i + 2N, …
 -- on its one connection (so -c must equal -t) and stops when the last is answered: nothing is
 -- sent twice, nothing made up. It then adds a line to DONE_FILE (wrk itself waits for -d to

@@ -19,8 +19,9 @@ import requests
 from sqlalchemy import func, select
 
 from bench import product_codes_ours as ours
-from bench.product_codes_http import claim_request, csrf_token_of, parse_result, replay
+from bench.product_codes_http import claim_request, csrf_token_of
 from bench.product_codes_peers import one_changed
+from bench.wrk_replay import parse_result, replay
 from product_world import code_of
 from scrm.members.models import PointEntry
 from scrm.products.batches import batch_by_prefix
