@@ -13,6 +13,29 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+
+# ---- in a browser: nothing wider than the screen, and a picture to look at ----------------------
+
+SIDEWAYS = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+def sideways(page) -> int:  # noqa: ANN001
+    """How many CSS pixels the page is wider than its viewport (0: it scrolls up and down only)."""
+    return page.evaluate(SIDEWAYS)
+
+
+def assert_no_sideways_scroll(page, what: str | None = None) -> None:  # noqa: ANN001
+    """The page fits its viewport's width (a phone never scrolls a page sideways)."""
+    over = sideways(page)
+    assert over <= 0, f"{what or page.url}: {over} px wider than the {page.viewport_size['width']} px screen"
+
+
+def screenshot(page, folder: Path, name: str) -> None:  # noqa: ANN001
+    """The whole page as ``folder/name.png``, to look at."""
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
 def count(runtime, model) -> int:  # noqa: ANN001
     """How many rows ``model``'s table holds."""
     from sqlalchemy import func, select

@@ -19,6 +19,7 @@ from web_world import open_phone_sandbox
 
 from coupon_world import make_template
 from guide_world import create_guide, create_store
+from platform_world import assert_no_sideways_scroll, screenshot
 from guides.login_links import make_link
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "members"
@@ -28,11 +29,7 @@ NUMBER = "13800138000"
 
 
 def shot(page, name: str) -> None:  # noqa: ANN001
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def no_sideways_scroll(page) -> None:  # noqa: ANN001
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), page.url
+    screenshot(page, ARTIFACTS, name)
 
 
 @pytest.mark.slow
@@ -72,7 +69,7 @@ def test_a_phone_customer_joins_with_the_sms_code_checks_in_exchanges_and_a_guid
     member.wait_for_load_state()
     assert member.url == base + "/c/member"  # signed in; the token left the address bar
     expect(member.locator("#join")).to_be_visible()
-    no_sideways_scroll(member)
+    assert_no_sideways_scroll(member)
     shot(member, "member-01-join")
 
     # ---- the code, read off the phone's 短信 ---------------------------------------------------------
@@ -96,7 +93,7 @@ def test_a_phone_customer_joins_with_the_sms_code_checks_in_exchanges_and_a_guid
     member.click("#join-button")
     expect(member.locator("#member-card")).to_be_visible()
     expect(member.locator("#level")).to_have_text("普通")
-    no_sideways_scroll(member)
+    assert_no_sideways_scroll(member)
     shot(member, "member-02-card")
 
     # ---- check in -------------------------------------------------------------------------------------

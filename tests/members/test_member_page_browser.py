@@ -17,6 +17,7 @@ from PIL import Image
 
 from coupon_world import make_customer, make_template
 from member_world import grant
+from platform_world import assert_no_sideways_scroll
 from scrm.members.links import member_link
 from scrm.members.member_qr import read_member_qr
 from scrm.members.models import MallItem
@@ -26,7 +27,6 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "member-pag
 PHONE = {"width": 390, "height": 844}
 NARROW = {"width": 360, "height": 740}
 DESKTOP = {"width": 1366, "height": 900}
-SIDEWAYS = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
 IMAGE_LOADED = "sel => { const i = document.querySelector(sel); return !!i && i.complete && i.naturalWidth > 0; }"
 
 
@@ -87,6 +87,6 @@ def test_a_customer_joins_checks_in_and_exchanges_on_the_member_page(browser, st
     for size, name in ((NARROW, "card-360.png"), (DESKTOP, "card-1366.png")):
         page.set_viewport_size(size)
         page.reload()
-        assert page.evaluate(SIDEWAYS) <= 0, size
+        assert_no_sideways_scroll(page, name)
         page.screenshot(path=str(ARTIFACTS / name), full_page=True)
     assert errors == []

@@ -18,7 +18,7 @@ from coupon_world import issue, make_template
 from guide_world import WECOM_USER_AGENT, create_guide, create_store, mp_scan, wecom_scanner
 from guides.login_links import make_link
 from member_world import grant, make_member
-from platform_world import CHROMIUM, CHROMIUM_ARGS, reconfigure, require_browser
+from platform_world import CHROMIUM, CHROMIUM_ARGS, assert_no_sideways_scroll, reconfigure, require_browser, screenshot
 from scrm.members import mall
 from scrm.members.member_qr import member_qr_token
 from scrm.members.schemas import MallItemIn
@@ -48,14 +48,8 @@ def _world(runtime, client) -> dict:  # noqa: ANN001
     return {"lilei": lilei, "item": item.id, "coupon": coupon.code}
 
 
-def _no_sideways_scroll(page, url: str, width: int) -> None:  # noqa: ANN001
-    scroll = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll <= width, f"{url}: {scroll} px wide at {width} px"
-
-
 def _shoot(page, name: str, size: str) -> None:  # noqa: ANN001
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{size}.png"), full_page=True)
+    screenshot(page, ARTIFACTS, f"{name}-{size}")
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
@@ -71,7 +65,7 @@ def test_every_membership_page_at_a_phone_and_a_desktop_width(browser, stack, cl
         console_sign_in(page, stack.url, make_token("manager"), "/console/members")
         for name, url in console.items():
             page.goto(stack.url + url)
-            _no_sideways_scroll(page, url, viewport["width"])
+            assert_no_sideways_scroll(page, url)
             _shoot(page, name, size)
         context.close()
 
@@ -90,7 +84,7 @@ def test_every_membership_page_at_a_phone_and_a_desktop_width(browser, stack, cl
         for name, url in console.items():
             page.goto(stack.url + url)
             assert page.locator(".side-nav a[aria-current]").count() == 1, url
-            _no_sideways_scroll(page, url, viewport["width"])
+            assert_no_sideways_scroll(page, url)
             _shoot(page, name, size)
         page.goto(stack.url + f"/console/members/{lilei}")
         page.fill("#amount", "100")
@@ -98,7 +92,7 @@ def test_every_membership_page_at_a_phone_and_a_desktop_width(browser, stack, cl
         assert page.locator("#consequence").text_content() == "将给 李雷 增加 100 积分"  # as typed
         page.click("#next")
         assert page.locator("h1#consequence").text_content() == "将给 李雷 增加 100 积分"
-        _no_sideways_scroll(page, "confirm", viewport["width"])
+        assert_no_sideways_scroll(page, "confirm")
         _shoot(page, "grant-confirm", size)
         page.click("#confirm")
         page.wait_for_url(stack.url + f"/console/members/{lilei}")
@@ -117,7 +111,7 @@ def test_every_membership_page_at_a_phone_and_a_desktop_width(browser, stack, cl
                  "guide-scan-refused": "/m/member/open?token=Mnot-a-member-code"}
         for name, url in guide.items():
             page.goto(stack.url + url)
-            _no_sideways_scroll(page, url, viewport["width"])
+            assert_no_sideways_scroll(page, url)
             _shoot(page, name, size)
         page.goto(stack.url + "/m/")
         assert page.locator("#member-scan-link").bounding_box()["height"] >= 44

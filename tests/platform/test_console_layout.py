@@ -15,6 +15,7 @@ from campaign_world import make_campaign
 from coupon_world import make_template
 from guide_world import create_guide, create_store
 from member_world import make_member
+from platform_world import assert_no_sideways_scroll, sideways
 from product_world import make_batch
 from scrm.groups.models import CustomerGroup, GroupCode
 from scrm.members.models import Member
@@ -225,7 +226,6 @@ def test_pages_outside_the_console_keep_their_own_look(client, make_token):
 # ---- in a browser: a side bar on a desktop, a menu on a phone, nothing scrolls sideways -------
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console-layout"
-SIDEWAYS = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
@@ -258,8 +258,8 @@ def test_the_side_bar_on_a_desktop_the_menu_on_a_phone_and_no_page_scrolls_sidew
         expect(desk.locator("#side-me")).to_contain_text("运营")
         tallest = desk.evaluate("Math.max(...[...document.querySelectorAll('#side-nav a')].map(a => a.offsetHeight))")
         assert tallest < 48, f"{url}: a side bar link wraps ({tallest} px): a page's style reaches into the bar?"
-        if desk.evaluate(SIDEWAYS) > 0:
-            wide[f"{url} at 1366"] = desk.evaluate(SIDEWAYS)
+        if sideways(desk) > 0:
+            wide[f"{url} at 1366"] = sideways(desk)
         desk.screenshot(path=str(ARTIFACTS / f"desktop-{name}.png"), full_page=True)
 
         phone.goto(stack.url + url)
@@ -267,8 +267,8 @@ def test_the_side_bar_on_a_desktop_the_menu_on_a_phone_and_no_page_scrolls_sidew
         expect(phone.locator(".side-top b")).to_have_text(BRAND)
         box = phone.locator(".menu-button").bounding_box()
         assert box and box["x"] > 200 and box["x"] + box["width"] <= 390, (url, box)  # at the bar's right end
-        if phone.evaluate(SIDEWAYS) > 0:
-            wide[f"{url} at 390"] = phone.evaluate(SIDEWAYS)
+        if sideways(phone) > 0:
+            wide[f"{url} at 390"] = sideways(phone)
         phone.screenshot(path=str(ARTIFACTS / f"phone-{name}.png"), full_page=True)
     assert wide == {}, f"pages that scroll sideways (by px): {wide}"
 
@@ -276,7 +276,7 @@ def test_the_side_bar_on_a_desktop_the_menu_on_a_phone_and_no_page_scrolls_sidew
     phone.click(".menu-button")  # the menu button opens the side bar
     expect(phone.locator("#side-nav")).to_be_visible()
     expect(phone.locator('#side-nav a[aria-current="page"]')).to_have_text("优惠券")
-    assert phone.evaluate(SIDEWAYS) <= 0
+    assert_no_sideways_scroll(phone)
     phone.screenshot(path=str(ARTIFACTS / "phone-menu-open.png"))
     phone.click("#side-nav >> text=人群")
     phone.wait_for_url(f"{stack.url}/console/audience")

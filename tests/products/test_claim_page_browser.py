@@ -17,6 +17,7 @@ from PIL import Image
 
 from coupon_world import issue, make_customer, make_template
 from member_world import make_member
+from platform_world import assert_no_sideways_scroll, screenshot
 from product_world import claim, code_of, make_batch
 from scrm.clock import FrozenClock, local_day
 from scrm.coupons.links import coupons_link
@@ -24,7 +25,6 @@ from scrm.sandbox import state, world
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "products"
 WIDTHS = (360, 390)
-SIDEWAYS = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
 STRANGER = "oProductBrowserStranger00001"
 
 
@@ -37,8 +37,8 @@ def shoot(page, name: str) -> None:  # noqa: ANN001
     """The page at each phone width: a screenshot, and nothing wider than the screen."""
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 780})
-        assert page.evaluate(SIDEWAYS) == 0, (name, width)
-        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+        assert_no_sideways_scroll(page, f"{name} at {width}")
+        screenshot(page, ARTIFACTS, f"{name}-{width}")
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)

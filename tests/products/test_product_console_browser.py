@@ -18,6 +18,7 @@ from sqlalchemy import select
 from coupon_world import make_template
 from guide_world import create_guide, create_store
 from member_world import make_member
+from platform_world import assert_no_sideways_scroll, screenshot
 from product_world import claim
 from scrm.products.batches import batch_by_prefix
 from scrm.products.models import CodeBatch
@@ -27,13 +28,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "products"
 WIDTHS = {"390": {"width": 390, "height": 844}, "1366": {"width": 1366, "height": 900}}
 
 
-def no_sideways_scroll(page, width: int) -> None:  # noqa: ANN001
-    scroll = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll <= width, f"{page.url}: {scroll} px wide at {width} px"
-
-
 def shoot(page, name: str, size: str) -> None:  # noqa: ANN001
-    page.screenshot(path=str(ARTIFACTS / f"console-{name}-{size}.png"), full_page=True)
+    screenshot(page, ARTIFACTS, f"console-{name}-{size}")
 
 
 def batches_made(runtime) -> list[tuple[int, str]]:  # noqa: ANN001
@@ -111,7 +107,7 @@ def test_a_manager_makes_a_batch_and_reads_it_at_a_phone_and_a_desktop_width(bro
             console_sign_in(page, stack.url, make_token("manager"), "/console/product-codes")
         for name, path in pages.items():
             page.goto(stack.url + path)
-            no_sideways_scroll(page, viewport["width"])
+            assert_no_sideways_scroll(page)
             shoot(page, name, size)
         page.goto(f"{stack.url}/console/product-codes/{batch_id}")
         expect(page.locator("#claimed")).to_have_text("3")

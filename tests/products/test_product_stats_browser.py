@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from platform_world import assert_no_sideways_scroll, screenshot
 from guides.login_links import make_link
 from product_stats_world import CONFIG, NOW, PERIOD, build
 from web_world import console_sign_in
@@ -22,14 +23,8 @@ STATS = "/console/product-codes/stats"
 assert NOW  # the clock of the `frozen` fixture
 
 
-def _no_sideways_scroll(page, url: str, width: int) -> None:  # noqa: ANN001
-    scroll = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll <= width, f"{url}: {scroll} px wide at {width} px"
-
-
 def _shoot(page, name: str, size: str) -> None:  # noqa: ANN001
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{size}.png"), full_page=True)
+    screenshot(page, ARTIFACTS, f"{name}-{size}")
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
@@ -43,7 +38,7 @@ def test_the_figures_pages_at_a_phone_and_a_desktop_width(browser, stack, frozen
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         console_sign_in(page, stack.url, make_token("manager"), STATS)
         assert page.locator("#empty").is_visible()
-        _no_sideways_scroll(page, STATS, viewport["width"])
+        assert_no_sideways_scroll(page, STATS)
         _shoot(page, "stats-empty", size)
         page.goto(stack.url + "/console/dashboard")
         assert page.locator("#no-batches").is_visible()
@@ -60,7 +55,7 @@ def test_the_figures_pages_at_a_phone_and_a_desktop_width(browser, stack, frozen
         for name, url in console.items():
             page.goto(stack.url + url)
             assert page.locator(".side-nav a[aria-current]").count() == 1, url
-            _no_sideways_scroll(page, url, viewport["width"])
+            assert_no_sideways_scroll(page, url)
             _shoot(page, name, size)
         page.goto(stack.url + STATS + query)
         assert page.locator("#t-claims b").text_content() == "15"
@@ -85,10 +80,10 @@ def test_the_figures_pages_at_a_phone_and_a_desktop_width(browser, stack, frozen
         page.goto(f"{stack.url}{link.path}?{link.query}")
         page.goto(stack.url + "/m/")
         assert page.locator("#n-claims b").text_content() == "1"
-        _no_sideways_scroll(page, "/m/", viewport["width"])
+        assert_no_sideways_scroll(page, "/m/")
         _shoot(page, "guide-home", size)
         page.goto(stack.url + f"/m/customers/{world['amy']}")
-        _no_sideways_scroll(page, "/m/customers", viewport["width"])
+        assert_no_sideways_scroll(page, "/m/customers")
         if size != "360":
             _shoot(page, "guide-customer-timeline", size)
         context.close()

@@ -20,6 +20,7 @@ from web_world import open_phone_sandbox
 
 from coupon_world import make_template
 from guide_world import create_guide, create_store
+from platform_world import assert_no_sideways_scroll, screenshot
 from guides.binding import current_binding
 from guides.login_links import make_link
 from product_world import code_of, make_batch
@@ -36,11 +37,7 @@ GIFT = "英氏到店礼"
 
 
 def shot(page, name: str) -> None:  # noqa: ANN001
-    page.screenshot(path=str(ARTIFACTS / f"yingshi-{name}.png"), full_page=True)
-
-
-def no_sideways_scroll(page) -> None:  # noqa: ANN001
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), page.url
+    screenshot(page, ARTIFACTS, f"yingshi-{name}")
 
 
 @pytest.mark.slow
@@ -92,7 +89,7 @@ def test_a_customer_follows_a_guide_buys_scans_the_package_claims_the_gift_and_t
     expect(phone.locator(f"#product-batch option[value='{batch.id}']")).to_be_attached()
     phone.select_option("#product-batch", str(batch.id))
     phone.fill("#product-serial", str(SERIAL))
-    no_sideways_scroll(phone)
+    assert_no_sideways_scroll(phone)
     shot(phone, "02-phone-scan-product")
     with context.expect_page() as opened:
         phone.click("#open-product")
@@ -104,10 +101,10 @@ def test_a_customer_follows_a_guide_buys_scans_the_package_claims_the_gift_and_t
     expect(claim_button).to_be_visible()
     expect(claim.locator("body")).to_contain_text(batch.product)
     expect(claim.locator("body")).to_contain_text(GIFT)
-    no_sideways_scroll(claim)
+    assert_no_sideways_scroll(claim)
     shot(claim, "03-claim-page")
     claim.set_viewport_size(NARROW)
-    no_sideways_scroll(claim)
+    assert_no_sideways_scroll(claim)
     shot(claim, "03b-claim-page-360")
     claim.set_viewport_size(PHONE)
     expect(phone.locator(".note.link span").last).to_contain_text(f"{batch.product} 第 {SERIAL} 号")
@@ -115,7 +112,7 @@ def test_a_customer_follows_a_guide_buys_scans_the_package_claims_the_gift_and_t
     # ---- 领取 -------------------------------------------------------------------------------------------
     claim_button.click()
     expect(claim.locator("#state-title")).to_have_text("领取成功")
-    no_sideways_scroll(claim)
+    assert_no_sideways_scroll(claim)
     shot(claim, "04-claimed")
     with runtime.transaction() as db_session:
         claimed = db_session.scalar(select(ProductClaim).where(ProductClaim.batch_id == batch.id,
@@ -131,7 +128,7 @@ def test_a_customer_follows_a_guide_buys_scans_the_package_claims_the_gift_and_t
     card = claim.locator(".coupon", has_text=GIFT).first
     expect(card).to_contain_text("可使用")
     coupon_code = re.search(r"[A-Z0-9]{4}(?:-[A-Z0-9]{4})+", card.text_content())[0]
-    no_sideways_scroll(claim)
+    assert_no_sideways_scroll(claim)
     shot(claim, "05-my-coupons")
 
     # ---- the guide redeems it at the counter ---------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from campaign_world import customer, interaction
+from platform_world import assert_no_sideways_scroll
 from guides.models import Binding, Guide, Store
 from tag_world import create_tag
 from tagging import service
@@ -131,7 +132,7 @@ def test_the_builder_writes_store_and_last_interaction_rows_and_saves_them(brows
         expect(page.locator("#expr")).to_have_value("奶粉 & store:S001 & !interacted:7d")
         expect(page.locator("#result .chips li")).to_have_text([f"#{people['quiet']} quiet"])
         page.screenshot(path=str(ARTIFACTS / f"builder-{width}.png"), full_page=True)
-        assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+        assert_no_sideways_scroll(page)
 
         if width > 500:
             rows.nth(2).locator("input.days").fill("0")
