@@ -50,6 +50,14 @@ class BatchRow:
     claims: int
     created_at: datetime
     created_by: str | None
+    coupons_left: int | None = None  # the reward coupon's stock not yet issued (None: no limit, or points)
+
+    @property
+    def coupons_short(self) -> int:
+        """How many of the codes not yet claimed the coupon's stock would leave without one."""
+        if self.template_id is None or self.coupons_left is None:
+            return 0
+        return max(0, self.quantity - self.claims - self.coupons_left)
 
     @property
     def ref(self) -> BatchRef:
@@ -128,11 +136,16 @@ def template_choices(*, db_session: Session) -> list[tuple[int, str]]:
 
 @dataclass(frozen=True)
 class Reward:
-    """The reward a new batch will give, as the confirmation words it."""
+    """The reward a new batch will give, as the confirmation words it. A coupon's
+    ``coupons_left`` (its template's stock not yet issued, shared with whatever else issues it;
+    None: no limit) and ``per_customer`` (most one customer may hold; None: no limit) are what
+    can leave a code's claim without its coupon ("奖品已领完"), so the confirmation says them."""
 
     points: int | None
     template_name: str | None
     store_name: str | None
+    coupons_left: int | None = None
+    per_customer: int | None = None
 
 
 def check_new_batch(*, db_session: Session, config: Config, batch_in: BatchIn, at: datetime
@@ -146,19 +159,20 @@ def check_new_batch(*, db_session: Session, config: Config, batch_in: BatchIn, a
         store_name = db_session.scalar(select(Store.name).where(Store.code == batch_in.store_code))
         if store_name is None:
             errors.append({"field": "store_code", "code": "unknown_store"})
-    template_name = None
+    template_name = coupons_left = per_customer = None
     template_id = batch_in.reward.coupon_template_id
     if template_id is not None:
         template = db_session.get(CouponTemplate, template_id)
         if template is None or template.status != "active":
             errors.append({"field": "coupon_template_id", "code": "unknown_template"})
         else:
-            template_name = template.name
+            template_name, per_customer = template.name, template.per_customer_limit
+            coupons_left = _left(template.stock, template.issued_count)
     if batch_in.valid_until is not None and batch_in.valid_until < local_day(config, at):
         errors.append({"field": "valid_until", "code": "past"})
     if errors:
         return None, errors
-    return Reward(batch_in.reward.points, template_name, store_name), []
+    return Reward(batch_in.reward.points, template_name, store_name, coupons_left, per_customer), []
 
 
 def claim_rate(claims: int, quantity: int) -> str:
@@ -175,7 +189,8 @@ def _batches():  # noqa: ANN202
     return (select(CodeBatch.id, CodeBatch.prefix, CodeBatch.product, CodeBatch.sku, CodeBatch.quantity,
                    CodeBatch.reward_points, CodeBatch.reward_template_id, CouponTemplate.name, CodeBatch.store_id, Store.code,
                    Store.name,
-                   CodeBatch.valid_until, CodeBatch.created_at, CodeBatch.created_by)
+                   CodeBatch.valid_until, CodeBatch.created_at, CodeBatch.created_by, CouponTemplate.stock,
+                   CouponTemplate.issued_count)
             .outerjoin(CouponTemplate, CouponTemplate.id == CodeBatch.reward_template_id)
             .outerjoin(Store, Store.id == CodeBatch.store_id))
 
@@ -185,4 +200,9 @@ def _rows(db_session: Session, query) -> list[BatchRow]:  # noqa: ANN001
     claims = claims_of(db_session=db_session, batch_ids=[row.id for row in found])
     return [BatchRow(id=r[0], prefix=r[1], product=r[2], sku=r[3], quantity=r[4], reward_points=r[5], template_id=r[6],
                      template_name=r[7], store_id=r[8], store_code=r[9], store_name=r[10], valid_until=r[11],
-                     claims=claims.get(r[0], 0), created_at=r[12], created_by=r[13]) for r in found]
+                     claims=claims.get(r[0], 0), created_at=r[12], created_by=r[13],
+                     coupons_left=_left(r[14], r[15]) if r[6] is not None else None) for r in found]
+
+
+def _left(stock: int | None, issued: int | None) -> int | None:
+    return None if stock is None else max(0, stock - (issued or 0))

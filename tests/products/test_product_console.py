@@ -168,6 +168,33 @@ def test_a_coupon_batch_for_a_store_names_the_coupon_and_goes_back_to_edit_with_
     assert (made.reward_template_id, made.reward_points, made.valid_until) == (gift, None, date(2027, 6, 30))
 
 
+def test_a_coupon_with_less_stock_than_codes_or_a_per_customer_limit_is_said_before_and_after(signed_in, client):
+    """What leaves a claimed code without its coupon (奖品已领完) is said on the confirmation and,
+    as the coupons go, on the batch page; a coupon without limits says nothing."""
+    scarce = make_template(signed_in, name="英氏到店礼", kind="gift", gift="米粉试用装", amount=None, min_spend=None,
+                           stock=3, per_customer_limit=1)
+    plenty = make_template(signed_in, name="满100减20")
+    key = form_key(client)
+    fields = batch_form(key, reward_kind="coupon", points="", coupon_template_id=str(scarce), quantity="5")
+    asked = page_text(client.post("/console/product-codes", data=fields))
+    assert "「英氏到店礼」只剩 3 张，少于 5 个码" in asked and 'id="stock-warning"' in asked
+    assert "每位顾客最多持有 1 张「英氏到店礼」" in asked and 'id="limit-warning"' in asked
+    unlimited = page_text(client.post("/console/product-codes", data={**fields, "coupon_template_id": str(plenty)}))
+    assert "将生成 5 个码" in unlimited and "stock-warning" not in unlimited and "limit-warning" not in unlimited
+    assert batch_count(signed_in) == 0  # said, nothing made
+
+    assert client.post("/console/product-codes", data={**fields, "confirm": "1"}).status_code == 303
+    [made] = made_batches(signed_in)
+    page = page_text(client.get(f"/console/product-codes/{made.id}"))
+    assert "「英氏到店礼」还剩 3 张" in page and "券比未领取的码少 2 张" in page
+    batch = make_batch(signed_in, quantity=2, reward={"coupon_template_id": scarce})
+    claim(signed_in, batch, 1, make_customer(signed_in))  # a coupon of the 3 goes to another batch's code
+    page = page_text(client.get(f"/console/product-codes/{made.id}"))
+    assert "「英氏到店礼」还剩 2 张" in page and "券比未领取的码少 3 张" in page
+    other = page_text(client.get(f"/console/product-codes/{batch.id}"))  # 1 code left, 2 coupons: enough
+    assert "「英氏到店礼」还剩 2 张" in other and "stock-warning" not in other
+
+
 @pytest.mark.parametrize(("fields", "field", "words"), [
     ({"product": ""}, "product", "须为 1–64 个字符"),
     ({"product": "米" * 65}, "product", "须为 1–64 个字符"),
