@@ -50,8 +50,11 @@ def batches_out(*, db_session: Session, batches: list[CodeBatch]) -> list[dict[s
     store_ids = {b.store_id for b in batches if b.store_id is not None}
     template_ids = {b.reward_template_id for b in batches if b.reward_template_id is not None}
     stores = dict(db_session.execute(select(Store.id, Store.code).where(Store.id.in_(store_ids))).all()) if store_ids else {}
-    templates = (dict(db_session.execute(select(CouponTemplate.id, CouponTemplate.name)
-                                         .where(CouponTemplate.id.in_(template_ids))).all()) if template_ids else {})
+    templates = ({tid: (name, None if stock is None else max(0, stock - issued)) for tid, name, stock, issued in
+                  db_session.execute(select(CouponTemplate.id, CouponTemplate.name, CouponTemplate.stock,
+                                            CouponTemplate.issued_count).where(CouponTemplate.id.in_(template_ids)))}
+                 if template_ids else {})
     claims = claims_of(db_session=db_session, batch_ids=[b.id for b in batches])
-    return [batch_out(b, store_code=stores.get(b.store_id), template_name=templates.get(b.reward_template_id),
-                      claims=claims.get(b.id, 0)) for b in batches]
+    return [batch_out(b, store_code=stores.get(b.store_id), claims=claims.get(b.id, 0),
+                      template_name=templates.get(b.reward_template_id, (None, None))[0],
+                      coupons_left=templates.get(b.reward_template_id, (None, None))[1]) for b in batches]

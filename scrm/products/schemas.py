@@ -62,10 +62,12 @@ class SheetRange(BaseModel):
         return self
 
 
-def batch_out(batch: Any, *, store_code: str | None, template_name: str | None, claims: int) -> dict[str, Any]:
+def batch_out(batch: Any, *, store_code: str | None, template_name: str | None, claims: int,
+              coupons_left: int | None = None) -> dict[str, Any]:
     """A batch as the API shows it."""
     reward = ({"points": batch.reward_points} if batch.reward_points is not None
-              else {"coupon_template_id": batch.reward_template_id, "coupon_template": template_name})
+              else {"coupon_template_id": batch.reward_template_id, "coupon_template": template_name,
+                    "coupons_left": coupons_left})
     return {
         "id": batch.id, "prefix": batch.prefix, "product": batch.product, "sku": batch.sku,
         "quantity": batch.quantity, "reward": reward, "store_code": store_code,
@@ -96,6 +98,9 @@ class RewardOut(BaseModel):
     points: int | None = Field(default=None, description="points added to the member's points; or:")
     coupon_template_id: int | None = Field(default=None, description="a coupon of this template")
     coupon_template: str | None = Field(default=None, description="the template's name")
+    coupons_left: int | None = Field(default=None, description=(
+        "the template's coupons not yet issued (its stock left, shared with its other uses; null: no "
+        "limit): a claim that finds none gives nothing and leaves the code unclaimed"))
 
 
 class BatchOut(BaseModel):

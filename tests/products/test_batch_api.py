@@ -16,7 +16,7 @@ import jsonschema_rs
 import pytest
 from sqlalchemy import func, select
 
-from coupon_world import make_customer, make_template
+from coupon_world import issue, make_customer, make_template
 from guide_world import create_guide, create_store
 from product_world import claim, make_batch
 from scrm.products.batches import batch_by_prefix
@@ -65,8 +65,14 @@ def test_a_coupon_batch_names_its_template_and_store(frozen, client, manager):
     template_id = make_template(frozen, name="英氏到店礼")
     made = post(client, manager, {**BODY, "reward": {"coupon_template_id": template_id}, "store_code": "S1"})
     assert made.status_code == 201, made.get_json()
-    assert made.get_json()["reward"] == {"coupon_template_id": template_id, "coupon_template": "英氏到店礼"}
+    assert made.get_json()["reward"] == {"coupon_template_id": template_id, "coupon_template": "英氏到店礼",
+                                         "coupons_left": None}  # no stock limit
     assert made.get_json()["store_code"] == "S1"
+    scarce = make_template(frozen, name="米饼试吃装", stock=3)
+    batch = post(client, manager, {**BODY, "reward": {"coupon_template_id": scarce}}).get_json()
+    assert batch["reward"]["coupons_left"] == 3
+    issue(frozen, scarce, make_customer(frozen))  # the stock is shared with whatever else issues the coupon
+    assert client.get(f"/api/code-batches/{batch['id']}", headers=manager).get_json()["reward"]["coupons_left"] == 2
 
 
 def test_the_list_is_newest_first_a_page_at_a_time_with_claims(frozen, client, manager):
