@@ -187,12 +187,16 @@ def test_a_coupon_with_less_stock_than_codes_or_a_per_customer_limit_is_said_bef
     [made] = made_batches(signed_in)
     page = page_text(client.get(f"/console/product-codes/{made.id}"))
     assert "「英氏到店礼」还剩 3 张" in page and "券比未领取的码少 2 张" in page
+    listed = page_text(client.get("/console/product-codes"))
+    assert "券不足" in row_of(listed, made.id)
     batch = make_batch(signed_in, quantity=2, reward={"coupon_template_id": scarce})
     claim(signed_in, batch, 1, make_customer(signed_in))  # a coupon of the 3 goes to another batch's code
     page = page_text(client.get(f"/console/product-codes/{made.id}"))
     assert "「英氏到店礼」还剩 2 张" in page and "券比未领取的码少 3 张" in page
     other = page_text(client.get(f"/console/product-codes/{batch.id}"))  # 1 code left, 2 coupons: enough
     assert "「英氏到店礼」还剩 2 张" in other and "stock-warning" not in other
+    listed = page_text(client.get("/console/product-codes"))
+    assert "券不足" in row_of(listed, made.id) and "券不足" not in row_of(listed, batch.id)
 
 
 @pytest.mark.parametrize(("fields", "field", "words"), [
