@@ -19,7 +19,7 @@ from guides.models import Guide, Store
 from scrm.clock import as_utc
 from scrm.coupons import coupon_templates, redemption, stats
 from scrm.coupons.codes import display
-from scrm.coupons.models import Coupon, CouponAttempt, CouponReminder, CouponTemplate
+from scrm.coupons.models import Coupon, CouponAttempt, CouponReminder, CouponTemplate, stock_left
 from scrm.coupons.schemas import coupon_json, value_text
 from scrm.users.models import User
 from scrm.web.charts import Chart, Group, Series, day_label_step, grouped_bars
@@ -169,7 +169,7 @@ def _template_row(config: Config, db_session: Session, template: CouponTemplate,
     return TemplateRow(
         id=template.id, name=template.name, kind=template.kind, value_text=value_text(template, reader_locale()),
         validity=validity_text(config, template), stock=template.stock, issued=issued,
-        left=None if template.stock is None else template.stock - issued, redeemed=redeemed,
+        left=stock_left(template.stock, issued), redeemed=redeemed,
         rate=stats.percent(redeemed / issued if issued else None), status=template.status,
         per_customer_limit=template.per_customer_limit, remind_days_before=template.remind_days_before,
         description=template.description,

@@ -153,3 +153,8 @@ class CouponReminder(Base):
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     state: Mapped[str] = mapped_column(String(10), default="pending")  # pending, sent, dropped
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def stock_left(stock: int | None, issued: int | None) -> int | None:
+    """The coupons a template can still issue: its stock less those issued; None: no limit."""
+    return None if stock is None else max(0, stock - (issued or 0))

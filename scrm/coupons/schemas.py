@@ -30,7 +30,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from scrm.clock import as_utc
 from scrm.coupons.codes import display
 from scrm.coupons.coupon_templates import store_codes
-from scrm.coupons.models import Coupon, CouponAttempt, CouponRule, CouponTemplate
+from scrm.coupons.models import Coupon, CouponAttempt, CouponRule, CouponTemplate, stock_left
 from scrm.coupons.redemption import redeemed_by
 from scrm.customers.models import Customer
 from scrm.customers.schemas import mask_phone
@@ -217,7 +217,7 @@ def template_json(db_session: Session, template: CouponTemplate, *, redeemed: in
         "valid_days": template.valid_days,
         "stock": template.stock,
         "issued": template.issued_count,
-        "left": None if template.stock is None else template.stock - template.issued_count,
+        "left": stock_left(template.stock, template.issued_count),
         "per_customer_limit": template.per_customer_limit,
         "remind_days_before": template.remind_days_before,
         "stores": store_codes(db_session=db_session, template_id=template.id),

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from guides.models import Guide, Store
 from scrm.clock import local_day
-from scrm.coupons.models import CouponTemplate
+from scrm.coupons.models import CouponTemplate, stock_left
 from scrm.customers.models import Customer
 from scrm.products.batches import BatchMissing, BatchRef, claims_of
 from scrm.products.models import CodeBatch, ProductClaim
@@ -167,7 +167,7 @@ def check_new_batch(*, db_session: Session, config: Config, batch_in: BatchIn, a
             errors.append({"field": "coupon_template_id", "code": "unknown_template"})
         else:
             template_name, per_customer = template.name, template.per_customer_limit
-            coupons_left = _left(template.stock, template.issued_count)
+            coupons_left = stock_left(template.stock, template.issued_count)
     if batch_in.valid_until is not None and batch_in.valid_until < local_day(config, at):
         errors.append({"field": "valid_until", "code": "past"})
     if errors:
@@ -201,8 +201,4 @@ def _rows(db_session: Session, query) -> list[BatchRow]:  # noqa: ANN001
     return [BatchRow(id=r[0], prefix=r[1], product=r[2], sku=r[3], quantity=r[4], reward_points=r[5], template_id=r[6],
                      template_name=r[7], store_id=r[8], store_code=r[9], store_name=r[10], valid_until=r[11],
                      claims=claims.get(r[0], 0), created_at=r[12], created_by=r[13],
-                     coupons_left=_left(r[14], r[15]) if r[6] is not None else None) for r in found]
-
-
-def _left(stock: int | None, issued: int | None) -> int | None:
-    return None if stock is None else max(0, stock - (issued or 0))
+                     coupons_left=stock_left(r[14], r[15]) if r[6] is not None else None) for r in found]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from guides.models import Store
-from scrm.coupons.models import CouponTemplate
+from scrm.coupons.models import CouponTemplate, stock_left
 from scrm.products.batches import claims_of
 from scrm.products.models import CodeBatch
 from scrm.products.schemas import batch_out
@@ -50,7 +50,7 @@ def batches_out(*, db_session: Session, batches: list[CodeBatch]) -> list[dict[s
     store_ids = {b.store_id for b in batches if b.store_id is not None}
     template_ids = {b.reward_template_id for b in batches if b.reward_template_id is not None}
     stores = dict(db_session.execute(select(Store.id, Store.code).where(Store.id.in_(store_ids))).all()) if store_ids else {}
-    templates = ({tid: (name, None if stock is None else max(0, stock - issued)) for tid, name, stock, issued in
+    templates = ({tid: (name, stock_left(stock, issued)) for tid, name, stock, issued in
                   db_session.execute(select(CouponTemplate.id, CouponTemplate.name, CouponTemplate.stock,
                                             CouponTemplate.issued_count).where(CouponTemplate.id.in_(template_ids)))}
                  if template_ids else {})
