@@ -355,9 +355,9 @@ def main() -> None:  # noqa: PLR0915
                                          "no live codes on this branch: every refresh is plain"), flush=True)
         warm = chat_changes(args.groups, args.groups, run=0)
         apply_to_sandbox(url, warm, states)
-        warm_texts = text_callbacks(config, customers, customers, 10**9)
         replay(server, wire(server.url, chat_callbacks(config, warm)), args.concurrency, logdir, "warm-groups")
-        replay(server, wire(server.url, warm_texts), args.concurrency, logdir, "warm-texts")
+        warm_texts = wire(server.url, text_callbacks(config, customers, customers, 10**9))
+        replay(server, warm_texts, args.concurrency, logdir, "warm-texts")
         run_jobs(runtime, take_refreshes(runtime)[:WARM_JOBS])  # connections, caches; the rest are dropped
         runtime.queue.run_pending()  # and what their rotations queued
         for run in range(1, args.runs + 1):

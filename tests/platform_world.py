@@ -13,7 +13,6 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-
 # ---- in a browser: nothing wider than the screen, and a picture to look at ----------------------
 
 SIDEWAYS = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
