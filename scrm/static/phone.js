@@ -64,11 +64,12 @@
     if (state.customer) select.value = state.customer.openid;
   }
 
-  function rememberCustomer(customer) {
+  // choose false: only the list learns of them (an answer for a customer no longer chosen).
+  function rememberCustomer(customer, choose) {
     var known = state.customers.filter(function (c) { return c.openid === customer.openid; })[0];
     if (known) { known.nickname = customer.nickname; known.following = customer.following; }
     else state.customers.unshift(customer);
-    state.customer = customer;
+    if (choose !== false) state.customer = customer;
     renderOptions();
   }
 
@@ -90,7 +91,7 @@
     el.follow.disabled = !c || !idle;
     // Not while a chat loads (the remembered customer's, on opening the page): its answer would
     // otherwise land after the new customer's and take their place.
-    el.newCustomer.disabled = !!state.creating || !!state.loading;
+    el.newCustomer.disabled = !!state.creating || !!state.loading || !!state.busy;
     el.scan.disabled = !c || !idle;
     el.text.disabled = !following;
     el.send.disabled = !following || !idle;
@@ -289,6 +290,12 @@
     return api("POST", urls.send, { openid: c.openid, action: action, value: value }).then(function (result) {
       if (pending) pending.remove();
       typing.remove();
+      if (state.loading || !state.customer || state.customer.openid !== c.openid) {
+        // Another customer was chosen while this went: the answer is in the sender's chat (read
+        // again when they are chosen), not in the one on screen.
+        rememberCustomer(result.customer, false);
+        return true;
+      }
       var previous = state.messages[state.messages.length - 1] || null;
       state.messages = state.messages.concat(result.messages);
       appendMessages(result.messages, previous);
@@ -377,7 +384,7 @@
   window.scrmPhone = {
     api: api, make: make, words: words, urls: urls, showError: showError,
     customer: function () { return state.customer; },
-    rememberCustomer: function (customer) { rememberCustomer(customer); renderCustomer(); },
+    rememberCustomer: function (customer, choose) { rememberCustomer(customer, choose); renderCustomer(); },
     onCustomer: function (listen) { customerListeners.push(listen); listen(state.customer, !state.busy && !state.loading); },
     addMessages: function (messages) {
       var previous = state.messages[state.messages.length - 1] || null;

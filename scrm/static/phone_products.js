@@ -65,8 +65,13 @@
     busy = true;
     setDisabled();
     phone.api("POST", urls.scan_product, body).then(function (result) {
-      phone.addMessages(result.messages);
-      phone.rememberCustomer(result.customer);
+      var chosen = phone.customer();
+      if (chosen && chosen.openid === customer.openid) {
+        phone.addMessages(result.messages);
+        phone.rememberCustomer(result.customer);
+      } else {
+        phone.rememberCustomer(result.customer, false);  // another customer was chosen meanwhile
+      }
       el.code.value = "";
       el.serial.value = "";
       setOpen(false);

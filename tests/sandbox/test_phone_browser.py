@@ -101,3 +101,52 @@ def test_a_tap_while_another_customer_s_chat_loads_waits_for_that_customer(brows
     expect(page.locator("#follow")).to_be_enabled()
     assert errors == []
     assert second != first
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_an_answer_that_comes_after_another_customer_is_chosen_stays_in_its_senders_chat(browser, stack, make_token):
+    """A message goes, another customer is chosen before its answer is back: the answer does not
+    land in the chat on screen nor take the choice back (it did: the next tap went to the sender),
+    and 新顾客 waits for it."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    open_phone_sandbox(page, stack.url, make_token("admin"))
+    people = {}
+    for says in ("甲的第一句", "乙的第一句"):
+        page.click("#new-customer")
+        for earlier in people.values():
+            expect(page.locator("#customer")).not_to_have_value(earlier)
+        expect(page.locator("#follow")).to_be_enabled()
+        people[says] = page.locator("#customer").input_value()
+        page.click("#follow")
+        expect(page.locator("#status .on")).to_be_visible()
+        page.fill("#text", says)
+        page.press("#text", "Enter")
+        expect(page.locator("#send")).to_be_enabled()  # answered
+    first, second = people["甲的第一句"], people["乙的第一句"]
+    assert first != second
+    page.select_option("#customer", first)
+    expect(page.locator(".msg.me .bubble").last).to_have_text("甲的第一句")
+
+    held = []
+    page.route("**/sandbox/phone/api/send", lambda route: held.append(route))  # the first one's message, held back
+    page.fill("#text", "甲的第二句")
+    page.press("#text", "Enter")
+    page.wait_for_timeout(300)
+    assert len(held) == 1
+    expect(page.locator("#new-customer")).to_be_disabled()  # while a message goes
+    page.select_option("#customer", second)
+    expect(page.locator(".msg.me .bubble").last).to_have_text("乙的第一句")
+    held[0].continue_()
+    page.unroute("**/sandbox/phone/api/send")
+    expect(page.locator("#new-customer")).to_be_enabled()  # the answer is back
+    expect(page.locator("#customer")).to_have_value(second)
+    expect(page.locator(".msg.me .bubble").last).to_have_text("乙的第一句")
+    expect(page.locator("#chat")).not_to_contain_text("甲的第二句")
+    page.select_option("#customer", first)  # the sender's chat has it
+    expect(page.locator(".msg.me .bubble").last).to_have_text("甲的第二句")
+    assert errors == []
