@@ -49,10 +49,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.databases import database_url, migrate_afresh  # noqa: E402
 from bench.webhook import Gunicorn, free_port, seed_rules  # noqa: E402
 from bench.wrk_replay import describe, raw_request, rate, replay  # noqa: E402
 
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 CODE_CHATS = 5  # groups per live code
 PER_GROUP = 5  # callbacks per group per burst: 4 joins, then 1 quit
 LIMIT_OVER = 6  # a code's member limit: the average group + this (the largest seeded is 5 over)
@@ -66,22 +66,10 @@ TEXTS = ("请问奶粉有货吗", "尿不湿怎么卖", "有优惠券吗", "门�
 
 
 def prepare_backends(database: str, redis_url: str) -> str:
-    import psycopg
     import redis
-    from sqlalchemy import create_engine, text
 
-    from scrm.migrate import upgrade
-
-    with psycopg.connect(PG.replace("+psycopg", "") + "postgres", autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{database}"')
-    url = PG + database
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    upgrade(url)
+    url = database_url(database)
+    migrate_afresh(url)
     redis.Redis.from_url(redis_url).flushdb()
     return url
 

@@ -10,7 +10,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
+from bench.databases import database_url, migrate_afresh
+
 ZONE = ZoneInfo("Asia/Shanghai")
 MIDNIGHT = datetime(2026, 12, 8, 0, 0, tzinfo=ZONE).astimezone(UTC)  # tonight's lots expire at it
 NOW = MIDNIGHT + timedelta(minutes=10)  # when the scheduler runs the expiry (scrm/scheduler.py)
@@ -21,15 +22,9 @@ TABLES = ("customers", "members", "point_entries", "point_allocations", "growth_
 
 def prepare(database: str, members: int, refill: bool) -> str:
     """The database's URL, holding a fill of ``members`` members (made when it does not)."""
-    import psycopg
     from sqlalchemy import create_engine, text
 
-    from scrm.migrate import upgrade
-
-    with psycopg.connect(PG.replace("+psycopg", "") + "postgres", autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{database}"')
-    url = PG + database
+    url = database_url(database)
     engine = create_engine(url)
     with engine.connect() as conn:
         filled = conn.execute(text("SELECT to_regclass('bench_fill') IS NOT NULL")).scalar_one() and \
@@ -39,12 +34,7 @@ def prepare(database: str, members: int, refill: bool) -> str:
         print(f"reusing the fill of {members:,} members")
         undo(url)
         return url
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    upgrade(url)
+    migrate_afresh(url)
     fill(url, members)
     return url
 

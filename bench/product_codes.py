@@ -56,7 +56,6 @@ from bench.product_codes_report import report  # noqa: E402
 from bench.wrk_replay import describe, replay  # noqa: E402
 from bench.webhook import Gunicorn  # noqa: E402
 
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/10"
 OUR_PORT, PEER_PORT = 5076, 5077
 CODE_KEY = "bench-product-codes-key-0123456789"  # fixed: a reused peers' table holds the same codes
@@ -129,7 +128,7 @@ def main() -> None:
     digest = hashlib.sha256(CODE_KEY.encode()).hexdigest()[:16]
 
     with part("databases", "the databases", timings):
-        url = ours.prepare_database(ADMIN_URL, args.database)
+        url = ours.prepare_database(args.database)
         peers_url = url.replace("+psycopg", "")
         import redis
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import requests
 
+from bench.databases import database_url, migrate_afresh
 from bench.product_codes_http import cookie_header, csrf_token_of
 
 STORE = "S00"
@@ -29,24 +30,11 @@ class People:
     customer_ids: list[int]
 
 
-def prepare_database(admin_url: str, database: str) -> str:
+def prepare_database(database: str) -> str:
     """The bench's database, created if missing; our schema dropped and migrated (the peers'
     schema is left as it is). Returns its SQLAlchemy URL."""
-    import psycopg
-    from sqlalchemy import create_engine, text
-
-    from scrm.migrate import upgrade
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{database}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    upgrade(url)
+    url = database_url(database)
+    migrate_afresh(url)
     return url
 
 

@@ -38,7 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
+from bench.databases import database_url, migrate_afresh  # noqa: E402
+
 TODAY = date(2026, 12, 7)
 NOW = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 DAYS = 180
@@ -89,12 +90,7 @@ def prepare(database: str, claims: int, scans: int, refill: bool) -> str:
     import psycopg
     from sqlalchemy import create_engine, text
 
-    from scrm.migrate import upgrade
-
-    with psycopg.connect(PG.replace("+psycopg", "") + "postgres", autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{database}"')
-    url = PG + database
+    url = database_url(database)
     engine = create_engine(url)
     with engine.connect() as conn:
         filled = conn.execute(text("SELECT to_regclass('bench_fill') IS NOT NULL")).scalar_one() and \
@@ -103,12 +99,7 @@ def prepare(database: str, claims: int, scans: int, refill: bool) -> str:
     if filled and not refill:
         print(f"reusing the fill of {claims:,} claims and {scans:,} scans")
         return url
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    upgrade(url)
+    migrate_afresh(url)
     started = time.perf_counter()
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute("SET session_replication_role = replica")  # no FK triggers: consistent by construction

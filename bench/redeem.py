@@ -41,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.databases import migrate_afresh  # noqa: E402
 from bench.webhook import Gunicorn, backend_cpu_seconds, free_port, machine_busy_seconds  # noqa: E402
 
 DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_redeem"
@@ -54,16 +55,8 @@ SEED = 6
 
 def prepare_backends() -> None:
     import redis
-    from sqlalchemy import create_engine, text
 
-    from scrm.migrate import upgrade
-
-    engine = create_engine(DATABASE_URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    upgrade(DATABASE_URL)
+    migrate_afresh(DATABASE_URL)
     redis.Redis.from_url(REDIS_URL).flushdb()
 
 
