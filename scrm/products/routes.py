@@ -36,7 +36,7 @@ blueprint = Blueprint("products_api", __name__)
 path_ids_fit(blueprint, batch_id=CodeBatch.id)
 
 MAX_PAGE = 10_000
-STATS_MOST_DAYS = 93  # a quarter: 90 days over 500,000 claims a month take ~12 s (bench/product_stats.py)
+STATS_MOST_DAYS = 93  # a quarter: 90 days over 500,000 claims a month take 5-12 s (bench/product_stats.py)
 _NOT_IN_FILENAMES = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 
 
@@ -135,7 +135,6 @@ def _disposition(kind: str, batch: CodeBatch, first: int, last: int, extension: 
     return f"{kind}; filename=\"{plain}\"; filename*=UTF-8''{quote(named, safe='')}"
 
 
-
 @blueprint.get("/api/product-codes/stats")
 @require_role(*MANAGERS)
 def product_stats():  # noqa: ANN201
@@ -147,22 +146,23 @@ def product_stats():  # noqa: ANN201
     product = request.args.get("product") or None
     with runtime.transaction() as db_session:
         choices = stats.filter_choices(db_session=db_session)
-        if batch_id is not None and batch_id not in {bid for bid, _label in choices.batches}:
+        if batch_id is not None and not choices.has_batch(batch_id):
             raise NotFound(f"no batch has the id {batch_id}")
         if product is not None and product not in choices.products:
             raise NotFound(f"no batch is of the product {product!r}")
-        store_id = _id_of(choices.stores, request.args.get("store"), "store")
-        guide_id = _id_of(choices.guides, request.args.get("guide"), "guide")
+        store_id = _id_of(choices.store_id, request.args.get("store"), "store")
+        guide_id = _id_of(choices.guide_id, request.args.get("guide"), "guide")
         found = stats.product_stats(db_session=db_session, config=runtime.config, first_day=first, last_day=last,
                                     batch_id=batch_id, product=product, store_id=store_id, guide_id=guide_id)
     return jsonify(stats.stats_out(found))
 
 
-def _id_of(known, code: str | None, name: str) -> int | None:  # noqa: ANN001
-    """The id of the store or guide (``name``) of that code; 404 for none."""
+def _id_of(find, code: str | None, name: str) -> int | None:  # noqa: ANN001
+    """The id of the store or guide (``name``) of that code (``find``: Choices.store_id or
+    guide_id); 404 for none."""
     if not code:
         return None
-    found = next((row_id for row_id, row_code, _name in known if row_code == code), None)
+    found = find(code)
     if found is None:
         raise NotFound(f"no {name} has the code {code!r}")
     return found

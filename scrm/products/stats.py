@@ -241,6 +241,17 @@ class Choices:
     stores: tuple[tuple[int, str, str], ...]  # (id, code, name)
     guides: tuple[tuple[int, str, str], ...]  # (id, code, name)
 
+    def has_batch(self, batch_id: int | None) -> bool:
+        return any(bid == batch_id for bid, _label in self.batches)
+
+    def store_id(self, code: str) -> int | None:
+        """The id of the store of that code; None for none."""
+        return next((sid for sid, store_code, _name in self.stores if store_code == code), None)
+
+    def guide_id(self, code: str) -> int | None:
+        """The id of the guide of that code; None for none."""
+        return next((gid for gid, guide_code, _name in self.guides if guide_code == code), None)
+
 
 def filter_choices(*, db_session: Session) -> Choices:
     batches = tuple((bid, f"{product} · {sku} · {prefix}") for bid, product, sku, prefix in db_session.execute(

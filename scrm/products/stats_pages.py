@@ -90,7 +90,7 @@ def _scope(choices: Choices) -> tuple[Scope, list[dict[str, str]]]:
     errors: list[dict[str, str]] = []
     batch = request.args.get("batch", "").strip()
     batch_id = int(batch) if batch.isascii() and batch.isdigit() and len(batch) < 19 else None
-    if batch and batch_id not in {bid for bid, _label in choices.batches}:
+    if batch and not choices.has_batch(batch_id):
         errors.append({"field": "batch", "message": _("没有这个批次：%(batch)s", batch=batch)})
         batch_id = None
     product = request.args.get("product", "").strip() or None
@@ -98,10 +98,10 @@ def _scope(choices: Choices) -> tuple[Scope, list[dict[str, str]]]:
         errors.append({"field": "product", "message": _("没有这个产品的批次：%(product)s", product=product)})
         product = None
     store, guide = request.args.get("store", "").strip(), request.args.get("guide", "").strip()
-    store_id = next((sid for sid, code, _name in choices.stores if code == store), None)
+    store_id = choices.store_id(store)
     if store and store_id is None:
         errors.append({"field": "store", "message": _("没有门店 %(code)s", code=store)})
-    guide_id = next((gid for gid, code, _name in choices.guides if code == guide), None)
+    guide_id = choices.guide_id(guide)
     if guide and guide_id is None:
         errors.append({"field": "guide", "message": _("没有导购 %(code)s", code=guide)})
     return Scope(batch_id, product, store_id, guide_id), errors
